@@ -1,0 +1,112 @@
+//! The deploy saga (DESIGN §4): lock → record → pull → network → create → start → health →
+//! proxy → retire → finish, and on any failure a rollback that undoes every step in reverse.
+//!
+//! The container joins the network when it is created (so the app never starts without it); the
+//! `network` step therefore makes sure the network exists *before* `create`. Traffic moves to a
+//! container only after it is healthy: a bad deploy never takes over a subdomain.
+//!
+//! Every resource is recorded before it is made, under a deterministic name, so a rollback (or a
+//! later recovery) can undo it even when the process died between "made" and "recorded".
+
+mod cancel;
+mod outcome;
+mod recover;
+mod saga;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+pub use cancel::{Cancel, CancelHandle};
+pub use outcome::{DeployError, DeployFailure, DeployOutcome, DeploySuccess, FailedStep, RollbackReport, StepError};
+
+use crate::config::ResolvedStage;
+use crate::domain::{Tag, Trigger};
+use crate::health::Probe;
+use crate::lock::LockWait;
+use crate::proxy::Proxy;
+use crate::report::{NoReporter, Reporter};
+use crate::runtime::ContainerRuntime;
+use crate::store::Store;
+
+/// One deploy to run.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    /// The project's stage, resolved from config.
+    pub stage: ResolvedStage,
+    /// The tag (the stage's default tag when the user gave none).
+    pub tag: Tag,
+    /// Why it runs.
+    pub trigger: Trigger,
+    /// Deploy this exact reference (`repo@sha256:…`) instead of `image:tag` (rollbacks).
+    pub image_override: Option<String>,
+    /// How long to wait for the stage's lock.
+    pub lock_wait: LockWait,
+}
+
+/// Runs deploys against the seams it is given.
+pub struct Deployer<'a, R, P, S, Pr> {
+    runtime: &'a R,
+    proxy: &'a P,
+    store: &'a S,
+    probe: &'a Pr,
+    reporter: &'a dyn Reporter,
+    cancel: Cancel,
+    lock_dir: PathBuf,
+    host: String,
+}
+
+impl<'a, R, P, S, Pr> Deployer<'a, R, P, S, Pr>
+where
+    R: ContainerRuntime,
+    P: Proxy,
+    S: Store,
+    Pr: Probe,
+{
+    /// A deployer; lock files go under `lock_dir` (beside the state file).
+    pub fn new(runtime: &'a R, proxy: &'a P, store: &'a S, probe: &'a Pr, lock_dir: PathBuf) -> Self {
+        Self {
+            runtime,
+            proxy,
+            store,
+            probe,
+            reporter: &NoReporter,
+            cancel: Cancel::never(),
+            lock_dir,
+            host: hostname(),
+        }
+    }
+
+    /// Sends events to `reporter` (after storing them).
+    #[must_use]
+    pub fn with_reporter(mut self, reporter: &'a dyn Reporter) -> Self {
+        self.reporter = reporter;
+        self
+    }
+
+    /// Stops the deploy (and rolls it back) when `cancel` fires.
+    #[must_use]
+    pub fn with_cancel(mut self, cancel: Cancel) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Runs one deploy to its end.
+    ///
+    /// # Errors
+    /// [`DeployError`] when it could not begin (lock busy, state file unusable); nothing was
+    /// created then. Every later failure is a [`DeployOutcome::Failed`].
+    pub async fn deploy(&self, req: &DeployRequest) -> Result<DeployOutcome, DeployError> {
+        saga::run(self, req).await
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}

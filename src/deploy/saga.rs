@@ -1,0 +1,522 @@
+//! The forward path of a deploy and its rollback. See the module doc of [`super`].
+//!
+//! `finish` is recorded before `retire`: once the new instance serves, a failure while cleaning
+//! up the one it replaced can never undo a healthy deploy (it becomes a warning, and `prune`
+//! finishes the job).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::outcome::{DeployError, DeployFailure, DeployOutcome, DeploySuccess, FailedStep, RollbackReport, StepError};
+use super::{DeployRequest, Deployer, recover};
+use crate::domain::{DeployId, DeployStatus, InstanceStatus, Slot};
+use crate::health::{self, Probe};
+use crate::lock::StageLock;
+use crate::naming;
+use crate::proxy::{Deleted, Proxy, Upstream};
+use crate::report::{Event, Level, Step};
+use crate::runtime::{self, ContainerRuntime, ContainerSpec, PullProgress, PulledImage, Removal};
+use crate::store::{Filter, InstancePatch, InstanceRecord, LogEntry, NewDeploy, NewInstance, Store, now_ms};
+
+/// How many log lines of an exited container go into the error.
+const EXIT_LOG_LINES: usize = 20;
+
+/// What the proxy step must undo on rollback.
+#[derive(Debug, Clone)]
+enum ProxyUndo {
+    /// We created this host.
+    Delete { host_id: String },
+    /// We switched this host away from `upstream`.
+    SwitchBack { host_id: String, upstream: Upstream },
+}
+
+/// What the deploy has created so far.
+#[derive(Debug, Clone, Default)]
+struct Created {
+    instance_row: Option<i64>,
+    container_attempted: bool,
+    proxy: Option<ProxyUndo>,
+    /// Live instances of the slot that this deploy replaces.
+    replaced: Vec<InstanceRecord>,
+}
+
+pub(super) struct Saga<'s, 'a, R, P, S, Pr> {
+    pub(super) d: &'s Deployer<'a, R, P, S, Pr>,
+    pub(super) id: DeployId,
+    slot: Slot,
+    req: &'s DeployRequest,
+    image: String,
+    domain: String,
+    container_name: String,
+    created: RefCell<Created>,
+}
+
+fn one_line(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        src = s.source();
+    }
+    out
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Stores (when the deploy has an id) and reports one event.
+pub(super) fn emit<R, P, S: Store, Pr>(d: &Deployer<'_, R, P, S, Pr>, id: Option<DeployId>, event: &Event) {
+    let ts = now_ms();
+    if let Some(id) = id
+        && !matches!(event, Event::PullProgress { .. })
+    {
+        let entry = LogEntry { ts, level: event.level(), step: event.step().as_str().to_owned(), message: event.message() };
+        // A log entry that cannot be stored must not fail the deploy; the reporter still sees it.
+        let _ = d.store.append_log(id, &entry);
+    }
+    d.reporter.report(ts, event);
+}
+
+pub(super) async fn run<R, P, S, Pr>(d: &Deployer<'_, R, P, S, Pr>, req: &DeployRequest) -> Result<DeployOutcome, DeployError>
+where
+    R: ContainerRuntime,
+    P: Proxy,
+    S: Store,
+    Pr: Probe,
+{
+    let begin = Instant::now();
+    let stage = &req.stage;
+    let slot = Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag: req.tag.clone() };
+    let image = req.image_override.clone().unwrap_or_else(|| stage.image_ref(&req.tag));
+
+    // lock: before anything is recorded, so that a deploy waiting here is never mistaken for an
+    // abandoned one by the deploy that holds the lock.
+    let what = format!("{}/{}", slot.project, slot.stage);
+    emit(d, None, &Event::StepStarted { step: Step::Lock });
+    let lock_path = d.lock_dir.join(format!("{}.{}.lock", slot.project, slot.stage));
+    let lock = tokio::select! {
+        biased;
+        () = d.cancel.cancelled() => return Err(DeployError::Interrupted),
+        l = StageLock::acquire(&lock_path, &what, req.lock_wait) => l,
+    };
+    let lock_ms = ms(begin.elapsed());
+    let _lock = match lock {
+        Ok(l) => l,
+        Err(e) => {
+            emit(d, None, &Event::StepFailed { step: Step::Lock, error: e.to_string(), elapsed_ms: lock_ms });
+            return Err(e.into());
+        }
+    };
+
+    // record
+    let id = d.store.begin_deploy(&NewDeploy {
+        slot: slot.clone(),
+        image: image.clone(),
+        trigger: req.trigger,
+        pid: std::process::id(),
+        host: d.host.clone(),
+    })?;
+    emit(d, Some(id), &Event::StepFinished { step: Step::Lock, elapsed_ms: lock_ms });
+    emit(d, Some(id), &Event::DeployStarted { deploy_id: id.0, slot: slot.to_string(), image: image.clone() });
+    recover::abandoned(d, id, &slot, stage).await;
+
+    let saga = Saga {
+        d,
+        id,
+        domain: stage.host_name(&req.tag),
+        container_name: naming::container_name(&slot, id),
+        slot,
+        req,
+        image,
+        created: RefCell::new(Created::default()),
+    };
+    match saga.forward(begin).await {
+        Ok(success) => Ok(DeployOutcome::Succeeded(success)),
+        Err(failed) => {
+            let interrupted = matches!(failed.cause, StepError::Interrupted);
+            let rollback = saga.rollback().await;
+            let mut error = one_line(&failed);
+            if !rollback.is_complete() {
+                error.push_str(&format!("; rollback incomplete: {}", rollback.leftovers.join("; ")));
+            }
+            let status = if interrupted { DeployStatus::Interrupted } else { DeployStatus::Failed };
+            // The outcome below is what matters to the caller even if this write fails.
+            let _ = d.store.finish_deploy(id, status, Some(&error), None);
+            Ok(DeployOutcome::Failed(DeployFailure { deploy_id: id, failed, rollback, interrupted, elapsed: begin.elapsed() }))
+        }
+    }
+}
+
+impl<R, P, S, Pr> Saga<'_, '_, R, P, S, Pr>
+where
+    R: ContainerRuntime,
+    P: Proxy,
+    S: Store,
+    Pr: Probe,
+{
+    fn emit(&self, event: &Event) {
+        emit(self.d, Some(self.id), event);
+    }
+
+    fn log(&self, step: Step, level: Level, message: String) {
+        self.emit(&Event::Log { step, level, message });
+    }
+
+    /// Runs one step: reports its start and end, and gives up at once on cancellation.
+    async fn step<T>(&self, step: Step, work: impl Future<Output = Result<T, StepError>>) -> Result<T, FailedStep> {
+        if self.d.cancel.is_cancelled() {
+            return Err(FailedStep { step, cause: StepError::Interrupted });
+        }
+        self.emit(&Event::StepStarted { step });
+        let t0 = Instant::now();
+        let result = tokio::select! {
+            biased;
+            () = self.d.cancel.cancelled() => Err(StepError::Interrupted),
+            r = work => r,
+        };
+        let elapsed_ms = ms(t0.elapsed());
+        match result {
+            Ok(v) => {
+                self.emit(&Event::StepFinished { step, elapsed_ms });
+                Ok(v)
+            }
+            Err(cause) => {
+                self.emit(&Event::StepFailed { step, error: one_line(&cause), elapsed_ms });
+                Err(FailedStep { step, cause })
+            }
+        }
+    }
+
+    async fn forward(&self, begin: Instant) -> Result<DeploySuccess, FailedStep> {
+        let pulled = self.step(Step::Pull, self.pull()).await?;
+        self.step(Step::Network, self.network()).await?;
+        let container_id = self.step(Step::Create, self.create(&pulled)).await?;
+        self.step(Step::Start, async { Ok(self.d.runtime.start(&container_id).await?) }).await?;
+        let upstream = self.step(Step::Health, self.health(&container_id)).await?;
+        let url = self.step(Step::Proxy, self.publish(&upstream)).await?;
+        self.step(Step::Finish, self.finish(&url)).await?;
+        let warnings = self.retire().await;
+        Ok(DeploySuccess {
+            deploy_id: self.id,
+            url,
+            digest: pulled.digest,
+            container: self.container_name.clone(),
+            elapsed: begin.elapsed(),
+            warnings,
+        })
+    }
+
+    async fn pull(&self) -> Result<PulledImage, StepError> {
+        let stage = &self.req.stage;
+        let auth = runtime::auth::for_image(&stage.image, stage.registry_auth.as_ref());
+        if let Some((source, a)) = &auth {
+            self.log(Step::Pull, Level::Debug, format!("using registry credentials of `{}` from {source}", a.username));
+        }
+        let mut progress = |p: PullProgress| {
+            self.emit(&Event::PullProgress { layer: p.layer, status: p.status, current: p.current, total: p.total });
+        };
+        let pulled = self.d.runtime.pull(&self.image, auth.as_ref().map(|(_, a)| a), &mut progress).await?;
+        self.d.store.set_digest(self.id, &pulled.digest)?;
+        self.log(Step::Pull, Level::Info, format!("{} is {}", self.image, pulled.digest));
+        Ok(pulled)
+    }
+
+    async fn network(&self) -> Result<(), StepError> {
+        let network = &self.req.stage.network;
+        if self.d.runtime.ensure_network(network).await? {
+            self.log(Step::Network, Level::Info, format!("created network {network}"));
+        }
+        Ok(())
+    }
+
+    async fn create(&self, pulled: &PulledImage) -> Result<String, StepError> {
+        let stage = &self.req.stage;
+        let row = self.d.store.insert_instance(&NewInstance {
+            deploy_id: self.id,
+            slot: self.slot.clone(),
+            container_name: self.container_name.clone(),
+            digest: pulled.digest.clone(),
+        })?;
+        {
+            let mut c = self.created.borrow_mut();
+            c.instance_row = Some(row);
+            c.container_attempted = true;
+        }
+        let mut labels: BTreeMap<String, String> = stage.labels.clone();
+        labels.insert(runtime::LABEL_MANAGED.into(), "true".into());
+        labels.insert(runtime::LABEL_PROJECT.into(), self.slot.project.to_string());
+        labels.insert(runtime::LABEL_STAGE.into(), self.slot.stage.to_string());
+        labels.insert(runtime::LABEL_TAG.into(), self.slot.tag.to_string());
+        labels.insert(runtime::LABEL_SLOT.into(), self.slot.key());
+        labels.insert(runtime::LABEL_DEPLOY_ID.into(), self.id.to_string());
+        let spec = ContainerSpec {
+            name: self.container_name.clone(),
+            image: pulled.reference.clone(),
+            env: stage.env.clone(),
+            labels,
+            network: stage.network.clone(),
+            port: stage.port,
+            restart: stage.restart,
+            memory: stage.memory,
+            nano_cpus: stage.nano_cpus,
+            command: stage.command.clone(),
+            volumes: stage.volumes.clone(),
+        };
+        let id = self.d.runtime.create(&spec).await?;
+        self.d.store.update_instance(row, &InstancePatch { container_id: Some(id.clone()), ..InstancePatch::default() })?;
+        self.log(Step::Create, Level::Info, format!("created container {} from {}", self.container_name, pulled.reference));
+        Ok(id)
+    }
+
+    async fn health(&self, container_id: &str) -> Result<Upstream, StepError> {
+        let stage = &self.req.stage;
+        let info = self
+            .d
+            .runtime
+            .inspect(container_id, &stage.network)
+            .await?
+            .ok_or_else(|| StepError::Invalid(format!("container {} vanished right after it started", self.container_name)))?;
+        if let Some(code) = info.exit_code {
+            let logs = self.d.runtime.logs_tail(container_id, EXIT_LOG_LINES).await.unwrap_or_default();
+            return Err(health::HealthError::Exited { code, logs }.into());
+        }
+        let host = match stage.probe_address {
+            crate::config::ProbeAddress::Name => self.container_name.clone(),
+            crate::config::ProbeAddress::Ip => match info.ip {
+                Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+                Some(ip) => ip.to_string(),
+                None => {
+                    return Err(StepError::Invalid(format!(
+                        "container {} has no address on network `{}`; check settings.network",
+                        self.container_name, stage.network
+                    )));
+                }
+            },
+        };
+        let url = format!("http://{host}:{}{}", stage.port, stage.health.path);
+        self.log(Step::Health, Level::Info, format!("probing {url}"));
+        let runtime = self.d.runtime;
+        let exited = async {
+            match runtime.wait_exit(container_id).await {
+                Ok(code) => (code, runtime.logs_tail(container_id, EXIT_LOG_LINES).await.unwrap_or_default()),
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let mut probes = 0u32;
+        let took = health::wait_healthy(self.d.probe, &url, &stage.health, exited, &mut |e| {
+            probes += 1;
+            if e.counted && !e.result.passed {
+                self.log(Step::Health, Level::Warn, format!("probe failed: {}", e.result.detail));
+            }
+        })
+        .await?;
+        self.log(Step::Health, Level::Info, format!("healthy after {} ({probes} probes)", crate::report::fmt_ms(ms(took))));
+        Ok(Upstream { name: self.container_name.clone(), ip: info.ip, port: stage.port })
+    }
+
+    async fn publish(&self, upstream: &Upstream) -> Result<String, StepError> {
+        let replaced: Vec<InstanceRecord> = self
+            .d
+            .store
+            .instances(&Filter {
+                project: Some(self.slot.project.to_string()),
+                stage: Some(self.slot.stage.to_string()),
+                tag: Some(self.slot.tag.to_string()),
+            })?
+            .into_iter()
+            .filter(|i| i.status == InstanceStatus::Live && i.deploy_id != self.id)
+            .collect();
+        self.created.borrow_mut().replaced.clone_from(&replaced);
+        let serving = replaced.iter().rev().find_map(|i| i.proxy_host_id.clone().map(|h| (h, i)));
+        let published = if let Some((host_id, old)) = serving {
+            let old_ip = match self.d.runtime.inspect(old.container_id.as_deref().unwrap_or(&old.container_name), &self.req.stage.network).await {
+                Ok(Some(info)) => info.ip,
+                _ => None,
+            };
+            let old_upstream = Upstream { name: old.container_name.clone(), ip: old_ip, port: upstream.port };
+            let p = self.d.proxy.switch(Some(&host_id), &self.domain, upstream).await?;
+            self.created.borrow_mut().proxy = Some(ProxyUndo::SwitchBack { host_id: host_id.clone(), upstream: old_upstream });
+            self.log(Step::Proxy, Level::Info, format!("switched {} from {} to {}", self.domain, old.container_name, upstream.name));
+            p
+        } else {
+            let p = self.d.proxy.create(&self.domain, upstream).await?;
+            if let Some(h) = &p.host_id {
+                self.created.borrow_mut().proxy = Some(ProxyUndo::Delete { host_id: h.clone() });
+                self.log(Step::Proxy, Level::Info, format!("created proxy host {} (id {h})", self.domain));
+            }
+            p
+        };
+        if let Some(row) = self.created.borrow().instance_row {
+            self.d.store.update_instance(
+                row,
+                &InstancePatch { proxy_host_id: Some(published.host_id.clone()), url: Some(published.url.clone()), ..InstancePatch::default() },
+            )?;
+        }
+        self.log(Step::Proxy, Level::Info, format!("serving at {}", published.url));
+        Ok(published.url)
+    }
+
+    async fn finish(&self, url: &str) -> Result<(), StepError> {
+        if let Some(row) = self.created.borrow().instance_row {
+            self.d.store.update_instance(row, &InstancePatch { status: Some(InstanceStatus::Live), ..InstancePatch::default() })?;
+        }
+        self.d.store.finish_deploy(self.id, DeployStatus::Succeeded, None, Some(url))?;
+        Ok(())
+    }
+
+    /// Removes the instances this deploy replaced, then evicts beyond `max_instances`, oldest
+    /// first, never this deploy's. Problems are warnings.
+    async fn retire(&self) -> Vec<String> {
+        self.emit(&Event::StepStarted { step: Step::Retire });
+        let t0 = Instant::now();
+        let mut warnings = Vec::new();
+        let replaced = self.created.borrow().replaced.clone();
+        for old in &replaced {
+            // The host already points at the new container; only the old container and row go.
+            if let Err(w) = self.remove_instance(old, false, "replaced").await {
+                warnings.push(w);
+            }
+        }
+        let live: Vec<InstanceRecord> = match self.d.store.instances(&Filter {
+            project: Some(self.slot.project.to_string()),
+            stage: Some(self.slot.stage.to_string()),
+            tag: None,
+        }) {
+            Ok(all) => all.into_iter().filter(|i| i.status == InstanceStatus::Live && i.deploy_id != self.id).collect(),
+            Err(e) => {
+                warnings.push(format!("cannot list instances for eviction: {e}"));
+                Vec::new()
+            }
+        };
+        let max = usize::try_from(self.req.stage.max_instances).unwrap_or(usize::MAX);
+        let excess = (live.len() + 1).saturating_sub(max);
+        for old in live.iter().take(excess) {
+            if let Err(w) = self.remove_instance(old, true, "evicted (max_instances)").await {
+                warnings.push(w);
+            }
+        }
+        for w in &warnings {
+            self.log(Step::Retire, Level::Warn, w.clone());
+        }
+        self.emit(&Event::StepFinished { step: Step::Retire, elapsed_ms: ms(t0.elapsed()) });
+        warnings
+    }
+
+    /// Takes one old instance down: its proxy host first (when `delete_host`), then its
+    /// container, then its row. On failure the row is kept as `leftover` for `prune`.
+    async fn remove_instance(&self, old: &InstanceRecord, delete_host: bool, why: &str) -> Result<(), String> {
+        let target = old.container_id.as_deref().unwrap_or(&old.container_name);
+        if delete_host && let Some(host_id) = &old.proxy_host_id {
+            let domain = crate::domain::Tag::new(&old.tag).map(|t| self.req.stage.host_name(&t)).unwrap_or_default();
+            if let Err(e) = self.d.proxy.delete(host_id, &domain).await {
+                let _ = self.d.store.update_instance(old.id, &InstancePatch { status: Some(InstanceStatus::Leftover), ..InstancePatch::default() });
+                return Err(format!("{why} instance {}: proxy host {host_id} not deleted: {}", old.container_name, one_line(&e)));
+            }
+        }
+        match self.d.runtime.remove(target).await {
+            Ok(_) => {
+                let _ = self.d.store.delete_instance(old.id);
+                self.log(Step::Retire, Level::Info, format!("{why}: removed {} ({})", old.container_name, old.tag));
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.d.store.update_instance(
+                    old.id,
+                    &InstancePatch { status: Some(InstanceStatus::Leftover), proxy_host_id: delete_host.then_some(None), ..InstancePatch::default() },
+                );
+                Err(format!("{why} instance {}: container not removed: {}", old.container_name, one_line(&e)))
+            }
+        }
+    }
+
+    fn compensation(&self, action: String, ok: bool, message: String) {
+        self.emit(&Event::Compensation { action, ok, message });
+    }
+
+    /// Undoes what [`Self::forward`] created, in reverse, running every compensation even when
+    /// one fails. The proxy goes first: a host must never point at a removed container.
+    pub(super) async fn rollback(&self) -> RollbackReport {
+        self.emit(&Event::StepStarted { step: Step::Rollback });
+        let t0 = Instant::now();
+        let created = self.created.borrow().clone();
+        let mut leftovers = Vec::new();
+        let mut proxy_ok = true;
+        match &created.proxy {
+            Some(ProxyUndo::Delete { host_id }) => {
+                let action = format!("delete proxy host {} (id {host_id})", self.domain);
+                match self.d.proxy.delete(host_id, &self.domain).await {
+                    Ok(Deleted::Deleted) => self.compensation(action, true, String::new()),
+                    Ok(Deleted::AlreadyGone) => self.compensation(action, true, "already gone".into()),
+                    Err(e) => {
+                        proxy_ok = false;
+                        leftovers.push(format!("proxy host {} (id {host_id}): {e}", self.domain));
+                        self.compensation(action, false, one_line(&e));
+                    }
+                }
+            }
+            Some(ProxyUndo::SwitchBack { host_id, upstream }) => {
+                let action = format!("switch proxy host {} back to {}", self.domain, upstream.name);
+                match self.d.proxy.switch(Some(host_id), &self.domain, upstream).await {
+                    Ok(_) => self.compensation(action, true, String::new()),
+                    Err(e) => {
+                        proxy_ok = false;
+                        leftovers.push(format!("proxy host {} (id {host_id}) still points at {}: {e}", self.domain, self.container_name));
+                        self.compensation(action, false, one_line(&e));
+                    }
+                }
+            }
+            None => {}
+        }
+        let mut container_ok = true;
+        if created.container_attempted {
+            let action = format!("remove container {}", self.container_name);
+            if proxy_ok {
+                match self.d.runtime.remove(&self.container_name).await {
+                    Ok(Removal::Removed) => self.compensation(action, true, String::new()),
+                    Ok(Removal::AlreadyGone) => self.compensation(action, true, "already gone".into()),
+                    Err(e) => {
+                        container_ok = false;
+                        leftovers.push(format!("container {}: {e}", self.container_name));
+                        self.compensation(action, false, one_line(&e));
+                    }
+                }
+            } else {
+                container_ok = false;
+                leftovers.push(format!("container {} kept because its proxy host still points at it", self.container_name));
+                self.compensation(action, false, "kept: the proxy host still points at it".into());
+            }
+        }
+        if let Some(row) = created.instance_row {
+            let action = "delete instance row".to_owned();
+            let result = if proxy_ok && container_ok {
+                self.d.store.delete_instance(row)
+            } else {
+                self.d.store.update_instance(row, &InstancePatch { status: Some(InstanceStatus::Leftover), ..InstancePatch::default() })
+            };
+            match result {
+                Ok(()) if proxy_ok && container_ok => self.compensation(action, true, String::new()),
+                Ok(()) => self.compensation(action, false, "kept as leftover for `tiny-forge prune`".into()),
+                Err(e) => {
+                    leftovers.push(format!("instance row {row}: {e}"));
+                    self.compensation(action, false, one_line(&e));
+                }
+            }
+        }
+        let elapsed_ms = ms(t0.elapsed());
+        if leftovers.is_empty() {
+            self.emit(&Event::StepFinished { step: Step::Rollback, elapsed_ms });
+        } else {
+            self.emit(&Event::StepFailed { step: Step::Rollback, error: format!("left behind: {}", leftovers.join("; ")), elapsed_ms });
+        }
+        RollbackReport { leftovers }
+    }
+}

@@ -1,0 +1,30 @@
+//! tiny-forge turns one Docker image tag into a running, proxied, health-checked staging
+//! instance, and cleans up completely when anything fails.
+//!
+//! The library holds the whole pipeline; the `tiny-forge` binary only parses arguments, builds
+//! the adapters, calls [`Deployer::deploy`] (or a query) and renders what comes back.
+//!
+//! Seams: [`ContainerRuntime`] (Docker), [`Proxy`] (none, NPM, Caddy), [`Store`] (SQLite),
+//! [`Probe`] (HTTP health checks) and [`Reporter`] (progress events).
+
+#![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr)]
+
+pub mod config;
+pub mod deploy;
+pub mod domain;
+pub mod env;
+pub mod health;
+pub mod http;
+pub mod lock;
+pub mod naming;
+pub mod proxy;
+pub mod report;
+pub mod runtime;
+pub mod store;
+
+pub use deploy::{Cancel, CancelHandle, DeployError, DeployOutcome, DeployRequest, Deployer};
+pub use health::Probe;
+pub use proxy::Proxy;
+pub use report::Reporter;
+pub use runtime::ContainerRuntime;
+pub use store::Store;

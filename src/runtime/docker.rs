@@ -1,0 +1,297 @@
+//! [`ContainerRuntime`] over the Docker Engine API, through bollard. This is the one place that
+//! names bollard; [`engine_error`] translates every engine answer into a [`RuntimeError`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::errors::Error as BollardError;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig, RestartPolicy as BollardRestart,
+    RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
+};
+use futures_util::StreamExt as _;
+
+use super::{ContainerInfo, ContainerRuntime, ContainerSpec, LABEL_MANAGED, PullProgress, PulledImage, Removal, RuntimeError};
+use crate::config::{RegistryAuth, RestartPolicy};
+
+/// The Docker Engine.
+#[derive(Debug, Clone)]
+pub struct DockerRuntime {
+    docker: Docker,
+}
+
+/// The error and its causes on one line (bollard's own message often hides the useful part).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let s_text = s.to_string();
+        if !out.contains(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        src = s.source();
+    }
+    out
+}
+
+/// Translates a bollard error for `op` on `subject`.
+fn engine_error(op: &'static str, subject: &str, e: BollardError) -> RuntimeError {
+    match e {
+        BollardError::DockerResponseServerError { status_code, message } => {
+            RuntimeError::Engine { op, subject: subject.to_owned(), status: status_code, message }
+        }
+        BollardError::SocketNotFoundError(path) => RuntimeError::Unreachable { message: format!("no socket at {path}") },
+        BollardError::HyperLegacyError { .. } | BollardError::IOError { .. } | BollardError::RequestTimeoutError => {
+            RuntimeError::Unreachable { message: chain(&e) }
+        }
+        other => RuntimeError::Other { op, subject: subject.to_owned(), message: chain(&other) },
+    }
+}
+
+impl DockerRuntime {
+    /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and agrees on an API
+    /// version, so an unreachable engine is found before anything is recorded.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Unreachable`] when the engine does not answer.
+    pub async fn connect() -> Result<Self, RuntimeError> {
+        let docker = Docker::connect_with_defaults().map_err(|e| RuntimeError::Unreachable { message: chain(&e) })?;
+        let docker = docker.negotiate_version().await.map_err(|e| match engine_error("connect to", "engine", e) {
+            RuntimeError::Unreachable { message } => RuntimeError::Unreachable { message },
+            other => RuntimeError::Unreachable { message: other.to_string() },
+        })?;
+        Ok(Self { docker })
+    }
+
+    /// The engine's version string.
+    ///
+    /// # Errors
+    /// When the engine does not answer.
+    pub async fn version(&self) -> Result<String, RuntimeError> {
+        let v = self.docker.version().await.map_err(|e| engine_error("read version of", "engine", e))?;
+        Ok(v.version.unwrap_or_default())
+    }
+}
+
+/// Splits `repo:tag` or `repo@digest` into repository and tag-or-digest.
+fn split_reference(image: &str) -> (&str, &str) {
+    if let Some((repo, digest)) = image.split_once('@') {
+        return (repo, digest);
+    }
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (image, "latest"),
+    }
+}
+
+fn restart(p: RestartPolicy) -> BollardRestart {
+    let name = match p {
+        RestartPolicy::No => RestartPolicyNameEnum::NO,
+        RestartPolicy::Always => RestartPolicyNameEnum::ALWAYS,
+        RestartPolicy::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
+        RestartPolicy::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
+    };
+    BollardRestart { name: Some(name), maximum_retry_count: None }
+}
+
+fn to_u64(v: Option<i64>) -> Option<u64> {
+    v.and_then(|v| u64::try_from(v).ok())
+}
+
+impl ContainerRuntime for DockerRuntime {
+    async fn pull(&self, image: &str, auth: Option<&RegistryAuth>, progress: &mut dyn FnMut(PullProgress)) -> Result<PulledImage, RuntimeError> {
+        let (repo, tag) = split_reference(image);
+        let options = CreateImageOptionsBuilder::default().from_image(repo).tag(tag).build();
+        let credentials = auth.map(|a| DockerCredentials {
+            username: Some(a.username.clone()),
+            password: Some(a.password.expose().to_owned()),
+            ..DockerCredentials::default()
+        });
+        let mut stream = self.docker.create_image(Some(options), None, credentials);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let (Some(layer), Some(status)) = (info.id, info.status) {
+                        let (current, total) = info.progress_detail.map_or((None, None), |p| (to_u64(p.current), to_u64(p.total)));
+                        progress(PullProgress { layer, status, current, total });
+                    }
+                }
+                Err(BollardError::DockerStreamError { error }) => {
+                    return Err(RuntimeError::Pull { image: image.to_owned(), message: error });
+                }
+                Err(BollardError::DockerResponseServerError { message, .. }) => {
+                    return Err(RuntimeError::Pull { image: image.to_owned(), message });
+                }
+                Err(e) => return Err(engine_error("pull", image, e)),
+            }
+        }
+        let inspect = self.docker.inspect_image(image).await.map_err(|e| engine_error("inspect image", image, e))?;
+        let reference = inspect
+            .repo_digests
+            .unwrap_or_default()
+            .into_iter()
+            .find(|d| d.split_once('@').is_some_and(|(r, _)| r == repo))
+            .ok_or_else(|| RuntimeError::Pull {
+                image: image.to_owned(),
+                message: "the engine reports no registry digest for this image (was it built locally and never pushed?)".into(),
+            })?;
+        let digest = reference.split_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
+        Ok(PulledImage { digest, reference })
+    }
+
+    async fn ensure_network(&self, name: &str) -> Result<bool, RuntimeError> {
+        match self.docker.inspect_network(name, None).await {
+            Ok(_) => Ok(false),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => {
+                let req = NetworkCreateRequest {
+                    name: name.to_owned(),
+                    driver: Some("bridge".into()),
+                    attachable: Some(true),
+                    labels: Some(HashMap::from([(LABEL_MANAGED.to_owned(), "true".to_owned())])),
+                    ..NetworkCreateRequest::default()
+                };
+                match self.docker.create_network(req).await {
+                    Ok(_) => Ok(true),
+                    // Another deploy created it between our inspect and create.
+                    Err(BollardError::DockerResponseServerError { status_code: 409, .. }) => Ok(false),
+                    Err(e) => Err(engine_error("create network", name, e)),
+                }
+            }
+            Err(e) => Err(engine_error("inspect network", name, e)),
+        }
+    }
+
+    async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            cmd: spec.command.clone(),
+            exposed_ports: Some(vec![format!("{}/tcp", spec.port)]),
+            host_config: Some(HostConfig {
+                restart_policy: Some(restart(spec.restart)),
+                memory: spec.memory,
+                nano_cpus: spec.nano_cpus,
+                binds: (!spec.volumes.is_empty()).then(|| spec.volumes.clone()),
+                network_mode: Some(spec.network.clone()),
+                ..HostConfig::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(spec.network.clone(), EndpointSettings::default())])),
+            }),
+            ..ContainerCreateBody::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| engine_error("create container", &spec.name, e))?;
+        Ok(created.id)
+    }
+
+    async fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        self.docker.start_container(id, None).await.map_err(|e| engine_error("start container", id, e))
+    }
+
+    async fn inspect(&self, id: &str, network: &str) -> Result<Option<ContainerInfo>, RuntimeError> {
+        let c = match self.docker.inspect_container(id, None).await {
+            Ok(c) => c,
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => return Ok(None),
+            Err(e) => return Err(engine_error("inspect container", id, e)),
+        };
+        let state = c.state.as_ref();
+        let ip = c
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.as_ref())
+            .and_then(|n| n.get(network))
+            .and_then(|e| e.ip_address.as_deref())
+            .and_then(|ip| ip.parse().ok());
+        let status = state.and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_default();
+        let exited = !state.and_then(|s| s.running).unwrap_or(false);
+        Ok(Some(ContainerInfo {
+            id: c.id.unwrap_or_default(),
+            name: c.name.unwrap_or_default().trim_start_matches('/').to_owned(),
+            state: status,
+            exit_code: if exited { state.and_then(|s| s.exit_code) } else { None },
+            ip,
+            labels: c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default().into_iter().collect(),
+            image: c.config.and_then(|c| c.image).unwrap_or_default(),
+        }))
+    }
+
+    async fn wait_exit(&self, id: &str) -> Result<i64, RuntimeError> {
+        let options = WaitContainerOptionsBuilder::default().condition("not-running").build();
+        let mut stream = self.docker.wait_container(id, Some(options));
+        match stream.next().await {
+            Some(Ok(r)) => Ok(r.status_code),
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(engine_error("wait for container", id, e)),
+            None => Err(RuntimeError::Other { op: "wait for container", subject: id.to_owned(), message: "the engine closed the wait".into() }),
+        }
+    }
+
+    async fn logs_tail(&self, id: &str, lines: usize) -> Result<Vec<String>, RuntimeError> {
+        let options = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(&lines.to_string()).build();
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut text = String::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) => text.push_str(&chunk.to_string()),
+                Err(e) => return Err(engine_error("read logs of", id, e)),
+            }
+        }
+        let all: Vec<String> = text.lines().map(str::to_owned).collect();
+        Ok(all[all.len().saturating_sub(lines)..].to_vec())
+    }
+
+    async fn remove(&self, id: &str) -> Result<Removal, RuntimeError> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(Removal::Removed),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(Removal::AlreadyGone),
+            // "removal already in progress": another remover owns it; it will be gone.
+            Err(BollardError::DockerResponseServerError { status_code: 409, message }) if message.contains("already in progress") => {
+                Ok(Removal::Removed)
+            }
+            Err(e) => Err(engine_error("remove container", id, e)),
+        }
+    }
+
+    async fn list_managed(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        let filters = HashMap::from([("label", vec![format!("{LABEL_MANAGED}=true")])]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let list = self.docker.list_containers(Some(options)).await.map_err(|e| engine_error("list", "containers", e))?;
+        Ok(list
+            .into_iter()
+            .map(|c| ContainerInfo {
+                id: c.id.unwrap_or_default(),
+                name: c.names.unwrap_or_default().first().map(|n| n.trim_start_matches('/').to_owned()).unwrap_or_default(),
+                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                exit_code: None,
+                ip: None,
+                labels: c.labels.unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
+                image: c.image.unwrap_or_default(),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_into_repository_and_tag_or_digest() {
+        assert_eq!(split_reference("127.0.0.1:5000/shop:v1"), ("127.0.0.1:5000/shop", "v1"));
+        assert_eq!(split_reference("127.0.0.1:5000/shop"), ("127.0.0.1:5000/shop", "latest"));
+        assert_eq!(split_reference("shop@sha256:abc"), ("shop", "sha256:abc"));
+    }
+}

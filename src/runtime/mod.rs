@@ -1,0 +1,205 @@
+//! The container runtime seam: what the deploy saga needs from a container engine, in our own
+//! words. [`docker::DockerRuntime`] implements it over the Docker Engine API (bollard).
+
+pub mod auth;
+pub mod docker;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+pub use docker::DockerRuntime;
+
+use crate::config::{RegistryAuth, RestartPolicy};
+
+/// Prefix of every label tiny-forge sets; user labels may not use it.
+pub const LABEL_PREFIX: &str = "dev.tiny-forge.";
+/// Present (`true`) on every container tiny-forge creates. Nothing without it is ever touched.
+pub const LABEL_MANAGED: &str = "dev.tiny-forge.managed";
+/// The project.
+pub const LABEL_PROJECT: &str = "dev.tiny-forge.project";
+/// The stage.
+pub const LABEL_STAGE: &str = "dev.tiny-forge.stage";
+/// The tag.
+pub const LABEL_TAG: &str = "dev.tiny-forge.tag";
+/// The slot key, `project/stage/tag`.
+pub const LABEL_SLOT: &str = "dev.tiny-forge.slot";
+/// The deploy that created the container.
+pub const LABEL_DEPLOY_ID: &str = "dev.tiny-forge.deploy-id";
+
+/// Everything needed to create one container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerSpec {
+    /// Container name (deterministic per deploy).
+    pub name: String,
+    /// Image by digest (`repo@sha256:…`).
+    pub image: String,
+    /// Environment.
+    pub env: Vec<(String, String)>,
+    /// Labels, ours and the user's.
+    pub labels: BTreeMap<String, String>,
+    /// Network joined at creation.
+    pub network: String,
+    /// Port the app listens on (exposed).
+    pub port: u16,
+    /// Restart policy.
+    pub restart: RestartPolicy,
+    /// Memory limit in bytes.
+    pub memory: Option<i64>,
+    /// CPU limit in nano-CPUs.
+    pub nano_cpus: Option<i64>,
+    /// Command override.
+    pub command: Option<Vec<String>>,
+    /// Volume binds.
+    pub volumes: Vec<String>,
+}
+
+/// A pulled image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulledImage {
+    /// `sha256:…` manifest digest from the registry.
+    pub digest: String,
+    /// `repository@sha256:…`, what containers are created from.
+    pub reference: String,
+}
+
+/// Pull progress of one layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullProgress {
+    /// Layer id.
+    pub layer: String,
+    /// Status word.
+    pub status: String,
+    /// Bytes done.
+    pub current: Option<u64>,
+    /// Bytes in all.
+    pub total: Option<u64>,
+}
+
+/// What the engine says about a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    /// Id.
+    pub id: String,
+    /// Name, without the leading `/`.
+    pub name: String,
+    /// `running`, `exited`, `restarting`, …
+    pub state: String,
+    /// Exit code once it has exited.
+    pub exit_code: Option<i64>,
+    /// Address on the network asked about, if attached.
+    pub ip: Option<IpAddr>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Image digest reference it was created from.
+    pub image: String,
+}
+
+/// The outcome of a removal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// It was there and is gone now.
+    Removed,
+    /// It was already gone (counts as done).
+    AlreadyGone,
+}
+
+/// A failed engine operation. `op` says what was being done and `subject` to what.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The engine cannot be reached.
+    #[error("cannot reach the Docker Engine: {message}; start Docker, check the socket's permissions, or set DOCKER_HOST")]
+    Unreachable {
+        /// What the connection said.
+        message: String,
+    },
+    /// The registry refused the pull or does not have the image.
+    #[error("pull of {image} failed: {message}")]
+    Pull {
+        /// The image reference.
+        image: String,
+        /// What the registry or engine said.
+        message: String,
+    },
+    /// The engine answered with an error.
+    #[error("{op} {subject} failed: {message}")]
+    Engine {
+        /// What was being done (`create container`, `start container`, …).
+        op: &'static str,
+        /// The container, image or network.
+        subject: String,
+        /// Engine's status code.
+        status: u16,
+        /// Engine's message.
+        message: String,
+    },
+    /// Something else went wrong talking to the engine.
+    #[error("{op} {subject} failed: {message}")]
+    Other {
+        /// What was being done.
+        op: &'static str,
+        /// The subject.
+        subject: String,
+        /// Detail.
+        message: String,
+    },
+}
+
+/// A container engine. Every method is one engine operation; none retries by itself.
+#[allow(async_fn_in_trait, reason = "the deploy runs on one thread; we never need Send futures")]
+pub trait ContainerRuntime {
+    /// Pulls `image` (`repo:tag` or `repo@digest`) and resolves its registry digest. Progress is
+    /// reported per layer.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Pull`] when the registry refuses or lacks it.
+    async fn pull(&self, image: &str, auth: Option<&RegistryAuth>, progress: &mut dyn FnMut(PullProgress)) -> Result<PulledImage, RuntimeError>;
+
+    /// Makes sure a bridge network named `name` exists; true when it was created now.
+    ///
+    /// # Errors
+    /// When it cannot be inspected or created.
+    async fn ensure_network(&self, name: &str) -> Result<bool, RuntimeError>;
+
+    /// Creates (does not start) a container; returns its id.
+    ///
+    /// # Errors
+    /// When the engine refuses (name in use, bad limits, unknown network, …).
+    async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError>;
+
+    /// Starts a created container.
+    ///
+    /// # Errors
+    /// When the engine refuses.
+    async fn start(&self, id: &str) -> Result<(), RuntimeError>;
+
+    /// Inspects a container; `None` when it does not exist. `ip` is its address on `network`.
+    ///
+    /// # Errors
+    /// On engine failure.
+    async fn inspect(&self, id: &str, network: &str) -> Result<Option<ContainerInfo>, RuntimeError>;
+
+    /// Resolves when the container stops, with its exit code.
+    ///
+    /// # Errors
+    /// On engine failure.
+    async fn wait_exit(&self, id: &str) -> Result<i64, RuntimeError>;
+
+    /// The last `lines` lines of the container's stdout and stderr.
+    ///
+    /// # Errors
+    /// On engine failure.
+    async fn logs_tail(&self, id: &str, lines: usize) -> Result<Vec<String>, RuntimeError>;
+
+    /// Removes a container by id or name, killing it if it runs; a missing one is
+    /// [`Removal::AlreadyGone`].
+    ///
+    /// # Errors
+    /// On engine failure.
+    async fn remove(&self, id: &str) -> Result<Removal, RuntimeError>;
+
+    /// Every container carrying [`LABEL_MANAGED`], running or not.
+    ///
+    /// # Errors
+    /// On engine failure.
+    async fn list_managed(&self) -> Result<Vec<ContainerInfo>, RuntimeError>;
+}

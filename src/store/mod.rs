@@ -1,0 +1,239 @@
+//! The state file: deploys, their log entries and the instances they created. The trait is
+//! synchronous (SQLite is local and fast); [`SqliteStore`] is the one adapter.
+
+mod sqlite;
+
+use std::time::SystemTime;
+
+pub use sqlite::SqliteStore;
+
+use crate::domain::{DeployId, DeployStatus, InstanceStatus, Slot, Trigger};
+use crate::report::Level;
+
+/// A deploy about to start.
+#[derive(Debug, Clone)]
+pub struct NewDeploy {
+    /// The slot it deploys.
+    pub slot: Slot,
+    /// `repository:tag` (or `repository@digest` for a rollback).
+    pub image: String,
+    /// Why it runs.
+    pub trigger: Trigger,
+    /// This process.
+    pub pid: u32,
+    /// This machine's host name.
+    pub host: String,
+}
+
+/// A stored deploy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeployRecord {
+    /// Id.
+    pub id: DeployId,
+    /// Project.
+    pub project: String,
+    /// Stage.
+    pub stage: String,
+    /// Tag.
+    pub tag: String,
+    /// The image reference asked for.
+    pub image: String,
+    /// The digest pulled, once known.
+    pub digest: Option<String>,
+    /// Where it stands.
+    pub status: DeployStatus,
+    /// Process that ran it.
+    pub pid: u32,
+    /// Machine that ran it.
+    pub host: String,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    /// Unix milliseconds.
+    pub finished_at: Option<i64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// What started it.
+    pub trigger: Trigger,
+    /// The URL it serves at (succeeded deploys).
+    pub url: Option<String>,
+}
+
+/// One structured log entry of a deploy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogEntry {
+    /// Unix milliseconds.
+    pub ts: i64,
+    /// Severity.
+    pub level: Level,
+    /// The pipeline step (`pull`, `health`, `rollback`, …).
+    pub step: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// An instance about to be created (recorded before its container exists).
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    /// The deploy creating it.
+    pub deploy_id: DeployId,
+    /// Its slot.
+    pub slot: Slot,
+    /// Deterministic container name.
+    pub container_name: String,
+    /// Image digest it runs.
+    pub digest: String,
+}
+
+/// A stored instance.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InstanceRecord {
+    /// Row id.
+    pub id: i64,
+    /// The deploy that created it.
+    pub deploy_id: DeployId,
+    /// Project.
+    pub project: String,
+    /// Stage.
+    pub stage: String,
+    /// Tag.
+    pub tag: String,
+    /// Container name.
+    pub container_name: String,
+    /// Container id, once created.
+    pub container_id: Option<String>,
+    /// The proxy host serving it, once published.
+    pub proxy_host_id: Option<String>,
+    /// Image digest.
+    pub digest: String,
+    /// Public URL, once published.
+    pub url: Option<String>,
+    /// Lifecycle.
+    pub status: InstanceStatus,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds.
+    pub updated_at: i64,
+}
+
+/// Which rows to list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only this project.
+    pub project: Option<String>,
+    /// Only this stage (with `project`).
+    pub stage: Option<String>,
+    /// Only this tag (with `project` and `stage`).
+    pub tag: Option<String>,
+}
+
+/// A change to an instance row.
+#[derive(Debug, Clone, Default)]
+pub struct InstancePatch {
+    /// Set the container id.
+    pub container_id: Option<String>,
+    /// Set (`Some(Some)`) or clear (`Some(None)`) the proxy host.
+    pub proxy_host_id: Option<Option<String>>,
+    /// Set the URL.
+    pub url: Option<String>,
+    /// Set the status.
+    pub status: Option<InstanceStatus>,
+}
+
+/// A failed state-file operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file could not be created or opened.
+    #[error("cannot open state file {path}: {source}; check that its directory exists and is writable, or pass --state")]
+    Open {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A query failed.
+    #[error("state file: {op} failed: {source}")]
+    Query {
+        /// What was being done.
+        op: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer tiny-forge.
+    #[error("state file {path} has schema version {found}, newer than this tiny-forge knows ({known}); upgrade tiny-forge")]
+    TooNew {
+        /// The file.
+        path: String,
+        /// Its version.
+        found: i64,
+        /// Ours.
+        known: i64,
+    },
+}
+
+/// The state file. Writes are immediately durable; every method is one transaction.
+pub trait Store {
+    /// Records a deploy as running.
+    ///
+    /// # Errors
+    /// On any SQLite failure.
+    fn begin_deploy(&self, new: &NewDeploy) -> Result<DeployId, StoreError>;
+    /// Records the digest a deploy pulled.
+    ///
+    /// # Errors
+    /// On any SQLite failure.
+    fn set_digest(&self, id: DeployId, digest: &str) -> Result<(), StoreError>;
+    /// Records a deploy's end.
+    ///
+    /// # Errors
+    /// On any SQLite failure.
+    fn finish_deploy(&self, id: DeployId, status: DeployStatus, error: Option<&str>, url: Option<&str>) -> Result<(), StoreError>;
+    /// Appends a log entry.
+    ///
+    /// # Errors
+    /// On any SQLite failure.
+    fn append_log(&self, id: DeployId, entry: &LogEntry) -> Result<(), StoreError>;
+    /// One deploy.
+    ///
+    /// # Errors
+    /// On any SQLite failure.
+    fn deploy(&self, id: DeployId) -> Result<Option<DeployRecord>, StoreError>;
+    /// Deploys, newest first.
+    ///
+    /// # Errors
+    /// On any SQLite failure.
+    fn deploys(&self, filter: &Filter, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
+    /// A deploy's log entries after the `after`-th (0 for all), in order.
+    ///
+    /// # Errors
+    /// On any SQLite failure.
+    fn logs(&self, id: DeployId, after: usize) -> Result<Vec<LogEntry>, StoreError>;
+    /// Records an instance as pending, before its container is created.
+    ///
+    /// # Errors
+    /// On any SQLite failure.
+    fn insert_instance(&self, new: &NewInstance) -> Result<i64, StoreError>;
+    /// Changes an instance row.
+    ///
+    /// # Errors
+    /// On any SQLite failure.
+    fn update_instance(&self, id: i64, patch: &InstancePatch) -> Result<(), StoreError>;
+    /// Deletes an instance row.
+    ///
+    /// # Errors
+    /// On any SQLite failure.
+    fn delete_instance(&self, id: i64) -> Result<(), StoreError>;
+    /// Instances, oldest first.
+    ///
+    /// # Errors
+    /// On any SQLite failure.
+    fn instances(&self, filter: &Filter) -> Result<Vec<InstanceRecord>, StoreError>;
+}
+
+/// Now, in Unix milliseconds.
+#[must_use]
+pub fn now_ms() -> i64 {
+    let d = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,381 @@
+//! [`Store`] on SQLite: WAL, a busy timeout, file mode 0600, migrations by `user_version`.
+
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension as _, Row, params};
+
+use super::{
+    DeployRecord, Filter, InstancePatch, InstanceRecord, LogEntry, NewDeploy, NewInstance, Store, StoreError, now_ms,
+};
+use crate::domain::{DeployId, DeployStatus, InstanceStatus, Trigger};
+use crate::report::Level;
+
+/// Migrations, applied in order; `user_version` is the number applied.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/001_init.sql")];
+
+/// The SQLite state file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+fn q(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Query { op, source }
+}
+
+impl SqliteStore {
+    /// Opens (creating with mode 0600, and its directory with 0700) and migrates the state file.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the file cannot be created or opened, [`StoreError::TooNew`]
+    /// when a newer tiny-forge wrote it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let shown = path.display().to_string();
+        let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open { path: shown.clone(), source };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| open_err(e.into()))?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| open_err(e.into()))?;
+        let conn = Connection::open(path).map_err(|e| open_err(e.into()))?;
+        Self::init(conn, &shown)
+    }
+
+    /// An in-memory store, for tests.
+    ///
+    /// # Errors
+    /// Only if SQLite cannot allocate.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(q("open in-memory database"))?;
+        Self::init(conn, ":memory:")
+    }
+
+    fn init(conn: Connection, shown: &str) -> Result<Self, StoreError> {
+        conn.busy_timeout(Duration::from_secs(10)).map_err(q("set busy timeout"))?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(q("enable WAL"))?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(q("set synchronous"))?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(q("enable foreign keys"))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(q("read schema version"))?;
+        let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+        if version > known {
+            return Err(StoreError::TooNew { path: shown.to_owned(), found: version, known });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+            let tx_sql = format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1);
+            if let Err(e) = conn.execute_batch(&tx_sql) {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(StoreError::Query { op: "migrate state file", source: e });
+            }
+        }
+        Ok(Self { conn })
+    }
+
+    /// Runs SQLite's integrity check; `ok` when sound.
+    ///
+    /// # Errors
+    /// On any SQLite failure.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(q("integrity check"))
+    }
+}
+
+const DEPLOY_COLS: &str =
+    "id, project, stage, tag, image, digest, status, pid, host, started_at, finished_at, error, trigger, url";
+
+fn deploy_row(r: &Row<'_>) -> rusqlite::Result<DeployRecord> {
+    let status: String = r.get(6)?;
+    let trigger: String = r.get(12)?;
+    Ok(DeployRecord {
+        id: DeployId(r.get(0)?),
+        project: r.get(1)?,
+        stage: r.get(2)?,
+        tag: r.get(3)?,
+        image: r.get(4)?,
+        digest: r.get(5)?,
+        status: DeployStatus::parse(&status).unwrap_or(DeployStatus::Failed),
+        pid: r.get(7)?,
+        host: r.get(8)?,
+        started_at: r.get(9)?,
+        finished_at: r.get(10)?,
+        error: r.get(11)?,
+        trigger: Trigger::parse(&trigger).unwrap_or(Trigger::Deploy),
+        url: r.get(13)?,
+    })
+}
+
+const INSTANCE_COLS: &str = "id, deploy_id, project, stage, tag, container_name, container_id, proxy_host_id, digest, url, status, created_at, updated_at";
+
+fn instance_row(r: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
+    let status: String = r.get(10)?;
+    Ok(InstanceRecord {
+        id: r.get(0)?,
+        deploy_id: DeployId(r.get(1)?),
+        project: r.get(2)?,
+        stage: r.get(3)?,
+        tag: r.get(4)?,
+        container_name: r.get(5)?,
+        container_id: r.get(6)?,
+        proxy_host_id: r.get(7)?,
+        digest: r.get(8)?,
+        url: r.get(9)?,
+        status: InstanceStatus::parse(&status).unwrap_or(InstanceStatus::Leftover),
+        created_at: r.get(11)?,
+        updated_at: r.get(12)?,
+    })
+}
+
+/// `WHERE` clause and parameters for a filter (project, then stage, then tag).
+fn filter_sql(f: &Filter) -> (String, Vec<String>) {
+    let mut clauses = Vec::new();
+    let mut params = Vec::new();
+    for (col, v) in [("project", &f.project), ("stage", &f.stage), ("tag", &f.tag)] {
+        if let Some(v) = v {
+            params.push(v.clone());
+            clauses.push(format!("{col} = ?{}", params.len()));
+        }
+    }
+    let sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    (sql, params)
+}
+
+impl Store for SqliteStore {
+    fn begin_deploy(&self, new: &NewDeploy) -> Result<DeployId, StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO deploys (project, stage, tag, slot, image, status, pid, host, started_at, trigger)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    new.slot.project.as_str(),
+                    new.slot.stage.as_str(),
+                    new.slot.tag.as_str(),
+                    new.slot.key(),
+                    new.image,
+                    new.pid,
+                    new.host,
+                    now_ms(),
+                    new.trigger.as_str()
+                ])
+            })
+            .map_err(q("record deploy"))?;
+        Ok(DeployId(self.conn.last_insert_rowid()))
+    }
+
+    fn set_digest(&self, id: DeployId, digest: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE deploys SET digest = ?1 WHERE id = ?2", params![digest, id.0])
+            .map_err(q("record digest"))?;
+        Ok(())
+    }
+
+    fn finish_deploy(&self, id: DeployId, status: DeployStatus, error: Option<&str>, url: Option<&str>) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE deploys SET status = ?1, error = ?2, url = ?3, finished_at = ?4 WHERE id = ?5",
+                params![status.as_str(), error, url, now_ms(), id.0],
+            )
+            .map_err(q("record deploy result"))?;
+        Ok(())
+    }
+
+    fn append_log(&self, id: DeployId, e: &LogEntry) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO deploy_logs (deploy_id, seq, ts, level, step, message)
+                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deploy_logs WHERE deploy_id = ?1), ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| s.execute(params![id.0, e.ts, e.level.as_str(), e.step, e.message]))
+            .map_err(q("append deploy log"))?;
+        Ok(())
+    }
+
+    fn deploy(&self, id: DeployId) -> Result<Option<DeployRecord>, StoreError> {
+        self.conn
+            .query_row(&format!("SELECT {DEPLOY_COLS} FROM deploys WHERE id = ?1"), [id.0], deploy_row)
+            .optional()
+            .map_err(q("read deploy"))
+    }
+
+    fn deploys(&self, filter: &Filter, limit: usize) -> Result<Vec<DeployRecord>, StoreError> {
+        let (where_sql, params) = filter_sql(filter);
+        let sql = format!("SELECT {DEPLOY_COLS} FROM deploys {where_sql} ORDER BY id DESC LIMIT {limit}");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(q("list deploys"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), deploy_row).map_err(q("list deploys"))?;
+        rows.collect::<Result<_, _>>().map_err(q("list deploys"))
+    }
+
+    fn logs(&self, id: DeployId, after: usize) -> Result<Vec<LogEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT ts, level, step, message FROM deploy_logs WHERE deploy_id = ?1 AND seq > ?2 ORDER BY seq")
+            .map_err(q("read deploy log"))?;
+        let rows = stmt
+            .query_map(params![id.0, i64::try_from(after).unwrap_or(i64::MAX)], |r| {
+                let level: String = r.get(1)?;
+                Ok(LogEntry { ts: r.get(0)?, level: Level::parse(&level), step: r.get(2)?, message: r.get(3)? })
+            })
+            .map_err(q("read deploy log"))?;
+        rows.collect::<Result<_, _>>().map_err(q("read deploy log"))
+    }
+
+    fn insert_instance(&self, n: &NewInstance) -> Result<i64, StoreError> {
+        let now = now_ms();
+        self.conn
+            .execute(
+                "INSERT INTO instances (deploy_id, project, stage, tag, slot, container_name, digest, status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8)",
+                params![
+                    n.deploy_id.0,
+                    n.slot.project.as_str(),
+                    n.slot.stage.as_str(),
+                    n.slot.tag.as_str(),
+                    n.slot.key(),
+                    n.container_name,
+                    n.digest,
+                    now
+                ],
+            )
+            .map_err(q("record instance"))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn update_instance(&self, id: i64, p: &InstancePatch) -> Result<(), StoreError> {
+        let clear_proxy = matches!(p.proxy_host_id, Some(None));
+        self.conn
+            .execute(
+                "UPDATE instances SET
+                    container_id = COALESCE(?1, container_id),
+                    proxy_host_id = CASE WHEN ?2 THEN NULL ELSE COALESCE(?3, proxy_host_id) END,
+                    url = COALESCE(?4, url),
+                    status = COALESCE(?5, status),
+                    updated_at = ?6
+                 WHERE id = ?7",
+                params![
+                    p.container_id,
+                    clear_proxy,
+                    p.proxy_host_id.clone().flatten(),
+                    p.url,
+                    p.status.map(InstanceStatus::as_str),
+                    now_ms(),
+                    id
+                ],
+            )
+            .map_err(q("update instance"))?;
+        Ok(())
+    }
+
+    fn delete_instance(&self, id: i64) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM instances WHERE id = ?1", [id]).map_err(q("delete instance"))?;
+        Ok(())
+    }
+
+    fn instances(&self, filter: &Filter) -> Result<Vec<InstanceRecord>, StoreError> {
+        let (where_sql, params) = filter_sql(filter);
+        let sql = format!("SELECT {INSTANCE_COLS} FROM instances {where_sql} ORDER BY created_at, id");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(q("list instances"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), instance_row).map_err(q("list instances"))?;
+        rows.collect::<Result<_, _>>().map_err(q("list instances"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+    use crate::domain::{ProjectName, Slot, StageName, Tag};
+
+    fn slot(tag: &str) -> Slot {
+        Slot { project: ProjectName::new("shop").unwrap(), stage: StageName::new("dev").unwrap(), tag: Tag::new(tag).unwrap() }
+    }
+
+    fn new_deploy(tag: &str) -> NewDeploy {
+        NewDeploy { slot: slot(tag), image: format!("shop:{tag}"), trigger: Trigger::Deploy, pid: 1, host: "h".into() }
+    }
+
+    #[test]
+    fn state_file_is_created_with_mode_0600_and_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("state.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let v: i64 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, 1);
+        let jm: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        assert_eq!(jm, "wal");
+        drop(store);
+        SqliteStore::open(&path).unwrap();
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        drop(SqliteStore::open(&path).unwrap());
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        assert!(matches!(SqliteStore::open(&path), Err(StoreError::TooNew { found: 99, .. })));
+    }
+
+    #[test]
+    fn deploy_rows_record_their_lifecycle() {
+        let s = SqliteStore::in_memory().unwrap();
+        let id = s.begin_deploy(&new_deploy("v1")).unwrap();
+        s.set_digest(id, "sha256:abc").unwrap();
+        s.finish_deploy(id, DeployStatus::RolledBack, Some("health: 500"), None).unwrap();
+        let d = s.deploy(id).unwrap().unwrap();
+        assert_eq!(d.status, DeployStatus::RolledBack);
+        assert_eq!(d.digest.as_deref(), Some("sha256:abc"));
+        assert_eq!(d.error.as_deref(), Some("health: 500"));
+        assert!(d.finished_at.is_some());
+    }
+
+    #[test]
+    fn logs_come_back_in_order_and_after_an_offset() {
+        let s = SqliteStore::in_memory().unwrap();
+        let id = s.begin_deploy(&new_deploy("v1")).unwrap();
+        for i in 0..3 {
+            s.append_log(id, &LogEntry { ts: i, level: Level::Info, step: "pull".into(), message: format!("m{i}") }).unwrap();
+        }
+        let all = s.logs(id, 0).unwrap();
+        assert_eq!(all.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["m0", "m1", "m2"]);
+        assert_eq!(s.logs(id, 2).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn deploys_are_listed_newest_first_and_filtered() {
+        let s = SqliteStore::in_memory().unwrap();
+        let a = s.begin_deploy(&new_deploy("a")).unwrap();
+        let b = s.begin_deploy(&new_deploy("b")).unwrap();
+        let all = s.deploys(&Filter::default(), 10).unwrap();
+        assert_eq!(all.iter().map(|d| d.id).collect::<Vec<_>>(), [b, a]);
+        let only = s.deploys(&Filter { project: Some("shop".into()), stage: Some("dev".into()), tag: Some("a".into()) }, 10).unwrap();
+        assert_eq!(only.len(), 1);
+        assert_eq!(s.deploys(&Filter { project: Some("blog".into()), ..Filter::default() }, 10).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn instance_rows_are_patched_and_deleted() {
+        let s = SqliteStore::in_memory().unwrap();
+        let d = s.begin_deploy(&new_deploy("a")).unwrap();
+        let id = s
+            .insert_instance(&NewInstance { deploy_id: d, slot: slot("a"), container_name: "tf-shop-dev-a-1".into(), digest: "sha256:x".into() })
+            .unwrap();
+        s.update_instance(id, &InstancePatch { container_id: Some("c1".into()), proxy_host_id: Some(Some("7".into())), ..Default::default() })
+            .unwrap();
+        s.update_instance(id, &InstancePatch { status: Some(InstanceStatus::Live), ..Default::default() }).unwrap();
+        let i = &s.instances(&Filter::default()).unwrap()[0];
+        assert_eq!((i.container_id.as_deref(), i.proxy_host_id.as_deref(), i.status), (Some("c1"), Some("7"), InstanceStatus::Live));
+        s.update_instance(id, &InstancePatch { proxy_host_id: Some(None), ..Default::default() }).unwrap();
+        assert_eq!(s.instances(&Filter::default()).unwrap()[0].proxy_host_id, None);
+        s.delete_instance(id).unwrap();
+        assert!(s.instances(&Filter::default()).unwrap().is_empty());
+    }
+}
