@@ -162,9 +162,10 @@ pub enum DeployStatus {
     Running,
     /// Healthy and serving.
     Succeeded,
-    /// Failed, and its rollback left something behind (listed in the deploy's log).
+    /// Failed and rolled back; what the rollback could not remove is in the deploy's
+    /// `leftovers`.
     Failed,
-    /// Failed, and everything it created was removed.
+    /// Succeeded once, and was later replaced by `tiny-forge rollback`.
     RolledBack,
     /// Stopped by a signal or found abandoned, then rolled back.
     Interrupted,

@@ -4,7 +4,7 @@
 //! The library holds the whole pipeline; the `tiny-forge` binary only parses arguments, builds
 //! the adapters, calls [`Deployer::deploy`] (or a query) and renders what comes back.
 //!
-//! Seams: [`ContainerRuntime`] (Docker), [`Proxy`] (none, NPM, Caddy), [`Store`] (SQLite),
+//! Seams: [`ContainerRuntime`] (Docker), [`Proxy`] (none, NPM, Caddy), [`Store`] (`SQLite`),
 //! [`Probe`] (HTTP health checks) and [`Reporter`] (progress events).
 
 #![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr)]

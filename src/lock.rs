@@ -84,7 +84,9 @@ impl StageLock {
     /// Is the lock at `path` free right now? (Used to tell abandoned deploys from running ones.)
     #[must_use]
     pub fn is_free(path: &Path) -> bool {
-        let Ok(file) = OpenOptions::new().write(true).open(path) else { return true };
+        let Ok(file) = OpenOptions::new().write(true).open(path) else {
+            return true;
+        };
         match file.try_lock() {
             Ok(()) => {
                 let _ = file.unlock();

@@ -19,11 +19,9 @@ const HASH_LEN: usize = 10;
 
 fn short_hash(s: &str) -> String {
     let digest = Sha256::digest(s.as_bytes());
-    let mut out = String::with_capacity(HASH_LEN);
-    for b in digest.iter().take(HASH_LEN / 2) {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    let mut hex = format!("{digest:x}");
+    hex.truncate(HASH_LEN);
+    hex
 }
 
 /// Lowercases, turns every byte outside `[a-z0-9-]` into `-`, folds runs of `-` and trims them
@@ -223,14 +221,8 @@ mod tests {
 
     #[test]
     fn pattern_without_project_or_stage_is_refused() {
-        assert_eq!(
-            SubdomainPattern::parse("stage-{stage}", false),
-            Err(PatternError::Missing("{project}"))
-        );
-        assert_eq!(
-            SubdomainPattern::parse("{project}-{stage}", true),
-            Err(PatternError::Missing("{tag}"))
-        );
+        assert_eq!(SubdomainPattern::parse("stage-{stage}", false), Err(PatternError::Missing("{project}")));
+        assert_eq!(SubdomainPattern::parse("{project}-{stage}", true), Err(PatternError::Missing("{tag}")));
         assert!(matches!(SubdomainPattern::parse("{project}-{stage}-{branch}", false), Err(PatternError::Unknown(_))));
         assert_eq!(SubdomainPattern::parse("{project}_{stage}", false), Err(PatternError::BadChar));
     }

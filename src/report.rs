@@ -186,7 +186,10 @@ impl Event {
     pub fn step(&self) -> Step {
         match self {
             Self::DeployStarted { .. } => Step::Record,
-            Self::StepStarted { step } | Self::StepFinished { step, .. } | Self::StepFailed { step, .. } | Self::Log { step, .. } => *step,
+            Self::StepStarted { step }
+            | Self::StepFinished { step, .. }
+            | Self::StepFailed { step, .. }
+            | Self::Log { step, .. } => *step,
             Self::PullProgress { .. } => Step::Pull,
             Self::Compensation { .. } => Step::Rollback,
         }
@@ -210,15 +213,23 @@ impl Event {
         match self {
             Self::DeployStarted { deploy_id, slot, image } => format!("deploy {deploy_id} of {slot} ({image})"),
             Self::StepStarted { step } => format!("{step} started"),
-            Self::StepFinished { step, elapsed_ms } => format!("{step} done in {}", fmt_ms(*elapsed_ms)),
-            Self::StepFailed { step, error, elapsed_ms } => format!("{step} failed after {}: {error}", fmt_ms(*elapsed_ms)),
+            Self::StepFinished { step, elapsed_ms } => {
+                format!("{step} done in {}", fmt_ms(*elapsed_ms))
+            }
+            Self::StepFailed { step, error, elapsed_ms } => {
+                format!("{step} failed after {}: {error}", fmt_ms(*elapsed_ms))
+            }
             Self::PullProgress { layer, status, current, total } => match (current, total) {
                 (Some(c), Some(t)) => format!("{layer}: {status} {c}/{t} bytes"),
                 _ => format!("{layer}: {status}"),
             },
             Self::Log { message, .. } => message.clone(),
             Self::Compensation { action, ok, message } => {
-                format!("{action}: {}{}", if *ok { "done" } else { "FAILED" }, if message.is_empty() { String::new() } else { format!(" ({message})") })
+                format!(
+                    "{action}: {}{}",
+                    if *ok { "done" } else { "FAILED" },
+                    if message.is_empty() { String::new() } else { format!(" ({message})") }
+                )
             }
         }
     }

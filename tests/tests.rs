@@ -1,1 +1,6 @@
+//! Integration tests: one binary (fewer links on a two-core CI). They run the real `tiny-forge`
+//! binary against the real Docker Engine and a real registry on loopback.
 
+mod cli;
+mod deploy;
+mod support;

@@ -10,12 +10,12 @@ mod secret;
 
 use std::path::{Path, PathBuf};
 
+pub(crate) use resolve::registry_host;
 pub use resolve::{
-    Config, ForwardTo, NotifyFormat, NotifyTarget, NpmSettings, ProbeAddress, ProxySettings, RegistryAuth, ResolvedStage,
-    RestartPolicy,
+    Config, ForwardTo, NotifyFormat, NotifyTarget, NpmSettings, ProbeAddress, ProxySettings, RegistryAuth,
+    ResolvedStage, RestartPolicy,
 };
 pub use secret::{Secret, SecretSource};
-pub(crate) use resolve::registry_host;
 
 use crate::env;
 
@@ -113,7 +113,8 @@ pub fn discover(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
 /// [`ConfigError::Read`], [`ConfigError::Parse`] (with line and column) or
 /// [`ConfigError::Invalid`] (every problem found).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     Config::parse(&text, path)
 }
 

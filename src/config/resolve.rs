@@ -55,6 +55,7 @@ pub enum ForwardTo {
 
 /// `[proxy]` with `kind = "npm"`.
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools, reason = "mirrors NPM's own host flags one to one")]
 pub struct NpmSettings {
     /// Base URL, e.g. `http://127.0.0.1:81`.
     pub url: String,
@@ -335,9 +336,15 @@ impl Config {
             .map_err(|e| problems.push(format!("settings.tag_subdomain `{}` {e}", s.tag_subdomain)))
             .ok();
         if !naming::is_valid_host(&s.domain) {
-            problems.push(format!("settings.domain `{}`: must be a lowercase host name such as staging.example.com", s.domain));
+            problems.push(format!(
+                "settings.domain `{}`: must be a lowercase host name such as staging.example.com",
+                s.domain
+            ));
         } else if s.domain.len() > naming::MAX_HOST - naming::MAX_LABEL - 1 {
-            problems.push(format!("settings.domain: at most {} bytes, to leave room for the subdomain", naming::MAX_HOST - naming::MAX_LABEL - 1));
+            problems.push(format!(
+                "settings.domain: at most {} bytes, to leave room for the subdomain",
+                naming::MAX_HOST - naming::MAX_LABEL - 1
+            ));
         }
         if s.network.is_empty() || !s.network.bytes().all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c)) {
             problems.push(format!("settings.network `{}`: use letters, digits, `_`, `.` or `-`", s.network));
@@ -352,7 +359,12 @@ impl Config {
         let _ = merge_health(&[Some(&file.health)]);
         health_policy(&file.health, "health", &mut problems);
         for (host, r) in &file.registries {
-            if let Err(e) = SecretSource::from_keys(&format!("registries.\"{host}\".password"), r.password_env.as_ref(), r.password_file.as_ref(), &base) {
+            if let Err(e) = SecretSource::from_keys(
+                &format!("registries.\"{host}\".password"),
+                r.password_env.as_ref(),
+                r.password_file.as_ref(),
+                &base,
+            ) {
                 problems.push(e);
             }
             if r.password_env.is_none() && r.password_file.is_none() {
@@ -389,7 +401,10 @@ impl Config {
             problems.push(format!("{key}: {e}"));
         }
         if !is_valid_repository(&p.image) {
-            problems.push(format!("{key}.image `{}`: give a repository without tag or digest, e.g. registry.example.com/team/{name}", p.image));
+            problems.push(format!(
+                "{key}.image `{}`: give a repository without tag or digest, e.g. registry.example.com/team/{name}",
+                p.image
+            ));
         }
         if !(1..=65535).contains(&p.port) {
             problems.push(format!("{key}.port {}: must be between 1 and 65535", p.port));
@@ -405,7 +420,10 @@ impl Config {
         check_limits(&key, p.memory.as_deref(), p.cpus, problems);
         for l in p.labels.keys() {
             if l.starts_with(crate::runtime::LABEL_PREFIX) {
-                problems.push(format!("{key}.labels.{l}: the `{}` prefix is tiny-forge's own", crate::runtime::LABEL_PREFIX));
+                problems.push(format!(
+                    "{key}.labels.{l}: the `{}` prefix is tiny-forge's own",
+                    crate::runtime::LABEL_PREFIX
+                ));
             }
         }
         if p.command.as_ref().is_some_and(Vec::is_empty) {
@@ -472,7 +490,12 @@ impl Config {
                     problems.push("proxy.email: required for kind = \"npm\" (the NPM login)".into());
                     String::new()
                 });
-                let password = match SecretSource::from_keys("proxy.password", p.password_env.as_ref(), p.password_file.as_ref(), base) {
+                let password = match SecretSource::from_keys(
+                    "proxy.password",
+                    p.password_env.as_ref(),
+                    p.password_file.as_ref(),
+                    base,
+                ) {
                     Ok(Some(s)) => s,
                     Ok(None) => {
                         problems.push("proxy.password_env or proxy.password_file: required for kind = \"npm\"".into());
@@ -531,11 +554,16 @@ impl Config {
                         NotifyFormat::Json
                     }
                 };
-                let secret = SecretSource::from_keys(&format!("{key}.secret"), n.secret_env.as_ref(), n.secret_file.as_ref(), base)
-                    .unwrap_or_else(|e| {
-                        problems.push(e);
-                        None
-                    });
+                let secret = SecretSource::from_keys(
+                    &format!("{key}.secret"),
+                    n.secret_env.as_ref(),
+                    n.secret_file.as_ref(),
+                    base,
+                )
+                .unwrap_or_else(|e| {
+                    problems.push(e);
+                    None
+                });
                 NotifyTarget { url: n.url, secret, format }
             })
             .collect()
@@ -574,11 +602,7 @@ impl Config {
     /// Projects and their stages, sorted.
     #[must_use]
     pub fn stages(&self) -> Vec<(String, String)> {
-        self.file
-            .projects
-            .iter()
-            .flat_map(|(p, pf)| pf.stages.keys().map(move |s| (p.clone(), s.clone())))
-            .collect()
+        self.file.projects.iter().flat_map(|(p, pf)| pf.stages.keys().map(move |s| (p.clone(), s.clone()))).collect()
     }
 
     /// Resolves `project`'s `stage`, reading env files and config secrets.
@@ -609,7 +633,11 @@ impl Config {
             env.extend(env_file(&self.base.join(f), &format!("{key}.env_file"), &mut problems));
         }
         env.extend(st.env.clone());
-        let health = health_policy(&merge_health(&[Some(&self.file.health), p.health.as_ref(), st.health.as_ref()]), &key, &mut problems);
+        let health = health_policy(
+            &merge_health(&[Some(&self.file.health), p.health.as_ref(), st.health.as_ref()]),
+            &key,
+            &mut problems,
+        );
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { path: self.path.clone(), problems });
         }
@@ -619,7 +647,10 @@ impl Config {
                 let src = SecretSource::from_keys(&key, r.password_env.as_ref(), r.password_file.as_ref(), &self.base)
                     .map_err(ConfigError::Secret)?
                     .ok_or_else(|| ConfigError::Secret(format!("{key}: missing")))?;
-                Some(RegistryAuth { username: r.username.clone(), password: src.read(&key).map_err(ConfigError::Secret)? })
+                Some(RegistryAuth {
+                    username: r.username.clone(),
+                    password: src.read(&key).map_err(ConfigError::Secret)?,
+                })
             }
             None => None,
         };

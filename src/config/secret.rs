@@ -48,7 +48,12 @@ impl SecretSource {
     ///
     /// # Errors
     /// A message naming the key when both are set.
-    pub fn from_keys(key: &str, env: Option<&String>, file: Option<&PathBuf>, base: &Path) -> Result<Option<Self>, String> {
+    pub fn from_keys(
+        key: &str,
+        env: Option<&String>,
+        file: Option<&PathBuf>,
+        base: &Path,
+    ) -> Result<Option<Self>, String> {
         match (env, file) {
             (Some(_), Some(_)) => Err(format!("{key}: set either `{key}_env` or `{key}_file`, not both")),
             (Some(e), None) if e.is_empty() => Err(format!("{key}_env: name an environment variable")),

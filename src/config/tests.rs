@@ -81,7 +81,9 @@ port = 70000
 
 #[test]
 fn secrets_come_only_from_env_or_file_keys() {
-    let text = format!("[proxy]\nkind = \"npm\"\nurl = \"http://127.0.0.1:81\"\nemail = \"a@b.c\"\npassword = \"x\"\n{MINIMAL}");
+    let text = format!(
+        "[proxy]\nkind = \"npm\"\nurl = \"http://127.0.0.1:81\"\nemail = \"a@b.c\"\npassword = \"x\"\n{MINIMAL}"
+    );
     let msg = parse(&text).unwrap_err().to_string();
     assert!(msg.contains("unknown field `password`"), "{msg}");
 }
@@ -152,13 +154,17 @@ env = { B = "inline" }
 fn both_notify_forms_are_accepted() {
     let one = format!("[notify]\nurl = \"http://127.0.0.1:9/hook\"\n{MINIMAL}");
     assert_eq!(parse(&one).unwrap().notify().len(), 1);
-    let many = format!("[[notify]]\nurl = \"http://127.0.0.1:9/a\"\n[[notify]]\nurl = \"http://127.0.0.1:9/b\"\nformat = \"slack\"\n{MINIMAL}");
+    let many = format!(
+        "[[notify]]\nurl = \"http://127.0.0.1:9/a\"\n[[notify]]\nurl = \"http://127.0.0.1:9/b\"\nformat = \"slack\"\n{MINIMAL}"
+    );
     assert_eq!(parse(&many).unwrap().notify().len(), 2);
 }
 
 #[test]
 fn missing_config_file_error_names_every_place_looked_at() {
-    let e = ConfigError::NotFound { searched: vec!["tiny-forge.toml".into(), "/home/u/.config/tiny-forge/config.toml".into()] };
+    let e = ConfigError::NotFound {
+        searched: vec!["tiny-forge.toml".into(), "/home/u/.config/tiny-forge/config.toml".into()],
+    };
     let msg = e.to_string();
     assert!(msg.contains("tiny-forge.toml, /home/u/.config/tiny-forge/config.toml"), "{msg}");
     assert!(msg.contains("--config"), "{msg}");

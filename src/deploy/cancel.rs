@@ -40,7 +40,9 @@ impl Cancel {
 
     /// Resolves when it fires (never, for [`Cancel::never`] or a dropped handle).
     pub async fn cancelled(&self) {
-        let Some(rx) = &self.0 else { return std::future::pending().await };
+        let Some(rx) = &self.0 else {
+            return std::future::pending().await;
+        };
         let mut rx = rx.clone();
         if rx.wait_for(|v| *v).await.is_err() {
             std::future::pending::<()>().await;

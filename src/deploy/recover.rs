@@ -3,28 +3,39 @@
 //! are undone in saga order (proxy host, then container, then row) and it is marked interrupted.
 
 use super::Deployer;
-use crate::config::ResolvedStage;
 use super::saga::emit;
+use crate::config::ResolvedStage;
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Slot, Tag};
 use crate::health::Probe;
 use crate::proxy::{Proxy, Upstream};
 use crate::report::{Event, Level, Step};
 use crate::runtime::ContainerRuntime;
-use crate::store::{Filter, InstancePatch, Store};
+use crate::store::{DeployEnd, Filter, InstancePatch, Store};
 
-pub(super) async fn abandoned<R, P, S, Pr>(d: &Deployer<'_, R, P, S, Pr>, ours: DeployId, slot: &Slot, stage: &ResolvedStage)
-where
+pub(super) async fn abandoned<R, P, S, Pr>(
+    d: &Deployer<'_, R, P, S, Pr>,
+    ours: DeployId,
+    slot: &Slot,
+    stage: &ResolvedStage,
+) where
     R: ContainerRuntime,
     P: Proxy,
     S: Store,
     Pr: Probe,
 {
     let filter = Filter { project: Some(slot.project.to_string()), stage: Some(slot.stage.to_string()), tag: None };
-    let Ok(deploys) = d.store.deploys(&filter, 1000) else { return };
+    let Ok(deploys) = d.store.deploys(&filter, 1000) else {
+        return;
+    };
     let log = |message: String, level: Level| emit(d, Some(ours), &Event::Log { step: Step::Record, level, message });
     for dead in deploys.into_iter().filter(|x| x.status == DeployStatus::Running && x.id != ours) {
-        log(format!("deploy {} (pid {} on {}) was abandoned; rolling it back", dead.id, dead.pid, dead.host), Level::Warn);
-        let Ok(instances) = d.store.instances(&filter) else { return };
+        log(
+            format!("deploy {} (pid {} on {}) was abandoned; rolling it back", dead.id, dead.pid, dead.host),
+            Level::Warn,
+        );
+        let Ok(instances) = d.store.instances(&filter) else {
+            return;
+        };
         let mut leftovers = Vec::new();
         for inst in instances.iter().filter(|i| i.deploy_id == dead.id && i.status != InstanceStatus::Live) {
             let domain = Tag::new(&inst.tag).map(|t| stage.host_name(&t)).unwrap_or_default();
@@ -32,10 +43,18 @@ where
             if let Some(host_id) = &inst.proxy_host_id {
                 // If the slot's live instance shares the host, the dead deploy had switched it:
                 // switch back. Otherwise it created the host: delete it.
-                let owner = instances.iter().find(|i| i.status == InstanceStatus::Live && i.proxy_host_id.as_ref() == Some(host_id));
+                let owner = instances
+                    .iter()
+                    .find(|i| i.status == InstanceStatus::Live && i.proxy_host_id.as_ref() == Some(host_id));
                 let r = match owner {
                     Some(o) => {
-                        let ip = d.runtime.inspect(&o.container_name, &stage.network).await.ok().flatten().and_then(|i| i.ip);
+                        let ip = d
+                            .runtime
+                            .inspect(&o.container_name, &stage.network)
+                            .await
+                            .ok()
+                            .flatten()
+                            .and_then(|i| i.ip);
                         let up = Upstream { name: o.container_name.clone(), ip, port: stage.port };
                         d.proxy.switch(Some(host_id), &domain, &up).await.map(|_| ())
                     }
@@ -53,7 +72,10 @@ where
                 if proxy_ok {
                     leftovers.push(format!("container {}", inst.container_name));
                 }
-                let _ = d.store.update_instance(inst.id, &InstancePatch { status: Some(InstanceStatus::Leftover), ..InstancePatch::default() });
+                let _ = d.store.update_instance(
+                    inst.id,
+                    &InstancePatch { status: Some(InstanceStatus::Leftover), ..InstancePatch::default() },
+                );
             }
         }
         let error = if leftovers.is_empty() {
@@ -61,7 +83,10 @@ where
         } else {
             format!("abandoned by its process; rollback by deploy {ours} left: {}", leftovers.join("; "))
         };
-        let _ = d.store.finish_deploy(dead.id, DeployStatus::Interrupted, Some(&error), None);
+        let _ = d.store.finish_deploy(
+            dead.id,
+            &DeployEnd { status: DeployStatus::Interrupted, error: Some(&error), url: None, leftovers: &leftovers },
+        );
         log(format!("deploy {}: {error}", dead.id), if leftovers.is_empty() { Level::Info } else { Level::Warn });
     }
 }

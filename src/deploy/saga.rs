@@ -20,7 +20,7 @@ use crate::naming;
 use crate::proxy::{Deleted, Proxy, Upstream};
 use crate::report::{Event, Level, Step};
 use crate::runtime::{self, ContainerRuntime, ContainerSpec, PullProgress, PulledImage, Removal};
-use crate::store::{Filter, InstancePatch, InstanceRecord, LogEntry, NewDeploy, NewInstance, Store, now_ms};
+use crate::store::{DeployEnd, Filter, InstancePatch, InstanceRecord, LogEntry, NewDeploy, NewInstance, Store, now_ms};
 
 /// How many log lines of an exited container go into the error.
 const EXIT_LOG_LINES: usize = 20;
@@ -79,14 +79,18 @@ pub(super) fn emit<R, P, S: Store, Pr>(d: &Deployer<'_, R, P, S, Pr>, id: Option
     if let Some(id) = id
         && !matches!(event, Event::PullProgress { .. })
     {
-        let entry = LogEntry { ts, level: event.level(), step: event.step().as_str().to_owned(), message: event.message() };
+        let entry =
+            LogEntry { ts, level: event.level(), step: event.step().as_str().to_owned(), message: event.message() };
         // A log entry that cannot be stored must not fail the deploy; the reporter still sees it.
         let _ = d.store.append_log(id, &entry);
     }
     d.reporter.report(ts, event);
 }
 
-pub(super) async fn run<R, P, S, Pr>(d: &Deployer<'_, R, P, S, Pr>, req: &DeployRequest) -> Result<DeployOutcome, DeployError>
+pub(super) async fn run<R, P, S, Pr>(
+    d: &Deployer<'_, R, P, S, Pr>,
+    req: &DeployRequest,
+) -> Result<DeployOutcome, DeployError>
 where
     R: ContainerRuntime,
     P: Proxy,
@@ -146,12 +150,19 @@ where
             let rollback = saga.rollback().await;
             let mut error = one_line(&failed);
             if !rollback.is_complete() {
-                error.push_str(&format!("; rollback incomplete: {}", rollback.leftovers.join("; ")));
+                error = format!("{error}; rollback incomplete: {}", rollback.leftovers.join("; "));
             }
             let status = if interrupted { DeployStatus::Interrupted } else { DeployStatus::Failed };
             // The outcome below is what matters to the caller even if this write fails.
-            let _ = d.store.finish_deploy(id, status, Some(&error), None);
-            Ok(DeployOutcome::Failed(DeployFailure { deploy_id: id, failed, rollback, interrupted, elapsed: begin.elapsed() }))
+            let end = DeployEnd { status, error: Some(&error), url: None, leftovers: &rollback.leftovers };
+            let _ = d.store.finish_deploy(id, &end);
+            Ok(DeployOutcome::Failed(DeployFailure {
+                deploy_id: id,
+                failed,
+                rollback,
+                interrupted,
+                elapsed: begin.elapsed(),
+            }))
         }
     }
 }
@@ -200,10 +211,10 @@ where
         let pulled = self.step(Step::Pull, self.pull()).await?;
         self.step(Step::Network, self.network()).await?;
         let container_id = self.step(Step::Create, self.create(&pulled)).await?;
-        self.step(Step::Start, async { Ok(self.d.runtime.start(&container_id).await?) }).await?;
+        self.step(Step::Start, async { Ok(self.d.runtime.start(&self.container_name).await?) }).await?;
         let upstream = self.step(Step::Health, self.health(&container_id)).await?;
         let url = self.step(Step::Proxy, self.publish(&upstream)).await?;
-        self.step(Step::Finish, self.finish(&url)).await?;
+        self.step(Step::Finish, async { self.finish(&url) }).await?;
         let warnings = self.retire().await;
         Ok(DeploySuccess {
             deploy_id: self.id,
@@ -272,19 +283,22 @@ where
             volumes: stage.volumes.clone(),
         };
         let id = self.d.runtime.create(&spec).await?;
-        self.d.store.update_instance(row, &InstancePatch { container_id: Some(id.clone()), ..InstancePatch::default() })?;
-        self.log(Step::Create, Level::Info, format!("created container {} from {}", self.container_name, pulled.reference));
+        self.d
+            .store
+            .update_instance(row, &InstancePatch { container_id: Some(id.clone()), ..InstancePatch::default() })?;
+        self.log(
+            Step::Create,
+            Level::Info,
+            format!("created container {} from {}", self.container_name, pulled.reference),
+        );
         Ok(id)
     }
 
     async fn health(&self, container_id: &str) -> Result<Upstream, StepError> {
         let stage = &self.req.stage;
-        let info = self
-            .d
-            .runtime
-            .inspect(container_id, &stage.network)
-            .await?
-            .ok_or_else(|| StepError::Invalid(format!("container {} vanished right after it started", self.container_name)))?;
+        let info = self.d.runtime.inspect(container_id, &stage.network).await?.ok_or_else(|| {
+            StepError::Invalid(format!("container {} vanished right after it started", self.container_name))
+        })?;
         if let Some(code) = info.exit_code {
             let logs = self.d.runtime.logs_tail(container_id, EXIT_LOG_LINES).await.unwrap_or_default();
             return Err(health::HealthError::Exited { code, logs }.into());
@@ -319,7 +333,11 @@ where
             }
         })
         .await?;
-        self.log(Step::Health, Level::Info, format!("healthy after {} ({probes} probes)", crate::report::fmt_ms(ms(took))));
+        self.log(
+            Step::Health,
+            Level::Info,
+            format!("healthy after {} ({probes} probes)", crate::report::fmt_ms(ms(took))),
+        );
         Ok(Upstream { name: self.container_name.clone(), ip: info.ip, port: stage.port })
     }
 
@@ -338,14 +356,24 @@ where
         self.created.borrow_mut().replaced.clone_from(&replaced);
         let serving = replaced.iter().rev().find_map(|i| i.proxy_host_id.clone().map(|h| (h, i)));
         let published = if let Some((host_id, old)) = serving {
-            let old_ip = match self.d.runtime.inspect(old.container_id.as_deref().unwrap_or(&old.container_name), &self.req.stage.network).await {
+            let old_ip = match self
+                .d
+                .runtime
+                .inspect(old.container_id.as_deref().unwrap_or(&old.container_name), &self.req.stage.network)
+                .await
+            {
                 Ok(Some(info)) => info.ip,
                 _ => None,
             };
             let old_upstream = Upstream { name: old.container_name.clone(), ip: old_ip, port: upstream.port };
             let p = self.d.proxy.switch(Some(&host_id), &self.domain, upstream).await?;
-            self.created.borrow_mut().proxy = Some(ProxyUndo::SwitchBack { host_id: host_id.clone(), upstream: old_upstream });
-            self.log(Step::Proxy, Level::Info, format!("switched {} from {} to {}", self.domain, old.container_name, upstream.name));
+            self.created.borrow_mut().proxy =
+                Some(ProxyUndo::SwitchBack { host_id: host_id.clone(), upstream: old_upstream });
+            self.log(
+                Step::Proxy,
+                Level::Info,
+                format!("switched {} from {} to {}", self.domain, old.container_name, upstream.name),
+            );
             p
         } else {
             let p = self.d.proxy.create(&self.domain, upstream).await?;
@@ -358,18 +386,28 @@ where
         if let Some(row) = self.created.borrow().instance_row {
             self.d.store.update_instance(
                 row,
-                &InstancePatch { proxy_host_id: Some(published.host_id.clone()), url: Some(published.url.clone()), ..InstancePatch::default() },
+                &InstancePatch {
+                    proxy_host_id: Some(published.host_id.clone()),
+                    url: Some(published.url.clone()),
+                    ..InstancePatch::default()
+                },
             )?;
         }
         self.log(Step::Proxy, Level::Info, format!("serving at {}", published.url));
         Ok(published.url)
     }
 
-    async fn finish(&self, url: &str) -> Result<(), StepError> {
+    fn finish(&self, url: &str) -> Result<(), StepError> {
         if let Some(row) = self.created.borrow().instance_row {
-            self.d.store.update_instance(row, &InstancePatch { status: Some(InstanceStatus::Live), ..InstancePatch::default() })?;
+            self.d.store.update_instance(
+                row,
+                &InstancePatch { status: Some(InstanceStatus::Live), ..InstancePatch::default() },
+            )?;
         }
-        self.d.store.finish_deploy(self.id, DeployStatus::Succeeded, None, Some(url))?;
+        self.d.store.finish_deploy(
+            self.id,
+            &DeployEnd { status: DeployStatus::Succeeded, error: None, url: Some(url), leftovers: &[] },
+        )?;
         Ok(())
     }
 
@@ -418,8 +456,15 @@ where
         if delete_host && let Some(host_id) = &old.proxy_host_id {
             let domain = crate::domain::Tag::new(&old.tag).map(|t| self.req.stage.host_name(&t)).unwrap_or_default();
             if let Err(e) = self.d.proxy.delete(host_id, &domain).await {
-                let _ = self.d.store.update_instance(old.id, &InstancePatch { status: Some(InstanceStatus::Leftover), ..InstancePatch::default() });
-                return Err(format!("{why} instance {}: proxy host {host_id} not deleted: {}", old.container_name, one_line(&e)));
+                let _ = self.d.store.update_instance(
+                    old.id,
+                    &InstancePatch { status: Some(InstanceStatus::Leftover), ..InstancePatch::default() },
+                );
+                return Err(format!(
+                    "{why} instance {}: proxy host {host_id} not deleted: {}",
+                    old.container_name,
+                    one_line(&e)
+                ));
             }
         }
         match self.d.runtime.remove(target).await {
@@ -431,7 +476,11 @@ where
             Err(e) => {
                 let _ = self.d.store.update_instance(
                     old.id,
-                    &InstancePatch { status: Some(InstanceStatus::Leftover), proxy_host_id: delete_host.then_some(None), ..InstancePatch::default() },
+                    &InstancePatch {
+                        status: Some(InstanceStatus::Leftover),
+                        proxy_host_id: delete_host.then_some(None),
+                        ..InstancePatch::default()
+                    },
                 );
                 Err(format!("{why} instance {}: container not removed: {}", old.container_name, one_line(&e)))
             }
@@ -469,7 +518,10 @@ where
                     Ok(_) => self.compensation(action, true, String::new()),
                     Err(e) => {
                         proxy_ok = false;
-                        leftovers.push(format!("proxy host {} (id {host_id}) still points at {}: {e}", self.domain, self.container_name));
+                        leftovers.push(format!(
+                            "proxy host {} (id {host_id}) still points at {}: {e}",
+                            self.domain, self.container_name
+                        ));
                         self.compensation(action, false, one_line(&e));
                     }
                 }
@@ -491,7 +543,8 @@ where
                 }
             } else {
                 container_ok = false;
-                leftovers.push(format!("container {} kept because its proxy host still points at it", self.container_name));
+                leftovers
+                    .push(format!("container {} kept because its proxy host still points at it", self.container_name));
                 self.compensation(action, false, "kept: the proxy host still points at it".into());
             }
         }
@@ -500,7 +553,10 @@ where
             let result = if proxy_ok && container_ok {
                 self.d.store.delete_instance(row)
             } else {
-                self.d.store.update_instance(row, &InstancePatch { status: Some(InstanceStatus::Leftover), ..InstancePatch::default() })
+                self.d.store.update_instance(
+                    row,
+                    &InstancePatch { status: Some(InstanceStatus::Leftover), ..InstancePatch::default() },
+                )
             };
             match result {
                 Ok(()) if proxy_ok && container_ok => self.compensation(action, true, String::new()),
@@ -515,7 +571,11 @@ where
         if leftovers.is_empty() {
             self.emit(&Event::StepFinished { step: Step::Rollback, elapsed_ms });
         } else {
-            self.emit(&Event::StepFailed { step: Step::Rollback, error: format!("left behind: {}", leftovers.join("; ")), elapsed_ms });
+            self.emit(&Event::StepFailed {
+                step: Step::Rollback,
+                error: format!("left behind: {}", leftovers.join("; ")),
+                elapsed_ms,
+            });
         }
         RollbackReport { leftovers }
     }

@@ -32,7 +32,12 @@ impl FakeRuntime {
 }
 
 impl ContainerRuntime for FakeRuntime {
-    async fn pull(&self, image: &str, _: Option<&RegistryAuth>, progress: &mut dyn FnMut(PullProgress)) -> Result<PulledImage, RuntimeError> {
+    async fn pull(
+        &self,
+        image: &str,
+        _: Option<&RegistryAuth>,
+        progress: &mut dyn FnMut(PullProgress),
+    ) -> Result<PulledImage, RuntimeError> {
         self.check("pull", image)?;
         progress(PullProgress { layer: "l1".into(), status: "Pull complete".into(), current: None, total: None });
         Ok(PulledImage { digest: "sha256:feed".into(), reference: "shop@sha256:feed".into() })
@@ -81,11 +86,13 @@ impl ContainerRuntime for FakeRuntime {
     }
 }
 
+type AfterSwitch = Box<dyn Fn(&FakeProxy)>;
+
 #[derive(Default)]
 struct FakeProxy {
     fail: RefCell<Option<&'static str>>,
     /// Runs after a successful switch (to inject a failure after the proxy step).
-    after_switch: RefCell<Option<Box<dyn Fn(&FakeProxy)>>>,
+    after_switch: RefCell<Option<AfterSwitch>>,
     hosts: RefCell<BTreeMap<String, String>>,
     next: Cell<u32>,
 }
@@ -150,12 +157,21 @@ fn stage(max_instances: u32) -> ResolvedStage {
     let r = c.resolve(&ProjectName::new("shop").unwrap(), &StageName::new("dev").unwrap()).unwrap();
     assert_eq!(r.restart, RestartPolicy::UnlessStopped);
     assert_eq!(r.probe_address, ProbeAddress::Ip);
-    assert_eq!(r.health, HealthPolicy { start_period: Duration::ZERO, interval: Duration::from_secs(1), ..HealthPolicy::default() });
+    assert_eq!(
+        r.health,
+        HealthPolicy { start_period: Duration::ZERO, interval: Duration::from_secs(1), ..HealthPolicy::default() }
+    );
     r
 }
 
 fn request(tag: &str, max: u32) -> DeployRequest {
-    DeployRequest { stage: stage(max), tag: Tag::new(tag).unwrap(), trigger: Trigger::Deploy, image_override: None, lock_wait: LockWait::NoWait }
+    DeployRequest {
+        stage: stage(max),
+        tag: Tag::new(tag).unwrap(),
+        trigger: Trigger::Deploy,
+        image_override: None,
+        lock_wait: LockWait::NoWait,
+    }
 }
 
 struct Bed {
@@ -282,17 +298,21 @@ async fn when_the_proxy_cannot_be_switched_back_the_new_container_is_kept_and_re
         handle.cancel();
         *p.fail.borrow_mut() = Some("switch");
     }));
-    let DeployOutcome::Failed(f) = Deployer::new(&bed.runtime, &bed.proxy, &bed.store, &bed.probe, bed.dir.path().to_path_buf())
-        .with_cancel(cancel)
-        .deploy(&request("latest", 3))
-        .await
-        .unwrap()
+    let DeployOutcome::Failed(f) =
+        Deployer::new(&bed.runtime, &bed.proxy, &bed.store, &bed.probe, bed.dir.path().to_path_buf())
+            .with_cancel(cancel)
+            .deploy(&request("latest", 3))
+            .await
+            .unwrap()
     else {
         panic!()
     };
     assert!(!f.rollback.is_complete());
     let new_container = format!("tf-shop-dev-latest-{}", f.deploy_id);
-    assert!(bed.runtime.containers.borrow().contains_key(&new_container), "a host must never point at a removed container");
+    assert!(
+        bed.runtime.containers.borrow().contains_key(&new_container),
+        "a host must never point at a removed container"
+    );
     assert!(bed.runtime.containers.borrow().contains_key(&first.container), "the old instance is untouched");
     let rows = bed.store.instances(&Filter::default()).unwrap();
     assert_eq!(rows.iter().filter(|r| r.status == InstanceStatus::Leftover).count(), 1);
@@ -342,7 +362,8 @@ async fn cancellation_rolls_back_and_marks_the_deploy_interrupted() {
     let (handle, cancel) = CancelHandle::new();
     // Never healthy, so the deploy waits in the health step until cancelled.
     let probe = FakeProbe(false);
-    let deployer = Deployer::new(&bed.runtime, &bed.proxy, &bed.store, &probe, bed.dir.path().to_path_buf()).with_cancel(cancel);
+    let deployer =
+        Deployer::new(&bed.runtime, &bed.proxy, &bed.store, &probe, bed.dir.path().to_path_buf()).with_cancel(cancel);
     let mut req = request("latest", 3);
     req.stage.health.retries = 1000;
     let run = deployer.deploy(&req);
@@ -373,13 +394,28 @@ async fn a_busy_lock_fails_before_anything_is_recorded() {
 async fn an_abandoned_deploy_is_rolled_back_by_the_next_one() {
     let bed = Bed::new();
     // A deploy that died after creating its container.
-    let slot = crate::domain::Slot { project: ProjectName::new("shop").unwrap(), stage: StageName::new("dev").unwrap(), tag: Tag::new("latest").unwrap() };
+    let slot = crate::domain::Slot {
+        project: ProjectName::new("shop").unwrap(),
+        stage: StageName::new("dev").unwrap(),
+        tag: Tag::new("latest").unwrap(),
+    };
     let dead = bed
         .store
-        .begin_deploy(&crate::store::NewDeploy { slot: slot.clone(), image: "shop:latest".into(), trigger: Trigger::Deploy, pid: 1, host: "h".into() })
+        .begin_deploy(&crate::store::NewDeploy {
+            slot: slot.clone(),
+            image: "shop:latest".into(),
+            trigger: Trigger::Deploy,
+            pid: 1,
+            host: "h".into(),
+        })
         .unwrap();
     bed.store
-        .insert_instance(&crate::store::NewInstance { deploy_id: dead, slot, container_name: "tf-shop-dev-latest-1".into(), digest: "d".into() })
+        .insert_instance(&crate::store::NewInstance {
+            deploy_id: dead,
+            slot,
+            container_name: "tf-shop-dev-latest-1".into(),
+            digest: "d".into(),
+        })
         .unwrap();
     bed.runtime.containers.borrow_mut().insert("tf-shop-dev-latest-1".into(), true);
     let DeployOutcome::Succeeded(ok) = bed.deploy("latest", 3).await else { panic!() };

@@ -44,7 +44,10 @@ impl Probe for HttpProbe {
     async fn probe(&self, url: &str, timeout: Duration) -> ProbeResult {
         match self.client.get(url).timeout(timeout).send().await {
             Ok(resp) => ProbeResult { passed: resp.status().is_success(), detail: resp.status().to_string() },
-            Err(e) if e.is_timeout() => ProbeResult { passed: false, detail: format!("timed out after {}", humantime::format_duration(timeout)) },
+            Err(e) if e.is_timeout() => ProbeResult {
+                passed: false,
+                detail: format!("timed out after {}", humantime::format_duration(timeout)),
+            },
             Err(e) if e.is_connect() => ProbeResult { passed: false, detail: "connection refused".into() },
             Err(e) => {
                 let mut detail = e.to_string();
@@ -81,11 +84,7 @@ pub enum HealthError {
 }
 
 fn fmt_tail(lines: &[String]) -> String {
-    if lines.is_empty() {
-        " (none)".into()
-    } else {
-        lines.iter().map(|l| format!(" | {l}")).collect()
-    }
+    if lines.is_empty() { " (none)".into() } else { lines.iter().flat_map(|l| [" | ", l.as_str()]).collect() }
 }
 
 /// One probe's outcome, for the deploy log.
@@ -105,7 +104,13 @@ pub struct ProbeEvent {
 ///
 /// # Errors
 /// [`HealthError::Unhealthy`] or [`HealthError::Exited`].
-pub async fn wait_healthy<P, E>(probe: &P, url: &str, policy: &HealthPolicy, exited: E, on_probe: &mut dyn FnMut(&ProbeEvent)) -> Result<Duration, HealthError>
+pub async fn wait_healthy<P, E>(
+    probe: &P,
+    url: &str,
+    policy: &HealthPolicy,
+    exited: E,
+    on_probe: &mut dyn FnMut(&ProbeEvent),
+) -> Result<Duration, HealthError>
 where
     P: Probe,
     E: Future<Output = (i64, Vec<String>)>,
@@ -123,7 +128,11 @@ where
             match verdict {
                 Verdict::Healthy => return Ok(begin.elapsed()),
                 Verdict::Unhealthy => {
-                    return Err(HealthError::Unhealthy { url: url.to_owned(), failures: state.failures(), last: result.detail });
+                    return Err(HealthError::Unhealthy {
+                        url: url.to_owned(),
+                        failures: state.failures(),
+                        last: result.detail,
+                    });
                 }
                 Verdict::ProbeAfter(wait) => tokio::time::sleep(wait).await,
             }
@@ -186,8 +195,8 @@ mod tests {
         assert!(matches!(r, Err(HealthError::Unhealthy { failures: 3, .. })), "{r:?}");
         assert_eq!(counted.len(), 3, "exactly three counted probes");
         assert!(counted[0] >= policy.start_period, "first counted probe after the start period");
-        assert_eq!(counted[1] - counted[0], Duration::from_secs(5));
-        assert_eq!(counted[2] - counted[1], Duration::from_secs(5));
+        assert_eq!(counted[1].checked_sub(counted[0]).unwrap(), Duration::from_secs(5));
+        assert_eq!(counted[2].checked_sub(counted[1]).unwrap(), Duration::from_secs(5));
         assert_eq!(begin.elapsed(), counted[2], "gives up right after the third failure");
     }
 

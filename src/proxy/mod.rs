@@ -63,7 +63,9 @@ pub enum ProxyError {
         message: String,
     },
     /// A host with this name exists and is not tiny-forge's.
-    #[error("proxy host {host} (id {id}) already exists and was not created by tiny-forge; delete it or change settings.subdomain")]
+    #[error(
+        "proxy host {host} (id {id}) already exists and was not created by tiny-forge; delete it or change settings.subdomain"
+    )]
     Foreign {
         /// Host name.
         host: String,

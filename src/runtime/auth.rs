@@ -53,6 +53,18 @@ fn normalise(key: &str) -> &str {
     k.split('/').next().unwrap_or(k)
 }
 
+/// Credentials for `image`'s registry: the config's `[registries."host"]` first, then the Docker
+/// CLI's `config.json`. Returns where they came from (for the log; never the secret) and them.
+#[must_use]
+pub fn for_image(image: &str, from_config: Option<&RegistryAuth>) -> Option<(String, RegistryAuth)> {
+    if let Some(a) = from_config {
+        return Some(("the tiny-forge config".into(), a.clone()));
+    }
+    let dir = crate::env::docker_config_dir()?;
+    let registry = crate::config::registry_host(image);
+    from_docker_config(&dir, registry).map(|a| (dir.join("config.json").display().to_string(), a))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,16 +88,4 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(from_docker_config(dir.path(), Some("r.example.com")).is_none());
     }
-}
-
-/// Credentials for `image`'s registry: the config's `[registries."host"]` first, then the Docker
-/// CLI's `config.json`. Returns where they came from (for the log; never the secret) and them.
-#[must_use]
-pub fn for_image(image: &str, from_config: Option<&RegistryAuth>) -> Option<(String, RegistryAuth)> {
-    if let Some(a) = from_config {
-        return Some(("the tiny-forge config".into(), a.clone()));
-    }
-    let dir = crate::env::docker_config_dir()?;
-    let registry = crate::config::registry_host(image);
-    from_docker_config(&dir, registry).map(|a| (dir.join("config.json").display().to_string(), a))
 }

@@ -7,8 +7,8 @@ use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig, RestartPolicy as BollardRestart,
-    RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
+    RestartPolicy as BollardRestart, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
@@ -16,7 +16,9 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt as _;
 
-use super::{ContainerInfo, ContainerRuntime, ContainerSpec, LABEL_MANAGED, PullProgress, PulledImage, Removal, RuntimeError};
+use super::{
+    ContainerInfo, ContainerRuntime, ContainerSpec, LABEL_MANAGED, PullProgress, PulledImage, Removal, RuntimeError,
+};
 use crate::config::{RegistryAuth, RestartPolicy};
 
 /// The Docker Engine.
@@ -46,7 +48,9 @@ fn engine_error(op: &'static str, subject: &str, e: BollardError) -> RuntimeErro
         BollardError::DockerResponseServerError { status_code, message } => {
             RuntimeError::Engine { op, subject: subject.to_owned(), status: status_code, message }
         }
-        BollardError::SocketNotFoundError(path) => RuntimeError::Unreachable { message: format!("no socket at {path}") },
+        BollardError::SocketNotFoundError(path) => {
+            RuntimeError::Unreachable { message: format!("no socket at {path}") }
+        }
         BollardError::HyperLegacyError { .. } | BollardError::IOError { .. } | BollardError::RequestTimeoutError => {
             RuntimeError::Unreachable { message: chain(&e) }
         }
@@ -105,7 +109,12 @@ fn to_u64(v: Option<i64>) -> Option<u64> {
 }
 
 impl ContainerRuntime for DockerRuntime {
-    async fn pull(&self, image: &str, auth: Option<&RegistryAuth>, progress: &mut dyn FnMut(PullProgress)) -> Result<PulledImage, RuntimeError> {
+    async fn pull(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+        progress: &mut dyn FnMut(PullProgress),
+    ) -> Result<PulledImage, RuntimeError> {
         let (repo, tag) = split_reference(image);
         let options = CreateImageOptionsBuilder::default().from_image(repo).tag(tag).build();
         let credentials = auth.map(|a| DockerCredentials {
@@ -118,7 +127,8 @@ impl ContainerRuntime for DockerRuntime {
             match item {
                 Ok(info) => {
                     if let (Some(layer), Some(status)) = (info.id, info.status) {
-                        let (current, total) = info.progress_detail.map_or((None, None), |p| (to_u64(p.current), to_u64(p.total)));
+                        let (current, total) =
+                            info.progress_detail.map_or((None, None), |p| (to_u64(p.current), to_u64(p.total)));
                         progress(PullProgress { layer, status, current, total });
                     }
                 }
@@ -139,7 +149,9 @@ impl ContainerRuntime for DockerRuntime {
             .find(|d| d.split_once('@').is_some_and(|(r, _)| r == repo))
             .ok_or_else(|| RuntimeError::Pull {
                 image: image.to_owned(),
-                message: "the engine reports no registry digest for this image (was it built locally and never pushed?)".into(),
+                message:
+                    "the engine reports no registry digest for this image (was it built locally and never pushed?)"
+                        .into(),
             })?;
         let digest = reference.split_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
         Ok(PulledImage { digest, reference })
@@ -147,6 +159,11 @@ impl ContainerRuntime for DockerRuntime {
 
     async fn ensure_network(&self, name: &str) -> Result<bool, RuntimeError> {
         match self.docker.inspect_network(name, None).await {
+            Ok(n) if n.config_only == Some(true) => Err(RuntimeError::Other {
+                op: "use network",
+                subject: name.to_owned(),
+                message: "it is a configuration-only network, which containers cannot join; set settings.network to another network".into(),
+            }),
             Ok(_) => Ok(false),
             Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => {
                 let req = NetworkCreateRequest {
@@ -234,7 +251,11 @@ impl ContainerRuntime for DockerRuntime {
             Some(Ok(r)) => Ok(r.status_code),
             Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
             Some(Err(e)) => Err(engine_error("wait for container", id, e)),
-            None => Err(RuntimeError::Other { op: "wait for container", subject: id.to_owned(), message: "the engine closed the wait".into() }),
+            None => Err(RuntimeError::Other {
+                op: "wait for container",
+                subject: id.to_owned(),
+                message: "the engine closed the wait".into(),
+            }),
         }
     }
 
@@ -258,7 +279,9 @@ impl ContainerRuntime for DockerRuntime {
             Ok(()) => Ok(Removal::Removed),
             Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(Removal::AlreadyGone),
             // "removal already in progress": another remover owns it; it will be gone.
-            Err(BollardError::DockerResponseServerError { status_code: 409, message }) if message.contains("already in progress") => {
+            Err(BollardError::DockerResponseServerError { status_code: 409, message })
+                if message.contains("already in progress") =>
+            {
                 Ok(Removal::Removed)
             }
             Err(e) => Err(engine_error("remove container", id, e)),
@@ -268,12 +291,18 @@ impl ContainerRuntime for DockerRuntime {
     async fn list_managed(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
         let filters = HashMap::from([("label", vec![format!("{LABEL_MANAGED}=true")])]);
         let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        let list = self.docker.list_containers(Some(options)).await.map_err(|e| engine_error("list", "containers", e))?;
+        let list =
+            self.docker.list_containers(Some(options)).await.map_err(|e| engine_error("list", "containers", e))?;
         Ok(list
             .into_iter()
             .map(|c| ContainerInfo {
                 id: c.id.unwrap_or_default(),
-                name: c.names.unwrap_or_default().first().map(|n| n.trim_start_matches('/').to_owned()).unwrap_or_default(),
+                name: c
+                    .names
+                    .unwrap_or_default()
+                    .first()
+                    .map(|n| n.trim_start_matches('/').to_owned())
+                    .unwrap_or_default(),
                 state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                 exit_code: None,
                 ip: None,

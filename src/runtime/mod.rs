@@ -107,7 +107,9 @@ pub enum Removal {
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// The engine cannot be reached.
-    #[error("cannot reach the Docker Engine: {message}; start Docker, check the socket's permissions, or set DOCKER_HOST")]
+    #[error(
+        "cannot reach the Docker Engine: {message}; start Docker, check the socket's permissions, or set DOCKER_HOST"
+    )]
     Unreachable {
         /// What the connection said.
         message: String,
@@ -152,7 +154,12 @@ pub trait ContainerRuntime {
     ///
     /// # Errors
     /// [`RuntimeError::Pull`] when the registry refuses or lacks it.
-    async fn pull(&self, image: &str, auth: Option<&RegistryAuth>, progress: &mut dyn FnMut(PullProgress)) -> Result<PulledImage, RuntimeError>;
+    async fn pull(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+        progress: &mut dyn FnMut(PullProgress),
+    ) -> Result<PulledImage, RuntimeError>;
 
     /// Makes sure a bridge network named `name` exists; true when it was created now.
     ///

@@ -1,5 +1,5 @@
 //! The state file: deploys, their log entries and the instances they created. The trait is
-//! synchronous (SQLite is local and fast); [`SqliteStore`] is the one adapter.
+//! synchronous (`SQLite` is local and fast); [`SqliteStore`] is the one adapter.
 
 mod sqlite;
 
@@ -56,6 +56,21 @@ pub struct DeployRecord {
     pub trigger: Trigger,
     /// The URL it serves at (succeeded deploys).
     pub url: Option<String>,
+    /// What its rollback could not remove, one entry per resource (empty when complete).
+    pub leftovers: Vec<String>,
+}
+
+/// How a deploy ended, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployEnd<'a> {
+    /// Final status.
+    pub status: DeployStatus,
+    /// Why it failed.
+    pub error: Option<&'a str>,
+    /// Where it serves.
+    pub url: Option<&'a str>,
+    /// What a rollback left behind.
+    pub leftovers: &'a [String],
 }
 
 /// One structured log entry of a deploy.
@@ -143,7 +158,9 @@ pub struct InstancePatch {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The file could not be created or opened.
-    #[error("cannot open state file {path}: {source}; check that its directory exists and is writable, or pass --state")]
+    #[error(
+        "cannot open state file {path}: {source}; check that its directory exists and is writable, or pass --state"
+    )]
     Open {
         /// The file.
         path: String,
@@ -156,12 +173,14 @@ pub enum StoreError {
     Query {
         /// What was being done.
         op: &'static str,
-        /// SQLite's error.
+        /// `SQLite`'s error.
         #[source]
         source: rusqlite::Error,
     },
     /// The file was written by a newer tiny-forge.
-    #[error("state file {path} has schema version {found}, newer than this tiny-forge knows ({known}); upgrade tiny-forge")]
+    #[error(
+        "state file {path} has schema version {found}, newer than this tiny-forge knows ({known}); upgrade tiny-forge"
+    )]
     TooNew {
         /// The file.
         path: String,
@@ -177,57 +196,57 @@ pub trait Store {
     /// Records a deploy as running.
     ///
     /// # Errors
-    /// On any SQLite failure.
+    /// On any `SQLite` failure.
     fn begin_deploy(&self, new: &NewDeploy) -> Result<DeployId, StoreError>;
     /// Records the digest a deploy pulled.
     ///
     /// # Errors
-    /// On any SQLite failure.
+    /// On any `SQLite` failure.
     fn set_digest(&self, id: DeployId, digest: &str) -> Result<(), StoreError>;
     /// Records a deploy's end.
     ///
     /// # Errors
-    /// On any SQLite failure.
-    fn finish_deploy(&self, id: DeployId, status: DeployStatus, error: Option<&str>, url: Option<&str>) -> Result<(), StoreError>;
+    /// On any `SQLite` failure.
+    fn finish_deploy(&self, id: DeployId, end: &DeployEnd<'_>) -> Result<(), StoreError>;
     /// Appends a log entry.
     ///
     /// # Errors
-    /// On any SQLite failure.
+    /// On any `SQLite` failure.
     fn append_log(&self, id: DeployId, entry: &LogEntry) -> Result<(), StoreError>;
     /// One deploy.
     ///
     /// # Errors
-    /// On any SQLite failure.
+    /// On any `SQLite` failure.
     fn deploy(&self, id: DeployId) -> Result<Option<DeployRecord>, StoreError>;
     /// Deploys, newest first.
     ///
     /// # Errors
-    /// On any SQLite failure.
+    /// On any `SQLite` failure.
     fn deploys(&self, filter: &Filter, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
     /// A deploy's log entries after the `after`-th (0 for all), in order.
     ///
     /// # Errors
-    /// On any SQLite failure.
+    /// On any `SQLite` failure.
     fn logs(&self, id: DeployId, after: usize) -> Result<Vec<LogEntry>, StoreError>;
     /// Records an instance as pending, before its container is created.
     ///
     /// # Errors
-    /// On any SQLite failure.
+    /// On any `SQLite` failure.
     fn insert_instance(&self, new: &NewInstance) -> Result<i64, StoreError>;
     /// Changes an instance row.
     ///
     /// # Errors
-    /// On any SQLite failure.
+    /// On any `SQLite` failure.
     fn update_instance(&self, id: i64, patch: &InstancePatch) -> Result<(), StoreError>;
     /// Deletes an instance row.
     ///
     /// # Errors
-    /// On any SQLite failure.
+    /// On any `SQLite` failure.
     fn delete_instance(&self, id: i64) -> Result<(), StoreError>;
     /// Instances, oldest first.
     ///
     /// # Errors
-    /// On any SQLite failure.
+    /// On any `SQLite` failure.
     fn instances(&self, filter: &Filter) -> Result<Vec<InstanceRecord>, StoreError>;
 }
 

@@ -1,4 +1,4 @@
-//! [`Store`] on SQLite: WAL, a busy timeout, file mode 0600, migrations by `user_version`.
+//! [`Store`] on `SQLite`: WAL, a busy timeout, file mode 0600, migrations by `user_version`.
 
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::Path;
@@ -7,7 +7,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
 use super::{
-    DeployRecord, Filter, InstancePatch, InstanceRecord, LogEntry, NewDeploy, NewInstance, Store, StoreError, now_ms,
+    DeployEnd, DeployRecord, Filter, InstancePatch, InstanceRecord, LogEntry, NewDeploy, NewInstance, Store,
+    StoreError, now_ms,
 };
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Trigger};
 use crate::report::Level;
@@ -15,7 +16,7 @@ use crate::report::Level;
 /// Migrations, applied in order; `user_version` is the number applied.
 const MIGRATIONS: &[&str] = &[include_str!("migrations/001_init.sql")];
 
-/// The SQLite state file.
+/// The `SQLite` state file.
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Connection,
@@ -33,16 +34,12 @@ impl SqliteStore {
     /// when a newer tiny-forge wrote it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let shown = path.display().to_string();
-        let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open { path: shown.clone(), source };
+        let open_err =
+            |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open { path: shown.clone(), source };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| open_err(e.into()))?;
         }
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| open_err(e.into()))?;
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(|e| open_err(e.into()))?;
         let conn = Connection::open(path).map_err(|e| open_err(e.into()))?;
         Self::init(conn, &shown)
     }
@@ -50,7 +47,7 @@ impl SqliteStore {
     /// An in-memory store, for tests.
     ///
     /// # Errors
-    /// Only if SQLite cannot allocate.
+    /// Only if `SQLite` cannot allocate.
     pub fn in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(q("open in-memory database"))?;
         Self::init(conn, ":memory:")
@@ -61,7 +58,8 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(q("enable WAL"))?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(q("set synchronous"))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(q("enable foreign keys"))?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(q("read schema version"))?;
+        let version: i64 =
+            conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(q("read schema version"))?;
         let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
         if version > known {
             return Err(StoreError::TooNew { path: shown.to_owned(), found: version, known });
@@ -76,17 +74,16 @@ impl SqliteStore {
         Ok(Self { conn })
     }
 
-    /// Runs SQLite's integrity check; `ok` when sound.
+    /// Runs `SQLite`'s integrity check; `ok` when sound.
     ///
     /// # Errors
-    /// On any SQLite failure.
+    /// On any `SQLite` failure.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(q("integrity check"))
     }
 }
 
-const DEPLOY_COLS: &str =
-    "id, project, stage, tag, image, digest, status, pid, host, started_at, finished_at, error, trigger, url";
+const DEPLOY_COLS: &str = "id, project, stage, tag, image, digest, status, pid, host, started_at, finished_at, error, trigger, url, leftovers";
 
 fn deploy_row(r: &Row<'_>) -> rusqlite::Result<DeployRecord> {
     let status: String = r.get(6)?;
@@ -106,6 +103,7 @@ fn deploy_row(r: &Row<'_>) -> rusqlite::Result<DeployRecord> {
         error: r.get(11)?,
         trigger: Trigger::parse(&trigger).unwrap_or(Trigger::Deploy),
         url: r.get(13)?,
+        leftovers: r.get::<_, Option<String>>(14)?.map(|l| l.lines().map(str::to_owned).collect()).unwrap_or_default(),
     })
 }
 
@@ -175,11 +173,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn finish_deploy(&self, id: DeployId, status: DeployStatus, error: Option<&str>, url: Option<&str>) -> Result<(), StoreError> {
+    fn finish_deploy(&self, id: DeployId, end: &DeployEnd<'_>) -> Result<(), StoreError> {
+        let leftovers = (!end.leftovers.is_empty()).then(|| end.leftovers.join("\n"));
         self.conn
             .execute(
-                "UPDATE deploys SET status = ?1, error = ?2, url = ?3, finished_at = ?4 WHERE id = ?5",
-                params![status.as_str(), error, url, now_ms(), id.0],
+                "UPDATE deploys SET status = ?1, error = ?2, url = ?3, finished_at = ?4, leftovers = ?5 WHERE id = ?6",
+                params![end.status.as_str(), end.error, end.url, now_ms(), leftovers, id.0],
             )
             .map_err(q("record deploy result"))?;
         Ok(())
@@ -214,7 +213,9 @@ impl Store for SqliteStore {
     fn logs(&self, id: DeployId, after: usize) -> Result<Vec<LogEntry>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT ts, level, step, message FROM deploy_logs WHERE deploy_id = ?1 AND seq > ?2 ORDER BY seq")
+            .prepare_cached(
+                "SELECT ts, level, step, message FROM deploy_logs WHERE deploy_id = ?1 AND seq > ?2 ORDER BY seq",
+            )
             .map_err(q("read deploy log"))?;
         let rows = stmt
             .query_map(params![id.0, i64::try_from(after).unwrap_or(i64::MAX)], |r| {
@@ -293,7 +294,11 @@ mod tests {
     use crate::domain::{ProjectName, Slot, StageName, Tag};
 
     fn slot(tag: &str) -> Slot {
-        Slot { project: ProjectName::new("shop").unwrap(), stage: StageName::new("dev").unwrap(), tag: Tag::new(tag).unwrap() }
+        Slot {
+            project: ProjectName::new("shop").unwrap(),
+            stage: StageName::new("dev").unwrap(),
+            tag: Tag::new(tag).unwrap(),
+        }
     }
 
     fn new_deploy(tag: &str) -> NewDeploy {
@@ -329,9 +334,15 @@ mod tests {
         let s = SqliteStore::in_memory().unwrap();
         let id = s.begin_deploy(&new_deploy("v1")).unwrap();
         s.set_digest(id, "sha256:abc").unwrap();
-        s.finish_deploy(id, DeployStatus::RolledBack, Some("health: 500"), None).unwrap();
+        let left = vec!["container x".to_owned()];
+        s.finish_deploy(
+            id,
+            &DeployEnd { status: DeployStatus::Failed, error: Some("health: 500"), url: None, leftovers: &left },
+        )
+        .unwrap();
         let d = s.deploy(id).unwrap().unwrap();
-        assert_eq!(d.status, DeployStatus::RolledBack);
+        assert_eq!(d.status, DeployStatus::Failed);
+        assert_eq!(d.leftovers, left);
         assert_eq!(d.digest.as_deref(), Some("sha256:abc"));
         assert_eq!(d.error.as_deref(), Some("health: 500"));
         assert!(d.finished_at.is_some());
@@ -342,7 +353,8 @@ mod tests {
         let s = SqliteStore::in_memory().unwrap();
         let id = s.begin_deploy(&new_deploy("v1")).unwrap();
         for i in 0..3 {
-            s.append_log(id, &LogEntry { ts: i, level: Level::Info, step: "pull".into(), message: format!("m{i}") }).unwrap();
+            s.append_log(id, &LogEntry { ts: i, level: Level::Info, step: "pull".into(), message: format!("m{i}") })
+                .unwrap();
         }
         let all = s.logs(id, 0).unwrap();
         assert_eq!(all.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["m0", "m1", "m2"]);
@@ -356,7 +368,9 @@ mod tests {
         let b = s.begin_deploy(&new_deploy("b")).unwrap();
         let all = s.deploys(&Filter::default(), 10).unwrap();
         assert_eq!(all.iter().map(|d| d.id).collect::<Vec<_>>(), [b, a]);
-        let only = s.deploys(&Filter { project: Some("shop".into()), stage: Some("dev".into()), tag: Some("a".into()) }, 10).unwrap();
+        let only = s
+            .deploys(&Filter { project: Some("shop".into()), stage: Some("dev".into()), tag: Some("a".into()) }, 10)
+            .unwrap();
         assert_eq!(only.len(), 1);
         assert_eq!(s.deploys(&Filter { project: Some("blog".into()), ..Filter::default() }, 10).unwrap().len(), 0);
     }
@@ -366,13 +380,28 @@ mod tests {
         let s = SqliteStore::in_memory().unwrap();
         let d = s.begin_deploy(&new_deploy("a")).unwrap();
         let id = s
-            .insert_instance(&NewInstance { deploy_id: d, slot: slot("a"), container_name: "tf-shop-dev-a-1".into(), digest: "sha256:x".into() })
+            .insert_instance(&NewInstance {
+                deploy_id: d,
+                slot: slot("a"),
+                container_name: "tf-shop-dev-a-1".into(),
+                digest: "sha256:x".into(),
+            })
             .unwrap();
-        s.update_instance(id, &InstancePatch { container_id: Some("c1".into()), proxy_host_id: Some(Some("7".into())), ..Default::default() })
-            .unwrap();
+        s.update_instance(
+            id,
+            &InstancePatch {
+                container_id: Some("c1".into()),
+                proxy_host_id: Some(Some("7".into())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         s.update_instance(id, &InstancePatch { status: Some(InstanceStatus::Live), ..Default::default() }).unwrap();
         let i = &s.instances(&Filter::default()).unwrap()[0];
-        assert_eq!((i.container_id.as_deref(), i.proxy_host_id.as_deref(), i.status), (Some("c1"), Some("7"), InstanceStatus::Live));
+        assert_eq!(
+            (i.container_id.as_deref(), i.proxy_host_id.as_deref(), i.status),
+            (Some("c1"), Some("7"), InstanceStatus::Live)
+        );
         s.update_instance(id, &InstancePatch { proxy_host_id: Some(None), ..Default::default() }).unwrap();
         assert_eq!(s.instances(&Filter::default()).unwrap()[0].proxy_host_id, None);
         s.delete_instance(id).unwrap();

@@ -13,7 +13,8 @@ CREATE TABLE deploys (
     finished_at INTEGER,
     error       TEXT,
     trigger     TEXT NOT NULL,
-    url         TEXT
+    url         TEXT,
+    leftovers   TEXT
 );
 CREATE INDEX deploys_by_stage ON deploys (project, stage, id);
 CREATE INDEX deploys_by_status ON deploys (status) WHERE status = 'running';

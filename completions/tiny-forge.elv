@@ -1,0 +1,144 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[tiny-forge] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'tiny-forge'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'tiny-forge'= {
+            cand --config 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]'
+            cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
+            cand --output 'How progress and results are shown'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'Show every log entry (spinners are replaced by plain lines)'
+            cand --verbose 'Show every log entry (spinners are replaced by plain lines)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand deploy 'Deploy a tag of a project''s stage: pull, create, start, health-check, publish'
+            cand list 'List instances, cross-checked with Docker'
+            cand history 'Show past deploys, newest first; `history show <id>` for one deploy''s log'
+            cand check 'Check the config, the Docker Engine, the network and the state file'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tiny-forge;deploy'= {
+            cand --wait 'Wait at most this long for the lock (e.g. 5m), then exit 4'
+            cand --config 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]'
+            cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
+            cand --output 'How progress and results are shown'
+            cand --no-wait 'Exit 4 at once if another run holds this stage''s lock'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'Show every log entry (spinners are replaced by plain lines)'
+            cand --verbose 'Show every log entry (spinners are replaced by plain lines)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'tiny-forge;list'= {
+            cand --config 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]'
+            cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
+            cand --output 'How progress and results are shown'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'Show every log entry (spinners are replaced by plain lines)'
+            cand --verbose 'Show every log entry (spinners are replaced by plain lines)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'tiny-forge;history'= {
+            cand --limit 'How many deploys'
+            cand --config 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]'
+            cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
+            cand --output 'How progress and results are shown'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'Show every log entry (spinners are replaced by plain lines)'
+            cand --verbose 'Show every log entry (spinners are replaced by plain lines)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand show 'One deploy with all its log entries'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tiny-forge;history;show'= {
+            cand --config 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]'
+            cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
+            cand --output 'How progress and results are shown'
+            cand --follow 'Keep printing entries until the deploy ends; exit with its exit code'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'Show every log entry (spinners are replaced by plain lines)'
+            cand --verbose 'Show every log entry (spinners are replaced by plain lines)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'tiny-forge;history;help'= {
+            cand show 'One deploy with all its log entries'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tiny-forge;history;help;show'= {
+        }
+        &'tiny-forge;history;help;help'= {
+        }
+        &'tiny-forge;check'= {
+            cand --config 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]'
+            cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
+            cand --output 'How progress and results are shown'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'Show every log entry (spinners are replaced by plain lines)'
+            cand --verbose 'Show every log entry (spinners are replaced by plain lines)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'tiny-forge;completions'= {
+            cand --config 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]'
+            cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
+            cand --output 'How progress and results are shown'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'Show every log entry (spinners are replaced by plain lines)'
+            cand --verbose 'Show every log entry (spinners are replaced by plain lines)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'tiny-forge;help'= {
+            cand deploy 'Deploy a tag of a project''s stage: pull, create, start, health-check, publish'
+            cand list 'List instances, cross-checked with Docker'
+            cand history 'Show past deploys, newest first; `history show <id>` for one deploy''s log'
+            cand check 'Check the config, the Docker Engine, the network and the state file'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tiny-forge;help;deploy'= {
+        }
+        &'tiny-forge;help;list'= {
+        }
+        &'tiny-forge;help;history'= {
+            cand show 'One deploy with all its log entries'
+        }
+        &'tiny-forge;help;history;show'= {
+        }
+        &'tiny-forge;help;check'= {
+        }
+        &'tiny-forge;help;completions'= {
+        }
+        &'tiny-forge;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,111 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_tiny_forge_global_optspecs
+    string join \n config= state= output= q/quiet v/verbose h/help V/version
+end
+
+function __fish_tiny_forge_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_tiny_forge_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_tiny_forge_using_subcommand
+    set -l cmd (__fish_tiny_forge_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -l output -d 'How progress and results are shown' -r -f -a "auto\t'`tty` on a terminal, `plain` otherwise'
+tty\t'Spinners, one per step, with elapsed time'
+plain\t'One timestamped line per event (CI logs)'
+json\t'One JSON object per line, then a result object'"
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -s q -l quiet -d 'Print only results and errors'
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -s v -l verbose -d 'Show every log entry (spinners are replaced by plain lines)'
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -s V -l version -d 'Print version'
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "deploy" -d 'Deploy a tag of a project\'s stage: pull, create, start, health-check, publish'
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "list" -d 'List instances, cross-checked with Docker'
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "history" -d 'Show past deploys, newest first; `history show <id>` for one deploy\'s log'
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "check" -d 'Check the config, the Docker Engine, the network and the state file'
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l wait -d 'Wait at most this long for the lock (e.g. 5m), then exit 4' -r
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l output -d 'How progress and results are shown' -r -f -a "auto\t'`tty` on a terminal, `plain` otherwise'
+tty\t'Spinners, one per step, with elapsed time'
+plain\t'One timestamped line per event (CI logs)'
+json\t'One JSON object per line, then a result object'"
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l no-wait -d 'Exit 4 at once if another run holds this stage\'s lock'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -s q -l quiet -d 'Print only results and errors'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -s v -l verbose -d 'Show every log entry (spinners are replaced by plain lines)'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -l output -d 'How progress and results are shown' -r -f -a "auto\t'`tty` on a terminal, `plain` otherwise'
+tty\t'Spinners, one per step, with elapsed time'
+plain\t'One timestamped line per event (CI logs)'
+json\t'One JSON object per line, then a result object'"
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -s q -l quiet -d 'Print only results and errors'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -s v -l verbose -d 'Show every log entry (spinners are replaced by plain lines)'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not __fish_seen_subcommand_from show help" -l limit -d 'How many deploys' -r
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not __fish_seen_subcommand_from show help" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not __fish_seen_subcommand_from show help" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not __fish_seen_subcommand_from show help" -l output -d 'How progress and results are shown' -r -f -a "auto\t'`tty` on a terminal, `plain` otherwise'
+tty\t'Spinners, one per step, with elapsed time'
+plain\t'One timestamped line per event (CI logs)'
+json\t'One JSON object per line, then a result object'"
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not __fish_seen_subcommand_from show help" -s q -l quiet -d 'Print only results and errors'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not __fish_seen_subcommand_from show help" -s v -l verbose -d 'Show every log entry (spinners are replaced by plain lines)'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not __fish_seen_subcommand_from show help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not __fish_seen_subcommand_from show help" -a "show" -d 'One deploy with all its log entries'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not __fish_seen_subcommand_from show help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and __fish_seen_subcommand_from show" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and __fish_seen_subcommand_from show" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and __fish_seen_subcommand_from show" -l output -d 'How progress and results are shown' -r -f -a "auto\t'`tty` on a terminal, `plain` otherwise'
+tty\t'Spinners, one per step, with elapsed time'
+plain\t'One timestamped line per event (CI logs)'
+json\t'One JSON object per line, then a result object'"
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and __fish_seen_subcommand_from show" -l follow -d 'Keep printing entries until the deploy ends; exit with its exit code'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only results and errors'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Show every log entry (spinners are replaced by plain lines)'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and __fish_seen_subcommand_from help" -f -a "show" -d 'One deploy with all its log entries'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand check" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand check" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand check" -l output -d 'How progress and results are shown' -r -f -a "auto\t'`tty` on a terminal, `plain` otherwise'
+tty\t'Spinners, one per step, with elapsed time'
+plain\t'One timestamped line per event (CI logs)'
+json\t'One JSON object per line, then a result object'"
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand check" -s q -l quiet -d 'Print only results and errors'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand check" -s v -l verbose -d 'Show every log entry (spinners are replaced by plain lines)'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand completions" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand completions" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand completions" -l output -d 'How progress and results are shown' -r -f -a "auto\t'`tty` on a terminal, `plain` otherwise'
+tty\t'Spinners, one per step, with elapsed time'
+plain\t'One timestamped line per event (CI logs)'
+json\t'One JSON object per line, then a result object'"
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand completions" -s q -l quiet -d 'Print only results and errors'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand completions" -s v -l verbose -d 'Show every log entry (spinners are replaced by plain lines)'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "deploy" -d 'Deploy a tag of a project\'s stage: pull, create, start, health-check, publish'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "list" -d 'List instances, cross-checked with Docker'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "history" -d 'Show past deploys, newest first; `history show <id>` for one deploy\'s log'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "check" -d 'Check the config, the Docker Engine, the network and the state file'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and __fish_seen_subcommand_from history" -f -a "show" -d 'One deploy with all its log entries'

@@ -1,0 +1,99 @@
+//! A tiny HTTP app for tiny-forge's demo and tests: std only, built as a static binary and
+//! shipped in a FROM-scratch image. Its behaviour is set by environment variables:
+//!
+//! | variable         | default | effect                                                    |
+//! |------------------|---------|-----------------------------------------------------------|
+//! | `PORT`           | 8080    | port to listen on                                         |
+//! | `LISTEN_AFTER_MS`| 0       | do not even listen until then                             |
+//! | `READY_AFTER_MS` | 0       | `/health` answers 503 until then                          |
+//! | `HEALTH_STATUS`  | 200     | status of `/health` once ready                            |
+//! | `EXIT_AFTER_MS`  | unset   | exit after that long with `EXIT_CODE` (default 1)         |
+//! | `SLOW_MS`        | 0       | delay every answer                                        |
+//! | `MESSAGE`        | hello   | body of `/` (followed by a newline)                       |
+//!
+//! Every answer carries the body `MESSAGE` for `/`, and `ok`/`not ready` for `/health`.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+fn env_ms(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+fn main() {
+    let start = Instant::now();
+    let port = env_ms("PORT").unwrap_or(8080);
+    let message = std::env::var("MESSAGE").unwrap_or_else(|_| "hello".into());
+    let ready_after = Duration::from_millis(env_ms("READY_AFTER_MS").unwrap_or(0));
+    let health_status = env_ms("HEALTH_STATUS").unwrap_or(200);
+    let slow = Duration::from_millis(env_ms("SLOW_MS").unwrap_or(0));
+    if let Some(ms) = env_ms("EXIT_AFTER_MS") {
+        let code = env_ms("EXIT_CODE").map_or(1, |c| c as i32);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(ms));
+            println!("demo-app: exiting with code {code} as asked (EXIT_AFTER_MS={ms})");
+            eprintln!("demo-app: fatal: simulated crash");
+            std::process::exit(code);
+        });
+    }
+    if let Some(ms) = env_ms("LISTEN_AFTER_MS") {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    let listener = match TcpListener::bind(("0.0.0.0", port as u16)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("demo-app: cannot listen on {port}: {e}");
+            std::process::exit(2);
+        }
+    };
+    println!("demo-app: listening on :{port} (ready after {} ms)", ready_after.as_millis());
+    for stream in listener.incoming().flatten() {
+        let message = message.clone();
+        std::thread::spawn(move || serve(stream, &message, start, ready_after, health_status, slow));
+    }
+}
+
+fn serve(stream: TcpStream, message: &str, start: Instant, ready_after: Duration, health_status: u64, slow: Duration) {
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    });
+    let mut stream = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" || header == "\n" {
+                break;
+            }
+        }
+        let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+        std::thread::sleep(slow);
+        let (status, body) = if path.starts_with("/health") {
+            if start.elapsed() < ready_after {
+                (503, "not ready\n".to_owned())
+            } else if health_status == 200 {
+                println!("demo-app: ready");
+                (200, "ok\n".to_owned())
+            } else {
+                (health_status, format!("status {health_status}\n"))
+            }
+        } else {
+            (200, format!("{message}\n"))
+        };
+        let reason = match status {
+            200 => "OK",
+            503 => "Service Unavailable",
+            500 => "Internal Server Error",
+            _ => "Status",
+        };
+        let resp = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        if stream.write_all(resp.as_bytes()).is_err() {
+            return;
+        }
+    }
+}

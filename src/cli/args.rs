@@ -1,0 +1,138 @@
+//! Command-line arguments. Doc comments are the help text; nothing here reaches the library.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Turn one Docker image tag into a running, proxied, health-checked staging instance.
+///
+/// Exit codes: 0 deployed (or command succeeded); 1 deploy failed and was rolled back
+/// completely; 2 usage or config error, nothing touched; 3 rollback incomplete (the leftovers
+/// are listed; `tiny-forge prune` finishes the job); 4 lock busy (with --no-wait or --wait);
+/// 130 interrupted, rolled back.
+#[derive(Debug, Parser)]
+#[command(name = "tiny-forge", version, about, long_about, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// Config file [default: $`TINY_FORGE_CONFIG`, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) state: Option<PathBuf>,
+
+    /// How progress and results are shown
+    #[arg(long, global = true, value_enum, default_value_t = Output::Auto)]
+    pub(crate) output: Output,
+
+    /// Print only results and errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+
+    /// Show every log entry (spinners are replaced by plain lines)
+    #[arg(short, long, global = true)]
+    pub(crate) verbose: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Output mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    /// `tty` on a terminal, `plain` otherwise
+    Auto,
+    /// Spinners, one per step, with elapsed time
+    Tty,
+    /// One timestamped line per event (CI logs)
+    Plain,
+    /// One JSON object per line, then a result object
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Deploy a tag of a project's stage: pull, create, start, health-check, publish
+    ///
+    /// Without a tag, deploys the stage's default tag (its URL uses settings.subdomain).
+    ///
+    /// Example: tiny-forge deploy shop dev pr-42
+    Deploy(DeployArgs),
+
+    /// List instances, cross-checked with Docker
+    ///
+    /// Example: tiny-forge list shop
+    List {
+        /// Only this project
+        project: Option<String>,
+        /// Only this stage
+        stage: Option<String>,
+    },
+
+    /// Show past deploys, newest first; `history show <id>` for one deploy's log
+    ///
+    /// Example: tiny-forge history shop dev --limit 5
+    #[command(args_conflicts_with_subcommands = true)]
+    History(HistoryArgs),
+
+    /// Check the config, the Docker Engine, the network and the state file
+    Check,
+
+    /// Print a shell completion script
+    ///
+    /// Example: tiny-forge completions bash > /etc/bash_completion.d/tiny-forge
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeployArgs {
+    /// Project, as in [projects.NAME]
+    pub(crate) project: String,
+    /// Stage, as in [projects.PROJECT.stages.NAME]
+    pub(crate) stage: String,
+    /// Image tag [default: the stage's `default_tag`]
+    pub(crate) tag: Option<String>,
+    #[command(flatten)]
+    pub(crate) wait: WaitArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WaitArgs {
+    /// Exit 4 at once if another run holds this stage's lock
+    #[arg(long, conflicts_with = "wait")]
+    pub(crate) no_wait: bool,
+    /// Wait at most this long for the lock (e.g. 5m), then exit 4
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) wait: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HistoryArgs {
+    /// Only this project
+    pub(crate) project: Option<String>,
+    /// Only this stage
+    pub(crate) stage: Option<String>,
+    /// How many deploys
+    #[arg(long, default_value_t = 20)]
+    pub(crate) limit: usize,
+    #[command(subcommand)]
+    pub(crate) show: Option<HistoryCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HistoryCommand {
+    /// One deploy with all its log entries
+    ///
+    /// Example: tiny-forge history show 42 --follow
+    Show {
+        /// Deploy id
+        id: i64,
+        /// Keep printing entries until the deploy ends; exit with its exit code
+        #[arg(long)]
+        follow: bool,
+    },
+}

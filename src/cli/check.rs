@@ -1,0 +1,47 @@
+//! `tiny-forge check`: verifies, one line each, what a deploy will need; exits non-zero if any
+//! check fails.
+
+use tiny_forge::ContainerRuntime as _;
+use tiny_forge::runtime::DockerRuntime;
+
+use super::{Ctx, Failure, exit, out};
+
+pub(crate) async fn run(ctx: &Ctx) -> Result<u8, Failure> {
+    let mut failed = false;
+    let mut line = |ok: bool, what: &str, detail: String| {
+        failed |= !ok;
+        out(&format!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" }))
+    };
+    let config = match ctx.load_config() {
+        Ok(c) => {
+            line(true, "config", format!("{} ({} stages)", c.path().display(), c.stages().len()))?;
+            Some(c)
+        }
+        Err(f) => {
+            line(false, "config", super::one_line(f.error.as_ref()))?;
+            None
+        }
+    };
+    match ctx.state_path(config.as_ref()) {
+        Ok(p) => match Ctx::open_store(&p) {
+            Ok(_) => line(true, "state", p.display().to_string())?,
+            Err(f) => line(false, "state", super::one_line(f.error.as_ref()))?,
+        },
+        Err(f) => line(false, "state", super::one_line(f.error.as_ref()))?,
+    }
+    match DockerRuntime::connect().await {
+        Ok(d) => {
+            line(true, "docker", format!("engine {}", d.version().await.unwrap_or_default()))?;
+            if let Some(c) = &config {
+                match d.ensure_network(c.network()).await {
+                    Ok(created) => {
+                        line(true, "network", format!("{}{}", c.network(), if created { " (created)" } else { "" }))?;
+                    }
+                    Err(e) => line(false, "network", super::one_line(&e))?,
+                }
+            }
+        }
+        Err(e) => line(false, "docker", super::one_line(&e))?,
+    }
+    Ok(if failed { exit::USAGE } else { exit::OK })
+}

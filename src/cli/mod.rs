@@ -1,0 +1,121 @@
+//! The binary's side: parse, build the adapters once, call the library, render, pick the exit
+//! code. Errors are printed once, at the edge, on one line with their causes.
+
+pub(crate) mod args;
+mod check;
+mod deploy;
+pub(crate) mod exit;
+mod query;
+mod render;
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use tiny_forge::config::{self, Config};
+use tiny_forge::report::{Level, NoReporter, Reporter};
+use tiny_forge::store::SqliteStore;
+
+use self::args::{Cli, Command, Output};
+
+/// An error with the exit code it must end the process with.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) error: anyhow::Error,
+}
+
+impl Failure {
+    /// Usage or config error: exit 2.
+    pub(crate) fn usage(error: impl Into<anyhow::Error>) -> Self {
+        Self { code: exit::USAGE, error: error.into() }
+    }
+}
+
+/// The error and its causes on one line.
+pub(crate) fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        src = s.source();
+    }
+    out
+}
+
+/// Global options every command may need.
+pub(crate) struct Ctx {
+    pub(crate) config: Option<PathBuf>,
+    pub(crate) state: Option<PathBuf>,
+    pub(crate) output: Output,
+    pub(crate) quiet: bool,
+    pub(crate) verbose: bool,
+}
+
+impl Ctx {
+    pub(crate) fn load_config(&self) -> Result<Config, Failure> {
+        let path = config::discover(self.config.as_deref()).map_err(Failure::usage)?;
+        config::load(&path).map_err(Failure::usage)
+    }
+
+    /// `--state`, else `settings.state`, else `$XDG_STATE_HOME/tiny-forge/state.db`.
+    pub(crate) fn state_path(&self, config: Option<&Config>) -> Result<PathBuf, Failure> {
+        if let Some(p) = &self.state {
+            return Ok(p.clone());
+        }
+        if let Some(p) = config.and_then(Config::state_path) {
+            return Ok(p);
+        }
+        tiny_forge::env::state_home().map(|d| d.join("tiny-forge").join("state.db")).ok_or_else(|| {
+            Failure::usage(anyhow::anyhow!("cannot place the state file: set XDG_STATE_HOME or HOME, or pass --state"))
+        })
+    }
+
+    pub(crate) fn open_store(path: &Path) -> Result<SqliteStore, Failure> {
+        SqliteStore::open(path).map_err(Failure::usage)
+    }
+
+    /// Does this run print JSON?
+    pub(crate) fn json(&self) -> bool {
+        self.output == Output::Json
+    }
+
+    /// The renderer for deploy events.
+    pub(crate) fn reporter(&self) -> Box<dyn Reporter> {
+        let colour = std::env::var_os(tiny_forge::env::NO_COLOR).is_none_or(|v| v.is_empty());
+        match self.output {
+            Output::Json => Box::new(render::Json),
+            _ if self.quiet => Box::new(NoReporter),
+            Output::Tty if !self.verbose => Box::new(render::Tty::new(colour)),
+            Output::Auto if !self.verbose && std::io::stderr().is_terminal() => Box::new(render::Tty::new(colour)),
+            _ => Box::new(render::Plain { min_level: if self.verbose { Level::Debug } else { Level::Info } }),
+        }
+    }
+}
+
+/// Runs the parsed command; returns the exit code.
+pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
+    let ctx = Ctx { config: cli.config, state: cli.state, output: cli.output, quiet: cli.quiet, verbose: cli.verbose };
+    match cli.command {
+        Command::Deploy(a) => deploy::run(&ctx, a).await,
+        Command::List { project, stage } => query::list(&ctx, project, stage).await,
+        Command::History(h) => query::history(&ctx, h).await,
+        Command::Check => check::run(&ctx).await,
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "tiny-forge", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Writes a line to stdout; a closed pipe is not an error worth a panic.
+pub(crate) fn out(line: &str) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{line}").context("write to stdout").map_err(|error| Failure { code: exit::OK, error })
+}

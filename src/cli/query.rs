@@ -1,0 +1,251 @@
+//! `list` and `history`: read the state file (and, for `list`, Docker) and print tables or JSON.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::json;
+use tiny_forge::ContainerRuntime as _;
+use tiny_forge::domain::DeployId;
+use tiny_forge::report::fmt_ms;
+use tiny_forge::runtime::DockerRuntime;
+use tiny_forge::store::{DeployRecord, Filter, Store as _, now_ms};
+
+use super::args::{HistoryArgs, HistoryCommand};
+use super::{Ctx, Failure, exit, out, render};
+
+fn filter(project: Option<String>, stage: Option<String>) -> Filter {
+    Filter { project, stage, tag: None }
+}
+
+fn short_digest(d: &str) -> String {
+    d.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+fn age(ms: i64) -> String {
+    let secs = u64::try_from((now_ms() - ms) / 1000).unwrap_or(0);
+    humantime::format_duration(Duration::from_secs(secs)).to_string().split(' ').take(2).collect::<Vec<_>>().join(" ")
+}
+
+/// Left-aligned columns, two spaces apart.
+fn table(header: &[&str], rows: &[Vec<String>]) -> Result<(), Failure> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let fmt = |cells: Vec<String>| {
+        let line: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        line.join("  ").trim_end().to_owned()
+    };
+    out(&fmt(header.iter().map(|h| (*h).to_owned()).collect()))?;
+    for r in rows {
+        out(&fmt(r.clone()))?;
+    }
+    Ok(())
+}
+
+/// Open the state file if it exists; a missing one means "nothing yet", not an error.
+fn store_if_any(ctx: &Ctx) -> Result<Option<tiny_forge::store::SqliteStore>, Failure> {
+    let config = ctx.load_config().ok();
+    let path = ctx.state_path(config.as_ref())?;
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ctx::open_store(&path).map(Some)
+}
+
+pub(crate) async fn list(ctx: &Ctx, project: Option<String>, stage: Option<String>) -> Result<u8, Failure> {
+    let instances = match store_if_any(ctx)? {
+        Some(s) => s.instances(&filter(project.clone(), stage.clone())).map_err(Failure::usage)?,
+        None => Vec::new(),
+    };
+    // Cross-check with Docker; when it cannot be reached, say so and show what the state says.
+    let docker = match DockerRuntime::connect().await {
+        Ok(d) => d.list_managed().await.ok(),
+        Err(_) => None,
+    };
+    if docker.is_none() && !ctx.quiet {
+        eprintln!("warning: cannot reach the Docker Engine; container states are unknown");
+    }
+    let by_name: HashMap<String, &tiny_forge::runtime::ContainerInfo> =
+        docker.iter().flatten().map(|c| (c.name.clone(), c)).collect();
+    let mut rows = Vec::new();
+    let mut items = Vec::new();
+    for i in &instances {
+        let container = by_name.get(&i.container_name);
+        let shown = match (&docker, container) {
+            (None, _) => "unknown".to_owned(),
+            (Some(_), None) => "missing".to_owned(),
+            (Some(_), Some(c)) if !c.image.is_empty() && !c.image.contains(&i.digest) => {
+                format!("{} (image changed)", c.state)
+            }
+            (Some(_), Some(c)) => c.state.clone(),
+        };
+        items.push(json!({
+            "project": i.project, "stage": i.stage, "tag": i.tag, "url": i.url, "status": i.status.as_str(),
+            "container": i.container_name, "container_state": shown, "digest": i.digest,
+            "deploy_id": i.deploy_id.0, "created_at": render::rfc3339(i.created_at),
+        }));
+        rows.push(vec![
+            i.project.clone(),
+            i.stage.clone(),
+            i.tag.clone(),
+            i.url.clone().unwrap_or_else(|| "-".into()),
+            if i.status == tiny_forge::domain::InstanceStatus::Live {
+                shown
+            } else {
+                format!("{} ({})", shown, i.status.as_str())
+            },
+            short_digest(&i.digest),
+            age(i.created_at),
+        ]);
+    }
+    // Managed containers the state file does not know: drift worth showing.
+    let known: std::collections::HashSet<&str> = instances.iter().map(|i| i.container_name.as_str()).collect();
+    for c in docker.iter().flatten().filter(|c| !known.contains(c.name.as_str())) {
+        let l = |k: &str| c.labels.get(k).cloned().unwrap_or_default();
+        if project.as_deref().is_some_and(|p| l(tiny_forge::runtime::LABEL_PROJECT) != p)
+            || stage.as_deref().is_some_and(|s| l(tiny_forge::runtime::LABEL_STAGE) != s)
+        {
+            continue;
+        }
+        items.push(json!({
+            "project": l(tiny_forge::runtime::LABEL_PROJECT), "stage": l(tiny_forge::runtime::LABEL_STAGE),
+            "tag": l(tiny_forge::runtime::LABEL_TAG), "url": null, "status": "orphan", "container": c.name,
+            "container_state": c.state, "digest": null, "deploy_id": null, "created_at": null,
+        }));
+        rows.push(vec![
+            l(tiny_forge::runtime::LABEL_PROJECT),
+            l(tiny_forge::runtime::LABEL_STAGE),
+            l(tiny_forge::runtime::LABEL_TAG),
+            "-".into(),
+            format!("{} (orphan: not in state)", c.state),
+            "-".into(),
+            "-".into(),
+        ]);
+    }
+    if ctx.json() {
+        out(&serde_json::Value::Array(items).to_string())?;
+    } else if rows.is_empty() {
+        if !ctx.quiet {
+            eprintln!("no instances");
+        }
+    } else {
+        table(&["PROJECT", "STAGE", "TAG", "URL", "STATE", "DIGEST", "AGE"], &rows)?;
+    }
+    Ok(exit::OK)
+}
+
+fn deploy_json(d: &DeployRecord) -> serde_json::Value {
+    json!({
+        "id": d.id.0, "project": d.project, "stage": d.stage, "tag": d.tag, "image": d.image, "digest": d.digest,
+        "status": d.status.as_str(), "trigger": d.trigger.as_str(), "started_at": render::rfc3339(d.started_at),
+        "finished_at": d.finished_at.map(render::rfc3339),
+        "duration_ms": d.finished_at.map(|f| f - d.started_at), "error": d.error, "url": d.url, "leftovers": d.leftovers,
+        "exit_code": exit::for_record(d),
+    })
+}
+
+fn duration(d: &DeployRecord) -> String {
+    d.finished_at.map_or_else(|| "-".into(), |f| fmt_ms(u64::try_from(f - d.started_at).unwrap_or(0)))
+}
+
+pub(crate) async fn history(ctx: &Ctx, h: HistoryArgs) -> Result<u8, Failure> {
+    if let Some(HistoryCommand::Show { id, follow }) = h.show {
+        return show(ctx, DeployId(id), follow).await;
+    }
+    let deploys = match store_if_any(ctx)? {
+        Some(s) => s.deploys(&filter(h.project, h.stage), h.limit).map_err(Failure::usage)?,
+        None => Vec::new(),
+    };
+    if ctx.json() {
+        out(&serde_json::Value::Array(deploys.iter().map(deploy_json).collect()).to_string())?;
+        return Ok(exit::OK);
+    }
+    if deploys.is_empty() {
+        if !ctx.quiet {
+            eprintln!("no deploys yet");
+        }
+        return Ok(exit::OK);
+    }
+    let rows: Vec<Vec<String>> = deploys
+        .iter()
+        .map(|d| {
+            vec![
+                d.id.to_string(),
+                format!("{}/{}:{}", d.project, d.stage, d.tag),
+                d.status.as_str().to_owned(),
+                d.trigger.as_str().to_owned(),
+                render::rfc3339(d.started_at),
+                duration(d),
+                d.digest.as_deref().map_or_else(|| "-".into(), short_digest),
+                d.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&["ID", "SLOT", "STATUS", "TRIGGER", "STARTED", "DURATION", "DIGEST", "ERROR"], &rows)?;
+    Ok(exit::OK)
+}
+
+async fn show(ctx: &Ctx, id: DeployId, follow: bool) -> Result<u8, Failure> {
+    let Some(store) = store_if_any(ctx)? else {
+        return Err(Failure::usage(anyhow::anyhow!("deploy {id} not found: there is no state file yet")));
+    };
+    let find = || {
+        store
+            .deploy(id)
+            .map_err(Failure::usage)?
+            .ok_or_else(|| Failure::usage(anyhow::anyhow!("deploy {id} not found; see `tiny-forge history`")))
+    };
+    let mut d = find()?;
+    if ctx.json() && !follow {
+        let mut v = deploy_json(&d);
+        let logs = store.logs(id, 0).map_err(Failure::usage)?;
+        v["logs"] = serde_json::to_value(
+            logs.iter()
+                .map(|l| json!({"ts": render::rfc3339(l.ts), "level": l.level, "step": l.step, "message": l.message}))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_default();
+        out(&v.to_string())?;
+        return Ok(exit::OK);
+    }
+    if !ctx.json() {
+        out(&format!("deploy {}  {}/{}:{}  {}  ({})", d.id, d.project, d.stage, d.tag, d.status, d.trigger.as_str()))?;
+        out(&format!("image   {}{}", d.image, d.digest.as_deref().map(|x| format!(" ({x})")).unwrap_or_default()))?;
+        out(&format!("started {} on {} (pid {})", render::rfc3339(d.started_at), d.host, d.pid))?;
+    }
+    let mut seen = 0;
+    loop {
+        let logs = store.logs(id, seen).map_err(Failure::usage)?;
+        seen += logs.len();
+        for l in &logs {
+            if ctx.json() {
+                out(&json!({"type": "log", "ts": render::rfc3339(l.ts), "level": l.level, "step": l.step, "message": l.message}).to_string())?;
+            } else {
+                out(&format!("{} {:<5} {:<8} {}", render::rfc3339(l.ts), l.level.as_str(), l.step, l.message))?;
+            }
+        }
+        if !follow || exit::for_record(&d).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        d = find()?;
+    }
+    if ctx.json() {
+        out(&json!({"type": "result", "deploy": deploy_json(&d)}).to_string())?;
+    } else {
+        if let Some(url) = &d.url {
+            out(&format!("url     {url}"))?;
+        }
+        if let Some(e) = &d.error {
+            out(&format!("error   {e}"))?;
+        }
+        for l in &d.leftovers {
+            out(&format!("left    {l}"))?;
+        }
+        out(&format!("result  {} after {}", d.status, duration(&d)))?;
+    }
+    Ok(if follow { exit::for_record(&d).unwrap_or(exit::OK) } else { exit::OK })
+}

@@ -1,0 +1,182 @@
+//! The three renderers of deploy events (`tty`, `plain`, `json`) and the final result.
+//! Progress goes to stderr; data (the URL, JSON lines) to stdout.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::time::{Duration, SystemTime};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+use tiny_forge::deploy::DeployOutcome;
+use tiny_forge::report::{Event, Level, Reporter, Step, fmt_ms};
+
+/// RFC 3339 with milliseconds, UTC.
+pub(crate) fn rfc3339(ts_ms: i64) -> String {
+    let t = SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(ts_ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// One line per event on stderr.
+pub(crate) struct Plain {
+    pub(crate) min_level: Level,
+}
+
+impl Reporter for Plain {
+    fn report(&self, ts_ms: i64, event: &Event) {
+        if matches!(event, Event::PullProgress { .. }) || event.level() < self.min_level {
+            return;
+        }
+        let line = format!(
+            "{} {:<5} {:<8} {}\n",
+            rfc3339(ts_ms),
+            event.level().as_str(),
+            event.step().as_str(),
+            event.message()
+        );
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+}
+
+/// One JSON object per line on stdout: the event's fields, its `type`, and `ts`.
+pub(crate) struct Json;
+
+impl Reporter for Json {
+    fn report(&self, ts_ms: i64, event: &Event) {
+        if matches!(event, Event::PullProgress { current: None, .. }) {
+            return;
+        }
+        let mut v = serde_json::to_value(event).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.insert("ts".into(), Value::String(rfc3339(ts_ms)));
+        }
+        let _ = writeln!(std::io::stdout().lock(), "{v}");
+    }
+}
+
+/// Spinners, one per step, on stderr.
+pub(crate) struct Tty {
+    multi: MultiProgress,
+    bars: RefCell<HashMap<Step, ProgressBar>>,
+    layers: RefCell<HashMap<String, (u64, u64)>>,
+    colour: bool,
+}
+
+impl Tty {
+    pub(crate) fn new(colour: bool) -> Self {
+        Self {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: RefCell::new(HashMap::new()),
+            layers: RefCell::new(HashMap::new()),
+            colour,
+        }
+    }
+
+    fn style(&self) -> ProgressStyle {
+        let t = if self.colour {
+            "{spinner:.cyan} {prefix:<8.bold} {msg} {elapsed:.dim}"
+        } else {
+            "{spinner} {prefix:<8} {msg} {elapsed}"
+        };
+        ProgressStyle::with_template(t).unwrap_or_else(|_| ProgressStyle::default_spinner())
+    }
+
+    fn done(&self, step: Step, mark: &str, msg: String) {
+        if let Some(bar) = self.bars.borrow_mut().remove(&step) {
+            let style =
+                ProgressStyle::with_template("{prefix} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner());
+            bar.set_style(style);
+            bar.set_prefix(format!("{mark} {:<8}", step.as_str()));
+            bar.finish_with_message(msg);
+        }
+    }
+}
+
+impl Reporter for Tty {
+    fn report(&self, _: i64, event: &Event) {
+        match event {
+            Event::StepStarted { step } => {
+                let bar = self.multi.add(ProgressBar::new_spinner().with_style(self.style()));
+                bar.set_prefix(step.as_str());
+                bar.enable_steady_tick(Duration::from_millis(100));
+                self.bars.borrow_mut().insert(*step, bar);
+            }
+            Event::StepFinished { step, elapsed_ms } => self.done(*step, "✓", fmt_ms(*elapsed_ms)),
+            Event::StepFailed { step, error, .. } => self.done(*step, "✗", error.clone()),
+            Event::PullProgress { layer, current, total, .. } => {
+                if let (Some(c), Some(t)) = (current, total) {
+                    let mut layers = self.layers.borrow_mut();
+                    layers.insert(layer.clone(), (*c, *t));
+                    let (done, all) = layers.values().fold((0, 0), |(a, b), (c, t)| (a + c, b + t));
+                    if let Some(bar) = self.bars.borrow().get(&Step::Pull) {
+                        bar.set_message(format!("{} / {}", indicatif::HumanBytes(done), indicatif::HumanBytes(all)));
+                    }
+                }
+            }
+            Event::Log { step, level, message } => {
+                if *level >= Level::Warn {
+                    let _ = self.multi.println(format!("  {level}: {message}"));
+                } else if let Some(bar) = self.bars.borrow().get(step) {
+                    bar.set_message(message.clone());
+                }
+            }
+            Event::Compensation { .. } => {
+                let _ = self.multi.println(format!("  {}", event.message()));
+            }
+            Event::DeployStarted { .. } => {}
+        }
+    }
+}
+
+/// The final lines: the URL on stdout, a summary on stderr; or the JSON result object.
+pub(crate) fn outcome(outcome: &DeployOutcome, code: u8, json: bool, quiet: bool) {
+    match outcome {
+        DeployOutcome::Succeeded(s) => {
+            if json {
+                let v = json!({
+                    "type": "result", "status": "succeeded", "exit_code": code, "deploy_id": s.deploy_id.0,
+                    "url": s.url, "digest": s.digest, "container": s.container,
+                    "duration_ms": u64::try_from(s.elapsed.as_millis()).unwrap_or(u64::MAX),
+                    "warnings": s.warnings, "error": Value::Null, "leftovers": [],
+                });
+                let _ = writeln!(std::io::stdout().lock(), "{v}");
+                return;
+            }
+            if !quiet {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "deployed {} in {} (deploy {})",
+                    s.container,
+                    fmt_ms(u64::try_from(s.elapsed.as_millis()).unwrap_or(0)),
+                    s.deploy_id
+                );
+            }
+            let _ = writeln!(std::io::stdout().lock(), "{}", s.url);
+        }
+        DeployOutcome::Failed(f) => {
+            let status = if f.interrupted { "interrupted" } else { "failed" };
+            let error = crate::cli::one_line(&f.failed);
+            if json {
+                let v = json!({
+                    "type": "result", "status": status, "exit_code": code, "deploy_id": f.deploy_id.0,
+                    "url": Value::Null, "failed_step": f.failed.step.as_str(),
+                    "duration_ms": u64::try_from(f.elapsed.as_millis()).unwrap_or(u64::MAX),
+                    "error": error, "leftovers": f.rollback.leftovers,
+                });
+                let _ = writeln!(std::io::stdout().lock(), "{v}");
+                return;
+            }
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "error: deploy {} {status}: {error}", f.deploy_id);
+            if f.rollback.is_complete() {
+                let _ = writeln!(err, "rolled back: nothing was left behind");
+            } else {
+                let _ = writeln!(err, "rollback incomplete; left behind:");
+                for l in &f.rollback.leftovers {
+                    let _ = writeln!(err, "  - {l}");
+                }
+                let _ = writeln!(err, "run `tiny-forge prune` to finish the cleanup");
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The command line: bad input, history, list, completions.
+
+use crate::support::{Sandbox, docker};
+
+#[test]
+fn invalid_names_exit_2_with_one_line_and_touch_nothing() {
+    let sb = Sandbox::new("names");
+    sb.config("", "");
+    for (args, needle) in [
+        (vec!["deploy", "Shop", "dev"], "project name `Shop` is invalid"),
+        (vec!["deploy", &sb.project, "QA"], "stage name `QA` is invalid"),
+        (vec!["deploy", &sb.project, "dev", "bad/tag"], "tag `bad/tag` is invalid"),
+        (vec!["deploy", &sb.project, "dev", "-x"], ""),
+        (vec!["deploy", &sb.project, "qa"], "stage `qa` is not defined"),
+        (vec!["deploy", "nosuch", "dev"], "project `nosuch` is not defined"),
+    ] {
+        let run = sb.run_tf(&args);
+        run.code(2);
+        let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        if !needle.is_empty() {
+            assert_eq!(lines.len(), 1, "one line for {args:?}: {}", run.stderr);
+            assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "{args:?}: {}", run.stderr);
+        }
+    }
+    assert!(!sb.state.exists(), "no state file was created");
+    assert!(sb.containers().is_empty());
+}
+
+#[test]
+fn unknown_config_key_names_the_file_and_line() {
+    let sb = Sandbox::new("badkey");
+    sb.config("colour = \"blue\"", "");
+    let run = sb.run_tf(&["deploy", &sb.project, "dev"]);
+    run.code(2);
+    let line = run.error_line();
+    assert!(line.contains("tiny-forge.toml:15:1:") && line.contains("unknown field `colour`"), "{line}");
+    assert!(!sb.state.exists());
+}
+
+#[test]
+fn missing_config_file_exits_2_and_says_where_it_looked() {
+    let sb = Sandbox::new("nocfg");
+    let run = sb.run_tf(&["deploy", "shop", "dev"]);
+    run.code(2);
+    assert!(run.error_line().contains("cannot read config file"), "{}", run.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tiny-forge"))
+        .args(["deploy", "shop", "dev"])
+        .current_dir(dir.path())
+        .env_remove("TINY_FORGE_CONFIG")
+        .env("XDG_CONFIG_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no config file found") && err.contains("tiny-forge.toml"), "{err}");
+}
+
+#[test]
+fn unreachable_docker_exits_2_before_anything_is_recorded() {
+    let sb = Sandbox::new("nodock");
+    sb.config("", "");
+    let run = crate::support::Run::from(
+        sb.tf(&["deploy", &sb.project, "dev"]).env("DOCKER_HOST", "unix:///nonexistent/docker.sock").output().unwrap(),
+    );
+    run.code(2);
+    assert!(run.error_line().contains("cannot reach the Docker Engine"), "{}", run.stderr);
+    assert!(run.error_line().contains("DOCKER_HOST"), "says what to fix: {}", run.stderr);
+    assert!(!sb.state.exists(), "no state changed");
+}
+
+#[test]
+fn history_and_list_show_what_happened() {
+    let sb = Sandbox::new("hist");
+    sb.config("", "");
+    sb.run_tf(&["-q", "deploy", &sb.project, "dev"]).code(0);
+    sb.run_tf(&["-q", "deploy", &sb.project, "dev", "nope"]).code(1);
+
+    let h = sb.run_tf(&["history", &sb.project]);
+    h.code(0);
+    let lines: Vec<&str> = h.stdout.lines().collect();
+    assert!(lines[0].starts_with("ID  SLOT"), "{}", h.stdout);
+    assert!(lines[1].contains(":nope") && lines[1].contains("failed"), "newest first: {}", h.stdout);
+    assert!(lines[2].contains(":v1") && lines[2].contains("succeeded"), "{}", h.stdout);
+
+    let j = sb.run_tf(&["--output", "json", "history", &sb.project]);
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(v[0]["status"], "failed");
+    assert_eq!(v[0]["exit_code"], 1);
+    assert_eq!(v[1]["status"], "succeeded");
+
+    let id = v[1]["id"].as_i64().unwrap().to_string();
+    let show = sb.run_tf(&["history", "show", &id]);
+    show.code(0);
+    assert!(show.stdout.contains("health") && show.stdout.contains("result  succeeded"), "{}", show.stdout);
+
+    let l = sb.run_tf(&["list", &sb.project]);
+    l.code(0);
+    assert!(l.stdout.lines().nth(1).is_some_and(|r| r.contains("v1") && r.contains("running")), "{}", l.stdout);
+    let lj = sb.run_tf(&["--output", "json", "list", &sb.project]);
+    let v: serde_json::Value = serde_json::from_str(&lj.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["container_state"], "running");
+}
+
+#[test]
+fn list_flags_a_container_removed_behind_its_back() {
+    let sb = Sandbox::new("drift");
+    sb.config("", "");
+    sb.run_tf(&["-q", "deploy", &sb.project, "dev"]).code(0);
+    let name = sb.instances()[0].container_name.clone();
+    docker(&["rm", "-f", &name]);
+    let l = sb.run_tf(&["list", &sb.project]);
+    assert!(l.stdout.contains("missing"), "{}", l.stdout);
+}
+
+#[test]
+fn history_show_of_unknown_deploy_exits_2() {
+    let sb = Sandbox::new("hshow");
+    sb.config("", "");
+    sb.run_tf(&["history", "show", "999"]).code(2);
+}
+
+#[test]
+fn committed_completions_match_the_cli() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("completions");
+    for (shell, file) in [
+        ("bash", "tiny-forge.bash"),
+        ("zsh", "_tiny-forge"),
+        ("fish", "tiny-forge.fish"),
+        ("elvish", "tiny-forge.elv"),
+        ("powershell", "_tiny-forge.ps1"),
+    ] {
+        let out =
+            std::process::Command::new(env!("CARGO_BIN_EXE_tiny-forge")).args(["completions", shell]).output().unwrap();
+        let committed = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        assert!(
+            committed == String::from_utf8_lossy(&out.stdout),
+            "completions/{file} is stale; refresh with: ./target/debug/tiny-forge completions {shell} > completions/{file}"
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! The test bed: a real registry on loopback, the demo app built once as a static binary and
+//! pushed as images, a per-test sandbox (config, state, unique project and network names) whose
+//! `Drop` removes every container and network the test created, also on panic.
+
+#![allow(dead_code, reason = "each test uses part of the bed")]
+
+mod registry;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub(crate) use registry::Registry;
+use tiny_forge::domain::DeployId;
+use tiny_forge::store::{DeployRecord, Filter, InstanceRecord, LogEntry, SqliteStore, Store as _};
+
+/// Runs a command, panicking with its output when it fails.
+#[track_caller]
+pub(crate) fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub(crate) fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().expect("docker CLI")
+}
+
+/// The shared registry and the demo-app images in it, made once per test run.
+pub(crate) struct Images {
+    pub(crate) registry: &'static Registry,
+    /// `127.0.0.1:PORT/tf-test/demo`
+    pub(crate) repo: String,
+}
+
+/// Tags pushed for every test run: `v1`, `v2`, `v3` (distinct digests).
+pub(crate) const TAGS: &[&str] = &["v1", "v2", "v3"];
+
+pub(crate) fn images() -> &'static Images {
+    static IMAGES: OnceLock<Images> = OnceLock::new();
+    IMAGES.get_or_init(|| {
+        // Images of earlier runs (their registry port is gone) only take space.
+        let old = docker(&["images", "-q", "--filter", "reference=*/tf-test/demo"]);
+        for id in String::from_utf8_lossy(&old.stdout).split_whitespace() {
+            let _ = docker(&["rmi", "-f", id]);
+        }
+        let registry = Registry::shared();
+        let repo = format!("{}/tf-test/demo", registry.host());
+        let dir = build_dir();
+        let app = dir.join("demo-app");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-app/main.rs");
+        run(Command::new("rustc").args(["-O", "-C", "target-feature=+crt-static", "-o"]).arg(&app).arg(&src));
+        for (i, tag) in TAGS.iter().enumerate() {
+            let dockerfile = format!("FROM scratch\nCOPY demo-app /demo-app\nLABEL dev.tiny-forge.test-version=\"{i}\"\nEXPOSE 8080\nENTRYPOINT [\"/demo-app\"]\n");
+            std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+            let image = format!("{repo}:{tag}");
+            run(Command::new("docker").args(["build", "-q", "-t", &image]).arg(&dir).env("DOCKER_BUILDKIT", "0"));
+            run(Command::new("docker").args(["push", "-q", &image]));
+            // Out of the local cache, so that a deploy's pull really downloads it.
+            run(Command::new("docker").args(["rmi", &image]));
+        }
+        Images { registry, repo }
+    })
+}
+
+fn build_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-app-image");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// One test's world: a temp dir with config and state, a unique project name and network.
+pub(crate) struct Sandbox {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) project: String,
+    pub(crate) network: String,
+    pub(crate) config: PathBuf,
+    pub(crate) state: PathBuf,
+}
+
+impl Sandbox {
+    /// `prefix` should be short and unique per test (≤ 10 characters).
+    pub(crate) fn new(prefix: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let project = format!("{prefix}{}x{n}", std::process::id() % 100_000);
+        let dir = tempfile::tempdir().unwrap();
+        let network = format!("tf-test-{project}");
+        let config = dir.path().join("tiny-forge.toml");
+        let state = dir.path().join("state").join("state.db");
+        Self { dir, project, network, config, state }
+    }
+
+    /// Writes a config for this sandbox's project: `[settings]` with its network and state,
+    /// then `project_extra` inside `[projects.NAME]` and a `dev` stage with `stage_extra`.
+    /// Health checks are quick by default (start period 0, 100 ms apart, 2 retries).
+    pub(crate) fn config(&self, project_extra: &str, stage_extra: &str) -> &Self {
+        let text = format!(
+            r#"[settings]
+domain = "test.local"
+network = "{network}"
+state = "{state}"
+
+[health]
+start_period = "0s"
+interval = "100ms"
+retries = 2
+timeout = "2s"
+
+[projects.{project}]
+image = "{repo}"
+port = 8080
+{project_extra}
+
+[projects.{project}.stages.dev]
+default_tag = "v1"
+{stage_extra}
+"#,
+            network = self.network,
+            state = self.state.display(),
+            project = self.project,
+            repo = images().repo,
+        );
+        std::fs::write(&self.config, text).unwrap();
+        self
+    }
+
+    pub(crate) fn write_config(&self, text: &str) {
+        std::fs::write(&self.config, text).unwrap();
+    }
+
+    /// `tiny-forge --config CONFIG ARGS…`
+    pub(crate) fn tf(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tiny-forge"));
+        c.arg("--config").arg(&self.config).args(args).env_remove("TINY_FORGE_CONFIG").env("NO_COLOR", "1");
+        c
+    }
+
+    pub(crate) fn run_tf(&self, args: &[&str]) -> Run {
+        Run::from(self.tf(args).output().expect("run tiny-forge"))
+    }
+
+    /// Managed containers of this sandbox's project, as `name state` lines.
+    pub(crate) fn containers(&self) -> Vec<String> {
+        let filter = format!("label=dev.tiny-forge.project={}", self.project);
+        let out = docker(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}} {{.State}}"]);
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+    }
+
+    pub(crate) fn store(&self) -> SqliteStore {
+        SqliteStore::open(&self.state).unwrap()
+    }
+
+    pub(crate) fn instances(&self) -> Vec<InstanceRecord> {
+        if !self.state.exists() {
+            return Vec::new();
+        }
+        self.store().instances(&Filter::default()).unwrap()
+    }
+
+    pub(crate) fn deploys(&self) -> Vec<DeployRecord> {
+        if !self.state.exists() {
+            return Vec::new();
+        }
+        self.store().deploys(&Filter::default(), 1000).unwrap()
+    }
+
+    pub(crate) fn logs(&self, id: DeployId) -> Vec<LogEntry> {
+        self.store().logs(id, 0).unwrap()
+    }
+
+    /// No container, no instance row: what every failure must leave.
+    #[track_caller]
+    pub(crate) fn assert_nothing_left(&self) {
+        assert_eq!(self.containers(), Vec::<String>::new(), "containers left behind");
+        assert_eq!(self.instances(), Vec::new(), "instance rows left behind");
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let filter = format!("label=dev.tiny-forge.project={}", self.project);
+        let out = docker(&["ps", "-aq", "--filter", &filter]);
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = docker(&args);
+        }
+        let _ = docker(&["network", "rm", &self.network]);
+    }
+}
+
+/// A finished `tiny-forge` run.
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Self {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub(crate) fn code(&self, expected: i32) -> &Self {
+        assert_eq!(self.code, expected, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// The last stderr line that starts with `error:`.
+    pub(crate) fn error_line(&self) -> String {
+        self.stderr.lines().rfind(|l| l.starts_with("error:")).unwrap_or_default().to_owned()
+    }
+
+    #[track_caller]
+    pub(crate) fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);
+        self
+    }
+}
+
+/// GETs `url` and returns (status, body).
+pub(crate) fn http_get(url: &str) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let r = reqwest::get(url).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
+}

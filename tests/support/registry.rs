@@ -1,0 +1,80 @@
+//! A real registry (Debian's `docker-registry`) on a free loopback port with throwaway storage.
+//! It runs under a tiny shell that kills it when our stdin closes, so it goes away with the
+//! test process even when the test process dies.
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub(crate) struct Registry {
+    port: u16,
+    child: Mutex<Option<Child>>,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Registry {
+    /// The registry every test shares (images are pushed once).
+    pub(crate) fn shared() -> &'static Registry {
+        static SHARED: OnceLock<Registry> = OnceLock::new();
+        SHARED.get_or_init(Registry::start)
+    }
+
+    /// A new registry of one's own (e.g. to stop it).
+    pub(crate) fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let script =
+            format!("docker-registry serve '{}' >/dev/null 2>&1 & pid=$!; read _; kill $pid", config.display());
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("docker-registry (apt-get install docker-registry)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "registry did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry { port, child: Mutex::new(Some(child)), _dir: dir }
+    }
+
+    pub(crate) fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it; pulls from it then fail.
+    pub(crate) fn stop(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
+            if let Some(mut stdin) = child.stdin.take() {
+                let _ = stdin.write_all(b"\n");
+            }
+            let _ = child.wait();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
