@@ -31,7 +31,7 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
             cand --version 'Print version'
             cand deploy 'Deploy a tag of a project''s stage: pull, create, start, health-check, publish'
             cand list 'List instances, cross-checked with Docker'
-            cand history 'Show past deploys, newest first; `history show <id>` for one deploy''s log'
+            cand history 'Show past deploys, newest first; "history show <id>" for one deploy''s log'
             cand check 'Check the config, the Docker Engine, the network and the state file'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -119,7 +119,7 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
         &'tiny-forge;help'= {
             cand deploy 'Deploy a tag of a project''s stage: pull, create, start, health-check, publish'
             cand list 'List instances, cross-checked with Docker'
-            cand history 'Show past deploys, newest first; `history show <id>` for one deploy''s log'
+            cand history 'Show past deploys, newest first; "history show <id>" for one deploy''s log'
             cand check 'Check the config, the Docker Engine, the network and the state file'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'

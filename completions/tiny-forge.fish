@@ -26,7 +26,7 @@ end
 
 complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
 complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
-complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -l output -d 'How progress and results are shown' -r -f -a "auto\t'`tty` on a terminal, `plain` otherwise'
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -l output -d 'How progress and results are shown' -r -f -a "auto\t'tty on a terminal, plain otherwise'
 tty\t'Spinners, one per step, with elapsed time'
 plain\t'One timestamped line per event (CI logs)'
 json\t'One JSON object per line, then a result object'"
@@ -36,14 +36,14 @@ complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -s h -l help -d 'Pri
 complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -s V -l version -d 'Print version'
 complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "deploy" -d 'Deploy a tag of a project\'s stage: pull, create, start, health-check, publish'
 complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "list" -d 'List instances, cross-checked with Docker'
-complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "history" -d 'Show past deploys, newest first; `history show <id>` for one deploy\'s log'
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "history" -d 'Show past deploys, newest first; "history show <id>" for one deploy\'s log'
 complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "check" -d 'Check the config, the Docker Engine, the network and the state file'
 complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l wait -d 'Wait at most this long for the lock (e.g. 5m), then exit 4' -r
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
-complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l output -d 'How progress and results are shown' -r -f -a "auto\t'`tty` on a terminal, `plain` otherwise'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l output -d 'How progress and results are shown' -r -f -a "auto\t'tty on a terminal, plain otherwise'
 tty\t'Spinners, one per step, with elapsed time'
 plain\t'One timestamped line per event (CI logs)'
 json\t'One JSON object per line, then a result object'"
@@ -53,7 +53,7 @@ complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -s v -l ve
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
-complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -l output -d 'How progress and results are shown' -r -f -a "auto\t'`tty` on a terminal, `plain` otherwise'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -l output -d 'How progress and results are shown' -r -f -a "auto\t'tty on a terminal, plain otherwise'
 tty\t'Spinners, one per step, with elapsed time'
 plain\t'One timestamped line per event (CI logs)'
 json\t'One JSON object per line, then a result object'"
@@ -63,7 +63,7 @@ complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -s h -l help
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not __fish_seen_subcommand_from show help" -l limit -d 'How many deploys' -r
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not __fish_seen_subcommand_from show help" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not __fish_seen_subcommand_from show help" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
-complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not __fish_seen_subcommand_from show help" -l output -d 'How progress and results are shown' -r -f -a "auto\t'`tty` on a terminal, `plain` otherwise'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not __fish_seen_subcommand_from show help" -l output -d 'How progress and results are shown' -r -f -a "auto\t'tty on a terminal, plain otherwise'
 tty\t'Spinners, one per step, with elapsed time'
 plain\t'One timestamped line per event (CI logs)'
 json\t'One JSON object per line, then a result object'"
@@ -74,7 +74,7 @@ complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not _
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and not __fish_seen_subcommand_from show help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and __fish_seen_subcommand_from show" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and __fish_seen_subcommand_from show" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
-complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and __fish_seen_subcommand_from show" -l output -d 'How progress and results are shown' -r -f -a "auto\t'`tty` on a terminal, `plain` otherwise'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and __fish_seen_subcommand_from show" -l output -d 'How progress and results are shown' -r -f -a "auto\t'tty on a terminal, plain otherwise'
 tty\t'Spinners, one per step, with elapsed time'
 plain\t'One timestamped line per event (CI logs)'
 json\t'One JSON object per line, then a result object'"
@@ -86,7 +86,7 @@ complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and __fis
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand history; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand check" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand check" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
-complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand check" -l output -d 'How progress and results are shown' -r -f -a "auto\t'`tty` on a terminal, `plain` otherwise'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand check" -l output -d 'How progress and results are shown' -r -f -a "auto\t'tty on a terminal, plain otherwise'
 tty\t'Spinners, one per step, with elapsed time'
 plain\t'One timestamped line per event (CI logs)'
 json\t'One JSON object per line, then a result object'"
@@ -95,7 +95,7 @@ complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand check" -s v -l ver
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand completions" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand completions" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
-complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand completions" -l output -d 'How progress and results are shown' -r -f -a "auto\t'`tty` on a terminal, `plain` otherwise'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand completions" -l output -d 'How progress and results are shown' -r -f -a "auto\t'tty on a terminal, plain otherwise'
 tty\t'Spinners, one per step, with elapsed time'
 plain\t'One timestamped line per event (CI logs)'
 json\t'One JSON object per line, then a result object'"
@@ -104,7 +104,7 @@ complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand completions" -s v 
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "deploy" -d 'Deploy a tag of a project\'s stage: pull, create, start, health-check, publish'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "list" -d 'List instances, cross-checked with Docker'
-complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "history" -d 'Show past deploys, newest first; `history show <id>` for one deploy\'s log'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "history" -d 'Show past deploys, newest first; "history show <id>" for one deploy\'s log'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "check" -d 'Check the config, the Docker Engine, the network and the state file'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "completions" -d 'Print a shell completion script'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

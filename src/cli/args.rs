@@ -1,5 +1,7 @@
 //! Command-line arguments. Doc comments are the help text; nothing here reaches the library.
 
+#![allow(clippy::doc_markdown, reason = "doc comments here are help text, shown verbatim")]
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,12 +11,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Exit codes: 0 deployed (or command succeeded); 1 deploy failed and was rolled back
 /// completely; 2 usage or config error, nothing touched; 3 rollback incomplete (the leftovers
-/// are listed; `tiny-forge prune` finishes the job); 4 lock busy (with --no-wait or --wait);
+/// are listed; "tiny-forge prune" finishes the job); 4 lock busy (with --no-wait or --wait);
 /// 130 interrupted, rolled back.
 #[derive(Debug, Parser)]
 #[command(name = "tiny-forge", version, about, long_about, max_term_width = 100)]
 pub(crate) struct Cli {
-    /// Config file [default: $`TINY_FORGE_CONFIG`, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]
+    /// Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]
     #[arg(long, global = true, value_name = "PATH")]
     pub(crate) config: Option<PathBuf>,
 
@@ -41,7 +43,7 @@ pub(crate) struct Cli {
 /// Output mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Output {
-    /// `tty` on a terminal, `plain` otherwise
+    /// tty on a terminal, plain otherwise
     Auto,
     /// Spinners, one per step, with elapsed time
     Tty,
@@ -70,7 +72,7 @@ pub(crate) enum Command {
         stage: Option<String>,
     },
 
-    /// Show past deploys, newest first; `history show <id>` for one deploy's log
+    /// Show past deploys, newest first; "history show <id>" for one deploy's log
     ///
     /// Example: tiny-forge history shop dev --limit 5
     #[command(args_conflicts_with_subcommands = true)]
@@ -94,7 +96,7 @@ pub(crate) struct DeployArgs {
     pub(crate) project: String,
     /// Stage, as in [projects.PROJECT.stages.NAME]
     pub(crate) stage: String,
-    /// Image tag [default: the stage's `default_tag`]
+    /// Image tag [default: the stage's default_tag]
     pub(crate) tag: Option<String>,
     #[command(flatten)]
     pub(crate) wait: WaitArgs,
