@@ -3,4 +3,5 @@
 
 mod cli;
 mod deploy;
+mod npm_double;
 mod support;

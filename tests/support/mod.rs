@@ -4,6 +4,7 @@
 
 #![allow(dead_code, reason = "each test uses part of the bed")]
 
+pub(crate) mod npm;
 mod registry;
 
 use std::path::{Path, PathBuf};
