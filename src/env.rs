@@ -14,6 +14,9 @@ pub const HOME: &str = "HOME";
 pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 /// The Docker Engine's address (`unix:///var/run/docker.sock` when unset); read by bollard.
 pub const DOCKER_HOST: &str = "DOCKER_HOST";
+/// Tests only: `step:duration` makes a deploy pause after that step (e.g. `proxy:5s`), so that
+/// a test can signal or kill it at a known point. Never set it in production.
+pub const TINY_FORGE_TEST_PAUSE_AFTER: &str = "TINY_FORGE_TEST_PAUSE_AFTER";
 /// When set (to anything), output has no colour.
 pub const NO_COLOR: &str = "NO_COLOR";
 

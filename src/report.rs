@@ -105,6 +105,28 @@ impl Step {
     }
 }
 
+impl Step {
+    /// Parses a step's name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Lock,
+            Self::Record,
+            Self::Pull,
+            Self::Network,
+            Self::Create,
+            Self::Start,
+            Self::Health,
+            Self::Proxy,
+            Self::Retire,
+            Self::Finish,
+            Self::Rollback,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

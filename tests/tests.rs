@@ -1,7 +1,9 @@
 //! Integration tests: one binary (fewer links on a two-core CI). They run the real `tiny-forge`
 //! binary against the real Docker Engine and a real registry on loopback.
 
+mod caddy;
 mod cli;
 mod deploy;
+mod npm;
 mod npm_double;
 mod support;

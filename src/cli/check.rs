@@ -22,6 +22,18 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<u8, Failure> {
             None
         }
     };
+    if let Some(c) = &config {
+        match tiny_forge::http::client() {
+            Ok(client) => match super::deploy::build_proxy(c, &client) {
+                Ok(proxy) => match tiny_forge::Proxy::check(&proxy).await {
+                    Ok(detail) => line(true, "proxy", detail)?,
+                    Err(e) => line(false, "proxy", super::one_line(&e))?,
+                },
+                Err(f) => line(false, "proxy", super::one_line(f.error.as_ref()))?,
+            },
+            Err(e) => line(false, "proxy", e.to_string())?,
+        }
+    }
     match ctx.state_path(config.as_ref()) {
         Ok(p) => match Ctx::open_store(&p) {
             Ok(_) => line(true, "state", p.display().to_string())?,

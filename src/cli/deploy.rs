@@ -1,11 +1,13 @@
 //! `tiny-forge deploy`: validate everything that can be validated before touching anything,
 //! connect to Docker, then run the saga with signals turned into a cancellation.
 
+use tiny_forge::config::{Config, ProxySettings};
 use tiny_forge::deploy::{CancelHandle, DeployRequest, Deployer};
 use tiny_forge::domain::{ProjectName, StageName, Tag, Trigger};
 use tiny_forge::health::HttpProbe;
 use tiny_forge::lock::LockWait;
-use tiny_forge::proxy::{AnyProxy, NoProxy};
+use tiny_forge::proxy::{AnyProxy, CaddyProxy, NoProxy, NpmProxy};
+use tiny_forge::report::Step;
 use tiny_forge::runtime::DockerRuntime;
 
 use super::args::DeployArgs;
@@ -18,17 +20,20 @@ pub(crate) async fn run(ctx: &Ctx, a: DeployArgs) -> Result<u8, Failure> {
     let config = ctx.load_config()?;
     let resolved = config.resolve(&project, &stage).map_err(Failure::usage)?;
     let tag = tag.unwrap_or_else(|| resolved.default_tag.clone());
-    let proxy = build_proxy(&config)?;
+    let client = tiny_forge::http::client().map_err(Failure::usage)?;
+    let proxy = build_proxy(&config, &client)?;
     let state_path = ctx.state_path(Some(&config))?;
     let runtime = DockerRuntime::connect().await.map_err(Failure::usage)?;
     let store = Ctx::open_store(&state_path)?;
-    let client = tiny_forge::http::client().map_err(Failure::usage)?;
     let probe = HttpProbe::new(client);
     let reporter = ctx.reporter();
     let lock_dir = state_path.parent().map_or_else(|| "locks".into(), |d| d.join("locks"));
     let (handle, cancel) = CancelHandle::new();
-    let deployer =
+    let mut deployer =
         Deployer::new(&runtime, &proxy, &store, &probe, lock_dir).with_reporter(reporter.as_ref()).with_cancel(cancel);
+    if let Some((step, pause)) = test_pause() {
+        deployer = deployer.with_pause_after(step, pause);
+    }
     let req = DeployRequest {
         stage: resolved,
         tag,
@@ -55,14 +60,18 @@ pub(crate) async fn run(ctx: &Ctx, a: DeployArgs) -> Result<u8, Failure> {
     }
 }
 
-fn build_proxy(config: &tiny_forge::config::Config) -> Result<AnyProxy, Failure> {
-    match config.proxy() {
-        tiny_forge::config::ProxySettings::None => Ok(AnyProxy::None(NoProxy)),
-        _ => Err(Failure::usage(anyhow::anyhow!(
-            "{}: proxy.kind npm and caddy are not available in this build yet; use kind = \"none\"",
-            config.path().display()
-        ))),
-    }
+/// The proxy backend the config chooses; secrets are read here, before anything is touched.
+pub(crate) fn build_proxy(config: &Config, client: &reqwest::Client) -> Result<AnyProxy, Failure> {
+    Ok(match config.proxy() {
+        ProxySettings::None => AnyProxy::None(NoProxy),
+        ProxySettings::Npm(s) => {
+            let password = s.password.read("proxy.password").map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+            AnyProxy::Npm(NpmProxy::new(s.clone(), password, client.clone()))
+        }
+        ProxySettings::Caddy { admin_url, server, timeout, forward } => {
+            AnyProxy::Caddy(CaddyProxy::new(admin_url.clone(), server.clone(), *timeout, *forward, client.clone()))
+        }
+    })
 }
 
 /// The first SIGINT or SIGTERM cancels the deploy (which then rolls back); a second one exits
@@ -86,4 +95,12 @@ async fn signals(handle: CancelHandle) {
 
 fn unreachable_after_exit() -> Result<tiny_forge::DeployOutcome, tiny_forge::DeployError> {
     Err(tiny_forge::DeployError::Interrupted)
+}
+
+/// `TINY_FORGE_TEST_PAUSE_AFTER=step:duration` (tests only): pause after that step, so that a
+/// test can interrupt or kill a deploy at a known point.
+fn test_pause() -> Option<(Step, std::time::Duration)> {
+    let v = std::env::var(tiny_forge::env::TINY_FORGE_TEST_PAUSE_AFTER).ok()?;
+    let (step, dur) = v.split_once(':')?;
+    Some((Step::parse(step)?, humantime::parse_duration(dur).ok()?))
 }

@@ -3,7 +3,7 @@
 
 pub(crate) mod args;
 mod check;
-mod deploy;
+pub(crate) mod deploy;
 pub(crate) mod exit;
 mod query;
 mod render;

@@ -91,8 +91,11 @@ pub(crate) struct ProxyFile {
     /// Per-request timeout of the proxy's API. Default: 10s.
     #[serde(default, with = "humantime_serde")]
     pub(crate) timeout: Option<Duration>,
-    /// What the proxy forwards to: `name` (default; the proxy shares the network) or `ip`.
+    /// What the proxy forwards to: `name` (the proxy shares the network; NPM's default) or `ip`
+    /// (Caddy's default).
     pub(crate) forward: Option<String>,
+    /// Caddy: the HTTP server whose routes we manage. Default: `srv0`.
+    pub(crate) server: Option<String>,
     pub(crate) certificate_id: Option<u64>,
     pub(crate) ssl_forced: Option<bool>,
     pub(crate) http2_support: Option<bool>,

@@ -37,6 +37,8 @@ pub enum ProxySettings {
     Caddy {
         /// Admin endpoint, e.g. `http://127.0.0.1:2019`.
         admin_url: String,
+        /// The HTTP server in Caddy's config whose routes we manage (default `srv0`).
+        server: String,
         /// Per-request timeout.
         timeout: Duration,
         /// What Caddy forwards to.
@@ -461,7 +463,10 @@ impl Config {
     fn validate_proxy(file: &FileConfig, base: &Path, problems: &mut Vec<String>) -> ProxySettings {
         let p = &file.proxy;
         let timeout = p.timeout.unwrap_or(Duration::from_secs(10));
+        let is_caddy = p.kind.as_deref() == Some("caddy");
         let forward = match p.forward.as_deref() {
+            // Caddy usually runs on the host, where container names do not resolve.
+            None if is_caddy => ForwardTo::Ip,
             None | Some("name") => ForwardTo::Name,
             Some("ip") => ForwardTo::Ip,
             Some(other) => {
@@ -523,7 +528,12 @@ impl Config {
                     advanced_config: p.advanced_config.clone().unwrap_or_default(),
                 })
             }
-            "caddy" => ProxySettings::Caddy { admin_url: url_ok(problems, "caddy"), timeout, forward },
+            "caddy" => ProxySettings::Caddy {
+                admin_url: url_ok(problems, "caddy"),
+                server: p.server.clone().unwrap_or_else(|| "srv0".into()),
+                timeout,
+                forward,
+            },
             other => {
                 problems.push(format!("proxy.kind `{other}`: use none, npm or caddy"));
                 ProxySettings::None

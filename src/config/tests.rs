@@ -169,3 +169,11 @@ fn missing_config_file_error_names_every_place_looked_at() {
     assert!(msg.contains("tiny-forge.toml, /home/u/.config/tiny-forge/config.toml"), "{msg}");
     assert!(msg.contains("--config"), "{msg}");
 }
+
+#[test]
+fn the_commented_example_config_parses_and_resolves() {
+    let c = parse(include_str!("../../examples/tiny-forge.toml")).unwrap();
+    let r = resolve(&c, "shop", "dev").unwrap();
+    assert_eq!(r.health.path, "/healthz");
+    assert_eq!(r.default_tag.as_str(), "latest");
+}

@@ -26,7 +26,7 @@ use crate::domain::{Tag, Trigger};
 use crate::health::Probe;
 use crate::lock::LockWait;
 use crate::proxy::Proxy;
-use crate::report::{NoReporter, Reporter};
+use crate::report::{NoReporter, Reporter, Step};
 use crate::runtime::ContainerRuntime;
 use crate::store::Store;
 
@@ -55,6 +55,7 @@ pub struct Deployer<'a, R, P, S, Pr> {
     cancel: Cancel,
     lock_dir: PathBuf,
     host: String,
+    pause_after: Option<(Step, std::time::Duration)>,
 }
 
 impl<'a, R, P, S, Pr> Deployer<'a, R, P, S, Pr>
@@ -75,6 +76,7 @@ where
             cancel: Cancel::never(),
             lock_dir,
             host: hostname(),
+            pause_after: None,
         }
     }
 
@@ -89,6 +91,14 @@ where
     #[must_use]
     pub fn with_cancel(mut self, cancel: Cancel) -> Self {
         self.cancel = cancel;
+        self
+    }
+
+    /// Pauses (cancellably) after `step` finishes; for tests that interrupt a deploy at a known
+    /// point.
+    #[must_use]
+    pub fn with_pause_after(mut self, step: Step, pause: std::time::Duration) -> Self {
+        self.pause_after = Some((step, pause));
         self
     }
 

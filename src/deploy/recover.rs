@@ -56,7 +56,7 @@ pub(super) async fn abandoned<R, P, S, Pr>(
                             .flatten()
                             .and_then(|i| i.ip);
                         let up = Upstream { name: o.container_name.clone(), ip, port: stage.port };
-                        d.proxy.switch(Some(host_id), &domain, &up).await.map(|_| ())
+                        d.proxy.switch(host_id, &domain, &up).await
                     }
                     None => d.proxy.delete(host_id, &domain).await.map(|_| ()),
                 };

@@ -18,6 +18,11 @@ use crate::health::{self, Probe};
 use crate::lock::StageLock;
 use crate::naming;
 use crate::proxy::{Deleted, Proxy, Upstream};
+
+/// What the proxy step yields.
+struct Published {
+    url: String,
+}
 use crate::report::{Event, Level, Step};
 use crate::runtime::{self, ContainerRuntime, ContainerSpec, PullProgress, PulledImage, Removal};
 use crate::store::{DeployEnd, Filter, InstancePatch, InstanceRecord, LogEntry, NewDeploy, NewInstance, Store, now_ms};
@@ -198,6 +203,16 @@ where
         match result {
             Ok(v) => {
                 self.emit(&Event::StepFinished { step, elapsed_ms });
+                if let Some((at, pause)) = self.d.pause_after
+                    && at == step
+                {
+                    self.log(step, Level::Debug, format!("pausing {} (test hook)", humantime::format_duration(pause)));
+                    tokio::select! {
+                        biased;
+                        () = self.d.cancel.cancelled() => return Err(FailedStep { step, cause: StepError::Interrupted }),
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                }
                 Ok(v)
             }
             Err(cause) => {
@@ -355,44 +370,42 @@ where
             .collect();
         self.created.borrow_mut().replaced.clone_from(&replaced);
         let serving = replaced.iter().rev().find_map(|i| i.proxy_host_id.clone().map(|h| (h, i)));
-        let published = if let Some((host_id, old)) = serving {
-            let old_ip = match self
-                .d
-                .runtime
-                .inspect(old.container_id.as_deref().unwrap_or(&old.container_name), &self.req.stage.network)
-                .await
-            {
+        let host_id = if let Some((host_id, old)) = serving {
+            let target = old.container_id.as_deref().unwrap_or(&old.container_name);
+            let old_ip = match self.d.runtime.inspect(target, &self.req.stage.network).await {
                 Ok(Some(info)) => info.ip,
                 _ => None,
             };
             let old_upstream = Upstream { name: old.container_name.clone(), ip: old_ip, port: upstream.port };
-            let p = self.d.proxy.switch(Some(&host_id), &self.domain, upstream).await?;
+            // Recorded before acting: a failed or half-done switch is switched back.
             self.created.borrow_mut().proxy =
                 Some(ProxyUndo::SwitchBack { host_id: host_id.clone(), upstream: old_upstream });
+            self.d.proxy.switch(&host_id, &self.domain, upstream).await?;
             self.log(
                 Step::Proxy,
                 Level::Info,
-                format!("switched {} from {} to {}", self.domain, old.container_name, upstream.name),
+                format!("switched {} (id {host_id}) from {} to {}", self.domain, old.container_name, upstream.name),
             );
-            p
+            Some(host_id)
         } else {
-            let p = self.d.proxy.create(&self.domain, upstream).await?;
-            if let Some(h) = &p.host_id {
+            let host_id = self.d.proxy.create(&self.domain, upstream).await?;
+            if let Some(h) = &host_id {
                 self.created.borrow_mut().proxy = Some(ProxyUndo::Delete { host_id: h.clone() });
                 self.log(Step::Proxy, Level::Info, format!("created proxy host {} (id {h})", self.domain));
             }
-            p
+            host_id
         };
         if let Some(row) = self.created.borrow().instance_row {
             self.d.store.update_instance(
                 row,
-                &InstancePatch {
-                    proxy_host_id: Some(published.host_id.clone()),
-                    url: Some(published.url.clone()),
-                    ..InstancePatch::default()
-                },
+                &InstancePatch { proxy_host_id: Some(host_id.clone()), ..InstancePatch::default() },
             )?;
         }
+        let url = self.d.proxy.verify(host_id.as_deref(), &self.domain, upstream).await?;
+        if let Some(row) = self.created.borrow().instance_row {
+            self.d.store.update_instance(row, &InstancePatch { url: Some(url.clone()), ..InstancePatch::default() })?;
+        }
+        let published = Published { url };
         self.log(Step::Proxy, Level::Info, format!("serving at {}", published.url));
         Ok(published.url)
     }
@@ -514,8 +527,8 @@ where
             }
             Some(ProxyUndo::SwitchBack { host_id, upstream }) => {
                 let action = format!("switch proxy host {} back to {}", self.domain, upstream.name);
-                match self.d.proxy.switch(Some(host_id), &self.domain, upstream).await {
-                    Ok(_) => self.compensation(action, true, String::new()),
+                match self.d.proxy.switch(host_id, &self.domain, upstream).await {
+                    Ok(()) => self.compensation(action, true, String::new()),
                     Err(e) => {
                         proxy_ok = false;
                         leftovers.push(format!(

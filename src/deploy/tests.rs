@@ -8,7 +8,7 @@ use super::*;
 use crate::config::{ProbeAddress, RegistryAuth, RestartPolicy};
 use crate::domain::{DeployStatus, InstanceStatus, ProjectName, StageName, Tag, Trigger};
 use crate::health::{HealthPolicy, ProbeResult};
-use crate::proxy::{Deleted, ProxyError, Published, Upstream};
+use crate::proxy::{Deleted, ProxyError, Upstream};
 use crate::report::{Event, Step};
 use crate::runtime::{ContainerInfo, ContainerSpec, PullProgress, PulledImage, Removal, RuntimeError};
 use crate::store::{Filter, SqliteStore};
@@ -107,21 +107,30 @@ impl FakeProxy {
 }
 
 impl Proxy for FakeProxy {
-    async fn create(&self, domain: &str, up: &Upstream) -> Result<Published, ProxyError> {
+    async fn create(&self, _: &str, up: &Upstream) -> Result<Option<String>, ProxyError> {
         self.check("create")?;
         self.next.set(self.next.get() + 1);
         let id = self.next.get().to_string();
         self.hosts.borrow_mut().insert(id.clone(), up.name.clone());
-        Ok(Published { host_id: Some(id), url: format!("http://{domain}") })
+        Ok(Some(id))
     }
-    async fn switch(&self, host_id: Option<&str>, domain: &str, up: &Upstream) -> Result<Published, ProxyError> {
+    async fn verify(&self, _: Option<&str>, domain: &str, _: &Upstream) -> Result<String, ProxyError> {
+        if *self.fail.borrow() == Some("verify") {
+            return Err(ProxyError::Offline { host: domain.into(), message: "nginx -t failed".into() });
+        }
+        Ok(format!("http://{domain}"))
+    }
+    async fn check(&self) -> Result<String, ProxyError> {
+        Ok(String::new())
+    }
+    async fn switch(&self, host_id: &str, _: &str, up: &Upstream) -> Result<(), ProxyError> {
         self.check("switch")?;
-        let id = host_id.unwrap().to_owned();
+        let id = host_id.to_owned();
         self.hosts.borrow_mut().insert(id.clone(), up.name.clone());
         if let Some(f) = self.after_switch.borrow_mut().take() {
             f(self);
         }
-        Ok(Published { host_id: Some(id), url: format!("http://{domain}") })
+        Ok(())
     }
     async fn delete(&self, host_id: &str, _: &str) -> Result<Deleted, ProxyError> {
         self.check("delete")?;
@@ -261,6 +270,27 @@ async fn container_that_exits_fails_the_health_step_with_its_code_and_logs() {
     let msg = f.failed.to_string();
     assert!(msg.contains("exited with code 2") && msg.contains("boom"), "{msg}");
     bed.assert_nothing_left();
+}
+
+#[tokio::test]
+async fn a_host_that_does_not_come_online_is_deleted_with_the_container() {
+    let bed = Bed::new();
+    *bed.proxy.fail.borrow_mut() = Some("verify");
+    let DeployOutcome::Failed(f) = bed.deploy("latest", 3).await else { panic!("succeeded") };
+    assert_eq!(f.failed.step, Step::Proxy);
+    assert!(f.failed.to_string().contains("offline"), "{}", f.failed);
+    bed.assert_nothing_left();
+}
+
+#[tokio::test]
+async fn a_switch_that_does_not_come_online_is_switched_back() {
+    let bed = Bed::new();
+    let DeployOutcome::Succeeded(first) = bed.deploy("latest", 3).await else { panic!() };
+    *bed.proxy.fail.borrow_mut() = Some("verify");
+    let DeployOutcome::Failed(f) = bed.deploy("latest", 3).await else { panic!("succeeded") };
+    assert!(f.rollback.is_complete());
+    assert_eq!(bed.proxy.hosts.borrow().get("1"), Some(&first.container), "switched back");
+    assert_eq!(bed.runtime.containers.borrow().len(), 1);
 }
 
 #[tokio::test]

@@ -1,8 +1,14 @@
 //! The proxy seam: publish a slot's host name to a container, switch it to another container,
-//! take it down. Backends: [`NoProxy`] (the URL is the container's own address); NPM and Caddy
-//! plug in beside it through [`AnyProxy`].
+//! take it down. Backends: [`NoProxy`] (the URL is the container's own address), [`NpmProxy`]
+//! (Nginx Proxy Manager) and [`CaddyProxy`] (Caddy's admin API), chosen through [`AnyProxy`].
+
+mod caddy;
+mod npm;
 
 use std::net::IpAddr;
+
+pub use caddy::CaddyProxy;
+pub use npm::{MARKER as NPM_MARKER, NpmProxy};
 
 /// Where a proxy host forwards to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,15 +19,6 @@ pub struct Upstream {
     pub ip: Option<IpAddr>,
     /// Port the app listens on.
     pub port: u16,
-}
-
-/// A published host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published {
-    /// The backend's id for the host, when the backend keeps hosts (`None` for [`NoProxy`]).
-    pub host_id: Option<String>,
-    /// Where users reach the instance.
-    pub url: String,
 }
 
 /// The outcome of deleting a host.
@@ -72,6 +69,24 @@ pub enum ProxyError {
         /// Its id.
         id: String,
     },
+    /// The proxy answered something we cannot read.
+    #[error("proxy {op} of {host}: unexpected answer: {message}")]
+    Protocol {
+        /// What was being done.
+        op: &'static str,
+        /// Host name or id.
+        host: String,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// The upstream cannot be expressed for this proxy (e.g. forward by IP without an IP).
+    #[error("cannot publish {host}: {message}")]
+    Upstream {
+        /// Host name.
+        host: String,
+        /// Why.
+        message: String,
+    },
     /// The proxy accepted the host but its server refused the configuration.
     #[error("proxy host {host} is offline: {message}")]
     Offline {
@@ -82,54 +97,71 @@ pub enum ProxyError {
     },
 }
 
-/// A reverse proxy.
+/// A reverse proxy. The saga calls `create` or `switch`, records what it must undo, then
+/// `verify`: a proxy that accepted a change but does not serve it (NPM's `nginx_online: false`)
+/// fails the step, and the recorded undo cleans up.
 #[allow(async_fn_in_trait, reason = "the deploy runs on one thread; we never need Send futures")]
 pub trait Proxy {
-    /// Publishes `domain` to `upstream`; the slot has no host yet. An orphaned host of ours with
-    /// this name may be adopted.
+    /// Publishes `domain` to `upstream` for a slot with no host yet; returns the host's id
+    /// (`None` for a backend that keeps no hosts). An orphaned host of ours with this name is
+    /// adopted; anyone else's is refused with [`ProxyError::Foreign`].
     ///
     /// # Errors
     /// [`ProxyError`] when the proxy refuses or is unreachable.
-    async fn create(&self, domain: &str, upstream: &Upstream) -> Result<Published, ProxyError>;
+    async fn create(&self, domain: &str, upstream: &Upstream) -> Result<Option<String>, ProxyError>;
 
     /// Points the existing host `host_id` at `upstream` (blue/green switch).
     ///
     /// # Errors
     /// [`ProxyError`] when the proxy refuses or is unreachable.
-    async fn switch(&self, host_id: Option<&str>, domain: &str, upstream: &Upstream) -> Result<Published, ProxyError>;
+    async fn switch(&self, host_id: &str, domain: &str, upstream: &Upstream) -> Result<(), ProxyError>;
+
+    /// Confirms that the host serves `upstream`; returns the public URL.
+    ///
+    /// # Errors
+    /// [`ProxyError::Offline`] when the proxy does not serve it.
+    async fn verify(&self, host_id: Option<&str>, domain: &str, upstream: &Upstream) -> Result<String, ProxyError>;
 
     /// Deletes the host; already gone counts as done.
     ///
     /// # Errors
     /// [`ProxyError`] when the proxy refuses or is unreachable.
     async fn delete(&self, host_id: &str, domain: &str) -> Result<Deleted, ProxyError>;
+
+    /// Logs in and describes what it sees (for `tiny-forge check`).
+    ///
+    /// # Errors
+    /// [`ProxyError`] when it cannot.
+    async fn check(&self) -> Result<String, ProxyError>;
 }
 
 /// No proxy: the URL is the container's address on the Docker network.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoProxy;
 
-impl NoProxy {
-    fn url(upstream: &Upstream) -> String {
-        match upstream.ip {
+impl Proxy for NoProxy {
+    async fn create(&self, _: &str, _: &Upstream) -> Result<Option<String>, ProxyError> {
+        Ok(None)
+    }
+
+    async fn switch(&self, _: &str, _: &str, _: &Upstream) -> Result<(), ProxyError> {
+        Ok(())
+    }
+
+    async fn verify(&self, _: Option<&str>, _: &str, upstream: &Upstream) -> Result<String, ProxyError> {
+        Ok(match upstream.ip {
             Some(IpAddr::V6(ip)) => format!("http://[{ip}]:{}", upstream.port),
             Some(ip) => format!("http://{ip}:{}", upstream.port),
             None => format!("http://{}:{}", upstream.name, upstream.port),
-        }
-    }
-}
-
-impl Proxy for NoProxy {
-    async fn create(&self, _: &str, upstream: &Upstream) -> Result<Published, ProxyError> {
-        Ok(Published { host_id: None, url: Self::url(upstream) })
-    }
-
-    async fn switch(&self, _: Option<&str>, _: &str, upstream: &Upstream) -> Result<Published, ProxyError> {
-        Ok(Published { host_id: None, url: Self::url(upstream) })
+        })
     }
 
     async fn delete(&self, _: &str, _: &str) -> Result<Deleted, ProxyError> {
         Ok(Deleted::AlreadyGone)
+    }
+
+    async fn check(&self) -> Result<String, ProxyError> {
+        Ok("none (URLs are the containers' own addresses)".into())
     }
 }
 
@@ -138,24 +170,40 @@ impl Proxy for NoProxy {
 pub enum AnyProxy {
     /// `kind = "none"`.
     None(NoProxy),
+    /// `kind = "npm"`.
+    Npm(NpmProxy),
+    /// `kind = "caddy"`.
+    Caddy(CaddyProxy),
+}
+
+macro_rules! delegate {
+    ($self:ident, $p:ident => $e:expr) => {
+        match $self {
+            Self::None($p) => $e,
+            Self::Npm($p) => $e,
+            Self::Caddy($p) => $e,
+        }
+    };
 }
 
 impl Proxy for AnyProxy {
-    async fn create(&self, domain: &str, upstream: &Upstream) -> Result<Published, ProxyError> {
-        match self {
-            Self::None(p) => p.create(domain, upstream).await,
-        }
+    async fn create(&self, domain: &str, upstream: &Upstream) -> Result<Option<String>, ProxyError> {
+        delegate!(self, p => p.create(domain, upstream).await)
     }
 
-    async fn switch(&self, host_id: Option<&str>, domain: &str, upstream: &Upstream) -> Result<Published, ProxyError> {
-        match self {
-            Self::None(p) => p.switch(host_id, domain, upstream).await,
-        }
+    async fn switch(&self, host_id: &str, domain: &str, upstream: &Upstream) -> Result<(), ProxyError> {
+        delegate!(self, p => p.switch(host_id, domain, upstream).await)
+    }
+
+    async fn verify(&self, host_id: Option<&str>, domain: &str, upstream: &Upstream) -> Result<String, ProxyError> {
+        delegate!(self, p => p.verify(host_id, domain, upstream).await)
     }
 
     async fn delete(&self, host_id: &str, domain: &str) -> Result<Deleted, ProxyError> {
-        match self {
-            Self::None(p) => p.delete(host_id, domain).await,
-        }
+        delegate!(self, p => p.delete(host_id, domain).await)
+    }
+
+    async fn check(&self) -> Result<String, ProxyError> {
+        delegate!(self, p => p.check().await)
     }
 }

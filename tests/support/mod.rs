@@ -4,6 +4,7 @@
 
 #![allow(dead_code, reason = "each test uses part of the bed")]
 
+pub(crate) mod caddy;
 pub(crate) mod npm;
 mod registry;
 
@@ -103,6 +104,11 @@ impl Sandbox {
     /// then `project_extra` inside `[projects.NAME]` and a `dev` stage with `stage_extra`.
     /// Health checks are quick by default (start period 0, 100 ms apart, 2 retries).
     pub(crate) fn config(&self, project_extra: &str, stage_extra: &str) -> &Self {
+        self.config_with("", project_extra, stage_extra)
+    }
+
+    /// As [`Sandbox::config`], with `tables` (e.g. a `[proxy]` table) before the project.
+    pub(crate) fn config_with(&self, tables: &str, project_extra: &str, stage_extra: &str) -> &Self {
         let text = format!(
             r#"[settings]
 domain = "test.local"
@@ -114,6 +120,8 @@ start_period = "0s"
 interval = "100ms"
 retries = 2
 timeout = "2s"
+
+{tables}
 
 [projects.{project}]
 image = "{repo}"
@@ -146,6 +154,36 @@ default_tag = "v1"
 
     pub(crate) fn run_tf(&self, args: &[&str]) -> Run {
         Run::from(self.tf(args).output().expect("run tiny-forge"))
+    }
+
+    /// The host name of a slot of this sandbox's project (stage `dev`), as the config makes it.
+    pub(crate) fn host(&self, tag: Option<&str>) -> String {
+        match tag {
+            None => format!("stage-dev-{}.test.local", self.project),
+            Some(t) => format!("stage-dev-{}-{t}.test.local", self.project),
+        }
+    }
+
+    /// Starts `tiny-forge ARGS…` in the background.
+    pub(crate) fn spawn_tf(&self, args: &[&str], envs: &[(&str, &str)]) -> std::process::Child {
+        let mut c = self.tf(args);
+        c.envs(envs.iter().copied()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        c.spawn().expect("spawn tiny-forge")
+    }
+
+    /// Waits until the newest deploy's log has an entry containing `needle`.
+    pub(crate) fn wait_for_log(&self, needle: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if self.state.exists()
+                && let Some(d) = self.deploys().first()
+                && self.logs(d.id).iter().any(|l| l.message.contains(needle))
+            {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "no log entry with {needle:?}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// Managed containers of this sandbox's project, as `name state` lines.

@@ -20,6 +20,9 @@ use serde_json::{Map, Value, json};
 pub(crate) enum Fault {
     /// Answer 500 `Internal Error` without acting.
     Status500,
+    /// Answer with this status and NPM-shaped error message, without acting (what NPM does
+    /// when it rejects a request, e.g. a host created by someone else a moment earlier).
+    Reject(u16, &'static str),
     /// Wait this long, then handle the call normally.
     Stall(Duration),
     /// Close the connection without answering.
@@ -235,6 +238,7 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>) {
     match fault {
         Some(Fault::Close) => return,
         Some(Fault::Status500) => return respond(&mut stream, err(500, "Internal Error")),
+        Some(Fault::Reject(code, message)) => return respond(&mut stream, err(code, message)),
         Some(Fault::Stall(d)) => std::thread::sleep(d),
         Some(Fault::ExpireTokens) => {
             let mut st = state.lock().unwrap();

@@ -1,0 +1,335 @@
+//! [`Proxy`] over Nginx Proxy Manager's REST API, written from NPM v2.15.1's recorded behaviour
+//! (see `tests/fixtures/npm-exchanges.json` and the test double beside the tests):
+//!
+//! - Login is `POST /api/tokens`; the token is kept for the process and refreshed
+//!   (`GET /api/tokens`) before it expires. NPM never answers 401: an expired token gets 400
+//!   `Token has expired`, on which we log in again and retry once.
+//! - NPM answers 201/200 even when nginx rejects the generated config; only a later GET shows
+//!   `meta.nginx_online: false`, so [`Proxy::verify`] reads the host back.
+//! - Hosts we create carry `"tiny_forge_managed": true` in `meta` (NPM keeps a client's own keys
+//!   there); a host with our domain but without the marker is never touched.
+//! - Domain names are sent lower-case: NPM compares them without case but stores them as sent.
+
+use std::cell::RefCell;
+use std::time::{Duration, SystemTime};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{Deleted, Proxy, ProxyError, Upstream};
+use crate::config::{ForwardTo, NpmSettings, Secret};
+
+/// The `meta` key that marks a host as tiny-forge's.
+pub const MARKER: &str = "tiny_forge_managed";
+
+#[derive(Debug, Clone)]
+struct Token {
+    value: String,
+    expires: SystemTime,
+    /// Refresh when less than this is left.
+    margin: Duration,
+}
+
+/// The NPM backend.
+#[derive(Debug)]
+pub struct NpmProxy {
+    settings: NpmSettings,
+    password: Secret,
+    client: reqwest::Client,
+    token: RefCell<Option<Token>>,
+}
+
+/// A raw answer: status and JSON body (`Null` when not JSON).
+type Answer = (u16, Value);
+
+fn message(body: &Value) -> String {
+    body["error"]["message"].as_str().map_or_else(|| body.to_string(), str::to_owned)
+}
+
+fn is_expired(answer: &Answer) -> bool {
+    answer.0 == 400 && answer.1["error"]["message"] == "Token has expired"
+}
+
+impl NpmProxy {
+    /// A client for `settings`, with the password already read.
+    #[must_use]
+    pub fn new(settings: NpmSettings, password: Secret, client: reqwest::Client) -> Self {
+        Self { settings, password, client, token: RefCell::new(None) }
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> ProxyError {
+        let message = if e.is_timeout() {
+            format!(
+                "no answer within {}; check proxy.url or raise proxy.timeout",
+                humantime::format_duration(self.settings.timeout)
+            )
+        } else {
+            let mut m = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(s) = src {
+                m = format!("{m}: {s}");
+                src = s.source();
+            }
+            m
+        };
+        ProxyError::Unreachable { url: self.settings.url.clone(), message }
+    }
+
+    /// One HTTP exchange, no auth logic.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Answer, ProxyError> {
+        let mut req =
+            self.client.request(method, format!("{}/api{path}", self.settings.url)).timeout(self.settings.timeout);
+        if let Some(t) = bearer {
+            req = req.header(reqwest::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| self.unreachable(&e))?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
+    fn keep_token(&self, body: &Value) -> Result<String, ProxyError> {
+        if body["requires_2fa"] == true {
+            return Err(ProxyError::Auth {
+                message: format!(
+                    "user {} has two-factor authentication; use an NPM user without it",
+                    self.settings.email
+                ),
+            });
+        }
+        let (Some(value), Some(expires)) = (body["token"].as_str(), body["expires"].as_str()) else {
+            return Err(ProxyError::Protocol {
+                op: "login",
+                host: self.settings.url.clone(),
+                message: "no token in the answer".into(),
+            });
+        };
+        let expires =
+            humantime::parse_rfc3339_weak(expires).unwrap_or_else(|_| SystemTime::now() + Duration::from_secs(3600));
+        let lifetime = expires.duration_since(SystemTime::now()).unwrap_or_default();
+        let margin = (lifetime / 10).min(Duration::from_secs(60));
+        *self.token.borrow_mut() = Some(Token { value: value.to_owned(), expires, margin });
+        Ok(value.to_owned())
+    }
+
+    async fn login(&self) -> Result<String, ProxyError> {
+        *self.token.borrow_mut() = None;
+        let body = json!({"identity": self.settings.email, "secret": self.password.expose()});
+        let (status, answer) = self.send(Method::POST, "/tokens", None, Some(&body)).await?;
+        match status {
+            200 => self.keep_token(&answer),
+            400 => Err(ProxyError::Auth { message: message(&answer) }),
+            _ => Err(ProxyError::Refused {
+                op: "login",
+                host: self.settings.email.clone(),
+                status,
+                message: message(&answer),
+            }),
+        }
+    }
+
+    /// A token good for the next call: the kept one, refreshed near its end, or a new login.
+    async fn bearer(&self) -> Result<String, ProxyError> {
+        let kept = self.token.borrow().clone();
+        match kept {
+            Some(t) if SystemTime::now() + t.margin < t.expires => Ok(t.value),
+            Some(t) if SystemTime::now() < t.expires => {
+                match self.send(Method::GET, "/tokens", Some(&t.value), None).await {
+                    Ok((200, body)) => self.keep_token(&body),
+                    _ => self.login().await,
+                }
+            }
+            _ => self.login().await,
+        }
+    }
+
+    /// An authenticated exchange; an expired token means one new login and one retry.
+    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer, ProxyError> {
+        let token = self.bearer().await?;
+        let answer = self.send(method.clone(), path, Some(&token), body).await?;
+        if !is_expired(&answer) {
+            return Ok(answer);
+        }
+        let token = self.login().await?;
+        self.send(method, path, Some(&token), body).await
+    }
+
+    fn forward(&self, domain: &str, upstream: &Upstream) -> Result<Value, ProxyError> {
+        let host = match self.settings.forward {
+            ForwardTo::Name => upstream.name.clone(),
+            ForwardTo::Ip => upstream
+                .ip
+                .ok_or_else(|| ProxyError::Upstream {
+                    host: domain.to_owned(),
+                    message: format!("container {} has no IP address to forward to", upstream.name),
+                })?
+                .to_string(),
+        };
+        Ok(json!({"forward_host": host, "forward_port": upstream.port}))
+    }
+
+    fn create_body(&self, domain: &str, upstream: &Upstream) -> Result<Value, ProxyError> {
+        let s = &self.settings;
+        let mut body = json!({
+            "domain_names": [domain.to_ascii_lowercase()],
+            "forward_scheme": "http",
+            "block_exploits": s.block_exploits,
+            "allow_websocket_upgrade": s.allow_websocket_upgrade,
+            "caching_enabled": s.caching_enabled,
+            "advanced_config": s.advanced_config,
+            "meta": { MARKER: true },
+        });
+        if let Some(cert) = s.certificate_id {
+            body["certificate_id"] = json!(cert);
+            body["ssl_forced"] = json!(s.ssl_forced);
+            body["http2_support"] = json!(s.http2_support);
+            body["hsts_enabled"] = json!(s.hsts_enabled);
+            body["hsts_subdomains"] = json!(s.hsts_subdomains);
+        }
+        let fwd = self.forward(domain, upstream)?;
+        body["forward_host"] = fwd["forward_host"].clone();
+        body["forward_port"] = fwd["forward_port"].clone();
+        Ok(body)
+    }
+
+    /// The live host whose domain names hold `domain` (without regard to case).
+    async fn find(&self, domain: &str) -> Result<Option<Value>, ProxyError> {
+        let (status, body) = self.call(Method::GET, "/nginx/proxy-hosts", None).await?;
+        if status != 200 {
+            return Err(ProxyError::Refused { op: "list", host: domain.to_owned(), status, message: message(&body) });
+        }
+        let hosts = body.as_array().cloned().unwrap_or_default();
+        Ok(hosts.into_iter().find(|h| {
+            h["domain_names"]
+                .as_array()
+                .is_some_and(|names| names.iter().any(|n| n.as_str().is_some_and(|n| n.eq_ignore_ascii_case(domain))))
+        }))
+    }
+
+    fn url(&self, domain: &str) -> String {
+        let scheme = if self.settings.certificate_id.is_some() && self.settings.ssl_forced { "https" } else { "http" };
+        format!("{scheme}://{}", domain.to_ascii_lowercase())
+    }
+}
+
+fn host_id(v: &Value) -> Option<String> {
+    v["id"].as_u64().map(|id| id.to_string())
+}
+
+impl Proxy for NpmProxy {
+    async fn create(&self, domain: &str, upstream: &Upstream) -> Result<Option<String>, ProxyError> {
+        if let Some(existing) = self.find(domain).await? {
+            let id = host_id(&existing).unwrap_or_default();
+            if existing["meta"][MARKER] != true {
+                return Err(ProxyError::Foreign { host: domain.to_owned(), id });
+            }
+            // Ours, but no instance owns it (a crash or an interrupted cleanup): adopt it.
+            self.switch(&id, domain, upstream).await?;
+            return Ok(Some(id));
+        }
+        let body = self.create_body(domain, upstream)?;
+        let (status, answer) = self.call(Method::POST, "/nginx/proxy-hosts", Some(&body)).await?;
+        if status != 201 {
+            return Err(ProxyError::Refused {
+                op: "create",
+                host: domain.to_owned(),
+                status,
+                message: message(&answer),
+            });
+        }
+        host_id(&answer).map(Some).ok_or_else(|| ProxyError::Protocol {
+            op: "create",
+            host: domain.to_owned(),
+            message: "no integer id in the created host".into(),
+        })
+    }
+
+    async fn switch(&self, host_id: &str, domain: &str, upstream: &Upstream) -> Result<(), ProxyError> {
+        let body = self.forward(domain, upstream)?;
+        let (status, answer) = self.call(Method::PUT, &format!("/nginx/proxy-hosts/{host_id}"), Some(&body)).await?;
+        match status {
+            200 => Ok(()),
+            _ => Err(ProxyError::Refused {
+                op: "switch",
+                host: format!("{domain} (id {host_id})"),
+                status,
+                message: message(&answer),
+            }),
+        }
+    }
+
+    async fn verify(&self, host_id: Option<&str>, domain: &str, upstream: &Upstream) -> Result<String, ProxyError> {
+        let Some(id) = host_id else { return Ok(self.url(domain)) };
+        let (status, host) = self.call(Method::GET, &format!("/nginx/proxy-hosts/{id}"), None).await?;
+        if status != 200 {
+            return Err(ProxyError::Refused {
+                op: "read back",
+                host: format!("{domain} (id {id})"),
+                status,
+                message: message(&host),
+            });
+        }
+        if host["meta"]["nginx_online"] == false {
+            let err = host["meta"]["nginx_err"]
+                .as_str()
+                .unwrap_or("nginx refused the configuration")
+                .trim()
+                .replace('\n', " | ");
+            return Err(ProxyError::Offline { host: format!("{domain} (id {id})"), message: err });
+        }
+        let expected = self.forward(domain, upstream)?;
+        if host["forward_host"] != expected["forward_host"] || host["forward_port"] != expected["forward_port"] {
+            return Err(ProxyError::Protocol {
+                op: "read back",
+                host: format!("{domain} (id {id})"),
+                message: format!(
+                    "it forwards to {}:{}, not to {}",
+                    host["forward_host"], host["forward_port"], expected["forward_host"]
+                ),
+            });
+        }
+        Ok(self.url(domain))
+    }
+
+    async fn delete(&self, host_id: &str, domain: &str) -> Result<Deleted, ProxyError> {
+        let (status, answer) = self.call(Method::DELETE, &format!("/nginx/proxy-hosts/{host_id}"), None).await?;
+        match status {
+            200 => Ok(Deleted::Deleted),
+            404 => Ok(Deleted::AlreadyGone),
+            _ => Err(ProxyError::Refused {
+                op: "delete",
+                host: format!("{domain} (id {host_id})"),
+                status,
+                message: message(&answer),
+            }),
+        }
+    }
+
+    async fn check(&self) -> Result<String, ProxyError> {
+        self.login().await?;
+        let (status, body) = self.call(Method::GET, "/nginx/proxy-hosts", None).await?;
+        if status != 200 {
+            return Err(ProxyError::Refused {
+                op: "list",
+                host: "proxy hosts".into(),
+                status,
+                message: message(&body),
+            });
+        }
+        let hosts = body.as_array().map_or(0, Vec::len);
+        let ours = body.as_array().map_or(0, |a| a.iter().filter(|h| h["meta"][MARKER] == true).count());
+        Ok(format!(
+            "logged in to {} as {}; {hosts} proxy hosts, {ours} of them tiny-forge's",
+            self.settings.url, self.settings.email
+        ))
+    }
+}

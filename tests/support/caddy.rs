@@ -1,0 +1,87 @@
+//! A real Caddy (Debian's package) on loopback: the admin API on one free port and an HTTP
+//! server `srv0` with no routes on another. Like the registry, it runs under a shell that kills
+//! it when the test process goes away.
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub(crate) struct Caddy {
+    pub(crate) admin_port: u16,
+    pub(crate) http_port: u16,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Caddy {
+    pub(crate) fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (admin_port, http_port) = (free_port(), free_port());
+        let config = dir.path().join("caddy.json");
+        let json = serde_json::json!({
+            "admin": {"listen": format!("127.0.0.1:{admin_port}")},
+            "apps": {"http": {"servers": {"srv0": {
+                "listen": [format!("127.0.0.1:{http_port}")],
+                "routes": [],
+                // Plain HTTP on loopback: no certificates for test host names.
+                "automatic_https": {"disable": true}
+            }}}}
+        });
+        std::fs::write(&config, json.to_string()).unwrap();
+        let script = format!(
+            "caddy run --config '{}' >'{}' 2>&1 & pid=$!; read _; kill $pid",
+            config.display(),
+            dir.path().join("log").display()
+        );
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .env("HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path())
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("caddy (apt-get install caddy)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", http_port)).is_err()
+            || std::net::TcpStream::connect(("127.0.0.1", admin_port)).is_err()
+        {
+            assert!(Instant::now() < deadline, "caddy did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { admin_port, http_port, child: Some(child), _dir: dir }
+    }
+
+    pub(crate) fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
+    /// GET `/` through Caddy with this Host header: (status, body).
+    pub(crate) fn get(&self, host: &str) -> (u16, String) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let r = reqwest::Client::new()
+                .get(format!("http://127.0.0.1:{}/", self.http_port))
+                .header("Host", host)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    }
+}
+
+impl Drop for Caddy {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Some(mut stdin) = child.stdin.take() {
+                let _ = stdin.write_all(b"\n");
+            }
+            let _ = child.wait();
+        }
+    }
+}
