@@ -33,6 +33,9 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('deploy', 'deploy', [CompletionResultType]::ParameterValue, 'Deploy a tag of a project''s stage: pull, create, start, health-check, publish')
+            [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Deploy a slot''s previous successful image again (by digest), health-gated like a deploy')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Take one instance down on purpose: proxy host, container, record (e.g. a merged branch)')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Clean up: max_instances, TTLs, orphans, interrupted deploys, old history')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List instances, cross-checked with Docker')
             [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Show past deploys, newest first; "history show <id>" for one deploy''s log')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check the config, the Docker Engine, the network and the state file')
@@ -46,6 +49,50 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
             [CompletionResult]::new('--no-wait', '--no-wait', [CompletionResultType]::ParameterName, 'Exit 4 at once if another run holds this stage''s lock')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'tiny-forge;rollback' {
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Return to this deploy''s image (an id from `tiny-forge history`)')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait at most this long for the lock (e.g. 5m), then exit 4')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--no-wait', '--no-wait', [CompletionResultType]::ParameterName, 'Exit 4 at once if another run holds this stage''s lock')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'tiny-forge;remove' {
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait at most this long for the lock (e.g. 5m), then exit 4')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--no-wait', '--no-wait', [CompletionResultType]::ParameterName, 'Exit 4 at once if another run holds this stage''s lock')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'tiny-forge;prune' {
+            [CompletionResult]::new('--older-than', '--older-than', [CompletionResultType]::ParameterName, 'Remove tag instances older than this (e.g. 7d) [default: each project''s ttl]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--include-default', '--include-default', [CompletionResultType]::ParameterName, 'Let age-based removal reach the default tag''s slot too')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print exactly what would be done, and do nothing')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
@@ -131,6 +178,9 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
         }
         'tiny-forge;help' {
             [CompletionResult]::new('deploy', 'deploy', [CompletionResultType]::ParameterValue, 'Deploy a tag of a project''s stage: pull, create, start, health-check, publish')
+            [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Deploy a slot''s previous successful image again (by digest), health-gated like a deploy')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Take one instance down on purpose: proxy host, container, record (e.g. a merged branch)')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Clean up: max_instances, TTLs, orphans, interrupted deploys, old history')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List instances, cross-checked with Docker')
             [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Show past deploys, newest first; "history show <id>" for one deploy''s log')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check the config, the Docker Engine, the network and the state file')
@@ -139,6 +189,15 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             break
         }
         'tiny-forge;help;deploy' {
+            break
+        }
+        'tiny-forge;help;rollback' {
+            break
+        }
+        'tiny-forge;help;remove' {
+            break
+        }
+        'tiny-forge;help;prune' {
             break
         }
         'tiny-forge;help;list' {

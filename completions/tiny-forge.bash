@@ -34,6 +34,15 @@ _tiny__forge() {
             tiny__forge,list)
                 cmd="tiny__forge__subcmd__list"
                 ;;
+            tiny__forge,prune)
+                cmd="tiny__forge__subcmd__prune"
+                ;;
+            tiny__forge,remove)
+                cmd="tiny__forge__subcmd__remove"
+                ;;
+            tiny__forge,rollback)
+                cmd="tiny__forge__subcmd__rollback"
+                ;;
             tiny__forge__subcmd__help,check)
                 cmd="tiny__forge__subcmd__help__subcmd__check"
                 ;;
@@ -51,6 +60,15 @@ _tiny__forge() {
                 ;;
             tiny__forge__subcmd__help,list)
                 cmd="tiny__forge__subcmd__help__subcmd__list"
+                ;;
+            tiny__forge__subcmd__help,prune)
+                cmd="tiny__forge__subcmd__help__subcmd__prune"
+                ;;
+            tiny__forge__subcmd__help,remove)
+                cmd="tiny__forge__subcmd__help__subcmd__remove"
+                ;;
+            tiny__forge__subcmd__help,rollback)
+                cmd="tiny__forge__subcmd__help__subcmd__rollback"
                 ;;
             tiny__forge__subcmd__help__subcmd__history,show)
                 cmd="tiny__forge__subcmd__help__subcmd__history__subcmd__show"
@@ -74,7 +92,7 @@ _tiny__forge() {
 
     case "${cmd}" in
         tiny__forge)
-            opts="-q -v -h -V --config --state --output --quiet --verbose --help --version deploy list history check completions help"
+            opts="-q -v -h -V --config --state --output --quiet --verbose --help --version deploy rollback remove prune list history check completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -182,7 +200,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__help)
-            opts="deploy list history check completions help"
+            opts="deploy rollback remove prune list history check completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -280,6 +298,48 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__help__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__help__subcmd__rollback)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -398,6 +458,100 @@ _tiny__forge() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__prune)
+            opts="-q -v -h --older-than --include-default --dry-run --config --state --output --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__remove)
+            opts="-q -v -h --no-wait --wait --config --state --output --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__rollback)
+            opts="-q -v -h --to --no-wait --wait --config --state --output --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -30,6 +30,9 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand deploy 'Deploy a tag of a project''s stage: pull, create, start, health-check, publish'
+            cand rollback 'Deploy a slot''s previous successful image again (by digest), health-gated like a deploy'
+            cand remove 'Take one instance down on purpose: proxy host, container, record (e.g. a merged branch)'
+            cand prune 'Clean up: max_instances, TTLs, orphans, interrupted deploys, old history'
             cand list 'List instances, cross-checked with Docker'
             cand history 'Show past deploys, newest first; "history show <id>" for one deploy''s log'
             cand check 'Check the config, the Docker Engine, the network and the state file'
@@ -42,6 +45,47 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
             cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
             cand --output 'How progress and results are shown'
             cand --no-wait 'Exit 4 at once if another run holds this stage''s lock'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'Show every log entry (spinners are replaced by plain lines)'
+            cand --verbose 'Show every log entry (spinners are replaced by plain lines)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'tiny-forge;rollback'= {
+            cand --to 'Return to this deploy''s image (an id from `tiny-forge history`)'
+            cand --wait 'Wait at most this long for the lock (e.g. 5m), then exit 4'
+            cand --config 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]'
+            cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
+            cand --output 'How progress and results are shown'
+            cand --no-wait 'Exit 4 at once if another run holds this stage''s lock'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'Show every log entry (spinners are replaced by plain lines)'
+            cand --verbose 'Show every log entry (spinners are replaced by plain lines)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'tiny-forge;remove'= {
+            cand --wait 'Wait at most this long for the lock (e.g. 5m), then exit 4'
+            cand --config 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]'
+            cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
+            cand --output 'How progress and results are shown'
+            cand --no-wait 'Exit 4 at once if another run holds this stage''s lock'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'Show every log entry (spinners are replaced by plain lines)'
+            cand --verbose 'Show every log entry (spinners are replaced by plain lines)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'tiny-forge;prune'= {
+            cand --older-than 'Remove tag instances older than this (e.g. 7d) [default: each project''s ttl]'
+            cand --config 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]'
+            cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
+            cand --output 'How progress and results are shown'
+            cand --include-default 'Let age-based removal reach the default tag''s slot too'
+            cand --dry-run 'Print exactly what would be done, and do nothing'
             cand -q 'Print only results and errors'
             cand --quiet 'Print only results and errors'
             cand -v 'Show every log entry (spinners are replaced by plain lines)'
@@ -118,6 +162,9 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
         }
         &'tiny-forge;help'= {
             cand deploy 'Deploy a tag of a project''s stage: pull, create, start, health-check, publish'
+            cand rollback 'Deploy a slot''s previous successful image again (by digest), health-gated like a deploy'
+            cand remove 'Take one instance down on purpose: proxy host, container, record (e.g. a merged branch)'
+            cand prune 'Clean up: max_instances, TTLs, orphans, interrupted deploys, old history'
             cand list 'List instances, cross-checked with Docker'
             cand history 'Show past deploys, newest first; "history show <id>" for one deploy''s log'
             cand check 'Check the config, the Docker Engine, the network and the state file'
@@ -125,6 +172,12 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tiny-forge;help;deploy'= {
+        }
+        &'tiny-forge;help;rollback'= {
+        }
+        &'tiny-forge;help;remove'= {
+        }
+        &'tiny-forge;help;prune'= {
         }
         &'tiny-forge;help;list'= {
         }

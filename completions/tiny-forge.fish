@@ -35,6 +35,9 @@ complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -s v -l verbose -d '
 complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -s V -l version -d 'Print version'
 complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "deploy" -d 'Deploy a tag of a project\'s stage: pull, create, start, health-check, publish'
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "rollback" -d 'Deploy a slot\'s previous successful image again (by digest), health-gated like a deploy'
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "remove" -d 'Take one instance down on purpose: proxy host, container, record (e.g. a merged branch)'
+complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "prune" -d 'Clean up: max_instances, TTLs, orphans, interrupted deploys, old history'
 complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "list" -d 'List instances, cross-checked with Docker'
 complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "history" -d 'Show past deploys, newest first; "history show <id>" for one deploy\'s log'
 complete -c tiny-forge -n "__fish_tiny_forge_needs_command" -f -a "check" -d 'Check the config, the Docker Engine, the network and the state file'
@@ -51,6 +54,41 @@ complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l no-wait
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -s q -l quiet -d 'Print only results and errors'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -s v -l verbose -d 'Show every log entry (spinners are replaced by plain lines)'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand rollback" -l to -d 'Return to this deploy\'s image (an id from `tiny-forge history`)' -r
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand rollback" -l wait -d 'Wait at most this long for the lock (e.g. 5m), then exit 4' -r
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand rollback" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand rollback" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand rollback" -l output -d 'How progress and results are shown' -r -f -a "auto\t'tty on a terminal, plain otherwise'
+tty\t'Spinners, one per step, with elapsed time'
+plain\t'One timestamped line per event (CI logs)'
+json\t'One JSON object per line, then a result object'"
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand rollback" -l no-wait -d 'Exit 4 at once if another run holds this stage\'s lock'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand rollback" -s q -l quiet -d 'Print only results and errors'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand rollback" -s v -l verbose -d 'Show every log entry (spinners are replaced by plain lines)'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand rollback" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand remove" -l wait -d 'Wait at most this long for the lock (e.g. 5m), then exit 4' -r
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand remove" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand remove" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand remove" -l output -d 'How progress and results are shown' -r -f -a "auto\t'tty on a terminal, plain otherwise'
+tty\t'Spinners, one per step, with elapsed time'
+plain\t'One timestamped line per event (CI logs)'
+json\t'One JSON object per line, then a result object'"
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand remove" -l no-wait -d 'Exit 4 at once if another run holds this stage\'s lock'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand remove" -s q -l quiet -d 'Print only results and errors'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand remove" -s v -l verbose -d 'Show every log entry (spinners are replaced by plain lines)'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand remove" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand prune" -l older-than -d 'Remove tag instances older than this (e.g. 7d) [default: each project\'s ttl]' -r
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand prune" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand prune" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand prune" -l output -d 'How progress and results are shown' -r -f -a "auto\t'tty on a terminal, plain otherwise'
+tty\t'Spinners, one per step, with elapsed time'
+plain\t'One timestamped line per event (CI logs)'
+json\t'One JSON object per line, then a result object'"
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand prune" -l include-default -d 'Let age-based removal reach the default tag\'s slot too'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand prune" -l dry-run -d 'Print exactly what would be done, and do nothing'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand prune" -s q -l quiet -d 'Print only results and errors'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand prune" -s v -l verbose -d 'Show every log entry (spinners are replaced by plain lines)'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -l config -d 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]' -r -F
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -l state -d 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]' -r -F
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -l output -d 'How progress and results are shown' -r -f -a "auto\t'tty on a terminal, plain otherwise'
@@ -102,10 +140,13 @@ json\t'One JSON object per line, then a result object'"
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand completions" -s q -l quiet -d 'Print only results and errors'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand completions" -s v -l verbose -d 'Show every log entry (spinners are replaced by plain lines)'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "deploy" -d 'Deploy a tag of a project\'s stage: pull, create, start, health-check, publish'
-complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "list" -d 'List instances, cross-checked with Docker'
-complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "history" -d 'Show past deploys, newest first; "history show <id>" for one deploy\'s log'
-complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "check" -d 'Check the config, the Docker Engine, the network and the state file'
-complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy list history check completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy rollback remove prune list history check completions help" -f -a "deploy" -d 'Deploy a tag of a project\'s stage: pull, create, start, health-check, publish'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy rollback remove prune list history check completions help" -f -a "rollback" -d 'Deploy a slot\'s previous successful image again (by digest), health-gated like a deploy'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy rollback remove prune list history check completions help" -f -a "remove" -d 'Take one instance down on purpose: proxy host, container, record (e.g. a merged branch)'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy rollback remove prune list history check completions help" -f -a "prune" -d 'Clean up: max_instances, TTLs, orphans, interrupted deploys, old history'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy rollback remove prune list history check completions help" -f -a "list" -d 'List instances, cross-checked with Docker'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy rollback remove prune list history check completions help" -f -a "history" -d 'Show past deploys, newest first; "history show <id>" for one deploy\'s log'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy rollback remove prune list history check completions help" -f -a "check" -d 'Check the config, the Docker Engine, the network and the state file'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy rollback remove prune list history check completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and not __fish_seen_subcommand_from deploy rollback remove prune list history check completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand help; and __fish_seen_subcommand_from history" -f -a "show" -d 'One deploy with all its log entries'

@@ -83,6 +83,10 @@ pub enum Step {
     Finish,
     /// Undo what the deploy created.
     Rollback,
+    /// `tiny-forge remove`: take a slot's instance down.
+    Remove,
+    /// `tiny-forge prune`: clean up.
+    Prune,
 }
 
 impl Step {
@@ -101,6 +105,8 @@ impl Step {
             Self::Retire => "retire",
             Self::Finish => "finish",
             Self::Rollback => "rollback",
+            Self::Remove => "remove",
+            Self::Prune => "prune",
         }
     }
 }
@@ -121,6 +127,8 @@ impl Step {
             Self::Retire,
             Self::Finish,
             Self::Rollback,
+            Self::Remove,
+            Self::Prune,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)
@@ -255,6 +263,23 @@ impl Event {
             }
         }
     }
+}
+
+/// An error and its causes on one line, joined by `: ` (causes already in the message are not
+/// repeated).
+#[must_use]
+pub fn one_line(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        src = s.source();
+    }
+    out
 }
 
 /// `812ms`, `2.4s`, `1m 3s`.

@@ -4,6 +4,7 @@
 mod caddy;
 mod cli;
 mod deploy;
+mod lifecycle;
 mod npm;
 mod npm_double;
 mod support;

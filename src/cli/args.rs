@@ -62,6 +62,31 @@ pub(crate) enum Command {
     /// Example: tiny-forge deploy shop dev pr-42
     Deploy(DeployArgs),
 
+    /// Deploy a slot's previous successful image again (by digest), health-gated like a deploy
+    ///
+    /// Without --to, returns to the newest earlier successful deploy of the slot that ran
+    /// another image.
+    ///
+    /// Example: tiny-forge rollback shop dev --to 41
+    Rollback(RollbackArgs),
+
+    /// Take one instance down on purpose: proxy host, container, record (e.g. a merged branch)
+    ///
+    /// Removing a slot that has no instance is not an error.
+    ///
+    /// Example: tiny-forge remove shop dev pr-42
+    Remove(RemoveArgs),
+
+    /// Clean up: max_instances, TTLs, orphans, interrupted deploys, old history
+    ///
+    /// Removes tag instances older than --older-than (or the project's ttl), instances beyond
+    /// max_instances, managed containers and marked proxy hosts that no instance owns, instances
+    /// whose container is gone, and rolls back deploys whose process died. Never touches what
+    /// lacks tiny-forge's label or marker. Running it twice in a row does nothing the second time.
+    ///
+    /// Example (cron): 0 * * * * tiny-forge prune --older-than 7d
+    Prune(PruneArgs),
+
     /// List instances, cross-checked with Docker
     ///
     /// Example: tiny-forge list shop
@@ -100,6 +125,46 @@ pub(crate) struct DeployArgs {
     pub(crate) tag: Option<String>,
     #[command(flatten)]
     pub(crate) wait: WaitArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    /// Project
+    pub(crate) project: String,
+    /// Stage
+    pub(crate) stage: String,
+    /// Tag of the slot [default: the stage's default_tag]
+    pub(crate) tag: Option<String>,
+    /// Return to this deploy's image (an id from `tiny-forge history`)
+    #[arg(long, value_name = "DEPLOY_ID")]
+    pub(crate) to: Option<i64>,
+    #[command(flatten)]
+    pub(crate) wait: WaitArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RemoveArgs {
+    /// Project
+    pub(crate) project: String,
+    /// Stage
+    pub(crate) stage: String,
+    /// Tag of the instance to remove
+    pub(crate) tag: String,
+    #[command(flatten)]
+    pub(crate) wait: WaitArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PruneArgs {
+    /// Remove tag instances older than this (e.g. 7d) [default: each project's ttl]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) older_than: Option<Duration>,
+    /// Let age-based removal reach the default tag's slot too
+    #[arg(long)]
+    pub(crate) include_default: bool,
+    /// Print exactly what would be done, and do nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
 }
 
 #[derive(Debug, Args)]

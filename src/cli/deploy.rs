@@ -1,54 +1,115 @@
 //! `tiny-forge deploy`: validate everything that can be validated before touching anything,
 //! connect to Docker, then run the saga with signals turned into a cancellation.
 
-use tiny_forge::config::{Config, ProxySettings};
+use std::path::PathBuf;
+
+use tiny_forge::config::{Config, ProxySettings, ResolvedStage};
 use tiny_forge::deploy::{CancelHandle, DeployRequest, Deployer};
-use tiny_forge::domain::{ProjectName, StageName, Tag, Trigger};
+use tiny_forge::domain::{DeployId, ProjectName, StageName, Tag, Trigger};
 use tiny_forge::health::HttpProbe;
 use tiny_forge::lock::LockWait;
 use tiny_forge::proxy::{AnyProxy, CaddyProxy, NoProxy, NpmProxy};
-use tiny_forge::report::Step;
+use tiny_forge::report::{NoReporter, Reporter, Step};
 use tiny_forge::runtime::DockerRuntime;
+use tiny_forge::store::SqliteStore;
 
-use super::args::DeployArgs;
+use super::args::{DeployArgs, RollbackArgs, WaitArgs};
 use super::{Ctx, Failure, exit, render};
 
-pub(crate) async fn run(ctx: &Ctx, a: DeployArgs) -> Result<u8, Failure> {
-    let project = ProjectName::new(&a.project).map_err(Failure::usage)?;
-    let stage = StageName::new(&a.stage).map_err(Failure::usage)?;
-    let tag = a.tag.as_deref().map(Tag::new).transpose().map_err(Failure::usage)?;
+/// The adapters a command that changes things needs, built once, in the order that touches
+/// nothing before every input is known good: proxy secrets, state path, Docker, state file.
+pub(crate) struct Adapters {
+    pub(crate) runtime: DockerRuntime,
+    pub(crate) proxy: AnyProxy,
+    pub(crate) store: SqliteStore,
+    pub(crate) probe: HttpProbe,
+    pub(crate) lock_dir: PathBuf,
+}
+
+impl Adapters {
+    pub(crate) async fn build(ctx: &Ctx, config: &Config) -> Result<Self, Failure> {
+        let client = tiny_forge::http::client().map_err(Failure::usage)?;
+        let proxy = build_proxy(config, &client)?;
+        let state_path = ctx.state_path(Some(config))?;
+        let runtime = DockerRuntime::connect().await.map_err(Failure::usage)?;
+        let store = Ctx::open_store(&state_path)?;
+        let lock_dir = state_path.parent().map_or_else(|| "locks".into(), |d| d.join("locks"));
+        Ok(Self { runtime, proxy, store, probe: HttpProbe::new(client), lock_dir })
+    }
+
+    pub(crate) fn deployer<'a>(
+        &'a self,
+        reporter: &'a dyn Reporter,
+    ) -> Deployer<'a, DockerRuntime, AnyProxy, SqliteStore, HttpProbe> {
+        let d = Deployer::new(&self.runtime, &self.proxy, &self.store, &self.probe, self.lock_dir.clone())
+            .with_reporter(reporter);
+        match test_pause() {
+            Some((step, pause)) => d.with_pause_after(step, pause),
+            None => d,
+        }
+    }
+}
+
+pub(crate) fn lock_wait(w: &WaitArgs) -> LockWait {
+    match (w.no_wait, w.wait) {
+        (true, _) => LockWait::NoWait,
+        (false, Some(d)) => LockWait::AtMost(d),
+        (false, None) => LockWait::Forever,
+    }
+}
+
+/// Names and config, checked before anything else: exit 2 on any problem.
+pub(crate) fn resolve(
+    ctx: &Ctx,
+    project: &str,
+    stage: &str,
+    tag: Option<&str>,
+) -> Result<(Config, ResolvedStage, Tag), Failure> {
+    let project = ProjectName::new(project).map_err(Failure::usage)?;
+    let stage = StageName::new(stage).map_err(Failure::usage)?;
+    let tag = tag.map(Tag::new).transpose().map_err(Failure::usage)?;
     let config = ctx.load_config()?;
     let resolved = config.resolve(&project, &stage).map_err(Failure::usage)?;
     let tag = tag.unwrap_or_else(|| resolved.default_tag.clone());
-    let client = tiny_forge::http::client().map_err(Failure::usage)?;
-    let proxy = build_proxy(&config, &client)?;
-    let state_path = ctx.state_path(Some(&config))?;
-    let runtime = DockerRuntime::connect().await.map_err(Failure::usage)?;
-    let store = Ctx::open_store(&state_path)?;
-    let probe = HttpProbe::new(client);
-    let reporter = ctx.reporter();
-    let lock_dir = state_path.parent().map_or_else(|| "locks".into(), |d| d.join("locks"));
-    let (handle, cancel) = CancelHandle::new();
-    let mut deployer =
-        Deployer::new(&runtime, &proxy, &store, &probe, lock_dir).with_reporter(reporter.as_ref()).with_cancel(cancel);
-    if let Some((step, pause)) = test_pause() {
-        deployer = deployer.with_pause_after(step, pause);
+    Ok((config, resolved, tag))
+}
+
+pub(crate) async fn run(ctx: &Ctx, a: DeployArgs) -> Result<u8, Failure> {
+    let (config, stage, tag) = resolve(ctx, &a.project, &a.stage, a.tag.as_deref())?;
+    let adapters = Adapters::build(ctx, &config).await?;
+    let req =
+        DeployRequest { stage, tag, trigger: Trigger::Deploy, image_override: None, lock_wait: lock_wait(&a.wait) };
+    run_deploy(ctx, &adapters, &req).await
+}
+
+pub(crate) async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<u8, Failure> {
+    let (config, stage, tag) = resolve(ctx, &a.project, &a.stage, a.tag.as_deref())?;
+    let adapters = Adapters::build(ctx, &config).await?;
+    let source =
+        adapters.deployer(&NoReporter).rollback_source(&stage, &tag, a.to.map(DeployId)).map_err(Failure::usage)?;
+    let digest = source.digest.clone().unwrap_or_default();
+    if !ctx.quiet && !ctx.json() {
+        eprintln!("rolling back {}/{}:{tag} to deploy {} ({digest})", stage.project, stage.stage, source.id);
     }
     let req = DeployRequest {
-        stage: resolved,
+        image_override: Some(format!("{}@{digest}", stage.image)),
+        stage,
         tag,
-        trigger: Trigger::Deploy,
-        image_override: None,
-        lock_wait: match (a.wait.no_wait, a.wait.wait) {
-            (true, _) => LockWait::NoWait,
-            (false, Some(d)) => LockWait::AtMost(d),
-            (false, None) => LockWait::Forever,
-        },
+        trigger: Trigger::Rollback,
+        lock_wait: lock_wait(&a.wait),
     };
+    run_deploy(ctx, &adapters, &req).await
+}
+
+async fn run_deploy(ctx: &Ctx, adapters: &Adapters, req: &DeployRequest) -> Result<u8, Failure> {
+    let reporter = ctx.reporter();
+    let (handle, cancel) = CancelHandle::new();
+    let deployer = adapters.deployer(reporter.as_ref()).with_cancel(cancel);
     let result = tokio::select! {
-        r = deployer.deploy(&req) => r,
+        r = deployer.deploy(req) => r,
         () = signals(handle) => unreachable_after_exit(),
     };
+    drop(deployer);
     drop(reporter);
     match result {
         Ok(outcome) => {

@@ -5,6 +5,7 @@ pub(crate) mod args;
 mod check;
 pub(crate) mod deploy;
 pub(crate) mod exit;
+mod lifecycle;
 mod query;
 mod render;
 
@@ -32,20 +33,7 @@ impl Failure {
     }
 }
 
-/// The error and its causes on one line.
-pub(crate) fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        src = s.source();
-    }
-    out
-}
+pub(crate) use tiny_forge::report::one_line;
 
 /// Global options every command may need.
 pub(crate) struct Ctx {
@@ -102,6 +90,9 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
     let ctx = Ctx { config: cli.config, state: cli.state, output: cli.output, quiet: cli.quiet, verbose: cli.verbose };
     match cli.command {
         Command::Deploy(a) => deploy::run(&ctx, a).await,
+        Command::Rollback(a) => deploy::rollback(&ctx, a).await,
+        Command::Remove(a) => lifecycle::remove(&ctx, a).await,
+        Command::Prune(a) => lifecycle::prune(&ctx, a).await,
         Command::List { project, stage } => query::list(&ctx, project, stage).await,
         Command::History(h) => query::history(&ctx, h).await,
         Command::Check => check::run(&ctx).await,

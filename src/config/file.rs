@@ -49,6 +49,9 @@ pub(crate) struct SettingsFile {
     /// tiny-forge on the host) or `name` (when tiny-forge runs in a container on that network).
     #[serde(default)]
     pub(crate) probe_address: Option<String>,
+    /// `prune` deletes finished deploys older than this from history. Default: 90 days.
+    #[serde(default, with = "humantime_serde")]
+    pub(crate) history_retention: Option<Duration>,
 }
 
 impl Default for SettingsFile {
@@ -60,6 +63,7 @@ impl Default for SettingsFile {
             network: default_network(),
             state: None,
             probe_address: None,
+            history_retention: None,
         }
     }
 }

@@ -218,6 +218,27 @@ impl ResolvedStage {
     pub fn image_ref(&self, tag: &Tag) -> String {
         format!("{}:{}", self.image, tag)
     }
+
+    /// Could `host` be the host name of one of this stage's slots?
+    #[must_use]
+    pub fn owns_host(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        if host == self.host_name(&self.default_tag) {
+            return true;
+        }
+        let rendered = self
+            .tag_subdomain
+            .as_str()
+            .replace("{project}", self.project.as_str())
+            .replace("{stage}", self.stage.as_str());
+        let full = naming::host_name(&rendered, &self.domain);
+        match full.split_once("{tag}") {
+            Some((prefix, suffix)) => {
+                host.len() > prefix.len() + suffix.len() && host.starts_with(prefix) && host.ends_with(suffix)
+            }
+            None => false,
+        }
+    }
 }
 
 fn merge_health(layers: &[Option<&HealthFile>]) -> HealthFile {
@@ -601,6 +622,25 @@ impl Config {
     #[must_use]
     pub fn notify(&self) -> &[NotifyTarget] {
         &self.notify
+    }
+
+    /// How long `prune` keeps finished deploys in history (default 90 days).
+    #[must_use]
+    pub fn history_retention(&self) -> Duration {
+        self.file.settings.history_retention.unwrap_or(Duration::from_secs(90 * 86_400))
+    }
+
+    /// Every configured stage, resolved (for `prune`).
+    ///
+    /// # Errors
+    /// As [`Config::resolve`].
+    pub fn resolve_all(&self) -> Result<Vec<ResolvedStage>, ConfigError> {
+        let mut out = Vec::new();
+        for (p, s) in self.stages() {
+            let (Ok(p), Ok(s)) = (ProjectName::new(&p), StageName::new(&s)) else { continue };
+            out.push(self.resolve(&p, &s)?);
+        }
+        Ok(out)
     }
 
     /// The Docker network every instance joins.

@@ -9,9 +9,11 @@
 //! later recovery) can undo it even when the process died between "made" and "recorded".
 
 mod cancel;
+mod lifecycle;
 mod outcome;
 mod recover;
 mod saga;
+mod teardown;
 
 #[cfg(test)]
 mod tests;
@@ -19,6 +21,7 @@ mod tests;
 use std::path::PathBuf;
 
 pub use cancel::{Cancel, CancelHandle};
+pub use lifecycle::{PruneReport, PruneRequest, RemoveReport, RollbackError};
 pub use outcome::{DeployError, DeployFailure, DeployOutcome, DeploySuccess, FailedStep, RollbackReport, StepError};
 
 use crate::config::ResolvedStage;

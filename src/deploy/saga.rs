@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::outcome::{DeployError, DeployFailure, DeployOutcome, DeploySuccess, FailedStep, RollbackReport, StepError};
-use super::{DeployRequest, Deployer, recover};
+use super::{DeployRequest, Deployer, recover, teardown};
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Slot};
 use crate::health::{self, Probe};
 use crate::lock::StageLock;
@@ -23,7 +23,7 @@ use crate::proxy::{Deleted, Proxy, Upstream};
 struct Published {
     url: String,
 }
-use crate::report::{Event, Level, Step};
+use crate::report::{Event, Level, Step, one_line};
 use crate::runtime::{self, ContainerRuntime, ContainerSpec, PullProgress, PulledImage, Removal};
 use crate::store::{DeployEnd, Filter, InstancePatch, InstanceRecord, LogEntry, NewDeploy, NewInstance, Store, now_ms};
 
@@ -58,20 +58,6 @@ pub(super) struct Saga<'s, 'a, R, P, S, Pr> {
     domain: String,
     container_name: String,
     created: RefCell<Created>,
-}
-
-fn one_line(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        src = s.source();
-    }
-    out
 }
 
 fn ms(d: Duration) -> u64 {
@@ -136,7 +122,7 @@ where
     })?;
     emit(d, Some(id), &Event::StepFinished { step: Step::Lock, elapsed_ms: lock_ms });
     emit(d, Some(id), &Event::DeployStarted { deploy_id: id.0, slot: slot.to_string(), image: image.clone() });
-    recover::abandoned(d, id, &slot, stage).await;
+    recover::abandoned(d, Some(id), stage).await;
 
     let saga = Saga {
         d,
@@ -417,6 +403,11 @@ where
                 &InstancePatch { status: Some(InstanceStatus::Live), ..InstancePatch::default() },
             )?;
         }
+        if self.req.trigger == crate::domain::Trigger::Rollback {
+            for old in &self.created.borrow().replaced {
+                self.d.store.set_status(old.deploy_id, DeployStatus::RolledBack)?;
+            }
+        }
         self.d.store.finish_deploy(
             self.id,
             &DeployEnd { status: DeployStatus::Succeeded, error: None, url: Some(url), leftovers: &[] },
@@ -462,41 +453,14 @@ where
         warnings
     }
 
-    /// Takes one old instance down: its proxy host first (when `delete_host`), then its
-    /// container, then its row. On failure the row is kept as `leftover` for `prune`.
+    /// Takes one old instance down (see [`teardown::take_down`]) and logs it.
     async fn remove_instance(&self, old: &InstanceRecord, delete_host: bool, why: &str) -> Result<(), String> {
-        let target = old.container_id.as_deref().unwrap_or(&old.container_name);
-        if delete_host && let Some(host_id) = &old.proxy_host_id {
-            let domain = crate::domain::Tag::new(&old.tag).map(|t| self.req.stage.host_name(&t)).unwrap_or_default();
-            if let Err(e) = self.d.proxy.delete(host_id, &domain).await {
-                let _ = self.d.store.update_instance(
-                    old.id,
-                    &InstancePatch { status: Some(InstanceStatus::Leftover), ..InstancePatch::default() },
-                );
-                return Err(format!(
-                    "{why} instance {}: proxy host {host_id} not deleted: {}",
-                    old.container_name,
-                    one_line(&e)
-                ));
-            }
-        }
-        match self.d.runtime.remove(target).await {
-            Ok(_) => {
-                let _ = self.d.store.delete_instance(old.id);
-                self.log(Step::Retire, Level::Info, format!("{why}: removed {} ({})", old.container_name, old.tag));
+        match teardown::take_down(self.d, old, delete_host).await {
+            Ok(done) => {
+                self.log(Step::Retire, Level::Info, format!("{why} {} ({}): {done}", old.container_name, old.tag));
                 Ok(())
             }
-            Err(e) => {
-                let _ = self.d.store.update_instance(
-                    old.id,
-                    &InstancePatch {
-                        status: Some(InstanceStatus::Leftover),
-                        proxy_host_id: delete_host.then_some(None),
-                        ..InstancePatch::default()
-                    },
-                );
-                Err(format!("{why} instance {}: container not removed: {}", old.container_name, one_line(&e)))
-            }
+            Err(e) => Err(format!("{why}: {e}")),
         }
     }
 

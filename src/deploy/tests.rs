@@ -120,6 +120,9 @@ impl Proxy for FakeProxy {
         }
         Ok(format!("http://{domain}"))
     }
+    async fn list_managed(&self) -> Result<Vec<(String, String)>, ProxyError> {
+        Ok(self.hosts.borrow().keys().map(|k| (k.clone(), format!("host-{k}"))).collect())
+    }
     async fn check(&self) -> Result<String, ProxyError> {
         Ok(String::new())
     }

@@ -167,6 +167,23 @@ impl Proxy for CaddyProxy {
         }
     }
 
+    async fn list_managed(&self) -> Result<Vec<(String, String)>, ProxyError> {
+        let (status, routes) = self.send(Method::GET, &self.routes_path(), None).await?;
+        if status != 200 {
+            return Err(Self::refused("read routes", &self.server, status, &routes));
+        }
+        Ok(routes
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                let id = r["@id"].as_str()?;
+                let domain = id.strip_prefix("tiny-forge-")?;
+                Some((id.to_owned(), domain.to_owned()))
+            })
+            .collect())
+    }
+
     async fn check(&self) -> Result<String, ProxyError> {
         let (status, routes) = self.send(Method::GET, &self.routes_path(), None).await?;
         if status != 200 {

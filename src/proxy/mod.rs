@@ -128,6 +128,12 @@ pub trait Proxy {
     /// [`ProxyError`] when the proxy refuses or is unreachable.
     async fn delete(&self, host_id: &str, domain: &str) -> Result<Deleted, ProxyError>;
 
+    /// Every host that carries tiny-forge's mark, as (host id, host name), for `prune`.
+    ///
+    /// # Errors
+    /// [`ProxyError`] when the proxy refuses or is unreachable.
+    async fn list_managed(&self) -> Result<Vec<(String, String)>, ProxyError>;
+
     /// Logs in and describes what it sees (for `tiny-forge check`).
     ///
     /// # Errors
@@ -158,6 +164,10 @@ impl Proxy for NoProxy {
 
     async fn delete(&self, _: &str, _: &str) -> Result<Deleted, ProxyError> {
         Ok(Deleted::AlreadyGone)
+    }
+
+    async fn list_managed(&self) -> Result<Vec<(String, String)>, ProxyError> {
+        Ok(Vec::new())
     }
 
     async fn check(&self) -> Result<String, ProxyError> {
@@ -201,6 +211,10 @@ impl Proxy for AnyProxy {
 
     async fn delete(&self, host_id: &str, domain: &str) -> Result<Deleted, ProxyError> {
         delegate!(self, p => p.delete(host_id, domain).await)
+    }
+
+    async fn list_managed(&self) -> Result<Vec<(String, String)>, ProxyError> {
+        delegate!(self, p => p.list_managed().await)
     }
 
     async fn check(&self) -> Result<String, ProxyError> {

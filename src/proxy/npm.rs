@@ -314,6 +314,25 @@ impl Proxy for NpmProxy {
         }
     }
 
+    async fn list_managed(&self) -> Result<Vec<(String, String)>, ProxyError> {
+        let (status, body) = self.call(Method::GET, "/nginx/proxy-hosts", None).await?;
+        if status != 200 {
+            return Err(ProxyError::Refused {
+                op: "list",
+                host: "proxy hosts".into(),
+                status,
+                message: message(&body),
+            });
+        }
+        Ok(body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|h| h["meta"][MARKER] == true)
+            .filter_map(|h| Some((host_id(h)?, h["domain_names"][0].as_str()?.to_owned())))
+            .collect())
+    }
+
     async fn check(&self) -> Result<String, ProxyError> {
         self.login().await?;
         let (status, body) = self.call(Method::GET, "/nginx/proxy-hosts", None).await?;

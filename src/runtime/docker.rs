@@ -20,26 +20,12 @@ use super::{
     ContainerInfo, ContainerRuntime, ContainerSpec, LABEL_MANAGED, PullProgress, PulledImage, Removal, RuntimeError,
 };
 use crate::config::{RegistryAuth, RestartPolicy};
+use crate::report::one_line;
 
 /// The Docker Engine.
 #[derive(Debug, Clone)]
 pub struct DockerRuntime {
     docker: Docker,
-}
-
-/// The error and its causes on one line (bollard's own message often hides the useful part).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        src = s.source();
-    }
-    out
 }
 
 /// Translates a bollard error for `op` on `subject`.
@@ -52,9 +38,9 @@ fn engine_error(op: &'static str, subject: &str, e: BollardError) -> RuntimeErro
             RuntimeError::Unreachable { message: format!("no socket at {path}") }
         }
         BollardError::HyperLegacyError { .. } | BollardError::IOError { .. } | BollardError::RequestTimeoutError => {
-            RuntimeError::Unreachable { message: chain(&e) }
+            RuntimeError::Unreachable { message: one_line(&e) }
         }
-        other => RuntimeError::Other { op, subject: subject.to_owned(), message: chain(&other) },
+        other => RuntimeError::Other { op, subject: subject.to_owned(), message: one_line(&other) },
     }
 }
 
@@ -65,7 +51,8 @@ impl DockerRuntime {
     /// # Errors
     /// [`RuntimeError::Unreachable`] when the engine does not answer.
     pub async fn connect() -> Result<Self, RuntimeError> {
-        let docker = Docker::connect_with_defaults().map_err(|e| RuntimeError::Unreachable { message: chain(&e) })?;
+        let docker =
+            Docker::connect_with_defaults().map_err(|e| RuntimeError::Unreachable { message: one_line(&e) })?;
         let docker = docker.negotiate_version().await.map_err(|e| match engine_error("connect to", "engine", e) {
             RuntimeError::Unreachable { message } => RuntimeError::Unreachable { message },
             other => RuntimeError::Unreachable { message: other.to_string() },

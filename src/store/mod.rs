@@ -208,6 +208,17 @@ pub trait Store {
     /// # Errors
     /// On any `SQLite` failure.
     fn finish_deploy(&self, id: DeployId, end: &DeployEnd<'_>) -> Result<(), StoreError>;
+    /// Changes a finished deploy's status (a succeeded deploy later undone by `rollback`).
+    ///
+    /// # Errors
+    /// On any `SQLite` failure.
+    fn set_status(&self, id: DeployId, status: DeployStatus) -> Result<(), StoreError>;
+    /// Deletes finished deploys (and their logs) started before `before_ms` that no instance
+    /// row refers to; returns how many.
+    ///
+    /// # Errors
+    /// On any `SQLite` failure.
+    fn trim_history(&self, before_ms: i64) -> Result<usize, StoreError>;
     /// Appends a log entry.
     ///
     /// # Errors

@@ -184,6 +184,23 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn set_status(&self, id: DeployId, status: DeployStatus) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE deploys SET status = ?1 WHERE id = ?2", params![status.as_str(), id.0])
+            .map_err(q("update deploy status"))?;
+        Ok(())
+    }
+
+    fn trim_history(&self, before_ms: i64) -> Result<usize, StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM deploys WHERE started_at < ?1 AND status != 'running'
+                   AND id NOT IN (SELECT deploy_id FROM instances)",
+                [before_ms],
+            )
+            .map_err(q("trim history"))
+    }
+
     fn append_log(&self, id: DeployId, e: &LogEntry) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
@@ -373,6 +390,34 @@ mod tests {
             .unwrap();
         assert_eq!(only.len(), 1);
         assert_eq!(s.deploys(&Filter { project: Some("blog".into()), ..Filter::default() }, 10).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn trimming_history_keeps_running_deploys_and_those_instances_refer_to() {
+        let s = SqliteStore::in_memory().unwrap();
+        let old = s.begin_deploy(&new_deploy("a")).unwrap();
+        s.append_log(old, &LogEntry { ts: 0, level: Level::Info, step: "pull".into(), message: "m".into() }).unwrap();
+        s.finish_deploy(old, &DeployEnd { status: DeployStatus::Failed, error: None, url: None, leftovers: &[] })
+            .unwrap();
+        let running = s.begin_deploy(&new_deploy("b")).unwrap();
+        let serving = s.begin_deploy(&new_deploy("c")).unwrap();
+        s.finish_deploy(
+            serving,
+            &DeployEnd { status: DeployStatus::Succeeded, error: None, url: None, leftovers: &[] },
+        )
+        .unwrap();
+        s.insert_instance(&NewInstance {
+            deploy_id: serving,
+            slot: slot("c"),
+            container_name: "x".into(),
+            digest: "d".into(),
+        })
+        .unwrap();
+        assert_eq!(s.trim_history(now_ms() + 1000).unwrap(), 1);
+        assert!(s.deploy(old).unwrap().is_none());
+        assert!(s.logs(old, 0).unwrap().is_empty(), "logs go with their deploy");
+        assert!(s.deploy(running).unwrap().is_some());
+        assert!(s.deploy(serving).unwrap().is_some());
     }
 
     #[test]

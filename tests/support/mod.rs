@@ -41,8 +41,9 @@ pub(crate) struct Images {
     pub(crate) repo: String,
 }
 
-/// Tags pushed for every test run: `v1`, `v2`, `v3` (distinct digests).
-pub(crate) const TAGS: &[&str] = &["v1", "v2", "v3"];
+/// Tags pushed for every test run, each a distinct image: `v1` answers `hello`, `v2`…`v10`
+/// answer their own tag (`ENV MESSAGE`), and `bad` answers 500 on `/health`.
+pub(crate) const TAGS: &[&str] = &["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "bad"];
 
 pub(crate) fn images() -> &'static Images {
     static IMAGES: OnceLock<Images> = OnceLock::new();
@@ -58,8 +59,14 @@ pub(crate) fn images() -> &'static Images {
         let app = dir.join("demo-app");
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-app/main.rs");
         run(Command::new("rustc").args(["-O", "-C", "target-feature=+crt-static", "-o"]).arg(&app).arg(&src));
-        for (i, tag) in TAGS.iter().enumerate() {
-            let dockerfile = format!("FROM scratch\nCOPY demo-app /demo-app\nLABEL dev.tiny-forge.test-version=\"{i}\"\nEXPOSE 8080\nENTRYPOINT [\"/demo-app\"]\n");
+        for tag in TAGS {
+            let env = match *tag {
+                "v1" => String::new(),
+                "bad" => "ENV HEALTH_STATUS=500\n".to_owned(),
+                v => format!("ENV MESSAGE={v}\n"),
+            };
+            let dockerfile =
+                format!("FROM scratch\nCOPY demo-app /demo-app\n{env}EXPOSE 8080\nENTRYPOINT [\"/demo-app\"]\n");
             std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
             let image = format!("{repo}:{tag}");
             run(Command::new("docker").args(["build", "-q", "-t", &image]).arg(&dir).env("DOCKER_BUILDKIT", "0"));
@@ -271,6 +278,16 @@ impl Run {
         assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);
         self
     }
+}
+
+/// Points `repo:to` at the image `repo:from` in the registry (a CI pushing a new build to a
+/// moving tag).
+pub(crate) fn retag(from: &str, to: &str) {
+    let repo = &images().repo;
+    run(Command::new("docker").args(["pull", "-q", &format!("{repo}:{from}")]));
+    run(Command::new("docker").args(["tag", &format!("{repo}:{from}"), &format!("{repo}:{to}")]));
+    run(Command::new("docker").args(["push", "-q", &format!("{repo}:{to}")]));
+    let _ = docker(&["rmi", &format!("{repo}:{to}")]);
 }
 
 /// GETs `url` and returns (status, body).

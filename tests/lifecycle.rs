@@ -1,0 +1,267 @@
+//! Instance lifecycle: `max_instances`, rollback, remove, prune, zero-downtime redeploys.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::json;
+
+use crate::support::caddy::Caddy;
+use crate::support::npm::NpmDouble;
+use crate::support::{Run, Sandbox, docker, images, retag};
+
+const PW: &str = "lifecycle-pw";
+
+fn npm_bed(prefix: &str, project_extra: &str, stage_extra: &str) -> (Sandbox, NpmDouble) {
+    let sb = Sandbox::new(prefix);
+    let npm = NpmDouble::start("ops@example.com", PW);
+    let tables = format!(
+        "[proxy]\nkind = \"npm\"\nurl = \"{}\"\nemail = \"ops@example.com\"\npassword_env = \"TF_TEST_NPM_PASSWORD\"\n",
+        npm.url()
+    );
+    sb.config_with(&tables, project_extra, stage_extra);
+    (sb, npm)
+}
+
+fn tf(sb: &Sandbox, args: &[&str]) -> Run {
+    Run::from(sb.tf(args).env("TF_TEST_NPM_PASSWORD", PW).output().unwrap())
+}
+
+#[test]
+fn max_instances_evicts_the_oldest_tag_with_its_container_host_and_row() {
+    let (sb, npm) = npm_bed("maxi", "max_instances = 2", "");
+    for tag in ["v1", "v2", "v3"] {
+        tf(&sb, &["-q", "deploy", &sb.project, "dev", tag]).code(0);
+    }
+    let rows = sb.instances();
+    assert_eq!(rows.iter().map(|r| r.tag.as_str()).collect::<Vec<_>>(), ["v2", "v3"]);
+    assert_eq!(sb.containers().len(), 2);
+    let domains: Vec<String> = npm.hosts().iter().map(|h| h["domain_names"][0].as_str().unwrap().to_owned()).collect();
+    assert!(!domains.contains(&sb.host(None)), "v1 (the default tag) host deleted: {domains:?}");
+    assert_eq!(domains.len(), 2);
+    let d = sb.deploys();
+    let logs = sb.logs(d[0].id);
+    assert!(
+        logs.iter().any(|l| l.message.contains("evicted (max_instances)") && l.message.contains(":v1")
+            || l.message.contains("(v1)")),
+        "eviction is in the deploy's log"
+    );
+}
+
+#[test]
+fn rollback_redeploys_the_previous_digest_and_history_shows_it() {
+    let sb = Sandbox::new("rollb");
+    let moving = format!("mv-{}", sb.project);
+    sb.config("", "");
+    let text = std::fs::read_to_string(&sb.config)
+        .unwrap()
+        .replace("default_tag = \"v1\"", &format!("default_tag = \"{moving}\""));
+    sb.write_config(&text);
+    sb.run_tf(&["rollback", &sb.project, "dev"]).code(2).stderr_has("nothing to roll back to");
+
+    retag("v2", &moving);
+    let first = sb.run_tf(&["-q", "deploy", &sb.project, "dev"]);
+    first.code(0);
+    assert_eq!(crate::support::http_get(first.stdout.trim()).1, "v2\n");
+    retag("v3", &moving);
+    let second = sb.run_tf(&["-q", "deploy", &sb.project, "dev"]);
+    assert_eq!(crate::support::http_get(second.stdout.trim()).1, "v3\n");
+
+    let back = sb.run_tf(&["-q", "rollback", &sb.project, "dev"]);
+    back.code(0);
+    assert_eq!(crate::support::http_get(back.stdout.trim()).1, "v2\n", "serves the previous image again, by digest");
+    let d = sb.deploys();
+    assert_eq!(d[0].trigger.as_str(), "rollback");
+    assert_eq!(d[0].digest, d[2].digest, "same digest as the first deploy");
+    assert!(d[0].image.contains("@sha256:"), "deployed by digest, never by the moving tag: {}", d[0].image);
+    assert_eq!(d[1].status.as_str(), "rolled_back");
+    let h = sb.run_tf(&["history", &sb.project]);
+    assert!(h.stdout.lines().nth(1).unwrap().contains("rollback"), "{}", h.stdout);
+    assert_eq!(sb.containers().len(), 1);
+
+    // --to names the deploy to return to.
+    let to = d[1].id.to_string();
+    sb.run_tf(&["-q", "rollback", &sb.project, "dev", "--to", &to]).code(0);
+    assert_eq!(sb.deploys()[0].digest, d[1].digest);
+    sb.run_tf(&["rollback", &sb.project, "dev", "--to", "99999"]).code(2).stderr_has("deploy 99999 not found");
+}
+
+#[test]
+fn remove_takes_down_container_host_and_row_and_is_recorded() {
+    let (sb, npm) = npm_bed("remove", "", "");
+    tf(&sb, &["-q", "deploy", &sb.project, "dev", "v2"]).code(0);
+    assert_eq!(npm.hosts().len(), 1);
+    let run = tf(&sb, &["remove", &sb.project, "dev", "v2"]);
+    run.code(0);
+    assert!(run.stdout.contains("removed"), "{}", run.stdout);
+    sb.assert_nothing_left();
+    assert!(npm.hosts().is_empty());
+    let d = &sb.deploys()[0];
+    assert_eq!((d.trigger.as_str(), d.status.as_str()), ("remove", "succeeded"));
+    let again = tf(&sb, &["remove", &sb.project, "dev", "v2"]);
+    again.code(0).stderr_has("nothing to remove");
+}
+
+#[test]
+fn prune_removes_every_kind_of_orphan_and_a_second_prune_does_nothing() {
+    let (sb, npm) = npm_bed("prune", "max_instances = 5", "");
+    // An instance whose container was removed behind our back.
+    tf(&sb, &["-q", "deploy", &sb.project, "dev", "v2"]).code(0);
+    let gone = sb.instances().into_iter().find(|r| r.tag == "v2").unwrap();
+    docker(&["rm", "-f", &gone.container_name]);
+    // A managed container whose row is gone.
+    tf(&sb, &["-q", "deploy", &sb.project, "dev", "v3"]).code(0);
+    let orphan = sb.instances().into_iter().find(|r| r.tag == "v3").unwrap();
+    tiny_forge::store::Store::delete_instance(&sb.store(), orphan.id).unwrap();
+    // A proxy host marked as ours that no instance owns, and one that is not ours.
+    let stray = npm.add_host(&sb.host(Some("stray")), "tf-x", json!({"tiny_forge_managed": true}));
+    let foreign = npm.add_host(&sb.host(Some("theirs")), "someone", json!({}));
+    // A deploy killed (kill -9) after it created its container.
+    let child = sb.spawn_tf(
+        &["deploy", &sb.project, "dev", "v4"],
+        &[("TINY_FORGE_TEST_PAUSE_AFTER", "create:60s"), ("TF_TEST_NPM_PASSWORD", PW)],
+    );
+    sb.wait_for_log("pausing");
+    crate::support::run(std::process::Command::new("kill").args(["-KILL", &child.id().to_string()]));
+    let _ = child.wait_with_output();
+    // A container nobody manages, carrying only our project label: never touched.
+    let repo = &images().repo;
+    crate::support::run(std::process::Command::new("docker").args(["pull", "-q", &format!("{repo}:v1")]));
+    let bystander = format!("{}-bystander", sb.project);
+    crate::support::run(std::process::Command::new("docker").args([
+        "create",
+        "--name",
+        &bystander,
+        "--label",
+        &format!("dev.tiny-forge.project={}", sb.project),
+        &format!("{repo}:v1"),
+    ]));
+
+    let dry = tf(&sb, &["prune", "--dry-run"]);
+    dry.code(0);
+    let planned: Vec<String> = dry.stdout.lines().map(|l| l.trim_start_matches("would ").to_owned()).collect();
+    assert!(planned.len() >= 4, "{}", dry.stdout);
+    assert_eq!(sb.containers().len(), 3, "dry run changes nothing (orphan, killed deploy's, bystander)");
+
+    let real = tf(&sb, &["prune"]);
+    real.code(0);
+    let done: Vec<String> = real.stdout.lines().map(|l| l.trim_start_matches("did ").to_owned()).collect();
+    assert_eq!(done, planned, "the dry run said exactly what prune then did");
+    for needle in ["its container is gone", "orphan container", "orphan proxy host", "abandoned"] {
+        assert!(real.stdout.contains(needle), "missing {needle:?}:\n{}", real.stdout);
+    }
+    let hosts: Vec<u64> = npm.hosts().iter().map(|h| h["id"].as_u64().unwrap()).collect();
+    assert!(!hosts.contains(&stray), "stray host of ours deleted");
+    assert!(hosts.contains(&foreign), "foreign host untouched");
+    assert_eq!(sb.containers(), vec![format!("{bystander} created")], "no managed container left");
+    assert!(docker(&["inspect", &bystander]).status.success(), "unmanaged container untouched");
+    docker(&["rm", "-f", &bystander]);
+    assert_eq!(sb.instances().iter().filter(|r| r.status.as_str() != "live").count(), 0);
+    let interrupted = sb.deploys().into_iter().find(|d| d.tag == "v4").unwrap();
+    assert_eq!(interrupted.status.as_str(), "interrupted");
+
+    let second = tf(&sb, &["prune"]);
+    second.code(0).stderr_has("nothing to prune");
+    assert!(second.stdout.is_empty(), "{}", second.stdout);
+}
+
+#[test]
+fn prune_enforces_ttl_and_max_instances_but_spares_the_default_slot() {
+    let (sb, npm) = npm_bed("prunettl", "max_instances = 5", "");
+    for tag in ["v1", "v2", "v3"] {
+        tf(&sb, &["-q", "deploy", &sb.project, "dev", tag]).code(0);
+    }
+    let run = tf(&sb, &["prune", "--older-than", "1ms"]);
+    run.code(0);
+    let tags: Vec<String> = sb.instances().into_iter().map(|r| r.tag).collect();
+    assert_eq!(tags, ["v1"], "tag instances gone, the default slot kept: {}", run.stdout);
+    assert_eq!(npm.hosts().len(), 1);
+    tf(&sb, &["prune", "--older-than", "1ms", "--include-default"]).code(0);
+    sb.assert_nothing_left();
+    assert!(npm.hosts().is_empty());
+}
+
+/// What the client saw: requests sent, distinct bodies in order, failed requests, and
+/// connections Caddy reset before reading the request (retried once, as browsers do).
+struct Seen {
+    requests: usize,
+    bodies: Vec<String>,
+    failures: Vec<String>,
+    resets: usize,
+}
+
+/// Sends requests through Caddy without pause until stopped.
+///
+/// Caddy applies every admin-API change by starting new servers and closing the old ones'
+/// connections; a connection caught in that instant is reset before its request is read, in any
+/// client. Such a request never reached an upstream, so it is retried once, as a browser retries
+/// an idempotent request; a request that fails again, or any non-2xx answer, is a failure.
+fn hammer(caddy: &Caddy, host: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Seen> {
+    let port = caddy.http_port;
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+            let mut seen = Seen { requests: 0, bodies: Vec::new(), failures: Vec::new(), resets: 0 };
+            while !stop.load(Ordering::SeqCst) {
+                seen.requests += 1;
+                let send = || client.get(format!("http://127.0.0.1:{port}/")).header("Host", &host).send();
+                let answer = match send().await {
+                    Err(e) if e.is_request() || e.is_connect() => {
+                        seen.resets += 1;
+                        send().await
+                    }
+                    other => other,
+                };
+                match answer {
+                    Ok(r) if r.status().is_success() => {
+                        let b = r.text().await.unwrap_or_default();
+                        if seen.bodies.last() != Some(&b) {
+                            seen.bodies.push(b);
+                        }
+                    }
+                    Ok(r) => seen.failures.push(format!("{}", r.status())),
+                    Err(e) => seen.failures.push(tiny_forge::report::one_line(&e)),
+                }
+            }
+            seen
+        })
+    })
+}
+
+#[test]
+fn ten_blue_green_redeploys_behind_caddy_drop_no_request() {
+    let caddy = Caddy::start();
+    let sb = Sandbox::new("zerodt");
+    let moving = format!("zd-{}", sb.project);
+    sb.config_with(&format!("[proxy]\nkind = \"caddy\"\nurl = \"{}\"\n", caddy.admin_url()), "", "");
+    let text = std::fs::read_to_string(&sb.config)
+        .unwrap()
+        .replace("default_tag = \"v1\"", &format!("default_tag = \"{moving}\""));
+    sb.write_config(&text);
+    retag("v1", &moving);
+    sb.run_tf(&["-q", "deploy", &sb.project, "dev"]).code(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = hammer(&caddy, sb.host(None), Arc::clone(&stop));
+    for v in 2..=10 {
+        retag(&format!("v{v}"), &moving);
+        sb.run_tf(&["-q", "deploy", &sb.project, "dev"]).code(0);
+    }
+    // A failed redeploy (the new image is unhealthy) keeps serving the old version.
+    retag("bad", &moving);
+    sb.run_tf(&["-q", "deploy", &sb.project, "dev"]).code(1);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    stop.store(true, Ordering::SeqCst);
+    let Seen { requests: n, bodies, failures, resets } = client.join().unwrap();
+    assert!(n > 100, "the client kept sending ({n} requests)");
+    assert_eq!(
+        failures,
+        Vec::<String>::new(),
+        "{} of {n} requests failed ({resets} reset and retried)",
+        failures.len()
+    );
+    assert!(resets < n / 100, "resets are rare reload races, not outages: {resets} of {n}");
+    let expected: Vec<String> =
+        ["hello".to_owned()].into_iter().chain((2..=10).map(|v| format!("v{v}"))).map(|b| format!("{b}\n")).collect();
+    assert_eq!(bodies, expected, "answers moved from each version to the next, and stayed on v10");
+    assert_eq!(sb.containers().len(), 1);
+}
