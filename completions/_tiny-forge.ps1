@@ -105,6 +105,7 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--probe', '--probe', [CompletionResultType]::ParameterName, 'Probe each running instance''s health path now (HEALTH column)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')

@@ -452,7 +452,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__list)
-            opts="-q -v -h --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --probe --config --state --output --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

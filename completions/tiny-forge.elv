@@ -97,6 +97,7 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
             cand --config 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]'
             cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
             cand --output 'How progress and results are shown'
+            cand --probe 'Probe each running instance''s health path now (HEALTH column)'
             cand -q 'Print only results and errors'
             cand --quiet 'Print only results and errors'
             cand -v 'Show every log entry (spinners are replaced by plain lines)'

@@ -95,6 +95,7 @@ complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -l output -d
 tty\t'Spinners, one per step, with elapsed time'
 plain\t'One timestamped line per event (CI logs)'
 json\t'One JSON object per line, then a result object'"
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -l probe -d 'Probe each running instance\'s health path now (HEALTH column)'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -s q -l quiet -d 'Print only results and errors'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -s v -l verbose -d 'Show every log entry (spinners are replaced by plain lines)'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'

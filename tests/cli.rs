@@ -99,6 +99,8 @@ fn history_and_list_show_what_happened() {
     let l = sb.run_tf(&["list", &sb.project]);
     l.code(0);
     assert!(l.stdout.lines().nth(1).is_some_and(|r| r.contains("v1") && r.contains("running")), "{}", l.stdout);
+    let probed = sb.run_tf(&["list", &sb.project, "--probe"]);
+    assert!(probed.stdout.lines().nth(1).is_some_and(|r| r.contains("healthy")), "{}", probed.stdout);
     let lj = sb.run_tf(&["--output", "json", "list", &sb.project]);
     let v: serde_json::Value = serde_json::from_str(&lj.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);

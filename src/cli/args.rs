@@ -95,6 +95,9 @@ pub(crate) enum Command {
         project: Option<String>,
         /// Only this stage
         stage: Option<String>,
+        /// Probe each running instance's health path now (HEALTH column)
+        #[arg(long)]
+        probe: bool,
     },
 
     /// Show past deploys, newest first; "history show <id>" for one deploy's log

@@ -93,7 +93,7 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Rollback(a) => deploy::rollback(&ctx, a).await,
         Command::Remove(a) => lifecycle::remove(&ctx, a).await,
         Command::Prune(a) => lifecycle::prune(&ctx, a).await,
-        Command::List { project, stage } => query::list(&ctx, project, stage).await,
+        Command::List { project, stage, probe } => query::list(&ctx, project, stage, probe).await,
         Command::History(h) => query::history(&ctx, h).await,
         Command::Check => check::run(&ctx).await,
         Command::Completions { shell } => {

@@ -6,9 +6,11 @@ use std::time::Duration;
 use serde_json::json;
 use tiny_forge::ContainerRuntime as _;
 use tiny_forge::domain::DeployId;
+use tiny_forge::domain::{InstanceStatus, ProjectName, StageName};
+use tiny_forge::health::{HttpProbe, Probe as _};
 use tiny_forge::report::fmt_ms;
 use tiny_forge::runtime::DockerRuntime;
-use tiny_forge::store::{DeployRecord, Filter, Store as _, now_ms};
+use tiny_forge::store::{DeployRecord, Filter, InstanceRecord, Store as _, now_ms};
 
 use super::args::{HistoryArgs, HistoryCommand};
 use super::{Ctx, Failure, exit, out, render};
@@ -55,15 +57,48 @@ fn store_if_any(ctx: &Ctx) -> Result<Option<tiny_forge::store::SqliteStore>, Fai
     Ctx::open_store(&path).map(Some)
 }
 
-pub(crate) async fn list(ctx: &Ctx, project: Option<String>, stage: Option<String>) -> Result<u8, Failure> {
+/// Probes every live instance's health path on its container address, all at once.
+async fn probe_all(ctx: &Ctx, runtime: &DockerRuntime, instances: &[InstanceRecord]) -> HashMap<i64, String> {
+    let Ok(config) = ctx.load_config() else { return HashMap::new() };
+    let Ok(client) = tiny_forge::http::client() else { return HashMap::new() };
+    let probe = HttpProbe::new(client);
+    let checks = instances.iter().filter(|i| i.status == InstanceStatus::Live).map(|i| {
+        let (config, probe) = (&config, &probe);
+        async move {
+            let stage = ProjectName::new(&i.project)
+                .ok()
+                .zip(StageName::new(&i.stage).ok())
+                .and_then(|(p, s)| config.resolve(&p, &s).ok());
+            let Some(stage) = stage else { return (i.id, "? (not in config)".to_owned()) };
+            let ip = runtime.inspect(&i.container_name, &stage.network).await.ok().flatten().and_then(|c| c.ip);
+            let Some(ip) = ip else { return (i.id, "no address".to_owned()) };
+            let url = format!("http://{}{}", std::net::SocketAddr::new(ip, stage.port), stage.health.path);
+            let r = probe.probe(&url, Duration::from_secs(2)).await;
+            (i.id, if r.passed { "healthy".to_owned() } else { format!("unhealthy ({})", r.detail) })
+        }
+    });
+    futures_util::future::join_all(checks).await.into_iter().collect()
+}
+
+pub(crate) async fn list(
+    ctx: &Ctx,
+    project: Option<String>,
+    stage: Option<String>,
+    probe: bool,
+) -> Result<u8, Failure> {
     let instances = match store_if_any(ctx)? {
         Some(s) => s.instances(&filter(project.clone(), stage.clone())).map_err(Failure::usage)?,
         None => Vec::new(),
     };
     // Cross-check with Docker; when it cannot be reached, say so and show what the state says.
-    let docker = match DockerRuntime::connect().await {
-        Ok(d) => d.list_managed().await.ok(),
-        Err(_) => None,
+    let runtime = DockerRuntime::connect().await.ok();
+    let docker = match &runtime {
+        Some(d) => d.list_managed().await.ok(),
+        None => None,
+    };
+    let health = match (&runtime, probe) {
+        (Some(rt), true) => probe_all(ctx, rt, &instances).await,
+        _ => HashMap::new(),
     };
     if docker.is_none() && !ctx.quiet {
         eprintln!("warning: cannot reach the Docker Engine; container states are unknown");
@@ -84,7 +119,7 @@ pub(crate) async fn list(ctx: &Ctx, project: Option<String>, stage: Option<Strin
         };
         items.push(json!({
             "project": i.project, "stage": i.stage, "tag": i.tag, "url": i.url, "status": i.status.as_str(),
-            "container": i.container_name, "container_state": shown, "digest": i.digest,
+            "container": i.container_name, "container_state": shown, "health": health.get(&i.id), "digest": i.digest,
             "deploy_id": i.deploy_id.0, "created_at": render::rfc3339(i.created_at),
         }));
         rows.push(vec![
@@ -97,6 +132,7 @@ pub(crate) async fn list(ctx: &Ctx, project: Option<String>, stage: Option<Strin
             } else {
                 format!("{} ({})", shown, i.status.as_str())
             },
+            health.get(&i.id).cloned().unwrap_or_else(|| "-".into()),
             short_digest(&i.digest),
             age(i.created_at),
         ]);
@@ -123,6 +159,7 @@ pub(crate) async fn list(ctx: &Ctx, project: Option<String>, stage: Option<Strin
             format!("{} (orphan: not in state)", c.state),
             "-".into(),
             "-".into(),
+            "-".into(),
         ]);
     }
     if ctx.json() {
@@ -132,7 +169,7 @@ pub(crate) async fn list(ctx: &Ctx, project: Option<String>, stage: Option<Strin
             eprintln!("no instances");
         }
     } else {
-        table(&["PROJECT", "STAGE", "TAG", "URL", "STATE", "DIGEST", "AGE"], &rows)?;
+        table(&["PROJECT", "STAGE", "TAG", "URL", "STATE", "HEALTH", "DIGEST", "AGE"], &rows)?;
     }
     Ok(exit::OK)
 }
