@@ -17,6 +17,7 @@ pub mod health;
 pub mod http;
 pub mod lock;
 pub mod naming;
+pub mod notify;
 pub mod proxy;
 pub mod report;
 pub mod runtime;

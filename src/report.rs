@@ -87,6 +87,8 @@ pub enum Step {
     Remove,
     /// `tiny-forge prune`: clean up.
     Prune,
+    /// Tell the webhooks how the deploy ended.
+    Notify,
 }
 
 impl Step {
@@ -107,6 +109,7 @@ impl Step {
             Self::Rollback => "rollback",
             Self::Remove => "remove",
             Self::Prune => "prune",
+            Self::Notify => "notify",
         }
     }
 }
@@ -129,6 +132,7 @@ impl Step {
             Self::Rollback,
             Self::Remove,
             Self::Prune,
+            Self::Notify,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)

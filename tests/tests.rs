@@ -5,6 +5,8 @@ mod caddy;
 mod cli;
 mod deploy;
 mod lifecycle;
+mod notify;
 mod npm;
 mod npm_double;
+mod output;
 mod support;

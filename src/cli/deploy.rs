@@ -8,6 +8,7 @@ use tiny_forge::deploy::{CancelHandle, DeployRequest, Deployer};
 use tiny_forge::domain::{DeployId, ProjectName, StageName, Tag, Trigger};
 use tiny_forge::health::HttpProbe;
 use tiny_forge::lock::LockWait;
+use tiny_forge::notify::{WebhookNotifier, WebhookTarget};
 use tiny_forge::proxy::{AnyProxy, CaddyProxy, NoProxy, NpmProxy};
 use tiny_forge::report::{NoReporter, Reporter, Step};
 use tiny_forge::runtime::DockerRuntime;
@@ -23,6 +24,7 @@ pub(crate) struct Adapters {
     pub(crate) proxy: AnyProxy,
     pub(crate) store: SqliteStore,
     pub(crate) probe: HttpProbe,
+    pub(crate) notifier: WebhookNotifier,
     pub(crate) lock_dir: PathBuf,
 }
 
@@ -30,11 +32,12 @@ impl Adapters {
     pub(crate) async fn build(ctx: &Ctx, config: &Config) -> Result<Self, Failure> {
         let client = tiny_forge::http::client().map_err(Failure::usage)?;
         let proxy = build_proxy(config, &client)?;
+        let notifier = build_notifier(config, &client)?;
         let state_path = ctx.state_path(Some(config))?;
         let runtime = DockerRuntime::connect().await.map_err(Failure::usage)?;
         let store = Ctx::open_store(&state_path)?;
         let lock_dir = state_path.parent().map_or_else(|| "locks".into(), |d| d.join("locks"));
-        Ok(Self { runtime, proxy, store, probe: HttpProbe::new(client), lock_dir })
+        Ok(Self { runtime, proxy, store, probe: HttpProbe::new(client), notifier, lock_dir })
     }
 
     pub(crate) fn deployer<'a>(
@@ -42,7 +45,8 @@ impl Adapters {
         reporter: &'a dyn Reporter,
     ) -> Deployer<'a, DockerRuntime, AnyProxy, SqliteStore, HttpProbe> {
         let d = Deployer::new(&self.runtime, &self.proxy, &self.store, &self.probe, self.lock_dir.clone())
-            .with_reporter(reporter);
+            .with_reporter(reporter)
+            .with_notifier(&self.notifier);
         match test_pause() {
             Some((step, pause)) => d.with_pause_after(step, pause),
             None => d,
@@ -133,6 +137,21 @@ pub(crate) fn build_proxy(config: &Config, client: &reqwest::Client) -> Result<A
             AnyProxy::Caddy(CaddyProxy::new(admin_url.clone(), server.clone(), *timeout, *forward, client.clone()))
         }
     })
+}
+
+/// The webhook targets, with their secrets read now (a missing one is a config error).
+fn build_notifier(config: &Config, client: &reqwest::Client) -> Result<WebhookNotifier, Failure> {
+    let mut targets = Vec::new();
+    for (i, t) in config.notify().iter().enumerate() {
+        let secret = match &t.secret {
+            Some(src) => {
+                Some(src.read(&format!("notify[{i}].secret")).map_err(|e| Failure::usage(anyhow::anyhow!(e)))?)
+            }
+            None => None,
+        };
+        targets.push(WebhookTarget { url: t.url.clone(), secret, format: t.format, budget: t.budget });
+    }
+    Ok(WebhookNotifier::new(targets, client.clone()))
 }
 
 /// The first SIGINT or SIGTERM cancels the deploy (which then rolls back); a second one exits

@@ -109,7 +109,19 @@ impl Reporter for Tty {
                     layers.insert(layer.clone(), (*c, *t));
                     let (done, all) = layers.values().fold((0, 0), |(a, b), (c, t)| (a + c, b + t));
                     if let Some(bar) = self.bars.borrow().get(&Step::Pull) {
-                        bar.set_message(format!("{} / {}", indicatif::HumanBytes(done), indicatif::HumanBytes(all)));
+                        // The spinner becomes a byte progress bar once sizes are known.
+                        if bar.length().is_none() {
+                            let t = if self.colour {
+                                "{spinner:.cyan} {prefix:<8.bold} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {elapsed:.dim}"
+                            } else {
+                                "{spinner} {prefix:<8} [{bar:30}] {bytes}/{total_bytes} {elapsed}"
+                            };
+                            if let Ok(style) = ProgressStyle::with_template(t) {
+                                bar.set_style(style.progress_chars("=> "));
+                            }
+                        }
+                        bar.set_length(all);
+                        bar.set_position(done);
                     }
                 }
             }

@@ -136,6 +136,9 @@ pub(crate) struct NotifyFile {
     pub(crate) secret_file: Option<PathBuf>,
     /// `json` (default), `slack` or `discord`.
     pub(crate) format: Option<String>,
+    /// Total time for this target, retries included. Default: 10s.
+    #[serde(default, with = "humantime_serde")]
+    pub(crate) budget: Option<Duration>,
 }
 
 /// One table or an array of tables.

@@ -98,6 +98,8 @@ pub struct NotifyTarget {
     pub secret: Option<SecretSource>,
     /// Payload shape.
     pub format: NotifyFormat,
+    /// Total time for this target, retries included.
+    pub budget: Duration,
 }
 
 /// Payload shape of a notification.
@@ -595,7 +597,11 @@ impl Config {
                     problems.push(e);
                     None
                 });
-                NotifyTarget { url: n.url, secret, format }
+                let budget = n.budget.unwrap_or(Duration::from_secs(10));
+                if budget.is_zero() {
+                    problems.push(format!("{key}.budget: must be longer than 0s"));
+                }
+                NotifyTarget { url: n.url, secret, format, budget }
             })
             .collect()
     }

@@ -28,6 +28,7 @@ use crate::config::ResolvedStage;
 use crate::domain::{Tag, Trigger};
 use crate::health::Probe;
 use crate::lock::LockWait;
+use crate::notify::{NoNotifier, Notifier};
 use crate::proxy::Proxy;
 use crate::report::{NoReporter, Reporter, Step};
 use crate::runtime::ContainerRuntime;
@@ -55,6 +56,7 @@ pub struct Deployer<'a, R, P, S, Pr> {
     store: &'a S,
     probe: &'a Pr,
     reporter: &'a dyn Reporter,
+    notifier: &'a dyn Notifier,
     cancel: Cancel,
     lock_dir: PathBuf,
     host: String,
@@ -76,6 +78,7 @@ where
             store,
             probe,
             reporter: &NoReporter,
+            notifier: &NoNotifier,
             cancel: Cancel::never(),
             lock_dir,
             host: hostname(),
@@ -87,6 +90,13 @@ where
     #[must_use]
     pub fn with_reporter(mut self, reporter: &'a dyn Reporter) -> Self {
         self.reporter = reporter;
+        self
+    }
+
+    /// Tells `notifier` how each deploy ended (success, failure, incomplete rollback).
+    #[must_use]
+    pub fn with_notifier(mut self, notifier: &'a dyn Notifier) -> Self {
+        self.notifier = notifier;
         self
     }
 

@@ -17,6 +17,7 @@ use crate::domain::{DeployId, DeployStatus, InstanceStatus, Slot};
 use crate::health::{self, Probe};
 use crate::lock::StageLock;
 use crate::naming;
+use crate::notify::{Notification, NotifyEvent};
 use crate::proxy::{Deleted, Proxy, Upstream};
 
 /// What the proxy step yields.
@@ -134,8 +135,8 @@ where
         image,
         created: RefCell::new(Created::default()),
     };
-    match saga.forward(begin).await {
-        Ok(success) => Ok(DeployOutcome::Succeeded(success)),
+    let outcome = match saga.forward(begin).await {
+        Ok(success) => DeployOutcome::Succeeded(success),
         Err(failed) => {
             let interrupted = matches!(failed.cause, StepError::Interrupted);
             let rollback = saga.rollback().await;
@@ -147,15 +148,17 @@ where
             // The outcome below is what matters to the caller even if this write fails.
             let end = DeployEnd { status, error: Some(&error), url: None, leftovers: &rollback.leftovers };
             let _ = d.store.finish_deploy(id, &end);
-            Ok(DeployOutcome::Failed(DeployFailure {
+            DeployOutcome::Failed(DeployFailure {
                 deploy_id: id,
                 failed,
                 rollback,
                 interrupted,
                 elapsed: begin.elapsed(),
-            }))
+            })
         }
-    }
+    };
+    saga.notify(&outcome).await;
+    Ok(outcome)
 }
 
 impl<R, P, S, Pr> Saga<'_, '_, R, P, S, Pr>
@@ -461,6 +464,42 @@ where
                 Ok(())
             }
             Err(e) => Err(format!("{why}: {e}")),
+        }
+    }
+
+    /// Tells the notifier how the deploy ended; failures become warnings in the deploy's log
+    /// and change nothing else.
+    async fn notify(&self, outcome: &DeployOutcome) {
+        let digest = self.d.store.deploy(self.id).ok().flatten().and_then(|r| r.digest);
+        let base = |event, url: Option<String>, error: Option<String>, leftovers: Vec<String>, elapsed: Duration| {
+            Notification {
+                event,
+                deploy_id: self.id.0,
+                project: self.slot.project.to_string(),
+                stage: self.slot.stage.to_string(),
+                tag: self.slot.tag.to_string(),
+                trigger: self.req.trigger.as_str().to_owned(),
+                digest: digest.clone(),
+                url,
+                duration_ms: ms(elapsed),
+                error,
+                leftovers,
+            }
+        };
+        let n = match outcome {
+            DeployOutcome::Succeeded(s) => {
+                base(NotifyEvent::Succeeded, Some(s.url.clone()), None, Vec::new(), s.elapsed)
+            }
+            DeployOutcome::Failed(f) => base(
+                if f.rollback.is_complete() { NotifyEvent::Failed } else { NotifyEvent::RollbackIncomplete },
+                None,
+                Some(one_line(&f.failed)),
+                f.rollback.leftovers.clone(),
+                f.elapsed,
+            ),
+        };
+        for warning in self.d.notifier.notify(&n).await {
+            self.log(Step::Notify, Level::Warn, warning);
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub(crate) mod caddy;
 pub(crate) mod npm;
+pub(crate) mod receiver;
 mod registry;
 
 use std::path::{Path, PathBuf};

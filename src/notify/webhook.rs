@@ -1,0 +1,171 @@
+//! Webhooks over HTTP(S): tiny-forge's JSON, or Slack's and Discord's incoming-webhook payloads.
+//!
+//! Authenticity: with a secret, every request carries
+//! `X-Tiny-Forge-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, so a
+//! receiver can reject forgeries (wrong MAC) and replays (old `t`).
+//!
+//! Bounded: each target gets a few attempts (backoff 250 ms, then 1 s) with a per-attempt
+//! timeout, all within the target's budget (default 10 s); targets are told concurrently. Only
+//! the URL's scheme and host are ever logged: a webhook URL often is a secret itself.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use hmac::{Hmac, Mac as _};
+use serde_json::json;
+use sha2::Sha256;
+use tokio::time::Instant;
+
+use super::{Notification, Notifier, NotifyEvent};
+use crate::config::{NotifyFormat, Secret};
+
+/// Header carrying the signature.
+pub const SIGNATURE_HEADER: &str = "X-Tiny-Forge-Signature";
+
+/// One webhook, resolved.
+#[derive(Debug, Clone)]
+pub struct WebhookTarget {
+    /// Where to POST.
+    pub url: String,
+    /// HMAC key, if any.
+    pub secret: Option<Secret>,
+    /// Payload shape.
+    pub format: NotifyFormat,
+    /// Total time allowed for this target.
+    pub budget: Duration,
+}
+
+/// Sends to every target.
+#[derive(Debug, Clone)]
+pub struct WebhookNotifier {
+    targets: Vec<WebhookTarget>,
+    client: reqwest::Client,
+}
+
+/// `t=<unix>,v1=<hex HMAC-SHA256(secret, "<unix>.<body>")>`.
+#[must_use]
+pub fn sign(secret: &str, unix: u64, body: &[u8]) -> String {
+    // HMAC accepts keys of any length; this cannot fail.
+    let mut mac = <Hmac<Sha256> as hmac::Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
+    mac.update(unix.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("t={unix},v1={:x}", mac.finalize().into_bytes())
+}
+
+/// Scheme and host of a URL, for messages.
+fn shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!("{}://{}", u.scheme(), u.host_str().unwrap_or("?")),
+        Err(_) => "(invalid URL)".into(),
+    }
+}
+
+fn text(n: &Notification) -> String {
+    let slot = format!("{}/{}:{}", n.project, n.stage, n.tag);
+    match n.event {
+        NotifyEvent::Succeeded => {
+            format!("✅ {slot} deployed (deploy {}) at {}", n.deploy_id, n.url.as_deref().unwrap_or("-"))
+        }
+        NotifyEvent::Failed => {
+            format!(
+                "❌ {slot} failed and was rolled back (deploy {}): {}",
+                n.deploy_id,
+                n.error.as_deref().unwrap_or("-")
+            )
+        }
+        NotifyEvent::RollbackIncomplete => format!(
+            "⚠️ {slot} failed and its rollback left {} behind; run `tiny-forge prune` (deploy {}): {}",
+            n.leftovers.join(", "),
+            n.deploy_id,
+            n.error.as_deref().unwrap_or("-")
+        ),
+    }
+}
+
+/// The body for a target's format.
+fn body(format: NotifyFormat, n: &Notification) -> Vec<u8> {
+    let v = match format {
+        NotifyFormat::Json => serde_json::to_value(n).unwrap_or_default(),
+        NotifyFormat::Slack => json!({ "text": text(n) }),
+        NotifyFormat::Discord => json!({ "content": text(n) }),
+    };
+    v.to_string().into_bytes()
+}
+
+impl WebhookNotifier {
+    /// A notifier for `targets` using the shared `client`.
+    #[must_use]
+    pub fn new(targets: Vec<WebhookTarget>, client: reqwest::Client) -> Self {
+        Self { targets, client }
+    }
+
+    async fn send(&self, t: &WebhookTarget, n: &Notification) -> Result<(), String> {
+        let body = body(t.format, n);
+        let deadline = Instant::now() + t.budget;
+        let backoff = [Duration::from_millis(250), Duration::from_secs(1)];
+        let mut last = String::new();
+        for attempt in 0..=backoff.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let mut req = self
+                .client
+                .post(&t.url)
+                .timeout(left.min(Duration::from_secs(5)))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+            if let Some(secret) = &t.secret {
+                let unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
+                req = req.header(SIGNATURE_HEADER, sign(secret.expose(), unix, &body));
+            }
+            match req.send().await {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
+                    return Err(format!("answered {}", r.status()));
+                }
+                Ok(r) => last = format!("answered {}", r.status()),
+                Err(e) if e.is_timeout() => last = "timed out".into(),
+                Err(e) if e.is_connect() => last = "connection refused".into(),
+                Err(e) => last = e.to_string(),
+            }
+            if let Some(wait) = backoff.get(attempt) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                tokio::time::sleep((*wait).min(left)).await;
+            }
+        }
+        Err(format!("{last} (gave up within {})", humantime::format_duration(t.budget)))
+    }
+}
+
+impl Notifier for WebhookNotifier {
+    fn notify<'a>(&'a self, n: &'a Notification) -> Pin<Box<dyn Future<Output = Vec<String>> + 'a>> {
+        Box::pin(async move {
+            let sends = self.targets.iter().map(|t| async move {
+                self.send(t, n).await.err().map(|e| format!("notification to {} failed: {e}", shown(&t.url)))
+            });
+            futures_util::future::join_all(sends).await.into_iter().flatten().collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_hmac_sha256_of_time_dot_body_in_hex() {
+        // echo -n '1700000000.{"a":1}' | openssl dgst -sha256 -hmac s3cret
+        let sig = sign("s3cret", 1_700_000_000, br#"{"a":1}"#);
+        assert_eq!(sig, "t=1700000000,v1=1698a50bc74d1ff1db85c4e0a5297c2ad9fdba245d5737cdb789e4cc6e098940");
+        assert_ne!(sig, sign("other", 1_700_000_000, br#"{"a":1}"#));
+        assert_ne!(sig, sign("s3cret", 1_700_000_001, br#"{"a":1}"#));
+    }
+
+    #[test]
+    fn only_scheme_and_host_of_a_webhook_url_are_shown() {
+        assert_eq!(shown("https://hooks.slack.com/services/T000/B000/XXXX"), "https://hooks.slack.com");
+    }
+}

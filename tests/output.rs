@@ -1,0 +1,86 @@
+//! What a deploy shows: `plain` and `json` output pinned by snapshots (times, ids, addresses and
+//! digests masked), and `history show --follow` tailing a deploy run by another process.
+
+use crate::support::{Run, Sandbox, images};
+
+fn masked(sb: &Sandbox, text: &str) -> String {
+    let registry = images().registry.host();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    let filters: Vec<(String, String)> = vec![
+        (regex_escape(&sb.project), "[PROJECT]".into()),
+        (regex_escape(&registry), "[REGISTRY]".into()),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z".into(), "[TIME]".into()),
+        (r"sha256:[0-9a-f]{64}".into(), "[DIGEST]".into()),
+        (r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b".into(), "[IP]".into()),
+        (r#""(elapsed_ms|duration_ms)":\d+"#.into(), r#""$1":"[MS]""#.into()),
+        (r"\b\d+(\.\d+)?(ms|s)\b".into(), "[DUR]".into()),
+        (r"\(\d+ probes\)".into(), "(N probes)".into()),
+    ];
+    let mut out = text.to_owned();
+    for (re, with) in &filters {
+        out = regex::Regex::new(re).unwrap().replace_all(&out, with.as_str()).into_owned();
+    }
+    out
+}
+
+fn regex_escape(s: &str) -> String {
+    regex::escape(s)
+}
+
+#[test]
+fn plain_output_of_a_successful_and_a_failed_deploy() {
+    let sb = Sandbox::new("outplain");
+    sb.config("", "");
+    let ok = sb.run_tf(&["--output", "plain", "deploy", &sb.project, "dev"]);
+    ok.code(0);
+    insta::assert_snapshot!("plain_success_stderr", masked(&sb, &ok.stderr));
+    insta::assert_snapshot!("plain_success_stdout", masked(&sb, &ok.stdout));
+    let failed = sb.run_tf(&["--output", "plain", "deploy", &sb.project, "dev", "bad"]);
+    failed.code(1);
+    insta::assert_snapshot!("plain_failure_stderr", masked(&sb, &failed.stderr));
+    assert!(failed.stdout.is_empty());
+}
+
+#[test]
+fn json_output_is_one_object_per_line_ending_with_the_result() {
+    let sb = Sandbox::new("outjson");
+    sb.config("", "");
+    for (tag, code, name) in [("v1", 0, "json_success"), ("bad", 1, "json_failure")] {
+        let run = sb.run_tf(&["--output", "json", "deploy", &sb.project, "dev", tag]);
+        run.code(code);
+        let lines: Vec<serde_json::Value> =
+            run.stdout.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+        let last = lines.last().unwrap();
+        assert_eq!(last["type"], "result");
+        assert_eq!(last["exit_code"], code);
+        assert!(lines.iter().all(|l| l["type"].is_string()), "every object has a type");
+        // Pull progress depends on timing; the rest is the contract.
+        let stable: Vec<&str> = run.stdout.lines().filter(|l| !l.contains(r#""type":"pull_progress""#)).collect();
+        insta::assert_snapshot!(name, masked(&sb, &stable.join("\n")));
+    }
+}
+
+#[test]
+fn history_show_follow_tails_a_running_deploy_and_exits_with_its_code() {
+    for (tag, code) in [("v1", 0), ("bad", 1)] {
+        let sb = Sandbox::new("follow");
+        sb.config("", "");
+        let deploy =
+            sb.spawn_tf(&["-q", "deploy", &sb.project, "dev", tag], &[("TINY_FORGE_TEST_PAUSE_AFTER", "start:1500ms")]);
+        sb.wait_for_log("pausing");
+        let id = sb.deploys()[0].id.to_string();
+        let follow = Run::from(sb.tf(&["history", "show", &id, "--follow"]).output().unwrap());
+        let deployed = Run::from(deploy.wait_with_output().unwrap());
+        deployed.code(code);
+        follow.code(code);
+        assert!(follow.stdout.contains("pausing"), "entries from before it started: {}", follow.stdout);
+        assert!(follow.stdout.contains("health"), "entries written while it followed: {}", follow.stdout);
+        let last_step = if code == 0 { "retire" } else { "rollback" };
+        assert!(
+            follow.stdout.contains(&format!("{last_step} done")) || follow.stdout.contains(last_step),
+            "{}",
+            follow.stdout
+        );
+    }
+}
