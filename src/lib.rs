@@ -23,7 +23,7 @@ pub mod report;
 pub mod runtime;
 pub mod store;
 
-pub use deploy::{Cancel, CancelHandle, DeployError, DeployOutcome, DeployRequest, Deployer};
+pub use deploy::{Cancel, CancelHandle, DeployError, DeployOutcome, DeployRequest, Deployer, StepTimeouts};
 pub use health::Probe;
 pub use proxy::Proxy;
 pub use report::Reporter;

@@ -51,7 +51,7 @@ fn a_foreign_route_for_the_same_host_is_refused() {
     let route = serde_json::json!({"match": [{"host": [sb.host(None)]}], "handle": [{"handler": "static_response", "body": "theirs"}]});
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let r = reqwest::Client::new()
+        let r = crate::support::client()
             .post(format!("{}/config/apps/http/servers/srv0/routes", caddy.admin_url()))
             .json(&route)
             .send()

@@ -200,6 +200,7 @@ fn hammer(caddy: &Caddy, host: String, stop: Arc<AtomicBool>) -> std::thread::Jo
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
+            crate::support::client();
             let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
             let mut seen = Seen { requests: 0, bodies: Vec::new(), failures: Vec::new(), resets: 0 };
             while !stop.load(Ordering::SeqCst) {

@@ -33,6 +33,7 @@ fn double_answers_every_recorded_exchange_like_npm() {
     let exchanges: Vec<Value> = serde_json::from_str(&text).unwrap();
     let npm = NpmDouble::start("admin@example.com", "changeme-Secret1");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    crate::support::client();
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let token: String = rt.block_on(async {
         let r = client
@@ -84,7 +85,7 @@ fn expired_tokens_get_400_token_has_expired_and_cannot_be_refreshed() {
     npm.set_token_lifetime(std::time::Duration::from_millis(1));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let c = reqwest::Client::new();
+        let c = crate::support::client();
         let t: Value = c
             .post(format!("{}/api/tokens", npm.url()))
             .json(&serde_json::json!({"identity": "a@b.c", "secret": "pw"}))

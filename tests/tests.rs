@@ -3,6 +3,7 @@
 
 mod caddy;
 mod cli;
+mod crash;
 mod deploy;
 mod lifecycle;
 mod notify;

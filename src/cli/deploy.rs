@@ -47,10 +47,7 @@ impl Adapters {
         let d = Deployer::new(&self.runtime, &self.proxy, &self.store, &self.probe, self.lock_dir.clone())
             .with_reporter(reporter)
             .with_notifier(&self.notifier);
-        match test_pause() {
-            Some((step, pause)) => d.with_pause_after(step, pause),
-            None => d,
-        }
+        test_pauses().into_iter().fold(d, |d, (step, pause)| d.with_pause_after(step, pause))
     }
 }
 
@@ -177,10 +174,15 @@ fn unreachable_after_exit() -> Result<tiny_forge::DeployOutcome, tiny_forge::Dep
     Err(tiny_forge::DeployError::Interrupted)
 }
 
-/// `TINY_FORGE_TEST_PAUSE_AFTER=step:duration` (tests only): pause after that step, so that a
-/// test can interrupt or kill a deploy at a known point.
-fn test_pause() -> Option<(Step, std::time::Duration)> {
-    let v = std::env::var(tiny_forge::env::TINY_FORGE_TEST_PAUSE_AFTER).ok()?;
-    let (step, dur) = v.split_once(':')?;
-    Some((Step::parse(step)?, humantime::parse_duration(dur).ok()?))
+/// `TINY_FORGE_TEST_PAUSE_AFTER=step:duration[,step:duration…]` (tests only): pause after those
+/// steps (`rollback`: at its start), so that a test can interrupt or kill a deploy at a known
+/// point.
+fn test_pauses() -> Vec<(Step, std::time::Duration)> {
+    let Ok(v) = std::env::var(tiny_forge::env::TINY_FORGE_TEST_PAUSE_AFTER) else { return Vec::new() };
+    v.split(',')
+        .filter_map(|p| {
+            let (step, dur) = p.split_once(':')?;
+            Some((Step::parse(step)?, humantime::parse_duration(dur).ok()?))
+        })
+        .collect()
 }

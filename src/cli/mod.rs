@@ -89,8 +89,8 @@ impl Ctx {
 pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
     let ctx = Ctx { config: cli.config, state: cli.state, output: cli.output, quiet: cli.quiet, verbose: cli.verbose };
     match cli.command {
-        Command::Deploy(a) => deploy::run(&ctx, a).await,
-        Command::Rollback(a) => deploy::rollback(&ctx, a).await,
+        Command::Deploy(a) => Box::pin(deploy::run(&ctx, a)).await,
+        Command::Rollback(a) => Box::pin(deploy::rollback(&ctx, a)).await,
         Command::Remove(a) => lifecycle::remove(&ctx, a).await,
         Command::Prune(a) => lifecycle::prune(&ctx, a).await,
         Command::List { project, stage, probe } => query::list(&ctx, project, stage, probe).await,

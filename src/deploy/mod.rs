@@ -19,6 +19,7 @@ mod teardown;
 mod tests;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub use cancel::{Cancel, CancelHandle};
 pub use lifecycle::{PruneReport, PruneRequest, RemoveReport, RollbackError};
@@ -33,6 +34,38 @@ use crate::proxy::Proxy;
 use crate::report::{NoReporter, Reporter, Step};
 use crate::runtime::ContainerRuntime;
 use crate::store::Store;
+
+/// How long a step may take before it counts as hung and the deploy rolls back. The health
+/// step is bounded by its own policy (plus one probe timeout); a proxy call by the proxy's
+/// timeout, which these bounds only back up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepTimeouts {
+    /// Pulling an image (default 10 minutes: images can be large).
+    pub pull: Duration,
+    /// Any other engine step, and each compensation (default 2 minutes).
+    pub engine: Duration,
+    /// The proxy step (default 2 minutes).
+    pub proxy: Duration,
+}
+
+impl Default for StepTimeouts {
+    fn default() -> Self {
+        Self { pull: Duration::from_secs(600), engine: Duration::from_secs(120), proxy: Duration::from_secs(120) }
+    }
+}
+
+impl StepTimeouts {
+    /// The bound for `step` (`None`: bounded by other means).
+    #[must_use]
+    pub fn of(&self, step: Step) -> Option<Duration> {
+        match step {
+            Step::Pull => Some(self.pull),
+            Step::Network | Step::Create | Step::Start | Step::Finish | Step::Retire => Some(self.engine),
+            Step::Proxy => Some(self.proxy),
+            _ => None,
+        }
+    }
+}
 
 /// One deploy to run.
 #[derive(Debug, Clone)]
@@ -60,7 +93,8 @@ pub struct Deployer<'a, R, P, S, Pr> {
     cancel: Cancel,
     lock_dir: PathBuf,
     host: String,
-    pause_after: Option<(Step, std::time::Duration)>,
+    pauses: Vec<(Step, std::time::Duration)>,
+    timeouts: StepTimeouts,
 }
 
 impl<'a, R, P, S, Pr> Deployer<'a, R, P, S, Pr>
@@ -82,7 +116,8 @@ where
             cancel: Cancel::never(),
             lock_dir,
             host: hostname(),
-            pause_after: None,
+            pauses: Vec::new(),
+            timeouts: StepTimeouts::default(),
         }
     }
 
@@ -111,7 +146,14 @@ where
     /// point.
     #[must_use]
     pub fn with_pause_after(mut self, step: Step, pause: std::time::Duration) -> Self {
-        self.pause_after = Some((step, pause));
+        self.pauses.push((step, pause));
+        self
+    }
+
+    /// Bounds each step (and each compensation) by `timeouts`.
+    #[must_use]
+    pub fn with_timeouts(mut self, timeouts: StepTimeouts) -> Self {
+        self.timeouts = timeouts;
         self
     }
 

@@ -49,6 +49,9 @@ pub enum StepError {
     /// SIGINT or SIGTERM.
     #[error("interrupted by a signal")]
     Interrupted,
+    /// The step did not finish in time (it hung).
+    #[error("no progress within {}; the engine or proxy may be hung", humantime::format_duration(*.0))]
+    TimedOut(std::time::Duration),
 }
 
 /// A failed step: which, and why.

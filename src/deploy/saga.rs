@@ -183,18 +183,30 @@ where
         }
         self.emit(&Event::StepStarted { step });
         let t0 = Instant::now();
+        let limit = match step {
+            // The policy bounds the probing; the engine bound covers the inspect around it.
+            Step::Health => {
+                let h = &self.req.stage.health;
+                Some(h.start_period + (h.interval + h.timeout) * (h.retries + 1) + self.d.timeouts.engine)
+            }
+            other => self.d.timeouts.of(other),
+        };
+        let bounded = async {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or(Err(StepError::TimedOut(limit))),
+                None => work.await,
+            }
+        };
         let result = tokio::select! {
             biased;
             () = self.d.cancel.cancelled() => Err(StepError::Interrupted),
-            r = work => r,
+            r = bounded => r,
         };
         let elapsed_ms = ms(t0.elapsed());
         match result {
             Ok(v) => {
                 self.emit(&Event::StepFinished { step, elapsed_ms });
-                if let Some((at, pause)) = self.d.pause_after
-                    && at == step
-                {
+                if let Some(&(_, pause)) = self.d.pauses.iter().find(|(at, _)| *at == step) {
                     self.log(step, Level::Debug, format!("pausing {} (test hook)", humantime::format_duration(pause)));
                     tokio::select! {
                         biased;
@@ -507,82 +519,114 @@ where
         self.emit(&Event::Compensation { action, ok, message });
     }
 
-    /// Undoes what [`Self::forward`] created, in reverse, running every compensation even when
-    /// one fails. The proxy goes first: a host must never point at a removed container.
-    pub(super) async fn rollback(&self) -> RollbackReport {
-        self.emit(&Event::StepStarted { step: Step::Rollback });
-        let t0 = Instant::now();
-        let created = self.created.borrow().clone();
-        let mut leftovers = Vec::new();
-        let mut proxy_ok = true;
+    /// Runs one compensation within the engine bound; a hang becomes an error.
+    async fn within<T, E: std::error::Error>(&self, work: impl Future<Output = Result<T, E>>) -> Result<T, String> {
+        let limit = self.d.timeouts.engine;
+        match tokio::time::timeout(limit, work).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(one_line(&e)),
+            Err(_) => Err(format!("no answer within {}", humantime::format_duration(limit))),
+        }
+    }
+
+    /// Deletes the host we created or switches back the one we switched; true when done.
+    async fn undo_proxy(&self, created: &Created, leftovers: &mut Vec<String>) -> bool {
         match &created.proxy {
             Some(ProxyUndo::Delete { host_id }) => {
                 let action = format!("delete proxy host {} (id {host_id})", self.domain);
-                match self.d.proxy.delete(host_id, &self.domain).await {
+                match self.within(self.d.proxy.delete(host_id, &self.domain)).await {
                     Ok(Deleted::Deleted) => self.compensation(action, true, String::new()),
                     Ok(Deleted::AlreadyGone) => self.compensation(action, true, "already gone".into()),
                     Err(e) => {
-                        proxy_ok = false;
                         leftovers.push(format!("proxy host {} (id {host_id}): {e}", self.domain));
-                        self.compensation(action, false, one_line(&e));
+                        self.compensation(action, false, e);
+                        return false;
                     }
                 }
             }
             Some(ProxyUndo::SwitchBack { host_id, upstream }) => {
                 let action = format!("switch proxy host {} back to {}", self.domain, upstream.name);
-                match self.d.proxy.switch(host_id, &self.domain, upstream).await {
+                match self.within(self.d.proxy.switch(host_id, &self.domain, upstream)).await {
                     Ok(()) => self.compensation(action, true, String::new()),
                     Err(e) => {
-                        proxy_ok = false;
                         leftovers.push(format!(
                             "proxy host {} (id {host_id}) still points at {}: {e}",
                             self.domain, self.container_name
                         ));
-                        self.compensation(action, false, one_line(&e));
+                        self.compensation(action, false, e);
+                        return false;
                     }
                 }
             }
             None => {}
         }
-        let mut container_ok = true;
-        if created.container_attempted {
-            let action = format!("remove container {}", self.container_name);
-            if proxy_ok {
-                match self.d.runtime.remove(&self.container_name).await {
-                    Ok(Removal::Removed) => self.compensation(action, true, String::new()),
-                    Ok(Removal::AlreadyGone) => self.compensation(action, true, "already gone".into()),
-                    Err(e) => {
-                        container_ok = false;
-                        leftovers.push(format!("container {}: {e}", self.container_name));
-                        self.compensation(action, false, one_line(&e));
-                    }
-                }
-            } else {
-                container_ok = false;
-                leftovers
-                    .push(format!("container {} kept because its proxy host still points at it", self.container_name));
-                self.compensation(action, false, "kept: the proxy host still points at it".into());
+        true
+    }
+
+    /// Removes the container, unless the proxy still points at it; true when it is gone.
+    async fn undo_container(&self, created: &Created, proxy_ok: bool, leftovers: &mut Vec<String>) -> bool {
+        if !created.container_attempted {
+            return true;
+        }
+        let action = format!("remove container {}", self.container_name);
+        if !proxy_ok {
+            leftovers.push(format!("container {} kept because its proxy host still points at it", self.container_name));
+            self.compensation(action, false, "kept: the proxy host still points at it".into());
+            return false;
+        }
+        match self.within(self.d.runtime.remove(&self.container_name)).await {
+            Ok(Removal::Removed) => self.compensation(action, true, String::new()),
+            Ok(Removal::AlreadyGone) => self.compensation(action, true, "already gone".into()),
+            Err(e) => {
+                leftovers.push(format!("container {}: {e}", self.container_name));
+                self.compensation(action, false, e);
+                return false;
             }
         }
-        if let Some(row) = created.instance_row {
-            let action = "delete instance row".to_owned();
-            let result = if proxy_ok && container_ok {
-                self.d.store.delete_instance(row)
-            } else {
-                self.d.store.update_instance(
-                    row,
-                    &InstancePatch { status: Some(InstanceStatus::Leftover), ..InstancePatch::default() },
-                )
-            };
-            match result {
-                Ok(()) if proxy_ok && container_ok => self.compensation(action, true, String::new()),
-                Ok(()) => self.compensation(action, false, "kept as leftover for `tiny-forge prune`".into()),
-                Err(e) => {
-                    leftovers.push(format!("instance row {row}: {e}"));
-                    self.compensation(action, false, one_line(&e));
-                }
+        true
+    }
+
+    /// Deletes the instance row when everything else is gone, else keeps it as `leftover`.
+    fn undo_row(&self, created: &Created, all_gone: bool, leftovers: &mut Vec<String>) {
+        let Some(row) = created.instance_row else { return };
+        let action = "delete instance row".to_owned();
+        let result = if all_gone {
+            self.d.store.delete_instance(row)
+        } else {
+            self.d.store.update_instance(
+                row,
+                &InstancePatch { status: Some(InstanceStatus::Leftover), ..InstancePatch::default() },
+            )
+        };
+        match result {
+            Ok(()) if all_gone => self.compensation(action, true, String::new()),
+            Ok(()) => self.compensation(action, false, "kept as leftover for `tiny-forge prune`".into()),
+            Err(e) => {
+                leftovers.push(format!("instance row {row}: {e}"));
+                self.compensation(action, false, one_line(&e));
             }
         }
+    }
+
+    /// Undoes what [`Self::forward`] created, in reverse, running every compensation even when
+    /// one fails. The proxy goes first: a host must never point at a removed container.
+    pub(super) async fn rollback(&self) -> RollbackReport {
+        self.emit(&Event::StepStarted { step: Step::Rollback });
+        let t0 = Instant::now();
+        if let Some(&(_, pause)) = self.d.pauses.iter().find(|(at, _)| *at == Step::Rollback) {
+            // Test hook: a window for a second signal, which ends the process at once.
+            self.log(
+                Step::Rollback,
+                Level::Debug,
+                format!("pausing {} (test hook)", humantime::format_duration(pause)),
+            );
+            tokio::time::sleep(pause).await;
+        }
+        let created = self.created.borrow().clone();
+        let mut leftovers = Vec::new();
+        let proxy_ok = self.undo_proxy(&created, &mut leftovers).await;
+        let container_ok = self.undo_container(&created, proxy_ok, &mut leftovers).await;
+        self.undo_row(&created, proxy_ok && container_ok, &mut leftovers);
         let elapsed_ms = ms(t0.elapsed());
         if leftovers.is_empty() {
             self.emit(&Event::StepFinished { step: Step::Rollback, elapsed_ms });

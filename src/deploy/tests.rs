@@ -13,19 +13,44 @@ use crate::report::{Event, Step};
 use crate::runtime::{ContainerInfo, ContainerSpec, PullProgress, PulledImage, Removal, RuntimeError};
 use crate::store::{Filter, SqliteStore};
 
+/// How a fake fails an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Answers an error at once.
+    Error,
+    /// Answers that it timed out.
+    Timeout,
+    /// Never answers.
+    Hang,
+}
+
 #[derive(Default)]
 struct FakeRuntime {
     fail: RefCell<Option<&'static str>>,
+    mode: Cell<Option<Mode>>,
     exit_at_start: Cell<Option<i64>>,
     containers: RefCell<BTreeMap<String, bool>>,
     calls: RefCell<Vec<String>>,
 }
 
 impl FakeRuntime {
-    fn check(&self, op: &'static str, subject: &str) -> Result<(), RuntimeError> {
+    async fn check(&self, op: &'static str, subject: &str) -> Result<(), RuntimeError> {
         self.calls.borrow_mut().push(format!("{op} {subject}"));
         if *self.fail.borrow() == Some(op) {
-            return Err(RuntimeError::Engine { op, subject: subject.into(), status: 500, message: "injected".into() });
+            match self.mode.get().unwrap_or(Mode::Error) {
+                Mode::Error => {
+                    return Err(RuntimeError::Engine {
+                        op,
+                        subject: subject.into(),
+                        status: 500,
+                        message: "injected".into(),
+                    });
+                }
+                Mode::Timeout => {
+                    return Err(RuntimeError::Unreachable { message: "injected: request timed out".into() });
+                }
+                Mode::Hang => std::future::pending::<()>().await,
+            }
         }
         Ok(())
     }
@@ -38,26 +63,26 @@ impl ContainerRuntime for FakeRuntime {
         _: Option<&RegistryAuth>,
         progress: &mut dyn FnMut(PullProgress),
     ) -> Result<PulledImage, RuntimeError> {
-        self.check("pull", image)?;
+        self.check("pull", image).await?;
         progress(PullProgress { layer: "l1".into(), status: "Pull complete".into(), current: None, total: None });
         Ok(PulledImage { digest: "sha256:feed".into(), reference: "shop@sha256:feed".into() })
     }
     async fn ensure_network(&self, name: &str) -> Result<bool, RuntimeError> {
-        self.check("network", name).map(|()| false)
+        self.check("network", name).await.map(|()| false)
     }
     async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
         // The engine creates the container even when the caller fails right after.
         self.containers.borrow_mut().insert(spec.name.clone(), false);
-        self.check("create", &spec.name)?;
+        self.check("create", &spec.name).await?;
         Ok(spec.name.clone())
     }
     async fn start(&self, id: &str) -> Result<(), RuntimeError> {
-        self.check("start", id)?;
+        self.check("start", id).await?;
         self.containers.borrow_mut().insert(id.into(), true);
         Ok(())
     }
     async fn inspect(&self, id: &str, _: &str) -> Result<Option<ContainerInfo>, RuntimeError> {
-        self.check("inspect", id)?;
+        self.check("inspect", id).await?;
         Ok(self.containers.borrow().get(id).map(|_| ContainerInfo {
             id: id.into(),
             name: id.into(),
@@ -78,7 +103,7 @@ impl ContainerRuntime for FakeRuntime {
         Ok(vec!["boom".into()])
     }
     async fn remove(&self, id: &str) -> Result<Removal, RuntimeError> {
-        self.check("remove", id)?;
+        self.check("remove", id).await?;
         Ok(if self.containers.borrow_mut().remove(id).is_some() { Removal::Removed } else { Removal::AlreadyGone })
     }
     async fn list_managed(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
@@ -91,6 +116,7 @@ type AfterSwitch = Box<dyn Fn(&FakeProxy)>;
 #[derive(Default)]
 struct FakeProxy {
     fail: RefCell<Option<&'static str>>,
+    mode: Cell<Option<Mode>>,
     /// Runs after a successful switch (to inject a failure after the proxy step).
     after_switch: RefCell<Option<AfterSwitch>>,
     hosts: RefCell<BTreeMap<String, String>>,
@@ -98,9 +124,25 @@ struct FakeProxy {
 }
 
 impl FakeProxy {
-    fn check(&self, op: &'static str) -> Result<(), ProxyError> {
+    async fn check(&self, op: &'static str) -> Result<(), ProxyError> {
         if *self.fail.borrow() == Some(op) {
-            return Err(ProxyError::Refused { op, host: "h".into(), status: 500, message: "Internal Error".into() });
+            match self.mode.get().unwrap_or(Mode::Error) {
+                Mode::Error => {
+                    return Err(ProxyError::Refused {
+                        op,
+                        host: "h".into(),
+                        status: 500,
+                        message: "Internal Error".into(),
+                    });
+                }
+                Mode::Timeout => {
+                    return Err(ProxyError::Unreachable {
+                        url: "http://npm".into(),
+                        message: "no answer within 10s".into(),
+                    });
+                }
+                Mode::Hang => std::future::pending::<()>().await,
+            }
         }
         Ok(())
     }
@@ -108,16 +150,17 @@ impl FakeProxy {
 
 impl Proxy for FakeProxy {
     async fn create(&self, _: &str, up: &Upstream) -> Result<Option<String>, ProxyError> {
-        self.check("create")?;
+        self.check("create").await?;
         self.next.set(self.next.get() + 1);
         let id = self.next.get().to_string();
         self.hosts.borrow_mut().insert(id.clone(), up.name.clone());
         Ok(Some(id))
     }
     async fn verify(&self, _: Option<&str>, domain: &str, _: &Upstream) -> Result<String, ProxyError> {
-        if *self.fail.borrow() == Some("verify") {
+        if *self.fail.borrow() == Some("verify") && self.mode.get().is_none() {
             return Err(ProxyError::Offline { host: domain.into(), message: "nginx -t failed".into() });
         }
+        self.check("verify").await?;
         Ok(format!("http://{domain}"))
     }
     async fn list_managed(&self) -> Result<Vec<(String, String)>, ProxyError> {
@@ -127,7 +170,7 @@ impl Proxy for FakeProxy {
         Ok(String::new())
     }
     async fn switch(&self, host_id: &str, _: &str, up: &Upstream) -> Result<(), ProxyError> {
-        self.check("switch")?;
+        self.check("switch").await?;
         let id = host_id.to_owned();
         self.hosts.borrow_mut().insert(id.clone(), up.name.clone());
         if let Some(f) = self.after_switch.borrow_mut().take() {
@@ -136,7 +179,7 @@ impl Proxy for FakeProxy {
         Ok(())
     }
     async fn delete(&self, host_id: &str, _: &str) -> Result<Deleted, ProxyError> {
-        self.check("delete")?;
+        self.check("delete").await?;
         Ok(if self.hosts.borrow_mut().remove(host_id).is_some() { Deleted::Deleted } else { Deleted::AlreadyGone })
     }
 }
@@ -476,4 +519,46 @@ async fn a_failed_deploy_is_never_reported_as_a_success() {
     let d = bed.store.deploys(&Filter::default(), 1).unwrap();
     assert_ne!(d[0].status, DeployStatus::Succeeded);
     assert_eq!(d[0].url, None);
+}
+
+/// Every step × {error, timeout, hang}: each ends with the rollback complete and the failed step
+/// named in history. Hangs are cut by the step bounds (on a paused clock: no waiting).
+#[tokio::test(start_paused = true)]
+async fn fault_matrix_every_step_by_error_timeout_and_hang_rolls_back_completely() {
+    let runtime_ops =
+        [("pull", "pull"), ("network", "network"), ("create", "create"), ("start", "start"), ("inspect", "health")];
+    let proxy_ops = [("create", "proxy"), ("verify", "proxy")];
+    for mode in [Mode::Error, Mode::Timeout, Mode::Hang] {
+        for (op, step) in runtime_ops.iter().map(|o| (o, true)).chain(proxy_ops.iter().map(|o| (o, false))) {
+            let ((op, step_name), is_runtime) = (op, step);
+            let bed = Bed::new();
+            if is_runtime {
+                *bed.runtime.fail.borrow_mut() = Some(op);
+                bed.runtime.mode.set(Some(mode));
+            } else {
+                *bed.proxy.fail.borrow_mut() = Some(op);
+                bed.proxy.mode.set(Some(mode));
+            }
+            let DeployOutcome::Failed(f) = bed.deploy("latest", 3).await else { panic!("{op} {mode:?}: succeeded") };
+            let case = format!("{op} {mode:?}");
+            assert_eq!(f.failed.step.as_str(), *step_name, "{case}");
+            assert!(f.rollback.is_complete(), "{case}: {:?}", f.rollback);
+            assert!(!f.interrupted, "{case}");
+            bed.assert_nothing_left();
+            let d = bed.store.deploy(f.deploy_id).unwrap().unwrap();
+            assert_eq!(d.status, DeployStatus::Failed, "{case}");
+            assert!(d.error.as_deref().unwrap().starts_with(&format!("{step_name} failed")), "{case}: {:?}", d.error);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_compensation_that_hangs_is_cut_off_and_reported_as_a_leftover() {
+    let bed = Bed::new();
+    *bed.proxy.fail.borrow_mut() = Some("create");
+    *bed.runtime.fail.borrow_mut() = Some("remove");
+    bed.runtime.mode.set(Some(Mode::Hang));
+    let DeployOutcome::Failed(f) = bed.deploy("latest", 3).await else { panic!() };
+    assert!(!f.rollback.is_complete());
+    assert!(f.rollback.leftovers[0].contains("no answer within"), "{:?}", f.rollback);
 }

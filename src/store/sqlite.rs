@@ -58,6 +58,17 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(q("enable WAL"))?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(q("set synchronous"))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(q("enable foreign keys"))?;
+        // Read the version and migrate inside one write transaction, so that two processes
+        // opening a new state file at once cannot both apply the same migration.
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(q("lock state file for migration"))?;
+        let migrated = Self::migrate(&conn, shown);
+        let end = if migrated.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        conn.execute_batch(end).map_err(q("finish migration"))?;
+        migrated?;
+        Ok(Self { conn })
+    }
+
+    fn migrate(conn: &Connection, shown: &str) -> Result<(), StoreError> {
         let version: i64 =
             conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(q("read schema version"))?;
         let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
@@ -65,13 +76,10 @@ impl SqliteStore {
             return Err(StoreError::TooNew { path: shown.to_owned(), found: version, known });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
-            let tx_sql = format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1);
-            if let Err(e) = conn.execute_batch(&tx_sql) {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(StoreError::Query { op: "migrate state file", source: e });
-            }
+            conn.execute_batch(sql).map_err(q("migrate state file"))?;
+            conn.pragma_update(None, "user_version", i + 1).map_err(q("record schema version"))?;
         }
-        Ok(Self { conn })
+        Ok(())
     }
 
     /// Runs `SQLite`'s integrity check; `ok` when sound.
@@ -335,6 +343,21 @@ mod tests {
         assert_eq!(jm, "wal");
         drop(store);
         SqliteStore::open(&path).unwrap();
+    }
+
+    #[test]
+    fn processes_opening_a_new_state_file_at_once_migrate_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || SqliteStore::open(&path).map(|_| ()))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
     }
 
     #[test]

@@ -64,7 +64,7 @@ impl Caddy {
     pub(crate) fn get(&self, host: &str) -> (u16, String) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let r = reqwest::Client::new()
+            let r = crate::support::client()
                 .get(format!("http://127.0.0.1:{}/", self.http_port))
                 .header("Host", host)
                 .send()

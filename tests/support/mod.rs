@@ -295,7 +295,13 @@ pub(crate) fn retag(from: &str, to: &str) {
 pub(crate) fn http_get(url: &str) -> (u16, String) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let r = reqwest::get(url).await.unwrap();
+        let r = client().get(url).send().await.unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
     })
+}
+
+/// An HTTP client for tests; building it also installs the TLS crypto provider, which any
+/// other `reqwest` client built in this process then needs.
+pub(crate) fn client() -> reqwest::Client {
+    tiny_forge::http::client().expect("HTTP client")
 }

@@ -1,0 +1,124 @@
+//! Crash safety and concurrency: signals and kill -9 at every step boundary, a second signal
+//! during rollback, parallel deploys of one slot, lock waits.
+
+use std::process::Command;
+
+use crate::support::npm::NpmDouble;
+use crate::support::{Run, Sandbox, run};
+
+const PW: &str = "crash-pw";
+
+fn npm_sandbox(prefix: &str) -> (Sandbox, NpmDouble) {
+    let sb = Sandbox::new(prefix);
+    let npm = NpmDouble::start("ops@example.com", PW);
+    let tables = format!(
+        "[proxy]\nkind = \"npm\"\nurl = \"{}\"\nemail = \"ops@example.com\"\npassword_env = \"TF_TEST_NPM_PASSWORD\"\n",
+        npm.url()
+    );
+    sb.config_with(&tables, "", "");
+    (sb, npm)
+}
+
+fn signal(sig: &str, pid: u32) {
+    run(Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]));
+}
+
+/// Stops a deploy right after `step` with `sig`, recovers (TERM: the deploy's own rollback;
+/// KILL: `prune`), and checks that nothing of it is left.
+fn stop_at(step: &str, sig: &str) {
+    let (sb, npm) = npm_sandbox(&format!("k{}{}", &step[..3], &sig[..1].to_lowercase()));
+    let pause = format!("{step}:60s");
+    let child = sb.spawn_tf(
+        &["deploy", &sb.project, "dev"],
+        &[("TINY_FORGE_TEST_PAUSE_AFTER", &pause), ("TF_TEST_NPM_PASSWORD", PW)],
+    );
+    sb.wait_for_log("pausing");
+    signal(sig, child.id());
+    let out = Run::from(child.wait_with_output().unwrap());
+    let case = format!("{sig} after {step}");
+    if sig == "TERM" {
+        assert_eq!(out.code, 130, "{case}: {}", out.stderr);
+        assert_eq!(sb.deploys()[0].status.as_str(), "interrupted", "{case}");
+    } else {
+        let prune = Run::from(sb.tf(&["prune"]).env("TF_TEST_NPM_PASSWORD", PW).output().unwrap());
+        assert_eq!(prune.code, 0, "{case}: {}", prune.stderr);
+        assert_eq!(sb.deploys()[0].status.as_str(), "interrupted", "{case}: recovered by prune");
+    }
+    assert_eq!(sb.containers(), Vec::<String>::new(), "{case}: containers left");
+    assert_eq!(sb.instances(), Vec::new(), "{case}: instance rows left");
+    assert_eq!(npm.hosts(), Vec::<serde_json::Value>::new(), "{case}: proxy hosts left");
+}
+
+#[test]
+fn stopped_at_every_step_boundary_by_term_or_kill_nothing_is_left() {
+    let cases: Vec<(&str, &str)> = ["pull", "network", "create", "start", "health", "proxy"]
+        .into_iter()
+        .flat_map(|step| [(step, "TERM"), (step, "KILL")])
+        .collect();
+    // Two at a time: each case waits on its own processes.
+    for pair in cases.chunks(4) {
+        let handles: Vec<_> = pair.iter().map(|&(step, sig)| std::thread::spawn(move || stop_at(step, sig))).collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_second_signal_during_rollback_exits_at_once_and_prune_finishes_the_job() {
+    let (sb, npm) = npm_sandbox("twosig");
+    let child = sb.spawn_tf(
+        &["deploy", &sb.project, "dev"],
+        &[("TINY_FORGE_TEST_PAUSE_AFTER", "proxy:60s,rollback:60s"), ("TF_TEST_NPM_PASSWORD", PW)],
+    );
+    sb.wait_for_log("pausing 1m");
+    signal("TERM", child.id());
+    sb.wait_for_log("rollback started");
+    signal("INT", child.id());
+    let out = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(out.code, 130, "{}", out.stderr);
+    assert_eq!(sb.containers().len(), 1, "the second signal stopped the rollback");
+    assert_eq!(npm.hosts().len(), 1);
+    assert_eq!(sb.deploys()[0].status.as_str(), "running", "left for recovery");
+    let prune = Run::from(sb.tf(&["prune"]).env("TF_TEST_NPM_PASSWORD", PW).output().unwrap());
+    prune.code(0);
+    assert!(prune.stdout.contains("abandoned"), "{}", prune.stdout);
+    sb.assert_nothing_left();
+    assert!(npm.hosts().is_empty());
+    assert_eq!(sb.deploys()[0].status.as_str(), "interrupted");
+}
+
+#[test]
+fn ten_parallel_deploys_of_one_slot_run_one_after_another() {
+    let sb = Sandbox::new("par10");
+    sb.config("", "");
+    let children: Vec<_> = (0..10).map(|_| sb.spawn_tf(&["-q", "deploy", &sb.project, "dev"], &[])).collect();
+    for c in children {
+        Run::from(c.wait_with_output().unwrap()).code(0);
+    }
+    assert_eq!(sb.containers().len(), 1, "exactly one instance serves");
+    let rows = sb.instances();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(crate::support::http_get(rows[0].url.as_deref().unwrap()).0, 200);
+    assert_eq!(sb.store().integrity_check().unwrap(), "ok");
+    let deploys = sb.deploys();
+    assert_eq!(deploys.len(), 10);
+    assert!(deploys.iter().all(|d| d.status.as_str() == "succeeded"), "{deploys:?}");
+}
+
+#[test]
+fn a_held_lock_means_exit_4_with_no_wait_or_after_wait_and_other_stages_go_on() {
+    let sb = Sandbox::new("lockw");
+    sb.config("", "[projects.PROJECT.stages.qa]\ndefault_tag = \"v2\"\n".replace("PROJECT", &sb.project).as_str());
+    let holder = sb.spawn_tf(&["-q", "deploy", &sb.project, "dev"], &[("TINY_FORGE_TEST_PAUSE_AFTER", "pull:60s")]);
+    sb.wait_for_log("pausing");
+    let busy = sb.run_tf(&["deploy", &sb.project, "dev", "--no-wait"]);
+    busy.code(4);
+    assert!(busy.error_line().contains("locked by another tiny-forge run"), "{}", busy.stderr);
+    sb.run_tf(&["deploy", &sb.project, "dev", "--wait", "300ms"]).code(4);
+    // Another stage of the same project is not blocked.
+    sb.run_tf(&["-q", "deploy", &sb.project, "qa"]).code(0);
+    signal("TERM", holder.id());
+    Run::from(holder.wait_with_output().unwrap()).code(130);
+    assert_eq!(sb.deploys().iter().filter(|d| d.status.as_str() == "running").count(), 0);
+}
