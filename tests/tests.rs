@@ -5,6 +5,7 @@ mod caddy;
 mod cli;
 mod crash;
 mod deploy;
+mod hostile;
 mod lifecycle;
 mod notify;
 mod npm;

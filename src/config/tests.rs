@@ -177,3 +177,30 @@ fn the_commented_example_config_parses_and_resolves() {
     assert_eq!(r.health.path, "/healthz");
     assert_eq!(r.default_tag.as_str(), "latest");
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_fails_without_panicking(text in "(?s).{0,400}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn a_valid_config_with_any_line_replaced_never_panics(line in 0usize..5, junk in "[ -~]{0,40}") {
+            let mut lines: Vec<String> = MINIMAL.lines().map(str::to_owned).collect();
+            let i = line % lines.len();
+            lines[i] = junk;
+            if let Ok(c) = parse(&lines.join("\n")) {
+                for (p, s) in c.stages() {
+                    if let (Ok(p), Ok(s)) = (ProjectName::new(&p), StageName::new(&s)) {
+                        let _ = c.resolve(&p, &s);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -129,7 +129,7 @@ impl WebhookNotifier {
                 Ok(r) => last = format!("answered {}", r.status()),
                 Err(e) if e.is_timeout() => last = "timed out".into(),
                 Err(e) if e.is_connect() => last = "connection refused".into(),
-                Err(e) => last = e.to_string(),
+                Err(e) => last = crate::report::one_line(&e.without_url()),
             }
             if let Some(wait) = backoff.get(attempt) {
                 let left = deadline.saturating_duration_since(Instant::now());

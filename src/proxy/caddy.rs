@@ -51,8 +51,8 @@ impl CaddyProxy {
             req = req.json(b);
         }
         let unreachable = |e: reqwest::Error| ProxyError::Unreachable {
-            url: self.admin_url.clone(),
-            message: if e.is_timeout() { "no answer in time".into() } else { e.to_string() },
+            url: super::redact(&self.admin_url),
+            message: if e.is_timeout() { "no answer in time".into() } else { super::transport(e) },
         };
         let resp = req.send().await.map_err(unreachable)?;
         let status = resp.status().as_u16();
@@ -198,6 +198,10 @@ impl Proxy for CaddyProxy {
         let ours = routes.as_array().map_or(0, |r| {
             r.iter().filter(|r| r["@id"].as_str().is_some_and(|i| i.starts_with("tiny-forge-"))).count()
         });
-        Ok(format!("Caddy at {} server `{}`: {all} routes, {ours} of them tiny-forge's", self.admin_url, self.server))
+        Ok(format!(
+            "Caddy at {} server `{}`: {all} routes, {ours} of them tiny-forge's",
+            super::redact(&self.admin_url),
+            self.server
+        ))
     }
 }

@@ -10,6 +10,26 @@ use std::net::IpAddr;
 pub use caddy::CaddyProxy;
 pub use npm::{MARKER as NPM_MARKER, NpmProxy};
 
+/// `url` without credentials (`http://user:pw@host` → `http://host`), for messages: a proxy URL
+/// may hold a password, and nothing prints one.
+#[must_use]
+pub fn redact(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string().trim_end_matches('/').to_owned()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "(invalid URL)".into(),
+    }
+}
+
+/// A transport error on one line, without the URL (which may hold credentials).
+pub(crate) fn transport(e: reqwest::Error) -> String {
+    crate::report::one_line(&e.without_url())
+}
+
 /// Where a proxy host forwards to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
@@ -219,5 +239,17 @@ impl Proxy for AnyProxy {
 
     async fn check(&self) -> Result<String, ProxyError> {
         delegate!(self, p => p.check().await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_cut_from_urls_shown_in_messages() {
+        assert_eq!(redact("http://admin:hunter2@127.0.0.1:81"), "http://127.0.0.1:81");
+        assert_eq!(redact("http://127.0.0.1:81"), "http://127.0.0.1:81");
+        assert_eq!(redact("https://u:pw@npm.example.com/x"), "https://npm.example.com/x");
     }
 }

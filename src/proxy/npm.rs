@@ -57,22 +57,16 @@ impl NpmProxy {
         Self { settings, password, client, token: RefCell::new(None) }
     }
 
-    fn unreachable(&self, e: &reqwest::Error) -> ProxyError {
+    fn unreachable(&self, e: reqwest::Error) -> ProxyError {
         let message = if e.is_timeout() {
             format!(
                 "no answer within {}; check proxy.url or raise proxy.timeout",
                 humantime::format_duration(self.settings.timeout)
             )
         } else {
-            let mut m = e.to_string();
-            let mut src = std::error::Error::source(e);
-            while let Some(s) = src {
-                m = format!("{m}: {s}");
-                src = s.source();
-            }
-            m
+            super::transport(e)
         };
-        ProxyError::Unreachable { url: self.settings.url.clone(), message }
+        ProxyError::Unreachable { url: super::redact(&self.settings.url), message }
     }
 
     /// One HTTP exchange, no auth logic.
@@ -91,9 +85,9 @@ impl NpmProxy {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
+        let resp = req.send().await.map_err(|e| self.unreachable(e))?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| self.unreachable(&e))?;
+        let text = resp.text().await.map_err(|e| self.unreachable(e))?;
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
@@ -109,7 +103,7 @@ impl NpmProxy {
         let (Some(value), Some(expires)) = (body["token"].as_str(), body["expires"].as_str()) else {
             return Err(ProxyError::Protocol {
                 op: "login",
-                host: self.settings.url.clone(),
+                host: super::redact(&self.settings.url),
                 message: "no token in the answer".into(),
             });
         };
@@ -207,18 +201,25 @@ impl NpmProxy {
         if status != 200 {
             return Err(ProxyError::Refused { op: "list", host: domain.to_owned(), status, message: message(&body) });
         }
-        let hosts = body.as_array().cloned().unwrap_or_default();
-        Ok(hosts.into_iter().find(|h| {
-            h["domain_names"]
-                .as_array()
-                .is_some_and(|names| names.iter().any(|n| n.as_str().is_some_and(|n| n.eq_ignore_ascii_case(domain))))
-        }))
+        Ok(matching_host(&body, domain))
     }
 
     fn url(&self, domain: &str) -> String {
         let scheme = if self.settings.certificate_id.is_some() && self.settings.ssl_forced { "https" } else { "http" };
         format!("{scheme}://{}", domain.to_ascii_lowercase())
     }
+}
+
+/// In a host list as NPM answers it (any JSON, really), the host serving `domain`.
+fn matching_host(list: &Value, domain: &str) -> Option<Value> {
+    list.as_array()?
+        .iter()
+        .find(|h| {
+            h["domain_names"]
+                .as_array()
+                .is_some_and(|names| names.iter().any(|n| n.as_str().is_some_and(|n| n.eq_ignore_ascii_case(domain))))
+        })
+        .cloned()
 }
 
 fn host_id(v: &Value) -> Option<String> {
@@ -348,7 +349,77 @@ impl Proxy for NpmProxy {
         let ours = body.as_array().map_or(0, |a| a.iter().filter(|h| h["meta"][MARKER] == true).count());
         Ok(format!(
             "logged in to {} as {}; {hosts} proxy hosts, {ours} of them tiny-forge's",
-            self.settings.url, self.settings.email
+            super::redact(&self.settings.url),
+            self.settings.email
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::config::SecretSource;
+
+    fn proxy() -> NpmProxy {
+        let settings = NpmSettings {
+            url: "http://127.0.0.1:9".into(),
+            email: "a@b.c".into(),
+            password: SecretSource::Env("X".into()),
+            timeout: Duration::from_secs(1),
+            forward: ForwardTo::Name,
+            certificate_id: None,
+            ssl_forced: false,
+            http2_support: false,
+            hsts_enabled: false,
+            hsts_subdomains: false,
+            block_exploits: true,
+            allow_websocket_upgrade: true,
+            caching_enabled: false,
+            advanced_config: String::new(),
+        };
+        NpmProxy::new(settings, Secret::new("pw".into()), crate::http::client().unwrap())
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            ".{0,20}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    "(token|expires|id|domain_names|meta|error|message|requires_2fa|[a-z]{1,8})",
+                    inner,
+                    0..8
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    #[test]
+    fn a_login_answer_is_read_for_token_and_expiry() {
+        let p = proxy();
+        let t = p.keep_token(&json!({"token": "abc", "expires": "2099-01-01T00:00:00.000Z"})).unwrap();
+        assert_eq!(t, "abc");
+        assert!(p.keep_token(&json!({"requires_2fa": true, "challenge_token": "x"})).is_err());
+        assert!(p.keep_token(&json!({"nothing": 1})).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_npm_answer_is_read_without_panicking(body in any_json(), domain in "[a-z.]{1,20}") {
+            let p = proxy();
+            let _ = p.keep_token(&body);
+            let _ = message(&body);
+            let _ = is_expired(&(400, body.clone()));
+            let _ = host_id(&body);
+            let _ = matching_host(&body, &domain);
+        }
     }
 }

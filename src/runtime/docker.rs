@@ -304,6 +304,15 @@ impl ContainerRuntime for DockerRuntime {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn any_reference_splits_without_panicking(r in "(?s).{0,80}") {
+            let (repo, tag) = split_reference(&r);
+            proptest::prop_assert!(r.starts_with(repo) || repo == r);
+            let _ = tag;
+        }
+    }
+
     #[test]
     fn references_split_into_repository_and_tag_or_digest() {
         assert_eq!(split_reference("127.0.0.1:5000/shop:v1"), ("127.0.0.1:5000/shop", "v1"));

@@ -168,6 +168,17 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The disk under the state file is full or failing.
+    #[error(
+        "state file: {op} failed: {source}; the disk holding the state file is full or failing: free space, or pass --state"
+    )]
+    Disk {
+        /// What was being done.
+        op: &'static str,
+        /// `SQLite`'s error.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// A query failed.
     #[error("state file: {op} failed: {source}")]
     Query {

@@ -23,7 +23,10 @@ pub struct SqliteStore {
 }
 
 fn q(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Query { op, source }
+    move |source| match source.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure) => StoreError::Disk { op, source },
+        _ => StoreError::Query { op, source },
+    }
 }
 
 impl SqliteStore {
