@@ -247,12 +247,7 @@ where
         }
         let before = now_ms() - i64::try_from(req.history_retention.as_millis()).unwrap_or(i64::MAX);
         if req.dry_run {
-            let old = self.store.deploys(&Filter::default(), usize::MAX >> 1)?;
-            let live: HashSet<DeployId> = all_rows.iter().map(|r| r.deploy_id).collect();
-            let n = old
-                .iter()
-                .filter(|d| d.started_at < before && d.status != DeployStatus::Running && !live.contains(&d.id))
-                .count();
+            let n = self.store.count_trimmable(before)?;
             if n > 0 {
                 report.actions.push(format!(
                     "trim {n} deploys older than {} from history",

@@ -20,12 +20,7 @@ pub(super) fn find<R, P, S: Store, Pr>(
     ours: Option<DeployId>,
 ) -> Vec<DeployRecord> {
     let filter = Filter { project: Some(stage.project.to_string()), stage: Some(stage.stage.to_string()), tag: None };
-    d.store
-        .deploys(&filter, 10_000)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|x| x.status == DeployStatus::Running && Some(x.id) != ours)
-        .collect()
+    d.store.running(&filter).unwrap_or_default().into_iter().filter(|x| Some(x.id) != ours).collect()
 }
 
 /// Rolls back every abandoned deploy of `stage`; logs into `ours` when given. Returns one line

@@ -245,6 +245,16 @@ pub trait Store {
     /// # Errors
     /// On any `SQLite` failure.
     fn deploys(&self, filter: &Filter, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
+    /// Deploys still marked running, oldest first (uses a partial index: cheap on any history).
+    ///
+    /// # Errors
+    /// On any `SQLite` failure.
+    fn running(&self, filter: &Filter) -> Result<Vec<DeployRecord>, StoreError>;
+    /// How many deploys [`Store::trim_history`] would delete.
+    ///
+    /// # Errors
+    /// On any `SQLite` failure.
+    fn count_trimmable(&self, before_ms: i64) -> Result<usize, StoreError>;
     /// A deploy's log entries after the `after`-th (0 for all), in order.
     ///
     /// # Errors

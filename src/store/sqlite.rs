@@ -238,6 +238,26 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(q("list deploys"))
     }
 
+    fn running(&self, filter: &Filter) -> Result<Vec<DeployRecord>, StoreError> {
+        let (where_sql, params) = filter_sql(filter);
+        let status = if where_sql.is_empty() { "WHERE status = 'running'" } else { " AND status = 'running'" };
+        let sql = format!("SELECT {DEPLOY_COLS} FROM deploys {where_sql}{status} ORDER BY id");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(q("list running deploys"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), deploy_row).map_err(q("list running deploys"))?;
+        rows.collect::<Result<_, _>>().map_err(q("list running deploys"))
+    }
+
+    fn count_trimmable(&self, before_ms: i64) -> Result<usize, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM deploys WHERE started_at < ?1 AND status != 'running'
+                   AND id NOT IN (SELECT deploy_id FROM instances)",
+                [before_ms],
+                |r| r.get(0),
+            )
+            .map_err(q("count old deploys"))
+    }
+
     fn logs(&self, id: DeployId, after: usize) -> Result<Vec<LogEntry>, StoreError> {
         let mut stmt = self
             .conn
@@ -444,6 +464,19 @@ mod tests {
         assert!(s.logs(old, 0).unwrap().is_empty(), "logs go with their deploy");
         assert!(s.deploy(running).unwrap().is_some());
         assert!(s.deploy(serving).unwrap().is_some());
+    }
+
+    #[test]
+    fn running_deploys_are_found_by_stage_and_old_ones_counted() {
+        let s = SqliteStore::in_memory().unwrap();
+        let done = s.begin_deploy(&new_deploy("a")).unwrap();
+        s.finish_deploy(done, &DeployEnd { status: DeployStatus::Failed, error: None, url: None, leftovers: &[] }).unwrap();
+        let running = s.begin_deploy(&new_deploy("b")).unwrap();
+        let f = Filter { project: Some("shop".into()), stage: Some("dev".into()), tag: None };
+        assert_eq!(s.running(&f).unwrap().iter().map(|d| d.id).collect::<Vec<_>>(), [running]);
+        assert_eq!(s.running(&Filter::default()).unwrap().len(), 1);
+        assert!(s.running(&Filter { project: Some("blog".into()), ..Filter::default() }).unwrap().is_empty());
+        assert_eq!(s.count_trimmable(now_ms() + 1000).unwrap(), 1);
     }
 
     #[test]
