@@ -11,4 +11,5 @@ mod notify;
 mod npm;
 mod npm_double;
 mod output;
+mod registry_auth;
 mod support;

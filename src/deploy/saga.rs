@@ -244,7 +244,13 @@ where
 
     async fn pull(&self) -> Result<PulledImage, StepError> {
         let stage = &self.req.stage;
-        let auth = runtime::auth::for_image(&stage.image, stage.registry_auth.as_ref());
+        let auth = match runtime::auth::for_image(&stage.image, stage.registry_auth.as_ref()) {
+            Ok(a) => a,
+            Err(e) => {
+                self.log(Step::Pull, Level::Warn, format!("pulling without credentials: {e}"));
+                None
+            }
+        };
         if let Some((source, a)) = &auth {
             self.log(Step::Pull, Level::Debug, format!("using registry credentials of `{}` from {source}", a.username));
         }

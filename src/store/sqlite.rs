@@ -74,6 +74,10 @@ impl SqliteStore {
     fn migrate(conn: &Connection, shown: &str) -> Result<(), StoreError> {
         let version: i64 =
             conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(q("read schema version"))?;
+        if version == 0 {
+            // Before any table exists: lets `prune` give trimmed history's pages back to the disk.
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(q("set auto_vacuum"))?;
+        }
         let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
         if version > known {
             return Err(StoreError::TooNew { path: shown.to_owned(), found: version, known });
@@ -203,13 +207,20 @@ impl Store for SqliteStore {
     }
 
     fn trim_history(&self, before_ms: i64) -> Result<usize, StoreError> {
-        self.conn
+        let n = self
+            .conn
             .execute(
                 "DELETE FROM deploys WHERE started_at < ?1 AND status != 'running'
                    AND id NOT IN (SELECT deploy_id FROM instances)",
                 [before_ms],
             )
-            .map_err(q("trim history"))
+            .map_err(q("trim history"))?;
+        if n > 0 {
+            self.conn
+                .execute_batch("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);")
+                .map_err(q("reclaim space"))?;
+        }
+        Ok(n)
     }
 
     fn append_log(&self, id: DeployId, e: &LogEntry) -> Result<(), StoreError> {
@@ -470,7 +481,8 @@ mod tests {
     fn running_deploys_are_found_by_stage_and_old_ones_counted() {
         let s = SqliteStore::in_memory().unwrap();
         let done = s.begin_deploy(&new_deploy("a")).unwrap();
-        s.finish_deploy(done, &DeployEnd { status: DeployStatus::Failed, error: None, url: None, leftovers: &[] }).unwrap();
+        s.finish_deploy(done, &DeployEnd { status: DeployStatus::Failed, error: None, url: None, leftovers: &[] })
+            .unwrap();
         let running = s.begin_deploy(&new_deploy("b")).unwrap();
         let f = Filter { project: Some("shop".into()), stage: Some("dev".into()), tag: None };
         assert_eq!(s.running(&f).unwrap().iter().map(|d| d.id).collect::<Vec<_>>(), [running]);

@@ -27,17 +27,32 @@ impl Registry {
 
     /// A new registry of one's own (e.g. to stop it).
     pub(crate) fn start() -> Registry {
+        Self::start_with(None)
+    }
+
+    /// A registry that requires basic auth (htpasswd, bcrypt) for `user`:`password`.
+    pub(crate) fn start_with_auth(user: &str, password: &str) -> Registry {
+        Self::start_with(Some((user, password)))
+    }
+
+    fn start_with(auth: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = auth {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .expect("htpasswd (apt-get install apache2-utils)");
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, out.stdout).unwrap();
+            yaml = format!("{yaml}auth:\n  htpasswd:\n    realm: tiny-forge-test\n    path: {}\n", file.display());
+        }
+        std::fs::write(&config, yaml).unwrap();
         let script =
             format!("docker-registry serve '{}' >/dev/null 2>&1 & pid=$!; read _; kill $pid", config.display());
         let child = Command::new("sh")
