@@ -53,7 +53,7 @@ for n, size in sizes:
 PY
 
 bench() { hyperfine -N --warmup 3 --runs 30 --export-json "$work/h.json" "$@" >/dev/null 2>&1
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print(f"{r[\"median\"]*1000:.1f} ms")' "$work/h.json"; }
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; m=r["median"]*1000; print(f"{m:.1f} ms")' "$work/h.json"; }
 echo "   list, 1,000 instances:                      $(bench "$tf --config $work/tf.toml list") (target <= 50 ms)"
 echo "   history, 100,000 deploys:                   $(bench "$tf --config $work/tf.toml history") (target <= 50 ms)"
 echo "   history shop dev --limit 100:               $(bench "$tf --config $work/tf.toml history shop dev --limit 100")"

@@ -38,8 +38,9 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Clean up: max_instances, TTLs, orphans, interrupted deploys, old history')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List instances, cross-checked with Docker')
             [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Show past deploys, newest first; "history show <id>" for one deploy''s log')
-            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check the config, the Docker Engine, the network and the state file')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check what a deploy needs: config, proxy login, state file, Docker, network, and each project''s image in its registry with its credentials')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('manpage', 'manpage', [CompletionResultType]::ParameterValue, 'Print the man page (roff); committed as man/tiny-forge.1')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -177,6 +178,18 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'tiny-forge;manpage' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'tiny-forge;help' {
             [CompletionResult]::new('deploy', 'deploy', [CompletionResultType]::ParameterValue, 'Deploy a tag of a project''s stage: pull, create, start, health-check, publish')
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Deploy a slot''s previous successful image again (by digest), health-gated like a deploy')
@@ -184,8 +197,9 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Clean up: max_instances, TTLs, orphans, interrupted deploys, old history')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List instances, cross-checked with Docker')
             [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Show past deploys, newest first; "history show <id>" for one deploy''s log')
-            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check the config, the Docker Engine, the network and the state file')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check what a deploy needs: config, proxy login, state file, Docker, network, and each project''s image in its registry with its credentials')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('manpage', 'manpage', [CompletionResultType]::ParameterValue, 'Print the man page (roff); committed as man/tiny-forge.1')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -215,6 +229,9 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             break
         }
         'tiny-forge;help;completions' {
+            break
+        }
+        'tiny-forge;help;manpage' {
             break
         }
         'tiny-forge;help;help' {

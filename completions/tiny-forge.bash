@@ -34,6 +34,9 @@ _tiny__forge() {
             tiny__forge,list)
                 cmd="tiny__forge__subcmd__list"
                 ;;
+            tiny__forge,manpage)
+                cmd="tiny__forge__subcmd__manpage"
+                ;;
             tiny__forge,prune)
                 cmd="tiny__forge__subcmd__prune"
                 ;;
@@ -60,6 +63,9 @@ _tiny__forge() {
                 ;;
             tiny__forge__subcmd__help,list)
                 cmd="tiny__forge__subcmd__help__subcmd__list"
+                ;;
+            tiny__forge__subcmd__help,manpage)
+                cmd="tiny__forge__subcmd__help__subcmd__manpage"
                 ;;
             tiny__forge__subcmd__help,prune)
                 cmd="tiny__forge__subcmd__help__subcmd__prune"
@@ -92,7 +98,7 @@ _tiny__forge() {
 
     case "${cmd}" in
         tiny__forge)
-            opts="-q -v -h -V --config --state --output --quiet --verbose --help --version deploy rollback remove prune list history check completions help"
+            opts="-q -v -h -V --config --state --output --quiet --verbose --help --version deploy rollback remove prune list history check completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -200,7 +206,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__help)
-            opts="deploy rollback remove prune list history check completions help"
+            opts="deploy rollback remove prune list history check completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -298,6 +304,20 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__help__subcmd__manpage)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -453,6 +473,32 @@ _tiny__forge() {
             ;;
         tiny__subcmd__forge__subcmd__list)
             opts="-q -v -h --probe --config --state --output --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__manpage)
+            opts="-q -v -h --config --state --output --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -35,8 +35,9 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
             cand prune 'Clean up: max_instances, TTLs, orphans, interrupted deploys, old history'
             cand list 'List instances, cross-checked with Docker'
             cand history 'Show past deploys, newest first; "history show <id>" for one deploy''s log'
-            cand check 'Check the config, the Docker Engine, the network and the state file'
+            cand check 'Check what a deploy needs: config, proxy login, state file, Docker, network, and each project''s image in its registry with its credentials'
             cand completions 'Print a shell completion script'
+            cand manpage 'Print the man page (roff); committed as man/tiny-forge.1'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tiny-forge;deploy'= {
@@ -161,6 +162,17 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'tiny-forge;manpage'= {
+            cand --config 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]'
+            cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
+            cand --output 'How progress and results are shown'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'Show every log entry (spinners are replaced by plain lines)'
+            cand --verbose 'Show every log entry (spinners are replaced by plain lines)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'tiny-forge;help'= {
             cand deploy 'Deploy a tag of a project''s stage: pull, create, start, health-check, publish'
             cand rollback 'Deploy a slot''s previous successful image again (by digest), health-gated like a deploy'
@@ -168,8 +180,9 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
             cand prune 'Clean up: max_instances, TTLs, orphans, interrupted deploys, old history'
             cand list 'List instances, cross-checked with Docker'
             cand history 'Show past deploys, newest first; "history show <id>" for one deploy''s log'
-            cand check 'Check the config, the Docker Engine, the network and the state file'
+            cand check 'Check what a deploy needs: config, proxy login, state file, Docker, network, and each project''s image in its registry with its credentials'
             cand completions 'Print a shell completion script'
+            cand manpage 'Print the man page (roff); committed as man/tiny-forge.1'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'tiny-forge;help;deploy'= {
@@ -190,6 +203,8 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
         &'tiny-forge;help;check'= {
         }
         &'tiny-forge;help;completions'= {
+        }
+        &'tiny-forge;help;manpage'= {
         }
         &'tiny-forge;help;help'= {
         }

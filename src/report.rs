@@ -286,6 +286,19 @@ pub fn one_line(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// A configured duration the way people write it: `90d`, `7d`, `36h`, `15m`, `30s`.
+#[must_use]
+pub fn fmt_span(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => format!("{}ms", d.as_millis()),
+        _ if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        _ if s % 3600 == 0 => format!("{}h", s / 3600),
+        _ if s % 60 == 0 => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
 /// `812ms`, `2.4s`, `1m 3s`.
 #[must_use]
 pub fn fmt_ms(ms: u64) -> String {

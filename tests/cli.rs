@@ -144,3 +144,58 @@ fn committed_completions_match_the_cli() {
         );
     }
 }
+
+#[test]
+fn committed_man_page_matches_the_cli() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man/tiny-forge.1");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tiny-forge")).arg("manpage").output().unwrap();
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == String::from_utf8_lossy(&out.stdout),
+        "man/tiny-forge.1 is stale; refresh with: ./target/debug/tiny-forge manpage > man/tiny-forge.1"
+    );
+}
+
+#[test]
+fn version_names_the_release_and_every_subcommand_has_help_with_an_example() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tiny-forge")).arg("--version").output().unwrap();
+    let v = String::from_utf8_lossy(&out.stdout);
+    assert!(v.starts_with(&format!("tiny-forge {}", env!("CARGO_PKG_VERSION"))), "{v}");
+    for sub in ["deploy", "rollback", "remove", "prune", "list", "history", "check", "completions"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tiny-forge")).args([sub, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{sub} --help");
+        assert!(help.contains("Example"), "{sub} --help has an example:\n{help}");
+    }
+}
+
+#[test]
+fn check_passes_on_a_working_setup_and_names_each_broken_part() {
+    let sb = Sandbox::new("check");
+    sb.config("", "");
+    let ok = sb.run_tf(&["check"]);
+    ok.code(0);
+    for part in ["config", "proxy", "state", "docker", "network", "registry"] {
+        assert!(ok.stdout.lines().any(|l| l.starts_with("ok") && l.contains(&format!(" {part}:"))), "{part}:\n{}", ok.stdout);
+    }
+    let failing = |run: &crate::support::Run, part: &str| {
+        assert_eq!(run.code, 2, "{}", run.stdout);
+        assert!(run.stdout.lines().any(|l| l.starts_with("FAIL") && l.contains(&format!(" {part}:"))), "{part}:\n{}", run.stdout);
+    };
+    // An image tag the registry does not have.
+    let text = std::fs::read_to_string(&sb.config).unwrap().replace("default_tag = \"v1\"", "default_tag = \"no-such-tag\"");
+    sb.write_config(&text);
+    failing(&sb.run_tf(&["check"]), "registry");
+    // No Docker.
+    let run = crate::support::Run::from(sb.tf(&["check"]).env("DOCKER_HOST", "unix:///nonexistent.sock").output().unwrap());
+    failing(&run, "docker");
+    // An unusable state path.
+    failing(&sb.run_tf(&["--state", "/proc/version/x.db", "check"]), "state");
+    // A proxy that refuses the login.
+    let npm = crate::support::npm::NpmDouble::start("a@b.c", "right");
+    sb.config_with(&format!("[proxy]\nkind = \"npm\"\nurl = \"{}\"\nemail = \"a@b.c\"\npassword_env = \"TF_TEST_PW\"\n", npm.url()), "", "");
+    failing(&crate::support::Run::from(sb.tf(&["check"]).env("TF_TEST_PW", "wrong").output().unwrap()), "proxy");
+    // A config that does not parse.
+    sb.write_config("[settings]\ncolour = 1\n");
+    failing(&sb.run_tf(&["check"]), "config");
+}

@@ -11,5 +11,6 @@ mod notify;
 mod npm;
 mod npm_double;
 mod output;
+mod packaging;
 mod registry_auth;
 mod support;

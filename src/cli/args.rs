@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// are listed; "tiny-forge prune" finishes the job); 4 lock busy (with --no-wait or --wait);
 /// 130 interrupted, rolled back.
 #[derive(Debug, Parser)]
-#[command(name = "tiny-forge", version, about, long_about, max_term_width = 100)]
+#[command(name = "tiny-forge", version = env!("TF_VERSION"), about, long_about, max_term_width = 100)]
 pub(crate) struct Cli {
     /// Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]
     #[arg(long, global = true, value_name = "PATH")]
@@ -106,7 +106,12 @@ pub(crate) enum Command {
     #[command(args_conflicts_with_subcommands = true)]
     History(HistoryArgs),
 
-    /// Check the config, the Docker Engine, the network and the state file
+    /// Check what a deploy needs: config, proxy login, state file, Docker, network, and each
+    /// project's image in its registry with its credentials
+    ///
+    /// One line per check; exits 2 if any fails, with what to fix.
+    ///
+    /// Example: tiny-forge --config /etc/tiny-forge.toml check
     Check,
 
     /// Print a shell completion script
@@ -116,6 +121,10 @@ pub(crate) enum Command {
         /// The shell
         shell: clap_complete::Shell,
     },
+
+    /// Print the man page (roff); committed as man/tiny-forge.1
+    #[command(hide = true)]
+    Manpage,
 }
 
 #[derive(Debug, Args)]

@@ -51,9 +51,42 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<u8, Failure> {
                     }
                     Err(e) => line(false, "network", super::one_line(&e))?,
                 }
+                for (ok, detail) in registries(&d, c).await {
+                    line(ok, "registry", detail)?;
+                }
             }
         }
         Err(e) => line(false, "docker", super::one_line(&e))?,
     }
     Ok(if failed { exit::USAGE } else { exit::OK })
+}
+
+/// Each project's default image, asked of its registry with the credentials a deploy would use.
+async fn registries(docker: &DockerRuntime, config: &tiny_forge::config::Config) -> Vec<(bool, String)> {
+    let stages = match config.resolve_all() {
+        Ok(s) => s,
+        Err(e) => return vec![(false, super::one_line(&e))],
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for s in stages {
+        let image = s.image_ref(&s.default_tag);
+        if !seen.insert(image.clone()) {
+            continue;
+        }
+        let auth = match tiny_forge::runtime::auth::for_image(&s.image, s.registry_auth.as_ref()) {
+            Ok(a) => a,
+            Err(e) => {
+                out.push((false, format!("{image}: {e}")));
+                continue;
+            }
+        };
+        let source =
+            auth.as_ref().map_or_else(|| "no credentials".to_owned(), |(src, a)| format!("as {} from {src}", a.username));
+        match docker.verify_image(&image, auth.as_ref().map(|(_, a)| a)).await {
+            Ok(digest) => out.push((true, format!("{image} ({source}): {digest}"))),
+            Err(e) => out.push((false, format!("{} ({source})", super::one_line(&e)))),
+        }
+    }
+    out
 }

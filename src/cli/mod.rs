@@ -96,6 +96,14 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::List { project, stage, probe } => query::list(&ctx, project, stage, probe).await,
         Command::History(h) => query::history(&ctx, h).await,
         Command::Check => check::run(&ctx).await,
+        Command::Manpage => {
+            // Without the commit: the committed page must not change with every commit.
+            let cmd = <Cli as clap::CommandFactory>::command().version(env!("CARGO_PKG_VERSION"));
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut out).map_err(|e| Failure { code: exit::USAGE, error: e.into() })?;
+            std::io::Write::write_all(&mut std::io::stdout(), &out).map_err(|e| Failure { code: exit::OK, error: e.into() })?;
+            Ok(exit::OK)
+        }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "tiny-forge", &mut std::io::stdout());

@@ -251,7 +251,7 @@ where
             if n > 0 {
                 report.actions.push(format!(
                     "trim {n} deploys older than {} from history",
-                    humantime::format_duration(req.history_retention)
+                    crate::report::fmt_span(req.history_retention)
                 ));
             }
         } else {
@@ -259,7 +259,7 @@ where
             if n > 0 {
                 report.actions.push(format!(
                     "trim {n} deploys older than {} from history",
-                    humantime::format_duration(req.history_retention)
+                    crate::report::fmt_span(req.history_retention)
                 ));
             }
         }
@@ -312,7 +312,7 @@ where
                     Some("its container is gone".to_owned())
                 }
                 InstanceStatus::Live if ttl.is_some_and(|t| age > t) && (!is_default || req.include_default) => {
-                    Some(format!("older than {}", humantime::format_duration(ttl.unwrap_or_default())))
+                    Some(format!("older than {}", crate::report::fmt_span(ttl.unwrap_or_default())))
                 }
                 InstanceStatus::Live => {
                     live.push(row);

@@ -58,6 +58,9 @@ impl SqliteStore {
 
     fn init(conn: Connection, shown: &str) -> Result<Self, StoreError> {
         conn.busy_timeout(Duration::from_secs(10)).map_err(q("set busy timeout"))?;
+        // Before the file's first page is written (WAL writes it): lets `prune` give trimmed
+        // history's pages back to the disk. A no-op on an existing file.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(q("set auto_vacuum"))?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(q("enable WAL"))?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(q("set synchronous"))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(q("enable foreign keys"))?;
@@ -74,10 +77,7 @@ impl SqliteStore {
     fn migrate(conn: &Connection, shown: &str) -> Result<(), StoreError> {
         let version: i64 =
             conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(q("read schema version"))?;
-        if version == 0 {
-            // Before any table exists: lets `prune` give trimmed history's pages back to the disk.
-            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(q("set auto_vacuum"))?;
-        }
+
         let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
         if version > known {
             return Err(StoreError::TooNew { path: shown.to_owned(), found: version, known });
@@ -216,9 +216,13 @@ impl Store for SqliteStore {
             )
             .map_err(q("trim history"))?;
         if n > 0 {
-            self.conn
-                .execute_batch("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);")
-                .map_err(q("reclaim space"))?;
+            // Each step of incremental_vacuum frees pages; step it to the end.
+            let mut stmt = self.conn.prepare("PRAGMA incremental_vacuum").map_err(q("reclaim space"))?;
+            let mut rows = stmt.query([]).map_err(q("reclaim space"))?;
+            while rows.next().map_err(q("reclaim space"))?.is_some() {}
+            drop(rows);
+            drop(stmt);
+            self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(q("reclaim space"))?;
         }
         Ok(n)
     }
@@ -375,6 +379,8 @@ mod tests {
         assert_eq!(v, 1);
         let jm: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
         assert_eq!(jm, "wal");
+        let av: i64 = store.conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0)).unwrap();
+        assert_eq!(av, 2, "incremental auto-vacuum, so that trimming history shrinks the file");
         drop(store);
         SqliteStore::open(&path).unwrap();
     }
@@ -471,6 +477,8 @@ mod tests {
         })
         .unwrap();
         assert_eq!(s.trim_history(now_ms() + 1000).unwrap(), 1);
+        let free: i64 = s.conn.query_row("PRAGMA freelist_count", [], |r| r.get(0)).unwrap();
+        assert_eq!(free, 0, "freed pages are given back");
         assert!(s.deploy(old).unwrap().is_none());
         assert!(s.logs(old, 0).unwrap().is_empty(), "logs go with their deploy");
         assert!(s.deploy(running).unwrap().is_some());
