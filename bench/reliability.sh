@@ -22,15 +22,20 @@ cases=(
   "deploy::app_answering_500_is_rolled_back_with_the_reason|app answers 500"
   "hostile::a_full_disk_under_the_state_file_fails_cleanly_and_leaves_nothing|full disk under the state file"
 )
+names=(); for c in "${cases[@]}"; do names+=("${c%%|*}"); done
+declare -A bad
+for c in "${cases[@]}"; do bad[${c%%|*}]=0; done
+for t in $(seq "$trials"); do
+  out=$(cargo test --locked --test integration -- --exact "${names[@]}" 2>&1 || true)
+  for n in "${names[@]}"; do
+    grep -q "^test $n \.\.\. ok$" <<<"$out" || bad[$n]=$(( ${bad[$n]} + 1 ))
+  done
+  echo "trial $t done" >&2
+done
 echo "| fault | trials | leftovers |"
 echo "| --- | --- | --- |"
 for c in "${cases[@]}"; do
-  name=${c%%|*}; what=${c#*|}
-  bad=0
-  for _ in $(seq "$trials"); do
-    cargo test --locked -q --test integration "$name" -- --exact >/dev/null 2>&1 || bad=$((bad + 1))
-  done
-  echo "| $what | $trials | $bad |"
+  echo "| ${c#*|} | $trials | ${bad[${c%%|*}]} |"
 done
 echo
 echo "(unit level, every run of cargo test: deploy::tests::fault_matrix_every_step_by_error_timeout_and_hang_rolls_back_completely"
