@@ -65,3 +65,15 @@ fn a_foreign_route_for_the_same_host_is_refused() {
     assert_eq!(caddy.get(&sb.host(None)).1, "theirs", "untouched");
     sb.assert_nothing_left();
 }
+
+#[test]
+fn a_stopped_caddy_fails_the_proxy_step_and_the_rollback_leaves_nothing() {
+    let (sb, caddy) = bed("caddydown");
+    drop(caddy);
+    let run = sb.run_tf(&["deploy", &sb.project, "dev"]);
+    run.code(1);
+    let line = run.error_line();
+    assert!(line.contains("proxy failed") && line.contains("unreachable"), "{}", run.stderr);
+    sb.assert_nothing_left();
+    assert!(sb.deploys()[0].error.as_deref().unwrap().starts_with("proxy failed"));
+}

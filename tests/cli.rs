@@ -176,24 +176,41 @@ fn check_passes_on_a_working_setup_and_names_each_broken_part() {
     let ok = sb.run_tf(&["check"]);
     ok.code(0);
     for part in ["config", "proxy", "state", "docker", "network", "registry"] {
-        assert!(ok.stdout.lines().any(|l| l.starts_with("ok") && l.contains(&format!(" {part}:"))), "{part}:\n{}", ok.stdout);
+        assert!(
+            ok.stdout.lines().any(|l| l.starts_with("ok") && l.contains(&format!(" {part}:"))),
+            "{part}:\n{}",
+            ok.stdout
+        );
     }
     let failing = |run: &crate::support::Run, part: &str| {
         assert_eq!(run.code, 2, "{}", run.stdout);
-        assert!(run.stdout.lines().any(|l| l.starts_with("FAIL") && l.contains(&format!(" {part}:"))), "{part}:\n{}", run.stdout);
+        assert!(
+            run.stdout.lines().any(|l| l.starts_with("FAIL") && l.contains(&format!(" {part}:"))),
+            "{part}:\n{}",
+            run.stdout
+        );
     };
     // An image tag the registry does not have.
-    let text = std::fs::read_to_string(&sb.config).unwrap().replace("default_tag = \"v1\"", "default_tag = \"no-such-tag\"");
+    let text =
+        std::fs::read_to_string(&sb.config).unwrap().replace("default_tag = \"v1\"", "default_tag = \"no-such-tag\"");
     sb.write_config(&text);
     failing(&sb.run_tf(&["check"]), "registry");
     // No Docker.
-    let run = crate::support::Run::from(sb.tf(&["check"]).env("DOCKER_HOST", "unix:///nonexistent.sock").output().unwrap());
+    let run =
+        crate::support::Run::from(sb.tf(&["check"]).env("DOCKER_HOST", "unix:///nonexistent.sock").output().unwrap());
     failing(&run, "docker");
     // An unusable state path.
     failing(&sb.run_tf(&["--state", "/proc/version/x.db", "check"]), "state");
     // A proxy that refuses the login.
     let npm = crate::support::npm::NpmDouble::start("a@b.c", "right");
-    sb.config_with(&format!("[proxy]\nkind = \"npm\"\nurl = \"{}\"\nemail = \"a@b.c\"\npassword_env = \"TF_TEST_PW\"\n", npm.url()), "", "");
+    sb.config_with(
+        &format!(
+            "[proxy]\nkind = \"npm\"\nurl = \"{}\"\nemail = \"a@b.c\"\npassword_env = \"TF_TEST_PW\"\n",
+            npm.url()
+        ),
+        "",
+        "",
+    );
     failing(&crate::support::Run::from(sb.tf(&["check"]).env("TF_TEST_PW", "wrong").output().unwrap()), "proxy");
     // A config that does not parse.
     sb.write_config("[settings]\ncolour = 1\n");

@@ -81,8 +81,9 @@ async fn registries(docker: &DockerRuntime, config: &tiny_forge::config::Config)
                 continue;
             }
         };
-        let source =
-            auth.as_ref().map_or_else(|| "no credentials".to_owned(), |(src, a)| format!("as {} from {src}", a.username));
+        let source = auth
+            .as_ref()
+            .map_or_else(|| "no credentials".to_owned(), |(src, a)| format!("as {} from {src}", a.username));
         match docker.verify_image(&image, auth.as_ref().map(|(_, a)| a)).await {
             Ok(digest) => out.push((true, format!("{image} ({source}): {digest}"))),
             Err(e) => out.push((false, format!("{} ({source})", super::one_line(&e)))),

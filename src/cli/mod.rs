@@ -101,7 +101,8 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
             let cmd = <Cli as clap::CommandFactory>::command().version(env!("CARGO_PKG_VERSION"));
             let mut out = Vec::new();
             clap_mangen::Man::new(cmd).render(&mut out).map_err(|e| Failure { code: exit::USAGE, error: e.into() })?;
-            std::io::Write::write_all(&mut std::io::stdout(), &out).map_err(|e| Failure { code: exit::OK, error: e.into() })?;
+            std::io::Write::write_all(&mut std::io::stdout(), &out)
+                .map_err(|e| Failure { code: exit::OK, error: e.into() })?;
             Ok(exit::OK)
         }
         Command::Completions { shell } => {
