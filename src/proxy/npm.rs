@@ -197,11 +197,23 @@ impl NpmProxy {
 
     /// The live host whose domain names hold `domain` (without regard to case).
     async fn find(&self, domain: &str) -> Result<Option<Value>, ProxyError> {
+        Ok(matching_host(&Value::Array(self.list_hosts().await?), domain))
+    }
+
+    /// Every host NPM lists (it does not paginate).
+    async fn list_hosts(&self) -> Result<Vec<Value>, ProxyError> {
         let (status, body) = self.call(Method::GET, "/nginx/proxy-hosts", None).await?;
-        if status != 200 {
-            return Err(ProxyError::Refused { op: "list", host: domain.to_owned(), status, message: message(&body) });
+        match (status, body) {
+            (200, Value::Array(list)) => Ok(list),
+            (200, other) => Err(ProxyError::Protocol {
+                op: "list",
+                host: "proxy hosts".into(),
+                message: format!("not a list: {other}"),
+            }),
+            (status, body) => {
+                Err(ProxyError::Refused { op: "list", host: "proxy hosts".into(), status, message: message(&body) })
+            }
         }
-        Ok(matching_host(&body, domain))
     }
 
     fn url(&self, domain: &str) -> String {
@@ -316,19 +328,10 @@ impl Proxy for NpmProxy {
     }
 
     async fn list_managed(&self) -> Result<Vec<(String, String)>, ProxyError> {
-        let (status, body) = self.call(Method::GET, "/nginx/proxy-hosts", None).await?;
-        if status != 200 {
-            return Err(ProxyError::Refused {
-                op: "list",
-                host: "proxy hosts".into(),
-                status,
-                message: message(&body),
-            });
-        }
-        Ok(body
-            .as_array()
-            .into_iter()
-            .flatten()
+        Ok(self
+            .list_hosts()
+            .await?
+            .iter()
             .filter(|h| h["meta"][MARKER] == true)
             .filter_map(|h| Some((host_id(h)?, h["domain_names"][0].as_str()?.to_owned())))
             .collect())
@@ -336,17 +339,9 @@ impl Proxy for NpmProxy {
 
     async fn check(&self) -> Result<String, ProxyError> {
         self.login().await?;
-        let (status, body) = self.call(Method::GET, "/nginx/proxy-hosts", None).await?;
-        if status != 200 {
-            return Err(ProxyError::Refused {
-                op: "list",
-                host: "proxy hosts".into(),
-                status,
-                message: message(&body),
-            });
-        }
-        let hosts = body.as_array().map_or(0, Vec::len);
-        let ours = body.as_array().map_or(0, |a| a.iter().filter(|h| h["meta"][MARKER] == true).count());
+        let list = self.list_hosts().await?;
+        let hosts = list.len();
+        let ours = list.iter().filter(|h| h["meta"][MARKER] == true).count();
         Ok(format!(
             "logged in to {} as {}; {hosts} proxy hosts, {ours} of them tiny-forge's",
             super::redact(&self.settings.url),
