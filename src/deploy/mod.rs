@@ -12,6 +12,7 @@ mod cancel;
 mod lifecycle;
 mod outcome;
 mod recover;
+mod rollback;
 mod saga;
 mod teardown;
 

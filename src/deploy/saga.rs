@@ -11,21 +11,21 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::outcome::{DeployError, DeployFailure, DeployOutcome, DeploySuccess, FailedStep, RollbackReport, StepError};
+use super::outcome::{DeployError, DeployFailure, DeployOutcome, DeploySuccess, FailedStep, StepError};
 use super::{DeployRequest, Deployer, recover, teardown};
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Slot};
 use crate::health::{self, Probe};
 use crate::lock::StageLock;
 use crate::naming;
 use crate::notify::{Notification, NotifyEvent};
-use crate::proxy::{Deleted, Proxy, Upstream};
+use crate::proxy::{Proxy, Upstream};
 
 /// What the proxy step yields.
 struct Published {
     url: String,
 }
 use crate::report::{Event, Level, Step, one_line};
-use crate::runtime::{self, ContainerRuntime, ContainerSpec, PullProgress, PulledImage, Removal};
+use crate::runtime::{self, ContainerRuntime, ContainerSpec, PullProgress, PulledImage};
 use crate::store::{DeployEnd, Filter, InstancePatch, InstanceRecord, LogEntry, NewDeploy, NewInstance, Store, now_ms};
 
 /// How many log lines of an exited container go into the error.
@@ -33,7 +33,7 @@ const EXIT_LOG_LINES: usize = 20;
 
 /// What the proxy step must undo on rollback.
 #[derive(Debug, Clone)]
-enum ProxyUndo {
+pub(super) enum ProxyUndo {
     /// We created this host.
     Delete { host_id: String },
     /// We switched this host away from `upstream`.
@@ -42,26 +42,26 @@ enum ProxyUndo {
 
 /// What the deploy has created so far.
 #[derive(Debug, Clone, Default)]
-struct Created {
-    instance_row: Option<i64>,
-    container_attempted: bool,
-    proxy: Option<ProxyUndo>,
+pub(super) struct Created {
+    pub(super) instance_row: Option<i64>,
+    pub(super) container_attempted: bool,
+    pub(super) proxy: Option<ProxyUndo>,
     /// Live instances of the slot that this deploy replaces.
-    replaced: Vec<InstanceRecord>,
+    pub(super) replaced: Vec<InstanceRecord>,
 }
 
 pub(super) struct Saga<'s, 'a, R, P, S, Pr> {
     pub(super) d: &'s Deployer<'a, R, P, S, Pr>,
     pub(super) id: DeployId,
-    slot: Slot,
-    req: &'s DeployRequest,
-    image: String,
-    domain: String,
-    container_name: String,
-    created: RefCell<Created>,
+    pub(super) slot: Slot,
+    pub(super) req: &'s DeployRequest,
+    pub(super) image: String,
+    pub(super) domain: String,
+    pub(super) container_name: String,
+    pub(super) created: RefCell<Created>,
 }
 
-fn ms(d: Duration) -> u64 {
+pub(super) fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -168,11 +168,11 @@ where
     S: Store,
     Pr: Probe,
 {
-    fn emit(&self, event: &Event) {
+    pub(super) fn emit(&self, event: &Event) {
         emit(self.d, Some(self.id), event);
     }
 
-    fn log(&self, step: Step, level: Level, message: String) {
+    pub(super) fn log(&self, step: Step, level: Level, message: String) {
         self.emit(&Event::Log { step, level, message });
     }
 
@@ -519,130 +519,5 @@ where
         for warning in self.d.notifier.notify(&n).await {
             self.log(Step::Notify, Level::Warn, warning);
         }
-    }
-
-    fn compensation(&self, action: String, ok: bool, message: String) {
-        self.emit(&Event::Compensation { action, ok, message });
-    }
-
-    /// Runs one compensation within the engine bound; a hang becomes an error.
-    async fn within<T, E: std::error::Error>(&self, work: impl Future<Output = Result<T, E>>) -> Result<T, String> {
-        let limit = self.d.timeouts.engine;
-        match tokio::time::timeout(limit, work).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(one_line(&e)),
-            Err(_) => Err(format!("no answer within {}", humantime::format_duration(limit))),
-        }
-    }
-
-    /// Deletes the host we created or switches back the one we switched; true when done.
-    async fn undo_proxy(&self, created: &Created, leftovers: &mut Vec<String>) -> bool {
-        match &created.proxy {
-            Some(ProxyUndo::Delete { host_id }) => {
-                let action = format!("delete proxy host {} (id {host_id})", self.domain);
-                match self.within(self.d.proxy.delete(host_id, &self.domain)).await {
-                    Ok(Deleted::Deleted) => self.compensation(action, true, String::new()),
-                    Ok(Deleted::AlreadyGone) => self.compensation(action, true, "already gone".into()),
-                    Err(e) => {
-                        leftovers.push(format!("proxy host {} (id {host_id}): {e}", self.domain));
-                        self.compensation(action, false, e);
-                        return false;
-                    }
-                }
-            }
-            Some(ProxyUndo::SwitchBack { host_id, upstream }) => {
-                let action = format!("switch proxy host {} back to {}", self.domain, upstream.name);
-                match self.within(self.d.proxy.switch(host_id, &self.domain, upstream)).await {
-                    Ok(()) => self.compensation(action, true, String::new()),
-                    Err(e) => {
-                        leftovers.push(format!(
-                            "proxy host {} (id {host_id}) still points at {}: {e}",
-                            self.domain, self.container_name
-                        ));
-                        self.compensation(action, false, e);
-                        return false;
-                    }
-                }
-            }
-            None => {}
-        }
-        true
-    }
-
-    /// Removes the container, unless the proxy still points at it; true when it is gone.
-    async fn undo_container(&self, created: &Created, proxy_ok: bool, leftovers: &mut Vec<String>) -> bool {
-        if !created.container_attempted {
-            return true;
-        }
-        let action = format!("remove container {}", self.container_name);
-        if !proxy_ok {
-            leftovers.push(format!("container {} kept because its proxy host still points at it", self.container_name));
-            self.compensation(action, false, "kept: the proxy host still points at it".into());
-            return false;
-        }
-        match self.within(self.d.runtime.remove(&self.container_name)).await {
-            Ok(Removal::Removed) => self.compensation(action, true, String::new()),
-            Ok(Removal::AlreadyGone) => self.compensation(action, true, "already gone".into()),
-            Err(e) => {
-                leftovers.push(format!("container {}: {e}", self.container_name));
-                self.compensation(action, false, e);
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Deletes the instance row when everything else is gone, else keeps it as `leftover`.
-    fn undo_row(&self, created: &Created, all_gone: bool, leftovers: &mut Vec<String>) {
-        let Some(row) = created.instance_row else { return };
-        let action = "delete instance row".to_owned();
-        let result = if all_gone {
-            self.d.store.delete_instance(row)
-        } else {
-            self.d.store.update_instance(
-                row,
-                &InstancePatch { status: Some(InstanceStatus::Leftover), ..InstancePatch::default() },
-            )
-        };
-        match result {
-            Ok(()) if all_gone => self.compensation(action, true, String::new()),
-            Ok(()) => self.compensation(action, false, "kept as leftover for `tiny-forge prune`".into()),
-            Err(e) => {
-                leftovers.push(format!("instance row {row}: {e}"));
-                self.compensation(action, false, one_line(&e));
-            }
-        }
-    }
-
-    /// Undoes what [`Self::forward`] created, in reverse, running every compensation even when
-    /// one fails. The proxy goes first: a host must never point at a removed container.
-    pub(super) async fn rollback(&self) -> RollbackReport {
-        self.emit(&Event::StepStarted { step: Step::Rollback });
-        let t0 = Instant::now();
-        if let Some(&(_, pause)) = self.d.pauses.iter().find(|(at, _)| *at == Step::Rollback) {
-            // Test hook: a window for a second signal, which ends the process at once.
-            self.log(
-                Step::Rollback,
-                Level::Debug,
-                format!("pausing {} (test hook)", humantime::format_duration(pause)),
-            );
-            tokio::time::sleep(pause).await;
-        }
-        let created = self.created.borrow().clone();
-        let mut leftovers = Vec::new();
-        let proxy_ok = self.undo_proxy(&created, &mut leftovers).await;
-        let container_ok = self.undo_container(&created, proxy_ok, &mut leftovers).await;
-        self.undo_row(&created, proxy_ok && container_ok, &mut leftovers);
-        let elapsed_ms = ms(t0.elapsed());
-        if leftovers.is_empty() {
-            self.emit(&Event::StepFinished { step: Step::Rollback, elapsed_ms });
-        } else {
-            self.emit(&Event::StepFailed {
-                step: Step::Rollback,
-                error: format!("left behind: {}", leftovers.join("; ")),
-                elapsed_ms,
-            });
-        }
-        RollbackReport { leftovers }
     }
 }
