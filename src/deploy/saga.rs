@@ -1,4 +1,4 @@
-//! The forward path of a deploy and its rollback. See the module doc of [`super`].
+//! The forward path of a deploy (its rollback is in `rollback.rs`). See the module doc of [`super`].
 //!
 //! `finish` is recorded before `retire`: once the new instance serves, a failure while cleaning
 //! up the one it replaced can never undo a healthy deploy (it becomes a warning, and `prune`
