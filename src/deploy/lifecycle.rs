@@ -142,6 +142,7 @@ where
         let id = self.record(&slot, format!("{}@{}", stage.image, first.digest), Trigger::Remove)?;
         let mut report = RemoveReport { deploy_id: Some(id), ..RemoveReport::default() };
         emit(self, Some(id), &Event::StepStarted { step: Step::Remove });
+        let t0 = tokio::time::Instant::now();
         for inst in &instances {
             match take_down(self, inst, true).await {
                 Ok(done) => {
@@ -154,7 +155,8 @@ where
                 }
             }
         }
-        emit(self, Some(id), &Event::StepFinished { step: Step::Remove, elapsed_ms: 0 });
+        let elapsed_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+        emit(self, Some(id), &Event::StepFinished { step: Step::Remove, elapsed_ms });
         self.finish(id, &report.leftovers);
         Ok(report)
     }
