@@ -17,6 +17,8 @@ pub const DOCKER_HOST: &str = "DOCKER_HOST";
 /// Tests only: `step:duration` makes a deploy pause after that step (e.g. `proxy:5s`), so that
 /// a test can signal or kill it at a known point. Never set it in production.
 pub const TINY_FORGE_TEST_PAUSE_AFTER: &str = "TINY_FORGE_TEST_PAUSE_AFTER";
+/// This machine's name, recorded with each deploy when `/proc/sys/kernel/hostname` is unreadable.
+pub const HOSTNAME: &str = "HOSTNAME";
 /// When set (to anything), output has no colour.
 pub const NO_COLOR: &str = "NO_COLOR";
 
