@@ -49,6 +49,12 @@ pub(crate) const TAGS: &[&str] = &["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8
 pub(crate) fn images() -> &'static Images {
     static IMAGES: OnceLock<Images> = OnceLock::new();
     IMAGES.get_or_init(|| {
+        // Networks a killed earlier run could not remove (every test configures its sandbox,
+        // and so waits here, before it deploys: none of this run's networks exists yet).
+        let stale = docker(&["network", "ls", "-q", "--filter", "name=tf-test-"]);
+        for id in String::from_utf8_lossy(&stale.stdout).split_whitespace() {
+            let _ = docker(&["network", "rm", id]);
+        }
         // Images of earlier runs (their registry port is gone) only take space.
         let old = docker(&["images", "-q", "--filter", "reference=*/tf-test/demo"]);
         for id in String::from_utf8_lossy(&old.stdout).split_whitespace() {
