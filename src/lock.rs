@@ -46,13 +46,6 @@ pub struct StageLock {
 }
 
 impl StageLock {
-    /// The lock file for `key` (`project.stage`) beside the state file.
-    #[must_use]
-    pub fn path(state_file: &Path, key: &str) -> PathBuf {
-        let dir = state_file.parent().unwrap_or_else(|| Path::new("."));
-        dir.join("locks").join(format!("{key}.lock"))
-    }
-
     /// Takes the lock at `path`, waiting as `wait` says.
     ///
     /// # Errors

@@ -203,14 +203,7 @@ fn check_passes_on_a_working_setup_and_names_each_broken_part() {
     failing(&sb.run_tf(&["--state", "/proc/version/x.db", "check"]), "state");
     // A proxy that refuses the login.
     let npm = crate::support::npm::NpmDouble::start("a@b.c", "right");
-    sb.config_with(
-        &format!(
-            "[proxy]\nkind = \"npm\"\nurl = \"{}\"\nemail = \"a@b.c\"\npassword_env = \"TF_TEST_PW\"\n",
-            npm.url()
-        ),
-        "",
-        "",
-    );
+    sb.config_with(&crate::support::npm_proxy(&npm.url(), "a@b.c", "TF_TEST_PW"), "", "");
     failing(&crate::support::Run::from(sb.tf(&["check"]).env("TF_TEST_PW", "wrong").output().unwrap()), "proxy");
     // A config that does not parse.
     sb.write_config("[settings]\ncolour = 1\n");

@@ -24,10 +24,7 @@ fn tags_docker_would_refuse_exit_2_and_say_what_a_tag_may_hold() {
 fn a_128_character_tag_deploys_under_a_valid_host_name() {
     let sb = Sandbox::new("longtag");
     let npm = NpmDouble::start("ops@example.com", "pw");
-    let tables = format!(
-        "[proxy]\nkind = \"npm\"\nurl = \"{}\"\nemail = \"ops@example.com\"\npassword_env = \"TF_TEST_NPM_PASSWORD\"\n",
-        npm.url()
-    );
+    let tables = crate::support::npm_proxy(&npm.url(), "ops@example.com", "TF_TEST_NPM_PASSWORD");
     sb.config_with(&tables, "", "");
     let tag = format!("Feature.{}", "x".repeat(120));
     assert_eq!(tag.len(), 128);
@@ -109,9 +106,8 @@ fn a_docker_host_that_is_not_a_socket_exits_2() {
 fn credentials_in_a_proxy_url_are_never_printed() {
     let sb = Sandbox::new("urlcred");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let tables = format!(
-        "[proxy]\nkind = \"npm\"\nurl = \"http://admin:S3cretInUrl@127.0.0.1:{port}\"\nemail = \"ops@example.com\"\npassword_env = \"TF_TEST_NPM_PASSWORD\"\n"
-    );
+    let url = format!("http://admin:S3cretInUrl@127.0.0.1:{port}");
+    let tables = crate::support::npm_proxy(&url, "ops@example.com", "TF_TEST_NPM_PASSWORD");
     sb.config_with(&tables, "", "");
     let deploy = Run::from(sb.tf(&["deploy", &sb.project, "dev"]).env("TF_TEST_NPM_PASSWORD", "pw").output().unwrap());
     deploy.code(1);

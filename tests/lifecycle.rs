@@ -14,10 +14,7 @@ const PW: &str = "lifecycle-pw";
 fn npm_bed(prefix: &str, project_extra: &str, stage_extra: &str) -> (Sandbox, NpmDouble) {
     let sb = Sandbox::new(prefix);
     let npm = NpmDouble::start("ops@example.com", PW);
-    let tables = format!(
-        "[proxy]\nkind = \"npm\"\nurl = \"{}\"\nemail = \"ops@example.com\"\npassword_env = \"TF_TEST_NPM_PASSWORD\"\n",
-        npm.url()
-    );
+    let tables = crate::support::npm_proxy(&npm.url(), "ops@example.com", "TF_TEST_NPM_PASSWORD");
     sb.config_with(&tables, project_extra, stage_extra);
     (sb, npm)
 }

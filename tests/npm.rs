@@ -20,8 +20,9 @@ impl Bed {
         let sb = Sandbox::new(prefix);
         let npm = NpmDouble::start(EMAIL, PASSWORD);
         let tables = format!(
-            "[proxy]\nkind = \"npm\"\nurl = \"{}\"\nemail = \"{EMAIL}\"\npassword_env = \"TF_TEST_NPM_PASSWORD\"\n{proxy_extra}\n",
-            npm.url()
+            "{}{proxy_extra}
+",
+            crate::support::npm_proxy(&npm.url(), EMAIL, "TF_TEST_NPM_PASSWORD")
         );
         sb.config_with(&tables, project_extra, "");
         Self { sb, npm }
@@ -161,7 +162,7 @@ fn unreachable_npm_fails_the_proxy_step_and_rolls_back() {
     let sb = Sandbox::new("npmdown");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     sb.config_with(
-        &format!("[proxy]\nkind = \"npm\"\nurl = \"http://127.0.0.1:{port}\"\nemail = \"{EMAIL}\"\npassword_env = \"TF_TEST_NPM_PASSWORD\"\n"),
+        &crate::support::npm_proxy(&format!("http://127.0.0.1:{port}"), EMAIL, "TF_TEST_NPM_PASSWORD"),
         "",
         "",
     );

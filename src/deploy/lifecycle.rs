@@ -98,10 +98,6 @@ where
     P: Proxy,
     S: Store,
 {
-    fn lock_path(&self, stage: &ResolvedStage) -> std::path::PathBuf {
-        self.lock_dir.join(format!("{}.{}.lock", stage.project, stage.stage))
-    }
-
     /// Records a non-deploy operation on `slot` as a history row.
     fn record(&self, slot: &Slot, image: String, trigger: Trigger) -> Result<DeployId, DeployError> {
         let id = self.store.begin_deploy(&NewDeploy {
@@ -130,7 +126,7 @@ where
     /// [`DeployError`] when the lock or the state file is unusable.
     pub async fn remove(&self, stage: &ResolvedStage, tag: &Tag, wait: LockWait) -> Result<RemoveReport, DeployError> {
         let what = format!("{}/{}", stage.project, stage.stage);
-        let _lock = StageLock::acquire(&self.lock_path(stage), &what, wait).await?;
+        let _lock = StageLock::acquire(&self.lock_path(&stage.project, &stage.stage), &what, wait).await?;
         let slot = Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag: tag.clone() };
         let filter = Filter {
             project: Some(slot.project.to_string()),
@@ -236,7 +232,7 @@ where
             let _lock = if req.dry_run {
                 None
             } else {
-                match StageLock::acquire(&self.lock_path(stage), &what, LockWait::NoWait).await {
+                match StageLock::acquire(&self.lock_path(&stage.project, &stage.stage), &what, LockWait::NoWait).await {
                     Ok(l) => Some(l),
                     Err(LockError::Busy { .. }) => {
                         report.skipped.push(format!("{what}: a deploy holds its lock"));

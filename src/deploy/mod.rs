@@ -168,6 +168,13 @@ where
     }
 }
 
+impl<R, P, S, Pr> Deployer<'_, R, P, S, Pr> {
+    /// The lock file of a (project, stage): deploys, `remove` and `prune` take the same one.
+    fn lock_path(&self, project: &crate::domain::ProjectName, stage: &crate::domain::StageName) -> PathBuf {
+        self.lock_dir.join(format!("{project}.{stage}.lock"))
+    }
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())

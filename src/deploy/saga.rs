@@ -98,7 +98,7 @@ where
     // abandoned one by the deploy that holds the lock.
     let what = format!("{}/{}", slot.project, slot.stage);
     emit(d, None, &Event::StepStarted { step: Step::Lock });
-    let lock_path = d.lock_dir.join(format!("{}.{}.lock", slot.project, slot.stage));
+    let lock_path = d.lock_path(&slot.project, &slot.stage);
     let lock = tokio::select! {
         biased;
         () = d.cancel.cancelled() => return Err(DeployError::Interrupted),

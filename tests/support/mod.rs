@@ -306,6 +306,11 @@ pub(crate) fn http_get(url: &str) -> (u16, String) {
     })
 }
 
+/// A `[proxy]` table for NPM at `url`, logging in as `email` with the password in `$password_env`.
+pub(crate) fn npm_proxy(url: &str, email: &str, password_env: &str) -> String {
+    format!("[proxy]\nkind = \"npm\"\nurl = \"{url}\"\nemail = \"{email}\"\npassword_env = \"{password_env}\"\n")
+}
+
 /// An HTTP client for tests; building it also installs the TLS crypto provider, which any
 /// other `reqwest` client built in this process then needs.
 pub(crate) fn client() -> reqwest::Client {
