@@ -4,7 +4,7 @@
 //! The library holds the whole pipeline; the `tiny-forge` binary only parses arguments, builds
 //! the adapters, calls [`Deployer::deploy`] (or a query) and renders what comes back.
 //!
-//! Seams: [`ContainerRuntime`] (Docker), [`Proxy`] (none, NPM, Caddy), [`Store`] (`SQLite`),
+//! Seams: [`ContainerRuntime`] (the Docker Engine), [`Proxy`] (none, NPM, Caddy), [`Store`] (`SQLite`),
 //! [`Probe`] (HTTP health checks) and [`Reporter`] (progress events).
 
 #![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr)]
@@ -12,6 +12,7 @@
 pub mod config;
 pub mod deploy;
 pub mod domain;
+pub mod engine;
 pub mod env;
 pub mod health;
 pub mod http;
@@ -20,12 +21,12 @@ pub mod naming;
 pub mod notify;
 pub mod proxy;
 pub mod report;
-pub mod runtime;
+pub mod secret;
 pub mod store;
 
 pub use deploy::{Cancel, CancelHandle, DeployError, DeployOutcome, DeployRequest, Deployer, StepTimeouts};
+pub use engine::ContainerRuntime;
 pub use health::Probe;
 pub use proxy::Proxy;
 pub use report::Reporter;
-pub use runtime::ContainerRuntime;
 pub use store::Store;

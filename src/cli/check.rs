@@ -2,7 +2,7 @@
 //! check fails.
 
 use tiny_forge::ContainerRuntime as _;
-use tiny_forge::runtime::DockerRuntime;
+use tiny_forge::engine::DockerRuntime;
 
 use super::{Ctx, Failure, exit, out};
 
@@ -74,7 +74,7 @@ async fn registries(docker: &DockerRuntime, config: &tiny_forge::config::Config)
         if !seen.insert(image.clone()) {
             continue;
         }
-        let auth = match tiny_forge::runtime::auth::for_image(&s.image, s.registry_auth.as_ref()) {
+        let auth = match tiny_forge::engine::auth::for_image(&s.image, s.registry_auth.as_ref()) {
             Ok(a) => a,
             Err(e) => {
                 out.push((false, format!("{image}: {e}")));

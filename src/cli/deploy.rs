@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use tiny_forge::config::{Config, ProxySettings, ResolvedStage};
 use tiny_forge::deploy::{CancelHandle, DeployRequest, Deployer};
 use tiny_forge::domain::{DeployId, ProjectName, StageName, Tag, Trigger};
+use tiny_forge::engine::DockerRuntime;
 use tiny_forge::health::HttpProbe;
 use tiny_forge::lock::LockWait;
 use tiny_forge::notify::{WebhookNotifier, WebhookTarget};
 use tiny_forge::proxy::{AnyProxy, CaddyProxy, NoProxy, NpmProxy};
 use tiny_forge::report::{NoReporter, Reporter, Step};
-use tiny_forge::runtime::DockerRuntime;
 use tiny_forge::store::SqliteStore;
 
 use super::args::{DeployArgs, RollbackArgs, WaitArgs};

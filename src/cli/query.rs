@@ -7,9 +7,9 @@ use serde_json::json;
 use tiny_forge::ContainerRuntime as _;
 use tiny_forge::domain::DeployId;
 use tiny_forge::domain::{InstanceStatus, ProjectName, StageName};
+use tiny_forge::engine::DockerRuntime;
 use tiny_forge::health::{HttpProbe, Probe as _};
 use tiny_forge::report::fmt_ms;
-use tiny_forge::runtime::DockerRuntime;
 use tiny_forge::store::{DeployRecord, Filter, InstanceRecord, Store as _, now_ms};
 
 use super::args::{HistoryArgs, HistoryCommand};
@@ -103,7 +103,7 @@ pub(crate) async fn list(
     if docker.is_none() && !ctx.quiet {
         eprintln!("warning: cannot reach the Docker Engine; container states are unknown");
     }
-    let by_name: HashMap<String, &tiny_forge::runtime::ContainerInfo> =
+    let by_name: HashMap<String, &tiny_forge::engine::ContainerInfo> =
         docker.iter().flatten().map(|c| (c.name.clone(), c)).collect();
     let mut rows = Vec::new();
     let mut items = Vec::new();
@@ -141,20 +141,20 @@ pub(crate) async fn list(
     let known: std::collections::HashSet<&str> = instances.iter().map(|i| i.container_name.as_str()).collect();
     for c in docker.iter().flatten().filter(|c| !known.contains(c.name.as_str())) {
         let l = |k: &str| c.labels.get(k).cloned().unwrap_or_default();
-        if project.as_deref().is_some_and(|p| l(tiny_forge::runtime::LABEL_PROJECT) != p)
-            || stage.as_deref().is_some_and(|s| l(tiny_forge::runtime::LABEL_STAGE) != s)
+        if project.as_deref().is_some_and(|p| l(tiny_forge::engine::LABEL_PROJECT) != p)
+            || stage.as_deref().is_some_and(|s| l(tiny_forge::engine::LABEL_STAGE) != s)
         {
             continue;
         }
         items.push(json!({
-            "project": l(tiny_forge::runtime::LABEL_PROJECT), "stage": l(tiny_forge::runtime::LABEL_STAGE),
-            "tag": l(tiny_forge::runtime::LABEL_TAG), "url": null, "status": "orphan", "container": c.name,
+            "project": l(tiny_forge::engine::LABEL_PROJECT), "stage": l(tiny_forge::engine::LABEL_STAGE),
+            "tag": l(tiny_forge::engine::LABEL_TAG), "url": null, "status": "orphan", "container": c.name,
             "container_state": c.state, "digest": null, "deploy_id": null, "created_at": null,
         }));
         rows.push(vec![
-            l(tiny_forge::runtime::LABEL_PROJECT),
-            l(tiny_forge::runtime::LABEL_STAGE),
-            l(tiny_forge::runtime::LABEL_TAG),
+            l(tiny_forge::engine::LABEL_PROJECT),
+            l(tiny_forge::engine::LABEL_STAGE),
+            l(tiny_forge::engine::LABEL_TAG),
             "-".into(),
             format!("{} (orphan: not in state)", c.state),
             "-".into(),

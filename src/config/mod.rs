@@ -7,17 +7,16 @@
 mod file;
 mod resolve;
 mod resolved;
-mod secret;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::secret::{Secret, SecretSource};
 pub use resolve::Config;
 pub(crate) use resolve::registry_host;
 pub use resolved::{
     ForwardTo, NotifyFormat, NotifyTarget, NpmSettings, ProbeAddress, ProxySettings, RegistryAuth, ResolvedStage,
     RestartPolicy,
 };
-pub use secret::{Secret, SecretSource};
 
 use crate::env;
 

@@ -13,10 +13,10 @@ use super::resolved::{
     ForwardTo, NotifyFormat, NotifyTarget, NpmSettings, ProbeAddress, ProxySettings, RegistryAuth, ResolvedStage,
     RestartPolicy,
 };
-use super::secret::SecretSource;
 use crate::domain::{ProjectName, StageName, Tag};
 use crate::health::HealthPolicy;
 use crate::naming::{self, SubdomainPattern};
+use crate::secret::SecretSource;
 
 /// A parsed and validated config file.
 #[derive(Debug)]
@@ -231,10 +231,10 @@ impl Config {
         }
         check_limits(&key, p.memory.as_deref(), p.cpus, problems);
         for l in p.labels.keys() {
-            if l.starts_with(crate::runtime::LABEL_PREFIX) {
+            if l.starts_with(crate::engine::LABEL_PREFIX) {
                 problems.push(format!(
                     "{key}.labels.{l}: the `{}` prefix is tiny-forge's own",
-                    crate::runtime::LABEL_PREFIX
+                    crate::engine::LABEL_PREFIX
                 ));
             }
         }

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::secret::{Secret, SecretSource};
 use crate::domain::{ProjectName, StageName, Tag};
+pub use crate::engine::{RegistryAuth, RestartPolicy};
 use crate::health::HealthPolicy;
 use crate::naming::{self, SubdomainPattern};
+use crate::secret::SecretSource;
 
 /// How the proxy step publishes an instance.
 #[derive(Debug, Clone)]
@@ -103,41 +104,6 @@ pub enum ProbeAddress {
     Ip,
     /// Its container name (tiny-forge runs in a container on the same network).
     Name,
-}
-
-/// Docker restart policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestartPolicy {
-    /// `no`.
-    No,
-    /// `always`.
-    Always,
-    /// `unless-stopped` (default).
-    UnlessStopped,
-    /// `on-failure`.
-    OnFailure,
-}
-
-impl RestartPolicy {
-    /// Docker's word for it.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::No => "no",
-            Self::Always => "always",
-            Self::UnlessStopped => "unless-stopped",
-            Self::OnFailure => "on-failure",
-        }
-    }
-}
-
-/// Registry credentials for one registry host, from the config.
-#[derive(Debug, Clone)]
-pub struct RegistryAuth {
-    /// User name.
-    pub username: String,
-    /// Password or token.
-    pub password: Secret,
 }
 
 /// Everything a deploy of one project's stage needs, resolved.

@@ -11,10 +11,10 @@ use super::teardown::take_down;
 use super::{Deployer, recover};
 use crate::config::ResolvedStage;
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Slot, Tag, Trigger};
+use crate::engine::{self, ContainerRuntime};
 use crate::lock::{LockError, LockWait, StageLock};
 use crate::proxy::Proxy;
 use crate::report::{Event, Level, Step};
-use crate::runtime::{self, ContainerRuntime};
 use crate::store::{DeployEnd, DeployRecord, Filter, InstanceRecord, NewDeploy, Store, now_ms};
 
 /// What `remove` did.
@@ -269,7 +269,7 @@ where
         &self,
         stage: &ResolvedStage,
         req: &PruneRequest,
-        containers: Option<&[runtime::ContainerInfo]>,
+        containers: Option<&[engine::ContainerInfo]>,
         hosts: &[(String, String)],
         all_rows: &[InstanceRecord],
         report: &mut PruneReport,
@@ -289,7 +289,7 @@ where
         let filter =
             Filter { project: Some(stage.project.to_string()), stage: Some(stage.stage.to_string()), tag: None };
         let rows = self.store.instances(&filter)?;
-        let by_name: HashMap<&str, &runtime::ContainerInfo> =
+        let by_name: HashMap<&str, &engine::ContainerInfo> =
             containers.unwrap_or_default().iter().map(|c| (c.name.as_str(), c)).collect();
         let now = now_ms();
         let ttl = req.older_than.or(stage.ttl);
@@ -365,8 +365,8 @@ where
         let known: HashSet<&str> = all_rows.iter().map(|r| r.container_name.as_str()).collect();
         for c in containers.unwrap_or_default() {
             let label = |k: &str| c.labels.get(k).map(String::as_str);
-            if label(runtime::LABEL_PROJECT) != Some(stage.project.as_str())
-                || label(runtime::LABEL_STAGE) != Some(stage.stage.as_str())
+            if label(engine::LABEL_PROJECT) != Some(stage.project.as_str())
+                || label(engine::LABEL_STAGE) != Some(stage.stage.as_str())
                 || known.contains(c.name.as_str())
             {
                 continue;

@@ -28,12 +28,12 @@ pub use outcome::{DeployError, DeployFailure, DeployOutcome, DeploySuccess, Fail
 
 use crate::config::ResolvedStage;
 use crate::domain::{Tag, Trigger};
+use crate::engine::ContainerRuntime;
 use crate::health::Probe;
 use crate::lock::LockWait;
 use crate::notify::{NoNotifier, Notifier};
 use crate::proxy::Proxy;
 use crate::report::{NoReporter, Reporter, Step};
-use crate::runtime::ContainerRuntime;
 use crate::store::Store;
 
 /// How long a step may take before it counts as hung and the deploy rolls back. The health

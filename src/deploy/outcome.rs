@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use crate::domain::DeployId;
+use crate::engine::RuntimeError;
 use crate::health::HealthError;
 use crate::lock::LockError;
 use crate::proxy::ProxyError;
 use crate::report::Step;
-use crate::runtime::RuntimeError;
 use crate::store::StoreError;
 
 /// A deploy that put an instance into service.

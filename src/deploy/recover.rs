@@ -8,9 +8,9 @@ use super::saga::emit;
 use super::teardown::take_down;
 use crate::config::ResolvedStage;
 use crate::domain::{DeployId, DeployStatus, InstanceStatus};
+use crate::engine::ContainerRuntime;
 use crate::proxy::{Proxy, Upstream};
 use crate::report::{Event, Level, Step};
-use crate::runtime::ContainerRuntime;
 use crate::store::{DeployEnd, DeployRecord, Filter, Store};
 
 /// Running deploys of `stage` other than `ours` (abandoned, when the caller holds the lock).

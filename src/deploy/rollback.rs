@@ -9,10 +9,10 @@ use tokio::time::Instant;
 use super::outcome::RollbackReport;
 use super::saga::{Created, ProxyUndo, Saga, ms};
 use crate::domain::InstanceStatus;
+use crate::engine::{ContainerRuntime, Removal};
 use crate::health::Probe;
 use crate::proxy::{Deleted, Proxy};
 use crate::report::{Event, Level, Step, one_line};
-use crate::runtime::{ContainerRuntime, Removal};
 use crate::store::{InstancePatch, Store};
 
 impl<R, P, S, Pr> Saga<'_, '_, R, P, S, Pr>

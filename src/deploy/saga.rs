@@ -24,8 +24,8 @@ use crate::proxy::{Proxy, Upstream};
 struct Published {
     url: String,
 }
+use crate::engine::{self, ContainerRuntime, ContainerSpec, PullProgress, PulledImage};
 use crate::report::{Event, Level, Step, one_line};
-use crate::runtime::{self, ContainerRuntime, ContainerSpec, PullProgress, PulledImage};
 use crate::store::{DeployEnd, Filter, InstancePatch, InstanceRecord, LogEntry, NewDeploy, NewInstance, Store, now_ms};
 
 /// How many log lines of an exited container go into the error.
@@ -244,7 +244,7 @@ where
 
     async fn pull(&self) -> Result<PulledImage, StepError> {
         let stage = &self.req.stage;
-        let auth = match runtime::auth::for_image(&stage.image, stage.registry_auth.as_ref()) {
+        let auth = match engine::auth::for_image(&stage.image, stage.registry_auth.as_ref()) {
             Ok(a) => a,
             Err(e) => {
                 self.log(Step::Pull, Level::Warn, format!("pulling without credentials: {e}"));
@@ -285,12 +285,12 @@ where
             c.container_attempted = true;
         }
         let mut labels: BTreeMap<String, String> = stage.labels.clone();
-        labels.insert(runtime::LABEL_MANAGED.into(), "true".into());
-        labels.insert(runtime::LABEL_PROJECT.into(), self.slot.project.to_string());
-        labels.insert(runtime::LABEL_STAGE.into(), self.slot.stage.to_string());
-        labels.insert(runtime::LABEL_TAG.into(), self.slot.tag.to_string());
-        labels.insert(runtime::LABEL_SLOT.into(), self.slot.key());
-        labels.insert(runtime::LABEL_DEPLOY_ID.into(), self.id.to_string());
+        labels.insert(engine::LABEL_MANAGED.into(), "true".into());
+        labels.insert(engine::LABEL_PROJECT.into(), self.slot.project.to_string());
+        labels.insert(engine::LABEL_STAGE.into(), self.slot.stage.to_string());
+        labels.insert(engine::LABEL_TAG.into(), self.slot.tag.to_string());
+        labels.insert(engine::LABEL_SLOT.into(), self.slot.key());
+        labels.insert(engine::LABEL_DEPLOY_ID.into(), self.id.to_string());
         let spec = ContainerSpec {
             name: self.container_name.clone(),
             image: pulled.reference.clone(),

@@ -5,9 +5,9 @@
 
 use super::Deployer;
 use crate::domain::InstanceStatus;
+use crate::engine::{ContainerRuntime, Removal};
 use crate::proxy::{Deleted, Proxy};
 use crate::report::one_line;
-use crate::runtime::{ContainerRuntime, Removal};
 use crate::store::{Filter, InstancePatch, InstanceRecord, Store};
 
 /// Takes `inst` down. `delete_host` is false when its host was switched to another instance;

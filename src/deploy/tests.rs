@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::*;
-use crate::config::{ProbeAddress, RegistryAuth, RestartPolicy};
+use crate::config::ProbeAddress;
+use crate::engine::{RegistryAuth, RestartPolicy};
 use crate::domain::{DeployStatus, InstanceStatus, ProjectName, StageName, Tag, Trigger};
+use crate::engine::{ContainerInfo, ContainerSpec, PullProgress, PulledImage, Removal, RuntimeError};
 use crate::health::{HealthPolicy, ProbeResult};
 use crate::proxy::{Deleted, ProxyError, Upstream};
 use crate::report::{Event, Step};
-use crate::runtime::{ContainerInfo, ContainerSpec, PullProgress, PulledImage, Removal, RuntimeError};
 use crate::store::{Filter, SqliteStore};
 
 /// How a fake fails an operation.

@@ -18,7 +18,8 @@ use sha2::Sha256;
 use tokio::time::Instant;
 
 use super::{Notification, Notifier, NotifyEvent};
-use crate::config::{NotifyFormat, Secret};
+use crate::config::NotifyFormat;
+use crate::secret::Secret;
 
 /// Header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "X-Tiny-Forge-Signature";

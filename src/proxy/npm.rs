@@ -17,7 +17,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{Deleted, Proxy, ProxyError, Upstream};
-use crate::config::{ForwardTo, NpmSettings, Secret};
+use crate::config::{ForwardTo, NpmSettings};
+use crate::secret::Secret;
 
 /// The `meta` key that marks a host as tiny-forge's.
 pub const MARKER: &str = "tiny_forge_managed";

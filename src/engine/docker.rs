@@ -19,7 +19,7 @@ use futures_util::StreamExt as _;
 use super::{
     ContainerInfo, ContainerRuntime, ContainerSpec, LABEL_MANAGED, PullProgress, PulledImage, Removal, RuntimeError,
 };
-use crate::config::{RegistryAuth, RestartPolicy};
+use super::{RegistryAuth, RestartPolicy};
 use crate::report::one_line;
 
 /// The Docker Engine.

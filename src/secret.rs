@@ -1,4 +1,4 @@
-//! Secrets: read only from `*_env` or `*_file` keys, never printed.
+//! Secrets: a value that never prints itself, and where it comes from (`*_env` or `*_file` keys).
 
 use std::fmt;
 use std::path::{Path, PathBuf};

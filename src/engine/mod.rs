@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 pub use docker::DockerRuntime;
 
-use crate::config::{RegistryAuth, RestartPolicy};
+use crate::secret::Secret;
 
 /// Prefix of every label tiny-forge sets; user labels may not use it.
 pub const LABEL_PREFIX: &str = "dev.tiny-forge.";
@@ -25,6 +25,41 @@ pub const LABEL_TAG: &str = "dev.tiny-forge.tag";
 pub const LABEL_SLOT: &str = "dev.tiny-forge.slot";
 /// The deploy that created the container.
 pub const LABEL_DEPLOY_ID: &str = "dev.tiny-forge.deploy-id";
+
+/// Docker restart policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    /// `no`.
+    No,
+    /// `always`.
+    Always,
+    /// `unless-stopped` (default).
+    UnlessStopped,
+    /// `on-failure`.
+    OnFailure,
+}
+
+impl RestartPolicy {
+    /// Docker's word for it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::No => "no",
+            Self::Always => "always",
+            Self::UnlessStopped => "unless-stopped",
+            Self::OnFailure => "on-failure",
+        }
+    }
+}
+
+/// Registry credentials for one registry host, from the config or the Docker CLI's credential store.
+#[derive(Debug, Clone)]
+pub struct RegistryAuth {
+    /// User name.
+    pub username: String,
+    /// Password or token.
+    pub password: Secret,
+}
 
 /// Everything needed to create one container.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,7 +10,8 @@ use std::path::Path;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::config::{RegistryAuth, Secret};
+use super::RegistryAuth;
+use crate::secret::Secret;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
