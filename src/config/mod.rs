@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 pub use crate::secret::{Secret, SecretSource};
 pub use resolve::Config;
-pub(crate) use resolve::registry_host;
 pub use resolved::{
     ForwardTo, NotifyFormat, NotifyTarget, NpmSettings, ProbeAddress, ProxySettings, RegistryAuth, ResolvedStage,
     RestartPolicy,

@@ -14,6 +14,7 @@ use super::resolved::{
     RestartPolicy,
 };
 use crate::domain::{ProjectName, StageName, Tag};
+use crate::engine::auth::registry_host;
 use crate::health::HealthPolicy;
 use crate::naming::{self, SubdomainPattern};
 use crate::secret::SecretSource;
@@ -98,14 +99,6 @@ fn env_file(path: &Path, key: &str, problems: &mut Vec<String>) -> Vec<(String, 
             Vec::new()
         }
     }
-}
-
-/// The registry host of an image reference, if it names one (`host.tld/…`, `host:port/…`,
-/// `localhost/…`).
-#[must_use]
-pub(crate) fn registry_host(image: &str) -> Option<&str> {
-    let (first, _) = image.split_once('/')?;
-    (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
 }
 
 fn is_valid_repository(image: &str) -> bool {
@@ -561,13 +554,5 @@ mod tests {
         assert_eq!(parse_memory("1024"), Some(1024));
         assert_eq!(parse_memory("1.5g"), None);
         assert_eq!(parse_memory("lots"), None);
-    }
-
-    #[test]
-    fn registry_host_is_the_first_component_when_it_looks_like_a_host() {
-        assert_eq!(registry_host("registry.example.com/team/shop"), Some("registry.example.com"));
-        assert_eq!(registry_host("127.0.0.1:5000/shop"), Some("127.0.0.1:5000"));
-        assert_eq!(registry_host("team/shop"), None);
-        assert_eq!(registry_host("shop"), None);
     }
 }

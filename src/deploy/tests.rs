@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::ProbeAddress;
-use crate::engine::{RegistryAuth, RestartPolicy};
 use crate::domain::{DeployStatus, InstanceStatus, ProjectName, StageName, Tag, Trigger};
 use crate::engine::{ContainerInfo, ContainerSpec, PullProgress, PulledImage, Removal, RuntimeError};
+use crate::engine::{RegistryAuth, RestartPolicy};
 use crate::health::{HealthPolicy, ProbeResult};
 use crate::proxy::{Deleted, ProxyError, Upstream};
 use crate::report::{Event, Step};

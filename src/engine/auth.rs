@@ -31,6 +31,14 @@ struct HelperAnswer {
     secret: String,
 }
 
+/// The registry host of an image reference, if it names one (`host.tld/…`, `host:port/…`,
+/// `localhost/…`).
+#[must_use]
+pub fn registry_host(image: &str) -> Option<&str> {
+    let (first, _) = image.split_once('/')?;
+    (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
+}
+
 /// Asks `docker-credential-<helper> get` for `registry`'s credentials.
 fn from_helper(helper: &str, registry: &str) -> Result<Option<RegistryAuth>, String> {
     use std::io::Write as _;
@@ -119,13 +127,21 @@ pub fn for_image(image: &str, from_config: Option<&RegistryAuth>) -> Result<Opti
         return Ok(Some(("the tiny-forge config".into(), a.clone())));
     }
     let Some(dir) = crate::env::docker_config_dir() else { return Ok(None) };
-    let registry = crate::config::registry_host(image);
+    let registry = registry_host(image);
     Ok(from_docker_config(&dir, registry)?.map(|a| (dir.join("config.json").display().to_string(), a)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_host_is_the_first_component_when_it_looks_like_a_host() {
+        assert_eq!(registry_host("registry.example.com/team/shop"), Some("registry.example.com"));
+        assert_eq!(registry_host("127.0.0.1:5000/shop"), Some("127.0.0.1:5000"));
+        assert_eq!(registry_host("team/shop"), None);
+        assert_eq!(registry_host("shop"), None);
+    }
 
     #[test]
     fn auths_entry_is_decoded_from_base64() {
