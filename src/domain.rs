@@ -251,8 +251,9 @@ pub enum InstanceStatus {
     Pending,
     /// Serving its slot.
     Live,
-    /// A rollback or removal could not remove all of it; `prune` finishes the job.
-    Leftover,
+    /// Replaced, evicted or left by an incomplete undo: its container goes next (`prune`
+    /// finishes the job when a run could not).
+    Retiring,
 }
 
 impl InstanceStatus {
@@ -262,19 +263,92 @@ impl InstanceStatus {
         match self {
             Self::Pending => "pending",
             Self::Live => "live",
-            Self::Leftover => "leftover",
+            Self::Retiring => "retiring",
         }
     }
 
-    /// Parses the stored word.
+    /// Parses the stored word (`leftover`, from older state files, reads as `retiring`).
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "pending" => Self::Pending,
             "live" => Self::Live,
-            "leftover" => Self::Leftover,
+            "retiring" | "leftover" => Self::Retiring,
             _ => return None,
         })
+    }
+}
+
+/// Why an undo left something behind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "why", rename_all = "snake_case")]
+pub enum LeftoverCause {
+    /// The call failed; what the engine, proxy or state file said.
+    Failed {
+        /// The error, on one line.
+        error: String,
+    },
+    /// Kept on purpose: a proxy host still points at it.
+    InUse {
+        /// The host name.
+        host: String,
+    },
+    /// A proxy call got no answer: its change may still land, so what it touches is kept.
+    Unsettled,
+    /// Not attempted: a second signal stopped the rollback.
+    Abandoned,
+}
+
+impl fmt::Display for LeftoverCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Failed { error } => f.write_str(error),
+            Self::InUse { host } => write!(f, "kept: proxy host {host} still points at it"),
+            Self::Unsettled => f.write_str("kept: a proxy call got no answer and may still land"),
+            Self::Abandoned => f.write_str("not attempted: a second signal stopped the rollback"),
+        }
+    }
+}
+
+/// Something an undo (rollback, retire, remove, recovery, prune) could not take away. Stored in
+/// the state file's `leftovers` table, shown by `list`, and finished by the next `prune`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Leftover {
+    /// A proxy host that could not be restored or deleted.
+    Host {
+        /// Its host name.
+        domain: String,
+        /// The slot it serves, `project/stage/tag`.
+        slot: String,
+        /// Why.
+        cause: LeftoverCause,
+    },
+    /// A container that is still there.
+    Container {
+        /// Its name.
+        name: String,
+        /// Why.
+        cause: LeftoverCause,
+    },
+    /// An instance row that could not be deleted.
+    Row {
+        /// Its id.
+        row: i64,
+        /// Its container.
+        container: String,
+        /// Why.
+        cause: LeftoverCause,
+    },
+}
+
+impl fmt::Display for Leftover {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Host { domain, slot, cause } => write!(f, "proxy host {domain} (slot {slot}): {cause}"),
+            Self::Container { name, cause } => write!(f, "container {name}: {cause}"),
+            Self::Row { row, container, cause } => write!(f, "instance row {row} ({container}): {cause}"),
+        }
     }
 }
 

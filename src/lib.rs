@@ -23,6 +23,8 @@ pub mod proxy;
 pub mod report;
 pub mod secret;
 pub mod store;
+#[cfg(any(test, feature = "test-hooks"))]
+pub mod testing;
 
 pub use deploy::{Cancel, CancelHandle, DeployError, DeployOutcome, DeployRequest, Deployer, StepTimeouts};
 pub use engine::ContainerRuntime;

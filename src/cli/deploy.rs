@@ -11,7 +11,7 @@ use tiny_forge::health::HttpProbe;
 use tiny_forge::lock::LockWait;
 use tiny_forge::notify::{WebhookNotifier, WebhookTarget};
 use tiny_forge::proxy::{AnyProxy, CaddyProxy, NoProxy, NpmProxy};
-use tiny_forge::report::{NoReporter, Reporter, Step};
+use tiny_forge::report::{NoReporter, Reporter};
 use tiny_forge::store::SqliteStore;
 
 use super::args::{DeployArgs, RollbackArgs, WaitArgs};
@@ -47,7 +47,9 @@ impl Adapters {
         let d = Deployer::new(&self.runtime, &self.proxy, &self.store, &self.probe, self.lock_dir.clone())
             .with_reporter(reporter)
             .with_notifier(&self.notifier);
-        test_pauses().into_iter().fold(d, |d, (step, pause)| d.with_pause_after(step, pause))
+        #[cfg(feature = "test-hooks")]
+        let d = test_pauses().into_iter().fold(d, |d, (step, pause)| d.with_pause_after(step, pause));
+        d
     }
 }
 
@@ -151,38 +153,42 @@ fn build_notifier(config: &Config, client: &reqwest::Client) -> Result<WebhookNo
     Ok(WebhookNotifier::new(targets, client.clone()))
 }
 
-/// The first SIGINT or SIGTERM cancels the deploy (which then rolls back); a second one exits
-/// at once with 130, leaving what is left to `prune`.
+/// The first SIGINT or SIGTERM cancels the deploy (which then rolls back); a second one stops
+/// the rollback where it is, and what it did not undo is recorded as leftovers (exit 3). A third
+/// exits at once with 3, for a rollback stuck where it cannot notice.
 async fn signals(handle: CancelHandle) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
         return std::future::pending().await;
     };
-    tokio::select! {
-        _ = int.recv() => {},
-        _ = term.recv() => {},
-    }
+    let mut next = async || {
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
+        }
+    };
+    next().await;
     handle.cancel();
-    tokio::select! {
-        _ = int.recv() => {},
-        _ = term.recv() => {},
-    }
-    std::process::exit(i32::from(exit::INTERRUPTED));
+    next().await;
+    handle.abort();
+    next().await;
+    std::process::exit(i32::from(exit::INCOMPLETE));
 }
 
 fn unreachable_after_exit() -> Result<tiny_forge::DeployOutcome, tiny_forge::DeployError> {
     Err(tiny_forge::DeployError::Interrupted)
 }
 
-/// `TINY_FORGE_TEST_PAUSE_AFTER=step:duration[,step:duration…]` (tests only): pause after those
-/// steps (`rollback`: at its start), so that a test can interrupt or kill a deploy at a known
-/// point.
-fn test_pauses() -> Vec<(Step, std::time::Duration)> {
+/// `TINY_FORGE_TEST_PAUSE_AFTER=step:duration[,step:duration…]` (`test-hooks` builds only):
+/// pause after those steps (`rollback`: at its start), so that a test can interrupt or kill a
+/// deploy at a known point.
+#[cfg(feature = "test-hooks")]
+fn test_pauses() -> Vec<(tiny_forge::report::Step, std::time::Duration)> {
     let Ok(v) = std::env::var(tiny_forge::env::TINY_FORGE_TEST_PAUSE_AFTER) else { return Vec::new() };
     v.split(',')
         .filter_map(|p| {
             let (step, dur) = p.split_once(':')?;
-            Some((Step::parse(step)?, humantime::parse_duration(dur).ok()?))
+            Some((tiny_forge::report::Step::parse(step)?, humantime::parse_duration(dur).ok()?))
         })
         .collect()
 }

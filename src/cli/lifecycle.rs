@@ -56,10 +56,10 @@ pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<u8, Failure> {
         .prune(&req)
         .await
         .map_err(|e| Failure { code: exit::for_deploy_error(&e), error: e.into() })?;
-    let code = if report.failures.is_empty() { exit::OK } else { exit::INCOMPLETE };
+    let code = if report.failures.is_empty() && report.leftovers.is_empty() { exit::OK } else { exit::INCOMPLETE };
     if ctx.json() {
         out(&json!({"type": "result", "dry_run": a.dry_run, "exit_code": code, "actions": report.actions,
-            "skipped": report.skipped, "failures": report.failures})
+            "skipped": report.skipped, "failures": report.failures, "leftovers": report.leftovers})
         .to_string())?;
         return Ok(code);
     }

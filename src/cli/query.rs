@@ -86,9 +86,14 @@ pub(crate) async fn list(
     stage: Option<String>,
     probe: bool,
 ) -> Result<u8, Failure> {
-    let instances = match store_if_any(ctx)? {
-        Some(s) => s.instances(&filter(project.clone(), stage.clone())).map_err(Failure::usage)?,
-        None => Vec::new(),
+    let store = store_if_any(ctx)?;
+    let (instances, leftovers, state_id) = match &store {
+        Some(s) => (
+            s.instances(&filter(project.clone(), stage.clone())).map_err(Failure::usage)?,
+            s.leftovers(&filter(project.clone(), stage.clone())).map_err(Failure::usage)?,
+            Some(s.state_id().map_err(Failure::usage)?),
+        ),
+        None => (Vec::new(), Vec::new(), None),
     };
     // Cross-check with Docker; when it cannot be reached, say so and show what the state says.
     let runtime = DockerRuntime::connect().await.ok();
@@ -139,7 +144,10 @@ pub(crate) async fn list(
     }
     // Managed containers the state file does not know: drift worth showing.
     let known: std::collections::HashSet<&str> = instances.iter().map(|i| i.container_name.as_str()).collect();
-    for c in docker.iter().flatten().filter(|c| !known.contains(c.name.as_str())) {
+    let stranger = |c: &&tiny_forge::engine::ContainerInfo| {
+        c.labels.get(tiny_forge::engine::LABEL_STATE).is_some_and(|s| Some(s) != state_id.as_ref())
+    };
+    for c in docker.iter().flatten().filter(|c| !known.contains(c.name.as_str())).filter(|c| !stranger(c)) {
         let l = |k: &str| c.labels.get(k).cloned().unwrap_or_default();
         if project.as_deref().is_some_and(|p| l(tiny_forge::engine::LABEL_PROJECT) != p)
             || stage.as_deref().is_some_and(|s| l(tiny_forge::engine::LABEL_STAGE) != s)
@@ -162,16 +170,44 @@ pub(crate) async fn list(
             "-".into(),
         ]);
     }
+    for l in &leftovers {
+        items.push(json!({
+            "project": l.project, "stage": l.stage, "status": "leftover", "leftover": l.item,
+            "deploy_id": l.deploy_id.map(|d| d.0), "created_at": render::rfc3339(l.created_at),
+        }));
+    }
     if ctx.json() {
         out(&serde_json::Value::Array(items).to_string())?;
-    } else if rows.is_empty() {
+        return Ok(exit::OK);
+    }
+    if rows.is_empty() && leftovers.is_empty() {
         if !ctx.quiet {
             eprintln!("no instances");
         }
-    } else {
+        return Ok(exit::OK);
+    }
+    if !rows.is_empty() {
         table(&["PROJECT", "STAGE", "TAG", "URL", "STATE", "HEALTH", "DIGEST", "AGE"], &rows)?;
     }
+    leftover_table(&leftovers)?;
     Ok(exit::OK)
+}
+
+/// What undos left behind, below the instances.
+fn leftover_table(leftovers: &[tiny_forge::store::LeftoverRecord]) -> Result<(), Failure> {
+    if leftovers.is_empty() {
+        return Ok(());
+    }
+    out("")?;
+    out("LEFT BEHIND (`tiny-forge prune` finishes the job)")?;
+    let rows: Vec<Vec<String>> = leftovers
+        .iter()
+        .map(|l| {
+            let by = l.deploy_id.map_or_else(|| "prune".to_owned(), |d| format!("deploy {d}"));
+            vec![l.project.clone(), l.stage.clone(), by, l.item.to_string()]
+        })
+        .collect();
+    table(&["PROJECT", "STAGE", "LEFT BY", "WHAT"], &rows)
 }
 
 fn deploy_json(d: &DeployRecord) -> serde_json::Value {

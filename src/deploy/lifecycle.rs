@@ -1,31 +1,34 @@
 //! Lifecycle operations beside `deploy`: `remove` a slot on purpose, find the deploy a
-//! `rollback` returns to, and `prune` (the cron job). All of them take instances down through
-//! [`take_down`], proxy host first, and record what they did in history.
+//! `rollback` returns to, and `prune` (the cron job). Each describes its work as compensations
+//! (`prune` as a [`StagePlan`]) and hands them to the one executor; each records what it did in
+//! history and what it could not do as leftovers.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
+use super::Deployer;
 use super::outcome::DeployError;
-use super::saga::emit;
-use super::teardown::take_down;
-use super::{Deployer, recover};
+use super::plan::{self, Seen, StagePlan};
+use super::recover::{domain_of, take_down};
+use super::saga::{emit, slot_filter, stage_filter, store_leftovers};
+use super::undo::{self, Compensation, Outcome};
 use crate::config::ResolvedStage;
-use crate::domain::{DeployId, DeployStatus, InstanceStatus, Slot, Tag, Trigger};
+use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, Slot, Tag, Trigger};
 use crate::engine::{self, ContainerRuntime};
 use crate::lock::{LockError, LockWait, StageLock};
 use crate::proxy::Proxy;
-use crate::report::{Event, Level, Step};
-use crate::store::{DeployEnd, DeployRecord, Filter, InstanceRecord, NewDeploy, Store, now_ms};
+use crate::report::{Event, Level, Step, one_line};
+use crate::store::{DeployEnd, DeployRecord, NewDeploy, Store, now_ms};
 
 /// What `remove` did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RemoveReport {
     /// The history row of the removal (`None` when there was nothing to remove).
     pub deploy_id: Option<DeployId>,
-    /// One line per instance taken down.
+    /// One line per thing taken down.
     pub removed: Vec<String>,
     /// What could not be removed (`prune` finishes it).
-    pub leftovers: Vec<String>,
+    pub leftovers: Vec<Leftover>,
 }
 
 /// Why there is nothing to roll back to.
@@ -33,7 +36,7 @@ pub struct RemoveReport {
 pub enum RollbackError {
     /// No earlier successful deploy of the slot ran another image.
     #[error(
-        "nothing to roll back to: {slot} has no earlier successful deploy of another image; see `tiny-forge history`"
+        "nothing to roll back to: {slot} has no earlier successful deploy of another image that was not itself rolled back; see `tiny-forge history` and use --to"
     )]
     Nothing {
         /// `project/stage:tag`.
@@ -83,13 +86,15 @@ pub struct PruneRequest {
 /// What `prune` did (or, dry, would do).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PruneReport {
-    /// One line per action, in the imperative ("remove …: why"), the same whether done or
-    /// only planned (`dry_run`).
+    /// One line per action, in the imperative ("remove container …: why"), the same whether
+    /// done or only planned (`dry_run`).
     pub actions: Vec<String>,
     /// Stages skipped because a deploy holds their lock.
     pub skipped: Vec<String>,
-    /// Actions that failed.
+    /// What could not be looked at or done, one line each.
     pub failures: Vec<String>,
+    /// What is still left after this run (recorded for the next one).
+    pub leftovers: Vec<Leftover>,
 }
 
 impl<R, P, S, Pr> Deployer<'_, R, P, S, Pr>
@@ -110,16 +115,23 @@ where
         Ok(id)
     }
 
-    fn finish(&self, id: DeployId, leftovers: &[String]) {
-        let (status, error) = if leftovers.is_empty() {
+    /// Ends a history row of a non-deploy operation; a store failure is logged, not dropped.
+    fn finish(&self, id: DeployId, leftovers: &[Leftover]) {
+        let left: Vec<String> = leftovers.iter().map(ToString::to_string).collect();
+        let (status, error) = if left.is_empty() {
             (DeployStatus::Succeeded, None)
         } else {
-            (DeployStatus::Failed, Some(format!("left behind: {}", leftovers.join("; "))))
+            (DeployStatus::Failed, Some(format!("left behind: {}", left.join("; "))))
         };
-        let _ = self.store.finish_deploy(id, &DeployEnd { status, error: error.as_deref(), url: None, leftovers });
+        let end = DeployEnd { status, error: error.as_deref(), url: None, leftovers: &left };
+        if let Err(e) = self.store.finish_deploy(id, &end) {
+            let message = format!("the end of this operation could not be recorded: {}", one_line(&e));
+            emit(self, Some(id), &Event::Log { step: Step::Remove, level: Level::Warn, message });
+        }
     }
 
-    /// Takes `tag`'s instance of `stage` down: proxy host, container, row; recorded in history
+    /// Takes `tag`'s slot of `stage` down: its proxy host (when ours and the slot's), every
+    /// container of ours the slot has (with or without a row), every row; recorded in history
     /// with trigger `remove`. Nothing to remove is not an error.
     ///
     /// # Errors
@@ -127,38 +139,70 @@ where
     pub async fn remove(&self, stage: &ResolvedStage, tag: &Tag, wait: LockWait) -> Result<RemoveReport, DeployError> {
         let what = format!("{}/{}", stage.project, stage.stage);
         let _lock = StageLock::acquire(&self.lock_path(&stage.project, &stage.stage), &what, wait).await?;
+        let state_id = self.store.state_id()?;
         let slot = Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag: tag.clone() };
-        let filter = Filter {
-            project: Some(slot.project.to_string()),
-            stage: Some(slot.stage.to_string()),
-            tag: Some(tag.to_string()),
+        let rows = self.store.instances(&slot_filter(&slot))?;
+        let domain = stage.host_name(tag);
+        let mut comps =
+            vec![Compensation::Host { slot: slot.key(), domain: domain.clone(), to: None, unsettled: false }];
+        for row in &rows {
+            comps.extend(take_down(stage, row, false));
+        }
+        let known: HashSet<&str> = rows.iter().map(|r| r.container_name.as_str()).collect();
+        let orphans: Vec<String> = match self.runtime.list_managed().await {
+            Ok(list) => list
+                .into_iter()
+                .filter(|c| {
+                    c.labels.get(engine::LABEL_SLOT) == Some(&slot.key())
+                        && c.labels.get(engine::LABEL_STATE) == Some(&state_id)
+                        && !known.contains(c.name.as_str())
+                })
+                .map(|c| c.name)
+                .collect(),
+            Err(_) => Vec::new(),
         };
-        let instances = self.store.instances(&filter)?;
-        let Some(first) = instances.first() else { return Ok(RemoveReport::default()) };
-        let id = self.record(&slot, format!("{}@{}", stage.image, first.digest), Trigger::Remove)?;
+        for name in &orphans {
+            comps.push(Compensation::Container {
+                name: name.clone(),
+                network: stage.network.clone(),
+                domain: Some(domain.clone()),
+            });
+        }
+        let host_is_ours = match self.proxy.find(&domain).await {
+            Ok(Some(h)) => h.belongs_to(&state_id, &slot.key()),
+            Ok(None) => false,
+            Err(_) => true, // the executor reports the failure
+        };
+        if rows.is_empty() && orphans.is_empty() && !host_is_ours {
+            return Ok(RemoveReport::default());
+        }
+        let digest = rows.first().map_or_else(|| "unknown".to_owned(), |r| r.digest.clone());
+        let id = self.record(&slot, format!("{}@{digest}", stage.image), Trigger::Remove)?;
         let mut report = RemoveReport { deploy_id: Some(id), ..RemoveReport::default() };
         emit(self, Some(id), &Event::StepStarted { step: Step::Remove });
         let t0 = tokio::time::Instant::now();
-        for inst in &instances {
-            match take_down(self, inst, true).await {
-                Ok(done) => {
-                    emit(self, Some(id), &Event::Log { step: Step::Remove, level: Level::Info, message: done.clone() });
-                    report.removed.push(format!("{} ({done})", inst.container_name));
-                }
-                Err(e) => {
-                    emit(self, Some(id), &Event::Log { step: Step::Remove, level: Level::Warn, message: e.clone() });
-                    report.leftovers.push(e);
-                }
+        let leftovers = undo::execute(self, &state_id, comps, &mut |_, o| match o {
+            Ok(m) => {
+                emit(self, Some(id), &Event::Log { step: Step::Remove, level: Level::Info, message: m.clone() });
+                report.removed.push(m.clone());
             }
-        }
+            Err(l) => {
+                emit(self, Some(id), &Event::Log { step: Step::Remove, level: Level::Warn, message: l.to_string() });
+            }
+        })
+        .await;
+        store_leftovers(self, Some(id), Some(id), (stage.project.as_str(), stage.stage.as_str()), &leftovers);
         let elapsed_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
         emit(self, Some(id), &Event::StepFinished { step: Step::Remove, elapsed_ms });
-        self.finish(id, &report.leftovers);
+        self.finish(id, &leftovers);
+        report.leftovers = leftovers;
         Ok(report)
     }
 
     /// The deploy a rollback of `tag`'s slot returns to: `to` when given, else the newest
-    /// succeeded deploy of the slot whose digest differs from the one serving now.
+    /// succeeded deploy of the slot whose digest differs from the one serving now. A deploy
+    /// that was itself rolled back is never chosen on its own (`rollback` twice goes further
+    /// back, not forth); `to` can still name it.
     ///
     /// # Errors
     /// [`RollbackError`] when there is none, or `to` does not fit.
@@ -168,65 +212,60 @@ where
         tag: &Tag,
         to: Option<DeployId>,
     ) -> Result<DeployRecord, RollbackError> {
-        let slot = format!("{}/{}:{tag}", stage.project, stage.stage);
-        let usable = |d: &DeployRecord| {
-            matches!(d.status, DeployStatus::Succeeded | DeployStatus::RolledBack) && d.digest.is_some()
-        };
+        let slot_text = format!("{}/{}:{tag}", stage.project, stage.stage);
         if let Some(id) = to {
             let d = self.store.deploy(id)?.ok_or(RollbackError::NotFound(id))?;
             if d.project != stage.project.as_str() || d.stage != stage.stage.as_str() || d.tag != tag.as_str() {
                 return Err(RollbackError::WrongSlot {
                     id,
                     other: format!("{}/{}:{}", d.project, d.stage, d.tag),
-                    slot,
+                    slot: slot_text,
                 });
             }
-            if !usable(&d) {
+            if !(matches!(d.status, DeployStatus::Succeeded | DeployStatus::RolledBack) && d.digest.is_some()) {
                 return Err(RollbackError::NotSucceeded { id, status: d.status });
             }
             return Ok(d);
         }
-        let filter = Filter {
-            project: Some(stage.project.to_string()),
-            stage: Some(stage.stage.to_string()),
-            tag: Some(tag.to_string()),
-        };
+        let slot = Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag: tag.clone() };
         let serving: HashSet<String> = self
             .store
-            .instances(&filter)?
+            .instances(&slot_filter(&slot))?
             .into_iter()
             .filter(|i| i.status == InstanceStatus::Live)
             .map(|i| i.digest)
             .collect();
         self.store
-            .deploys(&filter, 10_000)?
+            .deploys(&slot_filter(&slot), 10_000)?
             .into_iter()
-            .find(|d| usable(d) && d.digest.as_ref().is_some_and(|g| !serving.contains(g)))
-            .ok_or(RollbackError::Nothing { slot })
+            .find(|d| d.status == DeployStatus::Succeeded && d.digest.as_ref().is_some_and(|g| !serving.contains(g)))
+            .ok_or(RollbackError::Nothing { slot: slot_text })
     }
 
-    /// Cleans up what deploys, crashes and time left behind (see [`PruneRequest`]); a second run
-    /// right after finds nothing to do. Nothing without tiny-forge's label or marker is touched.
+    /// Cleans up and repairs what deploys, crashes, people and time left (see [`plan`]); a
+    /// second run right after finds nothing to do. Nothing without this state file's label or
+    /// mark is touched.
     ///
     /// # Errors
     /// [`DeployError`] when the state file is unusable.
     pub async fn prune(&self, req: &PruneRequest) -> Result<PruneReport, DeployError> {
         let mut report = PruneReport::default();
+        let state_id = self.store.state_id()?;
         let containers = match self.runtime.list_managed().await {
             Ok(c) => Some(c),
             Err(e) => {
-                report.failures.push(format!("cannot list containers: {e}"));
+                report.failures.push(format!("cannot list containers: {}", one_line(&e)));
                 None
             }
         };
-        let hosts = match self.proxy.list_managed().await {
-            Ok(h) => h,
+        let hosts = match self.proxy.list_marked().await {
+            Ok(h) => Some(h),
             Err(e) => {
-                report.failures.push(format!("cannot list proxy hosts: {e}"));
-                Vec::new()
+                report.failures.push(format!("cannot list proxy hosts: {}", one_line(&e)));
+                None
             }
         };
-        let all_rows = self.store.instances(&Filter::default())?;
+        let seen = Seen { containers: containers.as_deref(), hosts: hosts.as_deref(), state_id: &state_id };
         for stage in &req.stages {
             let what = format!("{}/{}", stage.project, stage.stage);
             let _lock = if req.dry_run {
@@ -241,162 +280,98 @@ where
                     Err(e) => return Err(e.into()),
                 }
             };
-            self.prune_stage(stage, req, containers.as_deref(), &hosts, &all_rows, &mut report).await?;
+            let plan = plan::stage_plan(self, stage, &seen, (req.older_than, req.include_default)).await?;
+            if req.dry_run {
+                for d in &plan.abandoned {
+                    report.actions.push(format!(
+                        "mark deploy {} of {what}:{} interrupted: abandoned by its process",
+                        d.id, d.tag
+                    ));
+                }
+                report.actions.extend(plan.actions.iter().map(ToString::to_string));
+                continue;
+            }
+            self.execute_plan(stage, &state_id, plan, &mut report).await;
         }
         let before = now_ms() - i64::try_from(req.history_retention.as_millis()).unwrap_or(i64::MAX);
-        if req.dry_run {
-            let n = self.store.count_trimmable(before)?;
-            if n > 0 {
-                report.actions.push(format!(
-                    "trim {n} deploys older than {} from history",
-                    crate::report::fmt_span(req.history_retention)
-                ));
-            }
-        } else {
-            let n = self.store.trim_history(before)?;
-            if n > 0 {
-                report.actions.push(format!(
-                    "trim {n} deploys older than {} from history",
-                    crate::report::fmt_span(req.history_retention)
-                ));
-            }
+        let n = if req.dry_run { self.store.count_trimmable(before)? } else { self.store.trim_history(before)? };
+        if n > 0 {
+            report.actions.push(format!(
+                "trim {n} deploys older than {} from history",
+                crate::report::fmt_span(req.history_retention)
+            ));
         }
         Ok(report)
     }
 
-    #[allow(clippy::too_many_lines, reason = "one pass per kind of leftover, in order")]
-    async fn prune_stage(
-        &self,
-        stage: &ResolvedStage,
-        req: &PruneRequest,
-        containers: Option<&[engine::ContainerInfo]>,
-        hosts: &[(String, String)],
-        all_rows: &[InstanceRecord],
-        report: &mut PruneReport,
-    ) -> Result<(), DeployError> {
-        let what = format!("{}/{}", stage.project, stage.stage);
-        // 1. Deploys whose process died: roll them back.
-        if req.dry_run {
-            for d in recover::find(self, stage, None) {
-                report.actions.push(format!("roll back deploy {} of {what}:{}: abandoned by its process", d.id, d.tag));
+    /// Runs one stage's plan: its compensations through the executor, a history row for each
+    /// live instance that goes, abandoned deploys marked interrupted, and the stage's leftovers
+    /// replaced by what is still left.
+    async fn execute_plan(&self, stage: &ResolvedStage, state_id: &str, plan: StagePlan, report: &mut PruneReport) {
+        let comps: Vec<Compensation> = plan.actions.iter().map(|a| a.what.clone()).collect();
+        let mut outcomes: Vec<Outcome> = Vec::new();
+        let leftovers = undo::execute(self, state_id, comps, &mut |_, o| outcomes.push(o.clone())).await;
+        for (action, outcome) in plan.actions.iter().zip(&outcomes) {
+            match outcome {
+                Ok(_) => report.actions.push(action.to_string()),
+                Err(l) => report.failures.push(format!("{action}: {l}")),
             }
-        } else {
-            report
-                .actions
-                .extend(recover::abandoned(self, None, stage).await.into_iter().map(|l| format!("roll back {l}")));
         }
-        // 2. Instance rows that should go, for a reason.
-        let filter =
-            Filter { project: Some(stage.project.to_string()), stage: Some(stage.stage.to_string()), tag: None };
-        let rows = self.store.instances(&filter)?;
-        let by_name: HashMap<&str, &engine::ContainerInfo> =
-            containers.unwrap_or_default().iter().map(|c| (c.name.as_str(), c)).collect();
-        let now = now_ms();
-        let ttl = req.older_than.or(stage.ttl);
-        let mut doomed: Vec<(&InstanceRecord, String)> = Vec::new();
-        let mut live: Vec<&InstanceRecord> = Vec::new();
-        for row in &rows {
-            let age = Duration::from_millis(u64::try_from(now - row.created_at).unwrap_or(0));
-            let is_default = row.tag == stage.default_tag.as_str();
-            let reason = match row.status {
-                InstanceStatus::Leftover => Some("left behind by an incomplete rollback or removal".to_owned()),
-                InstanceStatus::Pending => None, // its deploy is running, or step 1 handled it
-                // Confirmed with a fresh look: the list may predate a deploy that just finished.
-                InstanceStatus::Live
-                    if containers.is_some()
-                        && !by_name.contains_key(row.container_name.as_str())
-                        && matches!(self.runtime.inspect(&row.container_name, &stage.network).await, Ok(None)) =>
-                {
-                    Some("its container is gone".to_owned())
+        let left_of = |name: &str| -> Vec<Leftover> {
+            leftovers
+                .iter()
+                .filter(|l| matches!(l, Leftover::Container { name: n, .. } | Leftover::Row { container: n, .. } if n == name))
+                .cloned()
+                .collect()
+        };
+        for (row, why) in &plan.removals {
+            let Ok(tag) = Tag::new(&row.tag) else { continue };
+            let slot = Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag };
+            match self.record(&slot, format!("{}@{}", stage.image, row.digest), Trigger::Prune) {
+                Ok(id) => {
+                    let message = format!("{why}: took down {} ({})", row.container_name, domain_of(stage, row));
+                    emit(self, Some(id), &Event::Log { step: Step::Prune, level: Level::Info, message });
+                    self.finish(id, &left_of(&row.container_name));
                 }
-                InstanceStatus::Live if ttl.is_some_and(|t| age > t) && (!is_default || req.include_default) => {
-                    Some(format!("older than {}", crate::report::fmt_span(ttl.unwrap_or_default())))
-                }
-                InstanceStatus::Live => {
-                    live.push(row);
-                    None
-                }
+                Err(e) => report.failures.push(format!("cannot record the removal of {}: {e}", row.container_name)),
+            }
+        }
+        let rows = match self.store.instances(&stage_filter(stage)) {
+            Ok(rows) => rows,
+            Err(e) => {
+                report.failures.push(format!("cannot read instances of {}/{}: {e}", stage.project, stage.stage));
+                Vec::new()
+            }
+        };
+        for dead in &plan.abandoned {
+            let mine: Vec<String> = rows
+                .iter()
+                .filter(|r| r.deploy_id == dead.id)
+                .flat_map(|r| left_of(&r.container_name))
+                .map(|l| l.to_string())
+                .collect();
+            let error = if mine.is_empty() {
+                "abandoned by its process; rolled back by prune".to_owned()
+            } else {
+                format!("abandoned by its process; left: {}", mine.join("; "))
             };
-            if let Some(r) = reason {
-                doomed.push((row, r));
+            let end = DeployEnd { status: DeployStatus::Interrupted, error: Some(&error), url: None, leftovers: &mine };
+            match self.store.finish_deploy(dead.id, &end) {
+                Ok(()) => report.actions.push(format!(
+                    "mark deploy {} of {}/{}:{} interrupted: abandoned by its process",
+                    dead.id, dead.project, dead.stage, dead.tag
+                )),
+                Err(e) => report.failures.push(format!("cannot mark deploy {} interrupted: {e}", dead.id)),
             }
         }
-        let max = usize::try_from(stage.max_instances).unwrap_or(usize::MAX);
-        let excess = live.len().saturating_sub(max);
-        for row in live.iter().take(excess) {
-            doomed.push((row, format!("beyond max_instances ({max})")));
+        let (project, stage_name) = (stage.project.as_str(), stage.stage.as_str());
+        let recorded = self
+            .store
+            .clear_leftovers(project, stage_name)
+            .and_then(|()| self.store.add_leftovers(project, stage_name, None, &leftovers));
+        if let Err(e) = recorded {
+            report.failures.push(format!("cannot record what is left of {project}/{stage_name}: {e}"));
         }
-        for (row, why) in doomed {
-            let desc = format!("{what}:{} ({}): {why}", row.tag, row.container_name);
-            if req.dry_run {
-                report.actions.push(format!("remove {desc}"));
-                continue;
-            }
-            let slot = Tag::new(&row.tag).ok().map(|tag| Slot {
-                project: stage.project.clone(),
-                stage: stage.stage.clone(),
-                tag,
-            });
-            let id = match &slot {
-                Some(s) => Some(self.record(s, format!("{}@{}", stage.image, row.digest), Trigger::Prune)?),
-                None => None,
-            };
-            match take_down(self, row, true).await {
-                Ok(done) => {
-                    if let Some(id) = id {
-                        emit(
-                            self,
-                            Some(id),
-                            &Event::Log { step: Step::Prune, level: Level::Info, message: format!("{why}: {done}") },
-                        );
-                        self.finish(id, &[]);
-                    }
-                    report.actions.push(format!("remove {desc}"));
-                }
-                Err(e) => {
-                    if let Some(id) = id {
-                        self.finish(id, std::slice::from_ref(&e));
-                    }
-                    report.failures.push(e);
-                }
-            }
-        }
-        // 3. Managed containers of this stage that no row knows.
-        let known: HashSet<&str> = all_rows.iter().map(|r| r.container_name.as_str()).collect();
-        for c in containers.unwrap_or_default() {
-            let label = |k: &str| c.labels.get(k).map(String::as_str);
-            if label(engine::LABEL_PROJECT) != Some(stage.project.as_str())
-                || label(engine::LABEL_STAGE) != Some(stage.stage.as_str())
-                || known.contains(c.name.as_str())
-            {
-                continue;
-            }
-            if req.dry_run {
-                report.actions.push(format!("remove orphan container {} of {what} (no instance row)", c.name));
-                continue;
-            }
-            match self.runtime.remove(&c.id).await {
-                Ok(_) => report.actions.push(format!("remove orphan container {} of {what} (no instance row)", c.name)),
-                Err(e) => report.failures.push(format!("orphan container {}: {e}", c.name)),
-            }
-        }
-        // 4. Proxy hosts marked as ours, for this stage's names, that no instance owns.
-        // Ownership as it was before this run, so that a host taken down with its row above is
-        // not counted twice, and the dry run plans exactly what the real run does.
-        // Rows read now are added: a deploy may have recorded its host since the snapshot.
-        let current = self.store.instances(&Filter::default())?;
-        let owned: HashSet<&String> =
-            all_rows.iter().chain(&current).filter_map(|r| r.proxy_host_id.as_ref()).collect();
-        for (id, domain) in hosts.iter().filter(|(id, domain)| stage.owns_host(domain) && !owned.contains(id)) {
-            if req.dry_run {
-                report.actions.push(format!("delete orphan proxy host {domain} (id {id})"));
-                continue;
-            }
-            match self.proxy.delete(id, domain).await {
-                Ok(_) => report.actions.push(format!("delete orphan proxy host {domain} (id {id})")),
-                Err(e) => report.failures.push(format!("orphan proxy host {domain} (id {id}): {e}")),
-            }
-        }
-        Ok(())
+        report.leftovers.extend(leftovers);
     }
 }

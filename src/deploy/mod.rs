@@ -1,5 +1,5 @@
 //! The deploy saga (DESIGN §4): lock → record → pull → network → create → start → health →
-//! proxy → retire → finish, and on any failure a rollback that undoes every step in reverse.
+//! proxy → finish → retire, and on any failure a rollback through the one undo executor.
 //!
 //! The container joins the network when it is created (so the app never starts without it); the
 //! `network` step therefore makes sure the network exists *before* `create`. Traffic moves to a
@@ -7,14 +7,21 @@
 //!
 //! Every resource is recorded before it is made, under a deterministic name, so a rollback (or a
 //! later recovery) can undo it even when the process died between "made" and "recorded".
+//!
+//! - `saga.rs`: the forward steps and the rollback;
+//! - `undo.rs`: [`Compensation`] and the one executor, used by rollback, retire, `remove`,
+//!   recovery and `prune`;
+//! - `recover.rs`: abandoned deploys;
+//! - `plan.rs`: `prune` as data;
+//! - `lifecycle.rs`: `remove`, the rollback source, `prune`.
 
 mod cancel;
 mod lifecycle;
 mod outcome;
+mod plan;
 mod recover;
-mod rollback;
 mod saga;
-mod teardown;
+mod undo;
 
 #[cfg(test)]
 mod tests;
@@ -25,6 +32,8 @@ use std::time::Duration;
 pub use cancel::{Cancel, CancelHandle};
 pub use lifecycle::{PruneReport, PruneRequest, RemoveReport, RollbackError};
 pub use outcome::{DeployError, DeployFailure, DeployOutcome, DeploySuccess, FailedStep, RollbackReport, StepError};
+pub use plan::{Action, Reason, StagePlan};
+pub use undo::Compensation;
 
 use crate::config::ResolvedStage;
 use crate::domain::{Tag, Trigger};
@@ -143,8 +152,9 @@ where
         self
     }
 
-    /// Pauses (cancellably) after `step` finishes; for tests that interrupt a deploy at a known
-    /// point.
+    /// Pauses (cancellably) after `step` finishes (`rollback`: at its start); for tests that
+    /// interrupt a deploy at a known point. Only in builds with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
     #[must_use]
     pub fn with_pause_after(mut self, step: Step, pause: std::time::Duration) -> Self {
         self.pauses.push((step, pause));

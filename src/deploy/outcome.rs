@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::domain::DeployId;
+use crate::domain::{DeployId, Leftover};
 use crate::engine::RuntimeError;
 use crate::health::HealthError;
 use crate::lock::LockError;
@@ -26,6 +26,8 @@ pub struct DeploySuccess {
     pub elapsed: Duration,
     /// Problems after it was serving (retire, eviction) that did not fail it.
     pub warnings: Vec<String>,
+    /// What retire or eviction could not take away (`prune` finishes it).
+    pub leftovers: Vec<Leftover>,
 }
 
 /// The cause of a step's failure.
@@ -68,8 +70,8 @@ pub struct FailedStep {
 /// What a rollback could not undo.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RollbackReport {
-    /// One line per resource left behind, saying what and why (empty when complete).
-    pub leftovers: Vec<String>,
+    /// One entry per resource left behind, saying what and why (empty when complete).
+    pub leftovers: Vec<Leftover>,
 }
 
 impl RollbackReport {

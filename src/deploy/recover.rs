@@ -1,86 +1,161 @@
-//! Recovery of abandoned deploys: a deploy of a stage still marked `running` while we hold the
-//! stage's lock belongs to a process that died (kill -9, power loss). Its unfinished instances
-//! are undone in saga order (proxy host switched back or deleted, then container, then row) and
-//! it is marked interrupted. Runs at the start of every deploy of the stage and in `prune`.
+//! Recovery of abandoned deploys, and the small pieces every undo of an instance shares.
+//!
+//! A deploy of a stage still marked `running` while we hold the stage's lock belongs to a
+//! process that died (kill -9, power loss). Its instances are undone through the one executor:
+//! the slot's host is pointed back at the instance that serves the slot (found by name, so this
+//! holds even when the dead process switched it and died before recording that), or deleted
+//! when none serves; then its container goes, then its row. The deploy is marked interrupted,
+//! and what could not be undone is recorded for `prune`. Runs at the start of every deploy of
+//! the stage and in `prune`.
 
 use super::Deployer;
-use super::saga::emit;
-use super::teardown::take_down;
+use super::saga::{emit, stage_filter, store_leftovers};
+use super::undo::{self, Compensation};
 use crate::config::ResolvedStage;
-use crate::domain::{DeployId, DeployStatus, InstanceStatus};
+use crate::domain::{DeployId, DeployStatus, InstanceStatus, Tag};
 use crate::engine::ContainerRuntime;
 use crate::proxy::{Proxy, Upstream};
-use crate::report::{Event, Level, Step};
-use crate::store::{DeployEnd, DeployRecord, Filter, Store};
+use crate::report::{Event, Level, Step, one_line};
+use crate::store::{DeployEnd, DeployRecord, InstanceRecord, Store};
+
+/// The host name of `row`'s slot (stored since state identity; computed for older rows).
+pub(super) fn domain_of(stage: &ResolvedStage, row: &InstanceRecord) -> String {
+    row.domain.clone().unwrap_or_else(|| match Tag::new(&row.tag) {
+        Ok(tag) => stage.host_name(&tag),
+        Err(_) => String::new(),
+    })
+}
+
+/// The port `row`'s app listens on (stored since state identity; the stage's for older rows).
+pub(super) fn port_of(stage: &ResolvedStage, row: &InstanceRecord) -> u16 {
+    row.port.unwrap_or(stage.port)
+}
+
+/// The compensations that take `row`'s instance down: its slot's host when `delete_host`, then
+/// its container (kept while a host points at it), then its row.
+pub(super) fn take_down(stage: &ResolvedStage, row: &InstanceRecord, delete_host: bool) -> Vec<Compensation> {
+    let domain = domain_of(stage, row);
+    let mut out = Vec::new();
+    if delete_host {
+        out.push(Compensation::Host {
+            slot: format!("{}/{}/{}", row.project, row.stage, row.tag),
+            domain: domain.clone(),
+            to: None,
+            unsettled: false,
+        });
+    }
+    out.push(Compensation::Container {
+        name: row.container_name.clone(),
+        network: stage.network.clone(),
+        domain: Some(domain),
+    });
+    out.push(Compensation::Row { row: row.id, container: row.container_name.clone() });
+    out
+}
+
+/// Where the newest of `rows` whose container still exists listens, on the stage's network.
+pub(super) async fn upstream_of_newest<R: ContainerRuntime, P, S, Pr>(
+    d: &Deployer<'_, R, P, S, Pr>,
+    stage: &ResolvedStage,
+    rows: &[InstanceRecord],
+) -> Option<Upstream> {
+    for row in rows.iter().rev() {
+        if let Ok(Some(info)) = d.runtime.inspect(&row.container_name, &stage.network).await {
+            return Some(Upstream { name: row.container_name.clone(), ip: info.ip, port: port_of(stage, row) });
+        }
+    }
+    None
+}
 
 /// Running deploys of `stage` other than `ours` (abandoned, when the caller holds the lock).
 pub(super) fn find<R, P, S: Store, Pr>(
     d: &Deployer<'_, R, P, S, Pr>,
     stage: &ResolvedStage,
     ours: Option<DeployId>,
-) -> Vec<DeployRecord> {
-    let filter = Filter { project: Some(stage.project.to_string()), stage: Some(stage.stage.to_string()), tag: None };
-    d.store.running(&filter).unwrap_or_default().into_iter().filter(|x| Some(x.id) != ours).collect()
+) -> Result<Vec<DeployRecord>, crate::store::StoreError> {
+    Ok(d.store.running(&stage_filter(stage))?.into_iter().filter(|x| Some(x.id) != ours).collect())
 }
 
-/// Rolls back every abandoned deploy of `stage`; logs into `ours` when given. Returns one line
-/// per deploy rolled back.
+/// The compensations that undo abandoned deploy `dead`: for each of its rows, its slot's host
+/// back to the instance serving the slot (or deleted), its container, its row.
+pub(super) async fn undo_of<R: ContainerRuntime, P, S: Store, Pr>(
+    d: &Deployer<'_, R, P, S, Pr>,
+    stage: &ResolvedStage,
+    dead: &DeployRecord,
+    rows: &[InstanceRecord],
+) -> Vec<Compensation> {
+    let mut comps = Vec::new();
+    for row in rows.iter().filter(|i| i.deploy_id == dead.id && i.status != InstanceStatus::Live) {
+        let serving: Vec<InstanceRecord> = rows
+            .iter()
+            .filter(|o| o.tag == row.tag && o.status == InstanceStatus::Live && o.id != row.id)
+            .cloned()
+            .collect();
+        let to = upstream_of_newest(d, stage, &serving).await;
+        comps.push(Compensation::Host {
+            slot: format!("{}/{}/{}", row.project, row.stage, row.tag),
+            domain: domain_of(stage, row),
+            to,
+            unsettled: false,
+        });
+        comps.extend(take_down(stage, row, false));
+    }
+    comps
+}
+
+/// Rolls back every abandoned deploy of `stage`; logs into `ours` when given. What could not be
+/// undone is recorded as leftovers of the dead deploy.
 pub(super) async fn abandoned<R, P, S, Pr>(
     d: &Deployer<'_, R, P, S, Pr>,
     ours: Option<DeployId>,
     stage: &ResolvedStage,
-) -> Vec<String>
-where
+    state_id: &str,
+) where
     R: ContainerRuntime,
     P: Proxy,
     S: Store,
 {
-    let filter = Filter { project: Some(stage.project.to_string()), stage: Some(stage.stage.to_string()), tag: None };
-    let mut done = Vec::new();
-    for dead in find(d, stage, ours) {
+    let dead_ones = match find(d, stage, ours) {
+        Ok(v) => v,
+        Err(e) => {
+            let message = format!("cannot look for abandoned deploys: {}", one_line(&e));
+            emit(d, ours, &Event::Log { step: Step::Record, level: Level::Warn, message });
+            return;
+        }
+    };
+    for dead in dead_ones {
+        let log_into = Some(ours.unwrap_or(dead.id));
         let log = |message: String, level: Level| {
-            emit(d, Some(ours.unwrap_or(dead.id)), &Event::Log { step: Step::Record, level, message });
+            emit(d, log_into, &Event::Log { step: Step::Record, level, message });
         };
         log(
             format!("deploy {} (pid {} on {}) was abandoned; rolling it back", dead.id, dead.pid, dead.host),
             Level::Warn,
         );
-        let instances = d.store.instances(&filter).unwrap_or_default();
-        let mut leftovers = Vec::new();
-        for inst in instances.iter().filter(|i| i.deploy_id == dead.id && i.status != InstanceStatus::Live) {
-            // If a live instance shares the host, the dead deploy had switched it: switch back.
-            let owner = inst.proxy_host_id.as_ref().and_then(|h| {
-                instances.iter().find(|o| {
-                    o.id != inst.id && o.status == InstanceStatus::Live && o.proxy_host_id.as_ref() == Some(h)
-                })
-            });
-            if let (Some(owner), Some(host_id)) = (owner, &inst.proxy_host_id) {
-                let ip =
-                    d.runtime.inspect(&owner.container_name, &stage.network).await.ok().flatten().and_then(|i| i.ip);
-                let up = Upstream { name: owner.container_name.clone(), ip, port: stage.port };
-                let domain = owner.url.clone().unwrap_or_default();
-                if let Err(e) = d.proxy.switch(host_id, &domain, &up).await {
-                    leftovers.push(format!("proxy host {host_id} still points at {}: {e}", inst.container_name));
-                    continue;
-                }
+        let rows = match d.store.instances(&stage_filter(stage)) {
+            Ok(r) => r,
+            Err(e) => {
+                log(format!("cannot read instances: {}", one_line(&e)), Level::Warn);
+                continue;
             }
-            if let Err(e) = take_down(d, inst, owner.is_none()).await {
-                leftovers.push(e);
-            }
-        }
-        let error = if leftovers.is_empty() {
+        };
+        let comps = undo_of(d, stage, &dead, &rows).await;
+        let leftovers = undo::execute(d, state_id, comps, &mut |_, o| match o {
+            Ok(m) => log(m.clone(), Level::Info),
+            Err(l) => log(l.to_string(), Level::Warn),
+        })
+        .await;
+        store_leftovers(d, log_into, Some(dead.id), (stage.project.as_str(), stage.stage.as_str()), &leftovers);
+        let left: Vec<String> = leftovers.iter().map(ToString::to_string).collect();
+        let error = if left.is_empty() {
             "abandoned by its process; rolled back".to_owned()
         } else {
-            format!("abandoned by its process; rollback left: {}", leftovers.join("; "))
+            format!("abandoned by its process; rollback left: {}", left.join("; "))
         };
-        let end =
-            DeployEnd { status: DeployStatus::Interrupted, error: Some(&error), url: None, leftovers: &leftovers };
-        let _ = d.store.finish_deploy(dead.id, &end);
-        log(format!("deploy {}: {error}", dead.id), if leftovers.is_empty() { Level::Info } else { Level::Warn });
-        done.push(format!(
-            "deploy {} of {}/{}:{}: abandoned by its process",
-            dead.id, dead.project, dead.stage, dead.tag
-        ));
+        let end = DeployEnd { status: DeployStatus::Interrupted, error: Some(&error), url: None, leftovers: &left };
+        if let Err(e) = d.store.finish_deploy(dead.id, &end) {
+            log(format!("cannot mark deploy {} interrupted: {}", dead.id, one_line(&e)), Level::Warn);
+        }
+        log(format!("deploy {}: {error}", dead.id), if left.is_empty() { Level::Info } else { Level::Warn });
     }
-    done
 }

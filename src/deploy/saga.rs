@@ -1,71 +1,68 @@
-//! The forward path of a deploy (its rollback is in `rollback.rs`). See the module doc of [`super`].
+//! The forward path of a deploy, and its rollback through the undo executor. See the module doc
+//! of [`super`].
 //!
-//! `finish` is recorded before `retire`: once the new instance serves, a failure while cleaning
-//! up the one it replaced can never undo a healthy deploy (it becomes a warning, and `prune`
-//! finishes the job).
+//! Every step that makes something elsewhere first records what would undo it (a typed
+//! [`Compensation`], and the instance row with its deterministic container name, host name and
+//! port), then acts. So a rollback, or a later recovery after a crash, finds the resource by
+//! name even when the call never answered.
+//!
+//! `finish` is one transaction (instance live, replaced instances retiring, deploy succeeded)
+//! and comes before `retire`: once the new instance serves, a failure while cleaning up the
+//! one it replaced can never undo a healthy deploy (it becomes a warning and a leftover, and
+//! `prune` finishes the job).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::outcome::{DeployError, DeployFailure, DeployOutcome, DeploySuccess, FailedStep, StepError};
-use super::{DeployRequest, Deployer, recover, teardown};
-use crate::domain::{DeployId, DeployStatus, InstanceStatus, Slot};
+use super::outcome::{DeployError, DeployFailure, DeployOutcome, DeploySuccess, FailedStep, RollbackReport, StepError};
+use super::undo::{self, Compensation};
+use super::{DeployRequest, Deployer, recover};
+use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, Slot, Trigger};
+use crate::engine::{self, ContainerRuntime, ContainerSpec, PullProgress, PulledImage};
 use crate::health::{self, Probe};
 use crate::lock::StageLock;
 use crate::naming;
 use crate::notify::{Notification, NotifyEvent};
-use crate::proxy::{Proxy, Upstream};
-
-/// What the proxy step yields.
-struct Published {
-    url: String,
-}
-use crate::engine::{self, ContainerRuntime, ContainerSpec, PullProgress, PulledImage};
+use crate::proxy::{self, Ensured, Marker, Proxy, Upstream};
 use crate::report::{Event, Level, Step, one_line};
-use crate::store::{DeployEnd, Filter, InstancePatch, InstanceRecord, LogEntry, NewDeploy, NewInstance, Store, now_ms};
+use crate::store::{
+    DeployEnd, Filter, InstancePatch, InstanceRecord, LogEntry, NewDeploy, NewInstance, Store, Success, now_ms,
+};
 
 /// How many log lines of an exited container go into the error.
 const EXIT_LOG_LINES: usize = 20;
 
-/// What the proxy step must undo on rollback.
-#[derive(Debug, Clone)]
-pub(super) enum ProxyUndo {
-    /// We created this host.
-    Delete { host_id: String },
-    /// We switched this host away from `upstream`.
-    SwitchBack { host_id: String, upstream: Upstream },
-}
-
-/// What the deploy has created so far.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Created {
-    pub(super) instance_row: Option<i64>,
-    pub(super) container_attempted: bool,
-    pub(super) proxy: Option<ProxyUndo>,
-    /// Live instances of the slot that this deploy replaces.
-    pub(super) replaced: Vec<InstanceRecord>,
-}
-
 pub(super) struct Saga<'s, 'a, R, P, S, Pr> {
-    pub(super) d: &'s Deployer<'a, R, P, S, Pr>,
-    pub(super) id: DeployId,
-    pub(super) slot: Slot,
-    pub(super) req: &'s DeployRequest,
-    pub(super) image: String,
-    pub(super) domain: String,
-    pub(super) container_name: String,
-    pub(super) created: RefCell<Created>,
+    d: &'s Deployer<'a, R, P, S, Pr>,
+    id: DeployId,
+    slot: Slot,
+    req: &'s DeployRequest,
+    image: String,
+    domain: String,
+    container_name: String,
+    state_id: String,
+    /// What undoes what the forward path did so far.
+    undo: RefCell<Vec<Compensation>>,
+    /// This deploy's instance row, once recorded.
+    row: Cell<Option<i64>>,
+    /// Live instances of the slot this deploy replaces.
+    replaced: RefCell<Vec<InstanceRecord>>,
+    /// The proxy host serving the new instance, once published.
+    host_id: RefCell<Option<String>>,
+    /// A proxy change may be under way (see [`proxy::ensure_tracked`]).
+    changing: Cell<bool>,
 }
 
 pub(super) fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Stores (when the deploy has an id) and reports one event.
+/// Stores (when the deploy has an id) and reports one event. A log entry that cannot be stored
+/// must not fail the deploy: the reporter still sees it, and a warning says it was not stored.
 pub(super) fn emit<R, P, S: Store, Pr>(d: &Deployer<'_, R, P, S, Pr>, id: Option<DeployId>, event: &Event) {
     let ts = now_ms();
     if let Some(id) = id
@@ -73,10 +70,29 @@ pub(super) fn emit<R, P, S: Store, Pr>(d: &Deployer<'_, R, P, S, Pr>, id: Option
     {
         let entry =
             LogEntry { ts, level: event.level(), step: event.step().as_str().to_owned(), message: event.message() };
-        // A log entry that cannot be stored must not fail the deploy; the reporter still sees it.
-        let _ = d.store.append_log(id, &entry);
+        if let Err(e) = d.store.append_log(id, &entry) {
+            let message = format!("this deploy's log could not be stored: {}", one_line(&e));
+            d.reporter.report(ts, &Event::Log { step: event.step(), level: Level::Warn, message });
+        }
     }
     d.reporter.report(ts, event);
+}
+
+/// Records `leftovers` of `project/stage`, or says in the deploy's log that it could not.
+pub(super) fn store_leftovers<R, P, S: Store, Pr>(
+    d: &Deployer<'_, R, P, S, Pr>,
+    log_into: Option<DeployId>,
+    owner: Option<DeployId>,
+    (project, stage): (&str, &str),
+    leftovers: &[Leftover],
+) {
+    if leftovers.is_empty() {
+        return;
+    }
+    if let Err(e) = d.store.add_leftovers(project, stage, owner, leftovers) {
+        let message = format!("leftovers could not be recorded ({}); `prune` still finds them", one_line(&e));
+        emit(d, log_into, &Event::Log { step: Step::Rollback, level: Level::Warn, message });
+    }
 }
 
 pub(super) async fn run<R, P, S, Pr>(
@@ -114,6 +130,7 @@ where
     };
 
     // record
+    let state_id = d.store.state_id()?;
     let id = d.store.begin_deploy(&NewDeploy {
         slot: slot.clone(),
         image: image.clone(),
@@ -123,7 +140,7 @@ where
     })?;
     emit(d, Some(id), &Event::StepFinished { step: Step::Lock, elapsed_ms: lock_ms });
     emit(d, Some(id), &Event::DeployStarted { deploy_id: id.0, slot: slot.to_string(), image: image.clone() });
-    recover::abandoned(d, Some(id), stage).await;
+    recover::abandoned(d, Some(id), stage, &state_id).await;
 
     let saga = Saga {
         d,
@@ -133,7 +150,12 @@ where
         slot,
         req,
         image,
-        created: RefCell::new(Created::default()),
+        state_id,
+        undo: RefCell::new(Vec::new()),
+        row: Cell::new(None),
+        replaced: RefCell::new(Vec::new()),
+        host_id: RefCell::new(None),
+        changing: Cell::new(false),
     };
     let outcome = match saga.forward(begin).await {
         Ok(success) => DeployOutcome::Succeeded(success),
@@ -142,12 +164,20 @@ where
             let rollback = saga.rollback().await;
             let mut error = one_line(&failed);
             if !rollback.is_complete() {
-                error = format!("{error}; rollback incomplete: {}", rollback.leftovers.join("; "));
+                let left: Vec<String> = rollback.leftovers.iter().map(ToString::to_string).collect();
+                error = format!("{error}; rollback incomplete: {}", left.join("; "));
             }
             let status = if interrupted { DeployStatus::Interrupted } else { DeployStatus::Failed };
-            // The outcome below is what matters to the caller even if this write fails.
-            let end = DeployEnd { status, error: Some(&error), url: None, leftovers: &rollback.leftovers };
-            let _ = d.store.finish_deploy(id, &end);
+            let left: Vec<String> = rollback.leftovers.iter().map(ToString::to_string).collect();
+            let end = DeployEnd { status, error: Some(&error), url: None, leftovers: &left };
+            if let Err(e) = d.store.finish_deploy(id, &end) {
+                // Still `running` in the state file: the next deploy or prune recovers it.
+                saga.log(
+                    Step::Rollback,
+                    Level::Warn,
+                    format!("the deploy's end could not be recorded: {}", one_line(&e)),
+                );
+            }
             DeployOutcome::Failed(DeployFailure {
                 deploy_id: id,
                 failed,
@@ -157,7 +187,11 @@ where
             })
         }
     };
-    saga.notify(&outcome).await;
+    if d.cancel.is_aborted() {
+        saga.log(Step::Notify, Level::Warn, "not notifying: stopped by a second signal".into());
+    } else {
+        saga.notify(&outcome).await;
+    }
     Ok(outcome)
 }
 
@@ -168,15 +202,27 @@ where
     S: Store,
     Pr: Probe,
 {
-    pub(super) fn emit(&self, event: &Event) {
+    fn emit(&self, event: &Event) {
         emit(self.d, Some(self.id), event);
     }
 
-    pub(super) fn log(&self, step: Step, level: Level, message: String) {
+    fn log(&self, step: Step, level: Level, message: String) {
         self.emit(&Event::Log { step, level, message });
     }
 
-    /// Runs one step: reports its start and end, and gives up at once on cancellation.
+    /// Pauses after `step` when a test asked for it (`test-hooks` builds only).
+    async fn test_pause(&self, step: Step) -> Result<(), FailedStep> {
+        let Some(&(_, pause)) = self.d.pauses.iter().find(|(at, _)| *at == step) else { return Ok(()) };
+        self.log(step, Level::Debug, format!("pausing {} (test hook)", humantime::format_duration(pause)));
+        tokio::select! {
+            biased;
+            () = self.d.cancel.cancelled() => Err(FailedStep { step, cause: StepError::Interrupted }),
+            () = tokio::time::sleep(pause) => Ok(()),
+        }
+    }
+
+    /// Runs one step: reports its start and end, bounds it in time, and gives up at once on
+    /// cancellation (the step's future is dropped; what it recorded before acting stays).
     async fn step<T>(&self, step: Step, work: impl Future<Output = Result<T, StepError>>) -> Result<T, FailedStep> {
         if self.d.cancel.is_cancelled() {
             return Err(FailedStep { step, cause: StepError::Interrupted });
@@ -206,14 +252,7 @@ where
         match result {
             Ok(v) => {
                 self.emit(&Event::StepFinished { step, elapsed_ms });
-                if let Some(&(_, pause)) = self.d.pauses.iter().find(|(at, _)| *at == step) {
-                    self.log(step, Level::Debug, format!("pausing {} (test hook)", humantime::format_duration(pause)));
-                    tokio::select! {
-                        biased;
-                        () = self.d.cancel.cancelled() => return Err(FailedStep { step, cause: StepError::Interrupted }),
-                        () = tokio::time::sleep(pause) => {}
-                    }
-                }
+                self.test_pause(step).await?;
                 Ok(v)
             }
             Err(cause) => {
@@ -231,7 +270,7 @@ where
         let upstream = self.step(Step::Health, self.health(&container_id)).await?;
         let url = self.step(Step::Proxy, self.publish(&upstream)).await?;
         self.step(Step::Finish, async { self.finish(&url) }).await?;
-        let warnings = self.retire().await;
+        let (warnings, leftovers) = self.retire().await;
         Ok(DeploySuccess {
             deploy_id: self.id,
             url,
@@ -239,6 +278,7 @@ where
             container: self.container_name.clone(),
             elapsed: begin.elapsed(),
             warnings,
+            leftovers,
         })
     }
 
@@ -273,24 +313,32 @@ where
 
     async fn create(&self, pulled: &PulledImage) -> Result<String, StepError> {
         let stage = &self.req.stage;
+        // Intent first: the row names the container, host and port before anything exists.
         let row = self.d.store.insert_instance(&NewInstance {
             deploy_id: self.id,
             slot: self.slot.clone(),
             container_name: self.container_name.clone(),
             digest: pulled.digest.clone(),
+            domain: self.domain.clone(),
+            port: stage.port,
         })?;
-        {
-            let mut c = self.created.borrow_mut();
-            c.instance_row = Some(row);
-            c.container_attempted = true;
-        }
+        self.row.set(Some(row));
+        self.undo.borrow_mut().extend([
+            Compensation::Row { row, container: self.container_name.clone() },
+            Compensation::Container { name: self.container_name.clone(), network: stage.network.clone(), domain: None },
+        ]);
         let mut labels: BTreeMap<String, String> = stage.labels.clone();
-        labels.insert(engine::LABEL_MANAGED.into(), "true".into());
-        labels.insert(engine::LABEL_PROJECT.into(), self.slot.project.to_string());
-        labels.insert(engine::LABEL_STAGE.into(), self.slot.stage.to_string());
-        labels.insert(engine::LABEL_TAG.into(), self.slot.tag.to_string());
-        labels.insert(engine::LABEL_SLOT.into(), self.slot.key());
-        labels.insert(engine::LABEL_DEPLOY_ID.into(), self.id.to_string());
+        for (k, v) in [
+            (engine::LABEL_MANAGED, "true".to_owned()),
+            (engine::LABEL_STATE, self.state_id.clone()),
+            (engine::LABEL_PROJECT, self.slot.project.to_string()),
+            (engine::LABEL_STAGE, self.slot.stage.to_string()),
+            (engine::LABEL_TAG, self.slot.tag.to_string()),
+            (engine::LABEL_SLOT, self.slot.key()),
+            (engine::LABEL_DEPLOY_ID, self.id.to_string()),
+        ] {
+            labels.insert(k.to_owned(), v);
+        }
         let spec = ContainerSpec {
             name: self.container_name.clone(),
             image: pulled.reference.clone(),
@@ -363,132 +411,202 @@ where
         Ok(Upstream { name: self.container_name.clone(), ip: info.ip, port: stage.port })
     }
 
+    /// The proxy step: `ensure` the slot's host name → the new container. The undo (point the
+    /// host back at the instance it served, or delete it) is recorded before the call; whether a
+    /// change may still land is tracked through the call.
     async fn publish(&self, upstream: &Upstream) -> Result<String, StepError> {
+        let stage = &self.req.stage;
         let replaced: Vec<InstanceRecord> = self
             .d
             .store
-            .instances(&Filter {
-                project: Some(self.slot.project.to_string()),
-                stage: Some(self.slot.stage.to_string()),
-                tag: Some(self.slot.tag.to_string()),
-            })?
+            .instances(&slot_filter(&self.slot))?
             .into_iter()
             .filter(|i| i.status == InstanceStatus::Live && i.deploy_id != self.id)
             .collect();
-        self.created.borrow_mut().replaced.clone_from(&replaced);
-        let serving = replaced.iter().rev().find_map(|i| i.proxy_host_id.clone().map(|h| (h, i)));
-        let host_id = if let Some((host_id, old)) = serving {
-            let target = old.container_id.as_deref().unwrap_or(&old.container_name);
-            let old_ip = match self.d.runtime.inspect(target, &self.req.stage.network).await {
-                Ok(Some(info)) => info.ip,
-                _ => None,
-            };
-            let old_upstream = Upstream { name: old.container_name.clone(), ip: old_ip, port: upstream.port };
-            // Recorded before acting: a failed or half-done switch is switched back.
-            self.created.borrow_mut().proxy =
-                Some(ProxyUndo::SwitchBack { host_id: host_id.clone(), upstream: old_upstream });
-            self.d.proxy.switch(&host_id, &self.domain, upstream).await?;
-            self.log(
-                Step::Proxy,
-                Level::Info,
-                format!("switched {} (id {host_id}) from {} to {}", self.domain, old.container_name, upstream.name),
-            );
-            Some(host_id)
-        } else {
-            let host_id = self.d.proxy.create(&self.domain, upstream).await?;
-            if let Some(h) = &host_id {
-                self.created.borrow_mut().proxy = Some(ProxyUndo::Delete { host_id: h.clone() });
-                self.log(Step::Proxy, Level::Info, format!("created proxy host {} (id {h})", self.domain));
+        let previous = recover::upstream_of_newest(self.d, stage, &replaced).await;
+        self.replaced.replace(replaced);
+        {
+            let mut undo = self.undo.borrow_mut();
+            for c in undo.iter_mut() {
+                if let Compensation::Container { domain, .. } = c {
+                    *domain = Some(self.domain.clone());
+                }
             }
-            host_id
+            undo.push(Compensation::Host {
+                slot: self.slot.key(),
+                domain: self.domain.clone(),
+                to: previous,
+                unsettled: false,
+            });
+        }
+        let marker = Marker { state: self.state_id.clone(), slot: self.slot.key() };
+        let result = proxy::ensure_tracked(self.d.proxy, &self.domain, &marker, upstream, &self.changing).await;
+        self.settle();
+        let (done, url) = result?;
+        let message = match &done {
+            Ensured::NoHost => {
+                format!("no proxy: serving at the container's address {}", self.d.proxy.url(&self.domain, upstream))
+            }
+            Ensured::Created { id } => format!("created proxy host {} (id {id})", self.domain),
+            Ensured::Switched { id, from } => format!(
+                "switched proxy host {} (id {id}) from {} to {}",
+                self.domain,
+                from.as_ref().map_or_else(|| "?".to_owned(), ToString::to_string),
+                upstream.name
+            ),
+            Ensured::Unchanged { id } => {
+                format!("proxy host {} (id {id}) already forwards to {}", self.domain, upstream.name)
+            }
         };
-        if let Some(row) = self.created.borrow().instance_row {
-            self.d.store.update_instance(
-                row,
-                &InstancePatch { proxy_host_id: Some(host_id.clone()), ..InstancePatch::default() },
-            )?;
-        }
-        let url = self.d.proxy.verify(host_id.as_deref(), &self.domain, upstream).await?;
-        if let Some(row) = self.created.borrow().instance_row {
-            self.d.store.update_instance(row, &InstancePatch { url: Some(url.clone()), ..InstancePatch::default() })?;
-        }
-        let published = Published { url };
-        self.log(Step::Proxy, Level::Info, format!("serving at {}", published.url));
-        Ok(published.url)
+        self.log(Step::Proxy, Level::Info, message);
+        self.host_id.replace(done.id().map(str::to_owned));
+        self.log(Step::Proxy, Level::Info, format!("serving at {url}"));
+        Ok(url)
     }
 
+    /// One transaction: instance live, the instances it replaces retiring, deploy succeeded
+    /// (and, for a rollback, the deploys it returns from rolled back).
     fn finish(&self, url: &str) -> Result<(), StepError> {
-        if let Some(row) = self.created.borrow().instance_row {
-            self.d.store.update_instance(
-                row,
-                &InstancePatch { status: Some(InstanceStatus::Live), ..InstancePatch::default() },
-            )?;
-        }
-        if self.req.trigger == crate::domain::Trigger::Rollback {
-            for old in &self.created.borrow().replaced {
-                self.d.store.set_status(old.deploy_id, DeployStatus::RolledBack)?;
-            }
-        }
-        self.d.store.finish_deploy(
-            self.id,
-            &DeployEnd { status: DeployStatus::Succeeded, error: None, url: Some(url), leftovers: &[] },
-        )?;
+        let Some(row) = self.row.get() else {
+            return Err(StepError::Invalid("no instance row was recorded".into()));
+        };
+        let replaced = self.replaced.borrow();
+        let retire: Vec<i64> = replaced.iter().map(|i| i.id).collect();
+        let rolled_back: Vec<DeployId> = if self.req.trigger == Trigger::Rollback {
+            replaced.iter().map(|i| i.deploy_id).collect()
+        } else {
+            Vec::new()
+        };
+        let host_id = self.host_id.borrow();
+        self.d.store.finish_success(&Success {
+            deploy_id: self.id,
+            instance: row,
+            url,
+            proxy_host_id: host_id.as_deref(),
+            retire: &retire,
+            rolled_back: &rolled_back,
+        })?;
         Ok(())
     }
 
     /// Removes the instances this deploy replaced, then evicts beyond `max_instances`, oldest
-    /// first, never this deploy's. Problems are warnings.
-    async fn retire(&self) -> Vec<String> {
+    /// first, never this deploy's. Problems are warnings and leftovers, never a failure.
+    async fn retire(&self) -> (Vec<String>, Vec<Leftover>) {
         self.emit(&Event::StepStarted { step: Step::Retire });
         let t0 = Instant::now();
+        let stage = &self.req.stage;
+        let mut comps = Vec::new();
+        for old in self.replaced.borrow().iter() {
+            comps.extend(recover::take_down(stage, old, false));
+        }
         let mut warnings = Vec::new();
-        let replaced = self.created.borrow().replaced.clone();
-        for old in &replaced {
-            // The host already points at the new container; only the old container and row go.
-            if let Err(w) = self.remove_instance(old, false, "replaced").await {
-                warnings.push(w);
+        match self.d.store.instances(&stage_filter(stage)) {
+            Ok(all) => {
+                let live: Vec<&InstanceRecord> =
+                    all.iter().filter(|i| i.status == InstanceStatus::Live && i.deploy_id != self.id).collect();
+                let max = usize::try_from(stage.max_instances).unwrap_or(usize::MAX);
+                let excess = (live.len() + 1).saturating_sub(max);
+                for old in live.iter().take(excess) {
+                    let patch = InstancePatch { status: Some(InstanceStatus::Retiring), ..InstancePatch::default() };
+                    if let Err(e) = self.d.store.update_instance(old.id, &patch) {
+                        warnings.push(format!("cannot mark {} for eviction: {}", old.container_name, one_line(&e)));
+                        continue;
+                    }
+                    self.log(
+                        Step::Retire,
+                        Level::Info,
+                        format!("evicting {} ({}): beyond max_instances ({max})", old.container_name, old.tag),
+                    );
+                    comps.extend(recover::take_down(stage, old, true));
+                }
             }
+            Err(e) => warnings.push(format!("cannot list instances for eviction: {}", one_line(&e))),
         }
-        let live: Vec<InstanceRecord> = match self.d.store.instances(&Filter {
-            project: Some(self.slot.project.to_string()),
-            stage: Some(self.slot.stage.to_string()),
-            tag: None,
-        }) {
-            Ok(all) => all.into_iter().filter(|i| i.status == InstanceStatus::Live && i.deploy_id != self.id).collect(),
-            Err(e) => {
-                warnings.push(format!("cannot list instances for eviction: {e}"));
-                Vec::new()
-            }
-        };
-        let max = usize::try_from(self.req.stage.max_instances).unwrap_or(usize::MAX);
-        let excess = (live.len() + 1).saturating_sub(max);
-        for old in live.iter().take(excess) {
-            if let Err(w) = self.remove_instance(old, true, "evicted (max_instances)").await {
-                warnings.push(w);
-            }
-        }
-        for w in &warnings {
-            self.log(Step::Retire, Level::Warn, w.clone());
-        }
+        let leftovers = undo::execute(self.d, &self.state_id, comps, &mut |_, o| match o {
+            Ok(m) => self.log(Step::Retire, Level::Info, m.clone()),
+            Err(l) => self.log(Step::Retire, Level::Warn, l.to_string()),
+        })
+        .await;
+        warnings.extend(leftovers.iter().map(ToString::to_string));
+        store_leftovers(
+            self.d,
+            Some(self.id),
+            Some(self.id),
+            (self.slot.project.as_str(), self.slot.stage.as_str()),
+            &leftovers,
+        );
         self.emit(&Event::StepFinished { step: Step::Retire, elapsed_ms: ms(t0.elapsed()) });
-        warnings
+        (warnings, leftovers)
     }
 
-    /// Takes one old instance down (see [`teardown::take_down`]) and logs it.
-    async fn remove_instance(&self, old: &InstanceRecord, delete_host: bool, why: &str) -> Result<(), String> {
-        match teardown::take_down(self.d, old, delete_host).await {
-            Ok(done) => {
-                self.log(Step::Retire, Level::Info, format!("{why} {} ({}): {done}", old.container_name, old.tag));
-                Ok(())
+    /// Copies "a proxy change may still land" into the host's compensation.
+    fn settle(&self) {
+        for c in self.undo.borrow_mut().iter_mut() {
+            if let Compensation::Host { unsettled, .. } = c {
+                *unsettled = self.changing.get();
             }
-            Err(e) => Err(format!("{why}: {e}")),
         }
+    }
+
+    /// Undoes what [`Self::forward`] did through the one executor (proxy, then container, then
+    /// row), running every compensation even when one fails.
+    async fn rollback(&self) -> RollbackReport {
+        self.emit(&Event::StepStarted { step: Step::Rollback });
+        let t0 = Instant::now();
+        if let Some(&(_, pause)) = self.d.pauses.iter().find(|(at, _)| *at == Step::Rollback) {
+            // Test hook: a window for a second signal.
+            self.log(
+                Step::Rollback,
+                Level::Debug,
+                format!("pausing {} (test hook)", humantime::format_duration(pause)),
+            );
+            tokio::select! {
+                () = self.d.cancel.aborted() => {}
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+        // The proxy step may have been dropped mid-call (signal, step bound).
+        self.settle();
+        let comps = self.undo.borrow().clone();
+        let leftovers = undo::execute(self.d, &self.state_id, comps, &mut |c, o| {
+            let (ok, message) = match o {
+                Ok(m) => (true, m.clone()),
+                Err(l) => (false, l.to_string()),
+            };
+            self.emit(&Event::Compensation { action: c.describe(), ok, message });
+        })
+        .await;
+        store_leftovers(
+            self.d,
+            Some(self.id),
+            Some(self.id),
+            (self.slot.project.as_str(), self.slot.stage.as_str()),
+            &leftovers,
+        );
+        let elapsed_ms = ms(t0.elapsed());
+        if leftovers.is_empty() {
+            self.emit(&Event::StepFinished { step: Step::Rollback, elapsed_ms });
+        } else {
+            let left: Vec<String> = leftovers.iter().map(ToString::to_string).collect();
+            self.emit(&Event::StepFailed {
+                step: Step::Rollback,
+                error: format!("left behind: {}", left.join("; ")),
+                elapsed_ms,
+            });
+        }
+        RollbackReport { leftovers }
     }
 
     /// Tells the notifier how the deploy ended; failures become warnings in the deploy's log
     /// and change nothing else.
     async fn notify(&self, outcome: &DeployOutcome) {
-        let digest = self.d.store.deploy(self.id).ok().flatten().and_then(|r| r.digest);
+        let digest = match self.d.store.deploy(self.id) {
+            Ok(r) => r.and_then(|r| r.digest),
+            Err(e) => {
+                self.log(Step::Notify, Level::Warn, format!("cannot read the deploy's digest: {}", one_line(&e)));
+                None
+            }
+        };
         let base = |event, url: Option<String>, error: Option<String>, leftovers: Vec<String>, elapsed: Duration| {
             Notification {
                 event,
@@ -512,7 +630,7 @@ where
                 if f.rollback.is_complete() { NotifyEvent::Failed } else { NotifyEvent::RollbackIncomplete },
                 None,
                 Some(one_line(&f.failed)),
-                f.rollback.leftovers.clone(),
+                f.rollback.leftovers.iter().map(ToString::to_string).collect(),
                 f.elapsed,
             ),
         };
@@ -520,4 +638,18 @@ where
             self.log(Step::Notify, Level::Warn, warning);
         }
     }
+}
+
+/// The rows of one slot.
+pub(super) fn slot_filter(slot: &Slot) -> Filter {
+    Filter {
+        project: Some(slot.project.to_string()),
+        stage: Some(slot.stage.to_string()),
+        tag: Some(slot.tag.to_string()),
+    }
+}
+
+/// The rows of one stage.
+pub(super) fn stage_filter(stage: &crate::config::ResolvedStage) -> Filter {
+    Filter { project: Some(stage.project.to_string()), stage: Some(stage.stage.to_string()), tag: None }
 }

@@ -25,6 +25,9 @@ pub const LABEL_TAG: &str = "dev.tiny-forge.tag";
 pub const LABEL_SLOT: &str = "dev.tiny-forge.slot";
 /// The deploy that created the container.
 pub const LABEL_DEPLOY_ID: &str = "dev.tiny-forge.deploy-id";
+/// The id of the state file whose deploy created the container (DESIGN §8): a container
+/// stamped with another id belongs to another state file and is never touched.
+pub const LABEL_STATE: &str = "dev.tiny-forge.state";
 
 /// Docker restart policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

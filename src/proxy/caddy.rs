@@ -1,21 +1,33 @@
 //! [`Proxy`] over Caddy's admin API. Each slot is one route in an HTTP server of Caddy's config,
-//! tagged `@id: "tiny-forge-<host name>"`, so that it can be read, switched and deleted by id:
+//! tagged `@id: "tiny-forge-<host name>"` and marked by a `vars` handler that names the state
+//! file and the slot:
 //!
 //! ```json
 //! {"@id": "tiny-forge-stage-dev-shop.example.com",
 //!  "match": [{"host": ["stage-dev-shop.example.com"]}],
-//!  "handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": "172.18.0.2:8080"}]}],
+//!  "handle": [{"handler": "vars", "tiny_forge_state": "3f…", "tiny_forge_slot": "shop/dev/latest"},
+//!             {"handler": "reverse_proxy", "upstreams": [{"dial": "172.18.0.2:8080"}]}],
 //!  "terminal": true}
 //! ```
 //!
-//! A route with our `@id` is ours (adopted when no instance owns it); a route of anyone else's
-//! that matches the same host name is refused and never touched.
+//! Routes are tried in order, so ours go before the first route that would catch the host name
+//! anyway: one without a host matcher (a hand-written catch-all) or one whose host matcher
+//! covers the name (`*.example.com`). The read-back reports a route of ours that such a route
+//! shadows. A server without a `routes` key gets one. Caddy answers 404 (older versions 500
+//! "unknown object ID") for an `@id` it does not know.
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Deleted, Proxy, ProxyError, Upstream};
+use super::{Deleted, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
 use crate::config::ForwardTo;
+
+/// The `vars` key naming the state file that made the route.
+const STATE_KEY: &str = "tiny_forge_state";
+/// The `vars` key naming the slot the route serves.
+const SLOT_KEY: &str = "tiny_forge_slot";
+/// Prefix of the `@id` of every route tiny-forge makes.
+const ID_PREFIX: &str = "tiny-forge-";
 
 /// The Caddy backend.
 #[derive(Debug)]
@@ -29,7 +41,70 @@ pub struct CaddyProxy {
 
 /// The `@id` of a host name's route.
 fn route_id(domain: &str) -> String {
-    format!("tiny-forge-{}", domain.to_ascii_lowercase())
+    format!("{ID_PREFIX}{}", domain.to_ascii_lowercase())
+}
+
+/// Does Caddy's host pattern `pattern` match `domain`? (`*` stands for one label.)
+fn host_pattern_matches(pattern: &str, domain: &str) -> bool {
+    let (p, d) = (pattern.to_ascii_lowercase(), domain.to_ascii_lowercase());
+    let (pl, dl): (Vec<&str>, Vec<&str>) = (p.split('.').collect(), d.split('.').collect());
+    pl.len() == dl.len() && pl.iter().zip(&dl).all(|(p, d)| *p == "*" || p == d)
+}
+
+/// The host patterns of a route's matchers; `None` when some matcher set has no host matcher
+/// (so the route can match any host).
+fn host_patterns(route: &Value) -> Option<Vec<String>> {
+    let sets = route["match"].as_array().filter(|s| !s.is_empty())?;
+    let mut out = Vec::new();
+    for set in sets {
+        let hosts = set["host"].as_array()?;
+        out.extend(hosts.iter().filter_map(Value::as_str).map(str::to_owned));
+    }
+    Some(out)
+}
+
+/// Would `route` catch requests for `domain` (it has no host matcher, or one that covers it)?
+fn catches(route: &Value, domain: &str) -> bool {
+    host_patterns(route).is_none_or(|ps| ps.iter().any(|p| host_pattern_matches(p, domain)))
+}
+
+/// Is `route` the route of `domain` (our `@id`, or a host matcher naming it exactly)?
+fn is_route_of(route: &Value, domain: &str) -> bool {
+    route["@id"].as_str() == Some(route_id(domain).as_str())
+        || host_patterns(route).is_some_and(|ps| ps.iter().any(|p| p.eq_ignore_ascii_case(domain)))
+}
+
+fn parse_dial(dial: &str) -> Option<Target> {
+    let (host, port) = dial.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some(Target { host: host.to_owned(), port: port.parse().ok()? })
+}
+
+fn dial(target: &Target) -> String {
+    if target.host.contains(':') { format!("[{}]:{}", target.host, target.port) } else { target.to_string() }
+}
+
+/// A route in our words; `routes` are the server's routes, `i` its index among them.
+fn view(routes: &[Value], i: usize, domain: &str) -> HostView {
+    let route = &routes[i];
+    let handlers = route["handle"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let vars = handlers.iter().find(|h| h["handler"] == "vars");
+    let id = route["@id"].as_str().unwrap_or("(no @id)").to_owned();
+    let owner = match vars.map(|v| (v[STATE_KEY].as_str(), v[SLOT_KEY].as_str())) {
+        Some((Some(state), Some(slot))) => Owner::Marked(Marker { state: state.to_owned(), slot: slot.to_owned() }),
+        _ if id.starts_with(ID_PREFIX) => Owner::Legacy,
+        _ => Owner::Unmarked,
+    };
+    let target = handlers
+        .iter()
+        .find(|h| h["handler"] == "reverse_proxy")
+        .and_then(|h| h["upstreams"][0]["dial"].as_str())
+        .and_then(parse_dial);
+    let problem = routes[..i]
+        .iter()
+        .position(|r| catches(r, domain))
+        .map(|j| format!("route {j} of the server, before it, catches {domain} first: {}", routes[j]["match"]));
+    HostView { id, domain: domain.to_ascii_lowercase(), owner, target, problem }
 }
 
 impl CaddyProxy {
@@ -50,25 +125,17 @@ impl CaddyProxy {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let unreachable = |e: reqwest::Error| ProxyError::Unreachable {
-            url: super::redact(&self.admin_url),
-            message: if e.is_timeout() { "no answer in time".into() } else { super::transport(e) },
+        let failed = |e: reqwest::Error| {
+            if e.is_timeout() && !e.is_connect() {
+                ProxyError::NoAnswer { url: super::redact(&self.admin_url), after: self.timeout }
+            } else {
+                ProxyError::Unreachable { url: super::redact(&self.admin_url), message: super::transport(e) }
+            }
         };
-        let resp = req.send().await.map_err(unreachable)?;
+        let resp = req.send().await.map_err(failed)?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(unreachable)?;
+        let text = resp.text().await.map_err(failed)?;
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text.trim().to_owned()))))
-    }
-
-    fn dial(&self, domain: &str, upstream: &Upstream) -> Result<String, ProxyError> {
-        match (self.forward, upstream.ip) {
-            (ForwardTo::Name, _) => Ok(format!("{}:{}", upstream.name, upstream.port)),
-            (ForwardTo::Ip, Some(ip)) => Ok(std::net::SocketAddr::new(ip, upstream.port).to_string()),
-            (ForwardTo::Ip, None) => Err(ProxyError::Upstream {
-                host: domain.to_owned(),
-                message: format!("container {} has no IP address to forward to", upstream.name),
-            }),
-        }
     }
 
     fn refused(op: &'static str, domain: &str, status: u16, body: &Value) -> ProxyError {
@@ -79,129 +146,190 @@ impl CaddyProxy {
     fn routes_path(&self) -> String {
         format!("/config/apps/http/servers/{}/routes", self.server)
     }
-}
 
-fn matches_host(route: &Value, domain: &str) -> bool {
-    route["match"].as_array().is_some_and(|ms| {
-        ms.iter().any(|m| {
-            m["host"]
-                .as_array()
-                .is_some_and(|hs| hs.iter().any(|h| h.as_str().is_some_and(|h| h.eq_ignore_ascii_case(domain))))
-        })
-    })
-}
-
-impl Proxy for CaddyProxy {
-    async fn create(&self, domain: &str, upstream: &Upstream) -> Result<Option<String>, ProxyError> {
-        let id = route_id(domain);
-        let dial = self.dial(domain, upstream)?;
-        let (status, _) = self.send(Method::GET, &format!("/id/{id}"), None).await?;
-        if status == 200 {
-            // Ours, but no instance owns it: adopt it.
-            self.switch(&id, domain, upstream).await?;
-            return Ok(Some(id));
-        }
+    /// The server's routes (`None`: the server has no `routes` key yet).
+    async fn routes(&self) -> Result<Option<Vec<Value>>, ProxyError> {
         let (status, routes) = self.send(Method::GET, &self.routes_path(), None).await?;
-        if status != 200 {
-            return Err(ProxyError::Refused {
+        match (status, routes) {
+            (200, Value::Array(list)) => Ok(Some(list)),
+            (200, Value::Null) => self.server_exists().await.map(|()| None),
+            (200, other) => Err(ProxyError::Protocol {
                 op: "read routes",
-                host: domain.to_owned(),
+                host: self.server.clone(),
+                message: format!("not a list: {other}"),
+            }),
+            (status, body) => Err(ProxyError::Refused {
+                op: "read routes",
+                host: self.server.clone(),
                 status,
-                message: format!("Caddy has no HTTP server `{}` ({routes}); set proxy.server", self.server),
-            });
+                message: format!("Caddy has no HTTP server `{}` ({body}); set proxy.server", self.server),
+            }),
         }
-        if let Some(foreign) = routes.as_array().and_then(|rs| rs.iter().find(|r| matches_host(r, domain))) {
-            return Err(ProxyError::Foreign {
-                host: domain.to_owned(),
-                id: foreign["@id"].as_str().unwrap_or("(no @id)").to_owned(),
-            });
+    }
+
+    /// Caddy answers `null` for a missing key at any depth: tell "no routes yet" from "no server".
+    async fn server_exists(&self) -> Result<(), ProxyError> {
+        let (status, server) =
+            self.send(Method::GET, &format!("/config/apps/http/servers/{}", self.server), None).await?;
+        if status == 200 && server.is_object() {
+            return Ok(());
         }
-        let route = json!({
-            "@id": id,
+        Err(ProxyError::Refused {
+            op: "read routes",
+            host: self.server.clone(),
+            status,
+            message: format!("Caddy has no HTTP server `{}`; set proxy.server", self.server),
+        })
+    }
+
+    fn route(domain: &str, marker: &Marker, target: &Target) -> Value {
+        json!({
+            "@id": route_id(domain),
             "match": [{"host": [domain.to_ascii_lowercase()]}],
-            "handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": dial}]}],
+            "handle": [
+                {"handler": "vars", STATE_KEY: marker.state, SLOT_KEY: marker.slot},
+                {"handler": "reverse_proxy", "upstreams": [{"dial": dial(target)}]},
+            ],
             "terminal": true,
-        });
-        let (status, body) = self.send(Method::POST, &self.routes_path(), Some(&route)).await?;
+        })
+    }
+
+    /// Puts `route` where it matches first: before the first route that would catch `domain`.
+    async fn insert(&self, routes: Option<&[Value]>, domain: &str, route: &Value) -> Result<(), ProxyError> {
+        let (status, body) = match routes {
+            None => self.send(Method::PUT, &self.routes_path(), Some(&json!([route]))).await?,
+            Some(rs) => match rs.iter().position(|r| catches(r, domain)) {
+                Some(i) => self.send(Method::PUT, &format!("{}/{i}", self.routes_path()), Some(route)).await?,
+                None => self.send(Method::POST, &self.routes_path(), Some(route)).await?,
+            },
+        };
         if status != 200 {
             return Err(Self::refused("create", domain, status, &body));
         }
-        Ok(Some(id))
+        Ok(())
+    }
+}
+
+impl Proxy for CaddyProxy {
+    fn target(&self, domain: &str, upstream: &Upstream) -> Result<Target, ProxyError> {
+        match (self.forward, upstream.ip) {
+            (ForwardTo::Name, _) => Ok(Target { host: upstream.name.clone(), port: upstream.port }),
+            (ForwardTo::Ip, Some(ip)) => Ok(Target { host: ip.to_string(), port: upstream.port }),
+            (ForwardTo::Ip, None) => Err(ProxyError::Upstream {
+                host: domain.to_owned(),
+                message: format!("container {} has no IP address to forward to", upstream.name),
+            }),
+        }
     }
 
-    async fn switch(&self, host_id: &str, domain: &str, upstream: &Upstream) -> Result<(), ProxyError> {
-        let upstreams = json!([{"dial": self.dial(domain, upstream)?}]);
-        let (status, body) =
-            self.send(Method::PATCH, &format!("/id/{host_id}/handle/0/upstreams"), Some(&upstreams)).await?;
+    fn url(&self, domain: &str, _: &Upstream) -> String {
+        format!("http://{}", domain.to_ascii_lowercase())
+    }
+
+    async fn find(&self, domain: &str) -> Result<Option<HostView>, ProxyError> {
+        let routes = self.routes().await?.unwrap_or_default();
+        Ok(routes.iter().position(|r| is_route_of(r, domain)).map(|i| view(&routes, i, domain)))
+    }
+
+    async fn list_marked(&self) -> Result<Vec<HostView>, ProxyError> {
+        let routes = self.routes().await?.unwrap_or_default();
+        Ok((0..routes.len())
+            .filter_map(|i| {
+                let domain = routes[i]["@id"].as_str()?.strip_prefix(ID_PREFIX)?.to_owned();
+                Some(view(&routes, i, &domain))
+            })
+            .collect())
+    }
+
+    async fn create(&self, domain: &str, marker: &Marker, target: &Target) -> Result<String, ProxyError> {
+        let routes = self.routes().await?;
+        self.insert(routes.as_deref(), domain, &Self::route(domain, marker, target)).await?;
+        Ok(route_id(domain))
+    }
+
+    async fn update(&self, id: &str, domain: &str, marker: &Marker, target: &Target) -> Result<(), ProxyError> {
+        let route = Self::route(domain, marker, target);
+        let routes = self.routes().await?.unwrap_or_default();
+        let at = routes.iter().position(|r| r["@id"].as_str() == Some(id));
+        let first_catching = routes.iter().position(|r| catches(r, domain));
+        if let (Some(at), Some(first)) = (at, first_catching)
+            && first < at
+        {
+            // Shadowed (a catch-all was put before it): move it in front.
+            self.delete(id, domain).await?;
+            let routes = self.routes().await?;
+            return self.insert(routes.as_deref(), domain, &route).await;
+        }
+        let (status, body) = self.send(Method::PATCH, &format!("/id/{id}"), Some(&route)).await?;
         if status != 200 {
-            return Err(Self::refused("switch", domain, status, &body));
+            return Err(Self::refused("update", domain, status, &body));
         }
         Ok(())
     }
 
-    async fn verify(&self, host_id: Option<&str>, domain: &str, upstream: &Upstream) -> Result<String, ProxyError> {
-        let url = format!("http://{}", domain.to_ascii_lowercase());
-        let Some(id) = host_id else { return Ok(url) };
-        let (status, route) = self.send(Method::GET, &format!("/id/{id}"), None).await?;
-        if status != 200 {
-            return Err(Self::refused("read back", domain, status, &route));
-        }
-        let dial = self.dial(domain, upstream)?;
-        if route["handle"][0]["upstreams"][0]["dial"] != dial.as_str() {
-            return Err(ProxyError::Offline {
-                host: domain.to_owned(),
-                message: format!("its route does not dial {dial}: {route}"),
-            });
-        }
-        Ok(url)
-    }
-
-    async fn delete(&self, host_id: &str, domain: &str) -> Result<Deleted, ProxyError> {
-        let (status, body) = self.send(Method::DELETE, &format!("/id/{host_id}"), None).await?;
+    async fn delete(&self, id: &str, domain: &str) -> Result<Deleted, ProxyError> {
+        let (status, body) = self.send(Method::DELETE, &format!("/id/{id}"), None).await?;
         match status {
             200 => Ok(Deleted::Deleted),
             404 => Ok(Deleted::AlreadyGone),
-            // Caddy answers 500 "unknown object ID" for an id it does not know.
+            // Older Caddy answers 500 "unknown object ID" for an id it does not know.
             500 if body.to_string().contains("unknown object ID") => Ok(Deleted::AlreadyGone),
             _ => Err(Self::refused("delete", domain, status, &body)),
         }
     }
 
-    async fn list_managed(&self) -> Result<Vec<(String, String)>, ProxyError> {
-        let (status, routes) = self.send(Method::GET, &self.routes_path(), None).await?;
-        if status != 200 {
-            return Err(Self::refused("read routes", &self.server, status, &routes));
-        }
-        Ok(routes
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| {
-                let id = r["@id"].as_str()?;
-                let domain = id.strip_prefix("tiny-forge-")?;
-                Some((id.to_owned(), domain.to_owned()))
-            })
-            .collect())
+    async fn check(&self) -> Result<String, ProxyError> {
+        let routes = self.routes().await?.unwrap_or_default();
+        let ours = routes.iter().filter(|r| r["@id"].as_str().is_some_and(|i| i.starts_with(ID_PREFIX))).count();
+        Ok(format!(
+            "Caddy at {} server `{}`: {} routes, {ours} of them tiny-forge's",
+            super::redact(&self.admin_url),
+            self.server,
+            routes.len()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_without_a_host_matcher_catches_every_host() {
+        let catch_all = json!({"handle": [{"handler": "static_response"}]});
+        let path_only = json!({"match": [{"path": ["/x"]}], "handle": []});
+        let wildcard = json!({"match": [{"host": ["*.test.local"]}]});
+        let other = json!({"match": [{"host": ["other.test.local"]}]});
+        assert!(catches(&catch_all, "a.test.local"));
+        assert!(catches(&path_only, "a.test.local"));
+        assert!(catches(&wildcard, "a.test.local"));
+        assert!(!catches(&wildcard, "a.b.test.local"));
+        assert!(!catches(&other, "a.test.local"));
     }
 
-    async fn check(&self) -> Result<String, ProxyError> {
-        let (status, routes) = self.send(Method::GET, &self.routes_path(), None).await?;
-        if status != 200 {
-            return Err(ProxyError::Refused {
-                op: "read routes",
-                host: self.server.clone(),
-                status,
-                message: format!("Caddy has no HTTP server `{}`; set proxy.server", self.server),
-            });
+    #[test]
+    fn a_shadowed_route_reads_back_with_a_problem() {
+        let marker = Marker { state: "s".into(), slot: "p/d/t".into() };
+        let routes = vec![
+            json!({"handle": [{"handler": "static_response"}]}),
+            json!({"@id": route_id("a.x"), "match": [{"host": ["a.x"]}], "handle": [
+                {"handler": "vars", STATE_KEY: "s", SLOT_KEY: "p/d/t"},
+                {"handler": "reverse_proxy", "upstreams": [{"dial": "10.0.0.2:8080"}]}]}),
+        ];
+        let v = view(&routes, 1, "a.x");
+        assert_eq!(v.owner, Owner::Marked(marker));
+        assert_eq!(v.target, Some(Target { host: "10.0.0.2".into(), port: 8080 }));
+        assert!(v.problem.is_some_and(|p| p.contains("route 0")));
+    }
+
+    #[test]
+    fn dials_round_trip_for_names_and_addresses() {
+        for t in [
+            Target { host: "tf-a-1".into(), port: 80 },
+            Target { host: "10.0.0.2".into(), port: 8080 },
+            Target { host: "fd00::2".into(), port: 8080 },
+        ] {
+            assert_eq!(parse_dial(&dial(&t)), Some(t));
         }
-        let all = routes.as_array().map_or(0, Vec::len);
-        let ours = routes.as_array().map_or(0, |r| {
-            r.iter().filter(|r| r["@id"].as_str().is_some_and(|i| i.starts_with("tiny-forge-"))).count()
-        });
-        Ok(format!(
-            "Caddy at {} server `{}`: {all} routes, {ours} of them tiny-forge's",
-            super::redact(&self.admin_url),
-            self.server
-        ))
     }
 }

@@ -1,13 +1,22 @@
-//! The proxy seam: publish a slot's host name to a container, switch it to another container,
+//! The proxy seam: publish a slot's host name to a container, move it to another container,
 //! take it down. Backends: [`NoProxy`] (the URL is the container's own address), [`NpmProxy`]
 //! (Nginx Proxy Manager) and [`CaddyProxy`] (Caddy's admin API), chosen through [`AnyProxy`].
+//!
+//! A backend implements small primitives ([`Proxy::find`], [`Proxy::create`],
+//! [`Proxy::update`], [`Proxy::delete`], …). The one contract the deploy relies on is written
+//! once, on top of them, in [`ensure`] and [`remove`] (DESIGN §8): a host is looked up *by
+//! name*, never by a stored id; ours and this slot's is changed, anyone else's is refused and
+//! left untouched, and every change is read back.
 
 mod caddy;
+mod ensure;
 mod npm;
 
+use std::fmt;
 use std::net::IpAddr;
 
 pub use caddy::CaddyProxy;
+pub use ensure::{Ensured, Removed, ensure, ensure_tracked, points_at, remove};
 pub use npm::{MARKER as NPM_MARKER, NpmProxy};
 
 /// `url` without credentials (`http://user:pw@host` → `http://host`), for messages: a proxy URL
@@ -30,7 +39,7 @@ pub(crate) fn transport(e: reqwest::Error) -> String {
     crate::report::one_line(&e.without_url())
 }
 
-/// Where a proxy host forwards to.
+/// Where a host should forward to: an instance's container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
     /// Container name (resolvable on the Docker network).
@@ -39,6 +48,72 @@ pub struct Upstream {
     pub ip: Option<IpAddr>,
     /// Port the app listens on.
     pub port: u16,
+}
+
+/// What a host forwards to, as the proxy holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// tiny-forge's mark on a proxy host: which state file made it, for which slot. Carried by the
+/// host itself (NPM: keys in `meta`; Caddy: a `vars` handler), so that "is this ours, and
+/// whose?" is answered by the resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    /// The state file's id ([`crate::Store::state_id`]).
+    pub state: String,
+    /// The slot key, `project/stage/tag`.
+    pub slot: String,
+}
+
+/// Who a host belongs to, as read from the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// tiny-forge's mark, with the state file and slot.
+    Marked(Marker),
+    /// The mark of a tiny-forge from before state identity (no state file, no slot). Adopted by
+    /// the slot whose host name it is, and re-marked on the next change.
+    Legacy,
+    /// No mark: someone else's.
+    Unmarked,
+}
+
+/// A host as the proxy holds it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostView {
+    /// The proxy's id for it.
+    pub id: String,
+    /// Its host name (lower case).
+    pub domain: String,
+    /// Whose it is.
+    pub owner: Owner,
+    /// Where it forwards (`None`: it forwards somewhere we cannot read).
+    pub target: Option<Target>,
+    /// Why it would not serve, when the proxy says so (NPM's `nginx_online: false`; a Caddy
+    /// route that an earlier route shadows).
+    pub problem: Option<String>,
+}
+
+impl HostView {
+    /// Is it ours (this state file's) and `slot`'s?
+    #[must_use]
+    pub fn belongs_to(&self, state: &str, slot: &str) -> bool {
+        match &self.owner {
+            Owner::Marked(m) => m.state == state && m.slot == slot,
+            Owner::Legacy => true,
+            Owner::Unmarked => false,
+        }
+    }
 }
 
 /// The outcome of deleting a host.
@@ -53,13 +128,22 @@ pub enum Deleted {
 /// A failed proxy operation; the message carries what the proxy said.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProxyError {
-    /// The proxy's API cannot be reached or did not answer in time.
+    /// The proxy's API cannot be reached.
     #[error("proxy at {url} unreachable: {message}")]
     Unreachable {
         /// The API base URL.
         url: String,
         /// What the connection said.
         message: String,
+    },
+    /// The request was sent and no answer came in time: the change may or may not have been
+    /// made, and may still be made later.
+    #[error("proxy at {url}: no answer within {}; check proxy.url or raise proxy.timeout", humantime::format_duration(*.after))]
+    NoAnswer {
+        /// The API base URL.
+        url: String,
+        /// How long we waited.
+        after: std::time::Duration,
     },
     /// Login was refused.
     #[error("proxy login refused: {message}; check proxy.email and the password")]
@@ -79,7 +163,7 @@ pub enum ProxyError {
         /// The proxy's own message.
         message: String,
     },
-    /// A host with this name exists and is not tiny-forge's.
+    /// A host with this name exists and does not carry our mark.
     #[error(
         "proxy host {host} (id {id}) already exists and was not created by tiny-forge; delete it or change settings.subdomain"
     )]
@@ -88,6 +172,30 @@ pub enum ProxyError {
         host: String,
         /// Its id.
         id: String,
+    },
+    /// A host with this name was made by tiny-forge with another state file.
+    #[error(
+        "proxy host {host} (id {id}) belongs to another tiny-forge state file (slot {slot}); give each state file its own settings.domain or subdomain patterns"
+    )]
+    OtherState {
+        /// Host name.
+        host: String,
+        /// Its id.
+        id: String,
+        /// The slot its mark names.
+        slot: String,
+    },
+    /// Two slots fold to the same host name.
+    #[error(
+        "proxy host {host} already serves slot {theirs}, and slot {ours} folds to the same name; make the names differ by changing settings.tag_subdomain (e.g. \"{{tag}}--stage-{{stage}}-{{project}}\") or settings.subdomain"
+    )]
+    OtherSlot {
+        /// Host name.
+        host: String,
+        /// The slot that has it.
+        theirs: String,
+        /// The slot that asked.
+        ours: String,
     },
     /// The proxy answered something we cannot read.
     #[error("proxy {op} of {host}: unexpected answer: {message}")]
@@ -107,57 +215,77 @@ pub enum ProxyError {
         /// Why.
         message: String,
     },
-    /// The proxy accepted the host but its server refused the configuration.
-    #[error("proxy host {host} is offline: {message}")]
+    /// The proxy accepted the change but does not serve it as asked (read back).
+    #[error("proxy host {host} is not serving as asked: {message}")]
     Offline {
         /// Host name.
         host: String,
-        /// The server's error.
+        /// What the read-back showed.
         message: String,
     },
 }
 
-/// A reverse proxy. The saga calls `create` or `switch`, records what it must undo, then
-/// `verify`: a proxy that accepted a change but does not serve it (NPM's `nginx_online: false`)
-/// fails the step, and the recorded undo cleans up.
+impl ProxyError {
+    /// The request may have been carried out although no answer came.
+    #[must_use]
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, Self::NoAnswer { .. })
+    }
+}
+
+/// A reverse proxy's primitives. Callers use [`ensure`] and [`remove`], which hold the
+/// ownership rules; an implementation only talks to its API and reads its answers.
 #[allow(async_fn_in_trait, reason = "the deploy runs on one thread; we never need Send futures")]
 pub trait Proxy {
-    /// Publishes `domain` to `upstream` for a slot with no host yet; returns the host's id
-    /// (`None` for a backend that keeps no hosts). An orphaned host of ours with this name is
-    /// adopted; anyone else's is refused with [`ProxyError::Foreign`].
-    ///
-    /// # Errors
-    /// [`ProxyError`] when the proxy refuses or is unreachable.
-    async fn create(&self, domain: &str, upstream: &Upstream) -> Result<Option<String>, ProxyError>;
+    /// Does this backend keep hosts at all? ([`NoProxy`] does not.)
+    fn keeps_hosts(&self) -> bool {
+        true
+    }
 
-    /// Points the existing host `host_id` at `upstream` (blue/green switch).
+    /// What a host for `domain` must forward to, to reach `upstream`.
     ///
     /// # Errors
-    /// [`ProxyError`] when the proxy refuses or is unreachable.
-    async fn switch(&self, host_id: &str, domain: &str, upstream: &Upstream) -> Result<(), ProxyError>;
+    /// [`ProxyError::Upstream`] when the upstream cannot be expressed (forward by IP, no IP).
+    fn target(&self, domain: &str, upstream: &Upstream) -> Result<Target, ProxyError>;
 
-    /// Confirms that the host serves `upstream`; returns the public URL.
-    ///
-    /// # Errors
-    /// [`ProxyError::Offline`] when the proxy does not serve it.
-    async fn verify(&self, host_id: Option<&str>, domain: &str, upstream: &Upstream) -> Result<String, ProxyError>;
+    /// The public URL of `domain` (or of the upstream itself, for a backend without hosts).
+    fn url(&self, domain: &str, upstream: &Upstream) -> String;
 
-    /// Deletes the host; already gone counts as done.
+    /// The host serving `domain`, looked up by name (without regard to case), whoever owns it.
     ///
     /// # Errors
-    /// [`ProxyError`] when the proxy refuses or is unreachable.
-    async fn delete(&self, host_id: &str, domain: &str) -> Result<Deleted, ProxyError>;
+    /// When the proxy refuses or is unreachable.
+    async fn find(&self, domain: &str) -> Result<Option<HostView>, ProxyError>;
 
-    /// Every host that carries tiny-forge's mark, as (host id, host name), for `prune`.
+    /// Every host that carries any tiny-forge mark (any state file), for `prune`.
     ///
     /// # Errors
-    /// [`ProxyError`] when the proxy refuses or is unreachable.
-    async fn list_managed(&self) -> Result<Vec<(String, String)>, ProxyError>;
+    /// When the proxy refuses or is unreachable.
+    async fn list_marked(&self) -> Result<Vec<HostView>, ProxyError>;
+
+    /// Creates a host for `domain` with `marker`, forwarding to `target`; returns its id. The
+    /// caller has looked the name up and found nothing.
+    ///
+    /// # Errors
+    /// When the proxy refuses or is unreachable.
+    async fn create(&self, domain: &str, marker: &Marker, target: &Target) -> Result<String, ProxyError>;
+
+    /// Points host `id` at `target` and (re)writes `marker` on it.
+    ///
+    /// # Errors
+    /// When the proxy refuses or is unreachable.
+    async fn update(&self, id: &str, domain: &str, marker: &Marker, target: &Target) -> Result<(), ProxyError>;
+
+    /// Deletes host `id`; already gone counts as done.
+    ///
+    /// # Errors
+    /// When the proxy refuses or is unreachable.
+    async fn delete(&self, id: &str, domain: &str) -> Result<Deleted, ProxyError>;
 
     /// Logs in and describes what it sees (for `tiny-forge check`).
     ///
     /// # Errors
-    /// [`ProxyError`] when it cannot.
+    /// When it cannot.
     async fn check(&self) -> Result<String, ProxyError>;
 }
 
@@ -166,28 +294,40 @@ pub trait Proxy {
 pub struct NoProxy;
 
 impl Proxy for NoProxy {
-    async fn create(&self, _: &str, _: &Upstream) -> Result<Option<String>, ProxyError> {
-        Ok(None)
+    fn keeps_hosts(&self) -> bool {
+        false
     }
 
-    async fn switch(&self, _: &str, _: &str, _: &Upstream) -> Result<(), ProxyError> {
-        Ok(())
+    fn target(&self, _: &str, upstream: &Upstream) -> Result<Target, ProxyError> {
+        Ok(Target { host: upstream.name.clone(), port: upstream.port })
     }
 
-    async fn verify(&self, _: Option<&str>, _: &str, upstream: &Upstream) -> Result<String, ProxyError> {
-        Ok(match upstream.ip {
+    fn url(&self, _: &str, upstream: &Upstream) -> String {
+        match upstream.ip {
             Some(IpAddr::V6(ip)) => format!("http://[{ip}]:{}", upstream.port),
             Some(ip) => format!("http://{ip}:{}", upstream.port),
             None => format!("http://{}:{}", upstream.name, upstream.port),
-        })
+        }
+    }
+
+    async fn find(&self, _: &str) -> Result<Option<HostView>, ProxyError> {
+        Ok(None)
+    }
+
+    async fn list_marked(&self) -> Result<Vec<HostView>, ProxyError> {
+        Ok(Vec::new())
+    }
+
+    async fn create(&self, domain: &str, _: &Marker, _: &Target) -> Result<String, ProxyError> {
+        Err(ProxyError::Upstream { host: domain.to_owned(), message: "no proxy is configured".into() })
+    }
+
+    async fn update(&self, _: &str, domain: &str, _: &Marker, _: &Target) -> Result<(), ProxyError> {
+        Err(ProxyError::Upstream { host: domain.to_owned(), message: "no proxy is configured".into() })
     }
 
     async fn delete(&self, _: &str, _: &str) -> Result<Deleted, ProxyError> {
         Ok(Deleted::AlreadyGone)
-    }
-
-    async fn list_managed(&self) -> Result<Vec<(String, String)>, ProxyError> {
-        Ok(Vec::new())
     }
 
     async fn check(&self) -> Result<String, ProxyError> {
@@ -217,24 +357,36 @@ macro_rules! delegate {
 }
 
 impl Proxy for AnyProxy {
-    async fn create(&self, domain: &str, upstream: &Upstream) -> Result<Option<String>, ProxyError> {
-        delegate!(self, p => p.create(domain, upstream).await)
+    fn keeps_hosts(&self) -> bool {
+        delegate!(self, p => p.keeps_hosts())
     }
 
-    async fn switch(&self, host_id: &str, domain: &str, upstream: &Upstream) -> Result<(), ProxyError> {
-        delegate!(self, p => p.switch(host_id, domain, upstream).await)
+    fn target(&self, domain: &str, upstream: &Upstream) -> Result<Target, ProxyError> {
+        delegate!(self, p => p.target(domain, upstream))
     }
 
-    async fn verify(&self, host_id: Option<&str>, domain: &str, upstream: &Upstream) -> Result<String, ProxyError> {
-        delegate!(self, p => p.verify(host_id, domain, upstream).await)
+    fn url(&self, domain: &str, upstream: &Upstream) -> String {
+        delegate!(self, p => p.url(domain, upstream))
     }
 
-    async fn delete(&self, host_id: &str, domain: &str) -> Result<Deleted, ProxyError> {
-        delegate!(self, p => p.delete(host_id, domain).await)
+    async fn find(&self, domain: &str) -> Result<Option<HostView>, ProxyError> {
+        delegate!(self, p => p.find(domain).await)
     }
 
-    async fn list_managed(&self) -> Result<Vec<(String, String)>, ProxyError> {
-        delegate!(self, p => p.list_managed().await)
+    async fn list_marked(&self) -> Result<Vec<HostView>, ProxyError> {
+        delegate!(self, p => p.list_marked().await)
+    }
+
+    async fn create(&self, domain: &str, marker: &Marker, target: &Target) -> Result<String, ProxyError> {
+        delegate!(self, p => p.create(domain, marker, target).await)
+    }
+
+    async fn update(&self, id: &str, domain: &str, marker: &Marker, target: &Target) -> Result<(), ProxyError> {
+        delegate!(self, p => p.update(id, domain, marker, target).await)
+    }
+
+    async fn delete(&self, id: &str, domain: &str) -> Result<Deleted, ProxyError> {
+        delegate!(self, p => p.delete(id, domain).await)
     }
 
     async fn check(&self) -> Result<String, ProxyError> {

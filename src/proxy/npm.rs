@@ -4,10 +4,11 @@
 //! - Login is `POST /api/tokens`; the token is kept for the process and refreshed
 //!   (`GET /api/tokens`) before it expires. NPM never answers 401: an expired token gets 400
 //!   `Token has expired`, on which we log in again and retry once.
-//! - NPM answers 201/200 even when nginx rejects the generated config; only a later GET shows
-//!   `meta.nginx_online: false`, so [`Proxy::verify`] reads the host back.
-//! - Hosts we create carry `"tiny_forge_managed": true` in `meta` (NPM keeps a client's own keys
-//!   there); a host with our domain but without the marker is never touched.
+//! - NPM answers 201/200 even when nginx rejects the generated config; only a later read shows
+//!   `meta.nginx_online: false`, which [`HostView::problem`] carries to the read-back.
+//! - Hosts we create carry our mark in `meta` (NPM keeps a client's own keys there):
+//!   `"tiny_forge_managed": true`, the state file's id and the slot. Whose a host is gets decided
+//!   in [`super::ensure`].
 //! - Domain names are sent lower-case: NPM compares them without case but stores them as sent.
 
 use std::cell::RefCell;
@@ -16,12 +17,16 @@ use std::time::{Duration, SystemTime};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Deleted, Proxy, ProxyError, Upstream};
+use super::{Deleted, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
 use crate::config::{ForwardTo, NpmSettings};
 use crate::secret::Secret;
 
 /// The `meta` key that marks a host as tiny-forge's.
 pub const MARKER: &str = "tiny_forge_managed";
+/// The `meta` key naming the state file that made the host.
+const STATE_KEY: &str = "tiny_forge_state";
+/// The `meta` key naming the slot the host serves (`project/stage/tag`).
+const SLOT_KEY: &str = "tiny_forge_slot";
 
 #[derive(Debug, Clone)]
 struct Token {
@@ -59,15 +64,10 @@ impl NpmProxy {
     }
 
     fn unreachable(&self, e: reqwest::Error) -> ProxyError {
-        let message = if e.is_timeout() {
-            format!(
-                "no answer within {}; check proxy.url or raise proxy.timeout",
-                humantime::format_duration(self.settings.timeout)
-            )
-        } else {
-            super::transport(e)
-        };
-        ProxyError::Unreachable { url: super::redact(&self.settings.url), message }
+        if e.is_timeout() && !e.is_connect() {
+            return ProxyError::NoAnswer { url: super::redact(&self.settings.url), after: self.settings.timeout };
+        }
+        ProxyError::Unreachable { url: super::redact(&self.settings.url), message: super::transport(e) }
     }
 
     /// One HTTP exchange, no auth logic.
@@ -158,30 +158,18 @@ impl NpmProxy {
         self.send(method, path, Some(&token), body).await
     }
 
-    fn forward(&self, domain: &str, upstream: &Upstream) -> Result<Value, ProxyError> {
-        let host = match self.settings.forward {
-            ForwardTo::Name => upstream.name.clone(),
-            ForwardTo::Ip => upstream
-                .ip
-                .ok_or_else(|| ProxyError::Upstream {
-                    host: domain.to_owned(),
-                    message: format!("container {} has no IP address to forward to", upstream.name),
-                })?
-                .to_string(),
-        };
-        Ok(json!({"forward_host": host, "forward_port": upstream.port}))
-    }
-
-    fn create_body(&self, domain: &str, upstream: &Upstream) -> Result<Value, ProxyError> {
+    fn create_body(&self, domain: &str, marker: &Marker, target: &Target) -> Value {
         let s = &self.settings;
         let mut body = json!({
             "domain_names": [domain.to_ascii_lowercase()],
             "forward_scheme": "http",
+            "forward_host": target.host,
+            "forward_port": target.port,
             "block_exploits": s.block_exploits,
             "allow_websocket_upgrade": s.allow_websocket_upgrade,
             "caching_enabled": s.caching_enabled,
             "advanced_config": s.advanced_config,
-            "meta": { MARKER: true },
+            "meta": marker_meta(marker),
         });
         if let Some(cert) = s.certificate_id {
             body["certificate_id"] = json!(cert);
@@ -190,15 +178,7 @@ impl NpmProxy {
             body["hsts_enabled"] = json!(s.hsts_enabled);
             body["hsts_subdomains"] = json!(s.hsts_subdomains);
         }
-        let fwd = self.forward(domain, upstream)?;
-        body["forward_host"] = fwd["forward_host"].clone();
-        body["forward_port"] = fwd["forward_port"].clone();
-        Ok(body)
-    }
-
-    /// The live host whose domain names hold `domain` (without regard to case).
-    async fn find(&self, domain: &str) -> Result<Option<Value>, ProxyError> {
-        Ok(matching_host(&Value::Array(self.list_hosts().await?), domain))
+        body
     }
 
     /// Every host NPM lists (it does not paginate).
@@ -215,11 +195,6 @@ impl NpmProxy {
                 Err(ProxyError::Refused { op: "list", host: "proxy hosts".into(), status, message: message(&body) })
             }
         }
-    }
-
-    fn url(&self, domain: &str) -> String {
-        let scheme = if self.settings.certificate_id.is_some() && self.settings.ssl_forced { "https" } else { "http" };
-        format!("{scheme}://{}", domain.to_ascii_lowercase())
     }
 }
 
@@ -239,18 +214,72 @@ fn host_id(v: &Value) -> Option<String> {
     v["id"].as_u64().map(|id| id.to_string())
 }
 
+/// Our mark as `meta` keys.
+fn marker_meta(marker: &Marker) -> Value {
+    json!({ MARKER: true, STATE_KEY: marker.state, SLOT_KEY: marker.slot })
+}
+
+/// A host as NPM answers it, in our words; `domain` is the name it was found by.
+fn view(h: &Value, domain: &str) -> Option<HostView> {
+    let meta = &h["meta"];
+    let owner = match (meta[MARKER] == true, meta[STATE_KEY].as_str(), meta[SLOT_KEY].as_str()) {
+        (true, Some(state), Some(slot)) => Owner::Marked(Marker { state: state.to_owned(), slot: slot.to_owned() }),
+        (true, _, _) => Owner::Legacy,
+        (false, _, _) => Owner::Unmarked,
+    };
+    let target = match (h["forward_host"].as_str(), h["forward_port"].as_u64().and_then(|p| u16::try_from(p).ok())) {
+        (Some(host), Some(port)) => Some(Target { host: host.to_owned(), port }),
+        _ => None,
+    };
+    let problem = if meta["nginx_online"] == false {
+        Some(format!(
+            "nginx refused its configuration: {}",
+            meta["nginx_err"].as_str().unwrap_or("no detail").trim().replace('\n', " | ")
+        ))
+    } else if h["enabled"] == false {
+        Some("the host is disabled in NPM".to_owned())
+    } else {
+        None
+    };
+    Some(HostView { id: host_id(h)?, domain: domain.to_ascii_lowercase(), owner, target, problem })
+}
+
 impl Proxy for NpmProxy {
-    async fn create(&self, domain: &str, upstream: &Upstream) -> Result<Option<String>, ProxyError> {
-        if let Some(existing) = self.find(domain).await? {
-            let id = host_id(&existing).unwrap_or_default();
-            if existing["meta"][MARKER] != true {
-                return Err(ProxyError::Foreign { host: domain.to_owned(), id });
-            }
-            // Ours, but no instance owns it (a crash or an interrupted cleanup): adopt it.
-            self.switch(&id, domain, upstream).await?;
-            return Ok(Some(id));
-        }
-        let body = self.create_body(domain, upstream)?;
+    fn target(&self, domain: &str, upstream: &Upstream) -> Result<Target, ProxyError> {
+        let host = match self.settings.forward {
+            ForwardTo::Name => upstream.name.clone(),
+            ForwardTo::Ip => upstream
+                .ip
+                .ok_or_else(|| ProxyError::Upstream {
+                    host: domain.to_owned(),
+                    message: format!("container {} has no IP address to forward to", upstream.name),
+                })?
+                .to_string(),
+        };
+        Ok(Target { host, port: upstream.port })
+    }
+
+    fn url(&self, domain: &str, _: &Upstream) -> String {
+        let scheme = if self.settings.certificate_id.is_some() && self.settings.ssl_forced { "https" } else { "http" };
+        format!("{scheme}://{}", domain.to_ascii_lowercase())
+    }
+
+    async fn find(&self, domain: &str) -> Result<Option<HostView>, ProxyError> {
+        Ok(matching_host(&Value::Array(self.list_hosts().await?), domain).and_then(|h| view(&h, domain)))
+    }
+
+    async fn list_marked(&self) -> Result<Vec<HostView>, ProxyError> {
+        Ok(self
+            .list_hosts()
+            .await?
+            .iter()
+            .filter(|h| h["meta"][MARKER] == true)
+            .filter_map(|h| view(h, h["domain_names"][0].as_str()?))
+            .collect())
+    }
+
+    async fn create(&self, domain: &str, marker: &Marker, target: &Target) -> Result<String, ProxyError> {
+        let body = self.create_body(domain, marker, target);
         let (status, answer) = self.call(Method::POST, "/nginx/proxy-hosts", Some(&body)).await?;
         if status != 201 {
             return Err(ProxyError::Refused {
@@ -260,82 +289,40 @@ impl Proxy for NpmProxy {
                 message: message(&answer),
             });
         }
-        host_id(&answer).map(Some).ok_or_else(|| ProxyError::Protocol {
+        host_id(&answer).ok_or_else(|| ProxyError::Protocol {
             op: "create",
             host: domain.to_owned(),
             message: "no integer id in the created host".into(),
         })
     }
 
-    async fn switch(&self, host_id: &str, domain: &str, upstream: &Upstream) -> Result<(), ProxyError> {
-        let body = self.forward(domain, upstream)?;
-        let (status, answer) = self.call(Method::PUT, &format!("/nginx/proxy-hosts/{host_id}"), Some(&body)).await?;
+    async fn update(&self, id: &str, domain: &str, marker: &Marker, target: &Target) -> Result<(), ProxyError> {
+        // A PUT with `meta` replaces it whole (NPM merges its nginx keys back in).
+        let body = json!({"forward_host": target.host, "forward_port": target.port, "meta": marker_meta(marker)});
+        let (status, answer) = self.call(Method::PUT, &format!("/nginx/proxy-hosts/{id}"), Some(&body)).await?;
         match status {
             200 => Ok(()),
             _ => Err(ProxyError::Refused {
-                op: "switch",
-                host: format!("{domain} (id {host_id})"),
+                op: "update",
+                host: format!("{domain} (id {id})"),
                 status,
                 message: message(&answer),
             }),
         }
     }
 
-    async fn verify(&self, host_id: Option<&str>, domain: &str, upstream: &Upstream) -> Result<String, ProxyError> {
-        let Some(id) = host_id else { return Ok(self.url(domain)) };
-        let (status, host) = self.call(Method::GET, &format!("/nginx/proxy-hosts/{id}"), None).await?;
-        if status != 200 {
-            return Err(ProxyError::Refused {
-                op: "read back",
-                host: format!("{domain} (id {id})"),
-                status,
-                message: message(&host),
-            });
-        }
-        if host["meta"]["nginx_online"] == false {
-            let err = host["meta"]["nginx_err"]
-                .as_str()
-                .unwrap_or("nginx refused the configuration")
-                .trim()
-                .replace('\n', " | ");
-            return Err(ProxyError::Offline { host: format!("{domain} (id {id})"), message: err });
-        }
-        let expected = self.forward(domain, upstream)?;
-        if host["forward_host"] != expected["forward_host"] || host["forward_port"] != expected["forward_port"] {
-            return Err(ProxyError::Protocol {
-                op: "read back",
-                host: format!("{domain} (id {id})"),
-                message: format!(
-                    "it forwards to {}:{}, not to {}",
-                    host["forward_host"], host["forward_port"], expected["forward_host"]
-                ),
-            });
-        }
-        Ok(self.url(domain))
-    }
-
-    async fn delete(&self, host_id: &str, domain: &str) -> Result<Deleted, ProxyError> {
-        let (status, answer) = self.call(Method::DELETE, &format!("/nginx/proxy-hosts/{host_id}"), None).await?;
+    async fn delete(&self, id: &str, domain: &str) -> Result<Deleted, ProxyError> {
+        let (status, answer) = self.call(Method::DELETE, &format!("/nginx/proxy-hosts/{id}"), None).await?;
         match status {
             200 => Ok(Deleted::Deleted),
             404 => Ok(Deleted::AlreadyGone),
             _ => Err(ProxyError::Refused {
                 op: "delete",
-                host: format!("{domain} (id {host_id})"),
+                host: format!("{domain} (id {id})"),
                 status,
                 message: message(&answer),
             }),
         }
-    }
-
-    async fn list_managed(&self) -> Result<Vec<(String, String)>, ProxyError> {
-        Ok(self
-            .list_hosts()
-            .await?
-            .iter()
-            .filter(|h| h["meta"][MARKER] == true)
-            .filter_map(|h| Some((host_id(h)?, h["domain_names"][0].as_str()?.to_owned())))
-            .collect())
     }
 
     async fn check(&self) -> Result<String, ProxyError> {
@@ -416,6 +403,7 @@ mod tests {
             let _ = is_expired(&(400, body.clone()));
             let _ = host_id(&body);
             let _ = matching_host(&body, &domain);
+            let _ = view(&body, &domain);
         }
     }
 }

@@ -1,5 +1,7 @@
-//! The state file: deploys, their log entries and the instances they created. The trait is
-//! synchronous (`SQLite` is local and fast); [`SqliteStore`] is the one adapter.
+//! The state file: deploys, their log entries, the instances they created and what undos left
+//! behind. It holds history and intent; what runs is what the engine and the proxy say
+//! (DESIGN §8). The trait is synchronous (`SQLite` is local and fast); [`SqliteStore`] is the
+//! one adapter.
 
 mod sqlite;
 
@@ -7,7 +9,7 @@ use std::time::SystemTime;
 
 pub use sqlite::SqliteStore;
 
-use crate::domain::{DeployId, DeployStatus, InstanceStatus, Slot, Trigger};
+use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, Slot, Trigger};
 use crate::report::Level;
 
 /// A deploy about to start.
@@ -97,6 +99,10 @@ pub struct NewInstance {
     pub container_name: String,
     /// Image digest it runs.
     pub digest: String,
+    /// The host name its slot is published under.
+    pub domain: String,
+    /// The port its app listens on.
+    pub port: u16,
 }
 
 /// A stored instance.
@@ -124,6 +130,10 @@ pub struct InstanceRecord {
     pub url: Option<String>,
     /// Lifecycle.
     pub status: InstanceStatus,
+    /// The host name of its slot (`None` in rows older than state identity).
+    pub domain: Option<String>,
+    /// The port its app listens on (`None` in rows older than state identity).
+    pub port: Option<u16>,
     /// Unix milliseconds.
     pub created_at: i64,
     /// Unix milliseconds.
@@ -152,6 +162,40 @@ pub struct InstancePatch {
     pub url: Option<String>,
     /// Set the status.
     pub status: Option<InstanceStatus>,
+}
+
+/// A successful deploy's end, written in one transaction: the new instance live, the instances
+/// it replaced retiring, the deploys a rollback returned from marked rolled back, the deploy
+/// succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Success<'a> {
+    /// The deploy.
+    pub deploy_id: DeployId,
+    /// Its instance row.
+    pub instance: i64,
+    /// Where it serves.
+    pub url: &'a str,
+    /// The proxy host serving it, for display.
+    pub proxy_host_id: Option<&'a str>,
+    /// Instance rows it replaces: they become `retiring`.
+    pub retire: &'a [i64],
+    /// Deploys it rolls back from: they become `rolled_back`.
+    pub rolled_back: &'a [DeployId],
+}
+
+/// A stored leftover.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeftoverRecord {
+    /// Project.
+    pub project: String,
+    /// Stage.
+    pub stage: String,
+    /// The deploy (or removal, or prune) that left it.
+    pub deploy_id: Option<DeployId>,
+    /// What is left, and why.
+    pub item: Leftover,
+    /// Unix milliseconds.
+    pub created_at: i64,
 }
 
 /// A failed state-file operation.
@@ -204,6 +248,38 @@ pub enum StoreError {
 
 /// The state file. Writes are immediately durable; every method is one transaction.
 pub trait Store {
+    /// This state file's random id, made when the file was created (DESIGN §8): resources
+    /// stamped with another id belong to another state file and are never touched.
+    ///
+    /// # Errors
+    /// On any `SQLite` failure.
+    fn state_id(&self) -> Result<String, StoreError>;
+    /// Records a successful deploy's end in one transaction (see [`Success`]).
+    ///
+    /// # Errors
+    /// On any `SQLite` failure; nothing is written then.
+    fn finish_success(&self, s: &Success<'_>) -> Result<(), StoreError>;
+    /// Records what an undo of `project`'s `stage` left behind.
+    ///
+    /// # Errors
+    /// On any `SQLite` failure.
+    fn add_leftovers(
+        &self,
+        project: &str,
+        stage: &str,
+        deploy: Option<DeployId>,
+        items: &[Leftover],
+    ) -> Result<(), StoreError>;
+    /// Leftovers, oldest first (`filter.tag` is ignored).
+    ///
+    /// # Errors
+    /// On any `SQLite` failure.
+    fn leftovers(&self, filter: &Filter) -> Result<Vec<LeftoverRecord>, StoreError>;
+    /// Forgets `project`'s `stage`'s leftovers (`prune` records what it still could not finish).
+    ///
+    /// # Errors
+    /// On any `SQLite` failure.
+    fn clear_leftovers(&self, project: &str, stage: &str) -> Result<(), StoreError>;
     /// Records a deploy as running.
     ///
     /// # Errors
@@ -219,11 +295,6 @@ pub trait Store {
     /// # Errors
     /// On any `SQLite` failure.
     fn finish_deploy(&self, id: DeployId, end: &DeployEnd<'_>) -> Result<(), StoreError>;
-    /// Changes a finished deploy's status (a succeeded deploy later undone by `rollback`).
-    ///
-    /// # Errors
-    /// On any `SQLite` failure.
-    fn set_status(&self, id: DeployId, status: DeployStatus) -> Result<(), StoreError>;
     /// Deletes finished deploys (and their logs) started before `before_ms` that no instance
     /// row refers to; returns how many.
     ///

@@ -7,14 +7,14 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
 use super::{
-    DeployEnd, DeployRecord, Filter, InstancePatch, InstanceRecord, LogEntry, NewDeploy, NewInstance, Store,
-    StoreError, now_ms,
+    DeployEnd, DeployRecord, Filter, InstancePatch, InstanceRecord, LeftoverRecord, LogEntry, NewDeploy, NewInstance,
+    Store, StoreError, Success, now_ms,
 };
-use crate::domain::{DeployId, DeployStatus, InstanceStatus, Trigger};
+use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, Trigger};
 use crate::report::Level;
 
 /// Migrations, applied in order; `user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("migrations/001_init.sql"), include_str!("migrations/002_reconcile.sql")];
 
 /// The `SQLite` state file.
 #[derive(Debug)]
@@ -122,7 +122,7 @@ fn deploy_row(r: &Row<'_>) -> rusqlite::Result<DeployRecord> {
     })
 }
 
-const INSTANCE_COLS: &str = "id, deploy_id, project, stage, tag, container_name, container_id, proxy_host_id, digest, url, status, created_at, updated_at";
+const INSTANCE_COLS: &str = "id, deploy_id, project, stage, tag, container_name, container_id, proxy_host_id, digest, url, status, created_at, updated_at, domain, port";
 
 fn instance_row(r: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
     let status: String = r.get(10)?;
@@ -137,7 +137,9 @@ fn instance_row(r: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
         proxy_host_id: r.get(7)?,
         digest: r.get(8)?,
         url: r.get(9)?,
-        status: InstanceStatus::parse(&status).unwrap_or(InstanceStatus::Leftover),
+        status: InstanceStatus::parse(&status).unwrap_or(InstanceStatus::Retiring),
+        domain: r.get(13)?,
+        port: r.get::<_, Option<i64>>(14)?.and_then(|p| u16::try_from(p).ok()),
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
     })
@@ -158,6 +160,89 @@ fn filter_sql(f: &Filter) -> (String, Vec<String>) {
 }
 
 impl Store for SqliteStore {
+    fn state_id(&self) -> Result<String, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = 'state_id'", [], |r| r.get(0))
+            .map_err(q("read state id"))
+    }
+
+    fn finish_success(&self, s: &Success<'_>) -> Result<(), StoreError> {
+        let now = now_ms();
+        let tx = self.conn.unchecked_transaction().map_err(q("begin finish"))?;
+        tx.execute(
+            "UPDATE instances SET status = 'live', url = ?1, proxy_host_id = COALESCE(?2, proxy_host_id), updated_at = ?3
+             WHERE id = ?4",
+            params![s.url, s.proxy_host_id, now, s.instance],
+        )
+        .map_err(q("mark instance live"))?;
+        for row in s.retire {
+            tx.execute("UPDATE instances SET status = 'retiring', updated_at = ?1 WHERE id = ?2", params![now, row])
+                .map_err(q("mark replaced instance retiring"))?;
+        }
+        for id in s.rolled_back {
+            tx.execute("UPDATE deploys SET status = 'rolled_back' WHERE id = ?1", [id.0])
+                .map_err(q("mark deploy rolled back"))?;
+        }
+        tx.execute(
+            "UPDATE deploys SET status = 'succeeded', error = NULL, url = ?1, finished_at = ?2, leftovers = NULL
+             WHERE id = ?3",
+            params![s.url, now, s.deploy_id.0],
+        )
+        .map_err(q("record deploy result"))?;
+        tx.commit().map_err(q("commit finish"))
+    }
+
+    fn add_leftovers(
+        &self,
+        project: &str,
+        stage: &str,
+        deploy: Option<DeployId>,
+        items: &[Leftover],
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let tx = self.conn.unchecked_transaction().map_err(q("record leftovers"))?;
+        for item in items {
+            // Serialising a plain enum cannot fail; its text is kept if it ever did.
+            let json = serde_json::to_string(item).unwrap_or_else(|_| item.to_string());
+            tx.execute(
+                "INSERT INTO leftovers (project, stage, deploy_id, item, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![project, stage, deploy.map(|d| d.0), json, now],
+            )
+            .map_err(q("record leftovers"))?;
+        }
+        tx.commit().map_err(q("record leftovers"))
+    }
+
+    fn leftovers(&self, filter: &Filter) -> Result<Vec<LeftoverRecord>, StoreError> {
+        let (where_sql, params) = filter_sql(&Filter { tag: None, ..filter.clone() });
+        let sql = format!("SELECT project, stage, deploy_id, item, created_at FROM leftovers {where_sql} ORDER BY id");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(q("list leftovers"))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<i64>>(2)?, r.get::<_, String>(3)?, r.get(4)?))
+            })
+            .map_err(q("list leftovers"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (project, stage, deploy_id, item, created_at) = row.map_err(q("list leftovers"))?;
+            // A row this version cannot read is shown as what it says, not dropped.
+            let item = serde_json::from_str(&item).unwrap_or(Leftover::Row {
+                row: 0,
+                container: String::new(),
+                cause: crate::domain::LeftoverCause::Failed { error: format!("unreadable leftover: {item}") },
+            });
+            out.push(LeftoverRecord { project, stage, deploy_id: deploy_id.map(DeployId), item, created_at });
+        }
+        Ok(out)
+    }
+
+    fn clear_leftovers(&self, project: &str, stage: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM leftovers WHERE project = ?1 AND stage = ?2", params![project, stage])
+            .map_err(q("clear leftovers"))?;
+        Ok(())
+    }
+
     fn begin_deploy(&self, new: &NewDeploy) -> Result<DeployId, StoreError> {
         self.conn
             .prepare_cached(
@@ -196,13 +281,6 @@ impl Store for SqliteStore {
                 params![end.status.as_str(), end.error, end.url, now_ms(), leftovers, id.0],
             )
             .map_err(q("record deploy result"))?;
-        Ok(())
-    }
-
-    fn set_status(&self, id: DeployId, status: DeployStatus) -> Result<(), StoreError> {
-        self.conn
-            .execute("UPDATE deploys SET status = ?1 WHERE id = ?2", params![status.as_str(), id.0])
-            .map_err(q("update deploy status"))?;
         Ok(())
     }
 
@@ -293,8 +371,8 @@ impl Store for SqliteStore {
         let now = now_ms();
         self.conn
             .execute(
-                "INSERT INTO instances (deploy_id, project, stage, tag, slot, container_name, digest, status, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8)",
+                "INSERT INTO instances (deploy_id, project, stage, tag, slot, container_name, digest, domain, port, status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, 'pending', ?8, ?8)",
                 params![
                     n.deploy_id.0,
                     n.slot.project.as_str(),
@@ -303,7 +381,9 @@ impl Store for SqliteStore {
                     n.slot.key(),
                     n.container_name,
                     n.digest,
-                    now
+                    now,
+                    n.domain,
+                    n.port
                 ],
             )
             .map_err(q("record instance"))?;
@@ -376,7 +456,7 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let v: i64 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-        assert_eq!(v, 1);
+        assert_eq!(v, 2);
         let jm: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
         assert_eq!(jm, "wal");
         let av: i64 = store.conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0)).unwrap();
@@ -474,6 +554,8 @@ mod tests {
             slot: slot("c"),
             container_name: "x".into(),
             digest: "d".into(),
+            domain: "h.example".into(),
+            port: 8080,
         })
         .unwrap();
         assert_eq!(s.trim_history(now_ms() + 1000).unwrap(), 1);
@@ -509,6 +591,8 @@ mod tests {
                 slot: slot("a"),
                 container_name: "tf-shop-dev-a-1".into(),
                 digest: "sha256:x".into(),
+                domain: "h.example".into(),
+                port: 8080,
             })
             .unwrap();
         s.update_instance(
@@ -530,5 +614,86 @@ mod tests {
         assert_eq!(s.instances(&Filter::default()).unwrap()[0].proxy_host_id, None);
         s.delete_instance(id).unwrap();
         assert!(s.instances(&Filter::default()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn each_state_file_has_its_own_id_and_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+        let id = SqliteStore::open(&a).unwrap().state_id().unwrap();
+        assert_eq!(id.len(), 16);
+        assert_eq!(SqliteStore::open(&a).unwrap().state_id().unwrap(), id, "stable across opens");
+        assert_ne!(SqliteStore::open(&b).unwrap().state_id().unwrap(), id, "another file is a stranger");
+    }
+
+    #[test]
+    fn a_version_1_state_file_migrates_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO instances (deploy_id, project, stage, tag, slot, container_name, digest, status, created_at, updated_at)
+                 VALUES (1, 'shop', 'dev', 'a', 'shop/dev/a', 'tf-shop-dev-a-1', 'd', 'leftover', 1, 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let rows = store.instances(&Filter::default()).unwrap();
+        assert_eq!(rows[0].status, InstanceStatus::Retiring);
+        assert_eq!((rows[0].domain.clone(), rows[0].port), (None, None));
+        assert!(!store.state_id().unwrap().is_empty());
+    }
+
+    #[test]
+    fn finish_is_one_transaction_over_instance_replaced_and_deploys() {
+        let s = SqliteStore::in_memory().unwrap();
+        let old = s.begin_deploy(&new_deploy("a")).unwrap();
+        let new = s.begin_deploy(&new_deploy("a")).unwrap();
+        let inst = |d: DeployId, name: &str| NewInstance {
+            deploy_id: d,
+            slot: slot("a"),
+            container_name: name.into(),
+            digest: "d".into(),
+            domain: "h.example".into(),
+            port: 8080,
+        };
+        let old_row = s.insert_instance(&inst(old, "x")).unwrap();
+        let new_row = s.insert_instance(&inst(new, "y")).unwrap();
+        s.finish_success(&Success {
+            deploy_id: new,
+            instance: new_row,
+            url: "http://h.example",
+            proxy_host_id: Some("7"),
+            retire: &[old_row],
+            rolled_back: &[old],
+        })
+        .unwrap();
+        let rows = s.instances(&Filter::default()).unwrap();
+        assert_eq!(rows[0].status, InstanceStatus::Retiring);
+        assert_eq!(rows[1].status, InstanceStatus::Live);
+        assert_eq!(rows[1].proxy_host_id.as_deref(), Some("7"));
+        assert_eq!(s.deploy(new).unwrap().unwrap().status, DeployStatus::Succeeded);
+        assert_eq!(s.deploy(old).unwrap().unwrap().status, DeployStatus::RolledBack);
+    }
+
+    #[test]
+    fn leftovers_round_trip_typed_and_are_cleared_per_stage() {
+        use crate::domain::{Leftover, LeftoverCause};
+        let s = SqliteStore::in_memory().unwrap();
+        let item = Leftover::Container { name: "c".into(), cause: LeftoverCause::InUse { host: "h".into() } };
+        s.add_leftovers("shop", "dev", Some(DeployId(3)), std::slice::from_ref(&item)).unwrap();
+        s.add_leftovers("shop", "qa", None, std::slice::from_ref(&item)).unwrap();
+        let all = s.leftovers(&Filter::default()).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].item, item);
+        assert_eq!(all[0].deploy_id, Some(DeployId(3)));
+        s.clear_leftovers("shop", "dev").unwrap();
+        let left = s.leftovers(&Filter::default()).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].stage, "qa");
     }
 }

@@ -1,0 +1,328 @@
+//! `prune` as a plan (DESIGN §8): read what the engine, the proxy and the state file hold now,
+//! decide what each stage needs, as data. `--dry-run` prints the plan; a real run hands its
+//! compensations to the one executor. The plan repairs drift:
+//!
+//! - a slot serves through its newest live instance whose container exists; older live rows,
+//!   retiring rows and rows of deploys that ended or died are taken down;
+//! - instances past their TTL, and the oldest beyond `max_instances`, are taken down;
+//! - every serving instance's host exists, is ours, and forwards to its container on *its*
+//!   port (created or repaired otherwise);
+//! - a host of ours whose slot serves nothing is deleted;
+//! - a container of ours that no row names is removed (never one a host points at: the
+//!   executor asks the proxy first, and hosts are repaired before containers go).
+//!
+//! Nothing that is not this state file's is ever in a plan.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::time::Duration;
+
+use super::Deployer;
+use super::recover::{self, domain_of, port_of, take_down};
+use super::undo::Compensation;
+use crate::config::ResolvedStage;
+use crate::domain::{DeployId, InstanceStatus};
+use crate::engine::{self, ContainerInfo, ContainerRuntime};
+use crate::proxy::{HostView, Owner, Proxy, Upstream};
+use crate::store::{DeployRecord, InstanceRecord, Store, now_ms};
+
+/// Why `prune` does something.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// What a deploy whose process died had made.
+    Abandoned {
+        /// The deploy.
+        deploy: DeployId,
+    },
+    /// Left by an incomplete rollback, retire or removal.
+    LeftBehind,
+    /// A newer live instance serves the slot.
+    Replaced,
+    /// The row says live, and its container is gone.
+    ContainerGone,
+    /// Older than the stage's TTL (or `--older-than`).
+    Expired {
+        /// The TTL.
+        ttl: Duration,
+    },
+    /// The oldest beyond `max_instances`.
+    BeyondMax {
+        /// The limit.
+        max: u32,
+    },
+    /// A container of ours that no row names.
+    OrphanContainer,
+    /// A host of ours whose slot serves nothing.
+    OrphanHost,
+    /// A serving instance has no host.
+    HostMissing,
+    /// A serving instance's host forwards elsewhere or does not serve.
+    HostDrift {
+        /// What the host does now.
+        found: String,
+    },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Abandoned { deploy } => write!(f, "deploy {deploy} was abandoned by its process"),
+            Self::LeftBehind => f.write_str("left behind by an incomplete rollback or removal"),
+            Self::Replaced => f.write_str("a newer instance serves the slot"),
+            Self::ContainerGone => f.write_str("its container is gone"),
+            Self::Expired { ttl } => write!(f, "older than {}", crate::report::fmt_span(*ttl)),
+            Self::BeyondMax { max } => write!(f, "beyond max_instances ({max})"),
+            Self::OrphanContainer => f.write_str("no instance row names it"),
+            Self::OrphanHost => f.write_str("no live instance serves its slot"),
+            Self::HostMissing => f.write_str("the live instance has no proxy host"),
+            Self::HostDrift { found } => write!(f, "repair: {found}"),
+        }
+    }
+}
+
+/// One thing `prune` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// The compensation that does it.
+    pub what: Compensation,
+    /// The slot (`project/stage/tag`) it concerns.
+    pub slot: String,
+    /// Why.
+    pub why: Reason,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}]: {}", self.what.describe(), self.slot, self.why)
+    }
+}
+
+/// What `prune` does to one stage.
+#[derive(Debug, Clone, Default)]
+pub struct StagePlan {
+    /// Actions, in the order the executor runs them (hosts, containers, rows).
+    pub actions: Vec<Action>,
+    /// Deploys whose process died: marked interrupted once their resources are undone.
+    pub abandoned: Vec<DeployRecord>,
+    /// Live instances that lose their slot (recorded in history as `prune` removals).
+    pub removals: Vec<(InstanceRecord, Reason)>,
+}
+
+/// What the world looks like to one stage's plan.
+pub(super) struct Seen<'w> {
+    /// Managed containers (any state file), `None` when the engine could not list them.
+    pub(super) containers: Option<&'w [ContainerInfo]>,
+    /// Hosts with a tiny-forge mark (any state file), `None` when the proxy could not list them.
+    pub(super) hosts: Option<&'w [HostView]>,
+    /// This state file's id.
+    pub(super) state_id: &'w str,
+}
+
+/// Is container `c` this state file's and this stage's? A container without the state label
+/// (made before state identity) counts only when a row of ours names it.
+fn ours(c: &ContainerInfo, stage: &ResolvedStage, state_id: &str, known: &HashSet<&str>) -> bool {
+    let label = |k: &str| c.labels.get(k).map(String::as_str);
+    label(engine::LABEL_PROJECT) == Some(stage.project.as_str())
+        && label(engine::LABEL_STAGE) == Some(stage.stage.as_str())
+        && match label(engine::LABEL_STATE) {
+            Some(s) => s == state_id,
+            None => known.contains(c.name.as_str()),
+        }
+}
+
+/// Is host `h` this state file's and this stage's?
+fn our_host(h: &HostView, stage: &ResolvedStage, state_id: &str) -> Option<String> {
+    let prefix = format!("{}/{}/", stage.project, stage.stage);
+    match &h.owner {
+        Owner::Marked(m) if m.state == state_id && m.slot.starts_with(&prefix) => Some(m.slot.clone()),
+        Owner::Legacy if stage.owns_host(&h.domain) => Some(String::new()),
+        _ => None,
+    }
+}
+
+/// A serving instance: its row and its container's address on the stage's network.
+type Serving<'r> = (&'r InstanceRecord, Option<std::net::IpAddr>);
+
+fn slot_key(r: &InstanceRecord) -> String {
+    format!("{}/{}/{}", r.project, r.stage, r.tag)
+}
+
+/// Builds the plan for `stage`. `older_than` and `include_default` are `prune`'s options.
+pub(super) async fn stage_plan<R, P, S, Pr>(
+    d: &Deployer<'_, R, P, S, Pr>,
+    stage: &ResolvedStage,
+    seen: &Seen<'_>,
+    (older_than, include_default): (Option<Duration>, bool),
+) -> Result<StagePlan, crate::store::StoreError>
+where
+    R: ContainerRuntime,
+    P: Proxy,
+    S: Store,
+{
+    let mut plan = StagePlan { abandoned: recover::find(d, stage, None)?, ..StagePlan::default() };
+    let rows = d.store.instances(&super::saga::stage_filter(stage))?;
+    let running: HashSet<DeployId> = d.store.running(&super::saga::stage_filter(stage))?.iter().map(|r| r.id).collect();
+    let (mut serving, mut doomed) = classify(d, stage, seen, &rows, &running).await;
+    limit(stage, &mut serving, &mut doomed, older_than, include_default);
+    if d.proxy.keeps_hosts()
+        && let Some(hosts) = seen.hosts
+    {
+        host_actions(d.proxy, stage, seen.state_id, hosts, &serving, &mut plan.actions);
+    }
+    for (row, why) in &doomed {
+        for c in take_down(stage, row, false) {
+            let may_exist = match (&c, seen.containers) {
+                (Compensation::Container { name, .. }, Some(list)) => list.iter().any(|x| &x.name == name),
+                _ => true,
+            };
+            if may_exist {
+                plan.actions.push(Action { what: c, slot: slot_key(row), why: why.clone() });
+            }
+        }
+        if matches!(row.status, InstanceStatus::Live) {
+            plan.removals.push(((*row).clone(), why.clone()));
+        }
+    }
+    let known: HashSet<&str> = rows.iter().map(|r| r.container_name.as_str()).collect();
+    for c in seen.containers.unwrap_or_default() {
+        if ours(c, stage, seen.state_id, &known) && !known.contains(c.name.as_str()) {
+            let domain = c
+                .labels
+                .get(engine::LABEL_TAG)
+                .and_then(|t| crate::domain::Tag::new(t).ok())
+                .map(|t| stage.host_name(&t));
+            plan.actions.push(Action {
+                what: Compensation::Container { name: c.name.clone(), network: stage.network.clone(), domain },
+                slot: c.labels.get(engine::LABEL_SLOT).cloned().unwrap_or_default(),
+                why: Reason::OrphanContainer,
+            });
+        }
+    }
+    plan.actions.sort_by_key(|a| match a.what {
+        Compensation::Host { .. } => 0,
+        Compensation::Container { .. } => 1,
+        Compensation::Row { .. } => 2,
+    });
+    Ok(plan)
+}
+
+/// Sorts rows into the instances that serve their slot (the newest live row with a
+/// container) and those that go.
+async fn classify<'r, R: ContainerRuntime, P, S, Pr>(
+    d: &Deployer<'_, R, P, S, Pr>,
+    stage: &ResolvedStage,
+    seen: &Seen<'_>,
+    rows: &'r [InstanceRecord],
+    running: &HashSet<DeployId>,
+) -> (Vec<Serving<'r>>, Vec<(&'r InstanceRecord, Reason)>) {
+    let mut doomed = Vec::new();
+    let mut candidates: BTreeMap<String, Vec<(&InstanceRecord, Option<ContainerInfo>)>> = BTreeMap::new();
+    for row in rows {
+        match row.status {
+            InstanceStatus::Pending if running.contains(&row.deploy_id) => {
+                doomed.push((row, Reason::Abandoned { deploy: row.deploy_id }));
+            }
+            InstanceStatus::Pending | InstanceStatus::Retiring => doomed.push((row, Reason::LeftBehind)),
+            InstanceStatus::Live => {
+                // A fresh look: the listing may predate a deploy that just finished.
+                let info = d.runtime.inspect(&row.container_name, &stage.network).await.ok().flatten();
+                candidates.entry(slot_key(row)).or_default().push((row, info));
+            }
+        }
+    }
+    let mut serving = Vec::new();
+    for rows in candidates.values() {
+        let mut chosen = None;
+        for (row, info) in rows.iter().rev() {
+            match info {
+                Some(info) if chosen.is_none() => chosen = Some((*row, info.ip)),
+                Some(_) => doomed.push((row, Reason::Replaced)),
+                None if seen.containers.is_some() => doomed.push((row, Reason::ContainerGone)),
+                None => {}
+            }
+        }
+        serving.extend(chosen);
+    }
+    serving.sort_by_key(|(r, _)| (r.created_at, r.id));
+    (serving, doomed)
+}
+
+/// Moves serving instances past their TTL, then the oldest beyond `max_instances`, to `doomed`.
+fn limit<'r>(
+    stage: &ResolvedStage,
+    serving: &mut Vec<Serving<'r>>,
+    doomed: &mut Vec<(&'r InstanceRecord, Reason)>,
+    older_than: Option<Duration>,
+    include_default: bool,
+) {
+    let now = now_ms();
+    let ttl = older_than.or(stage.ttl);
+    serving.retain(|(row, _)| {
+        let age = Duration::from_millis(u64::try_from(now - row.created_at).unwrap_or(0));
+        let is_default = row.tag == stage.default_tag.as_str();
+        match ttl {
+            Some(t) if age > t && (!is_default || include_default) => {
+                doomed.push((row, Reason::Expired { ttl: t }));
+                false
+            }
+            _ => true,
+        }
+    });
+    let max = usize::try_from(stage.max_instances).unwrap_or(usize::MAX);
+    let excess = serving.len().saturating_sub(max);
+    for (row, _) in serving.drain(..excess) {
+        doomed.push((row, Reason::BeyondMax { max: stage.max_instances }));
+    }
+}
+
+/// Every serving instance's host as it should be; hosts of ours whose slot serves nothing go.
+fn host_actions<P: Proxy>(
+    proxy: &P,
+    stage: &ResolvedStage,
+    state_id: &str,
+    hosts: &[HostView],
+    serving: &[Serving<'_>],
+    actions: &mut Vec<Action>,
+) {
+    for (row, ip) in serving {
+        let domain = domain_of(stage, row);
+        let up = Upstream { name: row.container_name.clone(), ip: *ip, port: port_of(stage, row) };
+        let found = hosts.iter().find(|h| h.domain.eq_ignore_ascii_case(&domain));
+        let why = match (found, proxy.target(&domain, &up)) {
+            (None, _) => Some(Reason::HostMissing),
+            (Some(h), Ok(want)) if h.target.as_ref() != Some(&want) => Some(Reason::HostDrift {
+                found: format!(
+                    "it forwards to {}, not to {want}",
+                    h.target.as_ref().map_or_else(|| "?".to_owned(), ToString::to_string)
+                ),
+            }),
+            (Some(h), _) if h.problem.is_some() => {
+                Some(Reason::HostDrift { found: h.problem.clone().unwrap_or_default() })
+            }
+            (Some(h), _) if h.owner == Owner::Legacy => {
+                Some(Reason::HostDrift { found: "it carries the old mark, without state and slot".into() })
+            }
+            _ => None,
+        };
+        if let Some(why) = why {
+            actions.push(Action {
+                what: Compensation::Host { slot: slot_key(row), domain, to: Some(up), unsettled: false },
+                slot: slot_key(row),
+                why,
+            });
+        }
+    }
+    let serving_slots: HashSet<String> = serving.iter().map(|(r, _)| slot_key(r)).collect();
+    for h in hosts {
+        let Some(slot) = our_host(h, stage, state_id) else { continue };
+        let serves = serving.iter().any(|(r, _)| domain_of(stage, r).eq_ignore_ascii_case(&h.domain));
+        if !serves && (slot.is_empty() || !serving_slots.contains(&slot)) {
+            let slot = if slot.is_empty() { format!("{}/{}/?", stage.project, stage.stage) } else { slot };
+            actions.push(Action {
+                what: Compensation::Host { slot: slot.clone(), domain: h.domain.clone(), to: None, unsettled: false },
+                slot,
+                why: Reason::OrphanHost,
+            });
+        }
+    }
+}

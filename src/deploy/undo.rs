@@ -1,0 +1,291 @@
+//! The one undo executor (DESIGN §8). Rollback, retire, eviction, `remove`, crash recovery and
+//! `prune` all describe what to undo as typed [`Compensation`]s and hand them here. They run in
+//! one fixed order, proxy first, then containers, then records, because a host must never point
+//! at a container that is gone:
+//!
+//! 1. hosts are switched back (or deleted) through [`proxy::ensure`] / [`proxy::remove`], by
+//!    name, only when ours and the slot's;
+//! 2. a container is removed only after asking the proxy, by name, whether its slot's host still
+//!    points at it (then it is kept), and only when it carries this state file's label;
+//! 3. a row is deleted only when its container is gone (else it stays, `retiring`).
+//!
+//! Every compensation runs even when another failed; each is bounded in time and stops at a
+//! second signal. What is left comes back as typed [`Leftover`]s.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+use super::Deployer;
+use crate::domain::{InstanceStatus, Leftover, LeftoverCause};
+use crate::engine::{self, ContainerRuntime, Removal};
+use crate::proxy::{self, Ensured, Marker, Proxy, Removed, Upstream};
+use crate::report::one_line;
+use crate::store::{InstancePatch, Store};
+
+/// One step of an undo, as data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compensation {
+    /// Make `domain` forward to `to` (the instance the slot served before, or serves now), or
+    /// delete it when `to` is `None`. Only a host that is this state file's and `slot`'s is
+    /// touched. `unsettled`: a call on this host got no answer and may still land, so the
+    /// containers of the slot that the undo would remove are kept.
+    Host {
+        /// The slot key, `project/stage/tag`.
+        slot: String,
+        /// The host name.
+        domain: String,
+        /// Where it must forward to, if anywhere.
+        to: Option<Upstream>,
+        /// A call on the host may still land.
+        unsettled: bool,
+    },
+    /// Remove a container, unless `domain`'s host points at it (then it is kept).
+    Container {
+        /// Its name.
+        name: String,
+        /// The Docker network whose address of it a host may forward to.
+        network: String,
+        /// The host name of its slot, when a host could point at it.
+        domain: Option<String>,
+    },
+    /// Delete an instance row once its container is gone.
+    Row {
+        /// Its id.
+        row: i64,
+        /// Its container's name.
+        container: String,
+    },
+}
+
+impl Compensation {
+    fn phase(&self) -> u8 {
+        match self {
+            Self::Host { .. } => 0,
+            Self::Container { .. } => 1,
+            Self::Row { .. } => 2,
+        }
+    }
+
+    /// What it does, in the imperative, for logs and `prune --dry-run`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Host { domain, to: Some(up), .. } => {
+                format!("point proxy host {domain} at {}:{}", up.name, up.port)
+            }
+            Self::Host { domain, to: None, .. } => format!("delete proxy host {domain}"),
+            Self::Container { name, .. } => format!("remove container {name}"),
+            Self::Row { row, container } => format!("delete instance row {row} ({container})"),
+        }
+    }
+
+    fn abandoned(&self) -> Option<Leftover> {
+        let cause = LeftoverCause::Abandoned;
+        match self {
+            Self::Host { slot, domain, .. } => {
+                Some(Leftover::Host { domain: domain.clone(), slot: slot.clone(), cause })
+            }
+            Self::Container { name, .. } => Some(Leftover::Container { name: name.clone(), cause }),
+            Self::Row { .. } => None,
+        }
+    }
+}
+
+/// What one compensation came to: done (with what it found), or a leftover.
+pub(super) type Outcome = Result<String, Leftover>;
+
+/// Runs `comps` in the fixed order; `on` hears each outcome as it happens. Returns every
+/// leftover.
+pub(super) async fn execute<R, P, S, Pr>(
+    d: &Deployer<'_, R, P, S, Pr>,
+    state_id: &str,
+    mut comps: Vec<Compensation>,
+    on: &mut dyn FnMut(&Compensation, &Outcome),
+) -> Vec<Leftover>
+where
+    R: ContainerRuntime,
+    P: Proxy,
+    S: Store,
+{
+    comps.sort_by_key(Compensation::phase);
+    let mut run = Run { state_id, unsettled: HashSet::new(), kept: HashSet::new(), leftovers: Vec::new() };
+    for c in &comps {
+        let outcome = if d.cancel.is_aborted() {
+            c.abandoned().map_or_else(|| Ok("kept for prune".to_owned()), Err)
+        } else {
+            let work = run.one(d, c);
+            tokio::select! {
+                biased;
+                () = d.cancel.aborted() => c.abandoned().map_or_else(|| Ok("kept for prune".to_owned()), Err),
+                o = work => o,
+            }
+        };
+        if let (Compensation::Container { name, .. }, Err(_)) = (c, &outcome) {
+            run.kept.insert(name.clone());
+        }
+        if let Err(l) = &outcome {
+            run.leftovers.push(l.clone());
+        }
+        on(c, &outcome);
+    }
+    run.leftovers
+}
+
+struct Run<'s> {
+    state_id: &'s str,
+    /// Host names with a call that may still land.
+    unsettled: HashSet<String>,
+    /// Containers that stay.
+    kept: HashSet<String>,
+    leftovers: Vec<Leftover>,
+}
+
+/// Bounds `work` by `limit`; a hang becomes an error line.
+async fn within<T, E: std::error::Error>(
+    limit: Duration,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(one_line(&e)),
+        Err(_) => Err(format!("no answer within {}", humantime::format_duration(limit))),
+    }
+}
+
+impl Run<'_> {
+    async fn one<R, P, S, Pr>(&mut self, d: &Deployer<'_, R, P, S, Pr>, c: &Compensation) -> Outcome
+    where
+        R: ContainerRuntime,
+        P: Proxy,
+        S: Store,
+    {
+        match c {
+            Compensation::Host { slot, domain, to, unsettled } => {
+                self.host(d, slot, domain, to.as_ref(), *unsettled).await
+            }
+            Compensation::Container { name, network, domain } => {
+                self.container(d, name, network, domain.as_deref()).await
+            }
+            Compensation::Row { row, container } => self.row(d, *row, container),
+        }
+    }
+
+    async fn host<R, P, S, Pr>(
+        &mut self,
+        d: &Deployer<'_, R, P, S, Pr>,
+        slot: &str,
+        domain: &str,
+        to: Option<&Upstream>,
+        unsettled: bool,
+    ) -> Outcome
+    where
+        P: Proxy,
+    {
+        let marker = Marker { state: self.state_id.to_owned(), slot: slot.to_owned() };
+        let failed = |error: String| Leftover::Host {
+            domain: domain.to_owned(),
+            slot: slot.to_owned(),
+            cause: LeftoverCause::Failed { error },
+        };
+        let limit = d.timeouts.proxy;
+        match to {
+            Some(up) => match within(limit, proxy::ensure(d.proxy, domain, &marker, up)).await {
+                Ok((Ensured::Unchanged { .. }, _)) if unsettled => {
+                    // Our earlier change has not shown up; it may still land. Keep what it
+                    // would point at.
+                    self.unsettled.insert(domain.to_owned());
+                    Ok(format!(
+                        "{domain} forwards to {}:{} (a change that got no answer may still land)",
+                        up.name, up.port
+                    ))
+                }
+                Ok((Ensured::Unchanged { .. }, _)) => Ok(format!("{domain} already forwards to {}", up.name)),
+                Ok((Ensured::NoHost, _)) => Ok("no proxy".to_owned()),
+                Ok((Ensured::Created { id }, _)) => Ok(format!("created {domain} (id {id}) for {}", up.name)),
+                Ok((Ensured::Switched { from, .. }, _)) => Ok(format!(
+                    "switched {domain} from {} to {}",
+                    from.map_or_else(|| "?".to_owned(), |t| t.to_string()),
+                    up.name
+                )),
+                Err(e) => {
+                    self.unsettled.insert(domain.to_owned());
+                    Err(failed(e))
+                }
+            },
+            None => match within(limit, proxy::remove(d.proxy, domain, &marker)).await {
+                Ok(Removed::Deleted { id }) => Ok(format!("deleted {domain} (id {id})")),
+                Ok(Removed::AlreadyGone) if unsettled && d.proxy.keeps_hosts() => {
+                    self.unsettled.insert(domain.to_owned());
+                    Err(Leftover::Host {
+                        domain: domain.to_owned(),
+                        slot: slot.to_owned(),
+                        cause: LeftoverCause::Unsettled,
+                    })
+                }
+                Ok(Removed::AlreadyGone) => Ok(format!("{domain} was not there")),
+                Ok(Removed::NotOurs { id }) => Ok(format!("{domain} (id {id}) is not this slot's; left alone")),
+                Err(e) => {
+                    self.unsettled.insert(domain.to_owned());
+                    Err(failed(e))
+                }
+            },
+        }
+    }
+
+    async fn container<R, P, S, Pr>(
+        &mut self,
+        d: &Deployer<'_, R, P, S, Pr>,
+        name: &str,
+        network: &str,
+        domain: Option<&str>,
+    ) -> Outcome
+    where
+        R: ContainerRuntime,
+        P: Proxy,
+    {
+        let left = |cause| Leftover::Container { name: name.to_owned(), cause };
+        let failed = |error| left(LeftoverCause::Failed { error });
+        let limit = d.timeouts.engine;
+        let info = match within(limit, d.runtime.inspect(name, network)).await {
+            Ok(Some(info)) => info,
+            Ok(None) => return Ok(format!("container {name} was already gone")),
+            Err(e) => return Err(failed(e)),
+        };
+        if info.labels.get(engine::LABEL_STATE).is_some_and(|s| s != self.state_id) {
+            return Ok(format!("container {name} belongs to another state file; left alone"));
+        }
+        if let Some(domain) = domain {
+            if self.unsettled.contains(domain) {
+                return Err(left(LeftoverCause::Unsettled));
+            }
+            match within(d.timeouts.proxy, d.proxy.find(domain)).await {
+                Ok(Some(h)) if h.target.as_ref().is_some_and(|t| proxy::points_at(t, name, info.ip)) => {
+                    return Err(left(LeftoverCause::InUse { host: domain.to_owned() }));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(failed(format!("cannot ask the proxy whether {domain} points at it: {e}"))),
+            }
+        }
+        match within(limit, d.runtime.remove(name)).await {
+            Ok(Removal::Removed) => Ok(format!("removed container {name}")),
+            Ok(Removal::AlreadyGone) => Ok(format!("container {name} was already gone")),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    fn row<R, P, S: Store, Pr>(&mut self, d: &Deployer<'_, R, P, S, Pr>, row: i64, container: &str) -> Outcome {
+        let failed = |e: crate::store::StoreError| Leftover::Row {
+            row,
+            container: container.to_owned(),
+            cause: LeftoverCause::Failed { error: one_line(&e) },
+        };
+        if self.kept.contains(container) {
+            let patch = InstancePatch { status: Some(InstanceStatus::Retiring), ..InstancePatch::default() };
+            d.store.update_instance(row, &patch).map_err(failed)?;
+            return Ok(format!("instance row {row} kept as retiring: its container is still there"));
+        }
+        d.store.delete_instance(row).map_err(failed)?;
+        Ok(format!("deleted instance row {row}"))
+    }
+}

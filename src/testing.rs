@@ -1,0 +1,478 @@
+//! Fakes of the engine and the proxy, for the saga's unit tests and the contract suite
+//! (`tests/contract/`), which runs the same behaviour against these and the real adapters, so a
+//! fake cannot drift from the real thing unnoticed. Compiled for tests and with the
+//! `test-hooks` feature only.
+//!
+//! Each fake records its calls and can be told to fail one operation in a [`Mode`].
+
+#![allow(clippy::missing_panics_doc, reason = "test support: a poisoned fake may panic")]
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::engine::{
+    ContainerInfo, ContainerRuntime, ContainerSpec, PullProgress, PulledImage, RegistryAuth, Removal, RuntimeError,
+};
+use crate::proxy::{Deleted, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
+
+/// How a fake fails an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Answers an error at once; nothing is changed.
+    Error,
+    /// Waits as a client timeout would (10 s, on tokio's clock), then answers that it timed
+    /// out; nothing is changed.
+    Timeout,
+    /// Never answers.
+    Hang,
+    /// Makes the change, then loses the answer: waits as [`Mode::Timeout`] and answers that it
+    /// timed out (the remote did it anyway).
+    ActThenFail,
+}
+
+/// How long [`Mode::Timeout`] and [`Mode::ActThenFail`] wait before answering.
+pub const FAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One failure to inject: after `skip` calls that work, `op` fails in `mode`, `times` times
+/// (then works again).
+#[derive(Debug, Clone, Copy)]
+struct Fault {
+    op: &'static str,
+    mode: Mode,
+    skip: u32,
+    times: u32,
+}
+
+#[derive(Debug, Default)]
+struct Faults(RefCell<Vec<Fault>>);
+
+impl Faults {
+    fn set(&self, op: &'static str, mode: Mode, skip: u32, times: u32) {
+        self.0.borrow_mut().push(Fault { op, mode, skip, times });
+    }
+
+    fn clear(&self) {
+        self.0.borrow_mut().clear();
+    }
+
+    /// The mode `op` fails in now, if any (consumes one of its times).
+    fn take(&self, op: &str) -> Option<Mode> {
+        let mut faults = self.0.borrow_mut();
+        let i = faults.iter().position(|f| f.op == op && f.times > 0)?;
+        if faults[i].skip > 0 {
+            faults[i].skip -= 1;
+            return None;
+        }
+        faults[i].times -= 1;
+        Some(faults[i].mode)
+    }
+}
+
+/// What went wrong, before or after acting.
+enum Injected {
+    Error,
+    TimedOut,
+}
+
+/// Applies `mode` around an operation: `Err` before acting (`Error`, `Timeout`, `Hang`), or
+/// `Ok(Some(TimedOut))` meaning "act, then answer that it timed out".
+async fn before(mode: Option<Mode>) -> Result<Option<Injected>, Injected> {
+    match mode {
+        None => Ok(None),
+        Some(Mode::Error) => Err(Injected::Error),
+        Some(Mode::Timeout) => {
+            tokio::time::sleep(FAKE_TIMEOUT).await;
+            Err(Injected::TimedOut)
+        }
+        Some(Mode::Hang) => std::future::pending().await,
+        Some(Mode::ActThenFail) => Ok(Some(Injected::TimedOut)),
+    }
+}
+
+/// A container in [`FakeRuntime`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeContainer {
+    /// Running (started and not exited).
+    pub running: bool,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Its address.
+    pub ip: std::net::IpAddr,
+    /// The image it was created from.
+    pub image: String,
+}
+
+/// An in-memory container engine.
+#[derive(Debug, Default)]
+pub struct FakeRuntime {
+    faults: Faults,
+    /// Exit code every started container exits with at once (`None`: it keeps running).
+    pub exit_at_start: Cell<Option<i64>>,
+    /// Containers by name.
+    pub containers: RefCell<BTreeMap<String, FakeContainer>>,
+    /// Every call, as `op subject`.
+    pub calls: RefCell<Vec<String>>,
+    next_ip: Cell<u8>,
+}
+
+impl FakeRuntime {
+    /// Makes `op` (`pull`, `network`, `create`, `start`, `inspect`, `remove`, `list`) fail in
+    /// `mode`, every time.
+    pub fn fail(&self, op: &'static str, mode: Mode) {
+        self.faults.set(op, mode, 0, u32::MAX);
+    }
+
+    /// Makes `op` fail in `mode` the next `times` times.
+    pub fn fail_times(&self, op: &'static str, mode: Mode, times: u32) {
+        self.faults.set(op, mode, 0, times);
+    }
+
+    /// Lets `op` work `skip` more times, then makes it fail in `mode` every time.
+    pub fn fail_after(&self, op: &'static str, mode: Mode, skip: u32) {
+        self.faults.set(op, mode, skip, u32::MAX);
+    }
+
+    /// Makes every operation work again.
+    pub fn heal(&self) {
+        self.faults.clear();
+    }
+
+    /// Does a container of this name exist?
+    pub fn has(&self, name: &str) -> bool {
+        self.containers.borrow().contains_key(name)
+    }
+
+    /// Adds a running container (as another tool, or another state file, would have made it).
+    pub fn add(&self, name: &str, labels: &[(&str, &str)]) {
+        let ip = self.ip();
+        let labels = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        self.containers
+            .borrow_mut()
+            .insert(name.to_owned(), FakeContainer { running: true, labels, ip, image: String::new() });
+    }
+
+    fn ip(&self) -> std::net::IpAddr {
+        self.next_ip.set(self.next_ip.get().wrapping_add(1));
+        std::net::IpAddr::from([10, 0, 0, self.next_ip.get().max(2)])
+    }
+
+    async fn check(&self, op: &'static str, subject: &str) -> Result<Option<Injected>, RuntimeError> {
+        self.calls.borrow_mut().push(format!("{op} {subject}"));
+        before(self.faults.take(op)).await.map_err(|i| Self::error(op, subject, &i))
+    }
+
+    fn error(op: &'static str, subject: &str, i: &Injected) -> RuntimeError {
+        match i {
+            Injected::Error => {
+                RuntimeError::Engine { op, subject: subject.into(), status: 500, message: "injected".into() }
+            }
+            Injected::TimedOut => RuntimeError::Unreachable { message: "injected: request timed out".into() },
+        }
+    }
+
+    fn info(name: &str, c: &FakeContainer, exit_code: Option<i64>) -> ContainerInfo {
+        ContainerInfo {
+            id: name.into(),
+            name: name.into(),
+            state: if c.running { "running" } else { "exited" }.into(),
+            exit_code: if c.running { None } else { exit_code.or(Some(0)) },
+            ip: Some(c.ip),
+            labels: c.labels.clone(),
+            image: c.image.clone(),
+        }
+    }
+}
+
+impl ContainerRuntime for FakeRuntime {
+    async fn pull(
+        &self,
+        image: &str,
+        _: Option<&RegistryAuth>,
+        progress: &mut dyn FnMut(PullProgress),
+    ) -> Result<PulledImage, RuntimeError> {
+        if let Some(i) = self.check("pull", image).await? {
+            return Err(Self::error("pull", image, &i));
+        }
+        progress(PullProgress { layer: "l1".into(), status: "Pull complete".into(), current: None, total: None });
+        let (repo, digest) = match image.split_once('@') {
+            Some((repo, digest)) => (repo, digest),
+            None => (image.rsplit_once(':').map_or(image, |(r, _)| r), "sha256:feed"),
+        };
+        Ok(PulledImage { digest: digest.into(), reference: format!("{repo}@{digest}") })
+    }
+
+    async fn ensure_network(&self, name: &str) -> Result<bool, RuntimeError> {
+        match self.check("network", name).await? {
+            Some(i) => Err(Self::error("network", name, &i)),
+            None => Ok(false),
+        }
+    }
+
+    async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
+        let acted = self.check("create", &spec.name).await?;
+        if self.has(&spec.name) {
+            return Err(RuntimeError::Engine {
+                op: "create container",
+                subject: spec.name.clone(),
+                status: 409,
+                message: format!("Conflict. The container name \"/{}\" is already in use", spec.name),
+            });
+        }
+        let ip = self.ip();
+        self.containers.borrow_mut().insert(
+            spec.name.clone(),
+            FakeContainer { running: false, labels: spec.labels.clone(), ip, image: spec.image.clone() },
+        );
+        match acted {
+            Some(i) => Err(Self::error("create", &spec.name, &i)),
+            None => Ok(spec.name.clone()),
+        }
+    }
+
+    async fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        let acted = self.check("start", id).await?;
+        let exits = self.exit_at_start.get().is_some();
+        match self.containers.borrow_mut().get_mut(id) {
+            Some(c) => c.running = !exits,
+            None => {
+                return Err(RuntimeError::Engine {
+                    op: "start container",
+                    subject: id.into(),
+                    status: 404,
+                    message: "No such container".into(),
+                });
+            }
+        }
+        match acted {
+            Some(i) => Err(Self::error("start", id, &i)),
+            None => Ok(()),
+        }
+    }
+
+    async fn inspect(&self, id: &str, _: &str) -> Result<Option<ContainerInfo>, RuntimeError> {
+        if let Some(i) = self.check("inspect", id).await? {
+            return Err(Self::error("inspect", id, &i));
+        }
+        Ok(self.containers.borrow().get(id).map(|c| Self::info(id, c, self.exit_at_start.get())))
+    }
+
+    async fn wait_exit(&self, id: &str) -> Result<i64, RuntimeError> {
+        match (self.exit_at_start.get(), self.has(id)) {
+            (Some(code), true) => Ok(code),
+            _ => std::future::pending().await,
+        }
+    }
+
+    async fn logs_tail(&self, _: &str, _: usize) -> Result<Vec<String>, RuntimeError> {
+        Ok(vec!["boom".into()])
+    }
+
+    async fn remove(&self, id: &str) -> Result<Removal, RuntimeError> {
+        let acted = self.check("remove", id).await?;
+        let removed = self.containers.borrow_mut().remove(id).is_some();
+        match acted {
+            Some(i) => Err(Self::error("remove", id, &i)),
+            None if removed => Ok(Removal::Removed),
+            None => Ok(Removal::AlreadyGone),
+        }
+    }
+
+    async fn list_managed(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        if let Some(i) = self.check("list", "containers").await? {
+            return Err(Self::error("list", "containers", &i));
+        }
+        Ok(self
+            .containers
+            .borrow()
+            .iter()
+            .filter(|(_, c)| c.labels.get(crate::engine::LABEL_MANAGED).is_some_and(|v| v == "true"))
+            .map(|(n, c)| Self::info(n, c, self.exit_at_start.get()))
+            .collect())
+    }
+}
+
+/// A host in [`FakeProxy`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeHost {
+    /// Host name.
+    pub domain: String,
+    /// Whose.
+    pub owner: Owner,
+    /// Where it forwards.
+    pub target: Target,
+    /// Why it does not serve (set by the `offline` fault).
+    pub problem: Option<String>,
+}
+
+/// An in-memory reverse proxy with ids `1`, `2`, … never reused.
+#[derive(Debug, Default)]
+pub struct FakeProxy {
+    faults: Faults,
+    /// Hosts by id.
+    pub hosts: RefCell<BTreeMap<String, FakeHost>>,
+    next: Cell<u32>,
+    /// Every call, as `op subject`.
+    pub calls: RefCell<Vec<String>>,
+    /// Hosts created or updated from now on come out not serving (NPM's `nginx_online: false`).
+    pub offline: Cell<bool>,
+    /// How many hosts were ever created.
+    pub created: Cell<u32>,
+}
+
+impl FakeProxy {
+    /// Makes `op` (`find`, `list`, `create`, `update`, `delete`) fail in `mode`, every time.
+    pub fn fail(&self, op: &'static str, mode: Mode) {
+        self.faults.set(op, mode, 0, u32::MAX);
+    }
+
+    /// Makes `op` fail in `mode` the next `times` times.
+    pub fn fail_times(&self, op: &'static str, mode: Mode, times: u32) {
+        self.faults.set(op, mode, 0, times);
+    }
+
+    /// Lets `op` work `skip` more times, then makes it fail in `mode` every time.
+    pub fn fail_after(&self, op: &'static str, mode: Mode, skip: u32) {
+        self.faults.set(op, mode, skip, u32::MAX);
+    }
+
+    /// Makes every operation work again.
+    pub fn heal(&self) {
+        self.faults.clear();
+        self.offline.set(false);
+    }
+
+    /// The host serving `domain`.
+    pub fn host(&self, domain: &str) -> Option<FakeHost> {
+        self.hosts.borrow().values().find(|h| h.domain.eq_ignore_ascii_case(domain)).cloned()
+    }
+
+    /// Adds a host as someone else (or another state file) would have.
+    pub fn add(&self, domain: &str, owner: Owner, target: Target) -> String {
+        self.next.set(self.next.get() + 1);
+        let id = self.next.get().to_string();
+        self.hosts
+            .borrow_mut()
+            .insert(id.clone(), FakeHost { domain: domain.to_ascii_lowercase(), owner, target, problem: None });
+        id
+    }
+
+    async fn check(&self, op: &'static str, subject: &str) -> Result<Option<Injected>, ProxyError> {
+        self.calls.borrow_mut().push(format!("{op} {subject}"));
+        before(self.faults.take(op)).await.map_err(|i| Self::error(op, subject, &i))
+    }
+
+    fn error(op: &'static str, subject: &str, i: &Injected) -> ProxyError {
+        match i {
+            Injected::Error => {
+                ProxyError::Refused { op, host: subject.into(), status: 500, message: "Internal Error".into() }
+            }
+            Injected::TimedOut => ProxyError::NoAnswer { url: "http://fake-proxy".into(), after: FAKE_TIMEOUT },
+        }
+    }
+
+    fn view(id: &str, h: &FakeHost) -> HostView {
+        HostView {
+            id: id.to_owned(),
+            domain: h.domain.clone(),
+            owner: h.owner.clone(),
+            target: Some(h.target.clone()),
+            problem: h.problem.clone(),
+        }
+    }
+}
+
+impl Proxy for FakeProxy {
+    fn target(&self, _: &str, upstream: &Upstream) -> Result<Target, ProxyError> {
+        Ok(Target { host: upstream.name.clone(), port: upstream.port })
+    }
+
+    fn url(&self, domain: &str, _: &Upstream) -> String {
+        format!("http://{domain}")
+    }
+
+    async fn find(&self, domain: &str) -> Result<Option<HostView>, ProxyError> {
+        if let Some(i) = self.check("find", domain).await? {
+            return Err(Self::error("find", domain, &i));
+        }
+        Ok(self
+            .hosts
+            .borrow()
+            .iter()
+            .find(|(_, h)| h.domain.eq_ignore_ascii_case(domain))
+            .map(|(id, h)| Self::view(id, h)))
+    }
+
+    async fn list_marked(&self) -> Result<Vec<HostView>, ProxyError> {
+        if let Some(i) = self.check("list", "hosts").await? {
+            return Err(Self::error("list", "hosts", &i));
+        }
+        Ok(self
+            .hosts
+            .borrow()
+            .iter()
+            .filter(|(_, h)| h.owner != Owner::Unmarked)
+            .map(|(id, h)| Self::view(id, h))
+            .collect())
+    }
+
+    async fn create(&self, domain: &str, marker: &Marker, target: &Target) -> Result<String, ProxyError> {
+        let acted = self.check("create", domain).await?;
+        if self.host(domain).is_some() {
+            return Err(ProxyError::Refused {
+                op: "create",
+                host: domain.into(),
+                status: 400,
+                message: format!("{domain} is already in use"),
+            });
+        }
+        let id = self.add(domain, Owner::Marked(marker.clone()), target.clone());
+        self.created.set(self.created.get() + 1);
+        if self.offline.get()
+            && let Some(h) = self.hosts.borrow_mut().get_mut(&id)
+        {
+            h.problem = Some("nginx -t failed".into());
+        }
+        match acted {
+            Some(i) => Err(Self::error("create", domain, &i)),
+            None => Ok(id),
+        }
+    }
+
+    async fn update(&self, id: &str, domain: &str, marker: &Marker, target: &Target) -> Result<(), ProxyError> {
+        let acted = self.check("update", domain).await?;
+        match self.hosts.borrow_mut().get_mut(id) {
+            Some(h) => {
+                h.owner = Owner::Marked(marker.clone());
+                h.target = target.clone();
+                h.problem = self.offline.get().then(|| "nginx -t failed".into());
+            }
+            None => {
+                return Err(ProxyError::Refused {
+                    op: "update",
+                    host: domain.into(),
+                    status: 404,
+                    message: "Not Found".into(),
+                });
+            }
+        }
+        match acted {
+            Some(i) => Err(Self::error("update", domain, &i)),
+            None => Ok(()),
+        }
+    }
+
+    async fn delete(&self, id: &str, domain: &str) -> Result<Deleted, ProxyError> {
+        let acted = self.check("delete", domain).await?;
+        let removed = self.hosts.borrow_mut().remove(id).is_some();
+        match acted {
+            Some(i) => Err(Self::error("delete", domain, &i)),
+            None if removed => Ok(Deleted::Deleted),
+            None => Ok(Deleted::AlreadyGone),
+        }
+    }
+
+    async fn check(&self) -> Result<String, ProxyError> {
+        Ok(format!("fake proxy with {} hosts", self.hosts.borrow().len()))
+    }
+}
