@@ -170,23 +170,17 @@ pub(crate) async fn list(
             "-".into(),
         ]);
     }
-    for l in &leftovers {
-        items.push(json!({
-            "project": l.project, "stage": l.stage, "status": "leftover", "leftover": l.item,
-            "deploy_id": l.deploy_id.map(|d| d.0), "created_at": render::rfc3339(l.created_at),
-        }));
-    }
+    items.extend(leftovers.iter().map(|l| {
+        json!({"project": l.project, "stage": l.stage, "status": "leftover", "leftover": l.item,
+            "deploy_id": l.deploy_id.map(|d| d.0), "created_at": render::rfc3339(l.created_at)})
+    }));
     if ctx.json() {
         out(&serde_json::Value::Array(items).to_string())?;
         return Ok(exit::OK);
     }
-    if rows.is_empty() && leftovers.is_empty() {
-        if !ctx.quiet {
-            eprintln!("no instances");
-        }
-        return Ok(exit::OK);
-    }
-    if !rows.is_empty() {
+    if rows.is_empty() && leftovers.is_empty() && !ctx.quiet {
+        eprintln!("no instances");
+    } else if !rows.is_empty() {
         table(&["PROJECT", "STAGE", "TAG", "URL", "STATE", "HEALTH", "DIGEST", "AGE"], &rows)?;
     }
     leftover_table(&leftovers)?;
