@@ -12,6 +12,7 @@ fn bed(prefix: &str) -> (Sandbox, Caddy) {
         "env = { MESSAGE = \"via caddy\" }",
         "",
     );
+    sb.watch(crate::support::Watch::Caddy(caddy.admin_url()));
     (sb, caddy)
 }
 
@@ -70,6 +71,8 @@ fn a_foreign_route_for_the_same_host_is_refused() {
 fn a_stopped_caddy_fails_the_proxy_step_and_the_rollback_leaves_nothing() {
     let (sb, caddy) = bed("caddydown");
     drop(caddy);
+    // Caddy is gone with its config: there is no proxy left to ask.
+    sb.watch(crate::support::Watch::None);
     let run = sb.run_tf(&["deploy", &sb.project, "dev"]);
     run.code(1);
     let line = run.error_line();

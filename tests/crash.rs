@@ -13,6 +13,7 @@ fn npm_sandbox(prefix: &str) -> (Sandbox, NpmDouble) {
     let npm = NpmDouble::start("ops@example.com", PW);
     let tables = crate::support::npm_proxy(&npm.url(), "ops@example.com", "TF_TEST_NPM_PASSWORD");
     sb.config_with(&tables, "", "");
+    sb.watch(crate::support::Watch::Npm(npm.view()));
     (sb, npm)
 }
 
@@ -61,8 +62,10 @@ fn stopped_at_every_step_boundary_by_term_or_kill_nothing_is_left() {
     }
 }
 
+/// A second signal stops the rollback at once: exit 3 (never 130, which says "rolled back"),
+/// with what is left listed and recorded, and `prune` finishes the job.
 #[test]
-fn a_second_signal_during_rollback_exits_at_once_and_prune_finishes_the_job() {
+fn a_second_signal_during_rollback_exits_3_with_what_is_left_and_prune_finishes_the_job() {
     let (sb, npm) = npm_sandbox("twosig");
     let child = sb.spawn_tf(
         &["deploy", &sb.project, "dev"],
@@ -73,16 +76,20 @@ fn a_second_signal_during_rollback_exits_at_once_and_prune_finishes_the_job() {
     sb.wait_for_log("rollback started");
     signal("INT", child.id());
     let out = Run::from(child.wait_with_output().unwrap());
-    assert_eq!(out.code, 130, "{}", out.stderr);
+    out.code(3).stderr_has("not attempted: a second signal stopped the rollback");
     assert_eq!(sb.containers().len(), 1, "the second signal stopped the rollback");
     assert_eq!(npm.hosts().len(), 1);
-    assert_eq!(sb.deploys()[0].status.as_str(), "running", "left for recovery");
+    let d = &sb.deploys()[0];
+    assert_eq!(d.status.as_str(), "interrupted");
+    assert_eq!(d.leftovers.len(), 2, "the host and the container: {:?}", d.leftovers);
+    assert_eq!(tiny_forge::Store::leftovers(&sb.store(), &tiny_forge::store::Filter::default()).unwrap().len(), 2);
+    let list = sb.run_tf(&["list"]);
+    assert!(list.stdout.contains("LEFT BEHIND"), "{}", list.stdout);
     let prune = Run::from(sb.tf(&["prune"]).env("TF_TEST_NPM_PASSWORD", PW).output().unwrap());
     prune.code(0);
-    assert!(prune.stdout.contains("abandoned"), "{}", prune.stdout);
+    assert!(prune.stdout.contains("left behind by an incomplete rollback"), "{}", prune.stdout);
     sb.assert_nothing_left();
     assert!(npm.hosts().is_empty());
-    assert_eq!(sb.deploys()[0].status.as_str(), "interrupted");
 }
 
 #[test]

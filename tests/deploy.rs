@@ -17,14 +17,14 @@ fn happy_path_deploys_a_labelled_healthy_container_and_records_every_step() {
     let name = containers[0].split(' ').next().unwrap();
     assert!(containers[0].ends_with(" running"), "{containers:?}");
     let labels = docker(&["inspect", "-f", "{{json .Config.Labels}}", name]);
-    let labels: serde_json::Value = serde_json::from_slice(&labels.stdout).unwrap();
+    let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
     assert_eq!(labels["dev.tiny-forge.managed"], "true");
     assert_eq!(labels["dev.tiny-forge.project"], sb.project.as_str());
     assert_eq!(labels["dev.tiny-forge.stage"], "dev");
     assert_eq!(labels["dev.tiny-forge.tag"], "v1");
     assert_eq!(labels["dev.tiny-forge.slot"], format!("{}/dev/v1", sb.project));
     let image = docker(&["inspect", "-f", "{{.Config.Image}}", name]);
-    assert!(String::from_utf8_lossy(&image.stdout).contains("@sha256:"), "created from the digest");
+    assert!(image.contains("@sha256:"), "created from the digest");
 
     let instances = sb.instances();
     assert_eq!(instances.len(), 1);

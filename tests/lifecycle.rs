@@ -16,6 +16,7 @@ fn npm_bed(prefix: &str, project_extra: &str, stage_extra: &str) -> (Sandbox, Np
     let npm = NpmDouble::start("ops@example.com", PW);
     let tables = crate::support::npm_proxy(&npm.url(), "ops@example.com", "TF_TEST_NPM_PASSWORD");
     sb.config_with(&tables, project_extra, stage_extra);
+    sb.watch(crate::support::Watch::Npm(npm.view()));
     (sb, npm)
 }
 
@@ -136,21 +137,28 @@ fn prune_removes_every_kind_of_orphan_and_a_second_prune_does_nothing() {
     let dry = tf(&sb, &["prune", "--dry-run"]);
     dry.code(0);
     let planned: Vec<String> = dry.stdout.lines().map(|l| l.trim_start_matches("would ").to_owned()).collect();
-    assert!(planned.len() >= 4, "{}", dry.stdout);
+    assert_eq!(planned.len(), 8, "{}", dry.stdout);
     assert_eq!(sb.containers().len(), 3, "dry run changes nothing (orphan, killed deploy's, bystander)");
 
     let real = tf(&sb, &["prune"]);
     real.code(0);
     let done: Vec<String> = real.stdout.lines().map(|l| l.trim_start_matches("did ").to_owned()).collect();
     assert_eq!(done, planned, "the dry run said exactly what prune then did");
-    for needle in ["its container is gone", "orphan container", "orphan proxy host", "abandoned"] {
+    for needle in [
+        "its container is gone",
+        "remove container",
+        "orphan: no instance row",
+        "delete proxy host",
+        "orphan: no live instance",
+        "abandoned",
+    ] {
         assert!(real.stdout.contains(needle), "missing {needle:?}:\n{}", real.stdout);
     }
     let hosts: Vec<u64> = npm.hosts().iter().map(|h| h["id"].as_u64().unwrap()).collect();
     assert!(!hosts.contains(&stray), "stray host of ours deleted");
     assert!(hosts.contains(&foreign), "foreign host untouched");
     assert_eq!(sb.containers(), vec![format!("{bystander} created")], "no managed container left");
-    assert!(docker(&["inspect", &bystander]).status.success(), "unmanaged container untouched");
+    assert!(crate::support::docker_ok(&["inspect", &bystander]), "unmanaged container untouched");
     docker(&["rm", "-f", &bystander]);
     assert_eq!(sb.instances().iter().filter(|r| r.status.as_str() != "live").count(), 0);
     let interrupted = sb.deploys().into_iter().find(|d| d.tag == "v4").unwrap();
@@ -232,6 +240,7 @@ fn ten_blue_green_redeploys_behind_caddy_drop_no_request() {
     let sb = Sandbox::new("zerodt");
     let moving = format!("zd-{}", sb.project);
     sb.config_with(&format!("[proxy]\nkind = \"caddy\"\nurl = \"{}\"\n", caddy.admin_url()), "", "");
+    sb.watch(crate::support::Watch::Caddy(caddy.admin_url()));
     let text = std::fs::read_to_string(&sb.config)
         .unwrap()
         .replace("default_tag = \"v1\"", &format!("default_tag = \"{moving}\""));

@@ -25,6 +25,7 @@ impl Bed {
             crate::support::npm_proxy(&npm.url(), EMAIL, "TF_TEST_NPM_PASSWORD")
         );
         sb.config_with(&tables, project_extra, "");
+        sb.watch(crate::support::Watch::Npm(npm.view()));
         Self { sb, npm }
     }
 
@@ -86,8 +87,9 @@ fn health_failure_never_creates_a_host() {
 #[test]
 fn token_expired_between_create_and_rollback_the_host_is_still_deleted() {
     let bed = Bed::new("npmexp", "", "");
-    // The read-back after create fails; by the time the rollback deletes, the token has expired.
-    bed.npm.inject(When::Next("GET", "/api/nginx/proxy-hosts/"), Fault::Status500);
+    // The read-back after create (the second host list) fails; by the time the rollback
+    // deletes, the token has expired.
+    bed.npm.inject(When::NextAfter("GET", "/api/nginx/proxy-hosts", 1), Fault::Status500);
     bed.npm.inject(When::Next("DELETE", "/api/nginx/proxy-hosts/"), Fault::ExpireTokens);
     let run = bed.deploy(None);
     run.code(1).stderr_has("Internal Error");
@@ -172,13 +174,20 @@ fn unreachable_npm_fails_the_proxy_step_and_rolls_back() {
     sb.assert_nothing_left();
 }
 
+/// NPM stalls on the create, and then creates the host anyway (as real NPM does). The deploy
+/// cannot know whether it will: it says so (exit 3, the host listed), keeps the container the
+/// host may point at, and `prune`, run after the stall, takes both away.
 #[test]
-fn slow_npm_times_out_with_the_configured_timeout() {
+fn slow_npm_times_out_with_the_configured_timeout_and_the_late_host_is_pruned() {
     let bed = Bed::new("npmslow", "timeout = \"300ms\"", "");
     bed.npm.inject(When::Next("POST", "/api/nginx/proxy-hosts"), Fault::Stall(Duration::from_secs(3)));
     let run = bed.deploy(None);
-    run.code(1).stderr_has("no answer within 300ms");
-    bed.sb.assert_nothing_left();
+    run.code(3).stderr_has("no answer within 300ms").stderr_has(&bed.sb.host(None)).stderr_has("may still land");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(bed.npm.hosts().len(), 1, "the stalled create landed");
+    let prune = Run::from(bed.sb.tf(&["prune"]).env("TF_TEST_NPM_PASSWORD", PASSWORD).output().unwrap());
+    prune.code(0);
+    bed.assert_nothing_left();
 }
 
 #[test]
@@ -217,8 +226,9 @@ fn missing_password_variable_is_a_config_error_before_anything_happens() {
 #[test]
 fn no_secret_appears_in_output_logs_or_history() {
     let bed = Bed::new("npmsecret", "", "");
-    bed.npm.inject(When::Next("GET", "/api/nginx/proxy-hosts/"), Fault::Status500);
+    bed.npm.inject(When::NextAfter("GET", "/api/nginx/proxy-hosts", 1), Fault::Status500);
     let failed = bed.deploy(None);
+    failed.code(1);
     let ok = bed.deploy(None);
     ok.code(0);
     let json_run = Run::from(

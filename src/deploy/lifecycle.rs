@@ -181,13 +181,12 @@ where
         let mut report = RemoveReport { deploy_id: Some(id), ..RemoveReport::default() };
         emit(self, Some(id), &Event::StepStarted { step: Step::Remove });
         let t0 = tokio::time::Instant::now();
-        let leftovers = undo::execute(self, &state_id, comps, &mut |_, o| match o {
-            Ok(m) => {
-                emit(self, Some(id), &Event::Log { step: Step::Remove, level: Level::Info, message: m.clone() });
-                report.removed.push(m.clone());
-            }
-            Err(l) => {
-                emit(self, Some(id), &Event::Log { step: Step::Remove, level: Level::Warn, message: l.to_string() });
+        let leftovers = undo::execute(self, &state_id, comps, &mut |c, o| {
+            let message = undo::line(c, o);
+            let level = if o.is_ok() { Level::Info } else { Level::Warn };
+            emit(self, Some(id), &Event::Log { step: Step::Remove, level, message: message.clone() });
+            if o.is_ok() {
+                report.removed.push(message);
             }
         })
         .await;
@@ -282,13 +281,13 @@ where
             };
             let plan = plan::stage_plan(self, stage, &seen, (req.older_than, req.include_default)).await?;
             if req.dry_run {
+                report.actions.extend(plan.actions.iter().map(ToString::to_string));
                 for d in &plan.abandoned {
                     report.actions.push(format!(
                         "mark deploy {} of {what}:{} interrupted: abandoned by its process",
                         d.id, d.tag
                     ));
                 }
-                report.actions.extend(plan.actions.iter().map(ToString::to_string));
                 continue;
             }
             self.execute_plan(stage, &state_id, plan, &mut report).await;

@@ -72,8 +72,8 @@ impl fmt::Display for Reason {
             Self::ContainerGone => f.write_str("its container is gone"),
             Self::Expired { ttl } => write!(f, "older than {}", crate::report::fmt_span(*ttl)),
             Self::BeyondMax { max } => write!(f, "beyond max_instances ({max})"),
-            Self::OrphanContainer => f.write_str("no instance row names it"),
-            Self::OrphanHost => f.write_str("no live instance serves its slot"),
+            Self::OrphanContainer => f.write_str("orphan: no instance row names it"),
+            Self::OrphanHost => f.write_str("orphan: no live instance serves its slot"),
             Self::HostMissing => f.write_str("the live instance has no proxy host"),
             Self::HostDrift { found } => write!(f, "repair: {found}"),
         }

@@ -140,9 +140,8 @@ pub(super) async fn abandoned<R, P, S, Pr>(
             }
         };
         let comps = undo_of(d, stage, &dead, &rows).await;
-        let leftovers = undo::execute(d, state_id, comps, &mut |_, o| match o {
-            Ok(m) => log(m.clone(), Level::Info),
-            Err(l) => log(l.to_string(), Level::Warn),
+        let leftovers = undo::execute(d, state_id, comps, &mut |c, o| {
+            log(undo::line(c, o), if o.is_ok() { Level::Info } else { Level::Warn });
         })
         .await;
         store_leftovers(d, log_into, Some(dead.id), (stage.project.as_str(), stage.stage.as_str()), &leftovers);

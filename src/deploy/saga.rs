@@ -53,8 +53,8 @@ pub(super) struct Saga<'s, 'a, R, P, S, Pr> {
     replaced: RefCell<Vec<InstanceRecord>>,
     /// The proxy host serving the new instance, once published.
     host_id: RefCell<Option<String>>,
-    /// A proxy change may be under way (see [`proxy::ensure_tracked`]).
-    changing: Cell<bool>,
+    /// What the proxy step may have changed (see [`proxy::ensure_tracked`]).
+    progress: proxy::Progress,
 }
 
 pub(super) fn ms(d: Duration) -> u64 {
@@ -155,7 +155,7 @@ where
         row: Cell::new(None),
         replaced: RefCell::new(Vec::new()),
         host_id: RefCell::new(None),
-        changing: Cell::new(false),
+        progress: proxy::Progress::default(),
     };
     let outcome = match saga.forward(begin).await {
         Ok(success) => DeployOutcome::Succeeded(success),
@@ -440,25 +440,25 @@ where
             });
         }
         let marker = Marker { state: self.state_id.clone(), slot: self.slot.key() };
-        let result = proxy::ensure_tracked(self.d.proxy, &self.domain, &marker, upstream, &self.changing).await;
+        let result = proxy::ensure_tracked(self.d.proxy, &self.domain, &marker, upstream, &self.progress).await;
         self.settle();
         let (done, url) = result?;
         let message = match &done {
-            Ensured::NoHost => {
-                format!("no proxy: serving at the container's address {}", self.d.proxy.url(&self.domain, upstream))
-            }
-            Ensured::Created { id } => format!("created proxy host {} (id {id})", self.domain),
-            Ensured::Switched { id, from } => format!(
+            Ensured::NoHost => None,
+            Ensured::Created { id } => Some(format!("created proxy host {} (id {id})", self.domain)),
+            Ensured::Switched { id, from } => Some(format!(
                 "switched proxy host {} (id {id}) from {} to {}",
                 self.domain,
                 from.as_ref().map_or_else(|| "?".to_owned(), ToString::to_string),
                 upstream.name
-            ),
+            )),
             Ensured::Unchanged { id } => {
-                format!("proxy host {} (id {id}) already forwards to {}", self.domain, upstream.name)
+                Some(format!("proxy host {} (id {id}) already forwards to {}", self.domain, upstream.name))
             }
         };
-        self.log(Step::Proxy, Level::Info, message);
+        if let Some(m) = message {
+            self.log(Step::Proxy, Level::Info, m);
+        }
         self.host_id.replace(done.id().map(str::to_owned));
         self.log(Step::Proxy, Level::Info, format!("serving at {url}"));
         Ok(url)
@@ -522,9 +522,8 @@ where
             }
             Err(e) => warnings.push(format!("cannot list instances for eviction: {}", one_line(&e))),
         }
-        let leftovers = undo::execute(self.d, &self.state_id, comps, &mut |_, o| match o {
-            Ok(m) => self.log(Step::Retire, Level::Info, m.clone()),
-            Err(l) => self.log(Step::Retire, Level::Warn, l.to_string()),
+        let leftovers = undo::execute(self.d, &self.state_id, comps, &mut |c, o| {
+            self.log(Step::Retire, if o.is_ok() { Level::Info } else { Level::Warn }, undo::line(c, o));
         })
         .await;
         warnings.extend(leftovers.iter().map(ToString::to_string));
@@ -539,11 +538,18 @@ where
         (warnings, leftovers)
     }
 
-    /// Copies "a proxy change may still land" into the host's compensation.
+    /// Brings the undo in line with what the proxy step may have changed: nothing (no host
+    /// could point at the new container, so the host is left alone), a change (undo it), or a
+    /// change that may still land (undo it, and keep what it points at).
     fn settle(&self) {
-        for c in self.undo.borrow_mut().iter_mut() {
-            if let Compensation::Host { unsettled, .. } = c {
-                *unsettled = self.changing.get();
+        let changed = self.progress.may_have_changed();
+        let mut undo = self.undo.borrow_mut();
+        undo.retain(|c| changed || !matches!(c, Compensation::Host { .. }));
+        for c in undo.iter_mut() {
+            match c {
+                Compensation::Host { unsettled, .. } => *unsettled = self.progress.unsettled(),
+                Compensation::Container { domain, .. } if !changed => *domain = None,
+                _ => {}
             }
         }
     }

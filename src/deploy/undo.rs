@@ -92,8 +92,18 @@ impl Compensation {
     }
 }
 
-/// What one compensation came to: done (with what it found), or a leftover.
+/// What one compensation came to: done (with a note on what it found, empty when there is
+/// nothing to add to [`Compensation::describe`]), or a leftover.
 pub(super) type Outcome = Result<String, Leftover>;
+
+/// One line for a log: what was done, and the note if any.
+pub(super) fn line(c: &Compensation, o: &Outcome) -> String {
+    match o {
+        Ok(note) if note.is_empty() => c.describe(),
+        Ok(note) => format!("{}: {note}", c.describe()),
+        Err(l) => format!("{}: {l}", c.describe()),
+    }
+}
 
 /// Runs `comps` in the fixed order; `on` hears each outcome as it happens. Returns every
 /// leftover.
@@ -112,12 +122,12 @@ where
     let mut run = Run { state_id, unsettled: HashSet::new(), kept: HashSet::new(), leftovers: Vec::new() };
     for c in &comps {
         let outcome = if d.cancel.is_aborted() {
-            c.abandoned().map_or_else(|| Ok("kept for prune".to_owned()), Err)
+            c.abandoned().map_or_else(|| Ok("kept for prune: a second signal stopped the rollback".to_owned()), Err)
         } else {
             let work = run.one(d, c);
             tokio::select! {
                 biased;
-                () = d.cancel.aborted() => c.abandoned().map_or_else(|| Ok("kept for prune".to_owned()), Err),
+                () = d.cancel.aborted() => c.abandoned().map_or_else(|| Ok("kept for prune: a second signal stopped the rollback".to_owned()), Err),
                 o = work => o,
             }
         };
@@ -195,26 +205,21 @@ impl Run<'_> {
                     // Our earlier change has not shown up; it may still land. Keep what it
                     // would point at.
                     self.unsettled.insert(domain.to_owned());
-                    Ok(format!(
-                        "{domain} forwards to {}:{} (a change that got no answer may still land)",
-                        up.name, up.port
-                    ))
+                    Ok("it already does; a change that got no answer may still land".to_owned())
                 }
-                Ok((Ensured::Unchanged { .. }, _)) => Ok(format!("{domain} already forwards to {}", up.name)),
+                Ok((Ensured::Unchanged { .. }, _)) => Ok("it already does".to_owned()),
                 Ok((Ensured::NoHost, _)) => Ok("no proxy".to_owned()),
-                Ok((Ensured::Created { id }, _)) => Ok(format!("created {domain} (id {id}) for {}", up.name)),
-                Ok((Ensured::Switched { from, .. }, _)) => Ok(format!(
-                    "switched {domain} from {} to {}",
-                    from.map_or_else(|| "?".to_owned(), |t| t.to_string()),
-                    up.name
-                )),
+                Ok((Ensured::Created { id }, _)) => Ok(format!("created (id {id})")),
+                Ok((Ensured::Switched { from, .. }, _)) => {
+                    Ok(format!("switched from {}", from.map_or_else(|| "?".to_owned(), |t| t.to_string())))
+                }
                 Err(e) => {
                     self.unsettled.insert(domain.to_owned());
                     Err(failed(e))
                 }
             },
             None => match within(limit, proxy::remove(d.proxy, domain, &marker)).await {
-                Ok(Removed::Deleted { id }) => Ok(format!("deleted {domain} (id {id})")),
+                Ok(Removed::Deleted { .. }) => Ok(String::new()),
                 Ok(Removed::AlreadyGone) if unsettled && d.proxy.keeps_hosts() => {
                     self.unsettled.insert(domain.to_owned());
                     Err(Leftover::Host {
@@ -223,8 +228,8 @@ impl Run<'_> {
                         cause: LeftoverCause::Unsettled,
                     })
                 }
-                Ok(Removed::AlreadyGone) => Ok(format!("{domain} was not there")),
-                Ok(Removed::NotOurs { id }) => Ok(format!("{domain} (id {id}) is not this slot's; left alone")),
+                Ok(Removed::AlreadyGone) => Ok("it was not there".to_owned()),
+                Ok(Removed::NotOurs { id }) => Ok(format!("host id {id} is not this slot's; left alone")),
                 Err(e) => {
                     self.unsettled.insert(domain.to_owned());
                     Err(failed(e))
@@ -249,11 +254,11 @@ impl Run<'_> {
         let limit = d.timeouts.engine;
         let info = match within(limit, d.runtime.inspect(name, network)).await {
             Ok(Some(info)) => info,
-            Ok(None) => return Ok(format!("container {name} was already gone")),
+            Ok(None) => return Ok("it was already gone".to_owned()),
             Err(e) => return Err(failed(e)),
         };
         if info.labels.get(engine::LABEL_STATE).is_some_and(|s| s != self.state_id) {
-            return Ok(format!("container {name} belongs to another state file; left alone"));
+            return Ok("it belongs to another state file; left alone".to_owned());
         }
         if let Some(domain) = domain {
             if self.unsettled.contains(domain) {
@@ -268,8 +273,8 @@ impl Run<'_> {
             }
         }
         match within(limit, d.runtime.remove(name)).await {
-            Ok(Removal::Removed) => Ok(format!("removed container {name}")),
-            Ok(Removal::AlreadyGone) => Ok(format!("container {name} was already gone")),
+            Ok(Removal::Removed) => Ok(String::new()),
+            Ok(Removal::AlreadyGone) => Ok("it was already gone".to_owned()),
             Err(e) => Err(failed(e)),
         }
     }
@@ -283,9 +288,9 @@ impl Run<'_> {
         if self.kept.contains(container) {
             let patch = InstancePatch { status: Some(InstanceStatus::Retiring), ..InstancePatch::default() };
             d.store.update_instance(row, &patch).map_err(failed)?;
-            return Ok(format!("instance row {row} kept as retiring: its container is still there"));
+            return Ok("kept as retiring: its container is still there".to_owned());
         }
         d.store.delete_instance(row).map_err(failed)?;
-        Ok(format!("deleted instance row {row}"))
+        Ok(String::new())
     }
 }

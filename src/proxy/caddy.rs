@@ -125,13 +125,7 @@ impl CaddyProxy {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let failed = |e: reqwest::Error| {
-            if e.is_timeout() && !e.is_connect() {
-                ProxyError::NoAnswer { url: super::redact(&self.admin_url), after: self.timeout }
-            } else {
-                ProxyError::Unreachable { url: super::redact(&self.admin_url), message: super::transport(e) }
-            }
-        };
+        let failed = |e| super::transport_error(&self.admin_url, self.timeout, e);
         let resp = req.send().await.map_err(failed)?;
         let status = resp.status().as_u16();
         let text = resp.text().await.map_err(failed)?;

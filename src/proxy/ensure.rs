@@ -89,12 +89,48 @@ pub async fn ensure<P: Proxy + ?Sized>(
     marker: &Marker,
     upstream: &Upstream,
 ) -> Result<(Ensured, String), ProxyError> {
-    ensure_tracked(proxy, domain, marker, upstream, &Cell::new(false)).await
+    ensure_tracked(proxy, domain, marker, upstream, &Progress::default()).await
 }
 
-/// [`ensure`], telling its caller through `changing` whether a change may be under way: set
-/// before the create or update is sent, cleared once the proxy answered it. Still set after the
-/// future is dropped mid-call, or after a call that got no answer: the change may land later.
+/// What an [`ensure_tracked`] call may have changed, for its caller's undo.
+#[derive(Debug, Default)]
+pub struct Progress {
+    changed: Cell<bool>,
+    unsettled: Cell<bool>,
+}
+
+impl Progress {
+    /// The host may differ from before the call: a create or update was carried out, or was
+    /// sent and its outcome is unknown (or the call was dropped while one was in flight).
+    #[must_use]
+    pub fn may_have_changed(&self) -> bool {
+        self.changed.get() || self.unsettled.get()
+    }
+
+    /// A change was sent and not answered: it may still land later.
+    #[must_use]
+    pub fn unsettled(&self) -> bool {
+        self.unsettled.get()
+    }
+
+    fn sending(&self) {
+        self.unsettled.set(true);
+    }
+
+    fn answered<T>(&self, r: &Result<T, ProxyError>) {
+        match r {
+            Ok(_) => {
+                self.changed.set(true);
+                self.unsettled.set(false);
+            }
+            Err(e) if e.outcome_unknown() => self.changed.set(true),
+            Err(_) => self.unsettled.set(false),
+        }
+    }
+}
+
+/// [`ensure`], telling its caller through `progress` what may have changed, even when the
+/// future is dropped mid-call.
 ///
 /// # Errors
 /// As [`ensure`].
@@ -103,18 +139,17 @@ pub async fn ensure_tracked<P: Proxy + ?Sized>(
     domain: &str,
     marker: &Marker,
     upstream: &Upstream,
-    changing: &Cell<bool>,
+    progress: &Progress,
 ) -> Result<(Ensured, String), ProxyError> {
     if !proxy.keeps_hosts() {
         return Ok((Ensured::NoHost, proxy.url(domain, upstream)));
     }
     let want = proxy.target(domain, upstream)?;
-    let settle = |e: Option<&ProxyError>| changing.set(e.is_some_and(ProxyError::outcome_unknown));
     let done = match read(proxy.find(domain).await)? {
         None => {
-            changing.set(true);
+            progress.sending();
             let created = proxy.create(domain, marker, &want).await;
-            settle(created.as_ref().err());
+            progress.answered(&created);
             Ensured::Created { id: created? }
         }
         Some(h) => {
@@ -123,9 +158,9 @@ pub async fn ensure_tracked<P: Proxy + ?Sized>(
             if exact && h.target.as_ref() == Some(&want) && h.problem.is_none() {
                 Ensured::Unchanged { id: h.id }
             } else {
-                changing.set(true);
+                progress.sending();
                 let updated = proxy.update(&h.id, domain, marker, &want).await;
-                settle(updated.as_ref().err());
+                progress.answered(&updated);
                 updated?;
                 Ensured::Switched { id: h.id, from: h.target }
             }
@@ -141,6 +176,7 @@ fn read<T>(r: Result<T, ProxyError>) -> Result<T, ProxyError> {
         ProxyError::NoAnswer { url, after } => {
             ProxyError::Unreachable { url, message: format!("no answer within {}", humantime::format_duration(after)) }
         }
+        ProxyError::AnswerLost { url, message } => ProxyError::Unreachable { url, message },
         other => other,
     })
 }

@@ -16,7 +16,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 pub use caddy::CaddyProxy;
-pub use ensure::{Ensured, Removed, ensure, ensure_tracked, points_at, remove};
+pub use ensure::{Ensured, Progress, Removed, ensure, ensure_tracked, points_at, remove};
 pub use npm::{MARKER as NPM_MARKER, NpmProxy};
 
 /// `url` without credentials (`http://user:pw@host` → `http://host`), for messages: a proxy URL
@@ -37,6 +37,20 @@ pub fn redact(url: &str) -> String {
 /// A transport error on one line, without the URL (which may hold credentials).
 pub(crate) fn transport(e: reqwest::Error) -> String {
     crate::report::one_line(&e.without_url())
+}
+
+/// What a transport failure means for a request to the API at `url` bounded by `timeout`:
+/// not connected (nothing was sent), no answer in time, or an answer lost on the way (the
+/// request may have been carried out either way).
+pub(crate) fn transport_error(url: &str, timeout: std::time::Duration, e: reqwest::Error) -> ProxyError {
+    let url = redact(url);
+    if e.is_connect() {
+        ProxyError::Unreachable { url, message: transport(e) }
+    } else if e.is_timeout() {
+        ProxyError::NoAnswer { url, after: timeout }
+    } else {
+        ProxyError::AnswerLost { url, message: transport(e) }
+    }
 }
 
 /// Where a host should forward to: an instance's container.
@@ -145,6 +159,14 @@ pub enum ProxyError {
         /// How long we waited.
         after: std::time::Duration,
     },
+    /// The request was sent and its answer broke off: the change may or may not have been made.
+    #[error("proxy at {url}: the answer was lost ({message}); the change may or may not have been made")]
+    AnswerLost {
+        /// The API base URL.
+        url: String,
+        /// What the connection said.
+        message: String,
+    },
     /// Login was refused.
     #[error("proxy login refused: {message}; check proxy.email and the password")]
     Auth {
@@ -229,7 +251,7 @@ impl ProxyError {
     /// The request may have been carried out although no answer came.
     #[must_use]
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, Self::NoAnswer { .. })
+        matches!(self, Self::NoAnswer { .. } | Self::AnswerLost { .. })
     }
 }
 

@@ -64,10 +64,7 @@ impl NpmProxy {
     }
 
     fn unreachable(&self, e: reqwest::Error) -> ProxyError {
-        if e.is_timeout() && !e.is_connect() {
-            return ProxyError::NoAnswer { url: super::redact(&self.settings.url), after: self.settings.timeout };
-        }
-        ProxyError::Unreachable { url: super::redact(&self.settings.url), message: super::transport(e) }
+        super::transport_error(&self.settings.url, self.settings.timeout, e)
     }
 
     /// One HTTP exchange, no auth logic.

@@ -85,3 +85,21 @@ impl Drop for Caddy {
         }
     }
 }
+
+/// The routes of server `srv0`, read from Caddy's admin API at `admin` (none when it has no
+/// `routes` key). The test fails when Caddy does not answer 200.
+pub(crate) fn routes(admin: &str) -> Vec<serde_json::Value> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let r = crate::support::client()
+            .get(format!("{admin}/config/apps/http/servers/srv0/routes"))
+            .send()
+            .await
+            .expect("Caddy's admin API");
+        assert_eq!(r.status().as_u16(), 200, "Caddy's admin API refused to list routes");
+        match r.json::<serde_json::Value>().await.unwrap() {
+            serde_json::Value::Array(list) => list,
+            _ => Vec::new(),
+        }
+    })
+}

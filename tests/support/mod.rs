@@ -31,8 +31,31 @@ pub(crate) fn run(cmd: &mut Command) -> Output {
     out
 }
 
-pub(crate) fn docker(args: &[&str]) -> Output {
-    Command::new("docker").args(args).output().expect("docker CLI")
+/// Runs `docker ARGS…` and returns its stdout. The test fails when the CLI fails: an empty
+/// answer from a failing CLI must never pass for "nothing there".
+#[track_caller]
+pub(crate) fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker CLI");
+    assert!(out.status.success(), "docker {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `docker ARGS…` and says whether it succeeded: for what may rightly fail (inspecting
+/// something that may be gone, cleanup).
+pub(crate) fn docker_ok(args: &[&str]) -> bool {
+    Command::new("docker").args(args).output().is_ok_and(|o| o.status.success())
+}
+
+/// The proxy a sandbox's deploys publish to, for the "nothing left" check.
+#[derive(Clone, Default)]
+pub(crate) enum Watch {
+    /// No proxy (or the test checks it itself).
+    #[default]
+    None,
+    /// The NPM double.
+    Npm(npm::NpmView),
+    /// A real Caddy, read through its admin API.
+    Caddy(String),
 }
 
 /// The shared registry and the demo-app images in it, made once per test run.
@@ -52,13 +75,17 @@ pub(crate) fn images() -> &'static Images {
         // Networks a killed earlier run could not remove (every test configures its sandbox,
         // and so waits here, before it deploys: none of this run's networks exists yet).
         let stale = docker(&["network", "ls", "-q", "--filter", "name=tf-test-"]);
-        for id in String::from_utf8_lossy(&stale.stdout).split_whitespace() {
-            let _ = docker(&["network", "rm", id]);
+        for id in stale.split_whitespace() {
+            docker_ok(&["network", "rm", id]);
         }
-        // Images of earlier runs (their registry port is gone) only take space.
-        let old = docker(&["images", "-q", "--filter", "reference=*/tf-test/demo"]);
-        for id in String::from_utf8_lossy(&old.stdout).split_whitespace() {
-            let _ = docker(&["rmi", "-f", id]);
+        // Images of earlier runs only take space: those whose registry no longer listens (a
+        // test run going on beside this one keeps its own).
+        let old = docker(&["images", "--filter", "reference=*/tf-test/demo", "--format", "{{.Repository}}:{{.Tag}}"]);
+        for image in old.lines() {
+            let host = image.split('/').next().unwrap_or_default();
+            if std::net::TcpStream::connect(host).is_err() {
+                docker_ok(&["rmi", "-f", image]);
+            }
         }
         let registry = Registry::shared();
         let repo = format!("{}/tf-test/demo", registry.host());
@@ -100,6 +127,7 @@ pub(crate) struct Sandbox {
     pub(crate) network: String,
     pub(crate) config: PathBuf,
     pub(crate) state: PathBuf,
+    watch: std::cell::RefCell<Watch>,
 }
 
 impl Sandbox {
@@ -111,7 +139,12 @@ impl Sandbox {
         let network = format!("tf-test-{project}");
         let config = dir.path().join("tiny-forge.toml");
         let state = dir.path().join("state").join("state.db");
-        Self { dir, project, network, config, state }
+        Self { dir, project, network, config, state, watch: std::cell::RefCell::new(Watch::None) }
+    }
+
+    /// Makes [`Sandbox::assert_nothing_left`] check this proxy too.
+    pub(crate) fn watch(&self, w: Watch) {
+        *self.watch.borrow_mut() = w;
     }
 
     /// Writes a config for this sandbox's project: `[settings]` with its network and state,
@@ -200,54 +233,88 @@ default_tag = "v1"
         }
     }
 
-    /// Managed containers of this sandbox's project, as `name state` lines.
+    /// Managed containers of this sandbox's project, as `name state` lines (from the Docker
+    /// API, through the CLI; the test fails if it cannot ask).
     pub(crate) fn containers(&self) -> Vec<String> {
         let filter = format!("label=dev.tiny-forge.project={}", self.project);
-        let out = docker(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}} {{.State}}"]);
-        String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+        docker(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}} {{.State}}"])
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
+    /// The state file, which must exist (a test that expects none checks `state.exists()`).
+    #[track_caller]
     pub(crate) fn store(&self) -> SqliteStore {
+        assert!(self.state.exists(), "no state file at {}", self.state.display());
         SqliteStore::open(&self.state).unwrap()
     }
 
+    #[track_caller]
     pub(crate) fn instances(&self) -> Vec<InstanceRecord> {
-        if !self.state.exists() {
-            return Vec::new();
-        }
         self.store().instances(&Filter::default()).unwrap()
     }
 
+    #[track_caller]
     pub(crate) fn deploys(&self) -> Vec<DeployRecord> {
-        if !self.state.exists() {
-            return Vec::new();
-        }
         self.store().deploys(&Filter::default(), 1000).unwrap()
+    }
+
+    /// Proxy hosts with tiny-forge's mark for this sandbox's names, as the watched proxy holds
+    /// them now (NPM: `meta`; Caddy: the route's `@id`).
+    pub(crate) fn proxy_hosts(&self) -> Vec<serde_json::Value> {
+        match &*self.watch.borrow() {
+            Watch::None => Vec::new(),
+            Watch::Npm(v) => {
+                v.hosts_with(&self.project).into_iter().filter(|h| h["meta"]["tiny_forge_managed"] == true).collect()
+            }
+            Watch::Caddy(admin) => caddy::routes(admin)
+                .into_iter()
+                .filter(|r| {
+                    r["@id"].as_str().is_some_and(|id| id.starts_with("tiny-forge-"))
+                        && r["match"].to_string().contains(&self.project)
+                })
+                .collect(),
+        }
     }
 
     pub(crate) fn logs(&self, id: DeployId) -> Vec<LogEntry> {
         self.store().logs(id, 0).unwrap()
     }
 
-    /// No container, no instance row: what every failure must leave.
+    /// What every failure must leave, seen from outside: no container of the project (Docker
+    /// API), no proxy host for its names (the watched proxy's own answer), no container on its
+    /// network; and in the state file, which must exist: no instance row, no leftover, no
+    /// deploy still marked running.
     #[track_caller]
     pub(crate) fn assert_nothing_left(&self) {
         assert_eq!(self.containers(), Vec::<String>::new(), "containers left behind");
+        assert_eq!(self.proxy_hosts(), Vec::<serde_json::Value>::new(), "proxy hosts left behind");
+        if docker_ok(&["network", "inspect", &self.network]) {
+            let attached = docker(&["network", "inspect", "-f", "{{len .Containers}}", &self.network]);
+            assert_eq!(attached.trim(), "0", "containers still attached to {}", self.network);
+        }
         assert_eq!(self.instances(), Vec::new(), "instance rows left behind");
+        let leftovers = self.store().leftovers(&Filter::default()).unwrap();
+        assert!(leftovers.is_empty(), "leftovers recorded: {leftovers:?}");
+        let running: Vec<_> = self.deploys().into_iter().filter(|d| d.status.as_str() == "running").collect();
+        assert!(running.is_empty(), "deploys still marked running: {running:?}");
     }
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
         let filter = format!("label=dev.tiny-forge.project={}", self.project);
-        let out = docker(&["ps", "-aq", "--filter", &filter]);
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
+        let out = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output();
+        let ids: Vec<String> = out
+            .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
         if !ids.is_empty() {
             let mut args = vec!["rm", "-f", "-v"];
             args.extend(ids.iter().map(String::as_str));
-            let _ = docker(&args);
+            docker_ok(&args);
         }
-        let _ = docker(&["network", "rm", &self.network]);
+        docker_ok(&["network", "rm", &self.network]);
     }
 }
 
@@ -294,7 +361,7 @@ pub(crate) fn retag(from: &str, to: &str) {
     run(Command::new("docker").args(["pull", "-q", &format!("{repo}:{from}")]));
     run(Command::new("docker").args(["tag", &format!("{repo}:{from}"), &format!("{repo}:{to}")]));
     run(Command::new("docker").args(["push", "-q", &format!("{repo}:{to}")]));
-    let _ = docker(&["rmi", &format!("{repo}:{to}")]);
+    docker_ok(&["rmi", &format!("{repo}:{to}")]);
 }
 
 /// GETs `url` and returns (status, body).

@@ -27,6 +27,9 @@ pub(crate) enum Fault {
     Stall(Duration),
     /// Close the connection without answering.
     Close,
+    /// Handle the call (the change is made), then wait this long before answering: the client
+    /// gives up, the change stays.
+    ActThenStall(Duration),
     /// Expire every token, then handle the call (it meets `Token has expired`).
     ExpireTokens,
 }
@@ -38,6 +41,8 @@ pub(crate) enum When {
     Nth(usize),
     /// The next call with this method whose path starts with this prefix.
     Next(&'static str, &'static str),
+    /// As `Next`, after letting this many such calls through.
+    NextAfter(&'static str, &'static str, usize),
 }
 
 struct State {
@@ -56,6 +61,21 @@ struct State {
 pub(crate) struct NpmDouble {
     port: u16,
     state: Arc<Mutex<State>>,
+}
+
+/// A read-only view of a double's hosts, for the test bed's "nothing left" check.
+#[derive(Clone)]
+pub(crate) struct NpmView(Arc<Mutex<State>>);
+
+impl NpmView {
+    /// Live (not deleted) hosts whose names contain `needle`.
+    pub(crate) fn hosts_with(&self, needle: &str) -> Vec<Value> {
+        live_hosts(&self.0).into_iter().filter(|h| h["domain_names"].to_string().contains(needle)).collect()
+    }
+}
+
+fn live_hosts(state: &Mutex<State>) -> Vec<Value> {
+    state.lock().unwrap().hosts.values().filter(|h| !h["_deleted"].as_bool().unwrap_or(false)).cloned().collect()
 }
 
 const PATTERN: &str = r#"^[^&| @!#%^();:/\\}{=+?<>,~`'"]+$"#;
@@ -108,14 +128,12 @@ impl NpmDouble {
 
     /// Live (not deleted) hosts as stored.
     pub(crate) fn hosts(&self) -> Vec<Value> {
-        self.state
-            .lock()
-            .unwrap()
-            .hosts
-            .values()
-            .filter(|h| !h["_deleted"].as_bool().unwrap_or(false))
-            .cloned()
-            .collect()
+        live_hosts(&self.state)
+    }
+
+    /// A view for the test bed.
+    pub(crate) fn view(&self) -> NpmView {
+        NpmView(Arc::clone(&self.state))
     }
 
     /// Every call so far, as (method, path).
@@ -128,7 +146,7 @@ impl NpmDouble {
         let mut st = self.state.lock().unwrap();
         let when = match when {
             When::Nth(n) => When::Nth(st.calls.len() + n),
-            w @ When::Next(..) => w,
+            w => w,
         };
         st.faults.push((when, fault));
     }
@@ -229,10 +247,26 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>) {
         let mut st = state.lock().unwrap();
         st.calls.push((req.method.clone(), req.path.clone()));
         let n = st.calls.len();
-        let pos = st.faults.iter().position(|(w, _)| match w {
-            When::Nth(k) => *k == n,
-            When::Next(m, p) => *m == req.method && req.path.starts_with(p),
-        });
+        let mut pos = None;
+        for (i, (w, _)) in st.faults.iter_mut().enumerate() {
+            let hit = match w {
+                When::Nth(k) => *k == n,
+                When::Next(m, p) => *m == req.method && req.path.starts_with(*p),
+                When::NextAfter(m, p, skip) if *m == req.method && req.path.starts_with(*p) => {
+                    if *skip == 0 {
+                        true
+                    } else {
+                        *skip -= 1;
+                        false
+                    }
+                }
+                When::NextAfter(..) => false,
+            };
+            if hit {
+                pos = Some(i);
+                break;
+            }
+        }
         pos.map(|i| st.faults.remove(i).1)
     };
     match fault {
@@ -240,6 +274,11 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>) {
         Some(Fault::Status500) => return respond(&mut stream, err(500, "Internal Error")),
         Some(Fault::Reject(code, message)) => return respond(&mut stream, err(code, message)),
         Some(Fault::Stall(d)) => std::thread::sleep(d),
+        Some(Fault::ActThenStall(d)) => {
+            let answer = handle(&req, &mut state.lock().unwrap());
+            std::thread::sleep(d);
+            return respond(&mut stream, answer);
+        }
         Some(Fault::ExpireTokens) => {
             let mut st = state.lock().unwrap();
             let past = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
