@@ -4,6 +4,7 @@
 //! Discovery order: `--config`, then `$TINY_FORGE_CONFIG`, then `./tiny-forge.toml`, then
 //! `$XDG_CONFIG_HOME/tiny-forge/config.toml` (`~/.config` when unset).
 
+mod env_file;
 mod file;
 mod resolve;
 mod resolved;

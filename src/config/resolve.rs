@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::ConfigError;
+use super::env_file;
 use super::file::{FileConfig, HealthFile, OneOrMany, ProjectFile, StageFile};
 use super::resolved::{
     ForwardTo, NotifyFormat, NotifyTarget, NpmSettings, ProbeAddress, ProxySettings, RegistryAuth, ResolvedStage,
@@ -77,28 +78,6 @@ fn parse_memory(s: &str) -> Option<i64> {
         _ => (s, 1),
     };
     num.parse::<i64>().ok().filter(|n| *n > 0).and_then(|n| n.checked_mul(mult))
-}
-
-fn env_file(path: &Path, key: &str, problems: &mut Vec<String>) -> Vec<(String, String)> {
-    match dotenvy::from_path_iter(path) {
-        Ok(iter) => {
-            let mut out = Vec::new();
-            for item in iter {
-                match item {
-                    Ok(kv) => out.push(kv),
-                    Err(e) => {
-                        problems.push(format!("{key}: `{}` is not a valid env file: {e}", path.display()));
-                        break;
-                    }
-                }
-            }
-            out
-        }
-        Err(e) => {
-            problems.push(format!("{key}: cannot read `{}`: {e}", path.display()));
-            Vec::new()
-        }
-    }
 }
 
 fn is_valid_repository(image: &str) -> bool {
@@ -462,11 +441,11 @@ impl Config {
         let mut problems = Vec::new();
         let mut env: BTreeMap<String, String> = BTreeMap::new();
         if let Some(f) = &p.env_file {
-            env.extend(env_file(&self.base.join(f), &format!("projects.{project}.env_file"), &mut problems));
+            env.extend(env_file::read(&self.base.join(f), &format!("projects.{project}.env_file"), &mut problems));
         }
         env.extend(p.env.clone());
         if let Some(f) = &st.env_file {
-            env.extend(env_file(&self.base.join(f), &format!("{key}.env_file"), &mut problems));
+            env.extend(env_file::read(&self.base.join(f), &format!("{key}.env_file"), &mut problems));
         }
         env.extend(st.env.clone());
         let health = health_policy(

@@ -136,7 +136,7 @@ interval = "1s"
 #[test]
 fn env_file_is_read_relative_to_the_config() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("dev.env"), "# comment\nFROM_FILE=1\nB=file\n").unwrap();
+    std::fs::write(dir.path().join("dev.env"), "# comment\nFROM_FILE=1\nB=file\nLITERAL=\"$HOME\"\n").unwrap();
     let text = r#"
 [projects.shop]
 image = "shop"
@@ -147,7 +147,10 @@ env = { B = "inline" }
 "#;
     let c = Config::parse(text, &dir.path().join("tiny-forge.toml")).unwrap();
     let r = resolve(&c, "shop", "dev").unwrap();
-    assert_eq!(r.env, vec![("B".into(), "inline".into()), ("FROM_FILE".into(), "1".into())]);
+    assert_eq!(
+        r.env,
+        vec![("B".into(), "inline".into()), ("FROM_FILE".into(), "1".into()), ("LITERAL".into(), "\"$HOME\"".into())]
+    );
 }
 
 #[test]
