@@ -79,15 +79,18 @@ impl Config {
         self.projects.iter().flat_map(|(p, stages)| stages.keys().map(move |s| (p.clone(), s.clone()))).collect()
     }
 
-    /// Every configured stage, resolved (for `prune`).
+    /// Every configured stage, resolved with [`Resolution::ConfigOnly`]: for `prune`, which never
+    /// pulls or starts a container, so that no stage's env file or registry secret is read and
+    /// one stage's missing secret cannot stop the cleanup of every stage.
     ///
     /// # Errors
-    /// As [`Config::resolve`].
+    /// None today (everything it needs was checked when the file was read); fallible so that
+    /// callers need not change if that changes.
     pub fn resolve_all(&self) -> Result<Vec<ResolvedStage>, ConfigError> {
         self.projects
             .values()
             .flat_map(BTreeMap::values)
-            .map(|plan| plan.resolve(Resolution::Full, &self.path))
+            .map(|plan| plan.resolve(Resolution::ConfigOnly, &self.path))
             .collect()
     }
 
