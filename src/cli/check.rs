@@ -4,7 +4,7 @@
 use tiny_forge::ContainerRuntime as _;
 use tiny_forge::config::{Config, ResolvedStage};
 use tiny_forge::domain::{ProjectName, StageName};
-use tiny_forge::engine::DockerRuntime;
+use tiny_forge::engine::{DockerRuntime, auth};
 
 use super::{Ctx, Failure, exit, out};
 
@@ -91,7 +91,7 @@ async fn registries(docker: &DockerRuntime, stages: &[ResolvedStage]) -> Vec<(bo
         if !seen.insert(image.clone()) {
             continue;
         }
-        let auth = match tiny_forge::engine::auth::for_image(&s.image, s.registry_auth.as_ref()) {
+        let auth = match auth::for_image(&s.image, s.registry_auth.as_ref(), auth::HELPER_TIMEOUT).await {
             Ok(a) => a,
             Err(e) => {
                 out.push((false, format!("{image}: {e}")));

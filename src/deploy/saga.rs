@@ -244,7 +244,8 @@ where
 
     async fn pull(&self) -> Result<PulledImage, StepError> {
         let stage = &self.req.stage;
-        let auth = match engine::auth::for_image(&stage.image, stage.registry_auth.as_ref()) {
+        let lookup = engine::auth::for_image(&stage.image, stage.registry_auth.as_ref(), engine::auth::HELPER_TIMEOUT);
+        let auth = match lookup.await {
             Ok(a) => a,
             Err(e) => {
                 self.log(Step::Pull, Level::Warn, format!("pulling without credentials: {e}"));
