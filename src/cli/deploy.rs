@@ -157,7 +157,13 @@ fn build_notifier(config: &Config, client: &reqwest::Client) -> Result<WebhookNo
             }
             None => None,
         };
-        targets.push(WebhookTarget { url: t.url.clone(), secret, format: t.format, budget: t.budget });
+        targets.push(WebhookTarget {
+            url: t.url.clone(),
+            secret,
+            format: t.format,
+            budget: t.budget,
+            include_logs: t.include_logs,
+        });
     }
     Ok(WebhookNotifier::new(targets, client.clone()))
 }
