@@ -1,4 +1,5 @@
-//! Every environment variable tiny-forge reads, in one place.
+//! Every environment variable tiny-forge reads, in one place. Besides these it reads only the
+//! variables the config names: `*_env` keys, and bare `KEY` lines in an `env_file`.
 
 use std::path::PathBuf;
 
