@@ -1,4 +1,5 @@
-//! Every environment variable tiny-forge reads, in one place.
+//! Every environment variable tiny-forge reads, in one place. Besides these it reads only the
+//! variables the config names: `*_env` keys, and bare `KEY` lines in an `env_file`.
 
 use std::path::PathBuf;
 
@@ -12,6 +13,8 @@ pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
 pub const HOME: &str = "HOME";
 /// Directory of the Docker CLI's config (`config.json` with registry `auths`).
 pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+/// Where `docker-credential-<name>` helpers are found (the usual program lookup).
+pub const PATH: &str = "PATH";
 /// The Docker Engine's address (`unix:///var/run/docker.sock` when unset); read by bollard.
 pub const DOCKER_HOST: &str = "DOCKER_HOST";
 /// Tests only: `step:duration` makes a deploy pause after that step (e.g. `proxy:5s`), so that

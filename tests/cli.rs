@@ -209,3 +209,44 @@ fn check_passes_on_a_working_setup_and_names_each_broken_part() {
     sb.write_config("[settings]\ncolour = 1\n");
     failing(&sb.run_tf(&["check"]), "config");
 }
+
+/// Issue 11, item 14: `prune` from cron reads no stage's secrets. An unrelated project whose
+/// registry password variable is unset and whose env file is missing must not stop it; a deploy
+/// of that project still refuses up front, naming what is missing and never a value.
+#[test]
+fn issue_11_prune_needs_no_stage_secret_and_deploying_that_stage_names_what_is_missing() {
+    const UNSET: &str = "TF_TEST_SURELY_UNSET_REGISTRY_PW";
+    let sb = Sandbox::new("prunesec");
+    let other = format!("{}b", sb.project);
+    sb.config("", "");
+    let text = std::fs::read_to_string(&sb.config).unwrap();
+    sb.write_config(&format!(
+        "[registries.\"registry.invalid\"]\nusername = \"ci\"\npassword_env = \"{UNSET}\"\n\n{text}\n\
+         [projects.{other}]\nimage = \"registry.invalid/team/other\"\nport = 8080\n\
+         [projects.{other}.stages.qa]\nenv_file = \"qa.env\"\n"
+    ));
+    let tf = |args: &[&str]| crate::support::Run::from(sb.tf(args).env_remove(UNSET).output().unwrap());
+
+    // A tag instance of the sandbox's project, old enough for `--older-than 0s`.
+    tf(&["-q", "deploy", &sb.project, "dev", "v2"]).code(0);
+    assert_eq!(sb.instances().len(), 1);
+    let prune = tf(&["prune", "--older-than", "0s"]);
+    prune.code(0);
+    assert!(prune.stdout.contains("did remove"), "{}", prune.stdout);
+    sb.assert_nothing_left();
+
+    // The unrelated stage: a deploy or remove reads its secrets first and exits 2, touching nothing.
+    std::fs::write(sb.dir.path().join("qa.env"), "OK=1\nDB_PASSWORD hunter2-value\n").unwrap();
+    for args in [vec!["deploy", other.as_str(), "qa"], vec!["remove", other.as_str(), "qa", "v1"]] {
+        let run = tf(&args);
+        run.code(2);
+        let line = run.error_line();
+        assert_eq!(run.stderr.lines().filter(|l| !l.trim().is_empty()).count(), 1, "one line: {}", run.stderr);
+        assert!(line.contains(&format!("password_env names `{UNSET}`, which is not set")), "{args:?}: {line}");
+        assert!(line.contains("qa.env:2: the variable name holds whitespace"), "{args:?}: {line}");
+        assert!(!run.stderr.contains("hunter2") && !run.stdout.contains("hunter2"), "{}", run.stderr);
+    }
+    let filter = format!("label=dev.tiny-forge.project={other}");
+    let out = crate::support::docker(&["ps", "-aq", "--filter", &filter]);
+    assert!(out.stdout.is_empty(), "nothing was created for {other}");
+}

@@ -112,3 +112,36 @@ fn a_missing_webhook_secret_is_a_config_error() {
     run.code(2);
     assert!(run.error_line().contains("TF_TEST_SURELY_UNSET_SECRET"), "{}", run.stderr);
 }
+
+/// Issue 11, item 12: a crashed container's log lines can hold secrets. They stay in local
+/// history, and reach only the notify targets with `include_logs = true`, never inside `error`.
+#[test]
+fn issue_11_container_logs_reach_only_targets_with_include_logs() {
+    let plain = Receiver::start(Mode::Ok);
+    let with_logs = Receiver::start(Mode::Ok);
+    let notify = format!(
+        "[[notify]]\nurl = \"{}\"\n[[notify]]\nurl = \"{}\"\nformat = \"slack\"\ninclude_logs = true\n",
+        plain.url(),
+        with_logs.url()
+    );
+    let sb = Sandbox::new("hooklogs");
+    // A start period long enough that the crash, not the probes, fails the health check.
+    let health = format!("[projects.{}.health]\nstart_period = \"30s\"\n", sb.project);
+    let crash = "env = { LISTEN_AFTER_MS = \"600000\", EXIT_AFTER_MS = \"200\", EXIT_CODE = \"3\" }";
+    sb.config_with(&notify, crash, &health);
+    deploy(&sb).code(1);
+
+    let body: Value = serde_json::from_str(&plain.received()[0].body).unwrap();
+    assert_eq!(body["event"], "deploy.failed");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("health failed: container exited with code 3"), "{body}");
+    assert_eq!(body["logs"], serde_json::json!([]), "{body}");
+    assert!(!plain.received()[0].body.contains("simulated crash"), "{body}");
+
+    let slack: Value = serde_json::from_str(&with_logs.received()[0].body).unwrap();
+    let text = slack["text"].as_str().unwrap();
+    assert!(text.contains("last log lines:") && text.contains("demo-app: fatal: simulated crash"), "{text}");
+
+    let d = &sb.deploys()[0];
+    assert!(d.error.as_deref().unwrap_or_default().contains("simulated crash"), "local history keeps them: {d:?}");
+}

@@ -1,8 +1,10 @@
-//! `tiny-forge check`: verifies, one line each, what a deploy will need; exits non-zero if any
-//! check fails.
+//! `tiny-forge check`: verifies, one line each, what a deploy will need (a stage whose env files
+//! or registry secret cannot be read gets a `stage` line); exits non-zero if any check fails.
 
 use tiny_forge::ContainerRuntime as _;
-use tiny_forge::engine::DockerRuntime;
+use tiny_forge::config::{Config, ResolvedStage};
+use tiny_forge::domain::{ProjectName, StageName};
+use tiny_forge::engine::{DockerRuntime, auth};
 
 use super::{Ctx, Failure, exit, out};
 
@@ -34,6 +36,10 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<u8, Failure> {
             Err(e) => line(false, "proxy", e.to_string())?,
         }
     }
+    let (stages, unreadable) = config.as_ref().map(stages).unwrap_or_default();
+    for detail in unreadable {
+        line(false, "stage", detail)?;
+    }
     match ctx.state_path(config.as_ref()) {
         Ok(p) => match Ctx::open_store(&p) {
             Ok(_) => line(true, "state", p.display().to_string())?,
@@ -51,7 +57,7 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<u8, Failure> {
                     }
                     Err(e) => line(false, "network", super::one_line(&e))?,
                 }
-                for (ok, detail) in registries(&d, c).await {
+                for (ok, detail) in registries(&d, &stages).await {
                     line(ok, "registry", detail)?;
                 }
             }
@@ -61,12 +67,23 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<u8, Failure> {
     Ok(if failed { exit::USAGE } else { exit::OK })
 }
 
+/// Every stage resolved as a deploy resolves it (env files and registry secrets read), and one
+/// line for each stage where that fails.
+fn stages(config: &Config) -> (Vec<ResolvedStage>, Vec<String>) {
+    let mut resolved = Vec::new();
+    let mut unreadable = Vec::new();
+    for (p, s) in config.stages() {
+        let (Ok(project), Ok(stage)) = (ProjectName::new(&p), StageName::new(&s)) else { continue };
+        match config.resolve(&project, &stage) {
+            Ok(r) => resolved.push(r),
+            Err(e) => unreadable.push(format!("{p}/{s}: {}", super::one_line(&e))),
+        }
+    }
+    (resolved, unreadable)
+}
+
 /// Each project's default image, asked of its registry with the credentials a deploy would use.
-async fn registries(docker: &DockerRuntime, config: &tiny_forge::config::Config) -> Vec<(bool, String)> {
-    let stages = match config.resolve_all() {
-        Ok(s) => s,
-        Err(e) => return vec![(false, super::one_line(&e))],
-    };
+async fn registries(docker: &DockerRuntime, stages: &[ResolvedStage]) -> Vec<(bool, String)> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for s in stages {
@@ -74,7 +91,7 @@ async fn registries(docker: &DockerRuntime, config: &tiny_forge::config::Config)
         if !seen.insert(image.clone()) {
             continue;
         }
-        let auth = match tiny_forge::engine::auth::for_image(&s.image, s.registry_auth.as_ref()) {
+        let auth = match auth::for_image(&s.image, s.registry_auth.as_ref(), auth::HELPER_TIMEOUT).await {
             Ok(a) => a,
             Err(e) => {
                 out.push((false, format!("{image}: {e}")));

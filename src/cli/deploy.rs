@@ -30,9 +30,20 @@ pub(crate) struct Adapters {
 
 impl Adapters {
     pub(crate) async fn build(ctx: &Ctx, config: &Config) -> Result<Self, Failure> {
+        Self::build_with(ctx, config, true).await
+    }
+
+    /// As [`Adapters::build`] with a notifier that tells no one, so that no webhook secret is
+    /// read: for commands that never notify (`prune`).
+    pub(crate) async fn build_without_notifier(ctx: &Ctx, config: &Config) -> Result<Self, Failure> {
+        Self::build_with(ctx, config, false).await
+    }
+
+    async fn build_with(ctx: &Ctx, config: &Config, notify: bool) -> Result<Self, Failure> {
         let client = tiny_forge::http::client().map_err(Failure::usage)?;
         let proxy = build_proxy(config, &client)?;
-        let notifier = build_notifier(config, &client)?;
+        let notifier =
+            if notify { build_notifier(config, &client)? } else { WebhookNotifier::new(Vec::new(), client.clone()) };
         let state_path = ctx.state_path(Some(config))?;
         let runtime = DockerRuntime::connect().await.map_err(Failure::usage)?;
         let store = Ctx::open_store(&state_path)?;
@@ -148,7 +159,13 @@ fn build_notifier(config: &Config, client: &reqwest::Client) -> Result<WebhookNo
             }
             None => None,
         };
-        targets.push(WebhookTarget { url: t.url.clone(), secret, format: t.format, budget: t.budget });
+        targets.push(WebhookTarget {
+            url: t.url.clone(),
+            secret,
+            format: t.format,
+            budget: t.budget,
+            include_logs: t.include_logs,
+        });
     }
     Ok(WebhookNotifier::new(targets, client.clone()))
 }

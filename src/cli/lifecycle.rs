@@ -42,8 +42,10 @@ pub(crate) async fn remove(ctx: &Ctx, a: RemoveArgs) -> Result<u8, Failure> {
 
 pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<u8, Failure> {
     let config = ctx.load_config()?;
+    // Neither stage secrets nor webhook secrets: prune never pulls, starts or notifies, and a
+    // cron job must not fail for a variable only a deploy's environment sets.
     let stages = config.resolve_all().map_err(Failure::usage)?;
-    let adapters = Adapters::build(ctx, &config).await?;
+    let adapters = Adapters::build_without_notifier(ctx, &config).await?;
     let req = PruneRequest {
         stages,
         older_than: a.older_than,

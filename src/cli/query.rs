@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tiny_forge::ContainerRuntime as _;
+use tiny_forge::config::Resolution;
 use tiny_forge::domain::DeployId;
 use tiny_forge::domain::{InstanceStatus, ProjectName, StageName};
 use tiny_forge::engine::DockerRuntime;
@@ -68,7 +69,7 @@ async fn probe_all(ctx: &Ctx, runtime: &DockerRuntime, instances: &[InstanceReco
             let stage = ProjectName::new(&i.project)
                 .ok()
                 .zip(StageName::new(&i.stage).ok())
-                .and_then(|(p, s)| config.resolve(&p, &s).ok());
+                .and_then(|(p, s)| config.resolve_with(&p, &s, Resolution::ConfigOnly).ok());
             let Some(stage) = stage else { return (i.id, "? (not in config)".to_owned()) };
             let ip = runtime.inspect(&i.container_name, &stage.network).await.ok().flatten().and_then(|c| c.ip);
             let Some(ip) = ip else { return (i.id, "no address".to_owned()) };

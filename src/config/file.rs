@@ -1,12 +1,22 @@
-//! The file shape: mirrors the TOML one to one. Every struct rejects unknown keys; keys that a
-//! project or stage may override are `Option`s, merged in [`super::resolve`]. Defaults are written
-//! next to the field that has them and repeated in `examples/tiny-forge.toml`.
+//! The file shape: mirrors the TOML one to one. Every struct rejects unknown keys; closed sets of
+//! words (`kind`, `forward`, `probe_address`, `restart`, `format`) are enums, so a misspelt one
+//! is reported with its line when the file is read. Keys that a project or stage may override
+//! are `Option`s, merged in [`super::resolve`]. Every default is written here, next to its field
+//! (in a `Default` impl or a `#[serde(default = …)]` function), and repeated in
+//! `examples/tiny-forge.toml`; the health defaults are [`crate::health::HealthPolicy`]'s.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::resolved::{ForwardTo, NotifyFormat, ProbeAddress};
+use crate::engine::RestartPolicy;
+use crate::health::HealthPolicy;
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -28,90 +38,140 @@ pub(crate) struct FileConfig {
     pub(crate) projects: BTreeMap<String, ProjectFile>,
 }
 
-/// `[settings]`.
+/// `[settings]`. A missing key takes its value from the `Default` impl below.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct SettingsFile {
     /// Host names are `{subdomain}.{domain}`. Default: `localhost`.
-    #[serde(default = "default_domain")]
     pub(crate) domain: String,
-    /// Default: `stage-{stage}-{project}`.
-    #[serde(default = "default_subdomain")]
+    /// The default tag's subdomain. Default: `stage-{stage}-{project}`.
     pub(crate) subdomain: String,
-    /// Default: `stage-{stage}-{project}-{tag}`.
-    #[serde(default = "default_tag_subdomain")]
+    /// Any other tag's subdomain. Default: `stage-{stage}-{project}-{tag}`.
     pub(crate) tag_subdomain: String,
-    /// Default: `tiny-forge`; created when missing.
-    #[serde(default = "default_network")]
+    /// Docker network; created when missing. Default: `tiny-forge`.
     pub(crate) network: String,
+    /// State file, relative to the config file. Default: none (`$XDG_STATE_HOME/tiny-forge/state.db`).
     pub(crate) state: Option<PathBuf>,
-    /// How the health check reaches a container: `ip` (default: its address on the network, for
-    /// tiny-forge on the host) or `name` (when tiny-forge runs in a container on that network).
-    #[serde(default)]
-    pub(crate) probe_address: Option<String>,
+    /// How the health check reaches a container. Default: `ip`.
+    pub(crate) probe_address: ProbeAddress,
     /// `prune` deletes finished deploys older than this from history. Default: 90 days.
-    #[serde(default, with = "humantime_serde")]
-    pub(crate) history_retention: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub(crate) history_retention: Duration,
 }
 
 impl Default for SettingsFile {
     fn default() -> Self {
         Self {
-            domain: default_domain(),
-            subdomain: default_subdomain(),
-            tag_subdomain: default_tag_subdomain(),
-            network: default_network(),
+            domain: "localhost".into(),
+            subdomain: "stage-{stage}-{project}".into(),
+            tag_subdomain: "stage-{stage}-{project}-{tag}".into(),
+            network: "tiny-forge".into(),
             state: None,
-            probe_address: None,
-            history_retention: None,
+            probe_address: ProbeAddress::Ip,
+            history_retention: Duration::from_secs(90 * 86_400),
         }
     }
 }
 
-fn default_domain() -> String {
-    "localhost".into()
-}
-fn default_subdomain() -> String {
-    "stage-{stage}-{project}".into()
-}
-fn default_tag_subdomain() -> String {
-    "stage-{stage}-{project}-{tag}".into()
-}
-fn default_network() -> String {
-    "tiny-forge".into()
+/// `[proxy] kind`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ProxyKind {
+    /// No proxy: the URL is the container's own address (default).
+    #[default]
+    None,
+    /// Nginx Proxy Manager.
+    Npm,
+    /// Caddy's admin API.
+    Caddy,
 }
 
-/// `[proxy]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl ProxyKind {
+    /// What the proxy forwards to when `forward` is not set: Caddy usually runs on the host,
+    /// where container names do not resolve; NPM usually shares the Docker network.
+    pub(crate) fn default_forward(self) -> ForwardTo {
+        match self {
+            Self::Caddy => ForwardTo::Ip,
+            Self::None | Self::Npm => ForwardTo::Name,
+        }
+    }
+
+    /// The word in the file, for messages.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Npm => "npm",
+            Self::Caddy => "caddy",
+        }
+    }
+}
+
+/// `[proxy]`. A missing key takes its value from the `Default` impl below.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools, reason = "mirrors NPM's own host flags one to one")]
 pub(crate) struct ProxyFile {
-    /// `none` (default), `npm` or `caddy`.
-    #[serde(default)]
-    pub(crate) kind: Option<String>,
+    /// Default: `none`.
+    pub(crate) kind: ProxyKind,
+    /// Required for `npm` and `caddy`.
     pub(crate) url: Option<String>,
+    /// NPM: the login. Required for `npm`.
     pub(crate) email: Option<String>,
     pub(crate) password_env: Option<String>,
     pub(crate) password_file: Option<PathBuf>,
     /// Per-request timeout of the proxy's API. Default: 10s.
-    #[serde(default, with = "humantime_serde")]
-    pub(crate) timeout: Option<Duration>,
-    /// What the proxy forwards to: `name` (the proxy shares the network; NPM's default) or `ip`
-    /// (Caddy's default).
-    pub(crate) forward: Option<String>,
+    #[serde(with = "humantime_serde")]
+    pub(crate) timeout: Duration,
+    /// What the proxy forwards to. Default: [`ProxyKind::default_forward`].
+    pub(crate) forward: Option<ForwardTo>,
     /// Caddy: the HTTP server whose routes we manage. Default: `srv0`.
-    pub(crate) server: Option<String>,
+    pub(crate) server: String,
+    /// NPM: a certificate for every host. Default: none (plain HTTP).
     pub(crate) certificate_id: Option<u64>,
+    /// Default: whether `certificate_id` is set.
     pub(crate) ssl_forced: Option<bool>,
+    /// Default: whether `certificate_id` is set.
     pub(crate) http2_support: Option<bool>,
-    pub(crate) hsts_enabled: Option<bool>,
-    pub(crate) hsts_subdomains: Option<bool>,
-    pub(crate) block_exploits: Option<bool>,
-    pub(crate) allow_websocket_upgrade: Option<bool>,
-    pub(crate) caching_enabled: Option<bool>,
-    pub(crate) advanced_config: Option<String>,
+    /// Default: false.
+    pub(crate) hsts_enabled: bool,
+    /// Default: false.
+    pub(crate) hsts_subdomains: bool,
+    /// Default: true.
+    pub(crate) block_exploits: bool,
+    /// Default: true.
+    pub(crate) allow_websocket_upgrade: bool,
+    /// Default: false.
+    pub(crate) caching_enabled: bool,
+    /// Default: empty.
+    pub(crate) advanced_config: String,
 }
 
-/// `[health]`, `[projects.X.health]`, `[projects.X.stages.Y.health]`.
+impl Default for ProxyFile {
+    fn default() -> Self {
+        Self {
+            kind: ProxyKind::None,
+            url: None,
+            email: None,
+            password_env: None,
+            password_file: None,
+            timeout: Duration::from_secs(10),
+            forward: None,
+            server: "srv0".into(),
+            certificate_id: None,
+            ssl_forced: None,
+            http2_support: None,
+            hsts_enabled: false,
+            hsts_subdomains: false,
+            block_exploits: true,
+            allow_websocket_upgrade: true,
+            caching_enabled: false,
+            advanced_config: String::new(),
+        }
+    }
+}
+
+/// `[health]`, `[projects.X.health]`, `[projects.X.stages.Y.health]`: each key set here
+/// overrides the layer below; the bottom layer is [`HealthPolicy::default`].
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HealthFile {
@@ -127,26 +187,77 @@ pub(crate) struct HealthFile {
     pub(crate) start_interval: Option<Duration>,
 }
 
-/// `[notify]`.
+impl HealthFile {
+    /// Sets every key this layer sets.
+    pub(crate) fn apply(&self, p: &mut HealthPolicy) {
+        if let Some(v) = &self.path {
+            p.path.clone_from(v);
+        }
+        p.interval = self.interval.unwrap_or(p.interval);
+        p.timeout = self.timeout.unwrap_or(p.timeout);
+        p.retries = self.retries.unwrap_or(p.retries);
+        p.start_period = self.start_period.unwrap_or(p.start_period);
+        p.start_interval = self.start_interval.unwrap_or(p.start_interval);
+    }
+}
+
+/// `[notify]`, or one `[[notify]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NotifyFile {
     pub(crate) url: String,
     pub(crate) secret_env: Option<String>,
     pub(crate) secret_file: Option<PathBuf>,
-    /// `json` (default), `slack` or `discord`.
-    pub(crate) format: Option<String>,
+    /// Default: `json`.
+    #[serde(default)]
+    pub(crate) format: NotifyFormat,
     /// Total time for this target, retries included. Default: 10s.
-    #[serde(default, with = "humantime_serde")]
-    pub(crate) budget: Option<Duration>,
+    #[serde(default = "default_notify_budget", with = "humantime_serde")]
+    pub(crate) budget: Duration,
+    /// Send the failed container's last log lines (they may hold secrets). Default: false.
+    #[serde(default)]
+    pub(crate) include_logs: bool,
 }
 
-/// One table or an array of tables.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+fn default_notify_budget() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// One table or an array of tables. Written by hand rather than `#[serde(untagged)]`, which
+/// would replace the inner table's own error (an unknown key, a bad `format`) with "did not
+/// match any variant".
+#[derive(Debug)]
 pub(crate) enum OneOrMany<T> {
     One(T),
     Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    pub(crate) fn into_vec(self) -> Vec<T> {
+        match self {
+            Self::One(t) => vec![t],
+            Self::Many(v) => v,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct OneOrManyVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrManyVisitor<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table or an array of tables")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(OneOrMany::One)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Vec::<T>::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(OneOrMany::Many)
+            }
+        }
+        d.deserialize_any(OneOrManyVisitor(PhantomData))
+    }
 }
 
 /// `[registries."host"]`.
@@ -158,30 +269,57 @@ pub(crate) struct RegistryFile {
     pub(crate) password_file: Option<PathBuf>,
 }
 
+/// `restart`: Docker's restart policies, spelt as Docker spells them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Restart {
+    No,
+    Always,
+    /// Instances come back after a host reboot (default).
+    #[default]
+    UnlessStopped,
+    OnFailure,
+}
+
+impl From<Restart> for RestartPolicy {
+    fn from(r: Restart) -> Self {
+        match r {
+            Restart::No => Self::No,
+            Restart::Always => Self::Always,
+            Restart::UnlessStopped => Self::UnlessStopped,
+            Restart::OnFailure => Self::OnFailure,
+        }
+    }
+}
+
 /// `[projects.X]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProjectFile {
     /// Repository without tag, e.g. `registry.example.com/team/shop`.
     pub(crate) image: String,
-    /// The port the app listens on inside the container.
-    pub(crate) port: i64,
-    /// Default: 3.
-    pub(crate) max_instances: Option<u32>,
+    /// The port the app listens on inside the container; required.
+    #[serde(deserialize_with = "port")]
+    pub(crate) port: u16,
+    /// Instances of a stage kept after a deploy; a stage may override it. Default: 3.
+    #[serde(default = "default_max_instances")]
+    pub(crate) max_instances: u32,
     #[serde(default)]
     pub(crate) env: BTreeMap<String, String>,
     pub(crate) env_file: Option<PathBuf>,
     /// Docker restart policy. Default: `unless-stopped`.
-    pub(crate) restart: Option<String>,
-    /// Memory limit, e.g. `512m`.
+    #[serde(default)]
+    pub(crate) restart: Restart,
+    /// Memory limit, e.g. `512m`. Default: none.
     pub(crate) memory: Option<String>,
+    /// CPU limit. Default: none.
     pub(crate) cpus: Option<f64>,
     pub(crate) command: Option<Vec<String>>,
     #[serde(default)]
     pub(crate) labels: BTreeMap<String, String>,
     #[serde(default)]
     pub(crate) volumes: Vec<String>,
-    /// Tag instances older than this are pruned (see `prune`).
+    /// Tag instances older than this are pruned (see `prune`). Default: never.
     #[serde(default, with = "humantime_serde")]
     pub(crate) ttl: Option<Duration>,
     pub(crate) health: Option<HealthFile>,
@@ -189,12 +327,17 @@ pub(crate) struct ProjectFile {
     pub(crate) stages: BTreeMap<String, StageFile>,
 }
 
-/// `[projects.X.stages.Y]`.
-#[derive(Debug, Default, Deserialize)]
+fn default_max_instances() -> u32 {
+    3
+}
+
+/// `[projects.X.stages.Y]`. A key left out takes the project's value.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StageFile {
-    /// Default: `latest`.
-    pub(crate) default_tag: Option<String>,
+    /// Deployed when no tag is given. Default: `latest`.
+    #[serde(default = "default_tag")]
+    pub(crate) default_tag: String,
     pub(crate) max_instances: Option<u32>,
     #[serde(default)]
     pub(crate) env: BTreeMap<String, String>,
@@ -204,4 +347,30 @@ pub(crate) struct StageFile {
     #[serde(default, with = "humantime_serde")]
     pub(crate) ttl: Option<Duration>,
     pub(crate) health: Option<HealthFile>,
+}
+
+fn default_tag() -> String {
+    "latest".into()
+}
+
+/// A TCP port, 1 to 65535. Serde's own `u16` message ("expected u16") would not say what a
+/// port may be.
+fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    struct PortVisitor;
+    impl Visitor<'_> for PortVisitor {
+        type Value = u16;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a port number between 1 and 65535")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u16, E> {
+            u16::try_from(v).ok().filter(|p| *p != 0).ok_or_else(|| not_a_port(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u16, E> {
+            u16::try_from(v).ok().filter(|p| *p != 0).ok_or_else(|| not_a_port(v))
+        }
+    }
+    fn not_a_port<E: de::Error>(v: impl fmt::Display) -> E {
+        E::custom(format_args!("{v} is not a port; use a number between 1 and 65535"))
+    }
+    d.deserialize_any(PortVisitor)
 }

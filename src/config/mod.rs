@@ -1,20 +1,25 @@
-//! Configuration: finds the file, parses it strictly, validates every key at once, and resolves a
-//! project's stage into a concrete [`ResolvedStage`]. Nothing downstream parses config again.
+//! Configuration: finds the file, parses it strictly into typed values (`file`), turns those
+//! into resolved settings in one pass that reports every problem at once (`resolve`), and hands
+//! out a project's stage as a concrete [`ResolvedStage`], reading its env files and secrets only
+//! when asked to ([`Resolution`]). Nothing downstream parses config again.
 //!
 //! Discovery order: `--config`, then `$TINY_FORGE_CONFIG`, then `./tiny-forge.toml`, then
 //! `$XDG_CONFIG_HOME/tiny-forge/config.toml` (`~/.config` when unset).
 
+mod env_file;
 mod file;
+mod parsed;
 mod resolve;
 mod resolved;
+mod stage;
 
 use std::path::{Path, PathBuf};
 
 pub use crate::secret::{Secret, SecretSource};
-pub use resolve::Config;
+pub use parsed::Config;
 pub use resolved::{
-    ForwardTo, NotifyFormat, NotifyTarget, NpmSettings, ProbeAddress, ProxySettings, RegistryAuth, ResolvedStage,
-    RestartPolicy,
+    ForwardTo, NotifyFormat, NotifyTarget, NpmSettings, ProbeAddress, ProxySettings, RegistryAuth, Resolution,
+    ResolvedStage, RestartPolicy,
 };
 
 use crate::env;
@@ -37,8 +42,8 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// TOML syntax, an unknown key, or a value of the wrong type.
-    #[error("{}:{line}:{column}: {message}", .path.display())]
+    /// TOML syntax, an unknown key, or a value of the wrong type or outside its set.
+    #[error("{}:{line}:{column}: {}{message}", .path.display(), .key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default())]
     Parse {
         /// The file.
         path: PathBuf,
@@ -46,6 +51,8 @@ pub enum ConfigError {
         line: usize,
         /// 1-based column.
         column: usize,
+        /// The key path of the refused value (`proxy.kind`), when its line shows it.
+        key: Option<String>,
         /// What the parser said, on one line.
         message: String,
     },
@@ -79,9 +86,6 @@ pub enum ConfigError {
         /// The stages that are defined.
         known: String,
     },
-    /// A secret could not be read.
-    #[error("{0}")]
-    Secret(String),
 }
 
 fn list(paths: &[PathBuf]) -> String {

@@ -1,69 +1,369 @@
-//! Validation of the parsed file and resolution of one project's stage into concrete values.
-//! Layering: `[health]` < `[projects.X.health]` < `[projects.X.stages.Y.health]`; project `env`
-//! and `env_file` < stage `env_file` < stage `env` (later wins per key); other stage keys replace
-//! the project's.
+//! The one pass from the file shape to resolved values. It checks each value where it turns it
+//! into its resolved form, collects every problem with its key path instead of stopping at the
+//! first, and yields a [`Config`] only when there is none. Nothing reads the raw file after it.
+//!
+//! Layering: `[health]` < `[projects.X.health]` < `[projects.X.stages.Y.health]`, key by key;
+//! project `env_file` < project `env` < stage `env_file` < stage `env` (later wins per key);
+//! other stage keys replace the project's.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::ConfigError;
-use super::file::{FileConfig, HealthFile, OneOrMany, ProjectFile, StageFile};
-use super::resolved::{
-    ForwardTo, NotifyFormat, NotifyTarget, NpmSettings, ProbeAddress, ProxySettings, RegistryAuth, ResolvedStage,
-    RestartPolicy,
+use super::file::{
+    FileConfig, HealthFile, NotifyFile, OneOrMany, ProjectFile, ProxyFile, ProxyKind, RegistryFile, StageFile,
 };
+use super::parsed::Config;
+use super::resolved::{NotifyTarget, NpmSettings, ProbeAddress, ProxySettings, Resolution, ResolvedStage};
+use super::stage::{EnvLayer, RegistrySecret, StagePlan};
 use crate::domain::{ProjectName, StageName, Tag};
 use crate::engine::auth::registry_host;
 use crate::health::HealthPolicy;
 use crate::naming::{self, SubdomainPattern};
 use crate::secret::SecretSource;
 
-/// A parsed and validated config file.
-#[derive(Debug)]
-pub struct Config {
-    path: PathBuf,
-    base: PathBuf,
-    file: FileConfig,
-    subdomain: SubdomainPattern,
-    tag_subdomain: SubdomainPattern,
-    proxy: ProxySettings,
-    notify: Vec<NotifyTarget>,
+/// Resolves the parsed `file` (read from `path`).
+///
+/// # Errors
+/// [`ConfigError::Invalid`] with every problem found.
+pub(super) fn config(file: FileConfig, path: &Path) -> Result<Config, ConfigError> {
+    let base = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+    let mut pass = Pass { base: &base, problems: Vec::new() };
+    match pass.config(file, path) {
+        Some(c) if pass.problems.is_empty() => Ok(c),
+        _ => Err(ConfigError::Invalid { path: path.to_path_buf(), problems: pass.problems }),
+    }
 }
 
-fn merge_health(layers: &[Option<&HealthFile>]) -> HealthFile {
-    let mut out = HealthFile::default();
-    for l in layers.iter().flatten() {
-        macro_rules! take {
-            ($($f:ident),*) => { $( if l.$f.is_some() { out.$f = l.$f.clone(); } )* };
-        }
-        take!(path, interval, timeout, retries, start_period, start_interval);
-    }
-    out
+/// The pass: turns each part of the file into its resolved form, recording every problem.
+struct Pass<'a> {
+    /// The config file's directory; relative paths in the file are relative to it.
+    base: &'a Path,
+    problems: Vec<String>,
 }
 
-fn health_policy(h: &HealthFile, key: &str, problems: &mut Vec<String>) -> HealthPolicy {
-    let d = HealthPolicy::default();
-    let p = HealthPolicy {
-        path: h.path.clone().unwrap_or(d.path),
-        interval: h.interval.unwrap_or(d.interval),
-        timeout: h.timeout.unwrap_or(d.timeout),
-        retries: h.retries.unwrap_or(d.retries),
-        start_period: h.start_period.unwrap_or(d.start_period),
-        start_interval: h.start_interval.unwrap_or(d.start_interval),
-    };
-    if !p.path.starts_with('/') {
-        problems.push(format!("{key}.path: must start with `/` (got `{}`)", p.path));
+/// The settings every stage shares.
+struct Shared<'a> {
+    subdomain: Option<SubdomainPattern>,
+    tag_subdomain: Option<SubdomainPattern>,
+    domain: &'a str,
+    network: &'a str,
+    probe_address: ProbeAddress,
+    health: &'a HealthFile,
+    registries: &'a BTreeMap<String, RegistrySecret>,
+}
+
+impl Pass<'_> {
+    fn problem(&mut self, p: impl Into<String>) {
+        self.problems.push(p.into());
     }
-    if p.retries == 0 {
-        problems.push(format!("{key}.retries: must be at least 1"));
+
+    /// `None` when something is wrong (already recorded).
+    fn config(&mut self, file: FileConfig, path: &Path) -> Option<Config> {
+        let s = &file.settings;
+        let subdomain = SubdomainPattern::parse(&s.subdomain, false)
+            .map_err(|e| self.problem(format!("settings.subdomain `{}` {e}", s.subdomain)))
+            .ok();
+        let tag_subdomain = SubdomainPattern::parse(&s.tag_subdomain, true)
+            .map_err(|e| self.problem(format!("settings.tag_subdomain `{}` {e}", s.tag_subdomain)))
+            .ok();
+        if !naming::is_valid_host(&s.domain) {
+            self.problem(format!(
+                "settings.domain `{}`: must be a lowercase host name such as staging.example.com",
+                s.domain
+            ));
+        } else if s.domain.len() > naming::MAX_HOST - naming::MAX_LABEL - 1 {
+            self.problem(format!(
+                "settings.domain: at most {} bytes, to leave room for the subdomain",
+                naming::MAX_HOST - naming::MAX_LABEL - 1
+            ));
+        }
+        if s.network.is_empty() || !s.network.bytes().all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c)) {
+            self.problem(format!("settings.network `{}`: use letters, digits, `_`, `.` or `-`", s.network));
+        }
+        let proxy = self.proxy(&file.proxy);
+        let notify = self.notify(file.notify);
+        self.health_layer(&file.health, "health");
+        let registries = self.registries(&file.registries);
+        if file.projects.is_empty() {
+            self.problem("projects: define at least one project, e.g. [projects.shop] with `image` and `port`");
+        }
+        let shared = Shared {
+            subdomain,
+            tag_subdomain,
+            domain: &s.domain,
+            network: &s.network,
+            probe_address: s.probe_address,
+            health: &file.health,
+            registries: &registries,
+        };
+        let projects = file.projects.iter().map(|(name, p)| (name.clone(), self.project(name, p, &shared))).collect();
+        Some(Config {
+            path: path.to_path_buf(),
+            state: s.state.as_ref().map(|p| self.base.join(p)),
+            network: s.network.clone(),
+            history_retention: s.history_retention,
+            proxy: proxy?,
+            notify,
+            projects,
+        })
     }
-    for (name, v) in [("interval", p.interval), ("timeout", p.timeout), ("start_interval", p.start_interval)] {
-        if v.is_zero() {
-            problems.push(format!("{key}.{name}: must be longer than 0s"));
+
+    fn proxy(&mut self, p: &ProxyFile) -> Option<ProxySettings> {
+        let kind = p.kind.as_str();
+        let forward = p.forward.unwrap_or_else(|| p.kind.default_forward());
+        let mut url = || match &p.url {
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                Some(u.trim_end_matches('/').to_owned())
+            }
+            Some(_) => {
+                self.problem(format!("proxy.url: must start with http:// or https:// ({kind})"));
+                None
+            }
+            None => {
+                self.problem(format!("proxy.url: required for kind = \"{kind}\""));
+                None
+            }
+        };
+        match p.kind {
+            ProxyKind::None => Some(ProxySettings::None),
+            ProxyKind::Caddy => {
+                Some(ProxySettings::Caddy { admin_url: url()?, server: p.server.clone(), timeout: p.timeout, forward })
+            }
+            ProxyKind::Npm => {
+                let url = url();
+                if p.email.is_none() {
+                    self.problem("proxy.email: required for kind = \"npm\" (the NPM login)");
+                }
+                let password = match SecretSource::from_keys(
+                    "proxy.password",
+                    p.password_env.as_ref(),
+                    p.password_file.as_ref(),
+                    self.base,
+                ) {
+                    Ok(Some(s)) => Some(s),
+                    Ok(None) => {
+                        self.problem("proxy.password_env or proxy.password_file: required for kind = \"npm\"");
+                        None
+                    }
+                    Err(e) => {
+                        self.problem(e);
+                        None
+                    }
+                };
+                let with_certificate = p.certificate_id.is_some();
+                Some(ProxySettings::Npm(NpmSettings {
+                    url: url?,
+                    email: p.email.clone()?,
+                    password: password?,
+                    timeout: p.timeout,
+                    forward,
+                    certificate_id: p.certificate_id,
+                    ssl_forced: p.ssl_forced.unwrap_or(with_certificate),
+                    http2_support: p.http2_support.unwrap_or(with_certificate),
+                    hsts_enabled: p.hsts_enabled,
+                    hsts_subdomains: p.hsts_subdomains,
+                    block_exploits: p.block_exploits,
+                    allow_websocket_upgrade: p.allow_websocket_upgrade,
+                    caching_enabled: p.caching_enabled,
+                    advanced_config: p.advanced_config.clone(),
+                }))
+            }
         }
     }
-    p
+
+    fn notify(&mut self, notify: Option<OneOrMany<NotifyFile>>) -> Vec<NotifyTarget> {
+        let targets = notify.map(OneOrMany::into_vec).unwrap_or_default();
+        let mut out = Vec::new();
+        for (i, n) in targets.into_iter().enumerate() {
+            let key = format!("notify[{i}]");
+            if !(n.url.starts_with("http://") || n.url.starts_with("https://")) {
+                self.problem(format!("{key}.url: must start with http:// or https://"));
+            }
+            let secret = SecretSource::from_keys(
+                &format!("{key}.secret"),
+                n.secret_env.as_ref(),
+                n.secret_file.as_ref(),
+                self.base,
+            )
+            .unwrap_or_else(|e| {
+                self.problem(e);
+                None
+            });
+            if n.budget.is_zero() {
+                self.problem(format!("{key}.budget: must be longer than 0s"));
+            }
+            out.push(NotifyTarget {
+                url: n.url,
+                secret,
+                format: n.format,
+                budget: n.budget,
+                include_logs: n.include_logs,
+            });
+        }
+        out
+    }
+
+    /// Checks the keys one health table sets, under its own key path.
+    fn health_layer(&mut self, h: &HealthFile, key: &str) {
+        if let Some(path) = &h.path
+            && !path.starts_with('/')
+        {
+            self.problem(format!("{key}.path: must start with `/` (got `{path}`)"));
+        }
+        if h.retries == Some(0) {
+            self.problem(format!("{key}.retries: must be at least 1"));
+        }
+        for (name, v) in [("interval", h.interval), ("timeout", h.timeout), ("start_interval", h.start_interval)] {
+            if v.is_some_and(|v| v.is_zero()) {
+                self.problem(format!("{key}.{name}: must be longer than 0s"));
+            }
+        }
+    }
+
+    fn registries(&mut self, registries: &BTreeMap<String, RegistryFile>) -> BTreeMap<String, RegistrySecret> {
+        let mut out = BTreeMap::new();
+        for (host, r) in registries {
+            let key = format!("registries.\"{host}\".password");
+            match SecretSource::from_keys(&key, r.password_env.as_ref(), r.password_file.as_ref(), self.base) {
+                Ok(Some(password)) => {
+                    out.insert(host.clone(), RegistrySecret { key, username: r.username.clone(), password });
+                }
+                Ok(None) => self.problem(format!("registries.\"{host}\": set `password_env` or `password_file`")),
+                Err(e) => self.problem(e),
+            }
+        }
+        out
+    }
+
+    /// Checks `memory` and `cpus` under `key`; returns them as bytes and nano-CPUs.
+    fn limits(&mut self, key: &str, memory: Option<&str>, cpus: Option<f64>) -> (Option<i64>, Option<i64>) {
+        let memory = memory.and_then(|m| {
+            let bytes = parse_memory(m);
+            if bytes.is_none() {
+                self.problem(format!("{key}.memory `{m}`: use a size such as 512m or 1g"));
+            }
+            bytes
+        });
+        let nano_cpus = cpus.and_then(|c| {
+            if c > 0.0 && c <= 1024.0 {
+                #[allow(clippy::cast_possible_truncation, reason = "at most 1024e9, well inside i64")]
+                Some((c * 1e9) as i64)
+            } else {
+                self.problem(format!("{key}.cpus {c}: must be more than 0"));
+                None
+            }
+        });
+        (memory, nano_cpus)
+    }
+
+    fn project(&mut self, name: &str, p: &ProjectFile, shared: &Shared<'_>) -> BTreeMap<String, StagePlan> {
+        let key = format!("projects.{name}");
+        let project = ProjectName::new(name).map_err(|e| self.problem(format!("{key}: {e}"))).ok();
+        if !is_valid_repository(&p.image) {
+            self.problem(format!(
+                "{key}.image `{}`: give a repository without tag or digest, e.g. registry.example.com/team/{name}",
+                p.image
+            ));
+        }
+        if p.max_instances == 0 {
+            self.problem(format!("{key}.max_instances: must be at least 1"));
+        }
+        let limits = self.limits(&key, p.memory.as_deref(), p.cpus);
+        for l in p.labels.keys().filter(|l| l.starts_with(crate::engine::LABEL_PREFIX)) {
+            self.problem(format!("{key}.labels.{l}: the `{}` prefix is tiny-forge's own", crate::engine::LABEL_PREFIX));
+        }
+        if p.command.as_ref().is_some_and(Vec::is_empty) {
+            self.problem(format!("{key}.command: give at least the program, or remove the key"));
+        }
+        if let Some(h) = &p.health {
+            self.health_layer(h, &format!("{key}.health"));
+        }
+        if p.stages.is_empty() {
+            self.problem(format!("{key}.stages: define at least one stage, e.g. [{key}.stages.dev]"));
+        }
+        let mut plans = BTreeMap::new();
+        for (sname, st) in &p.stages {
+            if let Some(plan) = self.stage(project.as_ref(), name, p, limits, sname, st, shared) {
+                plans.insert(sname.clone(), plan);
+            }
+        }
+        plans
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "the project's parts resolved once, handed to each stage")]
+    fn stage(
+        &mut self,
+        project: Option<&ProjectName>,
+        pname: &str,
+        p: &ProjectFile,
+        (project_memory, project_cpus): (Option<i64>, Option<i64>),
+        sname: &str,
+        st: &StageFile,
+        shared: &Shared<'_>,
+    ) -> Option<StagePlan> {
+        let key = format!("projects.{pname}.stages.{sname}");
+        let stage = StageName::new(sname).map_err(|e| self.problem(format!("{key}: {e}"))).ok();
+        let default_tag = Tag::new(&st.default_tag).map_err(|e| self.problem(format!("{key}.default_tag: {e}"))).ok();
+        if st.max_instances == Some(0) {
+            self.problem(format!("{key}.max_instances: must be at least 1"));
+        }
+        let (memory, nano_cpus) = self.limits(&key, st.memory.as_deref(), st.cpus);
+        let mut health = HealthPolicy::default();
+        shared.health.apply(&mut health);
+        for layer in [p.health.as_ref(), st.health.as_ref()].into_iter().flatten() {
+            layer.apply(&mut health);
+        }
+        if let Some(h) = &st.health {
+            self.health_layer(h, &format!("{key}.health"));
+        }
+        for (pattern, pkey) in [(&shared.subdomain, "subdomain"), (&shared.tag_subdomain, "tag_subdomain")] {
+            if let Some(pattern) = pattern
+                && let Err(e) = pattern.render(pname, sname, &"x".repeat(128))
+            {
+                self.problem(format!("settings.{pkey} for {pname}/{sname}: {e}"));
+            }
+        }
+        let mut env = Vec::new();
+        if let Some(f) = &p.env_file {
+            env.push(EnvLayer::File { key: format!("projects.{pname}.env_file"), path: self.base.join(f) });
+        }
+        env.push(EnvLayer::Inline(p.env.clone()));
+        if let Some(f) = &st.env_file {
+            env.push(EnvLayer::File { key: format!("{key}.env_file"), path: self.base.join(f) });
+        }
+        env.push(EnvLayer::Inline(st.env.clone()));
+        let registry = registry_host(&p.image).and_then(|h| shared.registries.get(h)).cloned();
+        Some(StagePlan {
+            stage: ResolvedStage {
+                project: project?.clone(),
+                stage: stage?,
+                image: p.image.clone(),
+                port: p.port,
+                default_tag: default_tag?,
+                max_instances: st.max_instances.unwrap_or(p.max_instances),
+                ttl: st.ttl.or(p.ttl),
+                env: Vec::new(),
+                restart: p.restart.into(),
+                memory: memory.or(project_memory),
+                nano_cpus: nano_cpus.or(project_cpus),
+                command: p.command.clone(),
+                labels: p.labels.clone(),
+                volumes: p.volumes.clone(),
+                health,
+                probe_address: shared.probe_address,
+                network: shared.network.to_owned(),
+                domain: shared.domain.to_owned(),
+                registry_auth: None,
+                resolution: Resolution::ConfigOnly,
+                subdomain: shared.subdomain.clone()?,
+                tag_subdomain: shared.tag_subdomain.clone()?,
+            },
+            env,
+            registry,
+        })
+    }
 }
 
 /// Parses `512m`, `1g`, `1024k` or a byte count.
@@ -79,468 +379,12 @@ fn parse_memory(s: &str) -> Option<i64> {
     num.parse::<i64>().ok().filter(|n| *n > 0).and_then(|n| n.checked_mul(mult))
 }
 
-fn env_file(path: &Path, key: &str, problems: &mut Vec<String>) -> Vec<(String, String)> {
-    match dotenvy::from_path_iter(path) {
-        Ok(iter) => {
-            let mut out = Vec::new();
-            for item in iter {
-                match item {
-                    Ok(kv) => out.push(kv),
-                    Err(e) => {
-                        problems.push(format!("{key}: `{}` is not a valid env file: {e}", path.display()));
-                        break;
-                    }
-                }
-            }
-            out
-        }
-        Err(e) => {
-            problems.push(format!("{key}: cannot read `{}`: {e}", path.display()));
-            Vec::new()
-        }
-    }
-}
-
 fn is_valid_repository(image: &str) -> bool {
     !image.is_empty()
         && !image.contains('@')
         && !image.ends_with('/')
         && image.rsplit('/').next().is_some_and(|last| !last.contains(':'))
         && image.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-/:".contains(&c))
-}
-
-impl Config {
-    pub(super) fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map_or((1, 1), |span| {
-                let before = &text[..span.start.min(text.len())];
-                let line = before.matches('\n').count() + 1;
-                let column = before.rsplit('\n').next().map_or(0, str::len) + 1;
-                (line, column)
-            });
-            ConfigError::Parse {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message: e.message().replace('\n', " ").trim().to_owned(),
-            }
-        })?;
-        let base = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
-        Self::validate(file, path, base)
-    }
-
-    #[allow(clippy::too_many_lines, reason = "one flat list of checks reads best")]
-    fn validate(file: FileConfig, path: &Path, base: PathBuf) -> Result<Self, ConfigError> {
-        let mut problems = Vec::new();
-        let s = &file.settings;
-        let subdomain = SubdomainPattern::parse(&s.subdomain, false)
-            .map_err(|e| problems.push(format!("settings.subdomain `{}` {e}", s.subdomain)))
-            .ok();
-        let tag_subdomain = SubdomainPattern::parse(&s.tag_subdomain, true)
-            .map_err(|e| problems.push(format!("settings.tag_subdomain `{}` {e}", s.tag_subdomain)))
-            .ok();
-        if !naming::is_valid_host(&s.domain) {
-            problems.push(format!(
-                "settings.domain `{}`: must be a lowercase host name such as staging.example.com",
-                s.domain
-            ));
-        } else if s.domain.len() > naming::MAX_HOST - naming::MAX_LABEL - 1 {
-            problems.push(format!(
-                "settings.domain: at most {} bytes, to leave room for the subdomain",
-                naming::MAX_HOST - naming::MAX_LABEL - 1
-            ));
-        }
-        if s.network.is_empty() || !s.network.bytes().all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c)) {
-            problems.push(format!("settings.network `{}`: use letters, digits, `_`, `.` or `-`", s.network));
-        }
-        if let Some(p) = &s.probe_address
-            && !matches!(p.as_str(), "ip" | "name")
-        {
-            problems.push(format!("settings.probe_address `{p}`: use `ip` or `name`"));
-        }
-        let proxy = Self::validate_proxy(&file, &base, &mut problems);
-        let notify = Self::validate_notify(&file, &base, &mut problems);
-        let _ = merge_health(&[Some(&file.health)]);
-        health_policy(&file.health, "health", &mut problems);
-        for (host, r) in &file.registries {
-            if let Err(e) = SecretSource::from_keys(
-                &format!("registries.\"{host}\".password"),
-                r.password_env.as_ref(),
-                r.password_file.as_ref(),
-                &base,
-            ) {
-                problems.push(e);
-            }
-            if r.password_env.is_none() && r.password_file.is_none() {
-                problems.push(format!("registries.\"{host}\": set `password_env` or `password_file`"));
-            }
-        }
-        if file.projects.is_empty() {
-            problems.push("projects: define at least one project, e.g. [projects.shop] with `image` and `port`".into());
-        }
-        for (name, p) in &file.projects {
-            Self::validate_project(name, p, &file, subdomain.as_ref(), tag_subdomain.as_ref(), &mut problems);
-        }
-        if !problems.is_empty() {
-            return Err(ConfigError::Invalid { path: path.to_path_buf(), problems });
-        }
-        match (subdomain, tag_subdomain) {
-            (Some(subdomain), Some(tag_subdomain)) => {
-                Ok(Self { path: path.to_path_buf(), base, file, subdomain, tag_subdomain, proxy, notify })
-            }
-            _ => Err(ConfigError::Invalid { path: path.to_path_buf(), problems }),
-        }
-    }
-
-    fn validate_project(
-        name: &str,
-        p: &ProjectFile,
-        file: &FileConfig,
-        subdomain: Option<&SubdomainPattern>,
-        tag_subdomain: Option<&SubdomainPattern>,
-        problems: &mut Vec<String>,
-    ) {
-        let key = format!("projects.{name}");
-        if let Err(e) = ProjectName::new(name) {
-            problems.push(format!("{key}: {e}"));
-        }
-        if !is_valid_repository(&p.image) {
-            problems.push(format!(
-                "{key}.image `{}`: give a repository without tag or digest, e.g. registry.example.com/team/{name}",
-                p.image
-            ));
-        }
-        if !(1..=65535).contains(&p.port) {
-            problems.push(format!("{key}.port {}: must be between 1 and 65535", p.port));
-        }
-        if p.max_instances == Some(0) {
-            problems.push(format!("{key}.max_instances: must be at least 1"));
-        }
-        if let Some(r) = &p.restart
-            && !matches!(r.as_str(), "no" | "always" | "unless-stopped" | "on-failure")
-        {
-            problems.push(format!("{key}.restart `{r}`: use no, always, unless-stopped or on-failure"));
-        }
-        check_limits(&key, p.memory.as_deref(), p.cpus, problems);
-        for l in p.labels.keys() {
-            if l.starts_with(crate::engine::LABEL_PREFIX) {
-                problems.push(format!(
-                    "{key}.labels.{l}: the `{}` prefix is tiny-forge's own",
-                    crate::engine::LABEL_PREFIX
-                ));
-            }
-        }
-        if p.command.as_ref().is_some_and(Vec::is_empty) {
-            problems.push(format!("{key}.command: give at least the program, or remove the key"));
-        }
-        if p.stages.is_empty() {
-            problems.push(format!("{key}.stages: define at least one stage, e.g. [{key}.stages.dev]"));
-        }
-        for (sname, st) in &p.stages {
-            let skey = format!("{key}.stages.{sname}");
-            if let Err(e) = StageName::new(sname) {
-                problems.push(format!("{skey}: {e}"));
-            }
-            if let Some(t) = &st.default_tag
-                && let Err(e) = Tag::new(t)
-            {
-                problems.push(format!("{skey}.default_tag: {e}"));
-            }
-            if st.max_instances == Some(0) {
-                problems.push(format!("{skey}.max_instances: must be at least 1"));
-            }
-            check_limits(&skey, st.memory.as_deref(), st.cpus, problems);
-            let h = merge_health(&[Some(&file.health), p.health.as_ref(), st.health.as_ref()]);
-            health_policy(&h, &format!("{skey}.health"), problems);
-            for (pat, pkey) in [(subdomain, "subdomain"), (tag_subdomain, "tag_subdomain")] {
-                if let Some(pat) = pat
-                    && let Err(e) = pat.render(name, sname, &"x".repeat(128))
-                {
-                    problems.push(format!("settings.{pkey} for {name}/{sname}: {e}"));
-                }
-            }
-        }
-    }
-
-    fn validate_proxy(file: &FileConfig, base: &Path, problems: &mut Vec<String>) -> ProxySettings {
-        let p = &file.proxy;
-        let timeout = p.timeout.unwrap_or(Duration::from_secs(10));
-        let is_caddy = p.kind.as_deref() == Some("caddy");
-        let forward = match p.forward.as_deref() {
-            // Caddy usually runs on the host, where container names do not resolve.
-            None if is_caddy => ForwardTo::Ip,
-            None | Some("name") => ForwardTo::Name,
-            Some("ip") => ForwardTo::Ip,
-            Some(other) => {
-                problems.push(format!("proxy.forward `{other}`: use `name` or `ip`"));
-                ForwardTo::Name
-            }
-        };
-        let url_ok = |problems: &mut Vec<String>, what: &str| -> String {
-            match &p.url {
-                Some(u) if u.starts_with("http://") || u.starts_with("https://") => u.trim_end_matches('/').to_owned(),
-                Some(_) => {
-                    problems.push(format!("proxy.url: must start with http:// or https:// ({what})"));
-                    String::new()
-                }
-                None => {
-                    problems.push(format!("proxy.url: required for kind = \"{what}\""));
-                    String::new()
-                }
-            }
-        };
-        match p.kind.as_deref().unwrap_or("none") {
-            "none" => ProxySettings::None,
-            "npm" => {
-                let url = url_ok(problems, "npm");
-                let email = p.email.clone().unwrap_or_else(|| {
-                    problems.push("proxy.email: required for kind = \"npm\" (the NPM login)".into());
-                    String::new()
-                });
-                let password = match SecretSource::from_keys(
-                    "proxy.password",
-                    p.password_env.as_ref(),
-                    p.password_file.as_ref(),
-                    base,
-                ) {
-                    Ok(Some(s)) => s,
-                    Ok(None) => {
-                        problems.push("proxy.password_env or proxy.password_file: required for kind = \"npm\"".into());
-                        SecretSource::Env(String::new())
-                    }
-                    Err(e) => {
-                        problems.push(e);
-                        SecretSource::Env(String::new())
-                    }
-                };
-                ProxySettings::Npm(NpmSettings {
-                    url,
-                    email,
-                    password,
-                    timeout,
-                    forward,
-                    certificate_id: p.certificate_id,
-                    ssl_forced: p.ssl_forced.unwrap_or(p.certificate_id.is_some()),
-                    http2_support: p.http2_support.unwrap_or(p.certificate_id.is_some()),
-                    hsts_enabled: p.hsts_enabled.unwrap_or(false),
-                    hsts_subdomains: p.hsts_subdomains.unwrap_or(false),
-                    block_exploits: p.block_exploits.unwrap_or(true),
-                    allow_websocket_upgrade: p.allow_websocket_upgrade.unwrap_or(true),
-                    caching_enabled: p.caching_enabled.unwrap_or(false),
-                    advanced_config: p.advanced_config.clone().unwrap_or_default(),
-                })
-            }
-            "caddy" => ProxySettings::Caddy {
-                admin_url: url_ok(problems, "caddy"),
-                server: p.server.clone().unwrap_or_else(|| "srv0".into()),
-                timeout,
-                forward,
-            },
-            other => {
-                problems.push(format!("proxy.kind `{other}`: use none, npm or caddy"));
-                ProxySettings::None
-            }
-        }
-    }
-
-    fn validate_notify(file: &FileConfig, base: &Path, problems: &mut Vec<String>) -> Vec<NotifyTarget> {
-        let targets = match &file.notify {
-            None => return Vec::new(),
-            Some(OneOrMany::One(n)) => vec![n.clone()],
-            Some(OneOrMany::Many(v)) => v.clone(),
-        };
-        targets
-            .into_iter()
-            .enumerate()
-            .map(|(i, n)| {
-                let key = format!("notify[{i}]");
-                if !(n.url.starts_with("http://") || n.url.starts_with("https://")) {
-                    problems.push(format!("{key}.url: must start with http:// or https://"));
-                }
-                let format = match n.format.as_deref() {
-                    None | Some("json") => NotifyFormat::Json,
-                    Some("slack") => NotifyFormat::Slack,
-                    Some("discord") => NotifyFormat::Discord,
-                    Some(other) => {
-                        problems.push(format!("{key}.format `{other}`: use json, slack or discord"));
-                        NotifyFormat::Json
-                    }
-                };
-                let secret = SecretSource::from_keys(
-                    &format!("{key}.secret"),
-                    n.secret_env.as_ref(),
-                    n.secret_file.as_ref(),
-                    base,
-                )
-                .unwrap_or_else(|e| {
-                    problems.push(e);
-                    None
-                });
-                let budget = n.budget.unwrap_or(Duration::from_secs(10));
-                if budget.is_zero() {
-                    problems.push(format!("{key}.budget: must be longer than 0s"));
-                }
-                NotifyTarget { url: n.url, secret, format, budget }
-            })
-            .collect()
-    }
-
-    /// The file this config came from.
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// `settings.state`, relative to the config file's directory.
-    #[must_use]
-    pub fn state_path(&self) -> Option<PathBuf> {
-        self.file.settings.state.as_ref().map(|p| self.base.join(p))
-    }
-
-    /// The proxy backend's settings.
-    #[must_use]
-    pub fn proxy(&self) -> &ProxySettings {
-        &self.proxy
-    }
-
-    /// The webhook targets (empty when `[notify]` is absent).
-    #[must_use]
-    pub fn notify(&self) -> &[NotifyTarget] {
-        &self.notify
-    }
-
-    /// How long `prune` keeps finished deploys in history (default 90 days).
-    #[must_use]
-    pub fn history_retention(&self) -> Duration {
-        self.file.settings.history_retention.unwrap_or(Duration::from_secs(90 * 86_400))
-    }
-
-    /// Every configured stage, resolved (for `prune`).
-    ///
-    /// # Errors
-    /// As [`Config::resolve`].
-    pub fn resolve_all(&self) -> Result<Vec<ResolvedStage>, ConfigError> {
-        let mut out = Vec::new();
-        for (p, s) in self.stages() {
-            let (Ok(p), Ok(s)) = (ProjectName::new(&p), StageName::new(&s)) else { continue };
-            out.push(self.resolve(&p, &s)?);
-        }
-        Ok(out)
-    }
-
-    /// The Docker network every instance joins.
-    #[must_use]
-    pub fn network(&self) -> &str {
-        &self.file.settings.network
-    }
-
-    /// Projects and their stages, sorted.
-    #[must_use]
-    pub fn stages(&self) -> Vec<(String, String)> {
-        self.file.projects.iter().flat_map(|(p, pf)| pf.stages.keys().map(move |s| (p.clone(), s.clone()))).collect()
-    }
-
-    /// Resolves `project`'s `stage`, reading env files and config secrets.
-    ///
-    /// # Errors
-    /// [`ConfigError::UnknownProject`], [`ConfigError::UnknownStage`], [`ConfigError::Invalid`]
-    /// for unreadable env files, [`ConfigError::Secret`] for unreadable registry secrets.
-    pub fn resolve(&self, project: &ProjectName, stage: &StageName) -> Result<ResolvedStage, ConfigError> {
-        let p = self.file.projects.get(project.as_str()).ok_or_else(|| ConfigError::UnknownProject {
-            path: self.path.clone(),
-            project: project.to_string(),
-            known: self.file.projects.keys().cloned().collect::<Vec<_>>().join(", "),
-        })?;
-        let st: &StageFile = p.stages.get(stage.as_str()).ok_or_else(|| ConfigError::UnknownStage {
-            path: self.path.clone(),
-            project: project.to_string(),
-            stage: stage.to_string(),
-            known: p.stages.keys().cloned().collect::<Vec<_>>().join(", "),
-        })?;
-        let key = format!("projects.{project}.stages.{stage}");
-        let mut problems = Vec::new();
-        let mut env: BTreeMap<String, String> = BTreeMap::new();
-        if let Some(f) = &p.env_file {
-            env.extend(env_file(&self.base.join(f), &format!("projects.{project}.env_file"), &mut problems));
-        }
-        env.extend(p.env.clone());
-        if let Some(f) = &st.env_file {
-            env.extend(env_file(&self.base.join(f), &format!("{key}.env_file"), &mut problems));
-        }
-        env.extend(st.env.clone());
-        let health = health_policy(
-            &merge_health(&[Some(&self.file.health), p.health.as_ref(), st.health.as_ref()]),
-            &key,
-            &mut problems,
-        );
-        if !problems.is_empty() {
-            return Err(ConfigError::Invalid { path: self.path.clone(), problems });
-        }
-        let registry_auth = match registry_host(&p.image).and_then(|h| self.file.registries.get(h).map(|r| (h, r))) {
-            Some((host, r)) => {
-                let key = format!("registries.\"{host}\".password");
-                let src = SecretSource::from_keys(&key, r.password_env.as_ref(), r.password_file.as_ref(), &self.base)
-                    .map_err(ConfigError::Secret)?
-                    .ok_or_else(|| ConfigError::Secret(format!("{key}: missing")))?;
-                Some(RegistryAuth {
-                    username: r.username.clone(),
-                    password: src.read(&key).map_err(ConfigError::Secret)?,
-                })
-            }
-            None => None,
-        };
-        let restart = match p.restart.as_deref() {
-            Some("no") => RestartPolicy::No,
-            Some("always") => RestartPolicy::Always,
-            Some("on-failure") => RestartPolicy::OnFailure,
-            _ => RestartPolicy::UnlessStopped,
-        };
-        #[allow(clippy::cast_possible_truncation, reason = "validated to a sane CPU count")]
-        let nano_cpus = st.cpus.or(p.cpus).map(|c| (c * 1e9) as i64);
-        Ok(ResolvedStage {
-            project: project.clone(),
-            stage: stage.clone(),
-            image: p.image.clone(),
-            port: u16::try_from(p.port).unwrap_or(80),
-            default_tag: Tag::new(st.default_tag.as_deref().unwrap_or("latest")).map_err(|e| ConfigError::Invalid {
-                path: self.path.clone(),
-                problems: vec![format!("{key}.default_tag: {e}")],
-            })?,
-            max_instances: st.max_instances.or(p.max_instances).unwrap_or(3),
-            ttl: st.ttl.or(p.ttl),
-            env: env.into_iter().collect(),
-            restart,
-            memory: st.memory.as_deref().or(p.memory.as_deref()).and_then(parse_memory),
-            nano_cpus,
-            command: p.command.clone(),
-            labels: p.labels.clone(),
-            volumes: p.volumes.clone(),
-            health,
-            probe_address: match self.file.settings.probe_address.as_deref() {
-                Some("name") => ProbeAddress::Name,
-                _ => ProbeAddress::Ip,
-            },
-            network: self.file.settings.network.clone(),
-            domain: self.file.settings.domain.clone(),
-            registry_auth,
-            subdomain: self.subdomain.clone(),
-            tag_subdomain: self.tag_subdomain.clone(),
-        })
-    }
-}
-
-fn check_limits(key: &str, memory: Option<&str>, cpus: Option<f64>, problems: &mut Vec<String>) {
-    if let Some(m) = memory
-        && parse_memory(m).is_none()
-    {
-        problems.push(format!("{key}.memory `{m}`: use a size such as 512m or 1g"));
-    }
-    if let Some(c) = cpus
-        && !(c > 0.0 && c <= 1024.0)
-    {
-        problems.push(format!("{key}.cpus {c}: must be more than 0"));
-    }
 }
 
 #[cfg(test)]

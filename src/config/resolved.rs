@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde::Deserialize;
+
 use crate::domain::{ProjectName, StageName, Tag};
 pub use crate::engine::{RegistryAuth, RestartPolicy};
 use crate::health::HealthPolicy;
@@ -30,8 +32,9 @@ pub enum ProxySettings {
     },
 }
 
-/// What a proxy forwards to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a proxy forwards to (`proxy.forward = "name" | "ip"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ForwardTo {
     /// The container's name (the proxy shares the Docker network).
     Name,
@@ -84,12 +87,17 @@ pub struct NotifyTarget {
     pub format: NotifyFormat,
     /// Total time for this target, retries included.
     pub budget: Duration,
+    /// Whether a failed container's last log lines go to this target (`include_logs`; they may
+    /// hold secrets, so the default is no).
+    pub include_logs: bool,
 }
 
-/// Payload shape of a notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Payload shape of a notification (`format = "json" | "slack" | "discord"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum NotifyFormat {
-    /// tiny-forge's own JSON.
+    /// tiny-forge's own JSON (default).
+    #[default]
     Json,
     /// Slack incoming webhook.
     Slack,
@@ -97,13 +105,34 @@ pub enum NotifyFormat {
     Discord,
 }
 
-/// How the health check reaches a container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the health check reaches a container (`settings.probe_address = "ip" | "name"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ProbeAddress {
-    /// Its IP address on the network (tiny-forge runs on the host).
+    /// Its IP address on the network (tiny-forge runs on the host; default).
+    #[default]
     Ip,
     /// Its container name (tiny-forge runs in a container on the same network).
     Name,
+}
+
+/// How much of a stage [`super::Config::resolve_with`] reads besides the config file.
+///
+/// A stage's secrets (its registry password, and the env files, which usually hold the app's
+/// own) are read only for the commands that start a container with them. Commands that only look
+/// at or clean up what is running (`prune`, `list --probe`) resolve with
+/// [`Resolution::ConfigOnly`], so that a secret missing for one stage cannot stop them for
+/// every stage: `prune` from cron runs without a deploy's environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Everything a deploy needs: env files are read and merged, the registry password is read
+    /// now. A missing or unreadable one fails resolution (exit 2) before anything is touched.
+    /// For `deploy`, `rollback` and `remove`.
+    Full,
+    /// Only the config file: no env file and no secret is read. `env` is empty and
+    /// `registry_auth` is `None`; every other field is as [`Resolution::Full`] gives it. Never
+    /// hand such a stage to a deploy.
+    ConfigOnly,
 }
 
 /// Everything a deploy of one project's stage needs, resolved.
@@ -123,7 +152,8 @@ pub struct ResolvedStage {
     pub max_instances: u32,
     /// Tag instances older than this may be pruned.
     pub ttl: Option<Duration>,
-    /// Environment, merged (see module doc), sorted by key.
+    /// Environment, merged (see [`super::Config::resolve`]), sorted by key (always empty with
+    /// [`Resolution::ConfigOnly`]).
     pub env: Vec<(String, String)>,
     /// Restart policy.
     pub restart: RestartPolicy,
@@ -145,8 +175,11 @@ pub struct ResolvedStage {
     pub network: String,
     /// Domain under which host names live.
     pub domain: String,
-    /// Credentials for the image's registry from the config, if any.
+    /// Credentials for the image's registry from the config, if any (always `None` with
+    /// [`Resolution::ConfigOnly`]).
     pub registry_auth: Option<RegistryAuth>,
+    /// What was read to resolve it. A deploy needs [`Resolution::Full`].
+    pub resolution: Resolution,
     pub(super) subdomain: SubdomainPattern,
     pub(super) tag_subdomain: SubdomainPattern,
 }

@@ -61,8 +61,15 @@ subdomain = "stage-{stage}"
 tag_subdomain = "stage-{stage}-{project}"
 [projects.Shop]
 image = "shop:latest"
-port = 70000
+port = 8080
+max_instances = 0
+memory = "lots"
+[projects.Shop.health]
+retries = 0
 [projects.Shop.stages.dev]
+default_tag = "a/b"
+[projects.Shop.stages.dev.health]
+path = "health"
 "#;
     let e = parse(text).unwrap_err();
     let ConfigError::Invalid { problems, .. } = &e else { panic!("{e}") };
@@ -72,11 +79,111 @@ port = 70000
         "settings.tag_subdomain `stage-{stage}-{project}` must contain `{tag}`",
         "projects.Shop: project name `Shop` is invalid",
         "projects.Shop.image `shop:latest`",
-        "projects.Shop.port 70000: must be between 1 and 65535",
+        "projects.Shop.max_instances: must be at least 1",
+        "projects.Shop.memory `lots`: use a size such as 512m or 1g",
+        "projects.Shop.health.retries: must be at least 1",
+        "projects.Shop.stages.dev.default_tag: tag `a/b` is invalid",
+        "projects.Shop.stages.dev.health.path: must start with `/` (got `health`)",
     ] {
         assert!(all.contains(needle), "missing {needle:?} in\n{all}");
     }
+    assert_eq!(problems.len(), 9, "each problem once, under the key that holds it:\n{all}");
     assert!(!e.to_string().contains('\n'));
+}
+
+#[test]
+fn an_out_of_range_port_names_the_key_and_its_line() {
+    for (port, shown) in [("70000", "70000"), ("0", "0"), ("-1", "-1")] {
+        let text = MINIMAL.replace("port = 8080", &format!("port = {port}"));
+        let e = parse(&text).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, ConfigError::Parse { line: 4, column: 8, .. }), "{msg}");
+        assert_eq!(
+            msg,
+            format!(
+                "/etc/tf/tiny-forge.toml:4:8: projects.shop.port: {shown} is not a port; use a number between 1 and 65535"
+            )
+        );
+    }
+    let msg = parse(&MINIMAL.replace("port = 8080", "port = \"8080\"")).unwrap_err().to_string();
+    assert!(msg.contains("projects.shop.port: invalid type: string \"8080\", expected a port number"), "{msg}");
+}
+
+#[test]
+fn a_misspelt_word_names_the_key_its_line_and_the_choices() {
+    for (table, line, key, choices) in [
+        ("[proxy]\nkind = \"nginx\"\n", 2, "proxy.kind", "`none`, `npm`, `caddy`"),
+        ("[proxy]\nkind = \"npm\"\nforward = \"dns\"\n", 3, "proxy.forward", "expected `name` or `ip`"),
+        ("[settings]\nprobe_address = \"host\"\n", 2, "settings.probe_address", "expected `ip` or `name`"),
+        ("[notify]\nurl = \"http://x\"\nformat = \"teams\"\n", 3, "notify.format", "`json`, `slack`, `discord`"),
+        (
+            "[[notify]]\nurl = \"http://x\"\n[[notify]]\nurl = \"http://y\"\nformat = \"teams\"\n",
+            5,
+            "notify.format",
+            "`json`, `slack`, `discord`",
+        ),
+    ] {
+        let e = parse(&format!("{table}{MINIMAL}")).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, ConfigError::Parse { line: l, .. } if l == line), "{table}: {msg}");
+        assert!(msg.contains(&format!("{key}: unknown variant")) && msg.contains(choices), "{msg}");
+    }
+    let msg = parse(&MINIMAL.replace("port = 8080", "port = 8080\nrestart = \"sometimes\"")).unwrap_err().to_string();
+    assert!(msg.contains(":5:") && msg.contains("projects.shop.restart: unknown variant `sometimes`"), "{msg}");
+    assert!(msg.contains("`no`, `always`, `unless-stopped`, `on-failure`"), "{msg}");
+}
+
+#[test]
+fn an_unknown_key_in_a_notify_table_is_named_whichever_form_it_takes() {
+    for table in ["[notify]\nurl = \"http://x\"\nsecret = \"s\"\n", "[[notify]]\nurl = \"http://x\"\nsecret = \"s\"\n"]
+    {
+        let e = parse(&format!("{table}{MINIMAL}")).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, ConfigError::Parse { line: 3, .. }), "{msg}");
+        assert!(msg.contains("unknown field `secret`"), "{msg}");
+    }
+}
+
+#[test]
+fn every_default_is_the_documented_one() {
+    let text = format!(
+        "[proxy]\nkind = \"npm\"\nurl = \"http://127.0.0.1:81/\"\nemail = \"a@b.c\"\npassword_env = \"X\"\n[notify]\nurl = \"http://127.0.0.1:9/hook\"\n{MINIMAL}"
+    );
+    let c = parse(&text).unwrap();
+    let ProxySettings::Npm(npm) = c.proxy() else { panic!("{:?}", c.proxy()) };
+    assert_eq!(npm.url, "http://127.0.0.1:81");
+    assert_eq!(npm.timeout, Duration::from_secs(10));
+    assert_eq!(npm.forward, ForwardTo::Name);
+    assert!(!npm.ssl_forced && !npm.http2_support && !npm.hsts_enabled && !npm.hsts_subdomains);
+    assert!(npm.block_exploits && npm.allow_websocket_upgrade && !npm.caching_enabled);
+    let n = &c.notify()[0];
+    assert_eq!((n.format, n.budget, n.include_logs), (NotifyFormat::Json, Duration::from_secs(10), false));
+    assert_eq!(c.history_retention(), Duration::from_secs(90 * 86_400));
+    assert_eq!(c.network(), "tiny-forge");
+    assert_eq!(c.state_path(), None);
+    let r = resolve(&c, "shop", "dev").unwrap();
+    assert_eq!(r.probe_address, ProbeAddress::Ip);
+    assert_eq!((r.memory, r.nano_cpus, r.ttl), (None, None, None));
+    assert_eq!(r.resolution, Resolution::Full);
+
+    let caddy = parse(&format!("[proxy]\nkind = \"caddy\"\nurl = \"http://127.0.0.1:2019\"\n{MINIMAL}")).unwrap();
+    let ProxySettings::Caddy { server, forward, timeout, .. } = caddy.proxy() else { panic!() };
+    assert_eq!((server.as_str(), *forward, *timeout), ("srv0", ForwardTo::Ip, Duration::from_secs(10)));
+}
+
+#[test]
+fn typed_words_resolve_to_their_settings() {
+    let text = format!(
+        "[settings]\nprobe_address = \"name\"\n[proxy]\nkind = \"caddy\"\nurl = \"http://c:2019\"\nforward = \"name\"\n[notify]\nurl = \"http://h\"\nformat = \"discord\"\ninclude_logs = true\n{}",
+        MINIMAL.replace("port = 8080", "port = 8080\nrestart = \"on-failure\"\nmemory = \"1g\"\ncpus = 0.5")
+    );
+    let c = parse(&text).unwrap();
+    assert!(matches!(c.proxy(), ProxySettings::Caddy { forward: ForwardTo::Name, .. }));
+    assert_eq!((c.notify()[0].format, c.notify()[0].include_logs), (NotifyFormat::Discord, true));
+    let r = resolve(&c, "shop", "dev").unwrap();
+    assert_eq!(r.probe_address, ProbeAddress::Name);
+    assert_eq!(r.restart, RestartPolicy::OnFailure);
+    assert_eq!((r.memory, r.nano_cpus), (Some(1 << 30), Some(500_000_000)));
 }
 
 #[test]
@@ -136,7 +243,7 @@ interval = "1s"
 #[test]
 fn env_file_is_read_relative_to_the_config() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("dev.env"), "# comment\nFROM_FILE=1\nB=file\n").unwrap();
+    std::fs::write(dir.path().join("dev.env"), "# comment\nFROM_FILE=1\nB=file\nLITERAL=\"$HOME\"\n").unwrap();
     let text = r#"
 [projects.shop]
 image = "shop"
@@ -147,7 +254,10 @@ env = { B = "inline" }
 "#;
     let c = Config::parse(text, &dir.path().join("tiny-forge.toml")).unwrap();
     let r = resolve(&c, "shop", "dev").unwrap();
-    assert_eq!(r.env, vec![("B".into(), "inline".into()), ("FROM_FILE".into(), "1".into())]);
+    assert_eq!(
+        r.env,
+        vec![("B".into(), "inline".into()), ("FROM_FILE".into(), "1".into()), ("LITERAL".into(), "\"$HOME\"".into())]
+    );
 }
 
 #[test]
@@ -203,4 +313,40 @@ mod fuzz {
             }
         }
     }
+}
+
+/// A stage whose registry password variable is unset and whose env file is missing.
+const UNREADABLE: &str = r#"
+[registries."registry.example.com"]
+username = "ci"
+password_env = "TF_TEST_SURELY_UNSET_REGISTRY_PW"
+[projects.shop]
+image = "registry.example.com/team/shop"
+port = 8080
+env_file = "missing.env"
+[projects.shop.stages.dev]
+"#;
+
+#[test]
+fn full_resolution_reports_every_unreadable_env_file_and_secret_at_once() {
+    let c = parse(UNREADABLE).unwrap();
+    let e = resolve(&c, "shop", "dev").unwrap_err();
+    let ConfigError::Invalid { problems, .. } = &e else { panic!("{e}") };
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].starts_with("projects.shop.env_file: cannot read `/etc/tf/missing.env`"), "{problems:?}");
+    assert!(
+        problems[1]
+            .contains("registries.\"registry.example.com\".password_env names `TF_TEST_SURELY_UNSET_REGISTRY_PW`"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn config_only_resolution_reads_no_env_file_and_no_secret() {
+    let c = parse(UNREADABLE).unwrap();
+    let (p, s) = (ProjectName::new("shop").unwrap(), StageName::new("dev").unwrap());
+    let r = c.resolve_with(&p, &s, Resolution::ConfigOnly).unwrap();
+    assert_eq!(r.resolution, Resolution::ConfigOnly);
+    assert!(r.env.is_empty() && r.registry_auth.is_none());
+    assert_eq!((r.port, r.max_instances, r.default_tag.as_str()), (8080, 3, "latest"));
 }

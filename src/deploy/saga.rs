@@ -284,7 +284,8 @@ where
 
     async fn pull(&self) -> Result<PulledImage, StepError> {
         let stage = &self.req.stage;
-        let auth = match engine::auth::for_image(&stage.image, stage.registry_auth.as_ref()) {
+        let lookup = engine::auth::for_image(&stage.image, stage.registry_auth.as_ref(), engine::auth::HELPER_TIMEOUT);
+        let auth = match lookup.await {
             Ok(a) => a,
             Err(e) => {
                 self.log(Step::Pull, Level::Warn, format!("pulling without credentials: {e}"));
@@ -626,9 +627,10 @@ where
                 duration_ms: ms(elapsed),
                 error,
                 leftovers,
+                logs: Vec::new(),
             }
         };
-        let n = match outcome {
+        let mut n = match outcome {
             DeployOutcome::Succeeded(s) => {
                 base(NotifyEvent::Succeeded, Some(s.url.clone()), None, Vec::new(), s.elapsed)
             }
@@ -640,6 +642,14 @@ where
                 f.elapsed,
             ),
         };
+        // A container's log lines may hold secrets: they leave the host only for targets that ask.
+        if let DeployOutcome::Failed(f) = outcome
+            && let StepError::Health(h) = &f.failed.cause
+            && !h.logs().is_empty()
+        {
+            n.error = Some(format!("{} failed: {}", f.failed.step, h.without_logs()));
+            n.logs = h.logs().to_vec();
+        }
         for warning in self.d.notifier.notify(&n).await {
             self.log(Step::Notify, Level::Warn, warning);
         }

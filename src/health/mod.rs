@@ -83,6 +83,30 @@ pub enum HealthError {
     },
 }
 
+impl HealthError {
+    /// The exited container's last log lines (empty for any other failure). They may hold
+    /// secrets: they belong in the deploy's local history, and in a notification only where a
+    /// target asks for them (`include_logs`).
+    #[must_use]
+    pub fn logs(&self) -> &[String] {
+        match self {
+            Self::Exited { logs, .. } => logs,
+            Self::Unhealthy { .. } => &[],
+        }
+    }
+
+    /// The message without the log lines, for what leaves the host (notifications).
+    #[must_use]
+    pub fn without_logs(&self) -> String {
+        match self {
+            Self::Exited { code, .. } => format!(
+                "container exited with code {code} before it was healthy; its last log lines are in the deploy's history"
+            ),
+            Self::Unhealthy { .. } => self.to_string(),
+        }
+    }
+}
+
 fn fmt_tail(lines: &[String]) -> String {
     if lines.is_empty() { " (none)".into() } else { lines.iter().flat_map(|l| [" | ", l.as_str()]).collect() }
 }
@@ -230,7 +254,20 @@ mod tests {
         let r = wait_healthy(&probe, "u", &HealthPolicy::default(), exited, &mut |_| {}).await;
         assert_eq!(r, Err(HealthError::Exited { code: 3, logs: vec!["panic: no config".into()] }));
         assert_eq!(begin.elapsed(), Duration::from_millis(250));
-        let msg = r.unwrap_err().to_string();
+        let e = r.unwrap_err();
+        let msg = e.to_string();
         assert!(msg.contains("code 3") && msg.contains("panic: no config"), "{msg}");
+        assert_eq!(e.logs(), ["panic: no config".to_owned()]);
+    }
+
+    #[test]
+    fn the_message_without_logs_keeps_the_exit_code_and_drops_every_line() {
+        let e = HealthError::Exited { code: 3, logs: vec!["DB_PASSWORD=hunter2".into(), "panic".into()] };
+        let shown = e.without_logs();
+        assert!(shown.contains("code 3") && shown.contains("history"), "{shown}");
+        assert!(!shown.contains("hunter2") && !shown.contains("panic"), "{shown}");
+        let u = HealthError::Unhealthy { url: "http://x/health".into(), failures: 3, last: "500".into() };
+        assert_eq!(u.without_logs(), u.to_string());
+        assert!(u.logs().is_empty());
     }
 }

@@ -50,6 +50,9 @@ pub struct Notification {
     pub error: Option<String>,
     /// What a rollback left behind.
     pub leftovers: Vec<String>,
+    /// The failed container's last log lines, kept out of `error`. Sent only to targets with
+    /// `include_logs = true`; every other target gets an empty list (log lines may hold secrets).
+    pub logs: Vec<String>,
 }
 
 /// Sends notifications. Implementations bound their own time and never fail: they return one

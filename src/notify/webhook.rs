@@ -35,6 +35,8 @@ pub struct WebhookTarget {
     pub format: NotifyFormat,
     /// Total time allowed for this target.
     pub budget: Duration,
+    /// Whether [`Notification::logs`] is sent to this target.
+    pub include_logs: bool,
 }
 
 /// Sends to every target.
@@ -65,7 +67,7 @@ fn shown(url: &str) -> String {
 
 fn text(n: &Notification) -> String {
     let slot = format!("{}/{}:{}", n.project, n.stage, n.tag);
-    match n.event {
+    let mut text = match n.event {
         NotifyEvent::Succeeded => {
             format!("✅ {slot} deployed (deploy {}) at {}", n.deploy_id, n.url.as_deref().unwrap_or("-"))
         }
@@ -82,12 +84,25 @@ fn text(n: &Notification) -> String {
             n.deploy_id,
             n.error.as_deref().unwrap_or("-")
         ),
+    };
+    if !n.logs.is_empty() {
+        text.push_str("\nlast log lines:\n```\n");
+        text.push_str(&n.logs.join("\n"));
+        text.push_str("\n```");
     }
+    text
 }
 
-/// The body for a target's format.
-fn body(format: NotifyFormat, n: &Notification) -> Vec<u8> {
-    let v = match format {
+/// The body for target `t`: in its format, with the log lines only when it asks for them.
+fn body(t: &WebhookTarget, n: &Notification) -> Vec<u8> {
+    let without_logs;
+    let n = if t.include_logs || n.logs.is_empty() {
+        n
+    } else {
+        without_logs = Notification { logs: Vec::new(), ..n.clone() };
+        &without_logs
+    };
+    let v = match t.format {
         NotifyFormat::Json => serde_json::to_value(n).unwrap_or_default(),
         NotifyFormat::Slack => json!({ "text": text(n) }),
         NotifyFormat::Discord => json!({ "content": text(n) }),
@@ -103,7 +118,7 @@ impl WebhookNotifier {
     }
 
     async fn send(&self, t: &WebhookTarget, n: &Notification) -> Result<(), String> {
-        let body = body(t.format, n);
+        let body = body(t, n);
         let deadline = Instant::now() + t.budget;
         let backoff = [Duration::from_millis(250), Duration::from_secs(1)];
         let mut last = String::new();
@@ -163,6 +178,67 @@ mod tests {
         assert_eq!(sig, "t=1700000000,v1=1698a50bc74d1ff1db85c4e0a5297c2ad9fdba245d5737cdb789e4cc6e098940");
         assert_ne!(sig, sign("other", 1_700_000_000, br#"{"a":1}"#));
         assert_ne!(sig, sign("s3cret", 1_700_000_001, br#"{"a":1}"#));
+    }
+
+    fn failed_with_logs() -> Notification {
+        Notification {
+            event: NotifyEvent::Failed,
+            deploy_id: 7,
+            project: "shop".into(),
+            stage: "dev".into(),
+            tag: "pr-1".into(),
+            trigger: "deploy".into(),
+            digest: None,
+            url: None,
+            duration_ms: 1200,
+            error: Some("health failed: container exited with code 3 before it was healthy".into()),
+            leftovers: Vec::new(),
+            logs: vec!["starting".into(), "DB_PASSWORD=hunter2 rejected".into()],
+        }
+    }
+
+    fn target(format: NotifyFormat, include_logs: bool) -> WebhookTarget {
+        WebhookTarget {
+            url: "http://127.0.0.1:9/hook".into(),
+            secret: None,
+            format,
+            budget: Duration::from_secs(1),
+            include_logs,
+        }
+    }
+
+    fn sent(format: NotifyFormat, include_logs: bool) -> serde_json::Value {
+        serde_json::from_slice(&body(&target(format, include_logs), &failed_with_logs())).unwrap()
+    }
+
+    #[test]
+    fn log_lines_go_only_to_targets_with_include_logs() {
+        for format in [NotifyFormat::Json, NotifyFormat::Slack, NotifyFormat::Discord] {
+            let without = sent(format, false).to_string();
+            assert!(!without.contains("hunter2") && !without.contains("starting"), "{format:?}: {without}");
+            let with = sent(format, true).to_string();
+            assert!(with.contains("DB_PASSWORD=hunter2 rejected") && with.contains("starting"), "{format:?}: {with}");
+        }
+    }
+
+    #[test]
+    fn the_json_payload_always_has_a_logs_list_and_keeps_them_out_of_error() {
+        let without = sent(NotifyFormat::Json, false);
+        assert_eq!(without["logs"], json!([]));
+        let with = sent(NotifyFormat::Json, true);
+        assert_eq!(with["logs"], json!(["starting", "DB_PASSWORD=hunter2 rejected"]));
+        assert_eq!(with["error"], without["error"]);
+        assert!(!with["error"].as_str().unwrap().contains("hunter2"));
+    }
+
+    #[test]
+    fn chat_formats_put_the_log_lines_in_a_code_block_after_the_summary() {
+        let slack = sent(NotifyFormat::Slack, true);
+        let text = slack["text"].as_str().unwrap();
+        assert!(text.starts_with("❌ shop/dev:pr-1 failed and was rolled back (deploy 7)"), "{text}");
+        assert!(text.ends_with("last log lines:\n```\nstarting\nDB_PASSWORD=hunter2 rejected\n```"), "{text}");
+        let discord = sent(NotifyFormat::Discord, false);
+        assert!(!discord["content"].as_str().unwrap().contains("```"), "{discord}");
     }
 
     #[test]
