@@ -185,6 +185,14 @@ impl FakeRuntime {
 }
 
 impl ContainerRuntime for FakeRuntime {
+    async fn registry_auth(
+        &self,
+        _: &str,
+        configured: Option<&RegistryAuth>,
+    ) -> Result<Option<(String, RegistryAuth)>, String> {
+        Ok(configured.map(|a| ("the config".to_owned(), a.clone())))
+    }
+
     async fn pull(
         &self,
         image: &str,

@@ -248,5 +248,5 @@ fn issue_11_prune_needs_no_stage_secret_and_deploying_that_stage_names_what_is_m
     }
     let filter = format!("label=dev.tiny-forge.project={other}");
     let out = crate::support::docker(&["ps", "-aq", "--filter", &filter]);
-    assert!(out.stdout.is_empty(), "nothing was created for {other}");
+    assert!(out.trim().is_empty(), "nothing was created for {other}");
 }

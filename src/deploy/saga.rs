@@ -284,7 +284,7 @@ where
 
     async fn pull(&self) -> Result<PulledImage, StepError> {
         let stage = &self.req.stage;
-        let lookup = engine::auth::for_image(&stage.image, stage.registry_auth.as_ref(), engine::auth::HELPER_TIMEOUT);
+        let lookup = self.d.runtime.registry_auth(&stage.image, stage.registry_auth.as_ref());
         let auth = match lookup.await {
             Ok(a) => a,
             Err(e) => {

@@ -117,6 +117,14 @@ fn to_u64(v: Option<i64>) -> Option<u64> {
 }
 
 impl ContainerRuntime for DockerRuntime {
+    async fn registry_auth(
+        &self,
+        image: &str,
+        configured: Option<&RegistryAuth>,
+    ) -> Result<Option<(String, RegistryAuth)>, String> {
+        super::auth::for_image(image, configured, super::auth::HELPER_TIMEOUT).await
+    }
+
     async fn pull(
         &self,
         image: &str,

@@ -187,6 +187,19 @@ pub enum RuntimeError {
 /// A container engine. Every method is one engine operation; none retries by itself.
 #[allow(async_fn_in_trait, reason = "the deploy runs on one thread; we never need Send futures")]
 pub trait ContainerRuntime {
+    /// Credentials for `image`'s registry, where they come from (for the log, never the
+    /// secret) and them: `configured` first, else whatever the engine's clients would use.
+    /// Bounded in time and cancellable: a credential helper that never answers cannot freeze a
+    /// deploy.
+    ///
+    /// # Errors
+    /// A line saying which helper failed or did not answer; the pull then goes on without.
+    async fn registry_auth(
+        &self,
+        image: &str,
+        configured: Option<&RegistryAuth>,
+    ) -> Result<Option<(String, RegistryAuth)>, String>;
+
     /// Pulls `image` (`repo:tag` or `repo@digest`) and resolves its registry digest. Progress is
     /// reported per layer.
     ///
