@@ -52,6 +52,9 @@ pub(crate) struct SettingsFile {
     /// `prune` deletes finished deploys older than this from history. Default: 90 days.
     #[serde(default, with = "humantime_serde")]
     pub(crate) history_retention: Option<Duration>,
+    /// A PEM bundle of CA certificates HTTPS clients trust besides the bundled and system roots.
+    #[serde(default)]
+    pub(crate) ca_file: Option<PathBuf>,
 }
 
 impl Default for SettingsFile {
@@ -64,6 +67,7 @@ impl Default for SettingsFile {
             state: None,
             probe_address: None,
             history_retention: None,
+            ca_file: None,
         }
     }
 }

@@ -398,6 +398,13 @@ impl Config {
         self.file.settings.state.as_ref().map(|p| self.base.join(p))
     }
 
+    /// `settings.ca_file`, relative to the config file's directory: extra CA certificates (PEM)
+    /// that HTTPS clients trust.
+    #[must_use]
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.file.settings.ca_file.as_ref().map(|p| self.base.join(p))
+    }
+
     /// The proxy backend's settings.
     #[must_use]
     pub fn proxy(&self) -> &ProxySettings {
