@@ -22,6 +22,29 @@ pub const DOCKER_HOST: &str = "DOCKER_HOST";
 pub const TINY_FORGE_TEST_PAUSE_AFTER: &str = "TINY_FORGE_TEST_PAUSE_AFTER";
 /// This machine's name, recorded with each deploy when `/proc/sys/kernel/hostname` is unreadable.
 pub const HOSTNAME: &str = "HOSTNAME";
+/// A PEM bundle of CA certificates to trust, on top of the bundled and system roots
+/// (`http::Trust`). Unreadable or without a certificate: an error.
+pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+/// Directories (`:`-separated) of PEM CA certificates to trust, as `SSL_CERT_FILE`.
+pub const SSL_CERT_DIR: &str = "SSL_CERT_DIR";
+/// Proxy for `https://` requests of the outbound client (proxy APIs, webhooks), e.g.
+/// `http://user:password@proxy:3128`; never for health probes (`http::ProxyEnv`).
+pub const HTTPS_PROXY: &str = "HTTPS_PROXY";
+/// Read when [`HTTPS_PROXY`] is unset.
+pub const HTTPS_PROXY_LOWER: &str = "https_proxy";
+/// Proxy for `http://` requests of the outbound client, as [`HTTPS_PROXY`].
+pub const HTTP_PROXY: &str = "HTTP_PROXY";
+/// Read when [`HTTP_PROXY`] is unset.
+pub const HTTP_PROXY_LOWER: &str = "http_proxy";
+/// Proxy for both schemes when their own variable is unset.
+pub const ALL_PROXY: &str = "ALL_PROXY";
+/// Read when [`ALL_PROXY`] is unset.
+pub const ALL_PROXY_LOWER: &str = "all_proxy";
+/// Hosts the outbound client reaches directly: comma-separated hosts and domains (with their
+/// subdomains), IPs, CIDR ranges, or `*`. Loopback always is.
+pub const NO_PROXY: &str = "NO_PROXY";
+/// Read when [`NO_PROXY`] is unset.
+pub const NO_PROXY_LOWER: &str = "no_proxy";
 /// When set (to anything), output has no colour.
 pub const NO_COLOR: &str = "NO_COLOR";
 

@@ -1,10 +1,12 @@
-//! `tiny-forge check`: verifies, one line each, what a deploy will need (a stage whose env files
+//! `tiny-forge check`: verifies, one line each, what a deploy will need (config, TLS roots, the
+//! outbound proxy, the proxy backend, state, Docker, network, registries; a stage whose env files
 //! or registry secret cannot be read gets a `stage` line); exits non-zero if any check fails.
 
 use tiny_forge::ContainerRuntime as _;
 use tiny_forge::config::{Config, ResolvedStage};
 use tiny_forge::domain::{ProjectName, StageName};
 use tiny_forge::engine::{DockerRuntime, auth};
+use tiny_forge::http::{self, ProxyEnv, Trust};
 
 use super::{Ctx, Failure, exit, out};
 
@@ -25,15 +27,36 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<u8, Failure> {
         }
     };
     if let Some(c) = &config {
-        match tiny_forge::http::client() {
-            Ok(client) => match super::deploy::build_proxy(c, &client) {
-                Ok(proxy) => match tiny_forge::Proxy::check(&proxy).await {
-                    Ok(detail) => line(true, "proxy", detail)?,
-                    Err(e) => line(false, "proxy", super::one_line(&e))?,
-                },
-                Err(f) => line(false, "proxy", super::one_line(f.error.as_ref()))?,
+        let trust = match Trust::load(c.ca_file().as_deref()) {
+            Ok(t) => {
+                line(true, "tls", t.summary())?;
+                Some(t)
+            }
+            Err(e) => {
+                line(false, "tls", super::one_line(&e))?;
+                None
+            }
+        };
+        // Proxy URLs are shown with their credentials masked, here and in errors.
+        let proxies = ProxyEnv::from_env();
+        let client = match trust.as_ref().map(|t| http::outbound(t, &proxies)) {
+            Some(Ok(client)) => {
+                line(true, "outbound", proxies.describe())?;
+                Some(client)
+            }
+            Some(Err(e)) => {
+                line(false, "outbound", super::one_line(&e))?;
+                None
+            }
+            None => None,
+        };
+        match client.map(|client| super::deploy::build_proxy(c, &client)) {
+            Some(Ok(proxy)) => match tiny_forge::Proxy::check(&proxy).await {
+                Ok(detail) => line(true, "proxy", detail)?,
+                Err(e) => line(false, "proxy", super::one_line(&e))?,
             },
-            Err(e) => line(false, "proxy", e.to_string())?,
+            Some(Err(f)) => line(false, "proxy", super::one_line(f.error.as_ref()))?,
+            None => line(false, "proxy", "not checked: no HTTP client (see above)".to_owned())?,
         }
     }
     let (stages, unreadable) = config.as_ref().map(stages).unwrap_or_default();

@@ -8,6 +8,7 @@ use tiny_forge::deploy::{CancelHandle, DeployRequest, Deployer};
 use tiny_forge::domain::{DeployId, ProjectName, StageName, Tag, Trigger};
 use tiny_forge::engine::DockerRuntime;
 use tiny_forge::health::HttpProbe;
+use tiny_forge::http::{self, ProxyEnv, Trust};
 use tiny_forge::lock::LockWait;
 use tiny_forge::notify::{WebhookNotifier, WebhookTarget};
 use tiny_forge::proxy::{AnyProxy, CaddyProxy, NoProxy, NpmProxy};
@@ -18,7 +19,9 @@ use super::args::{DeployArgs, RollbackArgs, WaitArgs};
 use super::{Ctx, Failure, exit, render};
 
 /// The adapters a command that changes things needs, built once, in the order that touches
-/// nothing before every input is known good: proxy secrets, state path, Docker, state file.
+/// nothing before every input is known good: HTTP clients (CA files, proxy variables), proxy
+/// secrets, state path, Docker, state file. Probes go direct; the proxy API and webhooks go
+/// through the environment's proxy.
 pub(crate) struct Adapters {
     pub(crate) runtime: DockerRuntime,
     pub(crate) proxy: AnyProxy,
@@ -40,15 +43,20 @@ impl Adapters {
     }
 
     async fn build_with(ctx: &Ctx, config: &Config, notify: bool) -> Result<Self, Failure> {
-        let client = tiny_forge::http::client().map_err(Failure::usage)?;
-        let proxy = build_proxy(config, &client)?;
-        let notifier =
-            if notify { build_notifier(config, &client)? } else { WebhookNotifier::new(Vec::new(), client.clone()) };
+        let trust = Trust::load(config.ca_file().as_deref()).map_err(Failure::usage)?;
+        let outbound = http::outbound(&trust, &ProxyEnv::from_env()).map_err(Failure::usage)?;
+        let probe = HttpProbe::new(http::direct(&trust).map_err(Failure::usage)?);
+        let proxy = build_proxy(config, &outbound)?;
+        let notifier = if notify {
+            build_notifier(config, &outbound)?
+        } else {
+            WebhookNotifier::new(Vec::new(), outbound.clone())
+        };
         let state_path = ctx.state_path(Some(config))?;
         let runtime = DockerRuntime::connect().await.map_err(Failure::usage)?;
         let store = Ctx::open_store(&state_path)?;
         let lock_dir = state_path.parent().map_or_else(|| "locks".into(), |d| d.join("locks"));
-        Ok(Self { runtime, proxy, store, probe: HttpProbe::new(client), notifier, lock_dir })
+        Ok(Self { runtime, proxy, store, probe, notifier, lock_dir })
     }
 
     pub(crate) fn deployer<'a>(
@@ -136,6 +144,7 @@ async fn run_deploy(ctx: &Ctx, adapters: &Adapters, req: &DeployRequest) -> Resu
 }
 
 /// The proxy backend the config chooses; secrets are read here, before anything is touched.
+/// `client` is the outbound one.
 pub(crate) fn build_proxy(config: &Config, client: &reqwest::Client) -> Result<AnyProxy, Failure> {
     Ok(match config.proxy() {
         ProxySettings::None => AnyProxy::None(NoProxy),

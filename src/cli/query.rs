@@ -61,7 +61,8 @@ fn store_if_any(ctx: &Ctx) -> Result<Option<tiny_forge::store::SqliteStore>, Fai
 /// Probes every live instance's health path on its container address, all at once.
 async fn probe_all(ctx: &Ctx, runtime: &DockerRuntime, instances: &[InstanceRecord]) -> HashMap<i64, String> {
     let Ok(config) = ctx.load_config() else { return HashMap::new() };
-    let Ok(client) = tiny_forge::http::client() else { return HashMap::new() };
+    let Ok(trust) = tiny_forge::http::Trust::load(config.ca_file().as_deref()) else { return HashMap::new() };
+    let Ok(client) = tiny_forge::http::direct(&trust) else { return HashMap::new() };
     let probe = HttpProbe::new(client);
     let checks = instances.iter().filter(|i| i.status == InstanceStatus::Live).map(|i| {
         let (config, probe) = (&config, &probe);

@@ -57,6 +57,8 @@ pub(crate) struct SettingsFile {
     /// `prune` deletes finished deploys older than this from history. Default: 90 days.
     #[serde(with = "humantime_serde")]
     pub(crate) history_retention: Duration,
+    /// A PEM bundle of CA certificates HTTPS clients trust besides the bundled and system roots.
+    pub(crate) ca_file: Option<PathBuf>,
 }
 
 impl Default for SettingsFile {
@@ -69,6 +71,7 @@ impl Default for SettingsFile {
             state: None,
             probe_address: ProbeAddress::Ip,
             history_retention: Duration::from_secs(90 * 86_400),
+            ca_file: None,
         }
     }
 }

@@ -17,6 +17,8 @@ pub struct Config {
     pub(super) path: PathBuf,
     /// `settings.state`, joined to the config file's directory.
     pub(super) state: Option<PathBuf>,
+    /// `settings.ca_file`, joined to the config file's directory.
+    pub(super) ca_file: Option<PathBuf>,
     pub(super) network: String,
     pub(super) history_retention: Duration,
     pub(super) proxy: ProxySettings,
@@ -47,6 +49,13 @@ impl Config {
     #[must_use]
     pub fn state_path(&self) -> Option<PathBuf> {
         self.state.clone()
+    }
+
+    /// `settings.ca_file`, relative to the config file's directory: extra CA certificates (PEM)
+    /// that HTTPS clients trust.
+    #[must_use]
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.ca_file.clone()
     }
 
     /// The proxy backend's settings.

@@ -102,6 +102,7 @@ impl Pass<'_> {
         Some(Config {
             path: path.to_path_buf(),
             state: s.state.as_ref().map(|p| self.base.join(p)),
+            ca_file: s.ca_file.as_ref().map(|p| self.base.join(p)),
             network: s.network.clone(),
             history_retention: s.history_retention,
             proxy: proxy?,

@@ -26,14 +26,14 @@ pub trait Probe {
     async fn probe(&self, url: &str, timeout: Duration) -> ProbeResult;
 }
 
-/// [`Probe`] over HTTP with the shared client.
+/// [`Probe`] over HTTP, with [`crate::http::direct`]'s client: probes never go through a proxy.
 #[derive(Debug, Clone)]
 pub struct HttpProbe {
     client: reqwest::Client,
 }
 
 impl HttpProbe {
-    /// A prober using `client`.
+    /// A prober using `client` (build it with [`crate::http::direct`]).
     #[must_use]
     pub fn new(client: reqwest::Client) -> Self {
         Self { client }

@@ -111,7 +111,8 @@ fn body(t: &WebhookTarget, n: &Notification) -> Vec<u8> {
 }
 
 impl WebhookNotifier {
-    /// A notifier for `targets` using the shared `client`.
+    /// A notifier for `targets` using `client`, built with [`crate::http::outbound`] so that
+    /// webhooks honour `HTTPS_PROXY` and trust `settings.ca_file`.
     #[must_use]
     pub fn new(targets: Vec<WebhookTarget>, client: reqwest::Client) -> Self {
         Self { targets, client }

@@ -5,9 +5,12 @@
 #![allow(dead_code, reason = "each test uses part of the bed")]
 
 pub(crate) mod caddy;
+pub(crate) mod connect_proxy;
+pub(crate) mod image;
 pub(crate) mod npm;
 pub(crate) mod receiver;
 mod registry;
+pub(crate) mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,214 @@
+//! Every HTTP client tiny-forge uses, one per purpose, all built here (building one installs
+//! rustls's `ring` provider, which any reqwest client in the process needs):
+//!
+//! - [`direct`]: the health prober. Never through a proxy: instances are on our Docker network.
+//! - [`outbound`]: proxy APIs (NPM, Caddy) and webhooks. Through the proxy the environment names
+//!   ([`ProxyEnv`]: `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, except `NO_PROXY` hosts and
+//!   loopback), as docker does, since in many CI networks that is the only way out.
+//!
+//! Registry traffic is the Docker Engine's (it pulls), so it follows the daemon's own proxy
+//! settings, not ours. Both clients trust the same roots ([`Trust`]): Mozilla's bundled roots,
+//! the system store, `SSL_CERT_FILE`/`SSL_CERT_DIR` and `settings.ca_file`. TLS is rustls with
+//! `ring` (no C toolchain beyond what `ring` needs).
+
+mod proxy_env;
+mod trust;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use proxy_env::{ProxyEnv, redact};
+pub use trust::Trust;
+
+/// Why a client could not be built. Proxy URLs appear with their credentials masked.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// A CA file or directory the user named cannot be read.
+    #[error("cannot read CA certificates from `{}` ({origin}); fix the path or unset {origin}", path.display())]
+    CaUnreadable {
+        /// `SSL_CERT_FILE`, `SSL_CERT_DIR` or `settings.ca_file`.
+        origin: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: rustls_native_certs::Error,
+    },
+    /// A CA file the user named holds no PEM certificate.
+    #[error(
+        "`{}` ({origin}) holds no certificate; it must be PEM (`-----BEGIN CERTIFICATE-----` blocks)",
+        path.display()
+    )]
+    CaEmpty {
+        /// `SSL_CERT_FILE` or `settings.ca_file`.
+        origin: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+    /// A certificate in a CA file the user named cannot serve as a trust anchor.
+    #[error("a certificate in `{}` ({origin}) is not a usable CA certificate", path.display())]
+    CaInvalid {
+        /// `SSL_CERT_FILE`, `SSL_CERT_DIR` or `settings.ca_file`.
+        origin: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// rustls's reason.
+        #[source]
+        source: rustls::Error,
+    },
+    /// A proxy variable's value is not an `http://` or `https://` URL with a host.
+    #[error("{var} is not a usable proxy URL: `{shown}`; set it to http://[user:password@]host:port or unset it")]
+    ProxyUrl {
+        /// The variable.
+        var: &'static str,
+        /// Its value, credentials masked.
+        shown: String,
+    },
+    /// reqwest refused the configuration.
+    #[error("cannot set up the HTTP client")]
+    Build(#[source] reqwest::Error),
+}
+
+fn builder(trust: &Trust) -> Result<reqwest::ClientBuilder, HttpError> {
+    // Installing twice is harmless: the second call reports the provider already set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let roots = trust
+        .certificates()
+        .map(|der| reqwest::Certificate::from_der(der))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| HttpError::Build(e.without_url()))?;
+    Ok(reqwest::Client::builder()
+        .user_agent(concat!("tiny-forge/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(30))
+        // Only these roots: reqwest's default would ask the platform verifier, which fails
+        // outright where the system has no store (issue 16).
+        .tls_certs_only(roots))
+}
+
+/// The health prober's client: never through a proxy. Requests set their own timeouts; this one
+/// bounds connecting.
+///
+/// # Errors
+/// [`HttpError::Build`] when the TLS backend cannot initialise.
+pub fn direct(trust: &Trust) -> Result<reqwest::Client, HttpError> {
+    builder(trust)?.no_proxy().build().map_err(HttpError::Build)
+}
+
+/// The client for proxy APIs and webhooks: through `proxies` (read it with
+/// [`ProxyEnv::from_env`]) except for `NO_PROXY` hosts and loopback; only `proxies` counts,
+/// reqwest reads no variable of its own.
+///
+/// # Errors
+/// [`HttpError::ProxyUrl`] for a proxy variable that is not a usable URL (curl would refuse it
+/// too; reqwest alone would silently go direct); [`HttpError::Build`] as [`direct`].
+pub fn outbound(trust: &Trust, proxies: &ProxyEnv) -> Result<reqwest::Client, HttpError> {
+    let no_proxy = reqwest::NoProxy::from_string(&proxies.bypass());
+    // `no_proxy()` turns reqwest's own reading of the environment off; `proxy()` adds ours.
+    let mut b = builder(trust)?.no_proxy();
+    if let Some(var) = proxies.https() {
+        b = b.proxy(proxy(var, reqwest::Proxy::https, no_proxy.clone())?);
+    }
+    if let Some(var) = proxies.http() {
+        b = b.proxy(proxy(var, reqwest::Proxy::http, no_proxy)?);
+    }
+    b.build().map_err(HttpError::Build)
+}
+
+fn proxy(
+    var: &proxy_env::ProxyVar,
+    make: fn(reqwest::Url) -> reqwest::Result<reqwest::Proxy>,
+    no_proxy: Option<reqwest::NoProxy>,
+) -> Result<reqwest::Proxy, HttpError> {
+    let url = ProxyEnv::url(var)?;
+    let proxy = make(url).map_err(|_| HttpError::ProxyUrl { var: var.name, shown: redact(&var.value) })?;
+    Ok(proxy.no_proxy(no_proxy))
+}
+
+/// A [`direct`] client trusting the roots of [`Trust::load`] without a `ca_file`: for tests
+/// and tools that have no config.
+///
+/// # Errors
+/// As [`Trust::load`] and [`direct`].
+pub fn client() -> Result<reqwest::Client, HttpError> {
+    direct(&Trust::load(None)?)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A throwaway certificate authority.
+    pub(crate) struct TestCa {
+        cert: rcgen::Certificate,
+    }
+
+    impl TestCa {
+        pub(crate) fn new(name: &str) -> Self {
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            params.distinguished_name.push(rcgen::DnType::CommonName, format!("tiny-forge test CA {name}"));
+            let key = rcgen::KeyPair::generate().unwrap();
+            Self { cert: params.self_signed(&key).unwrap() }
+        }
+
+        pub(crate) fn pem(&self) -> String {
+            self.cert.pem()
+        }
+    }
+
+    #[test]
+    fn the_outbound_client_never_shows_proxy_credentials() {
+        let trust = Trust::load(None).unwrap();
+        let proxies = ProxyEnv::from_lookup(|name| {
+            (name == "HTTPS_PROXY" || name == "HTTP_PROXY").then(|| "http://alice:s3cret@proxy.corp:3128".to_owned())
+        });
+        let client = outbound(&trust, &proxies).unwrap();
+        let shown = format!("{client:?}");
+        assert!(shown.contains("proxy.corp:3128"), "the proxies are in the Debug output: {shown}");
+        assert!(!shown.contains("s3cret") && !shown.contains("alice"), "{shown}");
+    }
+
+    /// Answers every connection with `answer` and sends each request's first line to `lines`.
+    fn serve(answer: &'static [u8]) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<String>) {
+        use std::io::{BufRead as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for mut s in listener.incoming().flatten() {
+                let mut line = String::new();
+                std::io::BufReader::new(&mut s).read_line(&mut line).unwrap();
+                let _ = tx.send(line.trim().to_owned());
+                s.write_all(answer).unwrap();
+            }
+        });
+        (addr, lines)
+    }
+
+    #[tokio::test]
+    async fn loopback_is_reached_directly_even_with_a_proxy_set() {
+        let (app, _) = serve(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        let (proxy, seen) = serve(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let proxies = ProxyEnv::from_lookup(|name| (name == "ALL_PROXY").then(|| format!("http://{proxy}")));
+        let client = outbound(&Trust::load(None).unwrap(), &proxies).unwrap();
+
+        let direct = client.get(format!("http://{app}/")).send().await.unwrap();
+        assert_eq!(direct.status().as_u16(), 204, "loopback: straight to the app");
+        let elsewhere = client.get("http://192.0.2.1:9/x").send().await.unwrap();
+        assert_eq!(elsewhere.status().as_u16(), 502, "anything else: to the proxy");
+        assert_eq!(seen.try_iter().collect::<Vec<_>>(), ["GET http://192.0.2.1:9/x HTTP/1.1"]);
+    }
+
+    #[test]
+    fn a_bad_proxy_variable_is_an_error_naming_it() {
+        let trust = Trust::load(None).unwrap();
+        let proxies =
+            ProxyEnv::from_lookup(|name| (name == "https_proxy").then(|| "ftp://alice:s3cret@proxy:21".to_owned()));
+        let err = outbound(&trust, &proxies).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "https_proxy is not a usable proxy URL: `ftp://***@proxy:21`; set it to http://[user:password@]host:port or unset it"
+        );
+    }
+}
