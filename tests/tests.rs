@@ -12,5 +12,6 @@ mod npm;
 mod npm_double;
 mod output;
 mod packaging;
+mod reconcile;
 mod registry_auth;
 mod support;

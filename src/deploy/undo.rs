@@ -213,8 +213,12 @@ impl Run<'_> {
                 Ok((Ensured::Switched { from, .. }, _)) => {
                     Ok(format!("switched from {}", from.map_or_else(|| "?".to_owned(), |t| t.to_string())))
                 }
+                // Where the host points now is asked again before any container goes; only our own
+                // change that got no answer can still move it.
                 Err(e) => {
-                    self.unsettled.insert(domain.to_owned());
+                    if unsettled {
+                        self.unsettled.insert(domain.to_owned());
+                    }
                     Err(failed(e))
                 }
             },
@@ -230,8 +234,12 @@ impl Run<'_> {
                 }
                 Ok(Removed::AlreadyGone) => Ok("it was not there".to_owned()),
                 Ok(Removed::NotOurs { id }) => Ok(format!("host id {id} is not this slot's; left alone")),
+                // Where the host points now is asked again before any container goes; only our own
+                // change that got no answer can still move it.
                 Err(e) => {
-                    self.unsettled.insert(domain.to_owned());
+                    if unsettled {
+                        self.unsettled.insert(domain.to_owned());
+                    }
                     Err(failed(e))
                 }
             },

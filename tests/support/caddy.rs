@@ -11,6 +11,8 @@ pub(crate) struct Caddy {
     pub(crate) admin_port: u16,
     pub(crate) http_port: u16,
     child: Option<Child>,
+    /// The config it started with (what a restart without `--resume` comes back to).
+    config: serde_json::Value,
     _dir: tempfile::TempDir,
 }
 
@@ -20,18 +22,25 @@ fn free_port() -> u16 {
 
 impl Caddy {
     pub(crate) fn start() -> Self {
+        Self::start_with(Some(serde_json::json!([])))
+    }
+
+    /// A Caddy whose server `srv0` starts with `routes` (`None`: no `routes` key at all).
+    pub(crate) fn start_with(routes: Option<serde_json::Value>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (admin_port, http_port) = (free_port(), free_port());
         let config = dir.path().join("caddy.json");
-        let json = serde_json::json!({
+        let mut json = serde_json::json!({
             "admin": {"listen": format!("127.0.0.1:{admin_port}")},
             "apps": {"http": {"servers": {"srv0": {
                 "listen": [format!("127.0.0.1:{http_port}")],
-                "routes": [],
                 // Plain HTTP on loopback: no certificates for test host names.
                 "automatic_https": {"disable": true}
             }}}}
         });
+        if let Some(r) = routes {
+            json["apps"]["http"]["servers"]["srv0"]["routes"] = r;
+        }
         std::fs::write(&config, json.to_string()).unwrap();
         let script = format!(
             "caddy run --config '{}' >'{}' 2>&1 & pid=$!; read _; kill $pid",
@@ -53,7 +62,22 @@ impl Caddy {
             assert!(Instant::now() < deadline, "caddy did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self { admin_port, http_port, child: Some(child), _dir: dir }
+        Self { admin_port, http_port, child: Some(child), config: json, _dir: dir }
+    }
+
+    /// Loads the config it started with, as a restart without `--resume` does: every route
+    /// added through the API is gone.
+    pub(crate) fn reset(&self) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let r = crate::support::client()
+                .post(format!("{}/load", self.admin_url()))
+                .json(&self.config)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "caddy /load: {}", r.status());
+        });
     }
 
     pub(crate) fn admin_url(&self) -> String {

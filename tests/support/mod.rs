@@ -131,6 +131,8 @@ pub(crate) struct Sandbox {
     pub(crate) config: PathBuf,
     pub(crate) state: PathBuf,
     watch: std::cell::RefCell<Watch>,
+    /// Other projects the test configured: their containers are cleaned up too.
+    others: std::cell::RefCell<Vec<String>>,
 }
 
 impl Sandbox {
@@ -142,7 +144,23 @@ impl Sandbox {
         let network = format!("tf-test-{project}");
         let config = dir.path().join("tiny-forge.toml");
         let state = dir.path().join("state").join("state.db");
-        Self { dir, project, network, config, state, watch: std::cell::RefCell::new(Watch::None) }
+        Self {
+            dir,
+            project,
+            network,
+            config,
+            state,
+            watch: std::cell::RefCell::new(Watch::None),
+            others: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// A second project name for this sandbox (`PROJECT-suffix`), whose containers `Drop`
+    /// removes too.
+    pub(crate) fn other_project(&self, suffix: &str) -> String {
+        let name = format!("{}-{suffix}", self.project);
+        self.others.borrow_mut().push(name.clone());
+        name
     }
 
     /// Makes [`Sandbox::assert_nothing_left`] check this proxy too.
@@ -307,15 +325,17 @@ default_tag = "v1"
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        let filter = format!("label=dev.tiny-forge.project={}", self.project);
-        let out = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output();
-        let ids: Vec<String> = out
-            .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f", "-v"];
-            args.extend(ids.iter().map(String::as_str));
-            docker_ok(&args);
+        for project in std::iter::once(self.project.clone()).chain(self.others.borrow().iter().cloned()) {
+            let filter = format!("label=dev.tiny-forge.project={project}");
+            let out = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output();
+            let ids: Vec<String> = out
+                .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f", "-v"];
+                args.extend(ids.iter().map(String::as_str));
+                docker_ok(&args);
+            }
         }
         docker_ok(&["network", "rm", &self.network]);
     }
