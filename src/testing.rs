@@ -113,6 +113,8 @@ pub struct FakeRuntime {
     pub containers: RefCell<BTreeMap<String, FakeContainer>>,
     /// Every call, as `op subject`.
     pub calls: RefCell<Vec<String>>,
+    /// Networks made so far.
+    pub networks: RefCell<std::collections::BTreeSet<String>>,
     next_ip: Cell<u8>,
 }
 
@@ -211,10 +213,10 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn ensure_network(&self, name: &str) -> Result<bool, RuntimeError> {
-        match self.check("network", name).await? {
-            Some(i) => Err(Self::error("network", name, &i)),
-            None => Ok(false),
+        if let Some(i) = self.check("network", name).await? {
+            return Err(Self::error("network", name, &i));
         }
+        Ok(self.networks.borrow_mut().insert(name.to_owned()))
     }
 
     async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {

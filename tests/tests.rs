@@ -3,6 +3,7 @@
 
 mod caddy;
 mod cli;
+mod contract;
 mod crash;
 mod deploy;
 mod hostile;

@@ -121,7 +121,14 @@ impl CaddyProxy {
     }
 
     async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, Value), ProxyError> {
-        let mut req = self.client.request(method, format!("{}{path}", self.admin_url)).timeout(self.timeout);
+        // A fresh connection per call: Caddy's admin server closes its idle connections when a
+        // config change reloads it, and a request sent on such a pooled connection is lost
+        // ("connection closed before message completed"; seen in the contract suite).
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.admin_url))
+            .header(reqwest::header::CONNECTION, "close")
+            .timeout(self.timeout);
         if let Some(b) = body {
             req = req.json(b);
         }

@@ -1,0 +1,77 @@
+//! [`ContainerRuntime`]: `FakeRuntime` and `DockerRuntime` (the real engine) tell the same story.
+
+use std::collections::BTreeMap;
+
+use tiny_forge::engine::{
+    ContainerRuntime, ContainerSpec, DockerRuntime, LABEL_MANAGED, LABEL_PROJECT, Removal, RestartPolicy, RuntimeError,
+};
+use tiny_forge::testing::FakeRuntime;
+
+use super::block_on;
+use crate::support::{Sandbox, images};
+
+fn spec(name: &str, image: &str, network: &str, project: &str) -> ContainerSpec {
+    ContainerSpec {
+        name: name.to_owned(),
+        image: image.to_owned(),
+        env: vec![("MESSAGE".into(), "contract".into())],
+        labels: BTreeMap::from([(LABEL_MANAGED.into(), "true".into()), (LABEL_PROJECT.into(), project.into())]),
+        network: network.to_owned(),
+        port: 8080,
+        restart: RestartPolicy::No,
+        memory: None,
+        nano_cpus: None,
+        command: None,
+        volumes: Vec::new(),
+    }
+}
+
+/// The engine's behaviour the saga relies on, in order.
+async fn story<R: ContainerRuntime>(rt: &R, image: &str, network: &str, name: &str, project: &str) {
+    let pulled = rt.pull(image, None, &mut |_| {}).await.expect("pull");
+    assert!(pulled.digest.starts_with("sha256:"), "{pulled:?}");
+    assert!(pulled.reference.ends_with(&format!("@{}", pulled.digest)), "{pulled:?}");
+
+    assert!(rt.ensure_network(network).await.unwrap(), "a missing network is created");
+    assert!(!rt.ensure_network(network).await.unwrap(), "an existing one is left as it is");
+
+    let s = spec(name, &pulled.reference, network, project);
+    rt.create(&s).await.expect("create");
+    match rt.create(&s).await {
+        Err(RuntimeError::Engine { status: 409, .. }) => {}
+        other => panic!("a second create of one name must be a 409 conflict, got {other:?}"),
+    }
+    let created = rt.inspect(name, network).await.unwrap().expect("created");
+    assert_ne!(created.state, "running");
+    assert_eq!(created.labels.get(LABEL_PROJECT).map(String::as_str), Some(project));
+
+    rt.start(name).await.expect("start");
+    let running = rt.inspect(name, network).await.unwrap().expect("running");
+    assert_eq!(running.state, "running");
+    assert_eq!(running.exit_code, None);
+    assert!(running.ip.is_some(), "an address on {network}");
+    assert!(rt.list_managed().await.unwrap().iter().any(|c| c.name == name), "listed as managed");
+    rt.logs_tail(name, 5).await.expect("logs");
+
+    assert_eq!(rt.remove(name).await.unwrap(), Removal::Removed);
+    assert_eq!(rt.remove(name).await.unwrap(), Removal::AlreadyGone);
+    assert!(rt.inspect(name, network).await.unwrap().is_none());
+    assert!(!rt.list_managed().await.unwrap().iter().any(|c| c.name == name));
+    assert!(rt.start(name).await.is_err(), "starting what is gone fails");
+}
+
+#[test]
+fn the_fake_engine_keeps_the_contract() {
+    block_on(story(&FakeRuntime::default(), "127.0.0.1:5000/demo:v1", "net", "tf-contract-1", "contract"));
+}
+
+#[test]
+fn the_docker_engine_keeps_the_contract() {
+    let sb = Sandbox::new("ctreng");
+    let image = format!("{}:v1", images().repo);
+    let name = format!("tf-{}-contract", sb.project);
+    block_on(async {
+        let rt = DockerRuntime::connect().await.unwrap();
+        story(&rt, &image, &sb.network, &name, &sb.project).await;
+    });
+}
