@@ -2,6 +2,7 @@
 //! binary against the real Docker Engine and a real registry on loopback.
 
 mod caddy;
+mod chaos;
 mod cli;
 mod contract;
 mod crash;

@@ -1,0 +1,428 @@
+//! Issue 11's proof: a randomized chaos run. Each trial picks an operation (deploy a new slot,
+//! redeploy, rollback, remove, prune) and a fault (SIGTERM or SIGKILL at a random moment; NPM
+//! answering 500, stalling, or making a change and then hanging; a Caddy route deleted; the
+//! registry gone; the container crashing), runs the real binary, checks that its exit code is
+//! honest, recovers with `prune`, and checks the invariants through the Docker API, the proxy
+//! and the state file:
+//!
+//! - every live instance's host exists, is ours, and forwards to its running container on its
+//!   port;
+//! - no managed container without a live instance, and no marked host without one;
+//! - exit codes are honest: 0, 1, 2 and 130 only when nothing was left, and 3 lists everything
+//!   that was left.
+//!
+//! `TF_CHAOS_TRIALS` (default 30) and `TF_CHAOS_SEED` (default 1) set the run;
+//! `bench/chaos.sh N [SEED]` runs a long one. A violation prints the seed and the trial.
+
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tiny_forge::Store as _;
+use tiny_forge::store::Filter;
+
+use crate::support::caddy::Caddy;
+use crate::support::npm::{Fault, NpmDouble, When};
+use crate::support::{Run, Sandbox, Watch, docker, docker_ok};
+
+const PW: &str = "chaos-pw";
+/// The stall of a stalling NPM; the proxy timeout is shorter.
+const STALL: Duration = Duration::from_millis(1500);
+
+/// xorshift64*: small, deterministic, enough to pick cases.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[usize::try_from(self.below(items.len() as u64)).unwrap()]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    DeployNew,
+    Redeploy,
+    Rollback,
+    Remove,
+    Prune,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chaos {
+    None,
+    Term,
+    Kill,
+    Npm500,
+    NpmStall,
+    NpmActThenStall,
+    RouteDeleted,
+    RegistryGone,
+    Crash,
+}
+
+enum Backend {
+    Npm(NpmDouble),
+    Caddy(Caddy),
+}
+
+struct World {
+    sb: Sandbox,
+    backend: Backend,
+    config: String,
+}
+
+impl World {
+    fn new(prefix: &str, npm: bool) -> Self {
+        let sb = Sandbox::new(prefix);
+        let (backend, tables) = if npm {
+            let npm = NpmDouble::start("ops@example.com", PW);
+            let t = format!(
+                "{}timeout = \"500ms\"\n",
+                crate::support::npm_proxy(&npm.url(), "ops@example.com", "TF_TEST_NPM_PASSWORD")
+            );
+            sb.watch(Watch::Npm(npm.view()));
+            (Backend::Npm(npm), t)
+        } else {
+            let caddy = Caddy::start();
+            let t = format!("[proxy]\nkind = \"caddy\"\nurl = \"{}\"\ntimeout = \"500ms\"\n", caddy.admin_url());
+            sb.watch(Watch::Caddy(caddy.admin_url()));
+            (Backend::Caddy(caddy), t)
+        };
+        let crashy = format!(
+            "[projects.{p}.stages.crashy]\ndefault_tag = \"v1\"\nenv = {{ READY_AFTER_MS = \"5000\", EXIT_AFTER_MS = \"150\" }}\n",
+            p = sb.project
+        );
+        sb.config_with(&tables, "max_instances = 3", &crashy);
+        let config = std::fs::read_to_string(&sb.config).unwrap();
+        Self { sb, backend, config }
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        let mut c = self.sb.tf(&[&["--output", "json"], args].concat());
+        c.env("TF_TEST_NPM_PASSWORD", PW).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.spawn().unwrap()
+    }
+
+    fn prune(&self) -> Run {
+        Run::from(self.sb.tf(&["--output", "json", "prune"]).env("TF_TEST_NPM_PASSWORD", PW).output().unwrap())
+    }
+
+    fn live_tags(&self) -> Vec<String> {
+        if !self.sb.state.exists() {
+            return Vec::new();
+        }
+        self.sb
+            .instances()
+            .into_iter()
+            .filter(|r| r.status.as_str() == "live" && r.stage == "dev")
+            .map(|r| r.tag)
+            .collect()
+    }
+
+    /// What is inconsistent now, one line each, naming the container or host it is about.
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.sb.state.exists() {
+            out.extend(self.sb.containers().into_iter().map(|c| format!("container {c} without a state file")));
+            return out;
+        }
+        let store = self.sb.store();
+        let state_id = store.state_id().unwrap();
+        let rows = store.instances(&Filter::default()).unwrap();
+        let live: Vec<_> = rows.iter().filter(|r| r.status.as_str() == "live").collect();
+        let containers: BTreeSet<String> = self
+            .sb
+            .containers()
+            .into_iter()
+            .map(|l| l.split_whitespace().next().unwrap_or_default().to_owned())
+            .collect();
+        let hosts = self.hosts();
+        for r in &live {
+            let domain = r.domain.clone().unwrap_or_default();
+            let running =
+                docker(&["ps", "-a", "--filter", &format!("name=^{}$", r.container_name), "--format", "{{.State}}"]);
+            if running.trim() != "running" {
+                out.push(format!("live instance's container {} is {:?}", r.container_name, running.trim()));
+            }
+            let Some((marker, target)) = hosts.iter().find(|(d, ..)| *d == domain).map(|(_, m, t)| (m, t)) else {
+                out.push(format!("live instance {} has no host {domain}", r.container_name));
+                continue;
+            };
+            let slot = format!("{}/{}/{}", r.project, r.stage, r.tag);
+            if marker.as_deref() != Some(&format!("{state_id} {slot}")) {
+                out.push(format!("host {domain} is not marked ours for {slot}: {marker:?}"));
+            }
+            let want = match &self.backend {
+                Backend::Npm(_) => format!("{}:{}", r.container_name, r.port.unwrap()),
+                Backend::Caddy(_) => {
+                    let ip = docker(&[
+                        "inspect",
+                        "-f",
+                        &format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", self.sb.network),
+                        &r.container_name,
+                    ]);
+                    format!("{}:{}", ip.trim(), r.port.unwrap())
+                }
+            };
+            if *target != want {
+                out.push(format!("host {domain} forwards to {target}, not to {want} ({})", r.container_name));
+            }
+        }
+        for c in &containers {
+            if !live.iter().any(|r| &r.container_name == c) {
+                out.push(format!("container {c} without a live instance"));
+            }
+        }
+        for (d, ..) in &hosts {
+            if !live.iter().any(|r| r.domain.as_deref() == Some(d)) {
+                out.push(format!("host {d} without a live instance"));
+            }
+        }
+        out
+    }
+
+    /// Marked hosts of this world: (domain, "state slot", target).
+    fn hosts(&self) -> Vec<(String, Option<String>, String)> {
+        self.sb
+            .proxy_hosts()
+            .into_iter()
+            .map(|h| match &self.backend {
+                Backend::Npm(_) => (
+                    h["domain_names"][0].as_str().unwrap_or_default().to_owned(),
+                    h["meta"]["tiny_forge_state"]
+                        .as_str()
+                        .map(|s| format!("{s} {}", h["meta"]["tiny_forge_slot"].as_str().unwrap_or_default())),
+                    format!("{}:{}", h["forward_host"].as_str().unwrap_or_default(), h["forward_port"]),
+                ),
+                Backend::Caddy(_) => {
+                    let vars = h["handle"].as_array().and_then(|hs| hs.iter().find(|x| x["handler"] == "vars"));
+                    (
+                        h["match"][0]["host"][0].as_str().unwrap_or_default().to_owned(),
+                        vars.map(|v| {
+                            format!(
+                                "{} {}",
+                                v["tiny_forge_state"].as_str().unwrap_or_default(),
+                                v["tiny_forge_slot"].as_str().unwrap_or_default()
+                            )
+                        }),
+                        h["handle"]
+                            .as_array()
+                            .and_then(|hs| hs.iter().find(|x| x["handler"] == "reverse_proxy"))
+                            .and_then(|rp| rp["upstreams"][0]["dial"].as_str())
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                }
+            })
+            .collect()
+    }
+}
+
+/// The names (containers) and domains (hosts) a result's `leftovers` list.
+fn listed(stdout: &str) -> BTreeSet<String> {
+    let Some(result) = stdout.lines().rev().find_map(|l| serde_json::from_str::<Value>(l).ok()) else {
+        return BTreeSet::new();
+    };
+    result["leftovers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["name"].as_str().or(l["domain"].as_str()).or(l["container"].as_str()).map(str::to_owned))
+        .collect()
+}
+
+fn kill(sig: &str, pid: u32) {
+    // The process may have ended already: that is a fine moment too.
+    let _ = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).output();
+}
+
+/// One trial; returns its violations.
+fn trial(world: &World, rng: &mut Rng, n: u64) -> Vec<String> {
+    let npm = matches!(world.backend, Backend::Npm(_));
+    let ops = [Op::DeployNew, Op::DeployNew, Op::Redeploy, Op::Redeploy, Op::Rollback, Op::Remove, Op::Prune];
+    let op = *rng.pick(&ops);
+    let faults: &[Chaos] = if npm {
+        &[
+            Chaos::None,
+            Chaos::Term,
+            Chaos::Kill,
+            Chaos::Npm500,
+            Chaos::NpmStall,
+            Chaos::NpmActThenStall,
+            Chaos::RegistryGone,
+            Chaos::Crash,
+        ]
+    } else {
+        &[Chaos::None, Chaos::Term, Chaos::Kill, Chaos::RouteDeleted, Chaos::RegistryGone, Chaos::Crash]
+    };
+    let chaos = *rng.pick(faults);
+    let live = world.live_tags();
+    let tag = match op {
+        Op::DeployNew => format!("v{}", 1 + rng.below(10)),
+        _ if live.is_empty() => "v1".to_owned(),
+        _ => rng.pick(&live).clone(),
+    };
+    let stage = if chaos == Chaos::Crash { "crashy" } else { "dev" };
+    let p = world.sb.project.clone();
+    let args: Vec<&str> = match op {
+        Op::DeployNew | Op::Redeploy => vec!["deploy", &p, stage, &tag],
+        Op::Rollback => vec!["rollback", &p, "dev", &tag],
+        Op::Remove => vec!["remove", &p, stage, &tag],
+        Op::Prune => vec!["prune"],
+    };
+    inject(world, chaos, rng);
+    // Drift the fault made before the operation ran is not the operation's to answer for.
+    let before: BTreeSet<String> = world.problems().into_iter().collect();
+    let child = world.spawn(&args);
+    let pid = child.id();
+    let killed = match chaos {
+        Chaos::Term | Chaos::Kill => {
+            std::thread::sleep(Duration::from_millis(50 + rng.below(2000)));
+            kill(if chaos == Chaos::Term { "TERM" } else { "KILL" }, pid);
+            chaos == Chaos::Kill
+        }
+        _ => false,
+    };
+    let out = Run::from(child.wait_with_output().unwrap());
+    world.sb.write_config(&world.config);
+    if matches!(chaos, Chaos::NpmStall | Chaos::NpmActThenStall) {
+        std::thread::sleep(STALL + Duration::from_millis(300)); // let a stalled change land
+    }
+    let case = format!("trial {n}: {op:?} {} with {chaos:?}", args.join(" "));
+    let mut violations = if killed { Vec::new() } else { judge(world, &case, &out, &before) };
+    violations.extend(recover(world, &case));
+    violations
+}
+
+/// Makes `chaos` happen to `world` (before the operation; signals come during it).
+fn inject(world: &World, chaos: Chaos, rng: &mut Rng) {
+    let methods: [&'static str; 3] = ["POST", "PUT", "DELETE"];
+    let method: &'static str = methods[usize::try_from(rng.below(3)).unwrap()];
+    match (&world.backend, chaos) {
+        (Backend::Npm(d), Chaos::Npm500) => {
+            d.inject(When::Next(method, "/api/nginx/proxy-hosts"), Fault::Status500);
+        }
+        (Backend::Npm(d), Chaos::NpmStall) => {
+            d.inject(When::Next(method, "/api/nginx/proxy-hosts"), Fault::Stall(STALL));
+        }
+        (Backend::Npm(d), Chaos::NpmActThenStall) => {
+            d.inject(When::Next(method, "/api/nginx/proxy-hosts"), Fault::ActThenStall(STALL));
+        }
+        (Backend::Caddy(c), Chaos::RouteDeleted) => {
+            if let Some(route) = crate::support::caddy::routes(&c.admin_url())
+                .into_iter()
+                .find_map(|r| r["@id"].as_str().map(str::to_owned))
+            {
+                delete_route(&c.admin_url(), &route);
+            }
+        }
+        (_, Chaos::RegistryGone) => {
+            let dead = world.config.replace(&crate::support::images().repo, "127.0.0.1:1/tf-test/demo");
+            world.sb.write_config(&dead);
+        }
+        _ => {}
+    }
+}
+
+/// Is the exit code honest? 0, 1, 2 and 130 leave nothing inconsistent; 3 lists all of it.
+fn judge(world: &World, case: &str, out: &Run, before: &BTreeSet<String>) -> Vec<String> {
+    let mut violations = Vec::new();
+    // Ended by the signal before it could catch it: no exit code to judge.
+    if out.code < 0 {
+        return violations;
+    }
+    let problems: Vec<String> = world.problems().into_iter().filter(|p| !before.contains(p)).collect();
+    match out.code {
+        0 | 1 | 2 | 130 => {
+            for p in problems {
+                violations.push(format!("{case}: exit {} but {p}", out.code));
+            }
+        }
+        3 => {
+            let named = listed(&out.stdout);
+            if named.is_empty() {
+                violations.push(format!("{case}: exit 3 without listing what is left:\n{}", out.stdout));
+            }
+            for p in problems {
+                if !named.iter().any(|x| p.contains(x.as_str())) {
+                    violations.push(format!("{case}: exit 3, and {p}, which it did not list ({named:?})"));
+                }
+            }
+        }
+        other => violations.push(format!("{case}: exit {other}\n{}", out.stderr)),
+    }
+    violations
+}
+
+/// Recovers with `prune`; then the invariants must hold.
+fn recover(world: &World, case: &str) -> Vec<String> {
+    let mut violations = Vec::new();
+    let mut pruned = world.prune();
+    if pruned.code != 0 {
+        std::thread::sleep(STALL);
+        pruned = world.prune();
+    }
+    if pruned.code != 0 {
+        violations.push(format!("{case}: prune after it exits {}:\n{}{}", pruned.code, pruned.stdout, pruned.stderr));
+    }
+    for p in world.problems() {
+        violations.push(format!("{case}: after prune: {p}"));
+    }
+    if !world.sb.state.exists() {
+        return violations;
+    }
+    let store = world.sb.store();
+    if let Ok(left) = store.leftovers(&Filter::default())
+        && !left.is_empty()
+    {
+        violations.push(format!("{case}: after prune, leftovers recorded: {left:?}"));
+    }
+    if world.sb.deploys().iter().any(|d| d.status.as_str() == "running") {
+        violations.push(format!("{case}: after prune, a deploy is still marked running"));
+    }
+    violations
+}
+
+fn delete_route(admin: &str, id: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        crate::support::client().delete(format!("{admin}/id/{id}")).send().await.unwrap();
+    });
+}
+
+/// The chaos run: `TF_CHAOS_TRIALS` trials (default 30) from `TF_CHAOS_SEED` (default 1),
+/// alternating between a world behind the NPM double and one behind a real Caddy.
+#[test]
+fn chaos_every_trial_keeps_the_invariants() {
+    let trials: u64 = std::env::var("TF_CHAOS_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    let seed: u64 = std::env::var("TF_CHAOS_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let mut rng = Rng(seed.max(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let worlds = [World::new("chaosn", true), World::new("chaosc", false)];
+    let began = Instant::now();
+    let mut violations = Vec::new();
+    for n in 0..trials {
+        let world = &worlds[usize::try_from(n % 2).unwrap()];
+        violations.extend(trial(world, &mut rng, n));
+    }
+    eprintln!(
+        "chaos: {trials} trials, seed {seed}, {} violations, {:.0}s",
+        violations.len(),
+        began.elapsed().as_secs_f64()
+    );
+    for w in &worlds {
+        assert!(docker_ok(&["network", "inspect", &w.sb.network]));
+    }
+    assert!(violations.is_empty(), "seed {seed}:\n{}", violations.join("\n"));
+}
