@@ -7,10 +7,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::Deployer;
+use super::journal::{emit, slot_filter, stage_filter, store_leftovers};
 use super::outcome::DeployError;
 use super::plan::{self, Seen, StagePlan};
 use super::recover::{domain_of, take_down};
-use super::saga::{emit, slot_filter, stage_filter, store_leftovers};
 use super::undo::{self, Compensation, Outcome};
 use crate::config::ResolvedStage;
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, Slot, Tag, Trigger};

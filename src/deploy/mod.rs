@@ -9,6 +9,8 @@
 //! later recovery) can undo it even when the process died between "made" and "recorded".
 //!
 //! - `saga.rs`: the forward steps and the rollback;
+//! - `journal.rs`: events and leftovers written down, row filters (shared, so that no module
+//!   imports another);
 //! - `undo.rs`: [`Compensation`] and the one executor, used by rollback, retire, `remove`,
 //!   recovery and `prune`;
 //! - `recover.rs`: abandoned deploys;
@@ -16,6 +18,7 @@
 //! - `lifecycle.rs`: `remove`, the rollback source, `prune`.
 
 mod cancel;
+mod journal;
 mod lifecycle;
 mod outcome;
 mod plan;

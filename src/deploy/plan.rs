@@ -160,8 +160,9 @@ where
     S: Store,
 {
     let mut plan = StagePlan { abandoned: recover::find(d, stage, None)?, ..StagePlan::default() };
-    let rows = d.store.instances(&super::saga::stage_filter(stage))?;
-    let running: HashSet<DeployId> = d.store.running(&super::saga::stage_filter(stage))?.iter().map(|r| r.id).collect();
+    let rows = d.store.instances(&super::journal::stage_filter(stage))?;
+    let running: HashSet<DeployId> =
+        d.store.running(&super::journal::stage_filter(stage))?.iter().map(|r| r.id).collect();
     let (mut serving, mut doomed) = classify(d, stage, seen, &rows, &running).await;
     limit(stage, &mut serving, &mut doomed, older_than, include_default);
     if d.proxy.keeps_hosts()

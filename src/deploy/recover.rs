@@ -9,7 +9,7 @@
 //! the stage and in `prune`.
 
 use super::Deployer;
-use super::saga::{emit, stage_filter, store_leftovers};
+use super::journal::{emit, stage_filter, store_leftovers};
 use super::undo::{self, Compensation};
 use crate::config::ResolvedStage;
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Tag};

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::journal::{emit, ms, slot_filter, stage_filter, store_leftovers};
 use super::outcome::{DeployError, DeployFailure, DeployOutcome, DeploySuccess, FailedStep, RollbackReport, StepError};
 use super::undo::{self, Compensation};
 use super::{DeployRequest, Deployer, recover};
@@ -29,9 +30,7 @@ use crate::naming;
 use crate::notify::{Notification, NotifyEvent};
 use crate::proxy::{self, Ensured, Marker, Proxy, Upstream};
 use crate::report::{Event, Level, Step, one_line};
-use crate::store::{
-    DeployEnd, Filter, InstancePatch, InstanceRecord, LogEntry, NewDeploy, NewInstance, Store, Success, now_ms,
-};
+use crate::store::{DeployEnd, InstancePatch, InstanceRecord, NewDeploy, NewInstance, Store, Success};
 
 /// How many log lines of an exited container go into the error.
 const EXIT_LOG_LINES: usize = 20;
@@ -55,44 +54,6 @@ pub(super) struct Saga<'s, 'a, R, P, S, Pr> {
     host_id: RefCell<Option<String>>,
     /// What the proxy step may have changed (see [`proxy::ensure_tracked`]).
     progress: proxy::Progress,
-}
-
-pub(super) fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Stores (when the deploy has an id) and reports one event. A log entry that cannot be stored
-/// must not fail the deploy: the reporter still sees it, and a warning says it was not stored.
-pub(super) fn emit<R, P, S: Store, Pr>(d: &Deployer<'_, R, P, S, Pr>, id: Option<DeployId>, event: &Event) {
-    let ts = now_ms();
-    if let Some(id) = id
-        && !matches!(event, Event::PullProgress { .. })
-    {
-        let entry =
-            LogEntry { ts, level: event.level(), step: event.step().as_str().to_owned(), message: event.message() };
-        if let Err(e) = d.store.append_log(id, &entry) {
-            let message = format!("this deploy's log could not be stored: {}", one_line(&e));
-            d.reporter.report(ts, &Event::Log { step: event.step(), level: Level::Warn, message });
-        }
-    }
-    d.reporter.report(ts, event);
-}
-
-/// Records `leftovers` of `project/stage`, or says in the deploy's log that it could not.
-pub(super) fn store_leftovers<R, P, S: Store, Pr>(
-    d: &Deployer<'_, R, P, S, Pr>,
-    log_into: Option<DeployId>,
-    owner: Option<DeployId>,
-    (project, stage): (&str, &str),
-    leftovers: &[Leftover],
-) {
-    if leftovers.is_empty() {
-        return;
-    }
-    if let Err(e) = d.store.add_leftovers(project, stage, owner, leftovers) {
-        let message = format!("leftovers could not be recorded ({}); `prune` still finds them", one_line(&e));
-        emit(d, log_into, &Event::Log { step: Step::Rollback, level: Level::Warn, message });
-    }
 }
 
 pub(super) async fn run<R, P, S, Pr>(
@@ -654,18 +615,4 @@ where
             self.log(Step::Notify, Level::Warn, warning);
         }
     }
-}
-
-/// The rows of one slot.
-pub(super) fn slot_filter(slot: &Slot) -> Filter {
-    Filter {
-        project: Some(slot.project.to_string()),
-        stage: Some(slot.stage.to_string()),
-        tag: Some(slot.tag.to_string()),
-    }
-}
-
-/// The rows of one stage.
-pub(super) fn stage_filter(stage: &crate::config::ResolvedStage) -> Filter {
-    Filter { project: Some(stage.project.to_string()), stage: Some(stage.stage.to_string()), tag: None }
 }
