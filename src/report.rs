@@ -299,6 +299,18 @@ pub fn fmt_span(d: std::time::Duration) -> String {
     }
 }
 
+/// `512 B`, `3.4 MB`, `1.2 GB` (decimal units, as `docker images` shows them).
+#[must_use]
+pub fn fmt_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.1} kB", b / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", b / 1e6),
+        _ => format!("{:.2} GB", b / 1e9),
+    }
+}
+
 /// `812ms`, `2.4s`, `1m 3s`.
 #[must_use]
 pub fn fmt_ms(ms: u64) -> String {

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::engine::{
-    ContainerInfo, ContainerRuntime, ContainerSpec, PullProgress, PulledImage, RegistryAuth, Removal, RuntimeError,
+    ContainerInfo, ContainerRuntime, ContainerSpec, ImageInfo, LogStream, LogsRequest, PullProgress, PulledImage,
+    RegistryAuth, Removal, RuntimeError,
 };
 use crate::proxy::{Deleted, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
 
@@ -99,8 +100,10 @@ pub struct FakeContainer {
     pub labels: BTreeMap<String, String>,
     /// Its address.
     pub ip: std::net::IpAddr,
-    /// The image it was created from.
+    /// The image it was created from (`repo@digest`).
     pub image: String,
+    /// The network it joined.
+    pub network: String,
 }
 
 /// An in-memory container engine.
@@ -115,6 +118,8 @@ pub struct FakeRuntime {
     pub calls: RefCell<Vec<String>>,
     /// Networks made so far.
     pub networks: RefCell<std::collections::BTreeSet<String>>,
+    /// Images by id (`img-<digest>`), as pulls leave them.
+    pub images: RefCell<BTreeMap<String, ImageInfo>>,
     next_ip: Cell<u8>,
 }
 
@@ -149,9 +154,23 @@ impl FakeRuntime {
     pub fn add(&self, name: &str, labels: &[(&str, &str)]) {
         let ip = self.ip();
         let labels = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        self.containers
-            .borrow_mut()
-            .insert(name.to_owned(), FakeContainer { running: true, labels, ip, image: String::new() });
+        self.containers.borrow_mut().insert(
+            name.to_owned(),
+            FakeContainer { running: true, labels, ip, image: String::new(), network: String::new() },
+        );
+    }
+
+    /// `repo@digest` or `repo:tag` (whose digest is `sha256:feed`) into (repo, digest).
+    fn split(image: &str) -> (String, String) {
+        match image.split_once('@') {
+            Some((repo, digest)) => (repo.to_owned(), digest.to_owned()),
+            None => (image.rsplit_once(':').map_or(image, |(r, _)| r).to_owned(), "sha256:feed".to_owned()),
+        }
+    }
+
+    /// The id of the image with `digest`.
+    pub fn image_id(digest: &str) -> String {
+        format!("img-{digest}")
     }
 
     fn ip(&self) -> std::net::IpAddr {
@@ -205,11 +224,19 @@ impl ContainerRuntime for FakeRuntime {
             return Err(Self::error("pull", image, &i));
         }
         progress(PullProgress { layer: "l1".into(), status: "Pull complete".into(), current: None, total: None });
-        let (repo, digest) = match image.split_once('@') {
-            Some((repo, digest)) => (repo, digest),
-            None => (image.rsplit_once(':').map_or(image, |(r, _)| r), "sha256:feed"),
-        };
-        Ok(PulledImage { digest: digest.into(), reference: format!("{repo}@{digest}") })
+        let (repo, digest) = Self::split(image);
+        let reference = format!("{repo}@{digest}");
+        let mut images = self.images.borrow_mut();
+        let entry = images.entry(Self::image_id(&digest)).or_insert_with(|| ImageInfo {
+            id: Self::image_id(&digest),
+            repo_digests: Vec::new(),
+            repo_tags: Vec::new(),
+            size: 1 << 20,
+        });
+        if !entry.repo_digests.contains(&reference) {
+            entry.repo_digests.push(reference.clone());
+        }
+        Ok(PulledImage { digest, reference })
     }
 
     async fn ensure_network(&self, name: &str) -> Result<bool, RuntimeError> {
@@ -232,7 +259,13 @@ impl ContainerRuntime for FakeRuntime {
         let ip = self.ip();
         self.containers.borrow_mut().insert(
             spec.name.clone(),
-            FakeContainer { running: false, labels: spec.labels.clone(), ip, image: spec.image.clone() },
+            FakeContainer {
+                running: false,
+                labels: spec.labels.clone(),
+                ip,
+                image: spec.image.clone(),
+                network: spec.network.clone(),
+            },
         );
         match acted {
             Some(i) => Err(Self::error("create", &spec.name, &i)),
@@ -299,6 +332,67 @@ impl ContainerRuntime for FakeRuntime {
             .filter(|(_, c)| c.labels.get(crate::engine::LABEL_MANAGED).is_some_and(|v| v == "true"))
             .map(|(n, c)| Self::info(n, c, self.exit_at_start.get()))
             .collect())
+    }
+
+    async fn resolve_digest(&self, image: &str, _: Option<&RegistryAuth>) -> Result<String, RuntimeError> {
+        if let Some(i) = self.check("resolve", image).await? {
+            return Err(Self::error("resolve", image, &i));
+        }
+        Ok(Self::split(image).1)
+    }
+
+    async fn list_images(&self) -> Result<Vec<ImageInfo>, RuntimeError> {
+        Ok(self.images.borrow().values().cloned().collect())
+    }
+
+    async fn images_in_use(&self) -> Result<std::collections::BTreeSet<String>, RuntimeError> {
+        Ok(self
+            .containers
+            .borrow()
+            .values()
+            .filter(|c| c.image.contains('@'))
+            .map(|c| Self::image_id(&Self::split(&c.image).1))
+            .collect())
+    }
+
+    async fn remove_image(&self, id: &str) -> Result<Removal, RuntimeError> {
+        if let Some(i) = self.check("remove_image", id).await? {
+            return Err(Self::error("remove_image", id, &i));
+        }
+        if self.images_in_use().await?.contains(id) {
+            return Err(RuntimeError::Engine {
+                op: "remove image",
+                subject: id.into(),
+                status: 409,
+                message: "image is being used by a container".into(),
+            });
+        }
+        Ok(if self.images.borrow_mut().remove(id).is_some() { Removal::Removed } else { Removal::AlreadyGone })
+    }
+
+    async fn remove_network_if_idle(&self, name: &str) -> Result<bool, RuntimeError> {
+        if self.containers.borrow().values().any(|c| c.network == name) {
+            return Ok(false);
+        }
+        Ok(self.networks.borrow_mut().remove(name))
+    }
+
+    async fn logs(
+        &self,
+        id: &str,
+        _: LogsRequest,
+        on_line: &mut dyn FnMut(LogStream, &str),
+    ) -> Result<(), RuntimeError> {
+        if !self.has(id) {
+            return Err(RuntimeError::Engine {
+                op: "read logs of",
+                subject: id.into(),
+                status: 404,
+                message: "No such container".into(),
+            });
+        }
+        on_line(LogStream::Stdout, "boom");
+        Ok(())
     }
 }
 

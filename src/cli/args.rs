@@ -77,15 +77,28 @@ pub(crate) enum Command {
     /// Example: tiny-forge remove shop dev pr-42
     Remove(RemoveArgs),
 
-    /// Clean up: max_instances, TTLs, orphans, interrupted deploys, old history
+    /// Repair and clean up: proxy hosts, orphans, interrupted deploys, TTLs, max_instances,
+    /// unused images, old history
     ///
-    /// Removes tag instances older than --older-than (or the project's ttl), instances beyond
-    /// max_instances, managed containers and marked proxy hosts that no instance owns, instances
-    /// whose container is gone, and rolls back deploys whose process died. Never touches what
-    /// lacks tiny-forge's label or marker. Running it twice in a row does nothing the second time.
+    /// Reads what Docker, the proxy and the state file hold now and acts on the difference:
+    /// points every live instance's host at its container, rolls back deploys whose process
+    /// died, removes what incomplete undos left, instances whose container is gone, tag
+    /// instances older than --older-than (or the project's ttl), instances beyond max_instances,
+    /// containers and marked proxy hosts that no instance owns, and images of configured
+    /// repositories that no container uses (keeping each live slot's last keep_images digests).
+    /// Never touches what lacks this state file's label or mark. Running it twice in a row does
+    /// nothing the second time. Exit 3 when something is still left.
     ///
     /// Example (cron): 0 * * * * tiny-forge prune --older-than 7d
     Prune(PruneArgs),
+
+    /// Print an instance's own output: stdout to stdout, stderr to stderr
+    ///
+    /// Without a tag, the stage's default tag. --follow ends when the instance is replaced or
+    /// removed.
+    ///
+    /// Example: tiny-forge logs shop dev pr-42 --since 10m --follow
+    Logs(LogsArgs),
 
     /// List instances, cross-checked with Docker
     ///
@@ -135,6 +148,13 @@ pub(crate) struct DeployArgs {
     pub(crate) stage: String,
     /// Image tag [default: the stage's default_tag]
     pub(crate) tag: Option<String>,
+    /// Show the plan and touch nothing: the digest the tag resolves to now, whether it already
+    /// runs, the host name, what it replaces, what max_instances would evict
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Redeploy even when the slot already runs this digest with the same settings
+    #[arg(long)]
+    pub(crate) force: bool,
     #[command(flatten)]
     pub(crate) wait: WaitArgs,
 }
@@ -177,6 +197,25 @@ pub(crate) struct PruneArgs {
     /// Print exactly what would be done, and do nothing
     #[arg(long)]
     pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    /// Project
+    pub(crate) project: String,
+    /// Stage
+    pub(crate) stage: String,
+    /// Tag of the slot [default: the stage's default_tag]
+    pub(crate) tag: Option<String>,
+    /// Keep printing new lines until the instance is replaced or removed
+    #[arg(long, short = 'f')]
+    pub(crate) follow: bool,
+    /// Only lines from the last DURATION (e.g. 10m)
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) since: Option<Duration>,
+    /// Only the last N lines
+    #[arg(long, value_name = "N")]
+    pub(crate) tail: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -99,9 +99,46 @@ pub(crate) fn resolve(
 pub(crate) async fn run(ctx: &Ctx, a: DeployArgs) -> Result<u8, Failure> {
     let (config, stage, tag) = resolve(ctx, &a.project, &a.stage, a.tag.as_deref())?;
     let adapters = Adapters::build(ctx, &config).await?;
-    let req =
-        DeployRequest { stage, tag, trigger: Trigger::Deploy, image_override: None, lock_wait: lock_wait(&a.wait) };
+    let req = DeployRequest {
+        stage,
+        tag,
+        trigger: Trigger::Deploy,
+        image_override: None,
+        lock_wait: lock_wait(&a.wait),
+        force: a.force,
+    };
+    if a.dry_run {
+        return dry_run(ctx, &adapters, &req).await;
+    }
     run_deploy(ctx, &adapters, &req).await
+}
+
+/// `deploy --dry-run`: the plan on stdout, nothing touched; exit 2 when the tag does not
+/// resolve.
+async fn dry_run(ctx: &Ctx, adapters: &Adapters, req: &DeployRequest) -> Result<u8, Failure> {
+    let plan = adapters.deployer(&NoReporter).plan_deploy(req).await.map_err(Failure::usage)?;
+    if ctx.json() {
+        super::out(&serde_json::json!({"type": "plan", "plan": plan}).to_string())?;
+        return Ok(exit::OK);
+    }
+    let running = match (&plan.running, plan.unchanged) {
+        (Some(c), true) => format!("{c} already runs it with the same settings: nothing to do (--force redeploys)"),
+        (Some(c), false) => format!("{c} (would be replaced)"),
+        (None, _) => "nothing yet".to_owned(),
+    };
+    let evicts = if plan.evicts.is_empty() { "nothing".to_owned() } else { plan.evicts.join(", ") };
+    for (k, v) in [
+        ("plan", format!("{} (dry run: nothing was touched)", plan.slot)),
+        ("image", plan.image.clone()),
+        ("digest", plan.digest.clone()),
+        ("host", plan.host.clone()),
+        ("running", running),
+        ("proxy", plan.proxy.clone()),
+        ("evicts", evicts),
+    ] {
+        super::out(&format!("{k:<8} {v}"))?;
+    }
+    Ok(exit::OK)
 }
 
 pub(crate) async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<u8, Failure> {
@@ -119,6 +156,7 @@ pub(crate) async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<u8, Failure> 
         tag,
         trigger: Trigger::Rollback,
         lock_wait: lock_wait(&a.wait),
+        force: false,
     };
     run_deploy(ctx, &adapters, &req).await
 }

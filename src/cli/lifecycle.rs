@@ -61,7 +61,8 @@ pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<u8, Failure> {
     let code = if report.failures.is_empty() && report.leftovers.is_empty() { exit::OK } else { exit::INCOMPLETE };
     if ctx.json() {
         out(&json!({"type": "result", "dry_run": a.dry_run, "exit_code": code, "actions": report.actions,
-            "skipped": report.skipped, "failures": report.failures, "leftovers": report.leftovers})
+            "skipped": report.skipped, "failures": report.failures, "leftovers": report.leftovers,
+            "bytes_freed": report.bytes_freed})
         .to_string())?;
         return Ok(code);
     }
@@ -74,6 +75,10 @@ pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<u8, Failure> {
     }
     for f in &report.failures {
         eprintln!("failed: {f}");
+    }
+    if report.bytes_freed > 0 && !ctx.quiet {
+        let verb = if a.dry_run { "would free" } else { "freed" };
+        eprintln!("{verb} {} of images", tiny_forge::report::fmt_bytes(report.bytes_freed));
     }
     if report.actions.is_empty() && report.failures.is_empty() && !ctx.quiet {
         eprintln!("nothing to prune");

@@ -6,6 +6,7 @@ mod check;
 pub(crate) mod deploy;
 pub(crate) mod exit;
 mod lifecycle;
+mod logs;
 mod query;
 mod render;
 
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use tiny_forge::config::{self, Config};
-use tiny_forge::report::{Level, NoReporter, Reporter};
+use tiny_forge::report::{NoReporter, Reporter};
 use tiny_forge::store::SqliteStore;
 
 use self::args::{Cli, Command, Output};
@@ -80,7 +81,8 @@ impl Ctx {
             _ if self.quiet => Box::new(NoReporter),
             Output::Tty if !self.verbose => Box::new(render::Tty::new(colour)),
             Output::Auto if !self.verbose && std::io::stderr().is_terminal() => Box::new(render::Tty::new(colour)),
-            _ => Box::new(render::Plain { min_level: if self.verbose { Level::Debug } else { Level::Info } }),
+            _ if self.verbose => Box::new(render::Plain::verbose()),
+            _ => Box::new(render::Plain::quiet()),
         }
     }
 }
@@ -93,6 +95,7 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Rollback(a) => Box::pin(deploy::rollback(&ctx, a)).await,
         Command::Remove(a) => lifecycle::remove(&ctx, a).await,
         Command::Prune(a) => lifecycle::prune(&ctx, a).await,
+        Command::Logs(a) => logs::run(&ctx, a).await,
         Command::List { project, stage, probe } => query::list(&ctx, project, stage, probe).await,
         Command::History(h) => query::history(&ctx, h).await,
         Command::Check => check::run(&ctx).await,

@@ -17,24 +17,54 @@ pub(crate) fn rfc3339(ts_ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// One line per event on stderr.
+/// Timestamped lines on stderr, for CI logs. By default one line per finished step (step,
+/// duration, the one fact that matters: the digest, the container, the probes, the URL), and
+/// warnings, errors and undo steps in full; with `-v`, every event.
 pub(crate) struct Plain {
-    pub(crate) min_level: Level,
+    verbose: bool,
+    /// The last informational line of each step: its fact.
+    facts: RefCell<HashMap<Step, String>>,
+}
+
+impl Plain {
+    /// One line per finished step.
+    pub(crate) fn quiet() -> Self {
+        Self { verbose: false, facts: RefCell::new(HashMap::new()) }
+    }
+
+    /// Every event.
+    pub(crate) fn verbose() -> Self {
+        Self { verbose: true, facts: RefCell::new(HashMap::new()) }
+    }
+
+    fn line(ts_ms: i64, level: Level, step: Step, message: &str) {
+        let line = format!("{} {:<5} {:<8} {message}\n", rfc3339(ts_ms), level.as_str(), step.as_str());
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
 }
 
 impl Reporter for Plain {
     fn report(&self, ts_ms: i64, event: &Event) {
-        if matches!(event, Event::PullProgress { .. }) || event.level() < self.min_level {
+        if matches!(event, Event::PullProgress { .. }) {
             return;
         }
-        let line = format!(
-            "{} {:<5} {:<8} {}\n",
-            rfc3339(ts_ms),
-            event.level().as_str(),
-            event.step().as_str(),
-            event.message()
-        );
-        let _ = std::io::stderr().write_all(line.as_bytes());
+        if self.verbose {
+            Self::line(ts_ms, event.level(), event.step(), &event.message());
+            return;
+        }
+        match event {
+            Event::StepStarted { .. } | Event::Log { level: Level::Debug, .. } => {}
+            Event::Log { step, level: Level::Info, message } => {
+                self.facts.borrow_mut().insert(*step, message.clone());
+            }
+            Event::StepFinished { step, elapsed_ms } => {
+                let fact = self.facts.borrow_mut().remove(step);
+                let done = format!("done in {}", fmt_ms(*elapsed_ms));
+                let message = fact.map_or_else(|| done.clone(), |f| format!("{done}: {f}"));
+                Self::line(ts_ms, Level::Info, *step, &message);
+            }
+            other => Self::line(ts_ms, other.level(), other.step(), &other.message()),
+        }
     }
 }
 
@@ -149,19 +179,16 @@ pub(crate) fn outcome(outcome: &DeployOutcome, code: u8, json: bool, quiet: bool
                     "type": "result", "status": "succeeded", "exit_code": code, "deploy_id": s.deploy_id.0,
                     "url": s.url, "digest": s.digest, "container": s.container,
                     "duration_ms": u64::try_from(s.elapsed.as_millis()).unwrap_or(u64::MAX),
-                    "warnings": s.warnings, "error": Value::Null, "leftovers": [],
+                    "warnings": s.warnings, "error": Value::Null, "leftovers": s.leftovers,
+                    "unchanged": s.unchanged,
                 });
                 let _ = writeln!(std::io::stdout().lock(), "{v}");
                 return;
             }
             if !quiet {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "deployed {} in {} (deploy {})",
-                    s.container,
-                    fmt_ms(u64::try_from(s.elapsed.as_millis()).unwrap_or(0)),
-                    s.deploy_id
-                );
+                let took = fmt_ms(u64::try_from(s.elapsed.as_millis()).unwrap_or(0));
+                let what = if s.unchanged { "already running" } else { "deployed" };
+                let _ = writeln!(std::io::stderr(), "{what} {} in {took} (deploy {})", s.container, s.deploy_id);
             }
             let _ = writeln!(std::io::stdout().lock(), "{}", s.url);
         }

@@ -57,6 +57,9 @@ pub(crate) struct SettingsFile {
     /// `prune` deletes finished deploys older than this from history. Default: 90 days.
     #[serde(with = "humantime_serde")]
     pub(crate) history_retention: Duration,
+    /// Remove the stage's network when its last instance is gone and nothing else uses it.
+    /// Default: false.
+    pub(crate) remove_idle_network: bool,
     /// A PEM bundle of CA certificates HTTPS clients trust besides the bundled and system roots.
     pub(crate) ca_file: Option<PathBuf>,
 }
@@ -72,6 +75,7 @@ impl Default for SettingsFile {
             probe_address: ProbeAddress::Ip,
             history_retention: Duration::from_secs(90 * 86_400),
             ca_file: None,
+            remove_idle_network: false,
         }
     }
 }
@@ -307,6 +311,10 @@ pub(crate) struct ProjectFile {
     /// Instances of a stage kept after a deploy; a stage may override it. Default: 3.
     #[serde(default = "default_max_instances")]
     pub(crate) max_instances: u32,
+    /// Image digests kept per slot for fast rollbacks (the rest of the project's images that no
+    /// container uses are deleted); a stage may override it. Default: 3.
+    #[serde(default = "default_keep_images")]
+    pub(crate) keep_images: u32,
     #[serde(default)]
     pub(crate) env: BTreeMap<String, String>,
     pub(crate) env_file: Option<PathBuf>,
@@ -334,6 +342,10 @@ fn default_max_instances() -> u32 {
     3
 }
 
+fn default_keep_images() -> u32 {
+    3
+}
+
 /// `[projects.X.stages.Y]`. A key left out takes the project's value.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -342,6 +354,7 @@ pub(crate) struct StageFile {
     #[serde(default = "default_tag")]
     pub(crate) default_tag: String,
     pub(crate) max_instances: Option<u32>,
+    pub(crate) keep_images: Option<u32>,
     #[serde(default)]
     pub(crate) env: BTreeMap<String, String>,
     pub(crate) env_file: Option<PathBuf>,

@@ -50,6 +50,7 @@ struct Shared<'a> {
     domain: &'a str,
     network: &'a str,
     probe_address: ProbeAddress,
+    remove_idle_network: bool,
     health: &'a HealthFile,
     registries: &'a BTreeMap<String, RegistrySecret>,
 }
@@ -95,6 +96,7 @@ impl Pass<'_> {
             domain: &s.domain,
             network: &s.network,
             probe_address: s.probe_address,
+            remove_idle_network: s.remove_idle_network,
             health: &file.health,
             registries: &registries,
         };
@@ -344,6 +346,8 @@ impl Pass<'_> {
                 port: p.port,
                 default_tag: default_tag?,
                 max_instances: st.max_instances.unwrap_or(p.max_instances),
+                keep_images: st.keep_images.unwrap_or(p.keep_images),
+                remove_idle_network: shared.remove_idle_network,
                 ttl: st.ttl.or(p.ttl),
                 env: Vec::new(),
                 restart: p.restart.into(),

@@ -150,6 +150,11 @@ pub struct ResolvedStage {
     pub default_tag: Tag,
     /// Most instances of this stage kept after a deploy.
     pub max_instances: u32,
+    /// Image digests kept per live slot (the newest ones it ran), so that a rollback needs no
+    /// pull; other images of the project's repository that no container uses are deleted.
+    pub keep_images: u32,
+    /// Remove the stage's network when nothing uses it any more (`settings.remove_idle_network`).
+    pub remove_idle_network: bool,
     /// Tag instances older than this may be pruned.
     pub ttl: Option<Duration>,
     /// Environment, merged (see [`super::Config::resolve`]), sorted by key (always empty with

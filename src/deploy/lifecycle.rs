@@ -3,13 +3,13 @@
 //! (`prune` as a [`StagePlan`]) and hands them to the one executor; each records what it did in
 //! history and what it could not do as leftovers.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use super::Deployer;
 use super::journal::{emit, slot_filter, stage_filter, store_leftovers};
 use super::outcome::DeployError;
-use super::plan::{self, Seen, StagePlan};
+use super::plan::{self, Action, Reason, Seen, StagePlan};
 use super::recover::{domain_of, take_down};
 use super::undo::{self, Compensation, Outcome};
 use crate::config::ResolvedStage;
@@ -29,6 +29,8 @@ pub struct RemoveReport {
     pub removed: Vec<String>,
     /// What could not be removed (`prune` finishes it).
     pub leftovers: Vec<Leftover>,
+    /// Bytes of images deleted afterwards.
+    pub bytes_freed: u64,
 }
 
 /// Why there is nothing to roll back to.
@@ -95,6 +97,19 @@ pub struct PruneReport {
     pub failures: Vec<String>,
     /// What is still left after this run (recorded for the next one).
     pub leftovers: Vec<Leftover>,
+    /// Bytes of images deleted (dry run: that would be).
+    pub bytes_freed: u64,
+}
+
+/// What tidying a repository's images (and a stage's idle network) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Tidied {
+    /// One line per image deleted or network removed.
+    pub(super) done: Vec<String>,
+    /// What was left out, and why (a running deploy of the repository, an image in use…).
+    pub(super) notes: Vec<String>,
+    /// Bytes of images deleted.
+    pub(super) bytes_freed: u64,
 }
 
 impl<R, P, S, Pr> Deployer<'_, R, P, S, Pr>
@@ -191,6 +206,12 @@ where
         })
         .await;
         store_leftovers(self, Some(id), Some(id), (stage.project.as_str(), stage.stage.as_str()), &leftovers);
+        let tidied = self.tidy(stage, None, &state_id).await;
+        for line in tidied.done.iter().chain(&tidied.notes) {
+            emit(self, Some(id), &Event::Log { step: Step::Remove, level: Level::Info, message: line.clone() });
+        }
+        report.removed.extend(tidied.done);
+        report.bytes_freed = tidied.bytes_freed;
         let elapsed_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
         emit(self, Some(id), &Event::StepFinished { step: Step::Remove, elapsed_ms });
         self.finish(id, &leftovers);
@@ -265,6 +286,7 @@ where
             }
         };
         let seen = Seen { containers: containers.as_deref(), hosts: hosts.as_deref(), state_id: &state_id };
+        let mut done: Vec<&ResolvedStage> = Vec::new();
         for stage in &req.stages {
             let what = format!("{}/{}", stage.project, stage.stage);
             let _lock = if req.dry_run {
@@ -281,6 +303,7 @@ where
             };
             let plan = plan::stage_plan(self, stage, &seen, (req.older_than, req.include_default)).await?;
             if req.dry_run {
+                done.push(stage);
                 report.actions.extend(plan.actions.iter().map(ToString::to_string));
                 for d in &plan.abandoned {
                     report.actions.push(format!(
@@ -291,6 +314,44 @@ where
                 continue;
             }
             self.execute_plan(stage, &state_id, plan, &mut report).await;
+            done.push(stage);
+        }
+        let keep_of = |p: &str, s: &str| {
+            req.stages
+                .iter()
+                .find(|st| st.project.as_str() == p && st.stage.as_str() == s)
+                .map_or(plan::DEFAULT_KEEP_IMAGES, |st| st.keep_images)
+        };
+        let repos: BTreeSet<String> = done.iter().map(|s| s.image.clone()).collect();
+        let (mut actions, notes) = plan::image_actions(self, &repos, &keep_of, None).await?;
+        report.failures.extend(notes.into_iter().filter(|n| n.contains("cannot")));
+        for stage in done.iter().filter(|s| s.remove_idle_network) {
+            if self.store.instances(&stage_filter(stage))?.is_empty() {
+                actions.push(Action {
+                    what: Compensation::Network { name: stage.network.clone() },
+                    slot: format!("{}/{}", stage.project, stage.stage),
+                    why: Reason::IdleNetwork,
+                });
+            }
+        }
+        if req.dry_run {
+            report.bytes_freed =
+                actions.iter().map(|a| if let Compensation::Image { bytes, .. } = a.what { bytes } else { 0 }).sum();
+            report.actions.extend(actions.iter().map(ToString::to_string));
+        } else {
+            let mut outcomes = Vec::new();
+            let comps = actions.iter().map(|a| a.what.clone()).collect();
+            undo::execute(self, &state_id, comps, &mut |_, o| outcomes.push(o.clone())).await;
+            for (a, o) in actions.iter().zip(&outcomes) {
+                match (o, &a.what) {
+                    (Ok(note), Compensation::Image { bytes, .. }) if note.is_empty() => {
+                        report.bytes_freed += bytes;
+                        report.actions.push(a.to_string());
+                    }
+                    (Ok(note), _) if !note.starts_with("kept") => report.actions.push(a.to_string()),
+                    _ => {}
+                }
+            }
         }
         let before = now_ms() - i64::try_from(req.history_retention.as_millis()).unwrap_or(i64::MAX);
         let n = if req.dry_run { self.store.count_trimmable(before)? } else { self.store.trim_history(before)? };
@@ -301,6 +362,45 @@ where
             ));
         }
         Ok(report)
+    }
+
+    /// Deletes the images of `stage`'s repository that nothing uses or keeps, and (with
+    /// `settings.remove_idle_network`) its network once no instance is left; after retire and
+    /// `remove`. `ours` is the deploy doing it (not counted as a running deploy of the
+    /// repository). Problems are notes, never failures: this is disk hygiene.
+    pub(super) async fn tidy(&self, stage: &ResolvedStage, ours: Option<DeployId>, state_id: &str) -> Tidied {
+        let mut tidied = Tidied::default();
+        let keep_of = |p: &str, s: &str| {
+            if p == stage.project.as_str() && s == stage.stage.as_str() {
+                stage.keep_images
+            } else {
+                plan::DEFAULT_KEEP_IMAGES
+            }
+        };
+        let repos = BTreeSet::from([stage.image.clone()]);
+        let mut comps = match plan::image_actions(self, &repos, &keep_of, ours).await {
+            Ok((actions, notes)) => {
+                tidied.notes = notes;
+                actions.into_iter().map(|a| a.what).collect()
+            }
+            Err(e) => {
+                tidied.notes.push(format!("images: {}", one_line(&e)));
+                Vec::new()
+            }
+        };
+        if stage.remove_idle_network && self.store.instances(&stage_filter(stage)).is_ok_and(|r| r.is_empty()) {
+            comps.push(Compensation::Network { name: stage.network.clone() });
+        }
+        undo::execute(self, state_id, comps, &mut |c, o| match (c, o) {
+            (Compensation::Image { bytes, .. }, Ok(note)) if note.is_empty() => {
+                tidied.bytes_freed += bytes;
+                tidied.done.push(c.describe());
+            }
+            (_, Ok(note)) if note.is_empty() => tidied.done.push(c.describe()),
+            _ => tidied.notes.push(undo::line(c, o)),
+        })
+        .await;
+        tidied
     }
 
     /// Runs one stage's plan: its compensations through the executor, a history row for each

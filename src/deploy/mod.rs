@@ -35,7 +35,7 @@ use std::time::Duration;
 pub use cancel::{Cancel, CancelHandle};
 pub use lifecycle::{PruneReport, PruneRequest, RemoveReport, RollbackError};
 pub use outcome::{DeployError, DeployFailure, DeployOutcome, DeploySuccess, FailedStep, RollbackReport, StepError};
-pub use plan::{Action, Reason, StagePlan};
+pub use plan::{Action, DeployPlan, PlanError, Reason, StagePlan};
 pub use undo::Compensation;
 
 use crate::config::ResolvedStage;
@@ -93,6 +93,8 @@ pub struct DeployRequest {
     pub image_override: Option<String>,
     /// How long to wait for the stage's lock.
     pub lock_wait: LockWait,
+    /// Redeploy even when the slot already runs this digest with this spec.
+    pub force: bool,
 }
 
 /// Runs deploys against the seams it is given.
@@ -178,6 +180,18 @@ where
     /// created then. Every later failure is a [`DeployOutcome::Failed`].
     pub async fn deploy(&self, req: &DeployRequest) -> Result<DeployOutcome, DeployError> {
         saga::run(self, req).await
+    }
+}
+
+impl<R: ContainerRuntime, P, S, Pr> Deployer<'_, R, P, S, Pr> {
+    /// The digest `image` (`repo:tag`, or `repo@digest`) stands for now: a manifest lookup
+    /// through the engine with the stage's credentials; nothing is pulled.
+    async fn digest_now(&self, stage: &ResolvedStage, image: &str) -> Result<String, crate::engine::RuntimeError> {
+        if let Some((_, digest)) = image.split_once('@') {
+            return Ok(digest.to_owned());
+        }
+        let auth = self.runtime.registry_auth(&stage.image, stage.registry_auth.as_ref()).await.ok().flatten();
+        self.runtime.resolve_digest(image, auth.as_ref().map(|(_, a)| a)).await
     }
 }
 

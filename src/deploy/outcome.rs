@@ -28,6 +28,8 @@ pub struct DeploySuccess {
     pub warnings: Vec<String>,
     /// What retire or eviction could not take away (`prune` finishes it).
     pub leftovers: Vec<Leftover>,
+    /// The slot already ran this digest with the same settings: nothing was deployed.
+    pub unchanged: bool,
 }
 
 /// The cause of a step's failure.

@@ -13,7 +13,7 @@
 //!
 //! Nothing that is not this state file's is ever in a plan.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -61,6 +61,13 @@ pub enum Reason {
         /// What the host does now.
         found: String,
     },
+    /// An image of a configured repository that no container uses and no live slot keeps.
+    UnusedImage {
+        /// How many digests each live slot keeps.
+        keep: u32,
+    },
+    /// The stage's network, now that its last instance is gone (`settings.remove_idle_network`).
+    IdleNetwork,
 }
 
 impl fmt::Display for Reason {
@@ -76,6 +83,10 @@ impl fmt::Display for Reason {
             Self::OrphanHost => f.write_str("orphan: no live instance serves its slot"),
             Self::HostMissing => f.write_str("the live instance has no proxy host"),
             Self::HostDrift { found } => write!(f, "repair: {found}"),
+            Self::UnusedImage { keep } => {
+                write!(f, "no container uses it, and it is not among the last {keep} digests of a live slot")
+            }
+            Self::IdleNetwork => f.write_str("the stage has no instance any more"),
         }
     }
 }
@@ -199,11 +210,7 @@ where
             });
         }
     }
-    plan.actions.sort_by_key(|a| match a.what {
-        Compensation::Host { .. } => 0,
-        Compensation::Container { .. } => 1,
-        Compensation::Row { .. } => 2,
-    });
+    plan.actions.sort_by_key(|a| a.what.phase());
     Ok(plan)
 }
 
@@ -325,5 +332,204 @@ fn host_actions<P: Proxy>(
                 why: Reason::OrphanHost,
             });
         }
+    }
+}
+
+/// The repository of an image reference (`repo:tag` or `repo@digest`).
+pub(super) fn repository_of(image: &str) -> &str {
+    if let Some((repo, _)) = image.split_once('@') {
+        return repo;
+    }
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => image,
+    }
+}
+
+/// The images of `repos` that can go (DESIGN §11): no container uses them (managed or not), and
+/// none of their digests is among the last `keep_of(project, stage)` digests a live slot ran.
+/// An image that also belongs to a repository outside `repos` is never touched, and a
+/// repository a running deploy (other than `ours`) pulls from is left for later. Returns the
+/// actions and what was left out, and why.
+pub(super) async fn image_actions<R, P, S, Pr>(
+    d: &Deployer<'_, R, P, S, Pr>,
+    repos: &BTreeSet<String>,
+    keep_of: &dyn Fn(&str, &str) -> u32,
+    ours: Option<DeployId>,
+) -> Result<(Vec<Action>, Vec<String>), crate::store::StoreError>
+where
+    R: ContainerRuntime,
+    S: Store,
+{
+    let mut skipped = Vec::new();
+    let mut scope: BTreeSet<&str> = repos.iter().map(String::as_str).collect();
+    for running in d.store.running(&crate::store::Filter::default())? {
+        if Some(running.id) != ours && scope.remove(repository_of(&running.image)) {
+            skipped.push(format!("images of {}: deploy {} is running", repository_of(&running.image), running.id));
+        }
+    }
+    if scope.is_empty() {
+        return Ok((Vec::new(), skipped));
+    }
+    let (images, in_use) = match (d.runtime.list_images().await, d.runtime.images_in_use().await) {
+        (Ok(i), Ok(u)) => (i, u),
+        (Err(e), _) | (_, Err(e)) => {
+            skipped.push(format!("images: cannot list them: {}", crate::report::one_line(&e)));
+            return Ok((Vec::new(), skipped));
+        }
+    };
+    // What each live slot keeps: its newest digests, the one it runs first.
+    let mut keep: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut limits: BTreeMap<String, u32> = BTreeMap::new();
+    for row in d.store.instances(&crate::store::Filter::default())? {
+        if row.status != InstanceStatus::Live {
+            continue;
+        }
+        let Some(deploy) = d.store.deploy(row.deploy_id)? else { continue };
+        let repo = repository_of(&deploy.image).to_owned();
+        let n = keep_of(&row.project, &row.stage);
+        limits.entry(repo.clone()).and_modify(|k| *k = (*k).max(n)).or_insert(n);
+        let slot = crate::store::Filter {
+            project: Some(row.project.clone()),
+            stage: Some(row.stage.clone()),
+            tag: Some(row.tag.clone()),
+        };
+        let kept = keep.entry(repo).or_default();
+        kept.insert(row.digest.clone());
+        let mut newest: Vec<String> = Vec::new();
+        for past in d.store.deploys(&slot, 500)? {
+            if matches!(past.status, crate::domain::DeployStatus::Succeeded | crate::domain::DeployStatus::RolledBack)
+                && let Some(g) = past.digest
+                && !newest.contains(&g)
+            {
+                newest.push(g);
+            }
+        }
+        kept.extend(newest.into_iter().take(usize::try_from(n).unwrap_or(usize::MAX)));
+    }
+    let mut actions = Vec::new();
+    for image in &images {
+        let repos_of = image.repositories();
+        if repos_of.is_empty() || !repos_of.iter().all(|r| scope.contains(r)) || in_use.contains(&image.id) {
+            continue;
+        }
+        let digests = image.digests();
+        if repos_of.iter().any(|r| keep.get(*r).is_some_and(|k| digests.iter().any(|g| k.contains(*g)))) {
+            continue;
+        }
+        let repo = repos_of.iter().next().copied().unwrap_or_default();
+        let reference =
+            image.repo_digests.first().or(image.repo_tags.first()).cloned().unwrap_or_else(|| image.id.clone());
+        actions.push(Action {
+            what: Compensation::Image { id: image.id.clone(), reference, bytes: image.size },
+            slot: repo.to_owned(),
+            why: Reason::UnusedImage { keep: limits.get(repo).copied().unwrap_or(DEFAULT_KEEP_IMAGES) },
+        });
+    }
+    Ok((actions, skipped))
+}
+
+/// Digests a live slot keeps when its stage's config is not at hand.
+pub(super) const DEFAULT_KEEP_IMAGES: u32 = 3;
+
+/// What `deploy --dry-run` shows: what a deploy would do now, touching nothing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeployPlan {
+    /// `project/stage:tag`.
+    pub slot: String,
+    /// The reference asked for (`repo:tag`, or `repo@digest` for a rollback).
+    pub image: String,
+    /// The digest it resolves to now (a manifest lookup; nothing is pulled).
+    pub digest: String,
+    /// The slot's host name.
+    pub host: String,
+    /// The container that serves the slot now, if any.
+    pub running: Option<String>,
+    /// It already runs this digest with the same settings: the deploy would do nothing.
+    pub unchanged: bool,
+    /// What the proxy step would do, in words.
+    pub proxy: String,
+    /// Instances `max_instances` would evict, as `tag (container)`.
+    pub evicts: Vec<String>,
+}
+
+/// Why a plan cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The registry does not have the tag, or cannot be asked.
+    #[error(transparent)]
+    Resolve(#[from] crate::engine::RuntimeError),
+    /// The state file.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl<R, P, S, Pr> Deployer<'_, R, P, S, Pr>
+where
+    R: ContainerRuntime,
+    P: Proxy,
+    S: Store,
+{
+    /// What deploying `req` would do now, read from the registry, the engine, the proxy and
+    /// the state file; nothing is changed and no lock is taken.
+    ///
+    /// # Errors
+    /// [`PlanError::Resolve`] when the registry lacks the tag (or cannot be asked).
+    pub async fn plan_deploy(&self, req: &super::DeployRequest) -> Result<DeployPlan, PlanError> {
+        let stage = &req.stage;
+        let image = req.image_override.clone().unwrap_or_else(|| stage.image_ref(&req.tag));
+        let digest = self.digest_now(stage, &image).await?;
+        let state_id = self.store.state_id()?;
+        let slot =
+            crate::domain::Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag: req.tag.clone() };
+        let host = stage.host_name(&req.tag);
+        let rows = self.store.instances(&super::journal::stage_filter(stage))?;
+        let live: Vec<&InstanceRecord> = rows.iter().filter(|r| r.status == InstanceStatus::Live).collect();
+        let current = live.iter().rev().find(|r| r.tag == req.tag.as_str());
+        let running = match current {
+            Some(r) => match self.runtime.inspect(&r.container_name, &stage.network).await {
+                Ok(Some(info)) if info.state == "running" => Some(((*r).clone(), info.ip)),
+                _ => None,
+            },
+            None => None,
+        };
+        let unchanged = !req.force
+            && running.as_ref().is_some_and(|(r, _)| {
+                r.digest == digest && r.spec_hash.as_deref() == Some(super::saga::spec_hash(stage).as_str())
+            });
+        let proxy = if self.proxy.keeps_hosts() {
+            match self.proxy.find(&host).await {
+                Ok(None) => format!("create proxy host {host}"),
+                Ok(Some(h)) if h.belongs_to(&state_id, &slot.key()) => match (&running, unchanged) {
+                    (Some((r, _)), true) => format!("keep proxy host {host} on {}", r.container_name),
+                    _ => format!(
+                        "switch proxy host {host} from {} to the new container",
+                        h.target.map_or_else(|| "?".to_owned(), |t| t.to_string())
+                    ),
+                },
+                Ok(Some(h)) => format!("refuse: proxy host {host} (id {}) is not this slot's ({:?})", h.id, h.owner),
+                Err(e) => format!("unknown: cannot ask the proxy: {}", crate::report::one_line(&e)),
+            }
+        } else {
+            "none: the URL is the container's own address".to_owned()
+        };
+        let others: Vec<&&InstanceRecord> = live.iter().filter(|r| r.tag != req.tag.as_str()).collect();
+        let max = usize::try_from(stage.max_instances).unwrap_or(usize::MAX);
+        let excess = (others.len() + 1).saturating_sub(max);
+        let evicts = if unchanged {
+            Vec::new()
+        } else {
+            others.iter().take(excess).map(|r| format!("{} ({})", r.tag, r.container_name)).collect()
+        };
+        Ok(DeployPlan {
+            slot: slot.to_string(),
+            image,
+            digest,
+            host,
+            running: running.map(|(r, _)| r.container_name),
+            unchanged,
+            proxy,
+            evicts,
+        })
     }
 }

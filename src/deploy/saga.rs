@@ -224,6 +224,26 @@ where
     }
 
     async fn forward(&self, begin: Instant) -> Result<DeploySuccess, FailedStep> {
+        if !self.req.force
+            && let Some((live, upstream, digest)) = self.step(Step::Pull, self.already_running()).await?
+        {
+            let url = self.step(Step::Proxy, self.republish(&upstream)).await?;
+            self.step(Step::Finish, async {
+                let end = DeployEnd { status: DeployStatus::Succeeded, error: None, url: Some(&url), leftovers: &[] };
+                Ok(self.d.store.finish_deploy(self.id, &end)?)
+            })
+            .await?;
+            return Ok(DeploySuccess {
+                deploy_id: self.id,
+                url,
+                digest,
+                container: live.container_name,
+                elapsed: begin.elapsed(),
+                warnings: Vec::new(),
+                leftovers: Vec::new(),
+                unchanged: true,
+            });
+        }
         let pulled = self.step(Step::Pull, self.pull()).await?;
         self.step(Step::Network, self.network()).await?;
         let container_id = self.step(Step::Create, self.create(&pulled)).await?;
@@ -240,7 +260,59 @@ where
             elapsed: begin.elapsed(),
             warnings,
             leftovers,
+            unchanged: false,
         })
+    }
+
+    /// The slot's live instance, when it already runs the digest the tag resolves to now with
+    /// this spec and its container is running: then there is nothing to deploy. The digest
+    /// comes from a manifest lookup (nothing is pulled); when the registry cannot say, the
+    /// deploy goes on as usual.
+    async fn already_running(&self) -> Result<Option<(InstanceRecord, Upstream, String)>, StepError> {
+        let stage = &self.req.stage;
+        let live =
+            self.d.store.instances(&slot_filter(&self.slot))?.into_iter().rfind(|i| i.status == InstanceStatus::Live);
+        let Some(live) = live.filter(|l| l.spec_hash.as_deref() == Some(spec_hash(stage).as_str())) else {
+            return Ok(None);
+        };
+        let digest = match self.d.digest_now(stage, &self.image).await {
+            Ok(d) => d,
+            Err(e) => {
+                let message = format!("cannot resolve the digest first ({}); pulling", one_line(&e));
+                self.log(Step::Pull, Level::Debug, message);
+                return Ok(None);
+            }
+        };
+        if live.digest != digest {
+            return Ok(None);
+        }
+        let Some(info) = self.d.runtime.inspect(&live.container_name, &stage.network).await? else { return Ok(None) };
+        if info.state != "running" {
+            return Ok(None);
+        }
+        self.d.store.set_digest(self.id, &digest)?;
+        self.log(
+            Step::Pull,
+            Level::Info,
+            format!(
+                "{} is {digest}, which {} already runs with the same settings: nothing to deploy (--force redeploys)",
+                self.image, live.container_name
+            ),
+        );
+        let upstream =
+            Upstream { name: live.container_name.clone(), ip: info.ip, port: recover::port_of(stage, &live) };
+        Ok(Some((live, upstream, digest)))
+    }
+
+    /// The proxy step of an unchanged redeploy: the live instance's host, ensured (repaired if
+    /// it vanished or points elsewhere).
+    async fn republish(&self, upstream: &Upstream) -> Result<String, StepError> {
+        let marker = Marker { state: self.state_id.clone(), slot: self.slot.key() };
+        let (done, url) = proxy::ensure(self.d.proxy, &self.domain, &marker, upstream).await?;
+        if let Ensured::Created { id } | Ensured::Switched { id, .. } = &done {
+            self.log(Step::Proxy, Level::Warn, format!("repaired proxy host {} (id {id})", self.domain));
+        }
+        Ok(url)
     }
 
     async fn pull(&self) -> Result<PulledImage, StepError> {
@@ -283,6 +355,7 @@ where
             digest: pulled.digest.clone(),
             domain: self.domain.clone(),
             port: stage.port,
+            spec_hash: Some(spec_hash(stage)),
         })?;
         self.row.set(Some(row));
         self.undo.borrow_mut().extend([
@@ -489,6 +562,13 @@ where
         })
         .await;
         warnings.extend(leftovers.iter().map(ToString::to_string));
+        let tidied = self.d.tidy(stage, Some(self.id), &self.state_id).await;
+        for line in tidied.done.iter().chain(&tidied.notes) {
+            self.log(Step::Retire, Level::Info, line.clone());
+        }
+        if tidied.bytes_freed > 0 {
+            self.log(Step::Retire, Level::Info, format!("freed {}", crate::report::fmt_bytes(tidied.bytes_freed)));
+        }
         store_leftovers(
             self.d,
             Some(self.id),
@@ -615,4 +695,31 @@ where
             self.log(Step::Notify, Level::Warn, warning);
         }
     }
+}
+
+/// A hash of what a stage's container is made of, besides its image: env, labels, network,
+/// port, restart policy, limits, command, volumes and health policy. Two deploys with the same
+/// hash and digest would make the same container.
+pub(super) fn spec_hash(stage: &crate::config::ResolvedStage) -> String {
+    use sha2::Digest as _;
+    let text = format!(
+        "{:?}",
+        (
+            &stage.env,
+            &stage.labels,
+            &stage.network,
+            stage.port,
+            stage.restart.as_str(),
+            stage.memory,
+            stage.nano_cpus,
+            &stage.command,
+            &stage.volumes,
+            &stage.health,
+        )
+    );
+    sha2::Sha256::digest(text.as_bytes()).iter().fold(String::with_capacity(64), |mut hex, b| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
 }

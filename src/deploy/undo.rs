@@ -56,14 +56,32 @@ pub enum Compensation {
         /// Its container's name.
         container: String,
     },
+    /// Delete an image no container uses (never by force). Disk hygiene: one that cannot go is
+    /// noted, never a leftover.
+    Image {
+        /// Its id.
+        id: String,
+        /// A name it is known by (`repo@digest`), for messages.
+        reference: String,
+        /// Its size.
+        bytes: u64,
+    },
+    /// Remove a network tiny-forge made, if nothing is attached to it any more.
+    Network {
+        /// Its name.
+        name: String,
+    },
 }
 
 impl Compensation {
-    fn phase(&self) -> u8 {
+    /// Where it runs in the fixed order: hosts, containers, rows, images, networks.
+    pub(super) fn phase(&self) -> u8 {
         match self {
             Self::Host { .. } => 0,
             Self::Container { .. } => 1,
             Self::Row { .. } => 2,
+            Self::Image { .. } => 3,
+            Self::Network { .. } => 4,
         }
     }
 
@@ -77,6 +95,10 @@ impl Compensation {
             Self::Host { domain, to: None, .. } => format!("delete proxy host {domain}"),
             Self::Container { name, .. } => format!("remove container {name}"),
             Self::Row { row, container } => format!("delete instance row {row} ({container})"),
+            Self::Image { reference, bytes, .. } => {
+                format!("delete image {reference} ({})", crate::report::fmt_bytes(*bytes))
+            }
+            Self::Network { name } => format!("remove network {name} if nothing uses it"),
         }
     }
 
@@ -87,7 +109,7 @@ impl Compensation {
                 Some(Leftover::Host { domain: domain.clone(), slot: slot.clone(), cause })
             }
             Self::Container { name, .. } => Some(Leftover::Container { name: name.clone(), cause }),
-            Self::Row { .. } => None,
+            Self::Row { .. } | Self::Image { .. } | Self::Network { .. } => None,
         }
     }
 }
@@ -178,6 +200,18 @@ impl Run<'_> {
                 self.container(d, name, network, domain.as_deref()).await
             }
             Compensation::Row { row, container } => self.row(d, *row, container),
+            Compensation::Image { id, .. } => match within(d.timeouts.engine, d.runtime.remove_image(id)).await {
+                Ok(Removal::Removed) => Ok(String::new()),
+                Ok(Removal::AlreadyGone) => Ok("it was already gone".to_owned()),
+                Err(e) => Ok(format!("kept: {e}")),
+            },
+            Compensation::Network { name } => {
+                match within(d.timeouts.engine, d.runtime.remove_network_if_idle(name)).await {
+                    Ok(true) => Ok(String::new()),
+                    Ok(false) => Ok("kept: something still uses it, or tiny-forge did not make it".to_owned()),
+                    Err(e) => Ok(format!("kept: {e}")),
+                }
+            }
         }
     }
 

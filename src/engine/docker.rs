@@ -5,19 +5,21 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
+use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
     RestartPolicy as BollardRestart, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use futures_util::StreamExt as _;
 
 use super::{
-    ContainerInfo, ContainerRuntime, ContainerSpec, LABEL_MANAGED, PullProgress, PulledImage, Removal, RuntimeError,
+    ContainerInfo, ContainerRuntime, ContainerSpec, ImageInfo, LABEL_MANAGED, LogStream, LogsRequest, PullProgress,
+    PulledImage, Removal, RuntimeError,
 };
 use super::{RegistryAuth, RestartPolicy};
 use crate::report::one_line;
@@ -326,6 +328,91 @@ impl ContainerRuntime for DockerRuntime {
                 image: c.image.unwrap_or_default(),
             })
             .collect())
+    }
+
+    async fn resolve_digest(&self, image: &str, auth: Option<&RegistryAuth>) -> Result<String, RuntimeError> {
+        self.verify_image(image, auth).await
+    }
+
+    async fn list_images(&self) -> Result<Vec<ImageInfo>, RuntimeError> {
+        let options = ListImagesOptionsBuilder::default().all(false).build();
+        let list = self.docker.list_images(Some(options)).await.map_err(|e| engine_error("list", "images", e))?;
+        Ok(list
+            .into_iter()
+            .map(|i| ImageInfo {
+                id: i.id,
+                repo_digests: i.repo_digests,
+                repo_tags: i.repo_tags,
+                size: u64::try_from(i.size).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    async fn images_in_use(&self) -> Result<std::collections::BTreeSet<String>, RuntimeError> {
+        let options = ListContainersOptionsBuilder::default().all(true).build();
+        let list =
+            self.docker.list_containers(Some(options)).await.map_err(|e| engine_error("list", "containers", e))?;
+        Ok(list.into_iter().filter_map(|c| c.image_id).collect())
+    }
+
+    async fn remove_image(&self, id: &str) -> Result<Removal, RuntimeError> {
+        let options = RemoveImageOptionsBuilder::default().force(false).noprune(false).build();
+        match self.docker.remove_image(id, Some(options), None).await {
+            Ok(_) => Ok(Removal::Removed),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(Removal::AlreadyGone),
+            Err(e) => Err(engine_error("remove image", id, e)),
+        }
+    }
+
+    async fn remove_network_if_idle(&self, name: &str) -> Result<bool, RuntimeError> {
+        let n = match self.docker.inspect_network(name, None).await {
+            Ok(n) => n,
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => return Ok(false),
+            Err(e) => return Err(engine_error("inspect network", name, e)),
+        };
+        let ours = n.labels.as_ref().and_then(|l| l.get(LABEL_MANAGED)).is_some_and(|v| v == "true");
+        if !ours || n.containers.as_ref().is_some_and(|c| !c.is_empty()) {
+            return Ok(false);
+        }
+        match self.docker.remove_network(name).await {
+            Ok(()) => Ok(true),
+            // A container joined it meanwhile, or it is already gone: leave it.
+            Err(BollardError::DockerResponseServerError { status_code: 403 | 404 | 409, .. }) => Ok(false),
+            Err(e) => Err(engine_error("remove network", name, e)),
+        }
+    }
+
+    async fn logs(
+        &self,
+        id: &str,
+        req: LogsRequest,
+        on_line: &mut dyn FnMut(LogStream, &str),
+    ) -> Result<(), RuntimeError> {
+        let mut options = LogsOptionsBuilder::default().stdout(true).stderr(true).follow(req.follow);
+        if let Some(since) = req.since {
+            options = options.since(i32::try_from(since).unwrap_or(i32::MAX));
+        }
+        if let Some(tail) = req.tail {
+            options = options.tail(&tail.to_string());
+        }
+        let mut stream = self.docker.logs(id, Some(options.build()));
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(LogOutput::StdErr { message }) => {
+                    for line in String::from_utf8_lossy(&message).lines() {
+                        on_line(LogStream::Stderr, line);
+                    }
+                }
+                Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                    for line in String::from_utf8_lossy(&message).lines() {
+                        on_line(LogStream::Stdout, line);
+                    }
+                }
+                Ok(LogOutput::StdIn { .. }) => {}
+                Err(e) => return Err(engine_error("read logs of", id, e)),
+            }
+        }
+        Ok(())
     }
 }
 

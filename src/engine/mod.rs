@@ -132,6 +132,58 @@ pub struct ContainerInfo {
     pub image: String,
 }
 
+/// An image in the engine's store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// Its id (`sha256:…` of its config).
+    pub id: String,
+    /// `repository@sha256:…` references it is known by.
+    pub repo_digests: Vec<String>,
+    /// `repository:tag` names it carries.
+    pub repo_tags: Vec<String>,
+    /// Bytes on disk (shared layers counted in full).
+    pub size: u64,
+}
+
+impl ImageInfo {
+    /// The repositories it belongs to (from its digests and tags).
+    #[must_use]
+    pub fn repositories(&self) -> std::collections::BTreeSet<&str> {
+        let from_digests = self.repo_digests.iter().filter_map(|d| d.split_once('@').map(|(r, _)| r));
+        let from_tags = self.repo_tags.iter().filter(|t| *t != "<none>:<none>").map(|t| match t.rsplit_once(':') {
+            Some((r, tag)) if !tag.contains('/') => r,
+            _ => t.as_str(),
+        });
+        from_digests.chain(from_tags).collect()
+    }
+
+    /// Its registry digests (`sha256:…`).
+    #[must_use]
+    pub fn digests(&self) -> std::collections::BTreeSet<&str> {
+        self.repo_digests.iter().filter_map(|d| d.split_once('@').map(|(_, g)| g)).collect()
+    }
+}
+
+/// Which stream a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    /// The container's stdout.
+    Stdout,
+    /// The container's stderr.
+    Stderr,
+}
+
+/// What `logs` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogsRequest {
+    /// Keep streaming until the container stops or goes away.
+    pub follow: bool,
+    /// Only lines since this Unix time (seconds).
+    pub since: Option<i64>,
+    /// Only the last this many lines.
+    pub tail: Option<usize>,
+}
+
 /// The outcome of a removal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
@@ -260,4 +312,48 @@ pub trait ContainerRuntime {
     /// # Errors
     /// On engine failure.
     async fn list_managed(&self) -> Result<Vec<ContainerInfo>, RuntimeError>;
+
+    /// The registry's digest of `image` (`repo:tag`) now, asked through the engine (a manifest
+    /// HEAD, in effect) with `auth`; nothing is pulled.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Pull`] when the registry lacks the tag or refuses.
+    async fn resolve_digest(&self, image: &str, auth: Option<&RegistryAuth>) -> Result<String, RuntimeError>;
+
+    /// Every image in the engine's store.
+    ///
+    /// # Errors
+    /// On engine failure.
+    async fn list_images(&self) -> Result<Vec<ImageInfo>, RuntimeError>;
+
+    /// The image ids that containers (any, managed or not, running or not) were created from.
+    ///
+    /// # Errors
+    /// On engine failure.
+    async fn images_in_use(&self) -> Result<std::collections::BTreeSet<String>, RuntimeError>;
+
+    /// Removes image `id` (never by force: one a container uses is refused); a missing one is
+    /// [`Removal::AlreadyGone`].
+    ///
+    /// # Errors
+    /// On engine failure, and when a container uses it.
+    async fn remove_image(&self, id: &str) -> Result<Removal, RuntimeError>;
+
+    /// Removes network `name` when tiny-forge made it (it carries [`LABEL_MANAGED`]) and no
+    /// container is attached; true when it was removed.
+    ///
+    /// # Errors
+    /// On engine failure.
+    async fn remove_network_if_idle(&self, name: &str) -> Result<bool, RuntimeError>;
+
+    /// A container's log lines, each with the stream it came from, as they come.
+    ///
+    /// # Errors
+    /// On engine failure, or when the container does not exist.
+    async fn logs(
+        &self,
+        id: &str,
+        req: LogsRequest,
+        on_line: &mut dyn FnMut(LogStream, &str),
+    ) -> Result<(), RuntimeError>;
 }

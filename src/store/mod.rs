@@ -103,6 +103,8 @@ pub struct NewInstance {
     pub domain: String,
     /// The port its app listens on.
     pub port: u16,
+    /// A hash of its resolved container spec (without the image).
+    pub spec_hash: Option<String>,
 }
 
 /// A stored instance.
@@ -134,6 +136,8 @@ pub struct InstanceRecord {
     pub domain: Option<String>,
     /// The port its app listens on (`None` in rows older than state identity).
     pub port: Option<u16>,
+    /// A hash of its resolved container spec (`None` in older rows).
+    pub spec_hash: Option<String>,
     /// Unix milliseconds.
     pub created_at: i64,
     /// Unix milliseconds.

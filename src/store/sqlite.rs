@@ -14,7 +14,11 @@ use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, Trigger};
 use crate::report::Level;
 
 /// Migrations, applied in order; `user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_init.sql"), include_str!("migrations/002_reconcile.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_init.sql"),
+    include_str!("migrations/002_reconcile.sql"),
+    include_str!("migrations/003_spec_hash.sql"),
+];
 
 /// The `SQLite` state file.
 #[derive(Debug)]
@@ -122,7 +126,7 @@ fn deploy_row(r: &Row<'_>) -> rusqlite::Result<DeployRecord> {
     })
 }
 
-const INSTANCE_COLS: &str = "id, deploy_id, project, stage, tag, container_name, container_id, proxy_host_id, digest, url, status, created_at, updated_at, domain, port";
+const INSTANCE_COLS: &str = "id, deploy_id, project, stage, tag, container_name, container_id, proxy_host_id, digest, url, status, created_at, updated_at, domain, port, spec_hash";
 
 fn instance_row(r: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
     let status: String = r.get(10)?;
@@ -140,6 +144,7 @@ fn instance_row(r: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
         status: InstanceStatus::parse(&status).unwrap_or(InstanceStatus::Retiring),
         domain: r.get(13)?,
         port: r.get::<_, Option<i64>>(14)?.and_then(|p| u16::try_from(p).ok()),
+        spec_hash: r.get(15)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
     })
@@ -371,8 +376,8 @@ impl Store for SqliteStore {
         let now = now_ms();
         self.conn
             .execute(
-                "INSERT INTO instances (deploy_id, project, stage, tag, slot, container_name, digest, domain, port, status, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, 'pending', ?8, ?8)",
+                "INSERT INTO instances (deploy_id, project, stage, tag, slot, container_name, digest, domain, port, spec_hash, status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?11, 'pending', ?8, ?8)",
                 params![
                     n.deploy_id.0,
                     n.slot.project.as_str(),
@@ -383,7 +388,8 @@ impl Store for SqliteStore {
                     n.digest,
                     now,
                     n.domain,
-                    n.port
+                    n.port,
+                    n.spec_hash
                 ],
             )
             .map_err(q("record instance"))?;
@@ -456,7 +462,7 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let v: i64 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-        assert_eq!(v, 2);
+        assert_eq!(v, 3);
         let jm: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
         assert_eq!(jm, "wal");
         let av: i64 = store.conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0)).unwrap();
@@ -556,6 +562,7 @@ mod tests {
             digest: "d".into(),
             domain: "h.example".into(),
             port: 8080,
+            spec_hash: None,
         })
         .unwrap();
         assert_eq!(s.trim_history(now_ms() + 1000).unwrap(), 1);
@@ -593,6 +600,7 @@ mod tests {
                 digest: "sha256:x".into(),
                 domain: "h.example".into(),
                 port: 8080,
+                spec_hash: None,
             })
             .unwrap();
         s.update_instance(
@@ -660,6 +668,7 @@ mod tests {
             digest: "d".into(),
             domain: "h.example".into(),
             port: 8080,
+            spec_hash: None,
         };
         let old_row = s.insert_instance(&inst(old, "x")).unwrap();
         let new_row = s.insert_instance(&inst(new, "y")).unwrap();
