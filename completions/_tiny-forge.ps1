@@ -35,7 +35,8 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('deploy', 'deploy', [CompletionResultType]::ParameterValue, 'Deploy a tag of a project''s stage: pull, create, start, health-check, publish')
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Deploy a slot''s previous successful image again (by digest), health-gated like a deploy')
             [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Take one instance down on purpose: proxy host, container, record (e.g. a merged branch)')
-            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Clean up: max_instances, TTLs, orphans, interrupted deploys, old history')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Repair and clean up: proxy hosts, orphans, interrupted deploys, TTLs, max_instances, unused images, old history')
+            [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print an instance''s own output: stdout to stdout, stderr to stderr')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List instances, cross-checked with Docker')
             [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Show past deploys, newest first; "history show <id>" for one deploy''s log')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check what a deploy needs: config, proxy login, state file, Docker, network, and each project''s image in its registry with its credentials')
@@ -49,6 +50,8 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show the plan and touch nothing: the digest the tag resolves to now, whether it already runs, the host name, what it replaces, what max_instances would evict')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Redeploy even when the slot already runs this digest with the same settings')
             [CompletionResult]::new('--no-wait', '--no-wait', [CompletionResultType]::ParameterName, 'Exit 4 at once if another run holds this stage''s lock')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -94,6 +97,22 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
             [CompletionResult]::new('--include-default', '--include-default', [CompletionResultType]::ParameterName, 'Let age-based removal reach the default tag''s slot too')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print exactly what would be done, and do nothing')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'tiny-forge;logs' {
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only lines from the last DURATION (e.g. 10m)')
+            [CompletionResult]::new('--tail', '--tail', [CompletionResultType]::ParameterName, 'Only the last N lines')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Keep printing new lines until the instance is replaced or removed')
+            [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing new lines until the instance is replaced or removed')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
@@ -194,7 +213,8 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('deploy', 'deploy', [CompletionResultType]::ParameterValue, 'Deploy a tag of a project''s stage: pull, create, start, health-check, publish')
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Deploy a slot''s previous successful image again (by digest), health-gated like a deploy')
             [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Take one instance down on purpose: proxy host, container, record (e.g. a merged branch)')
-            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Clean up: max_instances, TTLs, orphans, interrupted deploys, old history')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Repair and clean up: proxy hosts, orphans, interrupted deploys, TTLs, max_instances, unused images, old history')
+            [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Print an instance''s own output: stdout to stdout, stderr to stderr')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List instances, cross-checked with Docker')
             [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Show past deploys, newest first; "history show <id>" for one deploy''s log')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check what a deploy needs: config, proxy login, state file, Docker, network, and each project''s image in its registry with its credentials')
@@ -213,6 +233,9 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             break
         }
         'tiny-forge;help;prune' {
+            break
+        }
+        'tiny-forge;help;logs' {
             break
         }
         'tiny-forge;help;list' {

@@ -34,6 +34,9 @@ _tiny__forge() {
             tiny__forge,list)
                 cmd="tiny__forge__subcmd__list"
                 ;;
+            tiny__forge,logs)
+                cmd="tiny__forge__subcmd__logs"
+                ;;
             tiny__forge,manpage)
                 cmd="tiny__forge__subcmd__manpage"
                 ;;
@@ -63,6 +66,9 @@ _tiny__forge() {
                 ;;
             tiny__forge__subcmd__help,list)
                 cmd="tiny__forge__subcmd__help__subcmd__list"
+                ;;
+            tiny__forge__subcmd__help,logs)
+                cmd="tiny__forge__subcmd__help__subcmd__logs"
                 ;;
             tiny__forge__subcmd__help,manpage)
                 cmd="tiny__forge__subcmd__help__subcmd__manpage"
@@ -98,7 +104,7 @@ _tiny__forge() {
 
     case "${cmd}" in
         tiny__forge)
-            opts="-q -v -h -V --config --state --output --quiet --verbose --help --version deploy rollback remove prune list history check completions manpage help"
+            opts="-q -v -h -V --config --state --output --quiet --verbose --help --version deploy rollback remove prune logs list history check completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -176,7 +182,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__deploy)
-            opts="-q -v -h --no-wait --wait --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --dry-run --force --no-wait --wait --config --state --output --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -206,7 +212,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__help)
-            opts="deploy rollback remove prune list history check completions manpage help"
+            opts="deploy rollback remove prune logs list history check completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -304,6 +310,20 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__help__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -478,6 +498,40 @@ _tiny__forge() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__logs)
+            opts="-f -q -v -h --follow --since --tail --config --state --output --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tail)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -32,7 +32,8 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
             cand deploy 'Deploy a tag of a project''s stage: pull, create, start, health-check, publish'
             cand rollback 'Deploy a slot''s previous successful image again (by digest), health-gated like a deploy'
             cand remove 'Take one instance down on purpose: proxy host, container, record (e.g. a merged branch)'
-            cand prune 'Clean up: max_instances, TTLs, orphans, interrupted deploys, old history'
+            cand prune 'Repair and clean up: proxy hosts, orphans, interrupted deploys, TTLs, max_instances, unused images, old history'
+            cand logs 'Print an instance''s own output: stdout to stdout, stderr to stderr'
             cand list 'List instances, cross-checked with Docker'
             cand history 'Show past deploys, newest first; "history show <id>" for one deploy''s log'
             cand check 'Check what a deploy needs: config, proxy login, state file, Docker, network, and each project''s image in its registry with its credentials'
@@ -45,6 +46,8 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
             cand --config 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]'
             cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
             cand --output 'How progress and results are shown'
+            cand --dry-run 'Show the plan and touch nothing: the digest the tag resolves to now, whether it already runs, the host name, what it replaces, what max_instances would evict'
+            cand --force 'Redeploy even when the slot already runs this digest with the same settings'
             cand --no-wait 'Exit 4 at once if another run holds this stage''s lock'
             cand -q 'Print only results and errors'
             cand --quiet 'Print only results and errors'
@@ -87,6 +90,21 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
             cand --output 'How progress and results are shown'
             cand --include-default 'Let age-based removal reach the default tag''s slot too'
             cand --dry-run 'Print exactly what would be done, and do nothing'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'Show every log entry (spinners are replaced by plain lines)'
+            cand --verbose 'Show every log entry (spinners are replaced by plain lines)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'tiny-forge;logs'= {
+            cand --since 'Only lines from the last DURATION (e.g. 10m)'
+            cand --tail 'Only the last N lines'
+            cand --config 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]'
+            cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
+            cand --output 'How progress and results are shown'
+            cand -f 'Keep printing new lines until the instance is replaced or removed'
+            cand --follow 'Keep printing new lines until the instance is replaced or removed'
             cand -q 'Print only results and errors'
             cand --quiet 'Print only results and errors'
             cand -v 'Show every log entry (spinners are replaced by plain lines)'
@@ -177,7 +195,8 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
             cand deploy 'Deploy a tag of a project''s stage: pull, create, start, health-check, publish'
             cand rollback 'Deploy a slot''s previous successful image again (by digest), health-gated like a deploy'
             cand remove 'Take one instance down on purpose: proxy host, container, record (e.g. a merged branch)'
-            cand prune 'Clean up: max_instances, TTLs, orphans, interrupted deploys, old history'
+            cand prune 'Repair and clean up: proxy hosts, orphans, interrupted deploys, TTLs, max_instances, unused images, old history'
+            cand logs 'Print an instance''s own output: stdout to stdout, stderr to stderr'
             cand list 'List instances, cross-checked with Docker'
             cand history 'Show past deploys, newest first; "history show <id>" for one deploy''s log'
             cand check 'Check what a deploy needs: config, proxy login, state file, Docker, network, and each project''s image in its registry with its credentials'
@@ -192,6 +211,8 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
         &'tiny-forge;help;remove'= {
         }
         &'tiny-forge;help;prune'= {
+        }
+        &'tiny-forge;help;logs'= {
         }
         &'tiny-forge;help;list'= {
         }

@@ -198,6 +198,7 @@ impl FakeRuntime {
             name: name.into(),
             state: if c.running { "running" } else { "exited" }.into(),
             exit_code: if c.running { None } else { exit_code.or(Some(0)) },
+            restarts: 0,
             ip: Some(c.ip),
             labels: c.labels.clone(),
             image: c.image.clone(),

@@ -297,6 +297,9 @@ fn trial(world: &World, rng: &mut Rng, n: u64) -> Vec<String> {
     };
     let out = Run::from(child.wait_with_output().unwrap());
     world.sb.write_config(&world.config);
+    if let Backend::Npm(d) = &world.backend {
+        d.clear_faults(); // a fault the operation never reached must not hit the recovery
+    }
     if matches!(chaos, Chaos::NpmStall | Chaos::NpmActThenStall) {
         std::thread::sleep(STALL + Duration::from_millis(300)); // let a stalled change land
     }

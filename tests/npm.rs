@@ -113,7 +113,7 @@ fn npm_500_on_create_removes_the_container() {
 fn redeploy_of_an_occupied_slot_switches_the_host() {
     let bed = Bed::new("npmswitch", "", "");
     bed.deploy(None).code(0);
-    bed.deploy(None).code(0);
+    bed.deploy(Some("--force")).code(0);
     let hosts = bed.npm.hosts();
     assert_eq!(hosts.len(), 1, "switched, not recreated");
     let instances = bed.sb.instances();

@@ -25,8 +25,12 @@ fn private_registry() -> (Registry, tempfile::TempDir) {
     assert!(child.wait().unwrap().success(), "docker login to the test registry");
     let src = format!("{}:v2", images().repo);
     let dst = format!("{}/tf-test/private:v1", reg.host());
-    run(&mut docker(&["pull", "-q", &src]));
-    run(&mut docker(&["tag", &src, &dst]));
+    // Retried: other tests' image cleanup may take the image between the pull and the tag.
+    let tagged = (0..5).any(|_| {
+        docker(&["pull", "-q", &src]).output().is_ok_and(|o| o.status.success())
+            && docker(&["tag", &src, &dst]).output().is_ok_and(|o| o.status.success())
+    });
+    assert!(tagged, "cannot pull and tag {src}");
     run(&mut docker(&["push", "-q", &dst]));
     let _ = docker(&["rmi", &dst]).output();
     (reg, cli)

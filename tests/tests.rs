@@ -6,6 +6,7 @@ mod chaos;
 mod cli;
 mod contract;
 mod crash;
+mod day_two;
 mod deploy;
 mod hostile;
 mod lifecycle;

@@ -48,6 +48,7 @@ fn main() {
         }
     };
     println!("demo-app: listening on :{port} (ready after {} ms)", ready_after.as_millis());
+    eprintln!("demo-app: serving (this line goes to stderr)");
     for stream in listener.incoming().flatten() {
         let message = message.clone();
         std::thread::spawn(move || serve(stream, &message, start, ready_after, health_status, slow));

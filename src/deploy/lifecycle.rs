@@ -206,7 +206,7 @@ where
         })
         .await;
         store_leftovers(self, Some(id), Some(id), (stage.project.as_str(), stage.stage.as_str()), &leftovers);
-        let tidied = self.tidy(stage, None, &state_id).await;
+        let tidied = self.tidy(stage, Some(id), &state_id).await;
         for line in tidied.done.iter().chain(&tidied.notes) {
             emit(self, Some(id), &Event::Log { step: Step::Remove, level: Level::Info, message: line.clone() });
         }

@@ -224,8 +224,8 @@ where
     }
 
     async fn forward(&self, begin: Instant) -> Result<DeploySuccess, FailedStep> {
-        if !self.req.force
-            && let Some((live, upstream, digest)) = self.step(Step::Pull, self.already_running()).await?
+        if let Some(candidate) = self.unchanged_candidate()
+            && let Some((live, upstream, digest)) = self.step(Step::Pull, self.already_running(candidate)).await?
         {
             let url = self.step(Step::Proxy, self.republish(&upstream)).await?;
             self.step(Step::Finish, async {
@@ -264,17 +264,26 @@ where
         })
     }
 
+    /// The slot's live instance, when it has this deploy's spec (unless `--force`): it may
+    /// already run what this deploy would. A state-file read only; a problem means "no".
+    fn unchanged_candidate(&self) -> Option<InstanceRecord> {
+        if self.req.force {
+            return None;
+        }
+        let rows = self.d.store.instances(&slot_filter(&self.slot)).ok()?;
+        let live = rows.into_iter().rfind(|i| i.status == InstanceStatus::Live)?;
+        (live.spec_hash.as_deref() == Some(spec_hash(&self.req.stage).as_str())).then_some(live)
+    }
+
     /// The slot's live instance, when it already runs the digest the tag resolves to now with
     /// this spec and its container is running: then there is nothing to deploy. The digest
     /// comes from a manifest lookup (nothing is pulled); when the registry cannot say, the
     /// deploy goes on as usual.
-    async fn already_running(&self) -> Result<Option<(InstanceRecord, Upstream, String)>, StepError> {
+    async fn already_running(
+        &self,
+        live: InstanceRecord,
+    ) -> Result<Option<(InstanceRecord, Upstream, String)>, StepError> {
         let stage = &self.req.stage;
-        let live =
-            self.d.store.instances(&slot_filter(&self.slot))?.into_iter().rfind(|i| i.status == InstanceStatus::Live);
-        let Some(live) = live.filter(|l| l.spec_hash.as_deref() == Some(spec_hash(stage).as_str())) else {
-            return Ok(None);
-        };
         let digest = match self.d.digest_now(stage, &self.image).await {
             Ok(d) => d,
             Err(e) => {
@@ -387,7 +396,21 @@ where
             command: stage.command.clone(),
             volumes: stage.volumes.clone(),
         };
-        let id = self.d.runtime.create(&spec).await?;
+        let id = match self.d.runtime.create(&spec).await {
+            // Another run's image cleanup (a prune, another state file's retire) took the image
+            // between our pull and this create: pull it again, once.
+            Err(engine::RuntimeError::Engine { status: 404, message, .. }) if message.contains("No such image") => {
+                self.log(
+                    Step::Create,
+                    Level::Warn,
+                    format!("{} was removed before the container was made; pulling it again", pulled.reference),
+                );
+                let again = self.pull().await?;
+                let spec = ContainerSpec { image: again.reference, ..spec };
+                self.d.runtime.create(&spec).await?
+            }
+            other => other?,
+        };
         self.d
             .store
             .update_instance(row, &InstancePatch { container_id: Some(id.clone()), ..InstancePatch::default() })?;
@@ -404,9 +427,9 @@ where
         let info = self.d.runtime.inspect(container_id, &stage.network).await?.ok_or_else(|| {
             StepError::Invalid(format!("container {} vanished right after it started", self.container_name))
         })?;
-        if let Some(code) = info.exit_code {
+        if info.exit_code.is_some() || info.restarts > 0 {
             let logs = self.d.runtime.logs_tail(container_id, EXIT_LOG_LINES).await.unwrap_or_default();
-            return Err(health::HealthError::Exited { code, logs }.into());
+            return Err(health::HealthError::Exited { code: info.exit_code.unwrap_or(-1), logs }.into());
         }
         let host = match stage.probe_address {
             crate::config::ProbeAddress::Name => self.container_name.clone(),

@@ -13,7 +13,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, WaitContainerOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use futures_util::StreamExt as _;
 
@@ -134,6 +134,14 @@ impl ContainerRuntime for DockerRuntime {
         progress: &mut dyn FnMut(PullProgress),
     ) -> Result<PulledImage, RuntimeError> {
         let (repo, tag) = split_reference(image);
+        // A digest names exactly one image: when the engine has it, there is nothing to pull
+        // (a rollback to a kept digest works with the registry down).
+        if tag.starts_with("sha256:")
+            && let Ok(present) = self.docker.inspect_image(image).await
+            && present.repo_digests.unwrap_or_default().iter().any(|d| d == image)
+        {
+            return Ok(PulledImage { digest: tag.to_owned(), reference: image.to_owned() });
+        }
         let options = CreateImageOptionsBuilder::default().from_image(repo).tag(tag).build();
         let credentials = auth.map(|a| DockerCredentials {
             username: Some(a.username.clone()),
@@ -250,12 +258,16 @@ impl ContainerRuntime for DockerRuntime {
             .and_then(|e| e.ip_address.as_deref())
             .and_then(|ip| ip.parse().ok());
         let status = state.and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_default();
-        let exited = !state.and_then(|s| s.running).unwrap_or(false);
+        // A container its restart policy is restarting has exited, whatever `Running` says
+        // (this engine keeps it true while restarting).
+        let exited =
+            !state.and_then(|s| s.running).unwrap_or(false) || state.and_then(|s| s.restarting).unwrap_or(false);
         Ok(Some(ContainerInfo {
             id: c.id.unwrap_or_default(),
             name: c.name.unwrap_or_default().trim_start_matches('/').to_owned(),
             state: status,
             exit_code: if exited { state.and_then(|s| s.exit_code) } else { None },
+            restarts: c.restart_count.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
             ip,
             labels: c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default().into_iter().collect(),
             image: c.config.and_then(|c| c.image).unwrap_or_default(),
@@ -263,17 +275,26 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn wait_exit(&self, id: &str) -> Result<i64, RuntimeError> {
-        let options = WaitContainerOptionsBuilder::default().condition("not-running").build();
-        let mut stream = self.docker.wait_container(id, Some(options));
-        match stream.next().await {
-            Some(Ok(r)) => Ok(r.status_code),
-            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
-            Some(Err(e)) => Err(engine_error("wait for container", id, e)),
-            None => Err(RuntimeError::Other {
-                op: "wait for container",
-                subject: id.to_owned(),
-                message: "the engine closed the wait".into(),
-            }),
+        // Watched, not waited for: with a restart policy the engine's wait API can answer for a
+        // restart it caught half-way (exit code 0), or miss an exit the policy already undid.
+        let mut first_restarts = None;
+        loop {
+            let Some(info) = self.inspect(id, "").await? else {
+                return Err(RuntimeError::Other {
+                    op: "wait for container",
+                    subject: id.to_owned(),
+                    message: "it was removed".into(),
+                });
+            };
+            if let Some(code) = info.exit_code {
+                return Ok(code);
+            }
+            let before = *first_restarts.get_or_insert(info.restarts);
+            if info.restarts > before {
+                // It exited and was restarted between two looks; its code is gone with it.
+                return Ok(-1);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 
@@ -323,6 +344,7 @@ impl ContainerRuntime for DockerRuntime {
                     .unwrap_or_default(),
                 state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                 exit_code: None,
+                restarts: 0,
                 ip: None,
                 labels: c.labels.unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
                 image: c.image.unwrap_or_default(),
@@ -356,11 +378,32 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn remove_image(&self, id: &str) -> Result<Removal, RuntimeError> {
-        let options = RemoveImageOptionsBuilder::default().force(false).noprune(false).build();
-        match self.docker.remove_image(id, Some(options), None).await {
-            Ok(_) => Ok(Removal::Removed),
-            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(Removal::AlreadyGone),
-            Err(e) => Err(engine_error("remove image", id, e)),
+        let remove = |name: String| async move {
+            let options = RemoveImageOptionsBuilder::default().force(false).noprune(false).build();
+            match self.docker.remove_image(&name, Some(options), None).await {
+                Ok(_) => Ok(Removal::Removed),
+                Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(Removal::AlreadyGone),
+                Err(e) => Err(engine_error("remove image", &name, e)),
+            }
+        };
+        // An image with several names cannot be removed by id without force (which would also
+        // take one a container uses): untag each name; the last one takes the image with it.
+        let names = match self.docker.inspect_image(id).await {
+            Ok(i) => i.repo_tags.unwrap_or_default().into_iter().chain(i.repo_digests.unwrap_or_default()).collect(),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => return Ok(Removal::AlreadyGone),
+            Err(e) => return Err(engine_error("inspect image", id, e)),
+        };
+        let names: Vec<String> = names;
+        let untag = names.len() > 1;
+        if untag {
+            for name in names {
+                remove(name).await?;
+            }
+        }
+        match remove(id.to_owned()).await? {
+            // The last untag took it.
+            Removal::AlreadyGone if untag => Ok(Removal::Removed),
+            other => Ok(other),
         }
     }
 

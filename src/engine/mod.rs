@@ -122,8 +122,10 @@ pub struct ContainerInfo {
     pub name: String,
     /// `running`, `exited`, `restarting`, …
     pub state: String,
-    /// Exit code once it has exited.
+    /// Exit code once it has exited (also while its restart policy restarts it).
     pub exit_code: Option<i64>,
+    /// How many times its restart policy has restarted it.
+    pub restarts: u32,
     /// Address on the network asked about, if attached.
     pub ip: Option<IpAddr>,
     /// Labels.

@@ -77,9 +77,18 @@ pub(crate) fn images() -> &'static Images {
     IMAGES.get_or_init(|| {
         // Networks a killed earlier run could not remove (every test configures its sandbox,
         // and so waits here, before it deploys: none of this run's networks exists yet).
+        // Only old ones: a test run going on beside this one (another checkout) has its own.
         let stale = docker(&["network", "ls", "-q", "--filter", "name=tf-test-"]);
         for id in stale.split_whitespace() {
-            docker_ok(&["network", "rm", id]);
+            let created = docker(&["network", "inspect", "-f", "{{.Created.Unix}}", id]);
+            let age = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                .saturating_sub(created.trim().parse().unwrap_or(u64::MAX));
+            if age > 3600 {
+                docker_ok(&["network", "rm", id]);
+            }
         }
         // Images of earlier runs only take space: those whose registry no longer listens (a
         // test run going on beside this one keeps its own).
@@ -102,17 +111,33 @@ pub(crate) fn images() -> &'static Images {
                 "bad" => "ENV HEALTH_STATUS=500\n".to_owned(),
                 v => format!("ENV MESSAGE={v}\n"),
             };
-            let dockerfile =
-                format!("FROM scratch\nCOPY demo-app /demo-app\n{env}EXPOSE 8080\nENTRYPOINT [\"/demo-app\"]\n");
-            std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
-            let image = format!("{repo}:{tag}");
-            run(Command::new("docker").args(["build", "-q", "-t", &image]).arg(&dir).env("DOCKER_BUILDKIT", "0"));
-            run(Command::new("docker").args(["push", "-q", &image]));
-            // Out of the local cache, so that a deploy's pull really downloads it.
-            run(Command::new("docker").args(["rmi", &image]));
+            build_and_push(&dir, &format!("{repo}:{tag}"), &env);
         }
         Images { registry, repo }
     })
+}
+
+/// Builds the demo app into `image` (with `extra` Dockerfile lines), pushes it, and takes it
+/// out of the local cache, so that a deploy's pull really downloads it.
+fn build_and_push(dir: &Path, image: &str, extra: &str) {
+    let dockerfile = format!("FROM scratch\nCOPY demo-app /demo-app\n{extra}EXPOSE 8080\nENTRYPOINT [\"/demo-app\"]\n");
+    // Each build writes its own Dockerfile: tests build in parallel.
+    let file = dir.join(format!("Dockerfile.{}", image.replace(['/', ':', '.'], "_")));
+    std::fs::write(&file, dockerfile).unwrap();
+    run(Command::new("docker")
+        .args(["build", "-q", "-t", image, "-f"])
+        .arg(&file)
+        .arg(dir)
+        .env("DOCKER_BUILDKIT", "0"));
+    run(Command::new("docker").args(["push", "-q", image]));
+    run(Command::new("docker").args(["rmi", image]));
+}
+
+/// A demo-app image of its own, `image`, answering `message`, pushed to the registry `image`
+/// names: no other repository shares it.
+pub(crate) fn own_image(image: &str, message: &str) {
+    images();
+    build_and_push(&build_dir(), image, &format!("ENV MESSAGE={message}\n"));
 }
 
 fn build_dir() -> PathBuf {
@@ -381,10 +406,22 @@ impl Run {
 /// moving tag).
 pub(crate) fn retag(from: &str, to: &str) {
     let repo = &images().repo;
-    run(Command::new("docker").args(["pull", "-q", &format!("{repo}:{from}")]));
-    run(Command::new("docker").args(["tag", &format!("{repo}:{from}"), &format!("{repo}:{to}")]));
-    run(Command::new("docker").args(["push", "-q", &format!("{repo}:{to}")]));
-    docker_ok(&["rmi", &format!("{repo}:{to}")]);
+    push_as(&format!("{repo}:{from}"), &format!("{repo}:{to}"));
+}
+
+/// Pushes the image `src` (pulled first) as `dst`. Other tests' deploys delete the shared
+/// repository's unused images (image hygiene), so the pull and the tag are retried when the
+/// image went between them.
+pub(crate) fn push_as(src: &str, dst: &str) {
+    for attempt in 1..=5 {
+        let pulled = docker_ok(&["pull", "-q", src]) && docker_ok(&["tag", src, dst]);
+        if pulled {
+            break;
+        }
+        assert!(attempt < 5, "cannot pull and tag {src}");
+    }
+    run(Command::new("docker").args(["push", "-q", dst]));
+    docker_ok(&["rmi", dst]);
 }
 
 /// GETs `url` and returns (status, body).

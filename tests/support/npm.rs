@@ -151,6 +151,11 @@ impl NpmDouble {
         st.faults.push((when, fault));
     }
 
+    /// Drops every fault not yet triggered.
+    pub(crate) fn clear_faults(&self) {
+        self.state.lock().unwrap().faults.clear();
+    }
+
     /// Lifetime of tokens issued from now on.
     pub(crate) fn set_token_lifetime(&self, d: Duration) {
         self.state.lock().unwrap().token_lifetime = d;
