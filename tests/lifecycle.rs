@@ -27,22 +27,21 @@ fn tf(sb: &Sandbox, args: &[&str]) -> Run {
 #[test]
 fn max_instances_evicts_the_oldest_tag_with_its_container_host_and_row() {
     let (sb, npm) = npm_bed("maxi", "max_instances = 2", "");
-    for tag in ["v1", "v2", "v3"] {
+    tf(&sb, &["-q", "deploy", &sb.project, "dev", "v1"]).code(0);
+    let v1 = sb.instances().remove(0);
+    for tag in ["v2", "v3"] {
         tf(&sb, &["-q", "deploy", &sb.project, "dev", tag]).code(0);
     }
     let rows = sb.instances();
     assert_eq!(rows.iter().map(|r| r.tag.as_str()).collect::<Vec<_>>(), ["v2", "v3"]);
-    assert_eq!(sb.containers().len(), 2);
+    sb.assert_only_left(&rows);
     let domains: Vec<String> = npm.hosts().iter().map(|h| h["domain_names"][0].as_str().unwrap().to_owned()).collect();
     assert!(!domains.contains(&sb.host(None)), "v1 (the default tag) host deleted: {domains:?}");
     assert_eq!(domains.len(), 2);
     let d = sb.deploys();
     let logs = sb.logs(d[0].id);
-    assert!(
-        logs.iter().any(|l| l.message.contains("evicted (max_instances)") && l.message.contains(":v1")
-            || l.message.contains("(v1)")),
-        "eviction is in the deploy's log"
-    );
+    let eviction = format!("evicting {} (v1): beyond max_instances (2)", v1.container_name);
+    assert!(logs.iter().any(|l| l.message == eviction), "eviction is in the deploy's log: {eviction:?} in {logs:?}");
 }
 
 #[test]
@@ -160,9 +159,11 @@ fn prune_removes_every_kind_of_orphan_and_a_second_prune_does_nothing() {
     assert_eq!(sb.containers(), vec![format!("{bystander} created")], "no managed container left");
     assert!(crate::support::docker_ok(&["inspect", &bystander]), "unmanaged container untouched");
     docker(&["rm", "-f", &bystander]);
-    assert_eq!(sb.instances().iter().filter(|r| r.status.as_str() != "live").count(), 0);
+    // Every row went, the live one whose container is gone (v2) included.
+    assert_eq!(sb.instances(), Vec::new(), "no instance row left, live or not");
     let interrupted = sb.deploys().into_iter().find(|d| d.tag == "v4").unwrap();
     assert_eq!(interrupted.status.as_str(), "interrupted");
+    sb.assert_nothing_left();
 
     let second = tf(&sb, &["prune"]);
     second.code(0).stderr_has("nothing to prune");
@@ -175,10 +176,14 @@ fn prune_enforces_ttl_and_max_instances_but_spares_the_default_slot() {
     for tag in ["v1", "v2", "v3"] {
         tf(&sb, &["-q", "deploy", &sb.project, "dev", tag]).code(0);
     }
+    let default_slot: Vec<_> = sb.instances().into_iter().filter(|r| r.tag == "v1").collect();
     let run = tf(&sb, &["prune", "--older-than", "1ms"]);
     run.code(0);
     let tags: Vec<String> = sb.instances().into_iter().map(|r| r.tag).collect();
     assert_eq!(tags, ["v1"], "tag instances gone, the default slot kept: {}", run.stdout);
+    // Kept whole: its row, its running container and its host (a row without its container
+    // would be a ghost).
+    sb.assert_only_left(&default_slot);
     assert_eq!(npm.hosts().len(), 1);
     tf(&sb, &["prune", "--older-than", "1ms", "--include-default"]).code(0);
     sb.assert_nothing_left();
