@@ -16,10 +16,15 @@ port = 8080
 default_tag = \"base\"
 "
 done
+# The baseline polls /health as often as tiny-forge probes during the start period.
+probe_ms=100
+probe_s=$(awk "BEGIN { print $probe_ms / 1000 }")
 cat > "$work/tf.toml" <<TOML
 [settings]
 network = "$net"
 state = "$work/state.db"
+[health]
+start_interval = "${probe_ms}ms"
 [projects.bench]
 image = "$img"
 port = 8080
@@ -43,20 +48,39 @@ retries = 3
 $projects
 TOML
 rm_all() { docker rm -f $(docker ps -aq --filter "label=dev.tiny-forge.project=bench") >/dev/null 2>&1 || true; }
+forge() { "$tf" --config "$work/tf.toml" "$@"; }
+# tf_remove PROJECT STAGE TAG: takes an instance down with its row, so that the next deploy of
+# the slot is a fresh one (removing only the container leaves a row that deploy then retires).
+tf_remove() { forge -q remove "$@" >/dev/null; }
+# no_rows: fails unless the state file holds no instance (a "fresh" deploy must retire nothing).
+no_rows() {
+  local n
+  n=$(forge --output json list | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
+  [ "$n" -eq 0 ] || { echo "error: $n instances left in the state file; a fresh deploy would retire them" >&2; exit 1; }
+}
+# ms_since T0: milliseconds from T0 (now_ns) to now.
+ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
 
-echo "1. deploy overhead ($runs alternating runs; image in the registry and the cache; app ready at start; proxy none)"
+echo "1. deploy overhead ($runs runs of each side, alternating which goes first; image in the registry and the cache; app ready at start; proxy none)"
+echo "   both sides look for readiness every ${probe_ms} ms (tiny-forge: health.start_interval; baseline: curl loop)"
 tf_times=(); sh_times=()
-for i in $(seq "$runs"); do
-  t0=$(now_ns); "$tf" --config "$work/tf.toml" -q deploy bench dev "r$i" >/dev/null; t1=$(now_ns)
-  tf_times+=($(( (t1 - t0) / 1000000 )))
-  t0=$(now_ns)
-  docker pull -q "$img:r$i" >/dev/null
-  cid=$(docker run -d --label "tf-bench=$$" --network "$net" "$img:r$i")
+run_tf() {
+  local t0; t0=$(now_ns)
+  forge -q deploy bench dev "r$1" >/dev/null
+  tf_times+=($(ms_since "$t0"))
+  tf_remove bench dev "r$1"
+}
+run_sh() {
+  local t0 cid ip; t0=$(now_ns)
+  docker pull -q "$img:r$1" >/dev/null
+  cid=$(docker run -d --label "tf-bench=$$" --network "$net" "$img:r$1")
   ip=$(docker inspect -f "{{(index .NetworkSettings.Networks \"$net\").IPAddress}}" "$cid")
-  until curl -fs -o /dev/null "http://$ip:8080/health"; do sleep 0.05; done
-  t1=$(now_ns)
-  sh_times+=($(( (t1 - t0) / 1000000 )))
-  docker rm -f "$cid" >/dev/null; rm_all
+  until curl -fs -o /dev/null "http://$ip:8080/health"; do sleep "$probe_s"; done
+  sh_times+=($(ms_since "$t0"))
+  docker rm -f "$cid" >/dev/null
+}
+for i in $(seq "$runs"); do
+  if (( i % 2 )); then run_tf "$i"; run_sh "$i"; else run_sh "$i"; run_tf "$i"; fi
 done
 mt=$(median "${tf_times[@]}"); ms=$(median "${sh_times[@]}")
 echo "   tiny-forge deploy   median $mt ms"
@@ -67,10 +91,10 @@ echo "2. readiness: reported healthy after the app is ready (target <= 150 ms)"
 for ready in 500 2000 10000; do
   lat=()
   for i in 1 2 3; do
-    "$tf" --config "$work/tf.toml" -q deploy bench "r$ready" "r$i" >/dev/null
+    forge -q deploy bench "r$ready" "r$i" >/dev/null
     took=$(ms_between "$(last_id)" start "start done" health "healthy after")
     lat+=($((took - ready)))
-    rm_all
+    tf_remove bench "r$ready" "r$i"
   done
   echo "   ready after ${ready} ms: +$(printf '%s ms ' "${lat[@]}")(median +$(median "${lat[@]}") ms)"
 done
@@ -78,64 +102,80 @@ done
 echo "3. failure detection"
 lat=()
 for i in 1 2 3; do
-  "$tf" --config "$work/tf.toml" -q deploy bench crash r1 >/dev/null 2>&1 || true
+  forge -q deploy bench crash r1 >/dev/null 2>&1 || true
   lat+=($(ms_between "$(last_id)" start "start done" health "health failed"))
 done
 echo "   container exiting at start: failed $(printf '%s ms ' "${lat[@]}")after start (target <= 1000 ms)"
 lat=()
 for i in 1 2 3; do
-  "$tf" --config "$work/tf.toml" -q deploy bench sick r1 >/dev/null 2>&1 || true
+  forge -q deploy bench sick r1 >/dev/null 2>&1 || true
   took=$(ms_between "$(last_id)" health "probing" health "health failed")
   lat+=($((took - 2000)))
 done
 echo "   app answering 500 (3 retries, 1 s apart: 2000 ms from first to last probe): extra $(printf '%s ms ' "${lat[@]}")"
 
-echo "4. blue/green redeploy of an occupied slot against a fresh deploy ($runs alternating runs)"
-"$tf" --config "$work/tf.toml" -q deploy bench dev base >/dev/null
+echo "4. blue/green redeploy of an occupied slot against a fresh deploy ($runs runs of each, alternating which goes first)"
+rm_all
+no_rows
+forge -q deploy bench dev base >/dev/null
 fresh=(); re=()
+run_fresh() {
+  local t0; t0=$(now_ns)
+  forge -q deploy bench dev "r$1" >/dev/null
+  fresh+=($(ms_since "$t0"))
+  tf_remove bench dev "r$1"
+}
+run_re() {
+  local t0; t0=$(now_ns)
+  forge -q deploy bench dev base >/dev/null
+  re+=($(ms_since "$t0"))
+}
 for i in $(seq "$runs"); do
-  t0=$(now_ns); "$tf" --config "$work/tf.toml" -q deploy bench dev "r$i" >/dev/null; t1=$(now_ns)
-  fresh+=($(( (t1 - t0) / 1000000 )))
-  t0=$(now_ns); "$tf" --config "$work/tf.toml" -q deploy bench dev base >/dev/null; t1=$(now_ns)
-  re+=($(( (t1 - t0) / 1000000 )))
-  "$tf" --config "$work/tf.toml" -q remove bench dev "r$i" >/dev/null
+  if (( i % 2 )); then run_fresh "$i"; run_re; else run_re; run_fresh "$i"; fi
 done
 mf=$(median "${fresh[@]}"); mr=$(median "${re[@]}")
 echo "   fresh median $mf ms, redeploy median $mr ms, ratio $(ratio "$mr" "$mf") (target <= 1.3)"
+tf_remove bench dev base
 rm_all
 
-echo "5. 8 deploys of different projects at once against one alone"
-one=()
-for i in 1 2 3; do
-  t0=$(now_ns); "$tf" --config "$work/tf.toml" -q deploy par1 dev >/dev/null; t1=$(now_ns)
-  one+=($(( (t1 - t0) / 1000000 )))
-  docker rm -f $(docker ps -aq --filter "label=dev.tiny-forge.project=par1") >/dev/null
-done
-par=()
-for i in 1 2 3; do
-  t0=$(now_ns)
-  pids=()
-  for p in $(seq 8); do "$tf" --config "$work/tf.toml" -q deploy "par$p" dev >/dev/null & pids+=($!); done
+echo "5. 8 deploys of different projects at once against one alone (3 runs of each, alternating which goes first)"
+no_rows
+one=(); par=()
+run_one() {
+  local t0; t0=$(now_ns)
+  forge -q deploy par1 dev >/dev/null
+  one+=($(ms_since "$t0"))
+  tf_remove par1 dev base
+}
+run_par() {
+  local t0 p pids=(); t0=$(now_ns)
+  for p in $(seq 8); do forge -q deploy "par$p" dev >/dev/null & pids+=($!); done
   wait "${pids[@]}"
-  t1=$(now_ns)
-  par+=($(( (t1 - t0) / 1000000 )))
-  for p in $(seq 8); do docker rm -f $(docker ps -aq --filter "label=dev.tiny-forge.project=par$p") >/dev/null; done
+  par+=($(ms_since "$t0"))
+  for p in $(seq 8); do tf_remove "par$p" dev base; done
+}
+for i in 1 2 3; do
+  if (( i % 2 )); then run_one; run_par; else run_par; run_one; fi
 done
 m1=$(median "${one[@]}"); m8=$(median "${par[@]}")
 echo "   one alone median $m1 ms, eight at once median $m8 ms, ratio $(ratio "$m8" "$m1") (target <= 2)"
 # The engine's own figure for the same load: docker run, one and eight at once.
 b1=(); b8=()
-for i in 1 2 3; do
-  t0=$(now_ns); docker run -d --label "tf-bench=$$" --network "$net" "$img:base" >/dev/null; t1=$(now_ns)
-  b1+=($(( (t1 - t0) / 1000000 )))
+run_b1() {
+  local t0; t0=$(now_ns)
+  docker run -d --label "tf-bench=$$" --network "$net" "$img:base" >/dev/null
+  b1+=($(ms_since "$t0"))
   docker rm -f $(docker ps -aq --filter "label=tf-bench=$$") >/dev/null
-  t0=$(now_ns)
-  pids=()
+}
+run_b8() {
+  local t0 p pids=(); t0=$(now_ns)
   for p in $(seq 8); do docker run -d --label "tf-bench=$$" --network "$net" "$img:base" >/dev/null & pids+=($!); done
   wait "${pids[@]}"
-  t1=$(now_ns)
-  b8+=($(( (t1 - t0) / 1000000 )))
+  b8+=($(ms_since "$t0"))
   docker rm -f $(docker ps -aq --filter "label=tf-bench=$$") >/dev/null
+}
+for i in 1 2 3; do
+  if (( i % 2 )); then run_b1; run_b8; else run_b8; run_b1; fi
 done
 n1=$(median "${b1[@]}"); n8=$(median "${b8[@]}")
 echo "   docker run alone median $n1 ms, eight at once median $n8 ms, ratio $(ratio "$n8" "$n1") (the engine's own bound)"

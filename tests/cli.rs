@@ -76,7 +76,9 @@ fn history_and_list_show_what_happened() {
     let sb = Sandbox::new("hist");
     sb.config("", "");
     sb.run_tf(&["-q", "deploy", &sb.project, "dev"]).code(0);
+    let serving = sb.instances();
     sb.run_tf(&["-q", "deploy", &sb.project, "dev", "nope"]).code(1);
+    sb.assert_only_left(&serving);
 
     let h = sb.run_tf(&["history", &sb.project]);
     h.code(0);

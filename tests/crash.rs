@@ -2,6 +2,7 @@
 //! during rollback, parallel deploys of one slot, lock waits.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use crate::support::npm::NpmDouble;
 use crate::support::{Run, Sandbox, run};
@@ -45,6 +46,8 @@ fn stop_at(step: &str, sig: &str) {
     assert_eq!(sb.containers(), Vec::<String>::new(), "{case}: containers left");
     assert_eq!(sb.instances(), Vec::new(), "{case}: instance rows left");
     assert_eq!(npm.hosts(), Vec::<serde_json::Value>::new(), "{case}: proxy hosts left");
+    // The rest: the network, leftovers, a deploy still marked running.
+    sb.assert_nothing_left();
 }
 
 #[test]
@@ -119,7 +122,15 @@ fn a_held_lock_means_exit_4_with_no_wait_or_after_wait_and_other_stages_go_on() 
     let busy = sb.run_tf(&["deploy", &sb.project, "dev", "--no-wait"]);
     busy.code(4);
     assert!(busy.error_line().contains("locked by another tiny-forge run"), "{}", busy.stderr);
-    sb.run_tf(&["deploy", &sb.project, "dev", "--wait", "300ms"]).code(4);
+    // It waited before it gave up (a lower bound only; the holder pauses for a minute, so the
+    // upper one only says it did not wait for the holder).
+    let t0 = Instant::now();
+    let waited = sb.run_tf(&["deploy", &sb.project, "dev", "--wait", "300ms"]);
+    let took = t0.elapsed();
+    waited.code(4);
+    assert!(waited.error_line().contains("locked by another tiny-forge run"), "{}", waited.stderr);
+    assert!(took >= Duration::from_millis(300), "gave up after {took:?}, before its 300ms wait");
+    assert!(took < Duration::from_secs(30), "waited {took:?}, as if for the holder");
     // Another stage of the same project is not blocked.
     sb.run_tf(&["-q", "deploy", &sb.project, "qa"]).code(0);
     signal("TERM", holder.id());

@@ -70,25 +70,34 @@ impl Drop for Tmpfs {
     }
 }
 
+/// The state file on a small tmpfs that is then filled to the last block (`dd` must end with
+/// "No space left on device", and the file system must report no free block): the deploy cannot
+/// record anything, so it refuses up front (exit 2, the disk named as full) and starts nothing.
+/// Once space is freed, the state file still holds the first deploy, whose instance still runs.
 #[test]
 fn a_full_disk_under_the_state_file_fails_cleanly_and_leaves_nothing() {
-    let sb = Sandbox::new("fulldisk");
-    sb.config("", "");
+    let mut sb = Sandbox::new("fulldisk");
     let fs = Tmpfs::mount("512k");
-    let state = fs.0.path().join("state.db");
-    let state_arg = state.to_str().unwrap();
+    sb.state = fs.0.path().join("state.db");
+    sb.config("", "");
     // A first deploy creates the state file; then the disk fills up.
-    sb.run_tf(&["-q", "--state", state_arg, "deploy", &sb.project, "dev"]).code(0);
-    let _ = Command::new("dd")
-        .args(["if=/dev/zero", "bs=4k", "count=1000"])
-        .arg(format!("of={}", fs.0.path().join("fill").display()))
-        .output();
-    let run = sb.run_tf(&["--state", state_arg, "deploy", &sb.project, "dev", "v2"]);
-    assert!(run.code == 2 || run.code == 1, "exit {}: {}", run.code, run.stderr);
-    assert!(run.stderr.contains("full"), "says the disk is full: {}", run.stderr);
-    let containers = sb.containers();
-    assert_eq!(containers.len(), 1, "only the first deploy's instance: {containers:?}");
-    assert!(containers[0].contains("-v1-"), "{containers:?}");
+    sb.run_tf(&["-q", "deploy", &sb.project, "dev"]).code(0);
+    let before = sb.instances();
+    assert_eq!(before.len(), 1);
+    let fill = fs.0.path().join("fill");
+    let dd = Command::new("dd").args(["if=/dev/zero", "bs=4k"]).arg(format!("of={}", fill.display())).output().unwrap();
+    let dd_err = String::from_utf8_lossy(&dd.stderr);
+    assert!(!dd.status.success() && dd_err.contains("No space left on device"), "dd must fill the disk: {dd_err}");
+    let free = run(Command::new("stat").args(["-f", "-c", "%a"]).arg(fs.0.path()));
+    assert_eq!(String::from_utf8_lossy(&free.stdout).trim(), "0", "no free block left");
+
+    let run = sb.run_tf(&["deploy", &sb.project, "dev", "v2"]);
+    run.code(2);
+    assert!(run.error_line().contains("full"), "says the disk is full: {}", run.stderr);
+
+    std::fs::remove_file(&fill).unwrap();
+    sb.assert_only_left(&before);
+    assert!(!sb.deploys().iter().any(|d| d.tag == "v2"), "the v2 deploy was never recorded: {:?}", sb.deploys());
 }
 
 #[test]

@@ -27,22 +27,21 @@ fn tf(sb: &Sandbox, args: &[&str]) -> Run {
 #[test]
 fn max_instances_evicts_the_oldest_tag_with_its_container_host_and_row() {
     let (sb, npm) = npm_bed("maxi", "max_instances = 2", "");
-    for tag in ["v1", "v2", "v3"] {
+    tf(&sb, &["-q", "deploy", &sb.project, "dev", "v1"]).code(0);
+    let v1 = sb.instances().remove(0);
+    for tag in ["v2", "v3"] {
         tf(&sb, &["-q", "deploy", &sb.project, "dev", tag]).code(0);
     }
     let rows = sb.instances();
     assert_eq!(rows.iter().map(|r| r.tag.as_str()).collect::<Vec<_>>(), ["v2", "v3"]);
-    assert_eq!(sb.containers().len(), 2);
+    sb.assert_only_left(&rows);
     let domains: Vec<String> = npm.hosts().iter().map(|h| h["domain_names"][0].as_str().unwrap().to_owned()).collect();
     assert!(!domains.contains(&sb.host(None)), "v1 (the default tag) host deleted: {domains:?}");
     assert_eq!(domains.len(), 2);
     let d = sb.deploys();
     let logs = sb.logs(d[0].id);
-    assert!(
-        logs.iter().any(|l| l.message.contains("evicted (max_instances)") && l.message.contains(":v1")
-            || l.message.contains("(v1)")),
-        "eviction is in the deploy's log"
-    );
+    let eviction = format!("evicting {} (v1): beyond max_instances (2)", v1.container_name);
+    assert!(logs.iter().any(|l| l.message == eviction), "eviction is in the deploy's log: {eviction:?} in {logs:?}");
 }
 
 #[test]
@@ -162,9 +161,11 @@ fn prune_removes_every_kind_of_orphan_and_a_second_prune_does_nothing() {
     assert_eq!(sb.containers(), vec![format!("{bystander} created")], "no managed container left");
     assert!(crate::support::docker_ok(&["inspect", &bystander]), "unmanaged container untouched");
     docker(&["rm", "-f", &bystander]);
-    assert_eq!(sb.instances().iter().filter(|r| r.status.as_str() != "live").count(), 0);
+    // Every row went, the live one whose container is gone (v2) included.
+    assert_eq!(sb.instances(), Vec::new(), "no instance row left, live or not");
     let interrupted = sb.deploys().into_iter().find(|d| d.tag == "v4").unwrap();
     assert_eq!(interrupted.status.as_str(), "interrupted");
+    sb.assert_nothing_left();
 
     let second = tf(&sb, &["prune"]);
     second.code(0).stderr_has("nothing to prune");
@@ -177,31 +178,48 @@ fn prune_enforces_ttl_and_max_instances_but_spares_the_default_slot() {
     for tag in ["v1", "v2", "v3"] {
         tf(&sb, &["-q", "deploy", &sb.project, "dev", tag]).code(0);
     }
+    let default_slot: Vec<_> = sb.instances().into_iter().filter(|r| r.tag == "v1").collect();
     let run = tf(&sb, &["prune", "--older-than", "1ms"]);
     run.code(0);
     let tags: Vec<String> = sb.instances().into_iter().map(|r| r.tag).collect();
     assert_eq!(tags, ["v1"], "tag instances gone, the default slot kept: {}", run.stdout);
+    // Kept whole: its row, its running container and its host (a row without its container
+    // would be a ghost).
+    sb.assert_only_left(&default_slot);
     assert_eq!(npm.hosts().len(), 1);
     tf(&sb, &["prune", "--older-than", "1ms", "--include-default"]).code(0);
     sb.assert_nothing_left();
     assert!(npm.hosts().is_empty());
 }
 
-/// What the client saw: requests sent, distinct bodies in order, failed requests, and
-/// connections Caddy reset before reading the request (retried once, as browsers do).
+/// What the client saw: requests sent, distinct bodies in order, failed requests, connections
+/// that could not be opened (retried once), and connections Caddy reset before any answer.
 struct Seen {
     requests: usize,
     bodies: Vec<String>,
     failures: Vec<String>,
-    resets: usize,
+    connect_retries: Vec<String>,
+    resets: Vec<String>,
 }
 
-/// Sends requests through Caddy without pause until stopped.
+/// Is `e` a connection reset by the peer (RST) with no answer at all?
+fn reset_before_any_answer(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionReset) {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Sends requests through Caddy without pause until stopped, each on a new connection.
 ///
-/// Caddy applies every admin-API change by starting new servers and closing the old ones'
-/// connections; a connection caught in that instant is reset before its request is read, in any
-/// client. Such a request never reached an upstream, so it is retried once, as a browser retries
-/// an idempotent request; a request that fails again, or any non-2xx answer, is a failure.
+/// Only a connection that could not be opened is retried, once: its request was never sent, as
+/// a browser would retry it. A connection Caddy resets before any answer is not retried: it is
+/// counted apart (see the test). Any other error (a timeout, an answer cut off), any non-2xx
+/// answer, and a second connect error are failures.
 fn hammer(caddy: &Caddy, host: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Seen> {
     let port = caddy.http_port;
     std::thread::spawn(move || {
@@ -209,25 +227,33 @@ fn hammer(caddy: &Caddy, host: String, stop: Arc<AtomicBool>) -> std::thread::Jo
         rt.block_on(async {
             crate::support::client();
             let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
-            let mut seen = Seen { requests: 0, bodies: Vec::new(), failures: Vec::new(), resets: 0 };
+            let mut seen = Seen {
+                requests: 0,
+                bodies: Vec::new(),
+                failures: Vec::new(),
+                connect_retries: Vec::new(),
+                resets: Vec::new(),
+            };
             while !stop.load(Ordering::SeqCst) {
                 seen.requests += 1;
                 let send = || client.get(format!("http://127.0.0.1:{port}/")).header("Host", &host).send();
                 let answer = match send().await {
-                    Err(e) if e.is_request() || e.is_connect() => {
-                        seen.resets += 1;
+                    Err(e) if e.is_connect() => {
+                        seen.connect_retries.push(tiny_forge::report::one_line(&e));
                         send().await
                     }
                     other => other,
                 };
                 match answer {
-                    Ok(r) if r.status().is_success() => {
-                        let b = r.text().await.unwrap_or_default();
-                        if seen.bodies.last() != Some(&b) {
-                            seen.bodies.push(b);
-                        }
-                    }
+                    Ok(r) if r.status().is_success() => match r.text().await {
+                        Ok(b) if seen.bodies.last() != Some(&b) => seen.bodies.push(b),
+                        Ok(_) => {}
+                        Err(e) => seen.failures.push(format!("body: {}", tiny_forge::report::one_line(&e))),
+                    },
                     Ok(r) => seen.failures.push(format!("{}", r.status())),
+                    Err(e) if !e.is_connect() && reset_before_any_answer(&e) => {
+                        seen.resets.push(tiny_forge::report::one_line(&e));
+                    }
                     Err(e) => seen.failures.push(tiny_forge::report::one_line(&e)),
                 }
             }
@@ -236,12 +262,26 @@ fn hammer(caddy: &Caddy, host: String, stop: Arc<AtomicBool>) -> std::thread::Jo
     })
 }
 
+/// Nine blue/green redeploys of a moving tag behind a real Caddy, then a tenth whose image is
+/// unhealthy and fails: a client hammering the URL throughout sees every version in turn, never
+/// a failed request, and the failed redeploy leaves only the instance that served before it.
+///
+/// Caddy reloads its whole config on every admin-API change, and Caddy 2.6 resets a connection
+/// it accepted in that instant before reading its request. Measured without tiny-forge, a
+/// client like this one against 300 reloads of one route saw 19 to 49 resets, and a counting
+/// upstream behind the route received exactly the requests that were answered: no reset
+/// request reached it. So such resets are not retried but counted, reported, and allowed up to
+/// two per route change. What tiny-forge could break (an upstream gone too early, a route to
+/// nowhere) shows as a 502 or another answer, and fails the test.
 #[test]
-fn ten_blue_green_redeploys_behind_caddy_drop_no_request() {
+fn nine_redeploys_and_a_failed_one_behind_caddy_drop_no_request() {
     let caddy = Caddy::start();
     let sb = Sandbox::new("zerodt");
     let moving = format!("zd-{}", sb.project);
-    sb.config_with(&format!("[proxy]\nkind = \"caddy\"\nurl = \"{}\"\n", caddy.admin_url()), "", "");
+    // Probes before the app listens fall in a start period: a loaded machine starts containers
+    // slowly, and the test is not about that.
+    let health = format!("[projects.{}.health]\nstart_period = \"3s\"\n", sb.project);
+    sb.config_with(&format!("[proxy]\nkind = \"caddy\"\nurl = \"{}\"\n", caddy.admin_url()), "", &health);
     sb.watch(crate::support::Watch::Caddy(caddy.admin_url()));
     let text = std::fs::read_to_string(&sb.config)
         .unwrap()
@@ -251,26 +291,39 @@ fn ten_blue_green_redeploys_behind_caddy_drop_no_request() {
     sb.run_tf(&["-q", "deploy", &sb.project, "dev"]).code(0);
     let stop = Arc::new(AtomicBool::new(false));
     let client = hammer(&caddy, sb.host(None), Arc::clone(&stop));
+    let switches = 9;
     for v in 2..=10 {
         retag(&format!("v{v}"), &moving);
         sb.run_tf(&["-q", "deploy", &sb.project, "dev"]).code(0);
     }
     // A failed redeploy (the new image is unhealthy) keeps serving the old version.
+    let serving = sb.instances();
     retag("bad", &moving);
     sb.run_tf(&["-q", "deploy", &sb.project, "dev"]).code(1);
     std::thread::sleep(std::time::Duration::from_millis(200));
     stop.store(true, Ordering::SeqCst);
-    let Seen { requests: n, bodies, failures, resets } = client.join().unwrap();
+    let Seen { requests: n, bodies, failures, connect_retries, resets } = client.join().unwrap();
+    let (retried, reset) = (connect_retries.len(), resets.len());
+    eprintln!(
+        "{n} requests; {retried} could not connect at first and were retried: {connect_retries:?}; \
+         {reset} reset by Caddy before any answer: {resets:?}"
+    );
     assert!(n > 100, "the client kept sending ({n} requests)");
     assert_eq!(
         failures,
         Vec::<String>::new(),
-        "{} of {n} requests failed ({resets} reset and retried)",
+        "{} of {n} requests failed ({retried} retried after a connect error: {connect_retries:?}; \
+         {reset} reset before any answer: {resets:?})",
         failures.len()
     );
-    assert!(resets < n / 100, "resets are rare reload races, not outages: {resets} of {n}");
+    assert!(retried <= n / 100, "connect errors are rare, not an outage: {retried} of {n}: {connect_retries:?}");
+    assert!(reset <= 2 * switches, "resets are Caddy's reload instants, not an outage: {reset} of {n}: {resets:?}");
     let expected: Vec<String> =
         ["hello".to_owned()].into_iter().chain((2..=10).map(|v| format!("v{v}"))).map(|b| format!("{b}\n")).collect();
     assert_eq!(bodies, expected, "answers moved from each version to the next, and stayed on v10");
-    assert_eq!(sb.containers().len(), 1);
+    // Nothing of the failed redeploy: only v10's instance, its route pointing at it.
+    assert_eq!(serving.len(), 1);
+    sb.assert_only_left(&serving);
+    assert_eq!(caddy.get(&sb.host(None)), (200, "v10\n".to_owned()));
+    assert_eq!(sb.deploys()[0].status.as_str(), "failed");
 }

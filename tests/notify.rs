@@ -54,8 +54,11 @@ fn success_and_failure_are_posted_signed_with_the_documented_payload() {
         .unwrap()
         .replace("port = 8080", "port = 8080\nenv = { HEALTH_STATUS = \"500\" }");
     sb.write_config(&cfg);
+    let serving = sb.instances();
     deploy(&sb).code(1);
+    sb.assert_only_left(&serving);
     let got = rx.received();
+    assert_eq!(got.len(), 2, "one notification per deploy");
     let body: Value = serde_json::from_str(&got[1].body).unwrap();
     assert_eq!(body["event"], "deploy.failed");
     assert!(body["error"].as_str().unwrap().contains("health failed"), "{body}");
@@ -130,6 +133,7 @@ fn issue_11_container_logs_reach_only_targets_with_include_logs() {
     let crash = "env = { LISTEN_AFTER_MS = \"600000\", EXIT_AFTER_MS = \"200\", EXIT_CODE = \"3\" }";
     sb.config_with(&notify, crash, &health);
     deploy(&sb).code(1);
+    sb.assert_nothing_left();
 
     let body: Value = serde_json::from_str(&plain.received()[0].body).unwrap();
     assert_eq!(body["event"], "deploy.failed");

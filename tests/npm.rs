@@ -229,6 +229,7 @@ fn no_secret_appears_in_output_logs_or_history() {
     bed.npm.inject(When::NextAfter("GET", "/api/nginx/proxy-hosts", 1), Fault::Status500);
     let failed = bed.deploy(None);
     failed.code(1);
+    bed.assert_nothing_left();
     let ok = bed.deploy(None);
     ok.code(0);
     let json_run = Run::from(

@@ -42,8 +42,10 @@ fn plain_output_of_a_successful_and_a_failed_deploy() {
     ok.code(0);
     insta::assert_snapshot!("plain_success_stderr", masked(&sb, &ok.stderr));
     insta::assert_snapshot!("plain_success_stdout", masked(&sb, &ok.stdout));
+    let serving = sb.instances();
     let failed = sb.run_tf(&["--output", "plain", "deploy", &sb.project, "dev", "bad"]);
     failed.code(1);
+    sb.assert_only_left(&serving);
     insta::assert_snapshot!("plain_failure_stderr", masked(&sb, &failed.stderr));
     assert!(failed.stdout.is_empty());
 }
@@ -53,8 +55,12 @@ fn json_output_is_one_object_per_line_ending_with_the_result() {
     let sb = Sandbox::new("outjson");
     config(&sb);
     for (tag, code, name) in [("v1", 0, "json_success"), ("bad", 1, "json_failure")] {
+        let serving = if sb.state.exists() { sb.instances() } else { Vec::new() };
         let run = sb.run_tf(&["--output", "json", "deploy", &sb.project, "dev", tag]);
         run.code(code);
+        if code != 0 {
+            sb.assert_only_left(&serving);
+        }
         let lines: Vec<serde_json::Value> =
             run.stdout.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
         let last = lines.last().unwrap();
@@ -69,6 +75,7 @@ fn json_output_is_one_object_per_line_ending_with_the_result() {
 
 #[test]
 fn history_show_follow_tails_a_running_deploy_and_exits_with_its_code() {
+    let stamped = regex::Regex::new(r"^\d{4}-\d\d-\d\dT").unwrap();
     for (tag, code) in [("v1", 0), ("bad", 1)] {
         let sb = Sandbox::new("follow");
         sb.config("", "");
@@ -80,13 +87,25 @@ fn history_show_follow_tails_a_running_deploy_and_exits_with_its_code() {
         let deployed = Run::from(deploy.wait_with_output().unwrap());
         deployed.code(code);
         follow.code(code);
-        assert!(follow.stdout.contains("pausing"), "entries from before it started: {}", follow.stdout);
-        assert!(follow.stdout.contains("health"), "entries written while it followed: {}", follow.stdout);
-        let last_step = if code == 0 { "retire" } else { "rollback" };
-        assert!(
-            follow.stdout.contains(&format!("{last_step} done")) || follow.stdout.contains(last_step),
-            "{}",
-            follow.stdout
-        );
+        // Every entry of the deploy's log, once and in order (those written before it started
+        // and while it followed), then the outcome.
+        let id = sb.deploys()[0].id;
+        let entries = sb.logs(id);
+        let shown: Vec<&str> = follow.stdout.lines().filter(|l| stamped.is_match(l)).collect();
+        assert_eq!(shown.len(), entries.len(), "{}", follow.stdout);
+        for (line, e) in shown.iter().zip(&entries) {
+            assert!(line.contains(&format!(" {:<8} ", e.step)) && line.ends_with(&e.message), "{line:?} is not {e:?}");
+        }
+        let pausing = entries.iter().position(|e| e.message.starts_with("pausing")).unwrap();
+        assert!(entries[pausing + 1..].iter().any(|e| e.step == "health"), "entries written while it followed");
+        let (last_step, status) = if code == 0 { ("retire", "succeeded") } else { ("rollback", "failed") };
+        assert!(entries.last().unwrap().message.starts_with(&format!("{last_step} done in")), "{entries:?}");
+        let result = follow.stdout.lines().last().unwrap_or_default();
+        assert!(result.starts_with(&format!("result  {status} after")), "{}", follow.stdout);
+        if code == 0 {
+            assert_eq!(sb.instances().len(), 1);
+        } else {
+            sb.assert_nothing_left();
+        }
     }
 }

@@ -89,9 +89,10 @@ fn issue_16_the_image_deploys_probing_by_name_and_rolls_back() {
     assert_eq!(d[0].digest, d[2].digest);
 
     // A deploy that fails its health check is rolled back and leaves nothing of its own.
+    let serving = sb.instances();
+    assert_eq!(serving.len(), 1);
     tf.tf(&[], &["deploy", &sb.project, "dev", "bad"]).code(1).stderr_has("rolled back");
-    assert_eq!(sb.containers().len(), 1, "only the live instance: {:?}", sb.containers());
-    assert_eq!(sb.instances().len(), 1);
+    sb.assert_only_left(&serving);
     assert_eq!(http_get(back.stdout.trim()).1, "v2\n", "the live instance is untouched");
 }
 

@@ -222,6 +222,7 @@ fn two_slots_that_fold_to_one_host_name_are_refused_not_taken_over() {
     assert_eq!(sb.host(Some("2")), domain, "the two slots fold to one name");
     let before = npm.hosts();
     assert_eq!(before[0]["meta"]["tiny_forge_slot"], format!("{other}/dev/v1"));
+    let serving = sb.instances();
 
     let refused = tf(&["deploy", &sb.project, "dev", "2"]);
     refused.code(1);
@@ -234,6 +235,7 @@ fn two_slots_that_fold_to_one_host_name_are_refused_not_taken_over() {
     assert_eq!(npm.hosts(), before, "the other project's host is untouched");
     assert_eq!(sb.containers(), Vec::<String>::new(), "nothing of the refused deploy is left");
     assert!(sb.instances().iter().all(|r| r.project == other), "{:?}", sb.instances());
+    sb.assert_only_left(&serving);
     tf(&["remove", &sb.project, "dev", "2"]).code(0);
     tf(&["prune"]).code(0);
     assert_eq!(npm.hosts(), before, "neither remove nor prune touch it");
@@ -350,6 +352,7 @@ fn a_switch_back_after_a_port_change_uses_the_old_instances_port() {
     let domain = bed.sb.host(None);
     bed.tf(&["-q", "deploy", &bed.sb.project, "dev"]).code(0);
     let old = bed.assert_serves(&domain);
+    let serving = bed.sb.instances();
     let text = std::fs::read_to_string(&bed.sb.config)
         .unwrap()
         .replace("port = 8080", "port = 9090\nenv = { PORT = \"9090\" }");
@@ -361,6 +364,7 @@ fn a_switch_back_after_a_port_change_uses_the_old_instances_port() {
     Run::from(child.wait_with_output().unwrap()).code(130);
     let h = bed.host(&domain);
     assert_eq!((h["forward_host"].as_str().unwrap(), h["forward_port"].as_u64().unwrap()), (old.as_str(), 8080));
+    bed.sb.assert_only_left(&serving);
 }
 
 /// Scenario 9: two state files on one host are strangers. A create conflict never removes the

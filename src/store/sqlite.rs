@@ -473,16 +473,29 @@ mod tests {
 
     #[test]
     fn processes_opening_a_new_state_file_at_once_migrate_it_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.db");
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let path = path.clone();
-                std::thread::spawn(move || SqliteStore::open(&path).map(|_| ()))
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap().unwrap();
+        // Eight connections, released together, race to migrate a new file: a migration run
+        // twice fails (its tables exist) or leaves the version wrong. Repeated, since a race
+        // is not lost every time.
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state.db");
+            let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    let (path, start) = (path.clone(), std::sync::Arc::clone(&start));
+                    std::thread::spawn(move || {
+                        start.wait();
+                        SqliteStore::open(&path).map(|_| ())
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap().unwrap();
+            }
+            let conn = Connection::open(&path).unwrap();
+            let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+            assert_eq!(version, 2, "every migration applied, and recorded once");
+            assert_eq!(usize::try_from(version).unwrap(), MIGRATIONS.len());
         }
     }
 

@@ -127,3 +127,72 @@ pub(crate) fn routes(admin: &str) -> Vec<serde_json::Value> {
         }
     })
 }
+
+/// Caddy's admin API as older Caddy versions answered it: in front of a real Caddy, it passes
+/// every request through (one per connection) and turns the 404 for an unknown `@id` into the
+/// 500 `unknown object ID` those versions sent.
+pub(crate) struct OlderAdmin {
+    port: u16,
+}
+
+impl OlderAdmin {
+    pub(crate) fn start(caddy: &Caddy) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let admin_port = caddy.admin_port;
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || relay(stream, admin_port));
+            }
+        });
+        Self { port }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Passes one request to Caddy's admin API and its answer back, rewritten as older Caddy sent it.
+fn relay(mut client: std::net::TcpStream, admin_port: u16) {
+    use std::fmt::Write as _;
+    use std::io::{BufRead as _, BufReader, Read as _};
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() || request_line.is_empty() {
+        return;
+    }
+    let mut head = request_line;
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':').unwrap();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "host" | "connection" => continue,
+            "content-length" => length = value.trim().parse().unwrap(),
+            _ => {}
+        }
+        head.push_str(&line);
+    }
+    // Caddy accepts only its own address as Host; one exchange per connection.
+    write!(head, "Host: 127.0.0.1:{admin_port}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    let mut upstream = std::net::TcpStream::connect(("127.0.0.1", admin_port)).unwrap();
+    upstream.write_all(head.as_bytes()).unwrap();
+    upstream.write_all(&body).unwrap();
+    let mut answer = Vec::new();
+    upstream.read_to_end(&mut answer).unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    let text = if text.starts_with("HTTP/1.1 404 ") && text.contains("unknown object ID") {
+        text.replacen("HTTP/1.1 404 Not Found", "HTTP/1.1 500 Internal Server Error", 1)
+    } else {
+        text.into_owned()
+    };
+    let _ = client.write_all(text.as_bytes());
+}

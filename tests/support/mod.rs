@@ -289,6 +289,21 @@ default_tag = "v1"
             .collect()
     }
 
+    /// Managed containers of all the sandbox's projects (its own and [`Sandbox::other_project`]s),
+    /// as `name state` lines.
+    pub(crate) fn all_containers(&self) -> Vec<String> {
+        let mut all = self.containers();
+        for project in self.others.borrow().iter() {
+            let filter = format!("label=dev.tiny-forge.project={project}");
+            all.extend(
+                docker(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}} {{.State}}"])
+                    .lines()
+                    .map(str::to_owned),
+            );
+        }
+        all
+    }
+
     /// The state file, which must exist (a test that expects none checks `state.exists()`).
     #[track_caller]
     pub(crate) fn store(&self) -> SqliteStore {
@@ -334,18 +349,86 @@ default_tag = "v1"
     /// deploy still marked running.
     #[track_caller]
     pub(crate) fn assert_nothing_left(&self) {
-        assert_eq!(self.containers(), Vec::<String>::new(), "containers left behind");
-        assert_eq!(self.proxy_hosts(), Vec::<serde_json::Value>::new(), "proxy hosts left behind");
+        self.assert_only_left(&[]);
+    }
+
+    /// What a failed deploy must leave when instances that served before it still do: nothing
+    /// of its own. Seen from outside: exactly `kept`'s containers, each running (Docker API);
+    /// exactly one proxy host of ours per published `kept` row, forwarding to its container
+    /// (the watched proxy's own answer); no other container on the network. In the state file:
+    /// exactly the `kept` rows as they were (`updated_at` aside), no leftover, no deploy still
+    /// marked running. `kept` are rows read before the failure.
+    #[track_caller]
+    pub(crate) fn assert_only_left(&self, kept: &[InstanceRecord]) {
+        let mut want: Vec<String> = kept.iter().map(|r| format!("{} running", r.container_name)).collect();
+        want.sort();
+        let mut got = self.all_containers();
+        got.sort();
+        assert_eq!(got, want, "containers: only those of the instances that served before, running");
+
+        let hosts = self.proxy_hosts();
+        if matches!(*self.watch.borrow(), Watch::None) {
+            assert_eq!(hosts, Vec::<serde_json::Value>::new(), "proxy hosts left behind");
+        } else {
+            let published: Vec<&InstanceRecord> = kept.iter().filter(|r| r.proxy_host_id.is_some()).collect();
+            assert_eq!(
+                hosts.len(),
+                published.len(),
+                "proxy hosts of ours: one per instance that served before: {hosts:?}"
+            );
+            for r in published {
+                let domain = r.domain.as_deref().expect("a published row names its host");
+                let port = r.port.expect("a published row has its port");
+                let host = hosts
+                    .iter()
+                    .find(|h| proxy_domain(h).is_some_and(|d| d.eq_ignore_ascii_case(domain)))
+                    .unwrap_or_else(|| panic!("no proxy host for {domain} (serving {}): {hosts:?}", r.container_name));
+                let target = proxy_target(host);
+                let by_name = format!("{}:{port}", r.container_name);
+                let by_ip = format!("{}:{port}", self.container_ip(&r.container_name));
+                assert!(
+                    target.as_deref() == Some(by_name.as_str()) || target.as_deref() == Some(by_ip.as_str()),
+                    "the host of {domain} forwards to {target:?}, not to {} ({by_name} or {by_ip})",
+                    r.container_name
+                );
+            }
+        }
+
         if docker_ok(&["network", "inspect", &self.network]) {
             let attached = docker(&["network", "inspect", "-f", "{{len .Containers}}", &self.network]);
-            assert_eq!(attached.trim(), "0", "containers still attached to {}", self.network);
+            assert_eq!(attached.trim(), kept.len().to_string(), "containers attached to {}", self.network);
         }
-        assert_eq!(self.instances(), Vec::new(), "instance rows left behind");
+
+        let unstamped = |rows: &[InstanceRecord]| -> Vec<InstanceRecord> {
+            rows.iter().map(|r| InstanceRecord { updated_at: 0, ..r.clone() }).collect()
+        };
+        assert_eq!(unstamped(&self.instances()), unstamped(kept), "instance rows: only those that served before");
         let leftovers = self.store().leftovers(&Filter::default()).unwrap();
         assert!(leftovers.is_empty(), "leftovers recorded: {leftovers:?}");
         let running: Vec<_> = self.deploys().into_iter().filter(|d| d.status.as_str() == "running").collect();
         assert!(running.is_empty(), "deploys still marked running: {running:?}");
     }
+
+    /// A container's address on this sandbox's network (empty when it has none).
+    pub(crate) fn container_ip(&self, name: &str) -> String {
+        let format = ["{{with index .NetworkSettings.Networks \"", &self.network, "\"}}{{.IPAddress}}{{end}}"].concat();
+        docker(&["inspect", "-f", &format, name]).trim().to_owned()
+    }
+}
+
+/// The host name a proxy host (NPM host or Caddy route) serves.
+fn proxy_domain(h: &serde_json::Value) -> Option<&str> {
+    h["domain_names"][0].as_str().or_else(|| h["match"][0]["host"][0].as_str())
+}
+
+/// Where a proxy host (NPM host or Caddy route) forwards to, as `host:port`.
+fn proxy_target(h: &serde_json::Value) -> Option<String> {
+    if let Some(host) = h["forward_host"].as_str() {
+        return Some(format!("{host}:{}", h["forward_port"]));
+    }
+    let handlers = h["handle"].as_array()?;
+    let proxy = handlers.iter().find(|x| x["handler"] == "reverse_proxy")?;
+    proxy["upstreams"][0]["dial"].as_str().map(str::to_owned)
 }
 
 impl Drop for Sandbox {

@@ -274,6 +274,9 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>) {
         }
         pos.map(|i| st.faults.remove(i).1)
     };
+    if req.method == "GET" && req.path == "/api" {
+        return redirect_to_api(&mut stream, &req);
+    }
     match fault {
         Some(Fault::Close) => return,
         Some(Fault::Status500) => return respond(&mut stream, err(500, "Internal Error")),
@@ -295,11 +298,22 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>) {
     respond(&mut stream, answer);
 }
 
+/// What NPM's own nginx, in front of the API, answers for `/api` without its slash: a 302 to
+/// `/api/` on the same host, with nginx's HTML page.
+fn redirect_to_api(stream: &mut TcpStream, req: &Request) {
+    const PAGE: &str = "<html>\r\n<head><title>302 Found</title></head>\r\n<body>\r\n<center><h1>302 Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+    let host = req.headers.get("host").map_or("", String::as_str);
+    let _ = write!(
+        stream,
+        "HTTP/1.1 302 Moved Temporarily\r\nContent-Type: text/html\r\nContent-Length: {}\r\nLocation: http://{host}/api/\r\nConnection: close\r\n\r\n{PAGE}",
+        PAGE.len()
+    );
+}
+
 fn respond(stream: &mut TcpStream, (code, body): (u16, Value)) {
     let reason = match code {
         200 => "OK",
         201 => "Created",
-        302 => "Found",
         400 => "Bad Request",
         404 => "Not Found",
         _ => "Internal Server Error",
@@ -367,7 +381,6 @@ fn parse_body(req: &Request) -> Result<Value, (u16, Value)> {
 fn handle(req: &Request, st: &mut State) -> (u16, Value) {
     let p = req.path.as_str();
     match (req.method.as_str(), p) {
-        ("GET", "/api") => (302, json!({"_non_json_body": "302 Found"})),
         ("GET", "/api/") => {
             (200, json!({"status": "OK", "setup": true, "version": {"major": 2, "minor": 15, "revision": 1}}))
         }
