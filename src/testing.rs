@@ -15,7 +15,7 @@ use crate::engine::{
     ContainerInfo, ContainerRuntime, ContainerSpec, ImageInfo, LogStream, LogsRequest, PullProgress, PulledImage,
     RegistryAuth, Removal, RuntimeError,
 };
-use crate::proxy::{Deleted, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
+use crate::proxy::{Deleted, HostAccess, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
 
 /// How a fake fails an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,6 +408,8 @@ pub struct FakeHost {
     pub target: Target,
     /// Why it does not serve (set by the `offline` fault).
     pub problem: Option<String>,
+    /// Who may open it.
+    pub access: HostAccess,
 }
 
 /// An in-memory reverse proxy with ids `1`, `2`, … never reused.
@@ -456,9 +458,10 @@ impl FakeProxy {
     pub fn add(&self, domain: &str, owner: Owner, target: Target) -> String {
         self.next.set(self.next.get() + 1);
         let id = self.next.get().to_string();
-        self.hosts
-            .borrow_mut()
-            .insert(id.clone(), FakeHost { domain: domain.to_ascii_lowercase(), owner, target, problem: None });
+        self.hosts.borrow_mut().insert(
+            id.clone(),
+            FakeHost { domain: domain.to_ascii_lowercase(), owner, target, problem: None, access: HostAccess::Public },
+        );
         id
     }
 
@@ -483,6 +486,7 @@ impl FakeProxy {
             owner: h.owner.clone(),
             target: Some(h.target.clone()),
             problem: h.problem.clone(),
+            access: h.access.clone(),
         }
     }
 }
@@ -521,7 +525,13 @@ impl Proxy for FakeProxy {
             .collect())
     }
 
-    async fn create(&self, domain: &str, marker: &Marker, target: &Target) -> Result<String, ProxyError> {
+    async fn create(
+        &self,
+        domain: &str,
+        marker: &Marker,
+        target: &Target,
+        access: &HostAccess,
+    ) -> Result<String, ProxyError> {
         let acted = self.check("create", domain).await?;
         if self.host(domain).is_some() {
             return Err(ProxyError::Refused {
@@ -533,6 +543,9 @@ impl Proxy for FakeProxy {
         }
         let id = self.add(domain, Owner::Marked(marker.clone()), target.clone());
         self.created.set(self.created.get() + 1);
+        if let Some(h) = self.hosts.borrow_mut().get_mut(&id) {
+            h.access = access.clone();
+        }
         if self.offline.get()
             && let Some(h) = self.hosts.borrow_mut().get_mut(&id)
         {
@@ -544,12 +557,20 @@ impl Proxy for FakeProxy {
         }
     }
 
-    async fn update(&self, id: &str, domain: &str, marker: &Marker, target: &Target) -> Result<(), ProxyError> {
+    async fn update(
+        &self,
+        id: &str,
+        domain: &str,
+        marker: &Marker,
+        target: &Target,
+        access: &HostAccess,
+    ) -> Result<(), ProxyError> {
         let acted = self.check("update", domain).await?;
         match self.hosts.borrow_mut().get_mut(id) {
             Some(h) => {
                 h.owner = Owner::Marked(marker.clone());
                 h.target = target.clone();
+                h.access = access.clone();
                 h.problem = self.offline.get().then(|| "nginx -t failed".into());
             }
             None => {

@@ -140,7 +140,12 @@ fn a_delete_by_a_wrong_id_is_already_gone_to_delete_and_an_error_to_remove() {
             ForwardTo::Ip,
             tiny_forge::http::client().unwrap(),
         );
-        let id = block_on(ensure(&proxy, domain, &marker, &upstream)).unwrap().0.id().unwrap().to_owned();
+        let id = block_on(ensure(&proxy, domain, &marker, &upstream, &tiny_forge::proxy::HostAccess::Public))
+            .unwrap()
+            .0
+            .id()
+            .unwrap()
+            .to_owned();
         assert_eq!(id, format!("tiny-forge-{domain}"));
 
         // `delete` by a wrong id: "already gone", and the route is still there.

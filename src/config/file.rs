@@ -334,8 +334,51 @@ pub(crate) struct ProjectFile {
     #[serde(default, with = "humantime_serde")]
     pub(crate) ttl: Option<Duration>,
     pub(crate) health: Option<HealthFile>,
+    /// Runs once per deploy, from the deploy's image, before the new instance is created
+    /// (migrations); a stage may override it.
+    pub(crate) release: Option<OneOffFile>,
+    /// Runs on the first deploy of a slot (e.g. create its database); a stage may override it.
+    pub(crate) on_create: Option<OneOffFile>,
+    /// Runs when `remove`, a TTL or eviction takes a slot away; a stage may override it.
+    pub(crate) on_remove: Option<OneOffFile>,
+    /// Who may open the slot's URL; a stage may override it. Default: anyone.
+    pub(crate) access: Option<AccessFile>,
     #[serde(default)]
     pub(crate) stages: BTreeMap<String, StageFile>,
+}
+
+/// `release`, `on_create`, `on_remove`: a one-off container from the deploy's image.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OneOffFile {
+    /// Exec form: the program and its arguments.
+    pub(crate) command: Vec<String>,
+    /// How long it may run. Default: 5m.
+    #[serde(default = "default_one_off_timeout", with = "humantime_serde")]
+    pub(crate) timeout: Duration,
+}
+
+fn default_one_off_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// `access = { … }`: one of the two, per proxy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccessFile {
+    /// NPM: the access list the proxy host carries.
+    pub(crate) npm_access_list_id: Option<u64>,
+    /// Caddy: a `basic_auth` handler in the route.
+    pub(crate) basic_auth: Option<BasicAuthFile>,
+}
+
+/// `access.basic_auth`: a user and the bcrypt hash of its password, never the password.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BasicAuthFile {
+    pub(crate) user: String,
+    pub(crate) password_hash_env: Option<String>,
+    pub(crate) password_hash_file: Option<PathBuf>,
 }
 
 fn default_max_instances() -> u32 {
@@ -363,6 +406,15 @@ pub(crate) struct StageFile {
     #[serde(default, with = "humantime_serde")]
     pub(crate) ttl: Option<Duration>,
     pub(crate) health: Option<HealthFile>,
+    /// Runs once per deploy, from the deploy's image, before the new instance is created
+    /// (migrations); a stage may override it.
+    pub(crate) release: Option<OneOffFile>,
+    /// Runs on the first deploy of a slot (e.g. create its database); a stage may override it.
+    pub(crate) on_create: Option<OneOffFile>,
+    /// Runs when `remove`, a TTL or eviction takes a slot away; a stage may override it.
+    pub(crate) on_remove: Option<OneOffFile>,
+    /// Who may open the slot's URL; a stage may override it. Default: anyone.
+    pub(crate) access: Option<AccessFile>,
 }
 
 fn default_tag() -> String {

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 pub use crate::secret::{Secret, SecretSource};
 pub use parsed::Config;
 pub use resolved::{
-    ForwardTo, NotifyFormat, NotifyTarget, NpmSettings, ProbeAddress, ProxySettings, RegistryAuth, Resolution,
-    ResolvedStage, RestartPolicy,
+    Access, ForwardTo, NotifyFormat, NotifyTarget, NpmSettings, OneOff, ProbeAddress, ProxySettings, RegistryAuth,
+    Resolution, ResolvedStage, RestartPolicy,
 };
 
 use crate::env;

@@ -11,10 +11,13 @@ use std::path::{Path, PathBuf};
 
 use super::ConfigError;
 use super::file::{
-    FileConfig, HealthFile, NotifyFile, OneOrMany, ProjectFile, ProxyFile, ProxyKind, RegistryFile, StageFile,
+    AccessFile, FileConfig, HealthFile, NotifyFile, OneOffFile, OneOrMany, ProjectFile, ProxyFile, ProxyKind,
+    RegistryFile, StageFile,
 };
 use super::parsed::Config;
-use super::resolved::{NotifyTarget, NpmSettings, ProbeAddress, ProxySettings, Resolution, ResolvedStage};
+use super::resolved::{
+    Access, NotifyTarget, NpmSettings, OneOff, ProbeAddress, ProxySettings, Resolution, ResolvedStage,
+};
 use super::stage::{EnvLayer, RegistrySecret, StagePlan};
 use crate::domain::{ProjectName, StageName, Tag};
 use crate::engine::auth::registry_host;
@@ -338,6 +341,20 @@ impl Pass<'_> {
         }
         env.push(EnvLayer::Inline(st.env.clone()));
         let registry = registry_host(&p.image).and_then(|h| shared.registries.get(h)).cloned();
+        let one_off = |name: &str, stage: Option<&OneOffFile>, project: Option<&OneOffFile>, pass: &mut Self| {
+            let f = stage.or(project)?;
+            if f.command.is_empty() {
+                pass.problem(format!("{key}.{name}.command: give at least the program"));
+            }
+            if f.timeout.is_zero() {
+                pass.problem(format!("{key}.{name}.timeout: must be longer than 0s"));
+            }
+            Some(OneOff { command: f.command.clone(), timeout: f.timeout })
+        };
+        let release = one_off("release", st.release.as_ref(), p.release.as_ref(), self);
+        let on_create = one_off("on_create", st.on_create.as_ref(), p.on_create.as_ref(), self);
+        let on_remove = one_off("on_remove", st.on_remove.as_ref(), p.on_remove.as_ref(), self);
+        let (access, access_secret) = self.access(&key, st.access.as_ref().or(p.access.as_ref()));
         Some(StagePlan {
             stage: ResolvedStage {
                 project: project?.clone(),
@@ -348,6 +365,10 @@ impl Pass<'_> {
                 max_instances: st.max_instances.unwrap_or(p.max_instances),
                 keep_images: st.keep_images.unwrap_or(p.keep_images),
                 remove_idle_network: shared.remove_idle_network,
+                release,
+                on_create,
+                on_remove,
+                access,
                 ttl: st.ttl.or(p.ttl),
                 env: Vec::new(),
                 restart: p.restart.into(),
@@ -367,7 +388,48 @@ impl Pass<'_> {
             },
             env,
             registry,
+            access_secret,
         })
+    }
+
+    /// `access`, checked; the basic-auth hash's source comes back apart, to be read with the
+    /// stage.
+    fn access(&mut self, key: &str, a: Option<&AccessFile>) -> (Access, Option<(String, SecretSource)>) {
+        let Some(a) = a else { return (Access::Public, None) };
+        match (a.npm_access_list_id, &a.basic_auth) {
+            (Some(id), None) => (Access::NpmAccessList(id), None),
+            (None, Some(b)) => {
+                let skey = format!("{key}.access.basic_auth.password_hash");
+                let source = match SecretSource::from_keys(
+                    &skey,
+                    b.password_hash_env.as_ref(),
+                    b.password_hash_file.as_ref(),
+                    self.base,
+                ) {
+                    Ok(Some(s)) => Some((skey, s)),
+                    Ok(None) => {
+                        self.problem(format!(
+                            "{skey}_env or {skey}_file: required (a bcrypt hash, never the password)"
+                        ));
+                        None
+                    }
+                    Err(e) => {
+                        self.problem(e);
+                        None
+                    }
+                };
+                if b.user.is_empty() || b.user.contains(':') {
+                    self.problem(format!("{key}.access.basic_auth.user: give a user name without `:`"));
+                }
+                (Access::BasicAuth { user: b.user.clone(), hash: None }, source)
+            }
+            _ => {
+                self.problem(format!(
+                    "{key}.access: give either npm_access_list_id (NPM) or basic_auth (Caddy), not both or neither"
+                ));
+                (Access::Public, None)
+            }
+        }
     }
 }
 

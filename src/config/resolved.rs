@@ -155,6 +155,14 @@ pub struct ResolvedStage {
     pub keep_images: u32,
     /// Remove the stage's network when nothing uses it any more (`settings.remove_idle_network`).
     pub remove_idle_network: bool,
+    /// Runs before each new instance is created (`release`).
+    pub release: Option<OneOff>,
+    /// Runs on the first deploy of a slot.
+    pub on_create: Option<OneOff>,
+    /// Runs when a slot is taken away (remove, TTL, eviction).
+    pub on_remove: Option<OneOff>,
+    /// Who may open the slot's URL.
+    pub access: Access,
     /// Tag instances older than this may be pruned.
     pub ttl: Option<Duration>,
     /// Environment, merged (see [`super::Config::resolve`]), sorted by key (always empty with
@@ -189,7 +197,59 @@ pub struct ResolvedStage {
     pub(super) tag_subdomain: SubdomainPattern,
 }
 
+/// A one-off container's command and time limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneOff {
+    /// Exec form.
+    pub command: Vec<String>,
+    /// How long it may run before it is killed (and counts as failed).
+    pub timeout: Duration,
+}
+
+/// Who may open a slot's URL.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Access {
+    /// Anyone.
+    #[default]
+    Public,
+    /// NPM: the proxy host carries this access list.
+    NpmAccessList(u64),
+    /// Caddy: HTTP basic auth, `user` with this bcrypt hash (`None` when the hash could not be
+    /// read: such a host is never written, so a protected preview is never opened by mistake).
+    BasicAuth {
+        /// The user name.
+        user: String,
+        /// The bcrypt hash of the password.
+        hash: Option<crate::secret::Secret>,
+    },
+}
+
 impl ResolvedStage {
+    /// The env of `tag`'s instance and one-offs: the stage's env with `{host}`, `{url}`,
+    /// `{slot}` and `{tag}` substituted, then `TF_PROJECT`, `TF_STAGE`, `TF_TAG`, `TF_SLOT`,
+    /// `TF_HOST` and `TF_URL`. `{slot}` is `project-stage-tag` folded like a DNS label (fit for a
+    /// database name), `url` the slot's public URL.
+    #[must_use]
+    pub fn env_for(&self, tag: &Tag, url: &str) -> Vec<(String, String)> {
+        let host = self.host_name(tag);
+        let slot = naming::dns_label(&format!("{}-{}-{}", self.project, self.stage, tag), naming::MAX_LABEL);
+        let fill = |v: &str| {
+            v.replace("{host}", &host).replace("{url}", url).replace("{slot}", &slot).replace("{tag}", tag.as_str())
+        };
+        let mut env: BTreeMap<String, String> = self.env.iter().map(|(k, v)| (k.clone(), fill(v))).collect();
+        for (k, v) in [
+            ("TF_PROJECT", self.project.to_string()),
+            ("TF_STAGE", self.stage.to_string()),
+            ("TF_TAG", tag.to_string()),
+            ("TF_SLOT", slot.clone()),
+            ("TF_HOST", host.clone()),
+            ("TF_URL", url.to_owned()),
+        ] {
+            env.insert(k.to_owned(), v);
+        }
+        env.into_iter().collect()
+    }
+
     /// The full host name of `tag`'s slot: the default tag uses `settings.subdomain`, any other
     /// tag `settings.tag_subdomain`.
     #[must_use]

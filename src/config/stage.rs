@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::ConfigError;
 use super::env_file;
-use super::resolved::{RegistryAuth, Resolution, ResolvedStage};
+use super::resolved::{Access, RegistryAuth, Resolution, ResolvedStage};
 use crate::secret::SecretSource;
 
 /// One layer of a stage's environment; later layers win per key.
@@ -39,6 +39,9 @@ pub(super) struct StagePlan {
     /// Project `env_file` < project `env` < stage `env_file` < stage `env`.
     pub(super) env: Vec<EnvLayer>,
     pub(super) registry: Option<RegistrySecret>,
+    /// Where the basic-auth hash of `access` comes from (read in every resolution: whatever
+    /// writes hosts needs it).
+    pub(super) access_secret: Option<(String, SecretSource)>,
 }
 
 impl StagePlan {
@@ -49,10 +52,19 @@ impl StagePlan {
     /// that cannot be read, by key path and file (never a value).
     pub(super) fn resolve(&self, how: Resolution, config: &Path) -> Result<ResolvedStage, ConfigError> {
         let mut stage = self.stage.clone();
+        let mut problems = Vec::new();
+        if let (Some((key, source)), Access::BasicAuth { hash, .. }) = (&self.access_secret, &mut stage.access) {
+            match source.read(key) {
+                Ok(h) if h.expose().starts_with("$2") => *hash = Some(h),
+                Ok(_) => problems.push(format!("{key}: not a bcrypt hash (make one with `caddy hash-password`)")),
+                Err(e) => problems.push(e),
+            }
+        }
         if how == Resolution::ConfigOnly {
+            // Without the hash a protected host is never written (see `Access`); nothing else
+            // needs it.
             return Ok(stage);
         }
-        let mut problems = Vec::new();
         let mut env = BTreeMap::new();
         for layer in &self.env {
             match layer {

@@ -16,7 +16,7 @@ use crate::config::ResolvedStage;
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, Slot, Tag, Trigger};
 use crate::engine::{self, ContainerRuntime};
 use crate::lock::{LockError, LockWait, StageLock};
-use crate::proxy::Proxy;
+use crate::proxy::{HostAccess, Proxy};
 use crate::report::{Event, Level, Step, one_line};
 use crate::store::{DeployEnd, DeployRecord, NewDeploy, Store, now_ms};
 
@@ -158,8 +158,13 @@ where
         let slot = Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag: tag.clone() };
         let rows = self.store.instances(&slot_filter(&slot))?;
         let domain = stage.host_name(tag);
-        let mut comps =
-            vec![Compensation::Host { slot: slot.key(), domain: domain.clone(), to: None, unsettled: false }];
+        let mut comps = vec![Compensation::Host {
+            slot: slot.key(),
+            domain: domain.clone(),
+            to: None,
+            unsettled: false,
+            access: HostAccess::Public,
+        }];
         for row in &rows {
             comps.extend(take_down(stage, row, false));
         }

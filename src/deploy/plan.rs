@@ -23,7 +23,7 @@ use super::undo::Compensation;
 use crate::config::ResolvedStage;
 use crate::domain::{DeployId, InstanceStatus};
 use crate::engine::{self, ContainerInfo, ContainerRuntime};
-use crate::proxy::{HostView, Owner, Proxy, Upstream};
+use crate::proxy::{HostAccess, HostView, Owner, Proxy, Upstream};
 use crate::store::{DeployRecord, InstanceRecord, Store, now_ms};
 
 /// Why `prune` does something.
@@ -314,7 +314,13 @@ fn host_actions<P: Proxy>(
         };
         if let Some(why) = why {
             actions.push(Action {
-                what: Compensation::Host { slot: slot_key(row), domain, to: Some(up), unsettled: false },
+                what: Compensation::Host {
+                    slot: slot_key(row),
+                    domain,
+                    to: Some(up),
+                    unsettled: false,
+                    access: recover::host_access(stage),
+                },
                 slot: slot_key(row),
                 why,
             });
@@ -327,7 +333,13 @@ fn host_actions<P: Proxy>(
         if !serves && (slot.is_empty() || !serving_slots.contains(&slot)) {
             let slot = if slot.is_empty() { format!("{}/{}/?", stage.project, stage.stage) } else { slot };
             actions.push(Action {
-                what: Compensation::Host { slot: slot.clone(), domain: h.domain.clone(), to: None, unsettled: false },
+                what: Compensation::Host {
+                    slot: slot.clone(),
+                    domain: h.domain.clone(),
+                    to: None,
+                    unsettled: false,
+                    access: HostAccess::Public,
+                },
                 slot,
                 why: Reason::OrphanHost,
             });

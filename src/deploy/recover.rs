@@ -11,10 +11,11 @@
 use super::Deployer;
 use super::journal::{emit, stage_filter, store_leftovers};
 use super::undo::{self, Compensation};
+use crate::config::Access;
 use crate::config::ResolvedStage;
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Tag};
 use crate::engine::ContainerRuntime;
-use crate::proxy::{Proxy, Upstream};
+use crate::proxy::{HostAccess, Proxy, Upstream};
 use crate::report::{Event, Level, Step, one_line};
 use crate::store::{DeployEnd, DeployRecord, InstanceRecord, Store};
 
@@ -24,6 +25,21 @@ pub(super) fn domain_of(stage: &ResolvedStage, row: &InstanceRecord) -> String {
         Ok(tag) => stage.host_name(&tag),
         Err(_) => String::new(),
     })
+}
+
+/// Who may open `stage`'s slots, in the proxy's words.
+pub(super) fn host_access(stage: &ResolvedStage) -> HostAccess {
+    match &stage.access {
+        Access::Public => HostAccess::Public,
+        Access::NpmAccessList(id) => HostAccess::AccessList(*id),
+        Access::BasicAuth { user, hash: Some(hash) } => {
+            HostAccess::BasicAuth { user: user.clone(), hash: hash.clone() }
+        }
+        Access::BasicAuth { hash: None, .. } => HostAccess::Unreadable(format!(
+            "projects.{}.stages.{}.access.basic_auth.password_hash (or the project's)",
+            stage.project, stage.stage
+        )),
+    }
 }
 
 /// The port `row`'s app listens on (stored since state identity; the stage's for older rows).
@@ -42,6 +58,7 @@ pub(super) fn take_down(stage: &ResolvedStage, row: &InstanceRecord, delete_host
             domain: domain.clone(),
             to: None,
             unsettled: false,
+            access: HostAccess::Public,
         });
     }
     out.push(Compensation::Container {
@@ -97,6 +114,7 @@ pub(super) async fn undo_of<R: ContainerRuntime, P, S: Store, Pr>(
             domain: domain_of(stage, row),
             to,
             unsettled: false,
+            access: host_access(stage),
         });
         comps.extend(take_down(stage, row, false));
     }

@@ -317,7 +317,8 @@ where
     /// it vanished or points elsewhere).
     async fn republish(&self, upstream: &Upstream) -> Result<String, StepError> {
         let marker = Marker { state: self.state_id.clone(), slot: self.slot.key() };
-        let (done, url) = proxy::ensure(self.d.proxy, &self.domain, &marker, upstream).await?;
+        let access = recover::host_access(&self.req.stage);
+        let (done, url) = proxy::ensure(self.d.proxy, &self.domain, &marker, upstream, &access).await?;
         if let Ensured::Created { id } | Ensured::Switched { id, .. } = &done {
             self.log(Step::Proxy, Level::Warn, format!("repaired proxy host {} (id {id})", self.domain));
         }
@@ -495,10 +496,13 @@ where
                 domain: self.domain.clone(),
                 to: previous,
                 unsettled: false,
+                access: recover::host_access(stage),
             });
         }
         let marker = Marker { state: self.state_id.clone(), slot: self.slot.key() };
-        let result = proxy::ensure_tracked(self.d.proxy, &self.domain, &marker, upstream, &self.progress).await;
+        let access = recover::host_access(stage);
+        let result =
+            proxy::ensure_tracked(self.d.proxy, &self.domain, &marker, upstream, &access, &self.progress).await;
         self.settle();
         let (done, url) = result?;
         let message = match &done {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use super::Deployer;
 use crate::domain::{InstanceStatus, Leftover, LeftoverCause};
 use crate::engine::{self, ContainerRuntime, Removal};
-use crate::proxy::{self, Ensured, Marker, Proxy, Removed, Upstream};
+use crate::proxy::{self, Ensured, HostAccess, Marker, Proxy, Removed, Upstream};
 use crate::report::one_line;
 use crate::store::{InstancePatch, Store};
 
@@ -39,6 +39,8 @@ pub enum Compensation {
         to: Option<Upstream>,
         /// A call on the host may still land.
         unsettled: bool,
+        /// Who may open it, when it is (re)written.
+        access: HostAccess,
     },
     /// Remove a container, unless `domain`'s host points at it (then it is kept).
     Container {
@@ -193,8 +195,8 @@ impl Run<'_> {
         S: Store,
     {
         match c {
-            Compensation::Host { slot, domain, to, unsettled } => {
-                self.host(d, slot, domain, to.as_ref(), *unsettled).await
+            Compensation::Host { slot, domain, to, unsettled, access } => {
+                self.host(d, slot, domain, to.as_ref().map(|u| (u, access)), *unsettled).await
             }
             Compensation::Container { name, network, domain } => {
                 self.container(d, name, network, domain.as_deref()).await
@@ -220,7 +222,7 @@ impl Run<'_> {
         d: &Deployer<'_, R, P, S, Pr>,
         slot: &str,
         domain: &str,
-        to: Option<&Upstream>,
+        to: Option<(&Upstream, &HostAccess)>,
         unsettled: bool,
     ) -> Outcome
     where
@@ -234,7 +236,7 @@ impl Run<'_> {
         };
         let limit = d.timeouts.proxy;
         match to {
-            Some(up) => match within(limit, proxy::ensure(d.proxy, domain, &marker, up)).await {
+            Some((up, access)) => match within(limit, proxy::ensure(d.proxy, domain, &marker, up, access)).await {
                 Ok((Ensured::Unchanged { .. }, _)) if unsettled => {
                     // Our earlier change has not shown up; it may still land. Keep what it
                     // would point at.

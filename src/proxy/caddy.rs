@@ -19,8 +19,9 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Deleted, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
+use super::{Deleted, HostAccess, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
 use crate::config::ForwardTo;
+use crate::secret::Secret;
 
 /// The `vars` key naming the state file that made the route.
 const STATE_KEY: &str = "tiny_forge_state";
@@ -104,7 +105,15 @@ fn view(routes: &[Value], i: usize, domain: &str) -> HostView {
         .iter()
         .position(|r| catches(r, domain))
         .map(|j| format!("route {j} of the server, before it, catches {domain} first: {}", routes[j]["match"]));
-    HostView { id, domain: domain.to_ascii_lowercase(), owner, target, problem }
+    let access = handlers
+        .iter()
+        .find(|h| h["handler"] == "authentication")
+        .and_then(|h| h["providers"]["http_basic"]["accounts"][0].as_object().cloned())
+        .map_or(HostAccess::Public, |a| HostAccess::BasicAuth {
+            user: a.get("username").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            hash: Secret::new(a.get("password").and_then(Value::as_str).unwrap_or_default().to_owned()),
+        });
+    HostView { id, domain: domain.to_ascii_lowercase(), owner, target, problem, access }
 }
 
 impl CaddyProxy {
@@ -183,16 +192,32 @@ impl CaddyProxy {
         })
     }
 
-    fn route(domain: &str, marker: &Marker, target: &Target) -> Value {
-        json!({
+    fn route(domain: &str, marker: &Marker, target: &Target, access: &HostAccess) -> Result<Value, ProxyError> {
+        let mut handle = vec![json!({"handler": "vars", STATE_KEY: marker.state, SLOT_KEY: marker.slot})];
+        match access {
+            HostAccess::Public => {}
+            HostAccess::BasicAuth { user, hash } => handle.push(json!({
+                "handler": "authentication",
+                "providers": {"http_basic": {
+                    "accounts": [{"username": user, "password": hash.expose()}],
+                    "hash": {"algorithm": "bcrypt"},
+                }},
+            })),
+            HostAccess::AccessList(_) | HostAccess::Unreadable(_) => {
+                return Err(ProxyError::Upstream {
+                    host: domain.to_owned(),
+                    message: "access.npm_access_list_id is for NPM; with Caddy use access = { basic_auth = { … } }"
+                        .into(),
+                });
+            }
+        }
+        handle.push(json!({"handler": "reverse_proxy", "upstreams": [{"dial": dial(target)}]}));
+        Ok(json!({
             "@id": route_id(domain),
             "match": [{"host": [domain.to_ascii_lowercase()]}],
-            "handle": [
-                {"handler": "vars", STATE_KEY: marker.state, SLOT_KEY: marker.slot},
-                {"handler": "reverse_proxy", "upstreams": [{"dial": dial(target)}]},
-            ],
+            "handle": handle,
             "terminal": true,
-        })
+        }))
     }
 
     /// Puts `route` where it matches first: before the first route that would catch `domain`.
@@ -242,14 +267,28 @@ impl Proxy for CaddyProxy {
             .collect())
     }
 
-    async fn create(&self, domain: &str, marker: &Marker, target: &Target) -> Result<String, ProxyError> {
+    async fn create(
+        &self,
+        domain: &str,
+        marker: &Marker,
+        target: &Target,
+        access: &HostAccess,
+    ) -> Result<String, ProxyError> {
+        let route = Self::route(domain, marker, target, access)?;
         let routes = self.routes().await?;
-        self.insert(routes.as_deref(), domain, &Self::route(domain, marker, target)).await?;
+        self.insert(routes.as_deref(), domain, &route).await?;
         Ok(route_id(domain))
     }
 
-    async fn update(&self, id: &str, domain: &str, marker: &Marker, target: &Target) -> Result<(), ProxyError> {
-        let route = Self::route(domain, marker, target);
+    async fn update(
+        &self,
+        id: &str,
+        domain: &str,
+        marker: &Marker,
+        target: &Target,
+        access: &HostAccess,
+    ) -> Result<(), ProxyError> {
+        let route = Self::route(domain, marker, target, access)?;
         let routes = self.routes().await?.unwrap_or_default();
         let at = routes.iter().position(|r| r["@id"].as_str() == Some(id));
         let first_catching = routes.iter().position(|r| catches(r, domain));

@@ -6,7 +6,7 @@
 use std::cell::Cell;
 use std::net::IpAddr;
 
-use super::{Deleted, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
+use super::{Deleted, HostAccess, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
 
 /// What [`ensure`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +88,9 @@ pub async fn ensure<P: Proxy + ?Sized>(
     domain: &str,
     marker: &Marker,
     upstream: &Upstream,
+    access: &HostAccess,
 ) -> Result<(Ensured, String), ProxyError> {
-    ensure_tracked(proxy, domain, marker, upstream, &Progress::default()).await
+    ensure_tracked(proxy, domain, marker, upstream, access, &Progress::default()).await
 }
 
 /// What an [`ensure_tracked`] call may have changed, for its caller's undo.
@@ -139,34 +140,41 @@ pub async fn ensure_tracked<P: Proxy + ?Sized>(
     domain: &str,
     marker: &Marker,
     upstream: &Upstream,
+    access: &HostAccess,
     progress: &Progress,
 ) -> Result<(Ensured, String), ProxyError> {
     if !proxy.keeps_hosts() {
         return Ok((Ensured::NoHost, proxy.url(domain, upstream)));
     }
     let want = proxy.target(domain, upstream)?;
+    if let HostAccess::Unreadable(key) = access {
+        return Err(ProxyError::Upstream {
+            host: domain.to_owned(),
+            message: format!("{key} cannot be read, and a protected host is never written without it"),
+        });
+    }
     let done = match read(proxy.find(domain).await)? {
         None => {
             progress.sending();
-            let created = proxy.create(domain, marker, &want).await;
+            let created = proxy.create(domain, marker, &want, access).await;
             progress.answered(&created);
             Ensured::Created { id: created? }
         }
         Some(h) => {
             claim(&h, marker, domain)?;
             let exact = h.owner == Owner::Marked(marker.clone());
-            if exact && h.target.as_ref() == Some(&want) && h.problem.is_none() {
+            if exact && h.target.as_ref() == Some(&want) && h.problem.is_none() && h.access == *access {
                 Ensured::Unchanged { id: h.id }
             } else {
                 progress.sending();
-                let updated = proxy.update(&h.id, domain, marker, &want).await;
+                let updated = proxy.update(&h.id, domain, marker, &want, access).await;
                 progress.answered(&updated);
                 updated?;
                 Ensured::Switched { id: h.id, from: h.target }
             }
         }
     };
-    read_back(proxy, domain, marker, &want).await?;
+    read_back(proxy, domain, marker, &want, access).await?;
     Ok((done, proxy.url(domain, upstream)))
 }
 
@@ -186,6 +194,7 @@ async fn read_back<P: Proxy + ?Sized>(
     domain: &str,
     marker: &Marker,
     want: &Target,
+    access: &HostAccess,
 ) -> Result<(), ProxyError> {
     let offline = |message: String| ProxyError::Offline { host: domain.to_owned(), message };
     let Some(h) = read(proxy.find(domain).await)? else {
@@ -196,6 +205,9 @@ async fn read_back<P: Proxy + ?Sized>(
     }
     if let Some(problem) = h.problem {
         return Err(offline(problem));
+    }
+    if h.access != *access {
+        return Err(offline("read back: it does not carry the access configured for it".into()));
     }
     match h.target {
         Some(t) if t == *want => Ok(()),

@@ -79,6 +79,26 @@ impl fmt::Display for Target {
     }
 }
 
+/// Who may open a host, as the proxy enforces it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HostAccess {
+    /// Anyone.
+    #[default]
+    Public,
+    /// NPM: the host carries this access list.
+    AccessList(u64),
+    /// Caddy: HTTP basic auth for `user`, with this bcrypt hash.
+    BasicAuth {
+        /// The user.
+        user: String,
+        /// The bcrypt hash of the password (never the password).
+        hash: crate::secret::Secret,
+    },
+    /// Protected, but its secret could not be read: such a host is never written (a protected
+    /// preview must not be opened by mistake). The key that names it.
+    Unreadable(String),
+}
+
 /// tiny-forge's mark on a proxy host: which state file made it, for which slot. Carried by the
 /// host itself (NPM: keys in `meta`; Caddy: a `vars` handler), so that "is this ours, and
 /// whose?" is answered by the resource.
@@ -116,6 +136,8 @@ pub struct HostView {
     /// Why it would not serve, when the proxy says so (NPM's `nginx_online: false`; a Caddy
     /// route that an earlier route shadows).
     pub problem: Option<String>,
+    /// Who may open it.
+    pub access: HostAccess,
 }
 
 impl HostView {
@@ -290,13 +312,26 @@ pub trait Proxy {
     ///
     /// # Errors
     /// When the proxy refuses or is unreachable.
-    async fn create(&self, domain: &str, marker: &Marker, target: &Target) -> Result<String, ProxyError>;
+    async fn create(
+        &self,
+        domain: &str,
+        marker: &Marker,
+        target: &Target,
+        access: &HostAccess,
+    ) -> Result<String, ProxyError>;
 
-    /// Points host `id` at `target` and (re)writes `marker` on it.
+    /// Points host `id` at `target`, with `access`, and (re)writes `marker` on it.
     ///
     /// # Errors
     /// When the proxy refuses or is unreachable.
-    async fn update(&self, id: &str, domain: &str, marker: &Marker, target: &Target) -> Result<(), ProxyError>;
+    async fn update(
+        &self,
+        id: &str,
+        domain: &str,
+        marker: &Marker,
+        target: &Target,
+        access: &HostAccess,
+    ) -> Result<(), ProxyError>;
 
     /// Deletes host `id`; already gone counts as done.
     ///
@@ -340,11 +375,11 @@ impl Proxy for NoProxy {
         Ok(Vec::new())
     }
 
-    async fn create(&self, domain: &str, _: &Marker, _: &Target) -> Result<String, ProxyError> {
+    async fn create(&self, domain: &str, _: &Marker, _: &Target, _: &HostAccess) -> Result<String, ProxyError> {
         Err(ProxyError::Upstream { host: domain.to_owned(), message: "no proxy is configured".into() })
     }
 
-    async fn update(&self, _: &str, domain: &str, _: &Marker, _: &Target) -> Result<(), ProxyError> {
+    async fn update(&self, _: &str, domain: &str, _: &Marker, _: &Target, _: &HostAccess) -> Result<(), ProxyError> {
         Err(ProxyError::Upstream { host: domain.to_owned(), message: "no proxy is configured".into() })
     }
 
@@ -399,12 +434,25 @@ impl Proxy for AnyProxy {
         delegate!(self, p => p.list_marked().await)
     }
 
-    async fn create(&self, domain: &str, marker: &Marker, target: &Target) -> Result<String, ProxyError> {
-        delegate!(self, p => p.create(domain, marker, target).await)
+    async fn create(
+        &self,
+        domain: &str,
+        marker: &Marker,
+        target: &Target,
+        access: &HostAccess,
+    ) -> Result<String, ProxyError> {
+        delegate!(self, p => p.create(domain, marker, target, access).await)
     }
 
-    async fn update(&self, id: &str, domain: &str, marker: &Marker, target: &Target) -> Result<(), ProxyError> {
-        delegate!(self, p => p.update(id, domain, marker, target).await)
+    async fn update(
+        &self,
+        id: &str,
+        domain: &str,
+        marker: &Marker,
+        target: &Target,
+        access: &HostAccess,
+    ) -> Result<(), ProxyError> {
+        delegate!(self, p => p.update(id, domain, marker, target, access).await)
     }
 
     async fn delete(&self, id: &str, domain: &str) -> Result<Deleted, ProxyError> {

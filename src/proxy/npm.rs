@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Deleted, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
+use super::{Deleted, HostAccess, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
 use crate::config::{ForwardTo, NpmSettings};
 use crate::secret::Secret;
 
@@ -155,9 +155,10 @@ impl NpmProxy {
         self.send(method, path, Some(&token), body).await
     }
 
-    fn create_body(&self, domain: &str, marker: &Marker, target: &Target) -> Value {
+    fn create_body(&self, domain: &str, marker: &Marker, target: &Target, access_list: u64) -> Value {
         let s = &self.settings;
         let mut body = json!({
+            "access_list_id": access_list,
             "domain_names": [domain.to_ascii_lowercase()],
             "forward_scheme": "http",
             "forward_host": target.host,
@@ -211,6 +212,18 @@ fn host_id(v: &Value) -> Option<String> {
     v["id"].as_u64().map(|id| id.to_string())
 }
 
+/// NPM's `access_list_id` for `access` (0: public).
+fn access_list(domain: &str, access: &HostAccess) -> Result<u64, ProxyError> {
+    match access {
+        HostAccess::Public => Ok(0),
+        HostAccess::AccessList(id) => Ok(*id),
+        HostAccess::BasicAuth { .. } | HostAccess::Unreadable(_) => Err(ProxyError::Upstream {
+            host: domain.to_owned(),
+            message: "access.basic_auth is for Caddy; with NPM use access = { npm_access_list_id = N }".into(),
+        }),
+    }
+}
+
 /// Our mark as `meta` keys.
 fn marker_meta(marker: &Marker) -> Value {
     json!({ MARKER: true, STATE_KEY: marker.state, SLOT_KEY: marker.slot })
@@ -238,7 +251,11 @@ fn view(h: &Value, domain: &str) -> Option<HostView> {
     } else {
         None
     };
-    Some(HostView { id: host_id(h)?, domain: domain.to_ascii_lowercase(), owner, target, problem })
+    let access = match h["access_list_id"].as_u64() {
+        Some(id) if id > 0 => HostAccess::AccessList(id),
+        _ => HostAccess::Public,
+    };
+    Some(HostView { id: host_id(h)?, domain: domain.to_ascii_lowercase(), owner, target, problem, access })
 }
 
 impl Proxy for NpmProxy {
@@ -275,8 +292,14 @@ impl Proxy for NpmProxy {
             .collect())
     }
 
-    async fn create(&self, domain: &str, marker: &Marker, target: &Target) -> Result<String, ProxyError> {
-        let body = self.create_body(domain, marker, target);
+    async fn create(
+        &self,
+        domain: &str,
+        marker: &Marker,
+        target: &Target,
+        access: &HostAccess,
+    ) -> Result<String, ProxyError> {
+        let body = self.create_body(domain, marker, target, access_list(domain, access)?);
         let (status, answer) = self.call(Method::POST, "/nginx/proxy-hosts", Some(&body)).await?;
         if status != 201 {
             return Err(ProxyError::Refused {
@@ -293,9 +316,21 @@ impl Proxy for NpmProxy {
         })
     }
 
-    async fn update(&self, id: &str, domain: &str, marker: &Marker, target: &Target) -> Result<(), ProxyError> {
+    async fn update(
+        &self,
+        id: &str,
+        domain: &str,
+        marker: &Marker,
+        target: &Target,
+        access: &HostAccess,
+    ) -> Result<(), ProxyError> {
         // A PUT with `meta` replaces it whole (NPM merges its nginx keys back in).
-        let body = json!({"forward_host": target.host, "forward_port": target.port, "meta": marker_meta(marker)});
+        let body = json!({
+            "forward_host": target.host,
+            "forward_port": target.port,
+            "access_list_id": access_list(domain, access)?,
+            "meta": marker_meta(marker),
+        });
         let (status, answer) = self.call(Method::PUT, &format!("/nginx/proxy-hosts/{id}"), Some(&body)).await?;
         match status {
             200 => Ok(()),

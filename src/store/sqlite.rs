@@ -494,7 +494,7 @@ mod tests {
             }
             let conn = Connection::open(&path).unwrap();
             let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-            assert_eq!(version, 2, "every migration applied, and recorded once");
+            assert_eq!(version, 3, "every migration applied, and recorded once");
             assert_eq!(usize::try_from(version).unwrap(), MIGRATIONS.len());
         }
     }
