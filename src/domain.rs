@@ -331,6 +331,17 @@ pub enum Leftover {
         /// Why.
         cause: LeftoverCause,
     },
+    /// A slot's hook (`on_remove`) that did not succeed; `prune` runs it again.
+    Hook {
+        /// The slot, `project/stage/tag`.
+        slot: String,
+        /// `on_remove`.
+        hook: String,
+        /// The image it runs from (`repo@digest`).
+        image: String,
+        /// Why.
+        cause: LeftoverCause,
+    },
     /// An instance row that could not be deleted.
     Row {
         /// Its id.
@@ -347,6 +358,7 @@ impl fmt::Display for Leftover {
         match self {
             Self::Host { domain, slot, cause } => write!(f, "proxy host {domain} (slot {slot}): {cause}"),
             Self::Container { name, cause } => write!(f, "container {name}: {cause}"),
+            Self::Hook { slot, hook, cause, .. } => write!(f, "{hook} hook of {slot}: {cause}"),
             Self::Row { row, container, cause } => write!(f, "instance row {row} ({container}): {cause}"),
         }
     }

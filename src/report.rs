@@ -89,6 +89,12 @@ pub enum Step {
     Prune,
     /// Tell the webhooks how the deploy ended.
     Notify,
+    /// The release command, before the new instance is created.
+    Release,
+    /// The slot's `on_create` hook (its first deploy).
+    OnCreate,
+    /// The slot's `on_remove` hook (the slot goes).
+    OnRemove,
 }
 
 impl Step {
@@ -110,6 +116,9 @@ impl Step {
             Self::Remove => "remove",
             Self::Prune => "prune",
             Self::Notify => "notify",
+            Self::Release => "release",
+            Self::OnCreate => "on_create",
+            Self::OnRemove => "on_remove",
         }
     }
 }
@@ -133,6 +142,9 @@ impl Step {
             Self::Remove,
             Self::Prune,
             Self::Notify,
+            Self::Release,
+            Self::OnCreate,
+            Self::OnRemove,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)

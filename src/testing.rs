@@ -118,6 +118,10 @@ pub struct FakeRuntime {
     pub calls: RefCell<Vec<String>>,
     /// Networks made so far.
     pub networks: RefCell<std::collections::BTreeSet<String>>,
+    /// The exit code of one-off containers (`release`, hooks); they end at once.
+    pub one_off_code: Cell<i64>,
+    /// One-off containers never end.
+    pub one_off_hangs: Cell<bool>,
     /// Images by id (`img-<digest>`), as pulls leave them.
     pub images: RefCell<BTreeMap<String, ImageInfo>>,
     next_ip: Cell<u8>,
@@ -302,6 +306,14 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn wait_exit(&self, id: &str) -> Result<i64, RuntimeError> {
+        let one_off =
+            self.containers.borrow().get(id).is_some_and(|c| c.labels.contains_key(crate::engine::LABEL_ROLE));
+        if one_off {
+            if self.one_off_hangs.get() {
+                std::future::pending::<()>().await;
+            }
+            return Ok(self.one_off_code.get());
+        }
         match (self.exit_at_start.get(), self.has(id)) {
             (Some(code), true) => Ok(code),
             _ => std::future::pending().await,

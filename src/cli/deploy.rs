@@ -110,7 +110,7 @@ pub(crate) async fn run(ctx: &Ctx, a: DeployArgs) -> Result<u8, Failure> {
     if a.dry_run {
         return dry_run(ctx, &adapters, &req).await;
     }
-    run_deploy(ctx, &adapters, &req).await
+    Box::pin(run_deploy(ctx, &adapters, &req)).await
 }
 
 /// `deploy --dry-run`: the plan on stdout, nothing touched; exit 2 when the tag does not
@@ -158,7 +158,7 @@ pub(crate) async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<u8, Failure> 
         lock_wait: lock_wait(&a.wait),
         force: false,
     };
-    run_deploy(ctx, &adapters, &req).await
+    Box::pin(run_deploy(ctx, &adapters, &req)).await
 }
 
 async fn run_deploy(ctx: &Ctx, adapters: &Adapters, req: &DeployRequest) -> Result<u8, Failure> {

@@ -88,9 +88,10 @@ impl Config {
         self.projects.iter().flat_map(|(p, stages)| stages.keys().map(move |s| (p.clone(), s.clone()))).collect()
     }
 
-    /// Every configured stage, resolved with [`Resolution::ConfigOnly`]: for `prune`, which never
-    /// pulls or starts a container, so that no stage's env file or registry secret is read and
-    /// one stage's missing secret cannot stop the cleanup of every stage.
+    /// Every configured stage, for `prune`: resolved with [`Resolution::Full`] where its env
+    /// files and registry secret can be read (its `on_remove` hook needs its env), else with
+    /// [`Resolution::ConfigOnly`], so that one stage's missing secret cannot stop the cleanup
+    /// of every stage. `ResolvedStage::resolution` says which.
     ///
     /// # Errors
     /// None today (everything it needs was checked when the file was read); fallible so that
@@ -99,7 +100,9 @@ impl Config {
         self.projects
             .values()
             .flat_map(BTreeMap::values)
-            .map(|plan| plan.resolve(Resolution::ConfigOnly, &self.path))
+            .map(|plan| {
+                plan.resolve(Resolution::Full, &self.path).or_else(|_| plan.resolve(Resolution::ConfigOnly, &self.path))
+            })
             .collect()
     }
 

@@ -168,6 +168,12 @@ where
         for row in &rows {
             comps.extend(take_down(stage, row, false));
         }
+        // The slot goes: its on_remove hook runs once, from the newest digest it ran.
+        if let Some(newest) = rows.last()
+            && let (away, _) = super::recover::take_slot_away(self.proxy, stage, newest, &state_id)
+        {
+            comps.extend(away.into_iter().filter(|c| matches!(c, Compensation::Hook { .. })));
+        }
         let known: HashSet<&str> = rows.iter().map(|r| r.container_name.as_str()).collect();
         let orphans: Vec<String> = match self.runtime.list_managed().await {
             Ok(list) => list
@@ -467,6 +473,11 @@ where
                 )),
                 Err(e) => report.failures.push(format!("cannot mark deploy {} interrupted: {e}", dead.id)),
             }
+        }
+        let mut leftovers = leftovers;
+        for l in plan.unrunnable {
+            report.failures.push(l.to_string());
+            leftovers.push(l);
         }
         let (project, stage_name) = (stage.project.as_str(), stage.stage.as_str());
         let recorded = self

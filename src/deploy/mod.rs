@@ -20,6 +20,7 @@
 mod cancel;
 mod journal;
 mod lifecycle;
+mod oneoff;
 mod outcome;
 mod plan;
 mod recover;
@@ -34,6 +35,7 @@ use std::time::Duration;
 
 pub use cancel::{Cancel, CancelHandle};
 pub use lifecycle::{PruneReport, PruneRequest, RemoveReport, RollbackError};
+pub use oneoff::{OneOffError, OneOffRun};
 pub use outcome::{DeployError, DeployFailure, DeployOutcome, DeploySuccess, FailedStep, RollbackReport, StepError};
 pub use plan::{Action, DeployPlan, PlanError, Reason, StagePlan};
 pub use undo::Compensation;

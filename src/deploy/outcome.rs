@@ -50,6 +50,9 @@ pub enum StepError {
     /// Something the step found wrong (no address on the network, …).
     #[error("{0}")]
     Invalid(String),
+    /// A release command or hook.
+    #[error(transparent)]
+    OneOff(#[from] super::oneoff::OneOffError),
     /// SIGINT or SIGTERM.
     #[error("interrupted by a signal")]
     Interrupted,

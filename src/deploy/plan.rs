@@ -117,6 +117,9 @@ pub struct StagePlan {
     pub abandoned: Vec<DeployRecord>,
     /// Live instances that lose their slot (recorded in history as `prune` removals).
     pub removals: Vec<(InstanceRecord, Reason)>,
+    /// `on_remove` hooks that cannot run now (the stage's env cannot be read): recorded as
+    /// leftovers for a later run.
+    pub unrunnable: Vec<crate::domain::Leftover>,
 }
 
 /// What the world looks like to one stage's plan.
@@ -193,8 +196,17 @@ where
         }
         if matches!(row.status, InstanceStatus::Live) {
             plan.removals.push(((*row).clone(), why.clone()));
+            // The slot goes for good (not replaced): its on_remove hook.
+            if !matches!(why, Reason::Replaced) && !serving.iter().any(|(s, _)| slot_key(s) == slot_key(row)) {
+                let (away, unrunnable) = recover::take_slot_away(d.proxy, stage, row, seen.state_id);
+                for c in away.into_iter().filter(|c| matches!(c, Compensation::Hook { .. })) {
+                    plan.actions.push(Action { what: c, slot: slot_key(row), why: why.clone() });
+                }
+                plan.unrunnable.extend(unrunnable);
+            }
         }
     }
+    retry_hooks(d, stage, seen.state_id, &rows, &mut plan)?;
     let known: HashSet<&str> = rows.iter().map(|r| r.container_name.as_str()).collect();
     for c in seen.containers.unwrap_or_default() {
         if ours(c, stage, seen.state_id, &known) && !known.contains(c.name.as_str()) {
@@ -212,6 +224,50 @@ where
     }
     plan.actions.sort_by_key(|a| a.what.phase());
     Ok(plan)
+}
+
+/// `on_remove` hooks an earlier run could not finish, run again (with the stage's full env; else
+/// they stay leftovers).
+fn retry_hooks<R, P: Proxy, S: Store, Pr>(
+    d: &Deployer<'_, R, P, S, Pr>,
+    stage: &ResolvedStage,
+    state_id: &str,
+    rows: &[InstanceRecord],
+    plan: &mut StagePlan,
+) -> Result<(), crate::store::StoreError> {
+    for left in d.store.leftovers(&super::journal::stage_filter(stage))? {
+        let crate::domain::Leftover::Hook { slot, image, .. } = &left.item else { continue };
+        let Some(tag) = slot.rsplit('/').next() else { continue };
+        let Some(digest) = image.rsplit_once('@').map(|(_, g)| g) else { continue };
+        // The slot came back meanwhile: its hook is not for now.
+        if rows.iter().any(|r| r.tag == tag && r.status == InstanceStatus::Live) {
+            continue;
+        }
+        let ghost = InstanceRecord {
+            id: 0,
+            deploy_id: left.deploy_id.unwrap_or(DeployId(0)),
+            project: stage.project.to_string(),
+            stage: stage.stage.to_string(),
+            tag: tag.to_owned(),
+            container_name: format!("tf-{}-{}-{}-retry", stage.project, stage.stage, crate::naming::dns_label(tag, 40)),
+            container_id: None,
+            proxy_host_id: None,
+            digest: digest.to_owned(),
+            url: None,
+            status: InstanceStatus::Retiring,
+            domain: None,
+            port: None,
+            spec_hash: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let (away, unrunnable) = recover::take_slot_away(d.proxy, stage, &ghost, state_id);
+        for c in away.into_iter().filter(|c| matches!(c, Compensation::Hook { .. })) {
+            plan.actions.push(Action { what: c, slot: slot.clone(), why: Reason::LeftBehind });
+        }
+        plan.unrunnable.extend(unrunnable);
+    }
+    Ok(())
 }
 
 /// Sorts rows into the instances that serve their slot (the newest live row with a

@@ -27,6 +27,59 @@ pub(super) fn domain_of(stage: &ResolvedStage, row: &InstanceRecord) -> String {
     })
 }
 
+/// The `on_remove` hook of `row`'s slot, to run from the digest it ran, with the slot's env;
+/// `None` when the stage has none. `url` is the slot's public URL.
+pub(super) fn on_remove_run(
+    stage: &ResolvedStage,
+    row: &InstanceRecord,
+    state_id: &str,
+    url: &str,
+) -> Option<super::oneoff::OneOffRun> {
+    let hook = stage.on_remove.clone()?;
+    let tag = Tag::new(&row.tag).ok()?;
+    let slot = crate::domain::Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag };
+    Some(super::oneoff::OneOffRun {
+        name: format!("{}-on-remove", row.container_name),
+        image: format!("{}@{}", stage.image, row.digest),
+        env: stage.env_for(&slot.tag, url),
+        labels: super::oneoff::labels(&slot, row.deploy_id, state_id, "on_remove"),
+        network: stage.network.clone(),
+        port: port_of(stage, row),
+        what: hook,
+    })
+}
+
+/// The compensations that take `row`'s slot away for good: its host, container and row, then
+/// its `on_remove` hook (with the stage's full env; without it the hook is a leftover that a
+/// later `prune` runs).
+pub(super) fn take_slot_away<P: Proxy>(
+    proxy: &P,
+    stage: &ResolvedStage,
+    row: &InstanceRecord,
+    state_id: &str,
+) -> (Vec<Compensation>, Option<crate::domain::Leftover>) {
+    let mut comps = take_down(stage, row, true);
+    let domain = domain_of(stage, row);
+    let url = proxy.url(&domain, &Upstream { name: row.container_name.clone(), ip: None, port: port_of(stage, row) });
+    let slot = format!("{}/{}/{}", row.project, row.stage, row.tag);
+    match on_remove_run(stage, row, state_id, &url) {
+        Some(_) if stage.resolution != crate::config::Resolution::Full => {
+            let left = crate::domain::Leftover::Hook {
+                slot,
+                hook: "on_remove".into(),
+                image: format!("{}@{}", stage.image, row.digest),
+                cause: crate::domain::LeftoverCause::Failed {
+                    error: "not run: the stage's env files or secrets could not be read".into(),
+                },
+            };
+            return (comps, Some(left));
+        }
+        Some(run) => comps.push(Compensation::Hook { slot, run: Box::new(run) }),
+        None => {}
+    }
+    (comps, None)
+}
+
 /// Who may open `stage`'s slots, in the proxy's words.
 pub(super) fn host_access(stage: &ResolvedStage) -> HostAccess {
     match &stage.access {

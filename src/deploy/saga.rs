@@ -246,6 +246,19 @@ where
         }
         let pulled = self.step(Step::Pull, self.pull()).await?;
         self.step(Step::Network, self.network()).await?;
+        let stage = &self.req.stage;
+        if let Some(release) = &stage.release {
+            self.step(Step::Release, self.one_off(Step::Release, "release", release, &pulled)).await?;
+        }
+        if let Some(hook) = &stage.on_create
+            && self.first_of_slot()
+        {
+            self.step(Step::OnCreate, self.one_off(Step::OnCreate, "on_create", hook, &pulled)).await?;
+            // The slot was made by this deploy: its undo takes it away again.
+            if let Some(run) = self.on_remove_run(&pulled.reference) {
+                self.undo.borrow_mut().push(Compensation::Hook { slot: self.slot.key(), run: Box::new(run) });
+            }
+        }
         let container_id = self.step(Step::Create, self.create(&pulled)).await?;
         self.step(Step::Start, async { Ok(self.d.runtime.start(&self.container_name).await?) }).await?;
         let upstream = self.step(Step::Health, self.health(&container_id)).await?;
@@ -387,7 +400,7 @@ where
         let spec = ContainerSpec {
             name: self.container_name.clone(),
             image: pulled.reference.clone(),
-            env: stage.env.clone(),
+            env: stage.env_for(&self.slot.tag, &self.public_url()),
             labels,
             network: stage.network.clone(),
             port: stage.port,
@@ -421,6 +434,77 @@ where
             format!("created container {} from {}", self.container_name, pulled.reference),
         );
         Ok(id)
+    }
+
+    /// The slot's public URL, as its instance and one-offs see it in `TF_URL` and `{url}`.
+    fn public_url(&self) -> String {
+        let up = Upstream { name: self.container_name.clone(), ip: None, port: self.req.stage.port };
+        self.d.proxy.url(&self.domain, &up)
+    }
+
+    /// No live instance serves the slot yet: this deploy makes it.
+    fn first_of_slot(&self) -> bool {
+        self.d
+            .store
+            .instances(&slot_filter(&self.slot))
+            .is_ok_and(|rows| !rows.iter().any(|r| r.status == InstanceStatus::Live && r.deploy_id != self.id))
+    }
+
+    /// The slot's `on_remove` hook, to run from `image`, when there is one.
+    fn on_remove_run(&self, image: &str) -> Option<super::oneoff::OneOffRun> {
+        let stage = &self.req.stage;
+        let hook = stage.on_remove.clone()?;
+        Some(super::oneoff::OneOffRun {
+            name: format!("{}-on-remove", self.container_name),
+            image: image.to_owned(),
+            env: stage.env_for(&self.slot.tag, &self.public_url()),
+            labels: super::oneoff::labels(&self.slot, self.id, &self.state_id, "on_remove"),
+            network: stage.network.clone(),
+            port: stage.port,
+            what: hook,
+        })
+    }
+
+    /// Runs a one-off (`release`, `on_create`) from the pulled digest, its output into the
+    /// deploy's log as `step` entries. Its name is recorded for the undo before it exists, and
+    /// forgotten again once it is gone.
+    async fn one_off(
+        &self,
+        step: Step,
+        role: &str,
+        what: &crate::config::OneOff,
+        pulled: &PulledImage,
+    ) -> Result<(), StepError> {
+        let stage = &self.req.stage;
+        let run = super::oneoff::OneOffRun {
+            name: format!("{}-{}", self.container_name, role.replace('_', "-")),
+            image: pulled.reference.clone(),
+            env: stage.env_for(&self.slot.tag, &self.public_url()),
+            labels: super::oneoff::labels(&self.slot, self.id, &self.state_id, role),
+            network: stage.network.clone(),
+            port: stage.port,
+            what: what.clone(),
+        };
+        let undo = Compensation::Container { name: run.name.clone(), network: stage.network.clone(), domain: None };
+        self.undo.borrow_mut().push(undo.clone());
+        self.log(step, Level::Info, format!("running {} in {}", what.command.join(" "), run.name));
+        let bound = what.timeout + self.d.timeouts.engine;
+        let mut on_line = |stream: engine::LogStream, line: &str| {
+            let level = if stream == engine::LogStream::Stderr { Level::Warn } else { Level::Info };
+            self.log(step, level, line.to_owned());
+        };
+        let ran = tokio::time::timeout(bound, super::oneoff::run(self.d.runtime, &run, &mut on_line)).await;
+        match ran {
+            Err(_) => Err(StepError::TimedOut(bound)),
+            Ok(result) => {
+                if result.is_ok() {
+                    self.undo.borrow_mut().retain(|c| *c != undo);
+                }
+                result?;
+                self.log(step, Level::Info, format!("{role} succeeded"));
+                Ok(())
+            }
+        }
     }
 
     async fn health(&self, container_id: &str) -> Result<Upstream, StepError> {
@@ -579,7 +663,8 @@ where
                         Level::Info,
                         format!("evicting {} ({}): beyond max_instances ({max})", old.container_name, old.tag),
                     );
-                    comps.extend(recover::take_down(stage, old, true));
+                    let (away, _) = recover::take_slot_away(self.d.proxy, stage, old, &self.state_id);
+                    comps.extend(away);
                 }
             }
             Err(e) => warnings.push(format!("cannot list instances for eviction: {}", one_line(&e))),

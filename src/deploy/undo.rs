@@ -58,6 +58,14 @@ pub enum Compensation {
         /// Its container's name.
         container: String,
     },
+    /// Run a slot's `on_remove` hook (after its instance is gone). A failure is a leftover that
+    /// `prune` runs again; the instance still goes.
+    Hook {
+        /// The slot, `project/stage/tag`.
+        slot: String,
+        /// The one-off to run.
+        run: Box<super::oneoff::OneOffRun>,
+    },
     /// Delete an image no container uses (never by force). Disk hygiene: one that cannot go is
     /// noted, never a leftover.
     Image {
@@ -82,8 +90,9 @@ impl Compensation {
             Self::Host { .. } => 0,
             Self::Container { .. } => 1,
             Self::Row { .. } => 2,
-            Self::Image { .. } => 3,
-            Self::Network { .. } => 4,
+            Self::Hook { .. } => 3,
+            Self::Image { .. } => 4,
+            Self::Network { .. } => 5,
         }
     }
 
@@ -97,6 +106,7 @@ impl Compensation {
             Self::Host { domain, to: None, .. } => format!("delete proxy host {domain}"),
             Self::Container { name, .. } => format!("remove container {name}"),
             Self::Row { row, container } => format!("delete instance row {row} ({container})"),
+            Self::Hook { slot, run } => format!("run the on_remove hook of {slot} ({})", run.what.command.join(" ")),
             Self::Image { reference, bytes, .. } => {
                 format!("delete image {reference} ({})", crate::report::fmt_bytes(*bytes))
             }
@@ -111,6 +121,9 @@ impl Compensation {
                 Some(Leftover::Host { domain: domain.clone(), slot: slot.clone(), cause })
             }
             Self::Container { name, .. } => Some(Leftover::Container { name: name.clone(), cause }),
+            Self::Hook { slot, run } => {
+                Some(Leftover::Hook { slot: slot.clone(), hook: "on_remove".into(), image: run.image.clone(), cause })
+            }
             Self::Row { .. } | Self::Image { .. } | Self::Network { .. } => None,
         }
     }
@@ -202,6 +215,19 @@ impl Run<'_> {
                 self.container(d, name, network, domain.as_deref()).await
             }
             Compensation::Row { row, container } => self.row(d, *row, container),
+            Compensation::Hook { slot, run } => {
+                let mut lines = Vec::new();
+                let ran = super::oneoff::run(d.runtime, run, &mut |_, l| lines.push(l.to_owned())).await;
+                match ran {
+                    Ok(()) => Ok(format!("{} lines of output", lines.len())),
+                    Err(e) => Err(Leftover::Hook {
+                        slot: slot.clone(),
+                        hook: "on_remove".into(),
+                        image: run.image.clone(),
+                        cause: LeftoverCause::Failed { error: one_line(&e) },
+                    }),
+                }
+            }
             Compensation::Image { id, .. } => match within(d.timeouts.engine, d.runtime.remove_image(id)).await {
                 Ok(Removal::Removed) => Ok(String::new()),
                 Ok(Removal::AlreadyGone) => Ok("it was already gone".to_owned()),

@@ -28,6 +28,8 @@ pub const LABEL_DEPLOY_ID: &str = "dev.tiny-forge.deploy-id";
 /// The id of the state file whose deploy created the container (DESIGN §8): a container
 /// stamped with another id belongs to another state file and is never touched.
 pub const LABEL_STATE: &str = "dev.tiny-forge.state";
+/// What a container is for when it is not an instance: `release`, `on_create`, `on_remove`.
+pub const LABEL_ROLE: &str = "dev.tiny-forge.role";
 
 /// Docker restart policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,145 @@
+//! One-off containers (issue 15): the release command, and a slot's `on_create` and
+//! `on_remove` hooks. Each runs from the deploy's image *by digest*, with the instance's env, on
+//! the stage's network, labelled as tiny-forge's with its role, and streams its output line by
+//! line to the caller. It is removed when it ends; whoever starts one records its name first
+//! (a [`Compensation::Container`](super::undo::Compensation)), so a signal, a crash or a hang
+//! never leaves it behind for long: the rollback, recovery or `prune` removes it by name.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use crate::config::OneOff;
+use crate::engine::{self, ContainerRuntime, ContainerSpec, LogStream, LogsRequest, RestartPolicy, RuntimeError};
+
+/// How many of its last lines a failed one-off's error carries.
+const TAIL: usize = 20;
+
+/// One one-off container to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneOffRun {
+    /// Its container name (deterministic: recorded before it exists).
+    pub name: String,
+    /// `repo@sha256:…`.
+    pub image: String,
+    /// The instance's env.
+    pub env: Vec<(String, String)>,
+    /// Its labels (tiny-forge's, with `dev.tiny-forge.role`).
+    pub labels: BTreeMap<String, String>,
+    /// The stage's network.
+    pub network: String,
+    /// The app's port (exposed, as for an instance).
+    pub port: u16,
+    /// What to run, and for how long at most.
+    pub what: OneOff,
+}
+
+/// Why a one-off did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum OneOffError {
+    /// The engine would not run it.
+    #[error(transparent)]
+    Engine(#[from] RuntimeError),
+    /// It exited with a non-zero code.
+    #[error("{name} exited with code {code}; last lines:{}", tail(.logs))]
+    Failed {
+        /// Its container.
+        name: String,
+        /// Its exit code.
+        code: i64,
+        /// Its last lines.
+        logs: Vec<String>,
+    },
+    /// It ran past its timeout and was stopped.
+    #[error("{name} did not finish within {}; it was stopped. Last lines:{}", humantime::format_duration(*.after), tail(.logs))]
+    TimedOut {
+        /// Its container.
+        name: String,
+        /// The timeout.
+        after: Duration,
+        /// Its last lines.
+        logs: Vec<String>,
+    },
+}
+
+fn tail(lines: &[String]) -> String {
+    if lines.is_empty() { " (none)".into() } else { lines.iter().flat_map(|l| [" | ", l.as_str()]).collect() }
+}
+
+/// Runs `run` to its end, handing each output line to `on_line`, and removes its container
+/// (also when it fails; if that removal fails, the caller's recorded compensation, or `prune`,
+/// removes it).
+pub(super) async fn run<R: ContainerRuntime>(
+    rt: &R,
+    run: &OneOffRun,
+    on_line: &mut dyn FnMut(LogStream, &str),
+) -> Result<(), OneOffError> {
+    let spec = ContainerSpec {
+        name: run.name.clone(),
+        image: run.image.clone(),
+        env: run.env.clone(),
+        labels: run.labels.clone(),
+        network: run.network.clone(),
+        port: run.port,
+        restart: RestartPolicy::No,
+        memory: None,
+        nano_cpus: None,
+        command: Some(run.what.command.clone()),
+        volumes: Vec::new(),
+    };
+    let result = execute(rt, &spec, run.what.timeout, on_line).await;
+    // Gone either way; a failure to remove is left to the recorded compensation.
+    let _removal = rt.remove(&run.name).await;
+    result
+}
+
+async fn execute<R: ContainerRuntime>(
+    rt: &R,
+    spec: &ContainerSpec,
+    timeout: Duration,
+    on_line: &mut dyn FnMut(LogStream, &str),
+) -> Result<(), OneOffError> {
+    rt.create(spec).await?;
+    rt.start(&spec.name).await?;
+    let mut last: VecDeque<String> = VecDeque::with_capacity(TAIL);
+    let follow = LogsRequest { follow: true, since: None, tail: None };
+    let mut collect = |stream: LogStream, line: &str| {
+        if last.len() == TAIL {
+            last.pop_front();
+        }
+        last.push_back(line.to_owned());
+        on_line(stream, line);
+    };
+    let watched = async {
+        rt.logs(&spec.name, follow, &mut collect).await?;
+        // The log stream ends with the container; its code is the engine's word.
+        rt.wait_exit(&spec.name).await
+    };
+    let outcome = tokio::time::timeout(timeout, watched).await;
+    let logs: Vec<String> = last.into_iter().collect();
+    match outcome {
+        Err(_) => Err(OneOffError::TimedOut { name: spec.name.clone(), after: timeout, logs }),
+        Ok(Err(e)) => Err(e.into()),
+        Ok(Ok(0)) => Ok(()),
+        Ok(Ok(code)) => Err(OneOffError::Failed { name: spec.name.clone(), code, logs }),
+    }
+}
+
+/// The labels of a one-off of `role` for `slot`'s deploy `deploy`, made by state file
+/// `state_id`.
+pub(super) fn labels(
+    slot: &crate::domain::Slot,
+    deploy: crate::domain::DeployId,
+    state_id: &str,
+    role: &str,
+) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (engine::LABEL_MANAGED.to_owned(), "true".to_owned()),
+        (engine::LABEL_STATE.to_owned(), state_id.to_owned()),
+        (engine::LABEL_PROJECT.to_owned(), slot.project.to_string()),
+        (engine::LABEL_STAGE.to_owned(), slot.stage.to_string()),
+        (engine::LABEL_TAG.to_owned(), slot.tag.to_string()),
+        (engine::LABEL_SLOT.to_owned(), slot.key()),
+        (engine::LABEL_DEPLOY_ID.to_owned(), deploy.to_string()),
+        (engine::LABEL_ROLE.to_owned(), role.to_owned()),
+    ])
+}
