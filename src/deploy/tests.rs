@@ -520,6 +520,7 @@ fn dead_deploy_that_switched(bed: &Bed) -> (DeployId, String) {
             trigger: Trigger::Deploy,
             pid: 1,
             host: "h".into(),
+            actor: None,
         })
         .unwrap();
     let name = format!("tf-shop-dev-latest-{dead}");
