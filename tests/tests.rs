@@ -16,4 +16,5 @@ mod output;
 mod packaging;
 mod reconcile;
 mod registry_auth;
+mod serve;
 mod support;

@@ -20,8 +20,10 @@ pub(crate) struct Order {
     pub(crate) project: String,
     pub(crate) stage: String,
     pub(crate) tag: Option<String>,
-    /// `rollback` (with `--to` when given).
-    pub(crate) rollback: Option<Option<i64>>,
+    /// `rollback` rather than `deploy`.
+    pub(crate) rollback: bool,
+    /// `rollback --to`.
+    pub(crate) to: Option<i64>,
     pub(crate) wait: WaitArgs,
 }
 
@@ -58,9 +60,9 @@ impl Deploys for Local<'_> {
         let ctx = self.ctx;
         let (config, stage, tag) = resolve(ctx, &order.project, &order.stage, order.tag.as_deref())?;
         let adapters = Adapters::build(ctx, &config).await?;
-        let (trigger, image_override) = match order.rollback {
-            None => (Trigger::Deploy, None),
-            Some(to) => {
+        let (trigger, image_override) = if order.rollback {
+            let to = order.to;
+            {
                 let source = adapters
                     .deployer(&NoReporter)
                     .rollback_source(&stage, &tag, to.map(DeployId))
@@ -74,6 +76,8 @@ impl Deploys for Local<'_> {
                 }
                 (Trigger::Rollback, Some(format!("{}@{digest}", stage.image)))
             }
+        } else {
+            (Trigger::Deploy, None)
         };
         let req = DeployRequest { image_override, stage, tag, trigger, lock_wait: lock_wait(&order.wait) };
         let (handle, cancel) = CancelHandle::new();

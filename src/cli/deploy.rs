@@ -99,12 +99,12 @@ pub(crate) fn resolve(
 }
 
 pub(crate) async fn run(ctx: &Ctx, a: DeployArgs) -> Result<u8, Failure> {
-    let order = Order { project: a.project, stage: a.stage, tag: a.tag, rollback: None, wait: a.wait };
+    let order = Order { project: a.project, stage: a.stage, tag: a.tag, rollback: false, to: None, wait: a.wait };
     run_order(ctx, &order, false).await
 }
 
 pub(crate) async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<u8, Failure> {
-    let order = Order { project: a.project, stage: a.stage, tag: a.tag, rollback: Some(a.to), wait: a.wait };
+    let order = Order { project: a.project, stage: a.stage, tag: a.tag, rollback: true, to: a.to, wait: a.wait };
     run_order(ctx, &order, false).await
 }
 
@@ -112,15 +112,12 @@ pub(crate) async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<u8, Failure> 
 /// renders its result and returns its exit code.
 pub(crate) async fn run_order(ctx: &Ctx, order: &Order, remove: bool) -> Result<u8, Failure> {
     let reporter = ctx.reporter();
-    let result = match &ctx.remote {
-        Some(url) => {
-            let r = Remote::new(ctx, url)?;
-            if remove { r.remove(order, reporter.as_ref()).await } else { r.deploy(order, reporter.as_ref()).await }
-        }
-        None => {
-            let l = Local { ctx };
-            if remove { l.remove(order, reporter.as_ref()).await } else { l.deploy(order, reporter.as_ref()).await }
-        }
+    let result = if let Some(url) = &ctx.remote {
+        let r = Remote::new(ctx, url)?;
+        if remove { r.remove(order, reporter.as_ref()).await } else { r.deploy(order, reporter.as_ref()).await }
+    } else {
+        let l = Local { ctx };
+        if remove { l.remove(order, reporter.as_ref()).await } else { l.deploy(order, reporter.as_ref()).await }
     };
     drop(reporter);
     let v = result?;

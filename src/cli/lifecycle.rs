@@ -10,7 +10,7 @@ use super::deploy::Adapters;
 use super::{Ctx, Failure, exit, out};
 
 pub(crate) async fn remove(ctx: &Ctx, a: RemoveArgs) -> Result<u8, Failure> {
-    let order = Order { project: a.project, stage: a.stage, tag: Some(a.tag), rollback: None, wait: a.wait };
+    let order = Order { project: a.project, stage: a.stage, tag: Some(a.tag), rollback: false, to: None, wait: a.wait };
     super::deploy::run_order(ctx, &order, true).await
 }
 

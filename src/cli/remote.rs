@@ -110,13 +110,11 @@ impl Remote {
                 return Ok(job);
             }
             let next = self.get(&format!("/v1/jobs/{}?wait=8", job.id)).await;
-            job = match next {
-                Ok(r) => r.json().await.context("the server's answer is not a job").map_err(Failure::usage)?,
-                Err(_) => {
-                    tokio::time::sleep(BACKOFF).await;
-                    continue;
-                }
-            };
+            if let Ok(r) = next {
+                job = r.json().await.context("the server's answer is not a job").map_err(Failure::usage)?;
+            } else {
+                tokio::time::sleep(BACKOFF).await;
+            }
         }
     }
 
@@ -143,10 +141,7 @@ impl Remote {
             if let Some(mut resp) = resp {
                 let mut buf: Vec<u8> = Vec::new();
                 loop {
-                    let chunk = match resp.chunk().await {
-                        Ok(Some(c)) => c,
-                        Ok(None) | Err(_) => break,
-                    };
+                    let Ok(Some(chunk)) = resp.chunk().await else { break };
                     buf.extend_from_slice(&chunk);
                     while let Some(end) = frame_end(&buf) {
                         let frame: Vec<u8> = buf.drain(..end.1).collect();
@@ -209,7 +204,7 @@ fn parse_frame(text: &str) -> Frame {
     for line in text.lines() {
         let (field, value) = line.split_once(':').map_or((line, ""), |(k, v)| (k, v.strip_prefix(' ').unwrap_or(v)));
         match field {
-            "event" => f.event = value.to_owned(),
+            "event" => value.clone_into(&mut f.event),
             "id" => f.id = value.trim().parse().ok(),
             "data" => data.push(value.to_owned()),
             _ => {}
@@ -229,14 +224,14 @@ fn body(order: &Order) -> CommandBody {
         project: order.project.clone(),
         stage: order.stage.clone(),
         tag: order.tag.clone(),
-        to: order.rollback.flatten(),
+        to: order.to,
         wait,
     }
 }
 
 impl Deploys for Remote {
     async fn deploy(&self, order: &Order, reporter: &dyn Reporter) -> Result<Value, Failure> {
-        let path = if order.rollback.is_some() { "/v1/rollbacks" } else { "/v1/deploys" };
+        let path = if order.rollback { "/v1/rollbacks" } else { "/v1/deploys" };
         let job = self.submit(path, &body(order)).await?;
         let job = self.settle(job, reporter).await?;
         match (job.state, job.deploy_id) {

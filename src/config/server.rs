@@ -27,7 +27,7 @@ pub enum ReceiverKind {
     /// Gitea or Forgejo `package` events; `X-Gitea-Signature` / `X-Forgejo-Signature` HMAC.
     #[serde(alias = "forgejo")]
     Gitea,
-    /// Harbor's default payload format (and CloudEvents); the policy's `Authorization` header.
+    /// Harbor's default payload format (and `CloudEvents`); the policy's `Authorization` header.
     Harbor,
     /// Docker Hub repository webhooks; a secret path segment.
     Dockerhub,

@@ -236,7 +236,7 @@ fn lock_wait(api: &Api, w: Option<&str>) -> Result<LockWait, ApiError> {
     }
 }
 
-async fn submit(api: &Api, caller: &Caller, kind: WorkKind, body: CommandBody) -> Result<Response, ApiError> {
+fn submit(api: &Api, caller: &Caller, kind: WorkKind, body: &CommandBody) -> Result<Response, ApiError> {
     let action = match kind {
         WorkKind::Deploy => Action::Deploy,
         WorkKind::Rollback => Action::Rollback,
@@ -270,15 +270,15 @@ async fn submit(api: &Api, caller: &Caller, kind: WorkKind, body: CommandBody) -
 }
 
 async fn deploy(State(api): State<Api>, caller: Caller, Json(body): Json<CommandBody>) -> Result<Response, ApiError> {
-    submit(&api, &caller, WorkKind::Deploy, body).await
+    submit(&api, &caller, WorkKind::Deploy, &body)
 }
 
 async fn rollback(State(api): State<Api>, caller: Caller, Json(body): Json<CommandBody>) -> Result<Response, ApiError> {
-    submit(&api, &caller, WorkKind::Rollback, body).await
+    submit(&api, &caller, WorkKind::Rollback, &body)
 }
 
 async fn remove(State(api): State<Api>, caller: Caller, Json(body): Json<CommandBody>) -> Result<Response, ApiError> {
-    submit(&api, &caller, WorkKind::Remove, body).await
+    submit(&api, &caller, WorkKind::Remove, &body)
 }
 
 #[derive(Debug, Deserialize)]

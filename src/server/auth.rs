@@ -71,7 +71,11 @@ pub fn generate() -> Result<String, RandomError> {
 #[must_use]
 pub fn hash(token: &str) -> String {
     let d = Sha256::digest(token.as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    d.iter().fold(String::with_capacity(64), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// An authenticated caller.

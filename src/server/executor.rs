@@ -90,6 +90,9 @@ impl Shared {
     }
 }
 
+/// A change applied to every deployer the executor makes.
+pub type Tune<R, P, S, Pr> = for<'a> fn(Deployer<'a, R, P, S, Pr>) -> Deployer<'a, R, P, S, Pr>;
+
 /// The adapters deploys run with, owned by the executor's thread.
 pub struct Backend<R, P, S, Pr> {
     /// The container engine.
@@ -105,7 +108,7 @@ pub struct Backend<R, P, S, Pr> {
     /// Lock files (beside the state file, as the CLI's).
     pub lock_dir: PathBuf,
     /// Applied to every deployer (the binary's test hooks).
-    pub tune: for<'a> fn(Deployer<'a, R, P, S, Pr>) -> Deployer<'a, R, P, S, Pr>,
+    pub tune: Tune<R, P, S, Pr>,
 }
 
 /// What kind of work an API job is.
@@ -494,19 +497,18 @@ where
                 return None;
             }
         };
-        let digest = match &c.digest {
-            Some(d) => d.clone(),
-            None => {
-                let image = format!("{}:{}", c.image, c.tag);
-                let auth = self.backend.runtime.registry_auth(&stage.image, stage.registry_auth.as_ref()).await;
-                let auth = auth.ok().flatten();
-                match self.backend.runtime.digest(&image, auth.as_ref().map(|(_, a)| a)).await {
-                    Ok(d) if !d.is_empty() => d,
-                    Ok(_) | Err(_) => {
-                        self.shared.metrics.deploy("error");
-                        self.shared.jobs.failed(job, format!("cannot resolve {image} to a digest"), codes.usage);
-                        return None;
-                    }
+        let digest = if let Some(d) = &c.digest {
+            d.clone()
+        } else {
+            let image = format!("{}:{}", c.image, c.tag);
+            let auth = self.backend.runtime.registry_auth(&stage.image, stage.registry_auth.as_ref()).await;
+            let auth = auth.ok().flatten();
+            match self.backend.runtime.digest(&image, auth.as_ref().map(|(_, a)| a)).await {
+                Ok(d) if !d.is_empty() => d,
+                Ok(_) | Err(_) => {
+                    self.shared.metrics.deploy("error");
+                    self.shared.jobs.failed(job, format!("cannot resolve {image} to a digest"), codes.usage);
+                    return None;
                 }
             }
         };

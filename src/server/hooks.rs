@@ -88,12 +88,9 @@ async fn handle(api: &Api, name: &str, path_secret: Option<String>, req: Request
 /// After authentication: parse, match, queue; always 2xx (a sender whose request was genuine
 /// gains nothing from a retry).
 fn accept(api: &Api, r: &Receiver, headers: &HeaderMap, body: &[u8]) -> Response {
-    let events = match receivers::parse(r.kind, headers, body) {
-        Ok(e) => e,
-        Err(_) => {
-            api.shared.metrics.webhook(&r.name, "ignored");
-            return answer(StatusCode::OK, "ignored: not a payload this receiver understands");
-        }
+    let Ok(events) = receivers::parse(r.kind, headers, body) else {
+        api.shared.metrics.webhook(&r.name, "ignored");
+        return answer(StatusCode::OK, "ignored: not a payload this receiver understands");
     };
     let rules = api.config.push_rules();
     let mut matched = 0;

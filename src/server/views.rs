@@ -24,7 +24,7 @@ pub fn list_items(
     leftovers: &[LeftoverRecord],
     state_id: Option<&str>,
     docker: Option<&[ContainerInfo]>,
-    health: &HashMap<i64, String>,
+    health: &HashMap<i64, String, impl std::hash::BuildHasher>,
     filter: &Filter,
 ) -> Vec<Value> {
     let by_name: HashMap<&str, &ContainerInfo> =

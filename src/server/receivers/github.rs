@@ -17,9 +17,11 @@ struct Body {
 #[derive(Deserialize)]
 struct Package {
     name: Option<String>,
-    package_type: Option<String>,
+    #[serde(rename = "package_type")]
+    kind: Option<String>,
     owner: Option<Owner>,
-    package_version: Option<Version>,
+    #[serde(rename = "package_version")]
+    version: Option<Version>,
 }
 
 #[derive(Deserialize)]
@@ -60,13 +62,9 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Vec<PushEvent>, 
         return Ok(Vec::new());
     }
     let Some(p) = b.package.or(b.registry_package) else { return Ok(Vec::new()) };
-    let container = p
-        .package_type
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("container") || t.eq_ignore_ascii_case("docker"));
-    let (Some(owner), Some(name), Some(v), true) =
-        (p.owner.and_then(|o| o.login), p.name, p.package_version, container)
-    else {
+    let container =
+        p.kind.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("container") || t.eq_ignore_ascii_case("docker"));
+    let (Some(owner), Some(name), Some(v), true) = (p.owner.and_then(|o| o.login), p.name, p.version, container) else {
         return Ok(Vec::new());
     };
     let meta = v.container_metadata;

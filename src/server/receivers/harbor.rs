@@ -1,5 +1,5 @@
 //! Harbor artifact pushes, in the Default format (`"type": "PUSH_ARTIFACT"`, `event_data`) and
-//! CloudEvents (`"type": "harbor.artifact.pushed"`, `data`). A resource whose tag is its
+//! `CloudEvents` (`"type": "harbor.artifact.pushed"`, `data`). A resource whose tag is its
 //! digest is untagged and does not count. The host is the text before the first `/` of
 //! `resource_url`.
 
@@ -27,7 +27,8 @@ struct Data {
 struct Resource {
     digest: Option<String>,
     tag: Option<String>,
-    resource_url: Option<String>,
+    #[serde(rename = "resource_url")]
+    url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -48,7 +49,7 @@ pub(super) fn parse(_headers: &HeaderMap, body: &[u8]) -> Result<Vec<PushEvent>,
         .into_iter()
         .filter_map(|r| {
             let tag = r.tag.filter(|t| is_deploy_tag(t) && Some(t) != r.digest.as_ref())?;
-            let host = r.resource_url.as_deref()?.split('/').next()?.to_ascii_lowercase();
+            let host = r.url.as_deref()?.split('/').next()?.to_ascii_lowercase();
             Some(PushEvent {
                 registry: host,
                 repository: repo.to_ascii_lowercase(),

@@ -25,7 +25,11 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 fn hex_hmac(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
-    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    mac.finalize().into_bytes().iter().fold(String::new(), |mut s, b| {
+        use std::fmt::Write as _;
+        write!(s, "{b:02x}").unwrap();
+        s
+    })
 }
 
 fn one(events: &[PushEvent]) -> (&str, &str, &str, Option<&str>) {
