@@ -46,7 +46,17 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| open_err(e.into()))?;
         }
-        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(|e| open_err(e.into()))?;
+        // Only when missing: closing a plain descriptor of the file drops every POSIX lock this
+        // process holds on it, including those of another open connection (`serve` keeps two),
+        // and another process may then checkpoint and delete the WAL under that connection.
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| open_err(e.into()))?;
+        }
         let conn = Connection::open(path).map_err(|e| open_err(e.into()))?;
         Self::init(conn, &shown)
     }
