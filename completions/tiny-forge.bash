@@ -46,6 +46,12 @@ _tiny__forge() {
             tiny__forge,rollback)
                 cmd="tiny__forge__subcmd__rollback"
                 ;;
+            tiny__forge,serve)
+                cmd="tiny__forge__subcmd__serve"
+                ;;
+            tiny__forge,token)
+                cmd="tiny__forge__subcmd__token"
+                ;;
             tiny__forge__subcmd__help,check)
                 cmd="tiny__forge__subcmd__help__subcmd__check"
                 ;;
@@ -76,8 +82,23 @@ _tiny__forge() {
             tiny__forge__subcmd__help,rollback)
                 cmd="tiny__forge__subcmd__help__subcmd__rollback"
                 ;;
+            tiny__forge__subcmd__help,serve)
+                cmd="tiny__forge__subcmd__help__subcmd__serve"
+                ;;
+            tiny__forge__subcmd__help,token)
+                cmd="tiny__forge__subcmd__help__subcmd__token"
+                ;;
             tiny__forge__subcmd__help__subcmd__history,show)
                 cmd="tiny__forge__subcmd__help__subcmd__history__subcmd__show"
+                ;;
+            tiny__forge__subcmd__help__subcmd__token,create)
+                cmd="tiny__forge__subcmd__help__subcmd__token__subcmd__create"
+                ;;
+            tiny__forge__subcmd__help__subcmd__token,list)
+                cmd="tiny__forge__subcmd__help__subcmd__token__subcmd__list"
+                ;;
+            tiny__forge__subcmd__help__subcmd__token,revoke)
+                cmd="tiny__forge__subcmd__help__subcmd__token__subcmd__revoke"
                 ;;
             tiny__forge__subcmd__history,help)
                 cmd="tiny__forge__subcmd__history__subcmd__help"
@@ -91,6 +112,30 @@ _tiny__forge() {
             tiny__forge__subcmd__history__subcmd__help,show)
                 cmd="tiny__forge__subcmd__history__subcmd__help__subcmd__show"
                 ;;
+            tiny__forge__subcmd__token,create)
+                cmd="tiny__forge__subcmd__token__subcmd__create"
+                ;;
+            tiny__forge__subcmd__token,help)
+                cmd="tiny__forge__subcmd__token__subcmd__help"
+                ;;
+            tiny__forge__subcmd__token,list)
+                cmd="tiny__forge__subcmd__token__subcmd__list"
+                ;;
+            tiny__forge__subcmd__token,revoke)
+                cmd="tiny__forge__subcmd__token__subcmd__revoke"
+                ;;
+            tiny__forge__subcmd__token__subcmd__help,create)
+                cmd="tiny__forge__subcmd__token__subcmd__help__subcmd__create"
+                ;;
+            tiny__forge__subcmd__token__subcmd__help,help)
+                cmd="tiny__forge__subcmd__token__subcmd__help__subcmd__help"
+                ;;
+            tiny__forge__subcmd__token__subcmd__help,list)
+                cmd="tiny__forge__subcmd__token__subcmd__help__subcmd__list"
+                ;;
+            tiny__forge__subcmd__token__subcmd__help,revoke)
+                cmd="tiny__forge__subcmd__token__subcmd__help__subcmd__revoke"
+                ;;
             *)
                 ;;
         esac
@@ -98,7 +143,7 @@ _tiny__forge() {
 
     case "${cmd}" in
         tiny__forge)
-            opts="-q -v -h -V --config --state --output --quiet --verbose --help --version deploy rollback remove prune list history check completions manpage help"
+            opts="-q -v -h -V --config --state --output --quiet --verbose --remote --help --version deploy rollback remove prune list history check serve token completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -116,6 +161,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -124,7 +173,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__check)
-            opts="-q -v -h --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -140,6 +189,10 @@ _tiny__forge() {
                     ;;
                 --output)
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -150,7 +203,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__completions)
-            opts="-q -v -h --config --state --output --quiet --verbose --help bash elvish fish powershell zsh"
+            opts="-q -v -h --config --state --output --quiet --verbose --remote --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -168,6 +221,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -176,7 +233,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__deploy)
-            opts="-q -v -h --no-wait --wait --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --no-wait --wait --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -198,6 +255,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -206,7 +267,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__help)
-            opts="deploy rollback remove prune list history check completions manpage help"
+            opts="deploy rollback remove prune list history check serve token completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -373,8 +434,78 @@ _tiny__forge() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tiny__subcmd__forge__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__help__subcmd__token)
+            opts="create list revoke"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__help__subcmd__token__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__help__subcmd__token__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__help__subcmd__token__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tiny__subcmd__forge__subcmd__history)
-            opts="-q -v -h --limit --config --state --output --quiet --verbose --help show help"
+            opts="-q -v -h --limit --config --state --output --quiet --verbose --remote --help show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -394,6 +525,10 @@ _tiny__forge() {
                     ;;
                 --output)
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -446,7 +581,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__history__subcmd__show)
-            opts="-q -v -h --follow --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --follow --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -464,6 +599,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -472,7 +611,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__list)
-            opts="-q -v -h --probe --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --probe --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -488,6 +627,10 @@ _tiny__forge() {
                     ;;
                 --output)
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -498,7 +641,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__manpage)
-            opts="-q -v -h --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -516,6 +659,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -524,7 +671,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__prune)
-            opts="-q -v -h --older-than --include-default --dry-run --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --older-than --include-default --dry-run --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -546,6 +693,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -554,7 +705,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__remove)
-            opts="-q -v -h --no-wait --wait --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --no-wait --wait --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -576,6 +727,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -584,7 +739,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__rollback)
-            opts="-q -v -h --to --no-wait --wait --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --to --no-wait --wait --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -608,6 +763,250 @@ _tiny__forge() {
                     ;;
                 --output)
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__serve)
+            opts="-q -v -h --listen --config --state --output --quiet --verbose --remote --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token)
+            opts="-q -v -h --config --state --output --quiet --verbose --remote --help create list revoke help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__create)
+            opts="-q -v -h --name --project --stage --can --config --state --output --quiet --verbose --remote --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --can)
+                    COMPREPLY=($(compgen -W "deploy rollback remove read" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__help)
+            opts="create list revoke help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__help__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__list)
+            opts="-q -v -h --config --state --output --quiet --verbose --remote --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__revoke)
+            opts="-q -v -h --config --state --output --quiet --verbose --remote --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
