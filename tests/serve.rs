@@ -153,6 +153,27 @@ fn a_token_scoped_to_one_stage_cannot_touch_another_and_a_bad_token_is_refused()
     assert!(listed.stdout.contains("dev-only") && listed.stdout.contains("revoked"), "{}", listed.stdout);
     assert!(!listed.stdout.contains(&dev), "the token itself is never shown again");
     assert!(sb.deploys().is_empty());
+    // Failed authentications from one address are capped: then 429, whatever is presented.
+    let mut codes = Vec::new();
+    for _ in 0..12 {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        codes.push(rt.block_on(async {
+            let r = crate::support::client()
+                .get(format!("{}/v1/deploys", server.url))
+                .bearer_auth("tf_wrong")
+                .send()
+                .await
+                .unwrap();
+            r.status().as_u16()
+        }));
+    }
+    assert!(codes.contains(&401) && codes.ends_with(&[429, 429]), "{codes:?}");
+    // No token in the state file's text, the metrics or the server's answers.
+    let (_, metrics) = crate::support::http_get(&format!("{}/metrics", server.url));
+    assert!(!metrics.contains(&dev) && !metrics.contains("tf_wrong"), "{metrics}");
+    assert!(metrics.contains("tiny_forge_auth_failures_total"), "{metrics}");
+    let raw = std::fs::read(&sb.state).unwrap();
+    assert!(!String::from_utf8_lossy(&raw).contains(&dev), "the state file holds only the token's hash");
 }
 
 /// GETs `url` with a bearer token and an optional `Last-Event-ID`; returns the body (for a
