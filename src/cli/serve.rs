@@ -107,7 +107,9 @@ pub(crate) async fn run(ctx: &Ctx, listen: Option<String>) -> Result<u8, Failure
 async fn signals(stop: watch::Sender<bool>, abort: watch::Sender<bool>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        return;
+        // Keep the senders: a dropped one would read as "changed" forever.
+        let _keep = (stop, abort);
+        return std::future::pending().await;
     };
     let mut next = async || {
         tokio::select! {

@@ -308,6 +308,50 @@ pub(super) fn push_rules(projects: &BTreeMap<String, ProjectFile>, problems: &mu
 mod tests {
     use super::*;
 
+    const PROJECT: &str = "[projects.shop]\nimage = \"r.example.com/shop\"\nport = 80\n[projects.shop.stages.dev]\n";
+
+    fn parse(text: &str) -> Result<super::super::Config, super::super::ConfigError> {
+        super::super::Config::parse(text, Path::new("/etc/tf/tiny-forge.toml"))
+    }
+
+    #[test]
+    fn server_defaults_and_rules_resolve() {
+        let text = format!(
+            "{PROJECT}[[projects.shop.stages.dev.on_push]]\ntags = \"main\"\nslot = \"default\"\npoll = \"30s\"\n[[projects.shop.stages.dev.on_push]]\ntags = \"pr-*\"\n"
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.server().listen, "127.0.0.1:8420");
+        assert_eq!(c.server().debounce, Duration::from_secs(2));
+        let rules = c.push_rules();
+        assert_eq!(rules.len(), 2);
+        assert_eq!((rules[0].slot, rules[0].poll), (RuleSlot::Default, Some(Duration::from_secs(30))));
+        assert_eq!(rules[0].slot_tag(&Tag::new("main").unwrap()).as_str(), "latest", "the stage's default tag");
+        assert_eq!(rules[1].slot_tag(&Tag::new("pr-3").unwrap()).as_str(), "pr-3");
+    }
+
+    #[test]
+    fn every_server_problem_is_reported_with_its_key_path() {
+        let text = format!(
+            "[server]\nlisten = \"nowhere\"\n[[receivers]]\nname = \"Bad Name\"\nkind = \"distribution\"\n[[receivers]]\nname = \"git\"\nkind = \"gitea\"\nsecret_env = \"X\"\n{PROJECT}[[projects.shop.stages.dev.on_push]]\ntags = \"pr-*\"\npoll = \"1m\"\n"
+        );
+        let e = parse(&text).unwrap_err().to_string();
+        for needle in [
+            "server.listen `nowhere`",
+            "receivers[0].name `Bad Name`",
+            "receivers[0]: set `secret_env` or `secret_file`",
+            "receivers[1].registry: required for kind = \"gitea\"",
+            "projects.shop.stages.dev.on_push[0].poll: only an exact tag",
+        ] {
+            assert!(e.contains(needle), "{needle:?} missing from: {e}");
+        }
+        let e = parse(&format!("[[receivers]]\nname = \"r\"\nkind = \"nexus\"\nsecret_env = \"X\"\n{PROJECT}"))
+            .unwrap_err();
+        assert!(e.to_string().contains("receivers"), "{e}");
+        let e = parse(&format!("{PROJECT}[[projects.shop.stages.dev.on_push]]\ntags = \"x\"\nimage = \"evil/app\"\n"))
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown field `image`"), "a rule cannot name an image: {e}");
+    }
+
     #[test]
     fn tag_patterns_match_like_shell_globs_with_star_only() {
         let p = |s: &str| TagPattern(s.to_owned());

@@ -35,4 +35,7 @@ pub mod views;
 pub mod wire;
 
 pub use api::{Api, Receiver};
+
+#[cfg(test)]
+mod tests;
 pub use executor::{Backend, Codes, Command, DigestSource, Executor, Shared};
