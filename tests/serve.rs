@@ -341,3 +341,56 @@ fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A TCP relay to `target` that cuts every connection `after` it was opened: a flaky network
+/// between a hosted runner and the server.
+fn cutting_relay(target: &str, after: Duration) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let target = target.trim_start_matches("http://").to_owned();
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            let Ok(server) = std::net::TcpStream::connect(&target) else { continue };
+            let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            };
+            pipe(client, server);
+            pipe(s2.try_clone().unwrap(), c2.try_clone().unwrap());
+            std::thread::spawn(move || {
+                std::thread::sleep(after);
+                let _ = c2.shutdown(std::net::Shutdown::Both);
+                let _ = s2.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn the_remote_cli_resumes_a_dropped_event_stream_and_shows_each_event_once() {
+    let sb = Sandbox::new("srvcut");
+    sb.config("", "");
+    let p = sb.project.clone();
+    let tok = token(&sb, &["--name", "ci"]);
+    // Slow steps, so that the stream is cut several times while the deploy runs.
+    let server = Server::start(&sb, &[("TINY_FORGE_TEST_PAUSE_AFTER", "pull:2s,create:2s,health:2s")]);
+    let relay = cutting_relay(&server.url, Duration::from_millis(700));
+    let mut c = sb.tf(&["--output", "json", "deploy", &p, "dev"]);
+    c.env("TINY_FORGE_REMOTE", &relay).env("TINY_FORGE_TOKEN", &tok);
+    let out = Run::from(c.output().unwrap());
+    out.code(0);
+    let (events, result) = shape(&out.stdout);
+    assert_eq!(result["status"], "succeeded", "{}", out.stdout);
+    let started: Vec<&String> = events.iter().filter(|e| e.0 == "step_started").map(|e| &e.1).collect();
+    let mut unique = started.clone();
+    unique.dedup();
+    assert_eq!(started, unique, "no event twice:\n{}", out.stdout);
+    // Every stored entry arrived: the log has as many entries as the output has stored events.
+    let stored = sb.logs(sb.deploys()[0].id).len();
+    let shown = events.iter().filter(|e| !(e.0 == "step_started" && e.1 == "lock")).count();
+    assert_eq!(shown, stored, "{}", out.stdout);
+}
