@@ -116,7 +116,7 @@ def sse(addr, token, runs):
     lat = []
     for i in range(runs):
         c = http.client.HTTPConnection(h, int(p), timeout=30)
-        body = json.dumps({"project": "bench", "stage": "remote", "tag": f"r{i + 1}"})
+        body = json.dumps({"project": "bench", "stage": "sse", "tag": f"r{i + 1}"})
         c.request("POST", "/v1/deploys", body=body,
                   headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         job = json.loads(c.getresponse().read())

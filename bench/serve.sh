@@ -30,6 +30,8 @@ max_instances = 1000
 default_tag = "base"
 [projects.bench.stages.remote]
 default_tag = "base"
+[projects.bench.stages.sse]
+default_tag = "base"
 [projects.bench.stages.hook]
 default_tag = "base"
 [[projects.bench.stages.hook.on_push]]

@@ -21,7 +21,7 @@ use crate::store::{NewToken, SqliteStore};
 const CONFIG: &str = r#"
 [server]
 max_body_bytes = 8192
-auth_failures = 5
+auth_failures = 8
 
 [projects.app]
 image = "registry.example.com/team/app"
@@ -37,6 +37,34 @@ port = 8080
 [projects.gh.stages.dev]
 [[projects.gh.stages.dev.on_push]]
 tags = "1.*"
+
+[projects.gitea]
+image = "git.example.com/example-org/app"
+port = 8080
+[projects.gitea.stages.dev]
+[[projects.gitea.stages.dev.on_push]]
+tags = "1.4.2"
+
+[projects.harbor]
+image = "harbor.example.com/team/app"
+port = 8080
+[projects.harbor.stages.dev]
+[[projects.harbor.stages.dev.on_push]]
+tags = "1.4.2"
+
+[projects.quay]
+image = "quay.io/exampleorg/app"
+port = 8080
+[projects.quay.stages.dev]
+[[projects.quay.stages.dev.on_push]]
+tags = "1.4.2"
+
+[projects.gitlab]
+image = "registry.gitlab.example.com/group/project/app"
+port = 8080
+[projects.gitlab.stages.dev]
+[[projects.gitlab.stages.dev.on_push]]
+tags = "v2.*"
 
 [projects.hub]
 image = "exampleorg/app"
@@ -78,6 +106,10 @@ fn bed() -> Bed {
         receiver("reg", ReceiverKind::Distribution, "s3cret-token"),
         receiver("gh", ReceiverKind::Github, "gh-hmac-key"),
         receiver("hub", ReceiverKind::Dockerhub, "long-random-path-token"),
+        Receiver { registry: Some("git.example.com".into()), ..receiver("gitea", ReceiverKind::Gitea, "gitea-key") },
+        receiver("harbor", ReceiverKind::Harbor, "Basic aGFyYm9yOnNlY3JldA=="),
+        receiver("quay", ReceiverKind::Quay, "quay-path-token"),
+        receiver("gitlab", ReceiverKind::Gitlab, "gitlab-token"),
     ];
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop, stopping) = watch::channel(false);
@@ -209,7 +241,7 @@ async fn dockerhub_authenticates_by_its_secret_path_and_leaves_the_digest_to_res
 async fn an_address_that_fails_too_often_is_refused_even_with_the_right_secret() {
     let b = bed();
     let body = sample!("distribution-push.json");
-    for _ in 0..5 {
+    for _ in 0..8 {
         assert_eq!(b.send(post("/hooks/reg", &[], body)).await.0, StatusCode::UNAUTHORIZED);
     }
     let (status, _) = b.send(post("/hooks/reg", &[("authorization", "Bearer s3cret-token")], body)).await;
@@ -249,4 +281,51 @@ async fn health_and_metrics_need_no_token() {
     let (status, text) = b.send(Request::get("/metrics").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(text.contains("tiny_forge_queue_depth 0"), "{text}");
+}
+
+#[tokio::test]
+async fn every_sample_body_goes_through_its_receiver_and_nothing_without_its_secret() {
+    let mut b = bed();
+    let gitea = sample!("gitea-push.json");
+    let gitea_sig = sign("gitea-key", gitea);
+    let gitea_hex = gitea_sig.trim_start_matches("sha256=").to_owned();
+    let cases: Vec<(&str, Vec<(&str, &str)>, &[u8], &str)> = vec![
+        (
+            "/hooks/gitea",
+            vec![("x-gitea-event", "package"), ("x-gitea-signature", &gitea_hex)],
+            gitea,
+            "gitea/dev:1.4.2",
+        ),
+        (
+            "/hooks/harbor",
+            vec![("authorization", "Basic aGFyYm9yOnNlY3JldA==")],
+            sample!("harbor-push.json"),
+            "harbor/dev:1.4.2",
+        ),
+        ("/hooks/quay/quay-path-token", vec![], sample!("quay-push.json"), "quay/dev:1.4.2"),
+        (
+            "/hooks/gitlab",
+            vec![("authorization", "Bearer gitlab-token")],
+            sample!("gitlab-push.json"),
+            "gitlab/dev:v2.0.0",
+        ),
+    ];
+    for (uri, headers, body, slot) in &cases {
+        // Without the credential: refused, nothing queued.
+        let bare: Vec<(&str, &str)> = headers.iter().filter(|(k, _)| k.starts_with("x-gitea-event")).copied().collect();
+        let bare_uri = uri.trim_end_matches("/quay-path-token");
+        assert_eq!(b.send(post(bare_uri, &bare, body)).await.0, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(b.queued().is_empty(), "{uri}");
+        let (status, text) = b.send(post(uri, headers, body)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{uri}: {text}");
+        assert_eq!(pushes(&b.queued()).into_iter().map(|p| p.0).collect::<Vec<_>>(), [(*slot).to_owned()], "{uri}");
+    }
+    // Gitea with one byte changed: refused.
+    let mut changed = gitea.to_vec();
+    changed[20] ^= 1;
+    let h = [("x-gitea-event", "package"), ("x-gitea-signature", gitea_hex.as_str())];
+    assert_eq!(b.send(post("/hooks/gitea", &h, &changed)).await.0, StatusCode::UNAUTHORIZED);
+    // An unknown receiver name is a 404 that counts as a failed authentication.
+    assert_eq!(b.send(post("/hooks/nosuch", &[], b"{}")).await.0, StatusCode::NOT_FOUND);
+    assert!(b.queued().is_empty());
 }
