@@ -289,7 +289,9 @@ async fn every_sample_body_goes_through_its_receiver_and_nothing_without_its_sec
     let gitea = sample!("gitea-push.json");
     let gitea_sig = sign("gitea-key", gitea);
     let gitea_hex = gitea_sig.trim_start_matches("sha256=").to_owned();
-    let cases: Vec<(&str, Vec<(&str, &str)>, &[u8], &str)> = vec![
+    // (uri, headers, body, the slot it queues)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [u8], &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             "/hooks/gitea",
             vec![("x-gitea-event", "package"), ("x-gitea-signature", &gitea_hex)],
