@@ -283,14 +283,15 @@ async fn health_and_metrics_need_no_token() {
     assert!(text.contains("tiny_forge_queue_depth 0"), "{text}");
 }
 
+/// (uri, headers, body, the slot it queues)
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [u8], &'a str);
+
 #[tokio::test]
 async fn every_sample_body_goes_through_its_receiver_and_nothing_without_its_secret() {
     let mut b = bed();
     let gitea = sample!("gitea-push.json");
     let gitea_sig = sign("gitea-key", gitea);
     let gitea_hex = gitea_sig.trim_start_matches("sha256=").to_owned();
-    // (uri, headers, body, the slot it queues)
-    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [u8], &'a str);
     let cases: Vec<Case<'_>> = vec![
         (
             "/hooks/gitea",
