@@ -394,3 +394,133 @@ fn the_remote_cli_resumes_a_dropped_event_stream_and_shows_each_event_once() {
     let shown = events.iter().filter(|e| !(e.0 == "step_started" && e.1 == "lock")).count();
     assert_eq!(shown, stored, "{}", out.stdout);
 }
+
+/// A config for a sandbox whose `dev` stage deploys pushes of `main` into its default slot,
+/// with a distribution receiver (secret in a file) and `[server]` listening on `listen`.
+fn push_config(sb: &Sandbox, listen: &str, rule_extra: &str) {
+    let secret_file = sb.dir.path().join("hook-secret");
+    std::fs::write(&secret_file, "hook-secret-42").unwrap();
+    let text = format!(
+        r#"[settings]
+domain = "test.local"
+network = "{network}"
+state = "{state}"
+
+[server]
+listen = "{listen}"
+debounce = "200ms"
+
+[[receivers]]
+name = "registry"
+kind = "distribution"
+secret_file = "{secret_file}"
+
+[health]
+start_period = "0s"
+interval = "100ms"
+retries = 2
+timeout = "2s"
+
+[projects.{p}]
+image = "{repo}"
+port = 8080
+
+[projects.{p}.stages.dev]
+default_tag = "main"
+
+[[projects.{p}.stages.dev.on_push]]
+tags = "main"
+slot = "default"
+{rule_extra}
+"#,
+        network = sb.network,
+        state = sb.state.display(),
+        secret_file = secret_file.display(),
+        p = sb.project,
+        repo = images().repo,
+    );
+    sb.write_config(&text);
+}
+
+fn succeeded(sb: &Sandbox, trigger: &str) -> Vec<tiny_forge::store::DeployRecord> {
+    if !sb.state.exists() {
+        return Vec::new();
+    }
+    sb.deploys().into_iter().filter(|d| d.trigger.as_str() == trigger && d.status.as_str() == "succeeded").collect()
+}
+
+fn digest_of(tag: &str) -> String {
+    let image = format!("{}:{tag}", images().repo);
+    run(Command::new("docker").args(["pull", "-q", &image]));
+    let d = crate::support::docker(&["inspect", "-f", "{{index .RepoDigests 0}}", &image]);
+    d.trim().split('@').nth(1).unwrap().to_owned()
+}
+
+#[test]
+fn a_replayed_or_wrongly_authenticated_delivery_deploys_nothing() {
+    let sb = Sandbox::new("srvreplay");
+    push_config(&sb, "127.0.0.1:0", "");
+    let mut server = Server::start(&sb, &[]);
+    let registry = images().registry.host();
+    let digest = digest_of("v3");
+    let body = serde_json::json!({"events": [{
+        "id": "same-event-id", "action": "push",
+        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+            "repository": "tf-test/demo", "url": format!("http://{registry}/v2/tf-test/demo/manifests/{digest}"), "tag": "main"},
+        "request": {"host": registry, "method": "PUT"}}]})
+    .to_string();
+    let send = |auth: &str| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let r = crate::support::client()
+                .post(format!("{}/hooks/registry", server.url))
+                .header("authorization", auth)
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            r.status().as_u16()
+        })
+    };
+    assert_eq!(send("Bearer hook-secret-4"), 401);
+    assert_eq!(send(""), 401);
+    assert_eq!(send("Bearer hook-secret-42"), 202);
+    wait_for(|| (succeeded(&sb, "webhook").len() == 1).then_some(()));
+    assert_eq!(send("Bearer hook-secret-42"), 202, "a replay is answered 2xx");
+    std::thread::sleep(Duration::from_secs(2));
+    let deploys = sb.deploys();
+    assert_eq!(deploys.len(), 1, "the replay deployed nothing: {deploys:?}");
+    assert_eq!(deploys[0].digest.as_deref(), Some(digest.as_str()));
+    assert_eq!(deploys[0].actor.as_deref(), Some("webhook:registry:same-event-id"));
+    assert_eq!(server.terminate(), 0);
+}
+
+#[test]
+fn the_poller_deploys_a_tag_that_moved() {
+    let sb = Sandbox::new("srvpoll");
+    let tag = format!("poll-{}", sb.project);
+    push_config(&sb, "127.0.0.1:0", "");
+    let text = std::fs::read_to_string(&sb.config).unwrap().replace(
+        "tags = \"main\"\nslot = \"default\"",
+        &format!("tags = \"{tag}\"\nslot = \"default\"\npoll = \"1s\""),
+    );
+    sb.write_config(&text);
+    crate::support::retag("v4", &tag);
+    let mut server = Server::start(&sb, &[]);
+    wait_for(|| (succeeded(&sb, "poll").len() == 1).then_some(()));
+    crate::support::retag("v5", &tag);
+    wait_for(|| (succeeded(&sb, "poll").len() == 2).then_some(()));
+    std::thread::sleep(Duration::from_secs(3));
+    let polled = succeeded(&sb, "poll");
+    assert_eq!(polled.len(), 2, "an unchanged tag is not deployed again: {polled:?}");
+    assert_ne!(polled[0].digest, polled[1].digest);
+    let live: Vec<_> = sb.instances().into_iter().filter(|i| i.status.as_str() == "live").collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(http_body(live[0].url.as_deref().unwrap()), "v5\n");
+    assert_eq!(server.terminate(), 0);
+    docker_ok(&["rmi", &format!("{}:{tag}", images().repo)]);
+}
+
+fn http_body(url: &str) -> String {
+    crate::support::http_get(url).1
+}

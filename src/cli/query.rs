@@ -11,7 +11,7 @@ use tiny_forge::domain::{InstanceStatus, ProjectName, StageName};
 use tiny_forge::engine::DockerRuntime;
 use tiny_forge::health::{HttpProbe, Probe as _};
 use tiny_forge::report::fmt_ms;
-use tiny_forge::store::{DeployRecord, Filter, InstanceRecord, Store as _, now_ms};
+use tiny_forge::store::{DeployRecord, Filter, InstanceRecord, LogEntry, Store as _, now_ms};
 
 use super::args::{HistoryArgs, HistoryCommand};
 use super::backend::{Deploys as _, Local};
@@ -231,11 +231,6 @@ fn duration(d: &DeployRecord) -> String {
 
 pub(crate) async fn history(ctx: &Ctx, h: HistoryArgs) -> Result<u8, Failure> {
     if let Some(HistoryCommand::Show { id, follow }) = h.show {
-        if ctx.remote.is_some() {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "`history show` runs on the server's host; with --remote, follow a deploy as `deploy` does"
-            )));
-        }
         return show(ctx, DeployId(id), follow).await;
     }
     let deploys = match &ctx.remote {
@@ -271,7 +266,83 @@ pub(crate) async fn history(ctx: &Ctx, h: HistoryArgs) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
+/// One log line as `history show` prints it (text or a JSON `log` object).
+fn log_line(ctx: &Ctx, l: &LogEntry) -> Result<(), Failure> {
+    if ctx.json() {
+        out(&json!({"type": "log", "ts": render::rfc3339(l.ts), "level": l.level, "step": l.step, "message": l.message})
+            .to_string())
+    } else {
+        out(&format!("{} {:<5} {:<8} {}", render::rfc3339(l.ts), l.level.as_str(), l.step, l.message))
+    }
+}
+
+fn show_header(ctx: &Ctx, d: &DeployRecord) -> Result<(), Failure> {
+    if !ctx.json() {
+        out(&format!("deploy {}  {}/{}:{}  {}  ({})", d.id, d.project, d.stage, d.tag, d.status, d.trigger.as_str()))?;
+        out(&format!("image   {}{}", d.image, d.digest.as_deref().map(|x| format!(" ({x})")).unwrap_or_default()))?;
+        out(&format!("started {} on {} (pid {})", render::rfc3339(d.started_at), d.host, d.pid))?;
+    }
+    Ok(())
+}
+
+fn show_whole(d: &DeployRecord, logs: &[LogEntry]) -> Result<(), Failure> {
+    let mut v = deploy_json(d);
+    v["logs"] = serde_json::to_value(
+        logs.iter()
+            .map(|l| json!({"ts": render::rfc3339(l.ts), "level": l.level, "step": l.step, "message": l.message}))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or_default();
+    out(&v.to_string())
+}
+
+fn show_end(ctx: &Ctx, d: &DeployRecord, follow: bool) -> Result<u8, Failure> {
+    if ctx.json() {
+        out(&json!({"type": "result", "deploy": deploy_json(d)}).to_string())?;
+    } else {
+        if let Some(url) = &d.url {
+            out(&format!("url     {url}"))?;
+        }
+        if let Some(e) = &d.error {
+            out(&format!("error   {e}"))?;
+        }
+        for l in &d.leftovers {
+            out(&format!("left    {l}"))?;
+        }
+        out(&format!("result  {} after {}", d.status, duration(d)))?;
+    }
+    Ok(if follow { exit::for_record(d).unwrap_or(exit::OK) } else { exit::OK })
+}
+
+/// Prints each event of a followed remote deploy as the log line it was stored as.
+struct LogLines<'a>(&'a Ctx);
+
+impl tiny_forge::report::Reporter for LogLines<'_> {
+    fn report(&self, ts_ms: i64, e: &tiny_forge::report::Event) {
+        let entry = LogEntry { ts: ts_ms, level: e.level(), step: e.step().as_str().to_owned(), message: e.message() };
+        let _ = log_line(self.0, &entry);
+    }
+}
+
 async fn show(ctx: &Ctx, id: DeployId, follow: bool) -> Result<u8, Failure> {
+    if let Some(url) = &ctx.remote {
+        let remote = Remote::new(ctx, url)?;
+        let (d, logs) = remote.record(id).await?;
+        if ctx.json() && !follow {
+            show_whole(&d, &logs)?;
+            return Ok(exit::OK);
+        }
+        show_header(ctx, &d)?;
+        if follow {
+            remote.follow(id.0, &LogLines(ctx)).await?;
+        } else {
+            for l in &logs {
+                log_line(ctx, l)?;
+            }
+        }
+        let (d, _) = remote.record(id).await?;
+        return show_end(ctx, &d, follow);
+    }
     let Some(store) = store_if_any(ctx)? else {
         return Err(Failure::usage(anyhow::anyhow!("deploy {id} not found: there is no state file yet")));
     };
@@ -283,32 +354,16 @@ async fn show(ctx: &Ctx, id: DeployId, follow: bool) -> Result<u8, Failure> {
     };
     let mut d = find()?;
     if ctx.json() && !follow {
-        let mut v = deploy_json(&d);
-        let logs = store.logs(id, 0).map_err(Failure::usage)?;
-        v["logs"] = serde_json::to_value(
-            logs.iter()
-                .map(|l| json!({"ts": render::rfc3339(l.ts), "level": l.level, "step": l.step, "message": l.message}))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap_or_default();
-        out(&v.to_string())?;
+        show_whole(&d, &store.logs(id, 0).map_err(Failure::usage)?)?;
         return Ok(exit::OK);
     }
-    if !ctx.json() {
-        out(&format!("deploy {}  {}/{}:{}  {}  ({})", d.id, d.project, d.stage, d.tag, d.status, d.trigger.as_str()))?;
-        out(&format!("image   {}{}", d.image, d.digest.as_deref().map(|x| format!(" ({x})")).unwrap_or_default()))?;
-        out(&format!("started {} on {} (pid {})", render::rfc3339(d.started_at), d.host, d.pid))?;
-    }
+    show_header(ctx, &d)?;
     let mut seen = 0;
     loop {
         let logs = store.logs(id, seen).map_err(Failure::usage)?;
         seen += logs.len();
         for l in &logs {
-            if ctx.json() {
-                out(&json!({"type": "log", "ts": render::rfc3339(l.ts), "level": l.level, "step": l.step, "message": l.message}).to_string())?;
-            } else {
-                out(&format!("{} {:<5} {:<8} {}", render::rfc3339(l.ts), l.level.as_str(), l.step, l.message))?;
-            }
+            log_line(ctx, l)?;
         }
         if !follow || exit::for_record(&d).is_some() {
             break;
@@ -316,19 +371,5 @@ async fn show(ctx: &Ctx, id: DeployId, follow: bool) -> Result<u8, Failure> {
         tokio::time::sleep(Duration::from_millis(100)).await;
         d = find()?;
     }
-    if ctx.json() {
-        out(&json!({"type": "result", "deploy": deploy_json(&d)}).to_string())?;
-    } else {
-        if let Some(url) = &d.url {
-            out(&format!("url     {url}"))?;
-        }
-        if let Some(e) = &d.error {
-            out(&format!("error   {e}"))?;
-        }
-        for l in &d.leftovers {
-            out(&format!("left    {l}"))?;
-        }
-        out(&format!("result  {} after {}", d.status, duration(&d)))?;
-    }
-    Ok(if follow { exit::for_record(&d).unwrap_or(exit::OK) } else { exit::OK })
+    show_end(ctx, &d, follow)
 }

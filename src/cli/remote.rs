@@ -118,8 +118,25 @@ impl Remote {
         }
     }
 
+    /// Deploy `id`'s record and log (`GET /v1/deploys/{id}`).
+    pub(crate) async fn record(
+        &self,
+        id: tiny_forge::domain::DeployId,
+    ) -> Result<(DeployRecord, Vec<tiny_forge::store::LogEntry>), Failure> {
+        let v: Value = self
+            .get(&format!("/v1/deploys/{id}"))
+            .await?
+            .json()
+            .await
+            .context("the server's answer is not a deploy")
+            .map_err(Failure::usage)?;
+        let logs = serde_json::from_value(v["logs"].clone()).unwrap_or_default();
+        let d = serde_json::from_value(v).context("the server's answer is not a deploy").map_err(Failure::usage)?;
+        Ok((d, logs))
+    }
+
     /// Streams deploy `id`'s events to `reporter` until its result, resuming after drops.
-    async fn follow(&self, id: i64, reporter: &dyn Reporter) -> Result<Value, Failure> {
+    pub(crate) async fn follow(&self, id: i64, reporter: &dyn Reporter) -> Result<Value, Failure> {
         let mut last: u64 = 0;
         let mut failures = 0;
         loop {

@@ -83,7 +83,7 @@ pub struct DeployEnd<'a> {
 }
 
 /// One structured log entry of a deploy.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogEntry {
     /// Unix milliseconds.
     pub ts: i64,
