@@ -125,6 +125,12 @@ fn a_remote_deploy_shows_the_same_events_and_exits_with_the_same_code_as_a_local
     let listing = remote(&sb, &server, &tok, &["list", &p]);
     listing.code(0);
     assert!(listing.stdout.contains("v4") && listing.stdout.contains("running"), "{}", listing.stdout);
+    // `history show` of a deploy, remotely: the same lines as on the host.
+    let id = rows[0]["id"].to_string();
+    let here = sb.run_tf(&["history", "show", &id]);
+    let there = remote(&sb, &server, &tok, &["history", "show", &id, "--follow"]);
+    there.code(here.code);
+    assert_eq!(there.stdout, here.stdout);
     // Remove, remotely.
     remote(&sb, &server, &tok, &["remove", &p, "dev", "v4"]).code(0);
     assert!(!sb.containers().iter().any(|c| c.contains("-v4-")), "{:?}", sb.containers());
