@@ -530,3 +530,27 @@ fn the_poller_deploys_a_tag_that_moved() {
 fn http_body(url: &str) -> String {
     crate::support::http_get(url).1
 }
+
+#[test]
+fn serve_speaks_https_from_certificate_files_and_the_remote_cli_trusts_its_ca() {
+    let sb = Sandbox::new("srvtls");
+    let ca = crate::support::tls::TestCa::new();
+    let (cert, key) = ca.server_pem("127.0.0.1".parse().unwrap());
+    let dir = sb.dir.path();
+    std::fs::write(dir.join("cert.pem"), cert).unwrap();
+    std::fs::write(dir.join("key.pem"), key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    sb.config_with("[server]\ntls_cert_file = \"cert.pem\"\ntls_key_file = \"key.pem\"\n", "", "");
+    let tok = token(&sb, &["--name", "ci"]);
+    let server = Server::start(&sb, &[]);
+    assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
+    let mut c = sb.tf(&["-q", "deploy", &sb.project, "dev"]);
+    c.env("TINY_FORGE_REMOTE", &server.url).env("TINY_FORGE_TOKEN", &tok).env("SSL_CERT_FILE", dir.join("ca.pem"));
+    Run::from(c.output().unwrap()).code(0);
+    // Without the CA, the client refuses the server rather than talk in the clear.
+    let mut c = sb.tf(&["list"]);
+    c.env("TINY_FORGE_REMOTE", &server.url).env("TINY_FORGE_TOKEN", &tok).env_remove("SSL_CERT_FILE");
+    let refused = Run::from(c.output().unwrap());
+    refused.code(2);
+    assert_eq!(sb.deploys()[0].actor.as_deref(), Some("token:ci"));
+}

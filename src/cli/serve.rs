@@ -4,7 +4,6 @@
 //! (stop accepting; running deploys get `[server] grace`, then roll back); a second stops
 //! those rollbacks where they are (leftovers, for `prune`); a third exits at once with 3.
 
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -14,6 +13,7 @@ use tiny_forge::engine::DockerRuntime;
 use tiny_forge::health::HttpProbe;
 use tiny_forge::proxy::AnyProxy;
 use tiny_forge::server::receivers::Authenticator;
+use tiny_forge::server::tls::{Peer, TlsListener};
 use tiny_forge::server::{Api, Backend, Codes, Executor, Receiver, Shared};
 use tiny_forge::store::SqliteStore;
 use tokio::sync::{mpsc, watch};
@@ -51,6 +51,11 @@ pub(crate) async fn run(ctx: &Ctx, listen: Option<String>) -> Result<u8, Failure
     let adapters = Adapters::build(ctx, &config).await?;
     let api_store = Ctx::open_store(&ctx.state_path(Some(&config))?)?;
     let addr = listen.unwrap_or_else(|| config.server().listen.clone());
+    let tls = match &config.server().tls {
+        Some((cert, key)) => Some(tiny_forge::server::tls::server_config(cert, key).map_err(Failure::usage)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))
@@ -81,17 +86,23 @@ pub(crate) async fn run(ctx: &Ctx, listen: Option<String>) -> Result<u8, Failure
     let grace = config.server().grace;
     let executor = Rc::new(Executor::new(backend, Arc::clone(&config), shared));
     if !ctx.quiet {
-        eprintln!("tiny-forge serve: listening on http://{local_addr}");
+        eprintln!("tiny-forge serve: listening on {scheme}://{local_addr}");
     }
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async move {
             let mut until = stopping.clone();
-            let http = axum::serve(listener, api.router().into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = until.wait_for(|s| *s).await;
-                });
-            let http = tokio::spawn(async move { http.await });
+            let stopped = async move {
+                let _ = until.wait_for(|s| *s).await;
+            };
+            let app = api.router().into_make_service_with_connect_info::<Peer>();
+            let http = match tls {
+                Some(config) => match TlsListener::new(listener, config) {
+                    Ok(l) => tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(stopped).await }),
+                    Err(e) => tokio::spawn(async move { Err(e) }),
+                },
+                None => tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await }),
+            };
             tokio::task::spawn_local(signals(stop, abort));
             executor.start_pollers();
             executor.run(inbox, stopping, aborting, grace).await;

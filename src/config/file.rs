@@ -68,6 +68,11 @@ pub(crate) struct ServerFile {
     /// Default: 60s.
     #[serde(with = "humantime_serde")]
     pub(crate) auth_window: Duration,
+    /// Serve HTTPS with this certificate chain (PEM), relative to the config file. Default:
+    /// plain HTTP (behind the proxy tiny-forge manages, or on loopback).
+    pub(crate) tls_cert_file: Option<PathBuf>,
+    /// The certificate's private key (PEM), with `tls_cert_file`.
+    pub(crate) tls_key_file: Option<PathBuf>,
 }
 
 impl Default for ServerFile {
@@ -80,6 +85,8 @@ impl Default for ServerFile {
             grace: Duration::from_secs(60),
             auth_failures: 10,
             auth_window: Duration::from_secs(60),
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }

@@ -85,6 +85,8 @@ pub struct ServerSettings {
     pub auth_failures: u32,
     /// The window.
     pub auth_window: Duration,
+    /// HTTPS: certificate chain and private key files (PEM), when set.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// One `[[receivers]]` entry.
@@ -209,6 +211,14 @@ pub(super) fn server(
     if s.auth_failures == 0 {
         problems.push("server.auth_failures: must be at least 1".to_owned());
     }
+    let tls = match (&s.tls_cert_file, &s.tls_key_file) {
+        (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
+        (None, None) => None,
+        _ => {
+            problems.push("server.tls_cert_file and server.tls_key_file: set both, or neither".to_owned());
+            None
+        }
+    };
     let settings = ServerSettings {
         listen: s.listen.clone(),
         request_timeout: s.request_timeout,
@@ -217,6 +227,7 @@ pub(super) fn server(
         grace: s.grace,
         auth_failures: s.auth_failures,
         auth_window: s.auth_window,
+        tls,
     };
     let mut names = HashSet::new();
     let mut out = Vec::new();

@@ -15,7 +15,6 @@
 //! | `GET /v1/approvals`, `POST /v1/approvals/{id}` | read, deploy | pushes held by `approval = true` |
 //! | `POST /hooks/{name}[/{secret}]` | the receiver's secret | registry webhooks |
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -150,8 +149,8 @@ impl IntoResponse for ApiError {
 fn peer(parts: &Parts) -> std::net::IpAddr {
     parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+        .get::<ConnectInfo<super::tls::Peer>>()
+        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip())
 }
 
 /// Refuses `ip` when it has failed too often (429), before any credential is looked at.

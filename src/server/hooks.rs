@@ -47,8 +47,8 @@ fn distribution_like(kind: ReceiverKind) -> bool {
 async fn handle(api: &Api, name: &str, path_secret: Option<String>, req: Request<Body>) -> Result<Response, ApiError> {
     let ip = req
         .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        .get::<ConnectInfo<super::tls::Peer>>()
+        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip());
     check_limit(api, ip)?;
     let unknown = || ApiError::new(StatusCode::NOT_FOUND, "no such receiver", api.shared.codes.usage);
     let Some(r) = api.receivers.iter().find(|r| r.name == name).cloned() else {

@@ -31,6 +31,7 @@ pub mod poller;
 pub mod queue;
 pub mod receivers;
 mod sse;
+pub mod tls;
 pub mod views;
 pub mod wire;
 
