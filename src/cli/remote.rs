@@ -98,9 +98,12 @@ impl Remote {
         resp.json().await.context("the server's answer is not a job").map_err(Failure::usage)
     }
 
-    /// Follows a job until it has a deploy id (or ends), reporting its early events once.
+    /// Follows a job until it has a deploy id (or ends), reporting its early events once. A
+    /// dropped connection is retried ([`RECONNECTS`] times in a row); an answer that refuses
+    /// (a revoked token, a job the server forgot) ends it.
     async fn settle(&self, mut job: JobView, reporter: &dyn Reporter) -> Result<JobView, Failure> {
         let mut shown = 0;
+        let mut failures = 0;
         loop {
             for e in job.early.iter().skip(shown) {
                 reporter.report(e.ts, &e.event);
@@ -109,11 +112,20 @@ impl Remote {
             if job.state != JobState::Waiting {
                 return Ok(job);
             }
-            let next = self.get(&format!("/v1/jobs/{}?wait=8", job.id)).await;
-            if let Ok(r) = next {
-                job = r.json().await.context("the server's answer is not a job").map_err(Failure::usage)?;
-            } else {
-                tokio::time::sleep(BACKOFF).await;
+            let url = self.url(&format!("/v1/jobs/{}?wait=8", job.id));
+            match self.client.get(url).bearer_auth(&self.token).send().await {
+                Ok(resp) => {
+                    failures = 0;
+                    let resp = self.check(resp).await?;
+                    job = resp.json().await.context("the server's answer is not a job").map_err(Failure::usage)?;
+                }
+                Err(e) => {
+                    failures += 1;
+                    if failures > RECONNECTS {
+                        return Err(Failure::usage(anyhow!(e).context(format!("lost {}", self.base))));
+                    }
+                    tokio::time::sleep(BACKOFF).await;
+                }
             }
         }
     }
