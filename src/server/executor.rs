@@ -27,7 +27,7 @@ use super::queue::{Candidate, Held, Offer, Queue};
 use super::wire::{self, Stamped};
 use crate::config::{Config, ResolvedStage};
 use crate::deploy::{CancelHandle, DeployError, DeployOutcome, DeployRequest, Deployer};
-use crate::domain::{DeployId, InstanceStatus, ProjectName, StageName, Tag, Trigger};
+use crate::domain::{DeployId, ProjectName, StageName, Tag, Trigger};
 use crate::engine::{ContainerRuntime, DockerRuntime, RegistryAuth};
 use crate::health::Probe;
 use crate::lock::LockWait;
@@ -180,21 +180,21 @@ pub enum Command {
 /// The executor. Build it on the thread that runs it, then [`Executor::run`] it inside a
 /// `LocalSet`.
 pub struct Executor<R, P, S, Pr> {
-    backend: Backend<R, P, S, Pr>,
-    config: Arc<Config>,
-    shared: Arc<Shared>,
-    queue: RefCell<Queue>,
+    pub(super) backend: Backend<R, P, S, Pr>,
+    pub(super) config: Arc<Config>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) queue: RefCell<Queue>,
     running: RefCell<HashMap<u64, CancelHandle>>,
     idle: Notify,
-    wake: Notify,
+    pub(super) wake: Notify,
 }
 
 /// Reports a job's events: the ones sent before the deploy had an id go into the job (they
 /// are not stored), the deploy id moves the job to `running`, step durations go to metrics,
 /// and every stored event wakes the event streams.
-struct JobReporter<'a> {
-    job: u64,
-    shared: &'a Shared,
+pub(super) struct JobReporter<'a> {
+    pub(super) job: u64,
+    pub(super) shared: &'a Shared,
 }
 
 impl Reporter for JobReporter<'_> {
@@ -214,7 +214,7 @@ impl Reporter for JobReporter<'_> {
     }
 }
 
-fn outcome_word(outcome: &DeployOutcome) -> &'static str {
+pub(super) fn outcome_word(outcome: &DeployOutcome) -> &'static str {
     match outcome {
         DeployOutcome::Succeeded(_) => "succeeded",
         DeployOutcome::Failed(f) if !f.rollback.is_complete() => "incomplete",
@@ -298,53 +298,6 @@ where
         }
     }
 
-    /// Starts one poll loop per tag rule with `poll` set (they stop with the thread's
-    /// `LocalSet`).
-    pub fn start_pollers(self: &Rc<Self>) {
-        for rule in self.config.push_rules().iter().filter(|r| r.poll.is_some() && r.tags.is_exact()) {
-            let me = Rc::clone(self);
-            let rule = rule.clone();
-            tokio::task::spawn_local(async move { me.poll(rule).await });
-        }
-    }
-
-    async fn poll(&self, rule: crate::config::PushRule) {
-        let Some(every) = rule.poll else { return };
-        let Ok(tag) = Tag::new(rule.tags.as_str()) else { return };
-        let mut watch = super::poller::Watch::default();
-        let image = format!("{}:{tag}", rule.image);
-        loop {
-            if let Ok(stage) = self.resolve(&rule.project, &rule.stage) {
-                let auth = self.backend.runtime.registry_auth(&stage.image, stage.registry_auth.as_ref()).await;
-                let auth = auth.ok().flatten();
-                if let Ok(digest) = self.backend.runtime.digest(&image, auth.as_ref().map(|(_, a)| a)).await
-                    && !digest.is_empty()
-                    && watch.changed(&digest)
-                {
-                    let candidate = Candidate {
-                        slot: crate::domain::Slot {
-                            project: rule.project.clone(),
-                            stage: rule.stage.clone(),
-                            tag: rule.slot_tag(&tag),
-                        },
-                        image: rule.image.clone(),
-                        tag: tag.clone(),
-                        digest: Some(digest),
-                        actor: format!("poll:{image}"),
-                        trigger: Trigger::Poll,
-                        approval: rule.approval,
-                    };
-                    let mut q = self.queue.borrow_mut();
-                    q.offer(candidate, Instant::now());
-                    self.shared.metrics.set_queue_depth(q.depth());
-                    drop(q);
-                    self.wake.notify_one();
-                }
-            }
-            tokio::time::sleep(every).await;
-        }
-    }
-
     async fn all_idle(&self) {
         loop {
             let idle = self.idle.notified();
@@ -403,7 +356,7 @@ where
         self.shared.metrics.set_queue_depth(self.queue.borrow().depth());
     }
 
-    fn deployer<'a>(&'a self, reporter: &'a dyn Reporter, actor: &str) -> Deployer<'a, R, P, S, Pr> {
+    pub(super) fn deployer<'a>(&'a self, reporter: &'a dyn Reporter, actor: &str) -> Deployer<'a, R, P, S, Pr> {
         let b = &self.backend;
         let d = Deployer::new(&b.runtime, &b.proxy, &b.store, &b.probe, b.lock_dir.clone())
             .with_reporter(reporter)
@@ -413,13 +366,13 @@ where
     }
 
     /// Registers a running job's cancel handle; the guard unregisters it.
-    fn track(&self, job: u64, handle: CancelHandle) -> Running<'_, R, P, S, Pr> {
+    pub(super) fn track(&self, job: u64, handle: CancelHandle) -> Running<'_, R, P, S, Pr> {
         self.running.borrow_mut().insert(job, handle);
         self.shared.metrics.set_running(self.running.borrow().len());
         Running { ex: self, job }
     }
 
-    fn resolve(&self, project: &ProjectName, stage: &StageName) -> Result<ResolvedStage, String> {
+    pub(super) fn resolve(&self, project: &ProjectName, stage: &StageName) -> Result<ResolvedStage, String> {
         self.config.resolve(project, stage).map_err(|e| one_line(&e))
     }
 
@@ -471,90 +424,15 @@ where
         }
     }
 
-    fn failed_to_begin(&self, job: u64, e: &DeployError) {
+    pub(super) fn failed_to_begin(&self, job: u64, e: &DeployError) {
         let code = (self.shared.codes.error)(e);
         self.shared.metrics.deploy(if matches!(e, DeployError::Lock(_)) { "busy" } else { "error" });
         self.shared.jobs.failed(job, one_line(e), code);
     }
-
-    /// A push the queue released: resolve its digest (unless the payload gave one), skip it
-    /// when the slot already serves that digest, else deploy `image@digest`.
-    async fn run_push(&self, c: Candidate) {
-        let digest = self.push(&c).await;
-        self.queue.borrow_mut().done(&c.slot, digest, Instant::now());
-        self.wake.notify_one();
-    }
-
-    async fn push(&self, c: &Candidate) -> Option<String> {
-        let job = self.shared.jobs.create("deploy", c.slot.to_string()).id;
-        let (handle, cancel) = CancelHandle::new();
-        let _running = self.track(job, handle);
-        let codes = self.shared.codes;
-        let stage = match self.resolve(&c.slot.project, &c.slot.stage) {
-            Ok(s) => s,
-            Err(e) => {
-                self.shared.jobs.failed(job, e, codes.usage);
-                return None;
-            }
-        };
-        let digest = if let Some(d) = &c.digest {
-            d.clone()
-        } else {
-            let image = format!("{}:{}", c.image, c.tag);
-            let auth = self.backend.runtime.registry_auth(&stage.image, stage.registry_auth.as_ref()).await;
-            let auth = auth.ok().flatten();
-            match self.backend.runtime.digest(&image, auth.as_ref().map(|(_, a)| a)).await {
-                Ok(d) if !d.is_empty() => d,
-                Ok(_) | Err(_) => {
-                    self.shared.metrics.deploy("error");
-                    self.shared.jobs.failed(job, format!("cannot resolve {image} to a digest"), codes.usage);
-                    return None;
-                }
-            }
-        };
-        let filter = Filter {
-            project: Some(c.slot.project.to_string()),
-            stage: Some(c.slot.stage.to_string()),
-            tag: Some(c.slot.tag.to_string()),
-        };
-        let serving = self.backend.store.instances(&filter).ok().unwrap_or_default();
-        if serving.iter().any(|i| i.status == InstanceStatus::Live && i.digest == digest) {
-            self.shared.metrics.deploy("skipped");
-            let result = serde_json::json!({"type": "result", "status": "unchanged", "exit_code": codes.ok,
-                "slot": c.slot.to_string(), "digest": digest});
-            self.shared.jobs.done(job, None, codes.ok, result);
-            return Some(digest);
-        }
-        let reporter = JobReporter { job, shared: &self.shared };
-        let deployer = self.deployer(&reporter, &c.actor).with_cancel(cancel);
-        let req = DeployRequest {
-            stage,
-            tag: c.slot.tag.clone(),
-            trigger: c.trigger,
-            image_override: Some(format!("{}@{digest}", c.image)),
-            lock_wait: LockWait::Forever,
-        };
-        match deployer.deploy(&req).await {
-            Ok(outcome) => {
-                let code = (codes.outcome)(&outcome);
-                self.shared.metrics.deploy(outcome_word(&outcome));
-                let (id, ok) = match &outcome {
-                    DeployOutcome::Succeeded(s) => (s.deploy_id, true),
-                    DeployOutcome::Failed(f) => (f.deploy_id, false),
-                };
-                self.shared.jobs.done(job, Some(id.0), code, wire::deploy_result(&outcome, code));
-                ok.then_some(digest)
-            }
-            Err(e) => {
-                self.failed_to_begin(job, &e);
-                None
-            }
-        }
-    }
 }
 
 /// Unregisters a job when it ends, however it ends.
-struct Running<'a, R, P, S, Pr> {
+pub(super) struct Running<'a, R, P, S, Pr> {
     ex: &'a Executor<R, P, S, Pr>,
     job: u64,
 }

@@ -16,7 +16,8 @@
 //! - [`auth`]: tokens, the failed-auth cap;
 //! - [`hooks`] and [`receivers`]: registry webhooks, one pure parser per format;
 //! - [`queue`]: dedupe, debounce, per-slot coalescing (the only module that knows time);
-//! - [`executor`]: runs API jobs and pushes through [`crate::Deployer`];
+//! - [`executor`]: runs API jobs and pushes through [`crate::Deployer`]; `push.rs`: what it does
+//!   with a push the queue released;
 //! - [`poller`]: tag rules with `poll` set, for registries without webhooks;
 //! - [`wire`]: the JSON both the server and the remote CLI speak;
 //! - [`jobs`], [`metrics`], [`views`].
@@ -28,6 +29,7 @@ mod hooks;
 pub mod jobs;
 pub mod metrics;
 pub mod poller;
+mod push;
 pub mod queue;
 pub mod receivers;
 mod sse;
