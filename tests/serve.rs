@@ -554,3 +554,48 @@ fn serve_speaks_https_from_certificate_files_and_the_remote_cli_trusts_its_ca() 
     refused.code(2);
     assert_eq!(sb.deploys()[0].actor.as_deref(), Some("token:ci"));
 }
+
+/// `METHOD url` with a bearer token and an optional body; (status, body).
+fn call(method: &str, url: &str, bearer: &str, body: Option<String>) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = crate::support::client();
+        let req = if method == "POST" { c.post(url) } else { c.get(url) };
+        let req = req.bearer_auth(bearer);
+        let req = if let Some(b) = body { req.body(b) } else { req };
+        let r = req.send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
+}
+
+#[test]
+fn a_push_whose_rule_needs_approval_waits_for_it() {
+    let sb = Sandbox::new("srvappr");
+    push_config(&sb, "127.0.0.1:0", "approval = true");
+    let tok = token(&sb, &["--name", "releaser", "--project", &sb.project, "--can", "deploy,read"]);
+    let server = Server::start(&sb, &[]);
+    let registry = images().registry.host();
+    let digest = digest_of("v6");
+    let body = serde_json::json!({"events": [{
+        "id": "appr-1", "action": "push",
+        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+            "repository": "tf-test/demo", "url": "", "tag": "main"},
+        "request": {"host": registry}}]})
+    .to_string();
+    let (status, _) = call("POST", &format!("{}/hooks/registry", server.url), "hook-secret-42", Some(body));
+    assert_eq!(status, 202);
+    let held = wait_for(|| {
+        let (_, text) = call("GET", &format!("{}/v1/approvals", server.url), &tok, None);
+        let v: Vec<Value> = serde_json::from_str(&text).unwrap();
+        (!v.is_empty()).then_some(v)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!sb.state.exists() || sb.deploys().is_empty(), "nothing runs before the approval");
+    assert_eq!(held[0]["digest"], digest.as_str());
+    let id = held[0]["id"].as_u64().unwrap();
+    let (status, text) = call("POST", &format!("{}/v1/approvals/{id}", server.url), &tok, None);
+    assert_eq!(status, 202, "{text}");
+    wait_for(|| (succeeded(&sb, "webhook").len() == 1).then_some(()));
+    let (_, text) = call("GET", &format!("{}/v1/approvals", server.url), &tok, None);
+    assert_eq!(text, "[]");
+}
