@@ -24,6 +24,7 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
@@ -40,6 +41,8 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List instances, cross-checked with Docker')
             [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Show past deploys, newest first; "history show <id>" for one deploy''s log')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check what a deploy needs: config, proxy login, state file, Docker, network, and each project''s image in its registry with its credentials')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the deploy server: HTTP API with live events, registry webhooks, poller')
+            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Manage API tokens for `tiny-forge serve` (in the state file, on the server''s host)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('manpage', 'manpage', [CompletionResultType]::ParameterValue, 'Print the man page (roff); committed as man/tiny-forge.1')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -50,6 +53,7 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show the plan and touch nothing: the digest the tag resolves to now, whether it already runs, the host name, what it replaces, what max_instances would evict')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Redeploy even when the slot already runs this digest with the same settings')
             [CompletionResult]::new('--no-wait', '--no-wait', [CompletionResultType]::ParameterName, 'Exit 4 at once if another run holds this stage''s lock')
@@ -67,6 +71,7 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
             [CompletionResult]::new('--no-wait', '--no-wait', [CompletionResultType]::ParameterName, 'Exit 4 at once if another run holds this stage''s lock')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -81,6 +86,7 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
             [CompletionResult]::new('--no-wait', '--no-wait', [CompletionResultType]::ParameterName, 'Exit 4 at once if another run holds this stage''s lock')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -95,6 +101,7 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
             [CompletionResult]::new('--include-default', '--include-default', [CompletionResultType]::ParameterName, 'Let age-based removal reach the default tag''s slot too')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print exactly what would be done, and do nothing')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -111,6 +118,7 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Keep printing new lines until the instance is replaced or removed')
             [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing new lines until the instance is replaced or removed')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -125,6 +133,7 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
             [CompletionResult]::new('--probe', '--probe', [CompletionResultType]::ParameterName, 'Probe each running instance''s health path now (HEALTH column)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -139,6 +148,7 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
@@ -153,6 +163,7 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
             [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing entries until the deploy ends; exit with its exit code')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -177,6 +188,7 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
@@ -185,10 +197,104 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'tiny-forge;serve' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address and port to listen on')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'tiny-forge;token' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Make a token; it is printed once, and only its hash is kept')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List tokens (never the tokens themselves)')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke a token by name; requests with it fail from now on')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tiny-forge;token;create' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'A unique name, recorded as the actor of every deploy the token starts')
+            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Only these projects (repeatable) [default: any]')
+            [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Only these stages (repeatable) [default: any]')
+            [CompletionResult]::new('--can', '--can', [CompletionResultType]::ParameterName, 'What it may do')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'tiny-forge;token;list' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'tiny-forge;token;revoke' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'tiny-forge;token;help' {
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Make a token; it is printed once, and only its hash is kept')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List tokens (never the tokens themselves)')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke a token by name; requests with it fail from now on')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tiny-forge;token;help;create' {
+            break
+        }
+        'tiny-forge;token;help;list' {
+            break
+        }
+        'tiny-forge;token;help;revoke' {
+            break
+        }
+        'tiny-forge;token;help;help' {
+            break
+        }
         'tiny-forge;completions' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
@@ -201,6 +307,7 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show every log entry (spinners are replaced by plain lines)')
@@ -218,6 +325,8 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List instances, cross-checked with Docker')
             [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Show past deploys, newest first; "history show <id>" for one deploy''s log')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check what a deploy needs: config, proxy login, state file, Docker, network, and each project''s image in its registry with its credentials')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the deploy server: HTTP API with live events, registry webhooks, poller')
+            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Manage API tokens for `tiny-forge serve` (in the state file, on the server''s host)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('manpage', 'manpage', [CompletionResultType]::ParameterValue, 'Print the man page (roff); committed as man/tiny-forge.1')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -249,6 +358,24 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             break
         }
         'tiny-forge;help;check' {
+            break
+        }
+        'tiny-forge;help;serve' {
+            break
+        }
+        'tiny-forge;help;token' {
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Make a token; it is printed once, and only its hash is kept')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List tokens (never the tokens themselves)')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke a token by name; requests with it fail from now on')
+            break
+        }
+        'tiny-forge;help;token;create' {
+            break
+        }
+        'tiny-forge;help;token;list' {
+            break
+        }
+        'tiny-forge;help;token;revoke' {
             break
         }
         'tiny-forge;help;completions' {

@@ -49,6 +49,12 @@ _tiny__forge() {
             tiny__forge,rollback)
                 cmd="tiny__forge__subcmd__rollback"
                 ;;
+            tiny__forge,serve)
+                cmd="tiny__forge__subcmd__serve"
+                ;;
+            tiny__forge,token)
+                cmd="tiny__forge__subcmd__token"
+                ;;
             tiny__forge__subcmd__help,check)
                 cmd="tiny__forge__subcmd__help__subcmd__check"
                 ;;
@@ -82,8 +88,23 @@ _tiny__forge() {
             tiny__forge__subcmd__help,rollback)
                 cmd="tiny__forge__subcmd__help__subcmd__rollback"
                 ;;
+            tiny__forge__subcmd__help,serve)
+                cmd="tiny__forge__subcmd__help__subcmd__serve"
+                ;;
+            tiny__forge__subcmd__help,token)
+                cmd="tiny__forge__subcmd__help__subcmd__token"
+                ;;
             tiny__forge__subcmd__help__subcmd__history,show)
                 cmd="tiny__forge__subcmd__help__subcmd__history__subcmd__show"
+                ;;
+            tiny__forge__subcmd__help__subcmd__token,create)
+                cmd="tiny__forge__subcmd__help__subcmd__token__subcmd__create"
+                ;;
+            tiny__forge__subcmd__help__subcmd__token,list)
+                cmd="tiny__forge__subcmd__help__subcmd__token__subcmd__list"
+                ;;
+            tiny__forge__subcmd__help__subcmd__token,revoke)
+                cmd="tiny__forge__subcmd__help__subcmd__token__subcmd__revoke"
                 ;;
             tiny__forge__subcmd__history,help)
                 cmd="tiny__forge__subcmd__history__subcmd__help"
@@ -97,6 +118,30 @@ _tiny__forge() {
             tiny__forge__subcmd__history__subcmd__help,show)
                 cmd="tiny__forge__subcmd__history__subcmd__help__subcmd__show"
                 ;;
+            tiny__forge__subcmd__token,create)
+                cmd="tiny__forge__subcmd__token__subcmd__create"
+                ;;
+            tiny__forge__subcmd__token,help)
+                cmd="tiny__forge__subcmd__token__subcmd__help"
+                ;;
+            tiny__forge__subcmd__token,list)
+                cmd="tiny__forge__subcmd__token__subcmd__list"
+                ;;
+            tiny__forge__subcmd__token,revoke)
+                cmd="tiny__forge__subcmd__token__subcmd__revoke"
+                ;;
+            tiny__forge__subcmd__token__subcmd__help,create)
+                cmd="tiny__forge__subcmd__token__subcmd__help__subcmd__create"
+                ;;
+            tiny__forge__subcmd__token__subcmd__help,help)
+                cmd="tiny__forge__subcmd__token__subcmd__help__subcmd__help"
+                ;;
+            tiny__forge__subcmd__token__subcmd__help,list)
+                cmd="tiny__forge__subcmd__token__subcmd__help__subcmd__list"
+                ;;
+            tiny__forge__subcmd__token__subcmd__help,revoke)
+                cmd="tiny__forge__subcmd__token__subcmd__help__subcmd__revoke"
+                ;;
             *)
                 ;;
         esac
@@ -104,7 +149,7 @@ _tiny__forge() {
 
     case "${cmd}" in
         tiny__forge)
-            opts="-q -v -h -V --config --state --output --quiet --verbose --help --version deploy rollback remove prune logs list history check completions manpage help"
+            opts="-q -v -h -V --config --state --output --quiet --verbose --remote --help --version deploy rollback remove prune logs list history check serve token completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -122,6 +167,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -130,7 +179,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__check)
-            opts="-q -v -h --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -146,6 +195,10 @@ _tiny__forge() {
                     ;;
                 --output)
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -156,7 +209,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__completions)
-            opts="-q -v -h --config --state --output --quiet --verbose --help bash elvish fish powershell zsh"
+            opts="-q -v -h --config --state --output --quiet --verbose --remote --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -174,6 +227,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -182,7 +239,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__deploy)
-            opts="-q -v -h --dry-run --force --no-wait --wait --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --dry-run --force --no-wait --wait --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -204,6 +261,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -212,7 +273,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__help)
-            opts="deploy rollback remove prune logs list history check completions manpage help"
+            opts="deploy rollback remove prune logs list history check serve token completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -393,8 +454,78 @@ _tiny__forge() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tiny__subcmd__forge__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__help__subcmd__token)
+            opts="create list revoke"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__help__subcmd__token__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__help__subcmd__token__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__help__subcmd__token__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tiny__subcmd__forge__subcmd__history)
-            opts="-q -v -h --limit --config --state --output --quiet --verbose --help show help"
+            opts="-q -v -h --limit --config --state --output --quiet --verbose --remote --help show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -414,6 +545,10 @@ _tiny__forge() {
                     ;;
                 --output)
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -466,7 +601,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__history__subcmd__show)
-            opts="-q -v -h --follow --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --follow --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -484,6 +619,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -492,7 +631,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__list)
-            opts="-q -v -h --probe --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --probe --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -510,6 +649,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -518,7 +661,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__logs)
-            opts="-f -q -v -h --follow --since --tail --config --state --output --quiet --verbose --help"
+            opts="-f -q -v -h --follow --since --tail --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -544,6 +687,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -552,7 +699,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__manpage)
-            opts="-q -v -h --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -570,6 +717,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -578,7 +729,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__prune)
-            opts="-q -v -h --older-than --include-default --dry-run --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --older-than --include-default --dry-run --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -600,6 +751,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -608,7 +763,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__remove)
-            opts="-q -v -h --no-wait --wait --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --no-wait --wait --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -630,6 +785,10 @@ _tiny__forge() {
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
                     return 0
                     ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -638,7 +797,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__rollback)
-            opts="-q -v -h --to --no-wait --wait --config --state --output --quiet --verbose --help"
+            opts="-q -v -h --to --no-wait --wait --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -662,6 +821,250 @@ _tiny__forge() {
                     ;;
                 --output)
                     COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__serve)
+            opts="-q -v -h --listen --config --state --output --quiet --verbose --remote --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token)
+            opts="-q -v -h --config --state --output --quiet --verbose --remote --help create list revoke help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__create)
+            opts="-q -v -h --name --project --stage --can --config --state --output --quiet --verbose --remote --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --can)
+                    COMPREPLY=($(compgen -W "deploy rollback remove read" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__help)
+            opts="create list revoke help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__help__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__list)
+            opts="-q -v -h --config --state --output --quiet --verbose --remote --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tiny__subcmd__forge__subcmd__token__subcmd__revoke)
+            opts="-q -v -h --config --state --output --quiet --verbose --remote --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "auto tty plain json" -- "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

@@ -216,6 +216,10 @@ pub enum Trigger {
     Remove,
     /// `tiny-forge prune`.
     Prune,
+    /// A registry webhook, through `tiny-forge serve`.
+    Webhook,
+    /// `tiny-forge serve`'s poller saw a tag move.
+    Poll,
 }
 
 impl Trigger {
@@ -227,6 +231,8 @@ impl Trigger {
             Self::Rollback => "rollback",
             Self::Remove => "remove",
             Self::Prune => "prune",
+            Self::Webhook => "webhook",
+            Self::Poll => "poll",
         }
     }
 
@@ -238,6 +244,8 @@ impl Trigger {
             "rollback" => Self::Rollback,
             "remove" => Self::Remove,
             "prune" => Self::Prune,
+            "webhook" => Self::Webhook,
+            "poll" => Self::Poll,
             _ => return None,
         })
     }

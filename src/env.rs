@@ -45,6 +45,11 @@ pub const ALL_PROXY_LOWER: &str = "all_proxy";
 pub const NO_PROXY: &str = "NO_PROXY";
 /// Read when [`NO_PROXY`] is unset.
 pub const NO_PROXY_LOWER: &str = "no_proxy";
+/// The URL of a `tiny-forge serve` to run deploy, rollback, remove, list and history against
+/// (as `--remote`).
+pub const TINY_FORGE_REMOTE: &str = "TINY_FORGE_REMOTE";
+/// The API token sent to `--remote` (`tiny-forge token create` on the server's host).
+pub const TINY_FORGE_TOKEN: &str = "TINY_FORGE_TOKEN";
 /// When set (to anything), output has no colour.
 pub const NO_COLOR: &str = "NO_COLOR";
 

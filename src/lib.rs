@@ -22,6 +22,7 @@ pub mod notify;
 pub mod proxy;
 pub mod report;
 pub mod secret;
+pub mod server;
 pub mod store;
 #[cfg(any(test, feature = "test-hooks"))]
 pub mod testing;

@@ -11,10 +11,10 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Severity of a log entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Detail.
@@ -58,7 +58,7 @@ impl fmt::Display for Level {
 }
 
 /// A step of the deploy pipeline (DESIGN §4), plus `rollback`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
     /// Take the per-stage lock.
@@ -162,7 +162,7 @@ impl fmt::Display for Step {
 /// Serialised (the `--output json` contract) as an object with a `type` field naming the variant
 /// in snake case and the variant's fields beside it, e.g.
 /// `{"type":"step_finished","step":"pull","elapsed_ms":812}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A deploy got its id.

@@ -201,3 +201,55 @@ fn the_examples_users_copy_are_all_there() {
         assert!(text.contains("tiny-forge"), "examples/{file} is missing or empty");
     }
 }
+
+/// Removes a container by name on drop.
+struct Stop(String);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        crate::support::docker_ok(&["rm", "-f", "-v", &self.0]);
+    }
+}
+
+#[test]
+fn issue_13_the_image_runs_serve_and_deploys_for_a_remote_cli() {
+    let image = TfImage::build();
+    let sb = Sandbox::new("imgsrv");
+    let tf = InImage::new(&sb, &image);
+    tf.configure("", "[server]\nlisten = \"0.0.0.0:8420\"\n");
+    let token = sb.run_tf(&["-q", "token", "create", "--name", "ci"]);
+    token.code(0);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let name = Stop(format!("tf-serve-{}", sb.project));
+    let config = format!("{}:{CONFIG_DIR}:ro", tf.config_dir.display());
+    let state = format!("{}:/var/lib/tiny-forge", sb.state.parent().unwrap().display());
+    let publish = format!("127.0.0.1:{port}:8420");
+    run(Command::new("docker")
+        .args(["run", "-d", "--name", &name.0, "-e", "NO_COLOR=1", "-p", &publish])
+        .args(["-v", "/var/run/docker.sock:/var/run/docker.sock", "-v", &config, "-v", &state])
+        .args(["--network", &sb.network, &image.tag])
+        .args(["--config", &format!("{CONFIG_DIR}/config.toml"), "--output", "plain", "serve"]));
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let health = || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let r = crate::support::client().get(format!("{url}/healthz")).send().await;
+            r.map_or(0, |r| r.status().as_u16())
+        })
+    };
+    while health() != 200 {
+        assert!(std::time::Instant::now() < deadline, "serve in the image did not answer /healthz");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut c = sb.tf(&["-q", "deploy", &sb.project, "dev"]);
+    c.env("TINY_FORGE_REMOTE", &url).env("TINY_FORGE_TOKEN", token.stdout.trim());
+    let deployed = Run::from(c.output().unwrap());
+    deployed.code(0);
+    assert_eq!(http_get(deployed.stdout.trim()).1, "hello\n");
+    assert_eq!(sb.deploys()[0].actor.as_deref(), Some("token:ci"));
+    // `docker stop` is SIGTERM: it shuts down cleanly.
+    run(Command::new("docker").args(["stop", "-t", "30", &name.0]));
+    let code = crate::support::docker(&["inspect", "-f", "{{.State.ExitCode}}", &name.0]);
+    assert_eq!(code.trim(), "0");
+}

@@ -17,4 +17,5 @@ mod output;
 mod packaging;
 mod reconcile;
 mod registry_auth;
+mod serve;
 mod support;

@@ -36,6 +36,11 @@ pub(crate) struct Cli {
     #[arg(short, long, global = true)]
     pub(crate) verbose: bool,
 
+    /// Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL
+    /// (with the token in $TINY_FORGE_TOKEN)
+    #[arg(long, global = true, value_name = "URL", env = "TINY_FORGE_REMOTE")]
+    pub(crate) remote: Option<String>,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -127,6 +132,23 @@ pub(crate) enum Command {
     /// Example: tiny-forge --config /etc/tiny-forge.toml check
     Check,
 
+    /// Run the deploy server: HTTP API with live events, registry webhooks, poller
+    ///
+    /// Listens on --listen, else [server] listen (127.0.0.1:8420). Uses the same config, state
+    /// file and stage locks as the CLI. SIGTERM stops accepting, gives running deploys
+    /// [server] grace to finish, then rolls back what still runs.
+    ///
+    /// Example: tiny-forge serve --listen 127.0.0.1:8420
+    Serve {
+        /// Address and port to listen on
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+
+    /// Manage API tokens for `tiny-forge serve` (in the state file, on the server's host)
+    #[command(subcommand)]
+    Token(TokenCommand),
+
     /// Print a shell completion script
     ///
     /// Example: tiny-forge completions bash > /etc/bash_completion.d/tiny-forge
@@ -138,6 +160,34 @@ pub(crate) enum Command {
     /// Print the man page (roff); committed as man/tiny-forge.1
     #[command(hide = true)]
     Manpage,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Make a token; it is printed once, and only its hash is kept
+    ///
+    /// Example: tiny-forge token create --name ci-shop --project shop --stage dev --can deploy,read
+    Create {
+        /// A unique name, recorded as the actor of every deploy the token starts
+        #[arg(long)]
+        name: String,
+        /// Only these projects (repeatable) [default: any]
+        #[arg(long = "project", value_name = "PROJECT")]
+        projects: Vec<String>,
+        /// Only these stages (repeatable) [default: any]
+        #[arg(long = "stage", value_name = "STAGE")]
+        stages: Vec<String>,
+        /// What it may do
+        #[arg(long, value_delimiter = ',', default_value = "deploy,rollback,remove,read", value_parser = ["deploy", "rollback", "remove", "read"])]
+        can: Vec<String>,
+    },
+    /// List tokens (never the tokens themselves)
+    List,
+    /// Revoke a token by name; requests with it fail from now on
+    Revoke {
+        /// Its name
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -218,7 +268,7 @@ pub(crate) struct LogsArgs {
     pub(crate) tail: Option<usize>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct WaitArgs {
     /// Exit 4 at once if another run holds this stage's lock
     #[arg(long, conflicts_with = "wait")]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use tiny_forge::config::{Config, ProxySettings, ResolvedStage};
 use tiny_forge::deploy::{CancelHandle, DeployRequest, Deployer};
-use tiny_forge::domain::{DeployId, ProjectName, StageName, Tag, Trigger};
+use tiny_forge::domain::{ProjectName, StageName, Tag, Trigger};
 use tiny_forge::engine::DockerRuntime;
 use tiny_forge::health::HttpProbe;
 use tiny_forge::http::{self, ProxyEnv, Trust};
@@ -16,6 +16,8 @@ use tiny_forge::report::{NoReporter, Reporter};
 use tiny_forge::store::SqliteStore;
 
 use super::args::{DeployArgs, RollbackArgs, WaitArgs};
+use super::backend::{Deploys as _, Local, Order};
+use super::remote::Remote;
 use super::{Ctx, Failure, exit, render};
 
 /// The adapters a command that changes things needs, built once, in the order that touches
@@ -97,20 +99,32 @@ pub(crate) fn resolve(
 }
 
 pub(crate) async fn run(ctx: &Ctx, a: DeployArgs) -> Result<u8, Failure> {
-    let (config, stage, tag) = resolve(ctx, &a.project, &a.stage, a.tag.as_deref())?;
-    let adapters = Adapters::build(ctx, &config).await?;
-    let req = DeployRequest {
-        stage,
-        tag,
-        trigger: Trigger::Deploy,
-        image_override: None,
-        lock_wait: lock_wait(&a.wait),
-        force: a.force,
-    };
     if a.dry_run {
+        if ctx.remote.is_some() {
+            return Err(Failure::usage(anyhow::anyhow!("--dry-run runs on the deploy host; drop --remote")));
+        }
+        let (config, stage, tag) = resolve(ctx, &a.project, &a.stage, a.tag.as_deref())?;
+        let adapters = Adapters::build(ctx, &config).await?;
+        let req = DeployRequest {
+            stage,
+            tag,
+            trigger: Trigger::Deploy,
+            image_override: None,
+            lock_wait: lock_wait(&a.wait),
+            force: a.force,
+        };
         return dry_run(ctx, &adapters, &req).await;
     }
-    Box::pin(run_deploy(ctx, &adapters, &req)).await
+    let order = Order {
+        project: a.project,
+        stage: a.stage,
+        tag: a.tag,
+        rollback: false,
+        to: None,
+        wait: a.wait,
+        force: a.force,
+    };
+    Box::pin(run_order(ctx, &order, false)).await
 }
 
 /// `deploy --dry-run`: the plan on stdout, nothing touched; exit 2 when the tag does not
@@ -142,43 +156,31 @@ async fn dry_run(ctx: &Ctx, adapters: &Adapters, req: &DeployRequest) -> Result<
 }
 
 pub(crate) async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<u8, Failure> {
-    let (config, stage, tag) = resolve(ctx, &a.project, &a.stage, a.tag.as_deref())?;
-    let adapters = Adapters::build(ctx, &config).await?;
-    let source =
-        adapters.deployer(&NoReporter).rollback_source(&stage, &tag, a.to.map(DeployId)).map_err(Failure::usage)?;
-    let digest = source.digest.clone().unwrap_or_default();
-    if !ctx.quiet && !ctx.json() {
-        eprintln!("rolling back {}/{}:{tag} to deploy {} ({digest})", stage.project, stage.stage, source.id);
-    }
-    let req = DeployRequest {
-        image_override: Some(format!("{}@{digest}", stage.image)),
-        stage,
-        tag,
-        trigger: Trigger::Rollback,
-        lock_wait: lock_wait(&a.wait),
-        force: false,
-    };
-    Box::pin(run_deploy(ctx, &adapters, &req)).await
+    let order =
+        Order { project: a.project, stage: a.stage, tag: a.tag, rollback: true, to: a.to, wait: a.wait, force: false };
+    Box::pin(run_order(ctx, &order, false)).await
 }
 
-async fn run_deploy(ctx: &Ctx, adapters: &Adapters, req: &DeployRequest) -> Result<u8, Failure> {
+/// Runs a deploy, rollback (or, with `remove`, a removal) against this host or `--remote`,
+/// renders its result and returns its exit code.
+pub(crate) async fn run_order(ctx: &Ctx, order: &Order, remove: bool) -> Result<u8, Failure> {
     let reporter = ctx.reporter();
-    let (handle, cancel) = CancelHandle::new();
-    let deployer = adapters.deployer(reporter.as_ref()).with_cancel(cancel);
-    let result = tokio::select! {
-        r = deployer.deploy(req) => r,
-        () = signals(handle) => unreachable_after_exit(),
-    };
-    drop(deployer);
-    drop(reporter);
-    match result {
-        Ok(outcome) => {
-            let code = exit::for_outcome(&outcome);
-            render::outcome(&outcome, code, ctx.json(), ctx.quiet);
-            Ok(code)
+    let result = if let Some(url) = &ctx.remote {
+        let r = Remote::new(ctx, url)?;
+        if remove { r.remove(order, reporter.as_ref()).await } else { r.deploy(order, reporter.as_ref()).await }
+    } else {
+        let l = Local { ctx };
+        if remove {
+            Box::pin(l.remove(order, reporter.as_ref())).await
+        } else {
+            Box::pin(l.deploy(order, reporter.as_ref())).await
         }
-        Err(e) => Err(Failure { code: exit::for_deploy_error(&e), error: e.into() }),
-    }
+    };
+    drop(reporter);
+    let v = result?;
+    let code = v.get("exit_code").and_then(serde_json::Value::as_u64).and_then(|c| u8::try_from(c).ok());
+    render::result(&v, ctx.json(), ctx.quiet);
+    Ok(code.unwrap_or(exit::FAILED))
 }
 
 /// The proxy backend the config chooses; secrets are read here, before anything is touched.
@@ -220,7 +222,7 @@ fn build_notifier(config: &Config, client: &reqwest::Client) -> Result<WebhookNo
 /// The first SIGINT or SIGTERM cancels the deploy (which then rolls back); a second one stops
 /// the rollback where it is, and what it did not undo is recorded as leftovers (exit 3). A third
 /// exits at once with 3, for a rollback stuck where it cannot notice.
-async fn signals(handle: CancelHandle) {
+pub(crate) async fn signals(handle: CancelHandle) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
         return std::future::pending().await;
@@ -239,7 +241,7 @@ async fn signals(handle: CancelHandle) {
     std::process::exit(i32::from(exit::INCOMPLETE));
 }
 
-fn unreachable_after_exit() -> Result<tiny_forge::DeployOutcome, tiny_forge::DeployError> {
+pub(crate) fn unreachable_after_exit() -> Result<tiny_forge::DeployOutcome, tiny_forge::DeployError> {
     Err(tiny_forge::DeployError::Interrupted)
 }
 
@@ -247,7 +249,7 @@ fn unreachable_after_exit() -> Result<tiny_forge::DeployOutcome, tiny_forge::Dep
 /// pause after those steps (`rollback`: at its start), so that a test can interrupt or kill a
 /// deploy at a known point.
 #[cfg(feature = "test-hooks")]
-fn test_pauses() -> Vec<(tiny_forge::report::Step, std::time::Duration)> {
+pub(crate) fn test_pauses() -> Vec<(tiny_forge::report::Step, std::time::Duration)> {
     let Ok(v) = std::env::var(tiny_forge::env::TINY_FORGE_TEST_PAUSE_AFTER) else { return Vec::new() };
     v.split(',')
         .filter_map(|p| {

@@ -5,39 +5,21 @@ use tiny_forge::deploy::PruneRequest;
 use tiny_forge::report::NoReporter;
 
 use super::args::{PruneArgs, RemoveArgs};
-use super::deploy::{Adapters, lock_wait, resolve};
+use super::backend::Order;
+use super::deploy::Adapters;
 use super::{Ctx, Failure, exit, out};
 
 pub(crate) async fn remove(ctx: &Ctx, a: RemoveArgs) -> Result<u8, Failure> {
-    let (config, stage, tag) = resolve(ctx, &a.project, &a.stage, Some(&a.tag))?;
-    let adapters = Adapters::build(ctx, &config).await?;
-    let reporter = ctx.reporter();
-    let report = adapters
-        .deployer(reporter.as_ref())
-        .remove(&stage, &tag, lock_wait(&a.wait))
-        .await
-        .map_err(|e| Failure { code: exit::for_deploy_error(&e), error: e.into() })?;
-    let code = if report.leftovers.is_empty() { exit::OK } else { exit::INCOMPLETE };
-    let slot = format!("{}/{}:{tag}", stage.project, stage.stage);
-    if ctx.json() {
-        out(&json!({"type": "result", "status": if code == exit::OK { "removed" } else { "incomplete" }, "exit_code": code,
-            "slot": slot, "deploy_id": report.deploy_id.map(|d| d.0), "removed": report.removed, "leftovers": report.leftovers}).to_string())?;
-    } else if report.deploy_id.is_none() {
-        if !ctx.quiet {
-            eprintln!("{slot} has no instance; nothing to remove");
-        }
-    } else {
-        for r in &report.removed {
-            out(&format!("removed {r}"))?;
-        }
-        for l in &report.leftovers {
-            eprintln!("left behind: {l}");
-        }
-        if !report.leftovers.is_empty() {
-            eprintln!("run `tiny-forge prune` to finish the cleanup");
-        }
-    }
-    Ok(code)
+    let order = Order {
+        project: a.project,
+        stage: a.stage,
+        tag: Some(a.tag),
+        rollback: false,
+        to: None,
+        wait: a.wait,
+        force: false,
+    };
+    Box::pin(super::deploy::run_order(ctx, &order, true)).await
 }
 
 pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<u8, Failure> {

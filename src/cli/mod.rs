@@ -2,13 +2,17 @@
 //! code. Errors are printed once, at the edge, on one line with their causes.
 
 pub(crate) mod args;
+mod backend;
 mod check;
 pub(crate) mod deploy;
 pub(crate) mod exit;
 mod lifecycle;
 mod logs;
 mod query;
+mod remote;
 mod render;
+mod serve;
+mod token;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -43,6 +47,8 @@ pub(crate) struct Ctx {
     pub(crate) output: Output,
     pub(crate) quiet: bool,
     pub(crate) verbose: bool,
+    /// `--remote` / `$TINY_FORGE_REMOTE`: run against a server.
+    pub(crate) remote: Option<String>,
 }
 
 impl Ctx {
@@ -89,16 +95,26 @@ impl Ctx {
 
 /// Runs the parsed command; returns the exit code.
 pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
-    let ctx = Ctx { config: cli.config, state: cli.state, output: cli.output, quiet: cli.quiet, verbose: cli.verbose };
+    let remote = cli.remote.filter(|r| !r.is_empty());
+    let ctx = Ctx {
+        config: cli.config,
+        state: cli.state,
+        output: cli.output,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        remote,
+    };
     match cli.command {
         Command::Deploy(a) => Box::pin(deploy::run(&ctx, a)).await,
         Command::Rollback(a) => Box::pin(deploy::rollback(&ctx, a)).await,
-        Command::Remove(a) => lifecycle::remove(&ctx, a).await,
+        Command::Remove(a) => Box::pin(lifecycle::remove(&ctx, a)).await,
         Command::Prune(a) => lifecycle::prune(&ctx, a).await,
         Command::Logs(a) => logs::run(&ctx, a).await,
         Command::List { project, stage, probe } => query::list(&ctx, project, stage, probe).await,
         Command::History(h) => query::history(&ctx, h).await,
         Command::Check => check::run(&ctx).await,
+        Command::Serve { listen } => serve::run(&ctx, listen).await,
+        Command::Token(t) => token::run(&ctx, t),
         Command::Manpage => {
             // Without the commit: the committed page must not change with every commit.
             let cmd = <Cli as clap::CommandFactory>::command().version(env!("CARGO_PKG_VERSION"));

@@ -11,9 +11,11 @@ use tiny_forge::domain::{InstanceStatus, ProjectName, StageName};
 use tiny_forge::engine::DockerRuntime;
 use tiny_forge::health::{HttpProbe, Probe as _};
 use tiny_forge::report::fmt_ms;
-use tiny_forge::store::{DeployRecord, Filter, InstanceRecord, Store as _, now_ms};
+use tiny_forge::store::{DeployRecord, Filter, InstanceRecord, LogEntry, Store as _, now_ms};
 
 use super::args::{HistoryArgs, HistoryCommand};
+use super::backend::{Deploys as _, Local};
+use super::remote::Remote;
 use super::{Ctx, Failure, exit, out, render};
 
 fn filter(project: Option<String>, stage: Option<String>) -> Filter {
@@ -49,7 +51,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> Result<(), Failure> {
 }
 
 /// Open the state file if it exists; a missing one means "nothing yet", not an error.
-fn store_if_any(ctx: &Ctx) -> Result<Option<tiny_forge::store::SqliteStore>, Failure> {
+pub(crate) fn store_if_any(ctx: &Ctx) -> Result<Option<tiny_forge::store::SqliteStore>, Failure> {
     let config = ctx.load_config().ok();
     let path = ctx.state_path(config.as_ref())?;
     if !path.exists() {
@@ -82,17 +84,19 @@ async fn probe_all(ctx: &Ctx, runtime: &DockerRuntime, instances: &[InstanceReco
     futures_util::future::join_all(checks).await.into_iter().collect()
 }
 
-pub(crate) async fn list(
+/// `list`'s items on this host: the state file, cross-checked with Docker (and probed).
+pub(crate) async fn local_items(
     ctx: &Ctx,
     project: Option<String>,
     stage: Option<String>,
     probe: bool,
-) -> Result<u8, Failure> {
+) -> Result<Vec<serde_json::Value>, Failure> {
     let store = store_if_any(ctx)?;
+    let f = filter(project, stage);
     let (instances, leftovers, state_id) = match &store {
         Some(s) => (
-            s.instances(&filter(project.clone(), stage.clone())).map_err(Failure::usage)?,
-            s.leftovers(&filter(project.clone(), stage.clone())).map_err(Failure::usage)?,
+            s.instances(&f).map_err(Failure::usage)?,
+            s.leftovers(&f).map_err(Failure::usage)?,
             Some(s.state_id().map_err(Failure::usage)?),
         ),
         None => (Vec::new(), Vec::new(), None),
@@ -110,75 +114,80 @@ pub(crate) async fn list(
     if docker.is_none() && !ctx.quiet {
         eprintln!("warning: cannot reach the Docker Engine; container states are unknown");
     }
-    let by_name: HashMap<String, &tiny_forge::engine::ContainerInfo> =
-        docker.iter().flatten().map(|c| (c.name.clone(), c)).collect();
-    let mut rows = Vec::new();
-    let mut items = Vec::new();
-    for i in &instances {
-        let container = by_name.get(&i.container_name);
-        let shown = match (&docker, container) {
-            (None, _) => "unknown".to_owned(),
-            (Some(_), None) => "missing".to_owned(),
-            (Some(_), Some(c)) if !c.image.is_empty() && !c.image.contains(&i.digest) => {
-                format!("{} (image changed)", c.state)
-            }
-            (Some(_), Some(c)) => c.state.clone(),
-        };
-        items.push(json!({
-            "project": i.project, "stage": i.stage, "tag": i.tag, "url": i.url, "status": i.status.as_str(),
-            "container": i.container_name, "container_state": shown, "health": health.get(&i.id), "digest": i.digest,
-            "deploy_id": i.deploy_id.0, "created_at": render::rfc3339(i.created_at),
-        }));
-        rows.push(vec![
-            i.project.clone(),
-            i.stage.clone(),
-            i.tag.clone(),
-            i.url.clone().unwrap_or_else(|| "-".into()),
-            if i.status == tiny_forge::domain::InstanceStatus::Live {
-                shown
-            } else {
-                format!("{} ({})", shown, i.status.as_str())
-            },
-            health.get(&i.id).cloned().unwrap_or_else(|| "-".into()),
-            short_digest(&i.digest),
-            age(i.created_at),
-        ]);
-    }
-    // Managed containers the state file does not know: drift worth showing.
-    let known: std::collections::HashSet<&str> = instances.iter().map(|i| i.container_name.as_str()).collect();
-    let stranger = |c: &&tiny_forge::engine::ContainerInfo| {
-        c.labels.get(tiny_forge::engine::LABEL_STATE).is_some_and(|s| Some(s) != state_id.as_ref())
+    Ok(tiny_forge::server::views::list_items(
+        &instances,
+        &leftovers,
+        state_id.as_deref(),
+        docker.as_deref(),
+        &health,
+        &f,
+    ))
+}
+
+/// Age of an RFC 3339 time, for the AGE column.
+fn age_of(v: &serde_json::Value) -> String {
+    v.as_str()
+        .and_then(|t| humantime::parse_rfc3339(t).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or_else(|| "-".into(), |d| age(i64::try_from(d.as_millis()).unwrap_or(0)))
+}
+
+pub(crate) async fn list(
+    ctx: &Ctx,
+    project: Option<String>,
+    stage: Option<String>,
+    probe: bool,
+) -> Result<u8, Failure> {
+    let items = match &ctx.remote {
+        Some(url) => Remote::new(ctx, url)?.instances(project, stage, probe).await?,
+        None => Local { ctx }.instances(project, stage, probe).await?,
     };
-    for c in docker.iter().flatten().filter(|c| !known.contains(c.name.as_str())).filter(|c| !stranger(c)) {
-        let l = |k: &str| c.labels.get(k).cloned().unwrap_or_default();
-        if project.as_deref().is_some_and(|p| l(tiny_forge::engine::LABEL_PROJECT) != p)
-            || stage.as_deref().is_some_and(|s| l(tiny_forge::engine::LABEL_STAGE) != s)
-        {
-            continue;
-        }
-        items.push(json!({
-            "project": l(tiny_forge::engine::LABEL_PROJECT), "stage": l(tiny_forge::engine::LABEL_STAGE),
-            "tag": l(tiny_forge::engine::LABEL_TAG), "url": null, "status": "orphan", "container": c.name,
-            "container_state": c.state, "digest": null, "deploy_id": null, "created_at": null,
-        }));
-        rows.push(vec![
-            l(tiny_forge::engine::LABEL_PROJECT),
-            l(tiny_forge::engine::LABEL_STAGE),
-            l(tiny_forge::engine::LABEL_TAG),
-            "-".into(),
-            format!("{} (orphan: not in state)", c.state),
-            "-".into(),
-            "-".into(),
-            "-".into(),
-        ]);
-    }
-    items.extend(leftovers.iter().map(|l| {
-        json!({"project": l.project, "stage": l.stage, "status": "leftover", "leftover": l.item,
-            "deploy_id": l.deploy_id.map(|d| d.0), "created_at": render::rfc3339(l.created_at)})
-    }));
     if ctx.json() {
         out(&serde_json::Value::Array(items).to_string())?;
         return Ok(exit::OK);
+    }
+    let s =
+        |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+    let mut rows = Vec::new();
+    let mut leftovers = Vec::new();
+    for i in &items {
+        match s(i, "status").as_str() {
+            "leftover" => {
+                if let Ok(item) = serde_json::from_value(i["leftover"].clone()) {
+                    leftovers.push(tiny_forge::store::LeftoverRecord {
+                        project: s(i, "project"),
+                        stage: s(i, "stage"),
+                        deploy_id: i["deploy_id"].as_i64().map(DeployId),
+                        item,
+                        created_at: 0,
+                    });
+                }
+            }
+            "orphan" => rows.push(vec![
+                s(i, "project"),
+                s(i, "stage"),
+                s(i, "tag"),
+                "-".into(),
+                format!("{} (orphan: not in state)", s(i, "container_state")),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]),
+            status => rows.push(vec![
+                s(i, "project"),
+                s(i, "stage"),
+                s(i, "tag"),
+                i["url"].as_str().map_or_else(|| "-".into(), str::to_owned),
+                if status == InstanceStatus::Live.as_str() {
+                    s(i, "container_state")
+                } else {
+                    format!("{} ({status})", s(i, "container_state"))
+                },
+                i["health"].as_str().map_or_else(|| "-".into(), str::to_owned),
+                short_digest(&s(i, "digest")),
+                age_of(&i["created_at"]),
+            ]),
+        }
     }
     if rows.is_empty() && leftovers.is_empty() && !ctx.quiet {
         eprintln!("no instances");
@@ -212,7 +221,7 @@ fn deploy_json(d: &DeployRecord) -> serde_json::Value {
         "status": d.status.as_str(), "trigger": d.trigger.as_str(), "started_at": render::rfc3339(d.started_at),
         "finished_at": d.finished_at.map(render::rfc3339),
         "duration_ms": d.finished_at.map(|f| f - d.started_at), "error": d.error, "url": d.url, "leftovers": d.leftovers,
-        "exit_code": exit::for_record(d),
+        "exit_code": exit::for_record(d), "actor": d.actor,
     })
 }
 
@@ -224,9 +233,9 @@ pub(crate) async fn history(ctx: &Ctx, h: HistoryArgs) -> Result<u8, Failure> {
     if let Some(HistoryCommand::Show { id, follow }) = h.show {
         return show(ctx, DeployId(id), follow).await;
     }
-    let deploys = match store_if_any(ctx)? {
-        Some(s) => s.deploys(&filter(h.project, h.stage), h.limit).map_err(Failure::usage)?,
-        None => Vec::new(),
+    let deploys = match &ctx.remote {
+        Some(url) => Remote::new(ctx, url)?.history(h.project, h.stage, h.limit).await?,
+        None => Local { ctx }.history(h.project, h.stage, h.limit).await?,
     };
     if ctx.json() {
         out(&serde_json::Value::Array(deploys.iter().map(deploy_json).collect()).to_string())?;
@@ -257,7 +266,83 @@ pub(crate) async fn history(ctx: &Ctx, h: HistoryArgs) -> Result<u8, Failure> {
     Ok(exit::OK)
 }
 
+/// One log line as `history show` prints it (text or a JSON `log` object).
+fn log_line(ctx: &Ctx, l: &LogEntry) -> Result<(), Failure> {
+    if ctx.json() {
+        out(&json!({"type": "log", "ts": render::rfc3339(l.ts), "level": l.level, "step": l.step, "message": l.message})
+            .to_string())
+    } else {
+        out(&format!("{} {:<5} {:<8} {}", render::rfc3339(l.ts), l.level.as_str(), l.step, l.message))
+    }
+}
+
+fn show_header(ctx: &Ctx, d: &DeployRecord) -> Result<(), Failure> {
+    if !ctx.json() {
+        out(&format!("deploy {}  {}/{}:{}  {}  ({})", d.id, d.project, d.stage, d.tag, d.status, d.trigger.as_str()))?;
+        out(&format!("image   {}{}", d.image, d.digest.as_deref().map(|x| format!(" ({x})")).unwrap_or_default()))?;
+        out(&format!("started {} on {} (pid {})", render::rfc3339(d.started_at), d.host, d.pid))?;
+    }
+    Ok(())
+}
+
+fn show_whole(d: &DeployRecord, logs: &[LogEntry]) -> Result<(), Failure> {
+    let mut v = deploy_json(d);
+    v["logs"] = serde_json::to_value(
+        logs.iter()
+            .map(|l| json!({"ts": render::rfc3339(l.ts), "level": l.level, "step": l.step, "message": l.message}))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or_default();
+    out(&v.to_string())
+}
+
+fn show_end(ctx: &Ctx, d: &DeployRecord, follow: bool) -> Result<u8, Failure> {
+    if ctx.json() {
+        out(&json!({"type": "result", "deploy": deploy_json(d)}).to_string())?;
+    } else {
+        if let Some(url) = &d.url {
+            out(&format!("url     {url}"))?;
+        }
+        if let Some(e) = &d.error {
+            out(&format!("error   {e}"))?;
+        }
+        for l in &d.leftovers {
+            out(&format!("left    {l}"))?;
+        }
+        out(&format!("result  {} after {}", d.status, duration(d)))?;
+    }
+    Ok(if follow { exit::for_record(d).unwrap_or(exit::OK) } else { exit::OK })
+}
+
+/// Prints each event of a followed remote deploy as the log line it was stored as.
+struct LogLines<'a>(&'a Ctx);
+
+impl tiny_forge::report::Reporter for LogLines<'_> {
+    fn report(&self, ts_ms: i64, e: &tiny_forge::report::Event) {
+        let entry = LogEntry { ts: ts_ms, level: e.level(), step: e.step().as_str().to_owned(), message: e.message() };
+        let _ = log_line(self.0, &entry);
+    }
+}
+
 async fn show(ctx: &Ctx, id: DeployId, follow: bool) -> Result<u8, Failure> {
+    if let Some(url) = &ctx.remote {
+        let remote = Remote::new(ctx, url)?;
+        let (d, logs) = remote.record(id).await?;
+        if ctx.json() && !follow {
+            show_whole(&d, &logs)?;
+            return Ok(exit::OK);
+        }
+        show_header(ctx, &d)?;
+        if follow {
+            remote.follow(id.0, &LogLines(ctx)).await?;
+        } else {
+            for l in &logs {
+                log_line(ctx, l)?;
+            }
+        }
+        let (d, _) = remote.record(id).await?;
+        return show_end(ctx, &d, follow);
+    }
     let Some(store) = store_if_any(ctx)? else {
         return Err(Failure::usage(anyhow::anyhow!("deploy {id} not found: there is no state file yet")));
     };
@@ -269,32 +354,16 @@ async fn show(ctx: &Ctx, id: DeployId, follow: bool) -> Result<u8, Failure> {
     };
     let mut d = find()?;
     if ctx.json() && !follow {
-        let mut v = deploy_json(&d);
-        let logs = store.logs(id, 0).map_err(Failure::usage)?;
-        v["logs"] = serde_json::to_value(
-            logs.iter()
-                .map(|l| json!({"ts": render::rfc3339(l.ts), "level": l.level, "step": l.step, "message": l.message}))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap_or_default();
-        out(&v.to_string())?;
+        show_whole(&d, &store.logs(id, 0).map_err(Failure::usage)?)?;
         return Ok(exit::OK);
     }
-    if !ctx.json() {
-        out(&format!("deploy {}  {}/{}:{}  {}  ({})", d.id, d.project, d.stage, d.tag, d.status, d.trigger.as_str()))?;
-        out(&format!("image   {}{}", d.image, d.digest.as_deref().map(|x| format!(" ({x})")).unwrap_or_default()))?;
-        out(&format!("started {} on {} (pid {})", render::rfc3339(d.started_at), d.host, d.pid))?;
-    }
+    show_header(ctx, &d)?;
     let mut seen = 0;
     loop {
         let logs = store.logs(id, seen).map_err(Failure::usage)?;
         seen += logs.len();
         for l in &logs {
-            if ctx.json() {
-                out(&json!({"type": "log", "ts": render::rfc3339(l.ts), "level": l.level, "step": l.step, "message": l.message}).to_string())?;
-            } else {
-                out(&format!("{} {:<5} {:<8} {}", render::rfc3339(l.ts), l.level.as_str(), l.step, l.message))?;
-            }
+            log_line(ctx, l)?;
         }
         if !follow || exit::for_record(&d).is_some() {
             break;
@@ -302,19 +371,5 @@ async fn show(ctx: &Ctx, id: DeployId, follow: bool) -> Result<u8, Failure> {
         tokio::time::sleep(Duration::from_millis(100)).await;
         d = find()?;
     }
-    if ctx.json() {
-        out(&json!({"type": "result", "deploy": deploy_json(&d)}).to_string())?;
-    } else {
-        if let Some(url) = &d.url {
-            out(&format!("url     {url}"))?;
-        }
-        if let Some(e) = &d.error {
-            out(&format!("error   {e}"))?;
-        }
-        for l in &d.leftovers {
-            out(&format!("left    {l}"))?;
-        }
-        out(&format!("result  {} after {}", d.status, duration(&d)))?;
-    }
-    Ok(if follow { exit::for_record(&d).unwrap_or(exit::OK) } else { exit::OK })
+    show_end(ctx, &d, follow)
 }

@@ -4,18 +4,14 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{Value, json};
-use tiny_forge::deploy::DeployOutcome;
+use serde_json::Value;
+use tiny_forge::domain::Leftover;
 use tiny_forge::report::{Event, Level, Reporter, Step, fmt_ms};
 
-/// RFC 3339 with milliseconds, UTC.
-pub(crate) fn rfc3339(ts_ms: i64) -> String {
-    let t = SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(ts_ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(t).to_string()
-}
+pub(crate) use tiny_forge::server::views::rfc3339;
 
 /// Timestamped lines on stderr, for CI logs. By default one line per finished step (step,
 /// duration, the one fact that matters: the digest, the container, the probes, the URL), and
@@ -170,48 +166,77 @@ impl Reporter for Tty {
     }
 }
 
-/// The final lines: the URL on stdout, a summary on stderr; or the JSON result object.
-pub(crate) fn outcome(outcome: &DeployOutcome, code: u8, json: bool, quiet: bool) {
-    match outcome {
-        DeployOutcome::Succeeded(s) => {
-            if json {
-                let v = json!({
-                    "type": "result", "status": "succeeded", "exit_code": code, "deploy_id": s.deploy_id.0,
-                    "url": s.url, "digest": s.digest, "container": s.container,
-                    "duration_ms": u64::try_from(s.elapsed.as_millis()).unwrap_or(u64::MAX),
-                    "warnings": s.warnings, "error": Value::Null, "leftovers": s.leftovers,
-                    "unchanged": s.unchanged,
-                });
-                let _ = writeln!(std::io::stdout().lock(), "{v}");
-                return;
-            }
+/// The final lines of a deploy, rollback or removal, from its result object (the same object
+/// whether the deploy ran here or on a server): with `json`, the object on stdout; else the URL
+/// (or what was removed) on stdout and a summary on stderr.
+pub(crate) fn result(v: &Value, json: bool, quiet: bool) {
+    if json {
+        let _ = writeln!(std::io::stdout().lock(), "{v}");
+        return;
+    }
+    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let leftovers: Vec<String> = v
+        .get("leftovers")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|l| match serde_json::from_value::<Leftover>(l.clone()) {
+                    Ok(l) => l.to_string(),
+                    Err(_) => l.as_str().map_or_else(|| l.to_string(), str::to_owned),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let deploy_id = v.get("deploy_id").and_then(Value::as_i64);
+    let mut err = std::io::stderr().lock();
+    if let Some(removed) = v.get("removed").and_then(Value::as_array) {
+        let slot = text("slot").unwrap_or_default();
+        if deploy_id.is_none() {
             if !quiet {
-                let took = fmt_ms(u64::try_from(s.elapsed.as_millis()).unwrap_or(0));
-                let what = if s.unchanged { "already running" } else { "deployed" };
-                let _ = writeln!(std::io::stderr(), "{what} {} in {took} (deploy {})", s.container, s.deploy_id);
+                let _ = writeln!(err, "{slot} has no instance; nothing to remove");
             }
-            let _ = writeln!(std::io::stdout().lock(), "{}", s.url);
+            return;
         }
-        DeployOutcome::Failed(f) => {
-            let status = if f.interrupted { "interrupted" } else { "failed" };
-            let error = crate::cli::one_line(&f.failed);
-            if json {
-                let v = json!({
-                    "type": "result", "status": status, "exit_code": code, "deploy_id": f.deploy_id.0,
-                    "url": Value::Null, "failed_step": f.failed.step.as_str(),
-                    "duration_ms": u64::try_from(f.elapsed.as_millis()).unwrap_or(u64::MAX),
-                    "error": error, "leftovers": f.rollback.leftovers,
-                });
-                let _ = writeln!(std::io::stdout().lock(), "{v}");
-                return;
+        for r in removed.iter().filter_map(Value::as_str) {
+            let _ = writeln!(std::io::stdout().lock(), "removed {r}");
+        }
+        for l in &leftovers {
+            let _ = writeln!(err, "left behind: {l}");
+        }
+        if !leftovers.is_empty() {
+            let _ = writeln!(err, "run `tiny-forge prune` to finish the cleanup");
+        }
+        return;
+    }
+    let id = deploy_id.map(|d| d.to_string()).unwrap_or_default();
+    match text("status").as_deref() {
+        Some("succeeded") => {
+            if !quiet {
+                let took = fmt_ms(v.get("duration_ms").and_then(Value::as_u64).unwrap_or(0));
+                let container = text("container").unwrap_or_else(|| "the instance".into());
+                let what = if v.get("unchanged") == Some(&Value::Bool(true)) { "already running" } else { "deployed" };
+                let _ = writeln!(err, "{what} {container} in {took} (deploy {id})");
             }
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "error: deploy {} {status}: {error}", f.deploy_id);
-            if f.rollback.is_complete() {
+            let _ = writeln!(std::io::stdout().lock(), "{}", text("url").unwrap_or_default());
+        }
+        Some("unchanged") => {
+            if !quiet {
+                let _ = writeln!(
+                    err,
+                    "{} already serves {}",
+                    text("slot").unwrap_or_default(),
+                    text("digest").unwrap_or_default()
+                );
+            }
+        }
+        status => {
+            let status = status.unwrap_or("failed");
+            let _ = writeln!(err, "error: deploy {id} {status}: {}", text("error").unwrap_or_default());
+            if leftovers.is_empty() {
                 let _ = writeln!(err, "rolled back: nothing was left behind");
             } else {
                 let _ = writeln!(err, "rollback incomplete; left behind:");
-                for l in &f.rollback.leftovers {
+                for l in &leftovers {
                     let _ = writeln!(err, "  - {l}");
                 }
                 let _ = writeln!(err, "run `tiny-forge prune` to finish the cleanup");

@@ -36,6 +36,92 @@ pub(crate) struct FileConfig {
     pub(crate) registries: BTreeMap<String, RegistryFile>,
     #[serde(default)]
     pub(crate) projects: BTreeMap<String, ProjectFile>,
+    /// `[server]`: `tiny-forge serve`.
+    #[serde(default)]
+    pub(crate) server: ServerFile,
+    /// `[[receivers]]`: registry webhooks `tiny-forge serve` accepts.
+    #[serde(default)]
+    pub(crate) receivers: Vec<ReceiverFile>,
+}
+
+/// `[server]`. A missing key takes its value from the `Default` impl below.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ServerFile {
+    /// Address to listen on; `serve --listen` beats it. Default: `127.0.0.1:8420`.
+    pub(crate) listen: String,
+    /// Time to answer one request (not counting an event stream's body). Default: 10s.
+    #[serde(with = "humantime_serde")]
+    pub(crate) request_timeout: Duration,
+    /// Largest request body accepted, in bytes. Default: 262144 (256 KiB).
+    pub(crate) max_body_bytes: usize,
+    /// A push waits this long for later pushes of the same tag before it deploys. Default: 2s.
+    #[serde(with = "humantime_serde")]
+    pub(crate) debounce: Duration,
+    /// On SIGTERM, running deploys get this long to finish before they are rolled back.
+    /// Default: 60s.
+    #[serde(with = "humantime_serde")]
+    pub(crate) grace: Duration,
+    /// Failed authentications one address may make per `auth_window` before it is refused
+    /// (429) until the window ends. Default: 10.
+    pub(crate) auth_failures: u32,
+    /// Default: 60s.
+    #[serde(with = "humantime_serde")]
+    pub(crate) auth_window: Duration,
+    /// Serve HTTPS with this certificate chain (PEM), relative to the config file. Default:
+    /// plain HTTP (behind the proxy tiny-forge manages, or on loopback).
+    pub(crate) tls_cert_file: Option<PathBuf>,
+    /// The certificate's private key (PEM), with `tls_cert_file`.
+    pub(crate) tls_key_file: Option<PathBuf>,
+}
+
+impl Default for ServerFile {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8420".into(),
+            request_timeout: Duration::from_secs(10),
+            max_body_bytes: 256 * 1024,
+            debounce: Duration::from_secs(2),
+            grace: Duration::from_secs(60),
+            auth_failures: 10,
+            auth_window: Duration::from_secs(60),
+            tls_cert_file: None,
+            tls_key_file: None,
+        }
+    }
+}
+
+/// `[[receivers]]`: one webhook endpoint, `/hooks/{name}` (Docker Hub and Quay:
+/// `/hooks/{name}/{secret}`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReceiverFile {
+    pub(crate) name: String,
+    pub(crate) kind: super::server::ReceiverKind,
+    /// The shared secret: the `Authorization` value (distribution, GitLab, Harbor), the HMAC key
+    /// (GitHub, Gitea) or the path token (Docker Hub, Quay). Required.
+    pub(crate) secret_env: Option<String>,
+    pub(crate) secret_file: Option<PathBuf>,
+    /// The registry host the events are about (e.g. `registry.example.com:5000`). Default: the
+    /// kind's own (`ghcr.io`, `docker.io`, …) or, for distribution, the request's host.
+    pub(crate) registry: Option<String>,
+}
+
+/// `[[projects.X.stages.Y.on_push]]`: which pushed tags this stage deploys, and where.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PushRuleFile {
+    /// A tag or a glob (`*` is any run of characters): `main`, `pr-*`, `v*`.
+    pub(crate) tags: String,
+    /// `tag` (default): a slot per pushed tag; `default`: the stage's default slot.
+    #[serde(default)]
+    pub(crate) slot: super::server::RuleSlot,
+    /// Hold matching pushes until `POST /v1/approvals/{id}`. Default: false.
+    #[serde(default)]
+    pub(crate) approval: bool,
+    /// Also poll the registry for this tag at this interval (exact tags only). Default: never.
+    #[serde(default, with = "humantime_serde")]
+    pub(crate) poll: Option<Duration>,
 }
 
 /// `[settings]`. A missing key takes its value from the `Default` impl below.
@@ -415,6 +501,9 @@ pub(crate) struct StageFile {
     pub(crate) on_remove: Option<OneOffFile>,
     /// Who may open the slot's URL; a stage may override it. Default: anyone.
     pub(crate) access: Option<AccessFile>,
+    /// What a registry push (webhook or poll) deploys to this stage. Default: nothing.
+    #[serde(default)]
+    pub(crate) on_push: Vec<PushRuleFile>,
 }
 
 fn default_tag() -> String {

@@ -11,6 +11,7 @@ mod file;
 mod parsed;
 mod resolve;
 mod resolved;
+mod server;
 mod stage;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ pub use resolved::{
     Access, ForwardTo, NotifyFormat, NotifyTarget, NpmSettings, OneOff, ProbeAddress, ProxySettings, RegistryAuth,
     Resolution, ResolvedStage, RestartPolicy,
 };
+pub use server::{PushRule, ReceiverKind, ReceiverSettings, RuleSlot, ServerSettings, TagPattern};
 
 use crate::env;
 

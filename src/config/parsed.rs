@@ -25,6 +25,9 @@ pub struct Config {
     pub(super) notify: Vec<NotifyTarget>,
     /// Project → stage → plan.
     pub(super) projects: BTreeMap<String, BTreeMap<String, StagePlan>>,
+    pub(super) server: super::server::ServerSettings,
+    pub(super) receivers: Vec<super::server::ReceiverSettings>,
+    pub(super) push_rules: Vec<super::server::PushRule>,
 }
 
 impl Config {
@@ -74,6 +77,24 @@ impl Config {
     #[must_use]
     pub fn history_retention(&self) -> Duration {
         self.history_retention
+    }
+
+    /// `[server]`: `tiny-forge serve`'s settings (defaults when the table is absent).
+    #[must_use]
+    pub fn server(&self) -> &super::server::ServerSettings {
+        &self.server
+    }
+
+    /// `[[receivers]]`: the registry webhooks the server accepts.
+    #[must_use]
+    pub fn receivers(&self) -> &[super::server::ReceiverSettings] {
+        &self.receivers
+    }
+
+    /// Every stage's `on_push` rules, by project then stage then order in the file.
+    #[must_use]
+    pub fn push_rules(&self) -> &[super::server::PushRule] {
+        &self.push_rules
     }
 
     /// The Docker network every instance joins.

@@ -104,6 +104,8 @@ impl Pass<'_> {
             registries: &registries,
         };
         let projects = file.projects.iter().map(|(name, p)| (name.clone(), self.project(name, p, &shared))).collect();
+        let (server, receivers) = super::server::server(&file.server, &file.receivers, self.base, &mut self.problems);
+        let push_rules = super::server::push_rules(&file.projects, &mut self.problems);
         Some(Config {
             path: path.to_path_buf(),
             state: s.state.as_ref().map(|p| self.base.join(p)),
@@ -113,6 +115,9 @@ impl Pass<'_> {
             proxy: proxy?,
             notify,
             projects,
+            server,
+            receivers,
+            push_rules,
         })
     }
 

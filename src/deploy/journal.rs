@@ -23,7 +23,7 @@ pub(super) fn emit<R, P, S: Store, Pr>(d: &Deployer<'_, R, P, S, Pr>, id: Option
     {
         let entry =
             LogEntry { ts, level: event.level(), step: event.step().as_str().to_owned(), message: event.message() };
-        if let Err(e) = d.store.append_log(id, &entry) {
+        if let Err(e) = d.store.append_event(id, &entry, event) {
             let message = format!("this deploy's log could not be stored: {}", one_line(&e));
             d.reporter.report(ts, &Event::Log { step: event.step(), level: Level::Warn, message });
         }

@@ -126,6 +126,7 @@ where
             trigger,
             pid: std::process::id(),
             host: self.host.clone(),
+            actor: self.actor.clone(),
         })?;
         Ok(id)
     }

@@ -112,6 +112,7 @@ pub struct Deployer<'a, R, P, S, Pr> {
     host: String,
     pauses: Vec<(Step, std::time::Duration)>,
     timeouts: StepTimeouts,
+    actor: Option<String>,
 }
 
 impl<'a, R, P, S, Pr> Deployer<'a, R, P, S, Pr>
@@ -135,7 +136,17 @@ where
             host: hostname(),
             pauses: Vec::new(),
             timeouts: StepTimeouts::default(),
+            actor: None,
         }
+    }
+
+    /// Records `actor` (who asked: `token:NAME`, `webhook:RECEIVER:DELIVERY`) with every deploy,
+    /// removal and prune row this deployer writes. Without it the actor is empty: the CLI on
+    /// this host.
+    #[must_use]
+    pub fn with_actor(mut self, actor: Option<String>) -> Self {
+        self.actor = actor;
+        self
     }
 
     /// Sends events to `reporter` (after storing them).

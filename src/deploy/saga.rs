@@ -98,6 +98,7 @@ where
         trigger: req.trigger,
         pid: std::process::id(),
         host: d.host.clone(),
+        actor: d.actor.clone(),
     })?;
     emit(d, Some(id), &Event::StepFinished { step: Step::Lock, elapsed_ms: lock_ms });
     emit(d, Some(id), &Event::DeployStarted { deploy_id: id.0, slot: slot.to_string(), image: image.clone() });

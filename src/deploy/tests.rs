@@ -522,6 +522,7 @@ fn dead_deploy_that_switched(bed: &Bed) -> (DeployId, String) {
             trigger: Trigger::Deploy,
             pid: 1,
             host: "h".into(),
+            actor: None,
         })
         .unwrap();
     let name = format!("tf-shop-dev-latest-{dead}");
@@ -973,6 +974,7 @@ async fn images_of_a_repository_a_running_deploy_pulls_from_are_left_alone() {
             trigger: Trigger::Deploy,
             pid: 1,
             host: "h".into(),
+            actor: None,
         })
         .unwrap();
     let tidied = bed.deployer().tidy(&stage(3), None, &bed.state()).await;

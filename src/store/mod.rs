@@ -4,10 +4,12 @@
 //! one adapter.
 
 mod sqlite;
+mod tokens;
 
 use std::time::SystemTime;
 
 pub use sqlite::SqliteStore;
+pub use tokens::{NewToken, TokenRecord};
 
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, Slot, Trigger};
 use crate::report::Level;
@@ -25,10 +27,12 @@ pub struct NewDeploy {
     pub pid: u32,
     /// This machine's host name.
     pub host: String,
+    /// Who asked for it, when not the CLI on this host (`token:NAME`, `webhook:RECEIVER:DELIVERY`).
+    pub actor: Option<String>,
 }
 
 /// A stored deploy.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeployRecord {
     /// Id.
     pub id: DeployId,
@@ -60,6 +64,9 @@ pub struct DeployRecord {
     pub url: Option<String>,
     /// What its rollback could not remove, one entry per resource (empty when complete).
     pub leftovers: Vec<String>,
+    /// Who asked for it (see [`NewDeploy::actor`]).
+    #[serde(default)]
+    pub actor: Option<String>,
 }
 
 /// How a deploy ended, as recorded.
@@ -76,7 +83,7 @@ pub struct DeployEnd<'a> {
 }
 
 /// One structured log entry of a deploy.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogEntry {
     /// Unix milliseconds.
     pub ts: i64,
@@ -86,6 +93,18 @@ pub struct LogEntry {
     pub step: String,
     /// What happened.
     pub message: String,
+}
+
+/// A log entry with its place in the deploy's log and, when the row has it, the typed event it
+/// was written for (rows older than the server's migration have none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// 1-based position in the deploy's log (the SSE event id).
+    pub seq: u64,
+    /// The entry.
+    pub entry: LogEntry,
+    /// The event, when stored.
+    pub event: Option<crate::report::Event>,
 }
 
 /// An instance about to be created (recorded before its container exists).
@@ -330,6 +349,24 @@ pub trait Store {
     /// # Errors
     /// On any `SQLite` failure.
     fn count_trimmable(&self, before_ms: i64) -> Result<usize, StoreError>;
+    /// Appends a log entry with the typed event it was made from. The default stores the entry
+    /// alone; [`SqliteStore`] keeps the event too (for the server's event streams).
+    ///
+    /// # Errors
+    /// On any `SQLite` failure.
+    fn append_event(&self, id: DeployId, entry: &LogEntry, event: &crate::report::Event) -> Result<(), StoreError> {
+        let _ = event;
+        self.append_log(id, entry)
+    }
+    /// A deploy's log entries after the one numbered `after` (0 for all), in order, with their
+    /// numbers and events. The default reads [`Store::logs`] and has no events.
+    ///
+    /// # Errors
+    /// On any `SQLite` failure.
+    fn events(&self, id: DeployId, after: u64) -> Result<Vec<StoredEvent>, StoreError> {
+        let entries = self.logs(id, usize::try_from(after).unwrap_or(usize::MAX))?;
+        Ok(entries.into_iter().zip(after + 1..).map(|(entry, seq)| StoredEvent { seq, entry, event: None }).collect())
+    }
     /// A deploy's log entries after the `after`-th (0 for all), in order.
     ///
     /// # Errors

@@ -18,15 +18,16 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_reconcile.sql"),
     include_str!("migrations/003_spec_hash.sql"),
+    include_str!("migrations/004_server.sql"),
 ];
 
 /// The `SQLite` state file.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Connection,
+    pub(super) conn: Connection,
 }
 
-fn q(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+pub(super) fn q(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |source| match source.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure) => StoreError::Disk { op, source },
         _ => StoreError::Query { op, source },
@@ -46,7 +47,17 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| open_err(e.into()))?;
         }
-        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(|e| open_err(e.into()))?;
+        // Only when missing: closing a plain descriptor of the file drops every POSIX lock this
+        // process holds on it, including those of another open connection (`serve` keeps two),
+        // and another process may then checkpoint and delete the WAL under that connection.
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| open_err(e.into()))?;
+        }
         let conn = Connection::open(path).map_err(|e| open_err(e.into()))?;
         Self::init(conn, &shown)
     }
@@ -102,7 +113,7 @@ impl SqliteStore {
     }
 }
 
-const DEPLOY_COLS: &str = "id, project, stage, tag, image, digest, status, pid, host, started_at, finished_at, error, trigger, url, leftovers";
+const DEPLOY_COLS: &str = "id, project, stage, tag, image, digest, status, pid, host, started_at, finished_at, error, trigger, url, leftovers, actor";
 
 fn deploy_row(r: &Row<'_>) -> rusqlite::Result<DeployRecord> {
     let status: String = r.get(6)?;
@@ -123,6 +134,7 @@ fn deploy_row(r: &Row<'_>) -> rusqlite::Result<DeployRecord> {
         trigger: Trigger::parse(&trigger).unwrap_or(Trigger::Deploy),
         url: r.get(13)?,
         leftovers: r.get::<_, Option<String>>(14)?.map(|l| l.lines().map(str::to_owned).collect()).unwrap_or_default(),
+        actor: r.get(15)?,
     })
 }
 
@@ -251,8 +263,8 @@ impl Store for SqliteStore {
     fn begin_deploy(&self, new: &NewDeploy) -> Result<DeployId, StoreError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO deploys (project, stage, tag, slot, image, status, pid, host, started_at, trigger)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9)",
+                "INSERT INTO deploys (project, stage, tag, slot, image, status, pid, host, started_at, trigger, actor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -264,7 +276,8 @@ impl Store for SqliteStore {
                     new.pid,
                     new.host,
                     now_ms(),
-                    new.trigger.as_str()
+                    new.trigger.as_str(),
+                    new.actor
                 ])
             })
             .map_err(q("record deploy"))?;
@@ -319,6 +332,40 @@ impl Store for SqliteStore {
             .and_then(|mut s| s.execute(params![id.0, e.ts, e.level.as_str(), e.step, e.message]))
             .map_err(q("append deploy log"))?;
         Ok(())
+    }
+
+    fn append_event(&self, id: DeployId, e: &LogEntry, event: &crate::report::Event) -> Result<(), StoreError> {
+        // Serialising a plain enum cannot fail; the entry is stored without its event if it did.
+        let json = serde_json::to_string(event).ok();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO deploy_logs (deploy_id, seq, ts, level, step, message, event)
+                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deploy_logs WHERE deploy_id = ?1), ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| s.execute(params![id.0, e.ts, e.level.as_str(), e.step, e.message, json]))
+            .map_err(q("append deploy log"))?;
+        Ok(())
+    }
+
+    fn events(&self, id: DeployId, after: u64) -> Result<Vec<super::StoredEvent>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, ts, level, step, message, event FROM deploy_logs WHERE deploy_id = ?1 AND seq > ?2 ORDER BY seq",
+            )
+            .map_err(q("read deploy log"))?;
+        let rows = stmt
+            .query_map(params![id.0, i64::try_from(after).unwrap_or(i64::MAX)], |r| {
+                let level: String = r.get(2)?;
+                let event: Option<String> = r.get(5)?;
+                Ok(super::StoredEvent {
+                    seq: r.get(0)?,
+                    entry: LogEntry { ts: r.get(1)?, level: Level::parse(&level), step: r.get(3)?, message: r.get(4)? },
+                    event: event.and_then(|e| serde_json::from_str(&e).ok()),
+                })
+            })
+            .map_err(q("read deploy log"))?;
+        rows.collect::<Result<_, _>>().map_err(q("read deploy log"))
     }
 
     fn deploy(&self, id: DeployId) -> Result<Option<DeployRecord>, StoreError> {
@@ -451,7 +498,14 @@ mod tests {
     }
 
     fn new_deploy(tag: &str) -> NewDeploy {
-        NewDeploy { slot: slot(tag), image: format!("shop:{tag}"), trigger: Trigger::Deploy, pid: 1, host: "h".into() }
+        NewDeploy {
+            slot: slot(tag),
+            image: format!("shop:{tag}"),
+            trigger: Trigger::Deploy,
+            pid: 1,
+            host: "h".into(),
+            actor: None,
+        }
     }
 
     #[test]
@@ -462,7 +516,7 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let v: i64 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-        assert_eq!(v, 3);
+        assert_eq!(v, i64::try_from(MIGRATIONS.len()).unwrap());
         let jm: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
         assert_eq!(jm, "wal");
         let av: i64 = store.conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0)).unwrap();
@@ -494,7 +548,7 @@ mod tests {
             }
             let conn = Connection::open(&path).unwrap();
             let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-            assert_eq!(version, 3, "every migration applied, and recorded once");
+            assert_eq!(version, 4, "every migration applied, and recorded once");
             assert_eq!(usize::try_from(version).unwrap(), MIGRATIONS.len());
         }
     }

@@ -241,7 +241,13 @@ default_tag = "v1"
     /// `tiny-forge --config CONFIG ARGS…`
     pub(crate) fn tf(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_tiny-forge"));
-        c.arg("--config").arg(&self.config).args(args).env_remove("TINY_FORGE_CONFIG").env("NO_COLOR", "1");
+        c.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("TINY_FORGE_CONFIG")
+            .env_remove("TINY_FORGE_REMOTE")
+            .env_remove("TINY_FORGE_TOKEN")
+            .env("NO_COLOR", "1");
         c
     }
 

@@ -35,7 +35,19 @@ impl Registry {
         Self::start_with(Some((user, password)))
     }
 
+    /// A registry that notifies `url` of every event, with `Authorization: Bearer <token>`.
+    pub(crate) fn start_with_notifications(url: &str, token: &str) -> Registry {
+        let notifications = format!(
+            "notifications:\n  endpoints:\n    - name: tiny-forge\n      url: {url}\n      headers:\n        Authorization: [Bearer {token}]\n      timeout: 1s\n      threshold: 3\n      backoff: 1s\n      ignoredmediatypes: [application/octet-stream]\n"
+        );
+        Self::start_full(None, &notifications)
+    }
+
     fn start_with(auth: Option<(&str, &str)>) -> Registry {
+        Self::start_full(auth, "")
+    }
+
+    fn start_full(auth: Option<(&str, &str)>, extra: &str) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("config.yml");
@@ -52,6 +64,7 @@ impl Registry {
             std::fs::write(&file, out.stdout).unwrap();
             yaml = format!("{yaml}auth:\n  htpasswd:\n    realm: tiny-forge-test\n    path: {}\n", file.display());
         }
+        yaml.push_str(extra);
         std::fs::write(&config, yaml).unwrap();
         let script =
             format!("docker-registry serve '{}' >/dev/null 2>&1 & pid=$!; read _; kill $pid", config.display());

@@ -28,6 +28,15 @@ impl TestCa {
         &self.pem
     }
 
+    /// A certificate for `ip` signed by this CA and its key, both PEM (for servers that read
+    /// files).
+    pub(crate) fn server_pem(&self, ip: IpAddr) -> (String, String) {
+        let params = CertificateParams::new(vec![ip.to_string()]).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// A rustls server config presenting a certificate for `ip`, signed by this CA.
     pub(crate) fn server_config(&self, ip: IpAddr) -> Arc<rustls::ServerConfig> {
         let params = CertificateParams::new(vec![ip.to_string()]).unwrap();

@@ -1,0 +1,438 @@
+//! The HTTP side: routes, the token extractor, and one mapping from errors to status codes.
+//! Handlers are thin: authenticate and authorise (extractor), validate names against the
+//! config, then either read the state file or hand a [`Command`] to the executor.
+//!
+//! | route | scope | |
+//! |---|---|---|
+//! | `GET /healthz` | none | `ok` |
+//! | `GET /metrics` | none | Prometheus text; no label holds a secret |
+//! | `POST /v1/deploys`, `/v1/rollbacks`, `/v1/removals` | deploy, rollback, remove | `202` + job |
+//! | `GET /v1/jobs/{id}?wait=SECS` | read | a job, after it leaves `waiting` or `wait` ends |
+//! | `GET /v1/deploys?project&stage&limit` | read | history, newest first |
+//! | `GET /v1/deploys/{id}` | read | one deploy with its log |
+//! | `GET /v1/deploys/{id}/events` | read | SSE (see [`super::wire`]) |
+//! | `GET /v1/instances?project&stage` | read | `list` items |
+//! | `GET /v1/approvals`, `POST /v1/approvals/{id}` | read, deploy | pushes held by `approval = true` |
+//! | `POST /hooks/{name}[/{secret}]` | the receiver's secret | registry webhooks |
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::auth::{Action, Caller, FailedAuths};
+use super::executor::{Command, Shared, Work, WorkKind};
+use super::receivers::Authenticator;
+use super::wire::{CommandBody, ErrorBody, JobState};
+use crate::config::{Config, ReceiverKind, ServerSettings};
+use crate::domain::{DeployId, ProjectName, StageName, Tag};
+use crate::lock::LockWait;
+use crate::store::{Filter, SqliteStore, Store as _};
+
+/// A receiver, ready: its secret read.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    /// `[[receivers]] name`.
+    pub name: String,
+    /// Its format.
+    pub kind: ReceiverKind,
+    /// How its requests authenticate.
+    pub auth: Authenticator,
+    /// The registry host its events are about, when configured.
+    pub registry: Option<String>,
+}
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct Api {
+    pub(super) shared: Arc<Shared>,
+    pub(super) config: Arc<Config>,
+    /// The API's own connection to the state file (reads, tokens).
+    pub(super) store: Arc<Mutex<SqliteStore>>,
+    pub(super) commands: mpsc::UnboundedSender<Command>,
+    pub(super) receivers: Arc<Vec<Receiver>>,
+    pub(super) failures: Arc<Mutex<FailedAuths>>,
+    pub(super) settings: ServerSettings,
+    pub(super) shutdown: watch::Receiver<bool>,
+}
+
+impl Api {
+    /// The API over `store` (its own connection), sending work on `commands`.
+    #[must_use]
+    pub fn new(
+        shared: Arc<Shared>,
+        config: Arc<Config>,
+        store: SqliteStore,
+        commands: mpsc::UnboundedSender<Command>,
+        receivers: Vec<Receiver>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let settings = config.server().clone();
+        Self {
+            failures: Arc::new(Mutex::new(FailedAuths::new(settings.auth_failures, settings.auth_window))),
+            shared,
+            config,
+            store: Arc::new(Mutex::new(store)),
+            commands,
+            receivers: Arc::new(receivers),
+            settings,
+            shutdown,
+        }
+    }
+
+    pub(super) fn store(&self) -> std::sync::MutexGuard<'_, SqliteStore> {
+        self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The router, with the body cap and the request timeout on every route (the hooks read
+    /// their body under the same cap themselves; see [`super::hooks`]).
+    pub fn router(self) -> axum::Router {
+        let limit = tower_http::limit::RequestBodyLimitLayer::new(self.settings.max_body_bytes);
+        let v1 = axum::Router::new()
+            .route("/v1/deploys", post(deploy).get(history))
+            .route("/v1/rollbacks", post(rollback))
+            .route("/v1/removals", post(remove))
+            .route("/v1/jobs/{id}", get(job))
+            .route("/v1/deploys/{id}", get(one_deploy))
+            .route("/v1/deploys/{id}/events", get(super::sse::events))
+            .route("/v1/instances", get(instances))
+            .route("/v1/approvals", get(approvals))
+            .route("/v1/approvals/{id}", post(approve))
+            .layer(limit);
+        let timeout = tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            self.settings.request_timeout,
+        );
+        axum::Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/metrics", get(metrics))
+            .route("/hooks/{name}", post(super::hooks::receive))
+            .route("/hooks/{name}/{secret}", post(super::hooks::receive_with_path))
+            .merge(v1)
+            .layer(timeout)
+            .with_state(self)
+    }
+}
+
+/// Every error answer: a status and an [`ErrorBody`].
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+impl ApiError {
+    pub(super) fn new(status: StatusCode, error: impl Into<String>, exit_code: u8) -> Self {
+        Self { status, body: ErrorBody { error: error.into(), exit_code } }
+    }
+
+    fn usage(api: &Api, status: StatusCode, error: impl Into<String>) -> Self {
+        Self::new(status, error, api.shared.codes.usage)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+/// The peer's address (the listener records it for every connection).
+fn peer(parts: &Parts) -> std::net::IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<super::tls::Peer>>()
+        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip())
+}
+
+/// Refuses `ip` when it has failed too often (429), before any credential is looked at.
+pub(super) fn check_limit(api: &Api, ip: std::net::IpAddr) -> Result<(), ApiError> {
+    let now = tokio::time::Instant::now();
+    if api.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).blocked(ip, now) {
+        return Err(ApiError::usage(api, StatusCode::TOO_MANY_REQUESTS, "too many failed authentications; try later"));
+    }
+    Ok(())
+}
+
+/// Counts a failed authentication of `ip`.
+pub(super) fn auth_failed(api: &Api, ip: std::net::IpAddr) {
+    api.shared.metrics.auth_failure();
+    api.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).failed(ip, tokio::time::Instant::now());
+}
+
+impl FromRequestParts<Api> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
+        let ip = peer(parts);
+        check_limit(api, ip)?;
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let caller = match presented {
+            Some(token) => {
+                let store = api.store();
+                let live = store
+                    .live_tokens()
+                    .map_err(|e| ApiError::usage(api, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                let caller = super::auth::verify(token, &live);
+                if let Some(c) = &caller {
+                    let _ = store.touch_token(c.id);
+                }
+                caller
+            }
+            None => None,
+        };
+        caller.ok_or_else(|| {
+            auth_failed(api, ip);
+            ApiError::usage(
+                api,
+                StatusCode::UNAUTHORIZED,
+                "missing or unknown token; pass TINY_FORGE_TOKEN (`tiny-forge token create` on the server's host)",
+            )
+        })
+    }
+}
+
+fn names(api: &Api, project: &str, stage: &str) -> Result<(ProjectName, StageName), ApiError> {
+    let bad = |e: crate::domain::NameError| ApiError::usage(api, StatusCode::BAD_REQUEST, e.to_string());
+    let p = ProjectName::new(project).map_err(bad)?;
+    let s = StageName::new(stage).map_err(bad)?;
+    // Known to the config? (Its secrets are read later, by the executor.)
+    api.config
+        .resolve_with(&p, &s, crate::config::Resolution::ConfigOnly)
+        .map_err(|e| ApiError::usage(api, StatusCode::NOT_FOUND, crate::report::one_line(&e)))?;
+    Ok((p, s))
+}
+
+fn forbidden(api: &Api, caller: &Caller, action: Action, project: &str, stage: &str) -> ApiError {
+    ApiError::usage(
+        api,
+        StatusCode::FORBIDDEN,
+        format!("token `{}` may not {} {project}/{stage}", caller.name, action.as_str()),
+    )
+}
+
+fn lock_wait(api: &Api, w: Option<&str>) -> Result<LockWait, ApiError> {
+    match w {
+        None => Ok(LockWait::Forever),
+        Some("no") => Ok(LockWait::NoWait),
+        Some(d) => humantime::parse_duration(d)
+            .map(LockWait::AtMost)
+            .map_err(|e| ApiError::usage(api, StatusCode::BAD_REQUEST, format!("wait `{d}`: {e}"))),
+    }
+}
+
+fn submit(api: &Api, caller: &Caller, kind: WorkKind, body: &CommandBody) -> Result<Response, ApiError> {
+    let action = match kind {
+        WorkKind::Deploy => Action::Deploy,
+        WorkKind::Rollback => Action::Rollback,
+        WorkKind::Remove => Action::Remove,
+    };
+    // Scope before config: a token learns nothing about stages it may not touch.
+    if !caller.allows(action, &body.project, &body.stage) {
+        return Err(forbidden(api, caller, action, &body.project, &body.stage));
+    }
+    let (project, stage) = names(api, &body.project, &body.stage)?;
+    let tag = body
+        .tag
+        .as_deref()
+        .map(Tag::new)
+        .transpose()
+        .map_err(|e| ApiError::usage(api, StatusCode::BAD_REQUEST, e.to_string()))?;
+    if kind == WorkKind::Remove && tag.is_none() {
+        return Err(ApiError::usage(api, StatusCode::BAD_REQUEST, "remove needs a tag"));
+    }
+    let wait = lock_wait(api, body.wait.as_deref())?;
+    if *api.shutdown.borrow() {
+        return Err(ApiError::usage(api, StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"));
+    }
+    let shown_tag = tag.as_ref().map_or_else(|| "(default)".to_owned(), ToString::to_string);
+    let view = api.shared.jobs.create(kind.as_str(), format!("{project}/{stage}:{shown_tag}"));
+    let work = Work {
+        job: view.id,
+        kind,
+        project,
+        stage,
+        tag,
+        to: body.to.map(DeployId),
+        wait,
+        force: body.force,
+        actor: caller.actor(),
+    };
+    if api.commands.send(Command::Run(work)).is_err() {
+        return Err(ApiError::usage(api, StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"));
+    }
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, format!("/v1/jobs/{}", view.id))], Json(view)).into_response())
+}
+
+async fn deploy(State(api): State<Api>, caller: Caller, Json(body): Json<CommandBody>) -> Result<Response, ApiError> {
+    submit(&api, &caller, WorkKind::Deploy, &body)
+}
+
+async fn rollback(State(api): State<Api>, caller: Caller, Json(body): Json<CommandBody>) -> Result<Response, ApiError> {
+    submit(&api, &caller, WorkKind::Rollback, &body)
+}
+
+async fn remove(State(api): State<Api>, caller: Caller, Json(body): Json<CommandBody>) -> Result<Response, ApiError> {
+    submit(&api, &caller, WorkKind::Remove, &body)
+}
+
+#[derive(Debug, Deserialize)]
+struct WaitQuery {
+    wait: Option<u64>,
+}
+
+/// `project/stage:tag` → (project, stage).
+fn slot_parts(slot: &str) -> (&str, &str) {
+    let (project, rest) = slot.split_once('/').unwrap_or((slot, ""));
+    (project, rest.split(':').next().unwrap_or(""))
+}
+
+async fn job(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<u64>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::usage(&api, StatusCode::NOT_FOUND, format!("job {id} not found"));
+    let view = api.shared.jobs.get(id).ok_or_else(not_found)?;
+    let (project, stage) = slot_parts(&view.slot);
+    if !caller.allows(Action::Read, project, stage) {
+        return Err(not_found());
+    }
+    // A long poll, kept inside the request timeout.
+    let limit = api.settings.request_timeout.saturating_sub(Duration::from_secs(1));
+    let wait = Duration::from_secs(q.wait.unwrap_or(0)).min(limit);
+    let mut changes = api.shared.jobs.subscribe();
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let view = api.shared.jobs.get(id).ok_or_else(not_found)?;
+        if view.state != JobState::Waiting || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(view).into_response());
+        }
+        if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+            return Ok(Json(view).into_response());
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    project: Option<String>,
+    stage: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Rows of what `caller` may read only.
+fn readable(caller: &Caller, project: &str, stage: &str) -> bool {
+    caller.allows(Action::Read, project, stage)
+}
+
+async fn history(State(api): State<Api>, caller: Caller, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+    if !caller.can_read() {
+        return Err(ApiError::usage(&api, StatusCode::FORBIDDEN, format!("token `{}` may not read", caller.name)));
+    }
+    let filter = Filter { project: q.project, stage: q.stage, tag: None };
+    let limit = q.limit.unwrap_or(20).min(1000);
+    let deploys = api
+        .store()
+        .deploys(&filter, 10_000)
+        .map_err(|e| ApiError::usage(&api, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let shown: Vec<_> = deploys.into_iter().filter(|d| readable(&caller, &d.project, &d.stage)).take(limit).collect();
+    Ok(Json(shown).into_response())
+}
+
+async fn one_deploy(State(api): State<Api>, caller: Caller, Path(id): Path<i64>) -> Result<Response, ApiError> {
+    let not_found =
+        || ApiError::usage(&api, StatusCode::NOT_FOUND, format!("deploy {id} not found; see `tiny-forge history`"));
+    let store = api.store();
+    let d = store
+        .deploy(DeployId(id))
+        .map_err(|e| ApiError::usage(&api, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .ok_or_else(not_found)?;
+    if !readable(&caller, &d.project, &d.stage) {
+        return Err(not_found());
+    }
+    let logs = store.logs(DeployId(id), 0).unwrap_or_default();
+    let mut v = serde_json::to_value(&d).unwrap_or(Value::Null);
+    v["exit_code"] = json!((api.shared.codes.record)(&d));
+    v["logs"] = serde_json::to_value(logs).unwrap_or(Value::Null);
+    Ok(Json(v).into_response())
+}
+
+async fn instances(State(api): State<Api>, caller: Caller, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+    if !caller.can_read() {
+        return Err(ApiError::usage(&api, StatusCode::FORBIDDEN, format!("token `{}` may not read", caller.name)));
+    }
+    let (tx, rx) = oneshot::channel();
+    let filter = Filter { project: q.project, stage: q.stage, tag: None };
+    api.commands
+        .send(Command::List(filter, tx))
+        .map_err(|_| ApiError::usage(&api, StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?;
+    let items = rx
+        .await
+        .map_err(|_| ApiError::usage(&api, StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?
+        .map_err(|e| ApiError::usage(&api, StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let shown: Vec<Value> = items
+        .into_iter()
+        .filter(|i| {
+            readable(&caller, i["project"].as_str().unwrap_or_default(), i["stage"].as_str().unwrap_or_default())
+        })
+        .collect();
+    Ok(Json(shown).into_response())
+}
+
+async fn approvals(State(api): State<Api>, caller: Caller) -> Result<Response, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    api.commands
+        .send(Command::Approvals(tx))
+        .map_err(|_| ApiError::usage(&api, StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?;
+    let held = rx.await.unwrap_or_default();
+    let shown: Vec<Value> = held
+        .into_iter()
+        .filter(|h| readable(&caller, h.candidate.slot.project.as_str(), h.candidate.slot.stage.as_str()))
+        .map(|h| {
+            json!({"id": h.id, "slot": h.candidate.slot.to_string(), "image": h.candidate.image,
+                "tag": h.candidate.tag, "digest": h.candidate.digest, "actor": h.candidate.actor})
+        })
+        .collect();
+    Ok(Json(shown).into_response())
+}
+
+async fn approve(State(api): State<Api>, caller: Caller, Path(id): Path<u64>) -> Result<Response, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    api.commands
+        .send(Command::Approvals(tx))
+        .map_err(|_| ApiError::usage(&api, StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?;
+    let held = rx.await.unwrap_or_default();
+    let not_found = || ApiError::usage(&api, StatusCode::NOT_FOUND, format!("no push {id} waits for approval"));
+    let h = held.into_iter().find(|h| h.id == id).ok_or_else(not_found)?;
+    let (p, s) = (h.candidate.slot.project.as_str(), h.candidate.slot.stage.as_str());
+    if !caller.allows(Action::Deploy, p, s) {
+        return Err(forbidden(&api, &caller, Action::Deploy, p, s));
+    }
+    let (tx, rx) = oneshot::channel();
+    let _ = api.commands.send(Command::Approve(id, tx));
+    if rx.await.unwrap_or(false) {
+        Ok((StatusCode::ACCEPTED, Json(json!({"approved": id}))).into_response())
+    } else {
+        Err(not_found())
+    }
+}
+
+async fn metrics(State(api): State<Api>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], api.shared.metrics.render()).into_response()
+}

@@ -1,0 +1,456 @@
+//! The executor: the one place deploys run. It lives on the thread that owns the adapters
+//! (deploy futures are not `Send`, STYLE §3) and runs each job as a local task, so deploys of
+//! different stages interleave on that one thread while their I/O waits. The HTTP handlers
+//! never touch a deployer: they send [`Command`]s over a channel and read [`Jobs`] and the
+//! state file.
+//!
+//! Per-stage serialisation is the deploy library's: every job takes the stage's lock file, the
+//! same one the CLI takes, so a CLI deploy and a server deploy of one stage never overlap.
+//!
+//! Shutdown: stop taking commands; let running jobs finish within the grace period; then
+//! cancel what still runs (each deploy rolls back, as on SIGTERM in the CLI), and wait for the
+//! rollbacks. A second signal aborts them (leftovers, as in the CLI).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::jobs::Jobs;
+use super::metrics::Metrics;
+use super::queue::{Candidate, Held, Offer, Queue};
+use super::wire::{self, Stamped};
+use crate::config::{Config, ResolvedStage};
+use crate::deploy::{CancelHandle, DeployError, DeployOutcome, DeployRequest, Deployer};
+use crate::domain::{DeployId, ProjectName, StageName, Tag, Trigger};
+use crate::engine::{ContainerRuntime, DockerRuntime, RegistryAuth};
+use crate::health::Probe;
+use crate::lock::LockWait;
+use crate::notify::Notifier;
+use crate::proxy::Proxy;
+use crate::report::{Event, Reporter, Step, one_line};
+use crate::store::{DeployRecord, Filter, Store};
+
+/// Resolves a tag to its manifest digest without pulling (a HEAD of the manifest).
+pub trait DigestSource {
+    /// The digest `image` (`repo:tag`) points at now.
+    #[allow(async_fn_in_trait, reason = "the executor runs on one thread; no Send futures needed")]
+    async fn digest(&self, image: &str, auth: Option<&RegistryAuth>) -> Result<String, String>;
+}
+
+impl DigestSource for DockerRuntime {
+    /// The engine asks the registry (`GET /distribution/{name}/json`: a manifest HEAD with the
+    /// same credentials a pull uses).
+    async fn digest(&self, image: &str, auth: Option<&RegistryAuth>) -> Result<String, String> {
+        self.verify_image(image, auth).await.map_err(|e| one_line(&e))
+    }
+}
+
+/// The exit codes, chosen by the binary (the library never decides them): how the server
+/// tells a client what a local run would have exited with.
+#[derive(Debug, Clone, Copy)]
+pub struct Codes {
+    /// A finished deploy.
+    pub outcome: fn(&DeployOutcome) -> u8,
+    /// A deploy that could not begin.
+    pub error: fn(&DeployError) -> u8,
+    /// A deploy known from its record (`None` while it runs).
+    pub record: fn(&DeployRecord) -> Option<u8>,
+    /// Success.
+    pub ok: u8,
+    /// Usage or config error.
+    pub usage: u8,
+    /// Something was left behind.
+    pub incomplete: u8,
+}
+
+/// What the HTTP side and the executor share.
+#[derive(Debug)]
+pub struct Shared {
+    /// Jobs and where they stand.
+    pub jobs: Jobs,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    /// Bumped after each event the executor's deploys store: event streams wake on it.
+    pub events: watch::Sender<u64>,
+    /// Exit codes.
+    pub codes: Codes,
+}
+
+impl Shared {
+    /// A new shared state.
+    #[must_use]
+    pub fn new(codes: Codes) -> Self {
+        Self { jobs: Jobs::default(), metrics: Metrics::default(), events: watch::channel(0).0, codes }
+    }
+}
+
+/// A change applied to every deployer the executor makes.
+pub type Tune<R, P, S, Pr> = for<'a> fn(Deployer<'a, R, P, S, Pr>) -> Deployer<'a, R, P, S, Pr>;
+
+/// The adapters deploys run with, owned by the executor's thread.
+pub struct Backend<R, P, S, Pr> {
+    /// The container engine.
+    pub runtime: R,
+    /// The proxy.
+    pub proxy: P,
+    /// The state file (the executor's own connection).
+    pub store: S,
+    /// Health probes.
+    pub probe: Pr,
+    /// Deploy notifications.
+    pub notifier: Box<dyn Notifier>,
+    /// Lock files (beside the state file, as the CLI's).
+    pub lock_dir: PathBuf,
+    /// Applied to every deployer (the binary's test hooks).
+    pub tune: Tune<R, P, S, Pr>,
+}
+
+/// What kind of work an API job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkKind {
+    /// `POST /v1/deploys`.
+    Deploy,
+    /// `POST /v1/rollbacks`.
+    Rollback,
+    /// `POST /v1/removals`.
+    Remove,
+}
+
+impl WorkKind {
+    /// The job kind's word.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deploy => "deploy",
+            Self::Rollback => "rollback",
+            Self::Remove => "remove",
+        }
+    }
+}
+
+/// An API job, validated by the handler (names, scope, config) before it is sent.
+#[derive(Debug, Clone)]
+pub struct Work {
+    /// Its job id.
+    pub job: u64,
+    /// What.
+    pub kind: WorkKind,
+    /// Project.
+    pub project: ProjectName,
+    /// Stage.
+    pub stage: StageName,
+    /// Tag (`None`: the stage's default).
+    pub tag: Option<Tag>,
+    /// Rollback: the deploy to return to.
+    pub to: Option<DeployId>,
+    /// The lock wait.
+    pub wait: LockWait,
+    /// Redeploy what already runs.
+    pub force: bool,
+    /// `token:NAME`.
+    pub actor: String,
+}
+
+/// What the HTTP side asks of the executor.
+#[derive(Debug)]
+pub enum Command {
+    /// Run an API job.
+    Run(Work),
+    /// Offer pushes (from one webhook delivery or one poll).
+    Push {
+        /// `RECEIVER:DELIVERY` when the sender gave an id (replays are dropped).
+        delivery: Option<String>,
+        /// The receiver's name, for metrics.
+        receiver: String,
+        /// What the tag rules made of it.
+        candidates: Vec<Candidate>,
+    },
+    /// The pushes held for approval.
+    Approvals(oneshot::Sender<Vec<Held>>),
+    /// Approve a held push.
+    Approve(u64, oneshot::Sender<bool>),
+    /// Managed instances, as `list --output json` prints them.
+    List(Filter, oneshot::Sender<Result<Vec<serde_json::Value>, String>>),
+}
+
+/// The executor. Build it on the thread that runs it, then [`Executor::run`] it inside a
+/// `LocalSet`.
+pub struct Executor<R, P, S, Pr> {
+    pub(super) backend: Backend<R, P, S, Pr>,
+    pub(super) config: Arc<Config>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) queue: RefCell<Queue>,
+    running: RefCell<HashMap<u64, CancelHandle>>,
+    idle: Notify,
+    pub(super) wake: Notify,
+}
+
+/// Reports a job's events: the ones sent before the deploy had an id go into the job (they
+/// are not stored), the deploy id moves the job to `running`, step durations go to metrics,
+/// and every stored event wakes the event streams.
+pub(super) struct JobReporter<'a> {
+    pub(super) job: u64,
+    pub(super) shared: &'a Shared,
+}
+
+impl Reporter for JobReporter<'_> {
+    fn report(&self, ts_ms: i64, event: &Event) {
+        match event {
+            Event::PullProgress { .. } => return,
+            // The only events the deploy library sends before it records the deploy.
+            Event::StepStarted { step: Step::Lock } | Event::StepFailed { step: Step::Lock, .. } => {
+                self.shared.jobs.early(self.job, Stamped { ts: ts_ms, event: event.clone() });
+                return;
+            }
+            Event::DeployStarted { deploy_id, .. } => self.shared.jobs.running(self.job, *deploy_id),
+            Event::StepFinished { step, elapsed_ms } => self.shared.metrics.step(step.as_str(), *elapsed_ms),
+            _ => {}
+        }
+        self.shared.events.send_modify(|g| *g += 1);
+    }
+}
+
+pub(super) fn outcome_word(outcome: &DeployOutcome) -> &'static str {
+    match outcome {
+        DeployOutcome::Succeeded(_) => "succeeded",
+        DeployOutcome::Failed(f) if !f.rollback.is_complete() => "incomplete",
+        DeployOutcome::Failed(f) if f.interrupted => "interrupted",
+        DeployOutcome::Failed(_) => "failed",
+    }
+}
+
+impl<R, P, S, Pr> Executor<R, P, S, Pr>
+where
+    R: ContainerRuntime + DigestSource + 'static,
+    P: Proxy + 'static,
+    S: Store + 'static,
+    Pr: Probe + 'static,
+{
+    /// An executor over `backend`, with pushes debounced by `config`'s `server.debounce`.
+    pub fn new(backend: Backend<R, P, S, Pr>, config: Arc<Config>, shared: Arc<Shared>) -> Self {
+        let debounce = config.server().debounce;
+        Self {
+            backend,
+            config,
+            shared,
+            queue: RefCell::new(Queue::new(debounce)),
+            running: RefCell::new(HashMap::new()),
+            idle: Notify::new(),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Runs until `shutdown` turns true (or every sender is gone), then drains as the module
+    /// doc says: `grace` for running jobs, then cancel; `abort` turning true stops rollbacks.
+    /// Must run inside a `LocalSet`.
+    pub async fn run(
+        self: Rc<Self>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut shutdown: watch::Receiver<bool>,
+        mut abort: watch::Receiver<bool>,
+        grace: Duration,
+    ) {
+        loop {
+            let due = self.queue.borrow().next_due();
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(c) => self.handle(c),
+                    None => break,
+                },
+                () = sleep_until(due) => {}
+                () = self.wake.notified() => {}
+                r = shutdown.wait_for(|s| *s) => {
+                    let _ = r;
+                    break;
+                }
+            }
+            self.dispatch_ready();
+        }
+        commands.close();
+        // Refuse what is still queued in the channel: those jobs never begin.
+        while let Ok(cmd) = commands.try_recv() {
+            if let Command::Run(w) = cmd {
+                self.shared.jobs.failed(
+                    w.job,
+                    "the server is shutting down; nothing was done".into(),
+                    self.shared.codes.usage,
+                );
+            }
+        }
+        let drained = tokio::time::timeout(grace, self.all_idle()).await.is_ok();
+        if !drained {
+            for h in self.running.borrow().values() {
+                h.cancel();
+            }
+            tokio::select! {
+                () = self.all_idle() => {}
+                _ = abort.wait_for(|a| *a) => {
+                    for h in self.running.borrow().values() {
+                        h.abort();
+                    }
+                    self.all_idle().await;
+                }
+            }
+        }
+    }
+
+    async fn all_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.running.borrow().is_empty() {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    fn handle(self: &Rc<Self>, cmd: Command) {
+        match cmd {
+            Command::Run(w) => {
+                let me = Rc::clone(self);
+                tokio::task::spawn_local(async move { me.run_work(w).await });
+            }
+            Command::Push { delivery, receiver, candidates } => {
+                let now = Instant::now();
+                let mut q = self.queue.borrow_mut();
+                if let Some(d) = &delivery
+                    && !q.first_delivery(d, now)
+                {
+                    self.shared.metrics.webhook(&receiver, "replayed");
+                    return;
+                }
+                for c in candidates {
+                    match q.offer(c, now) {
+                        Offer::Queued | Offer::Coalesced => {}
+                        Offer::Duplicate => self.shared.metrics.webhook(&receiver, "duplicate"),
+                    }
+                }
+                self.shared.metrics.set_queue_depth(q.depth());
+            }
+            Command::Approvals(reply) => {
+                let _ = reply.send(self.queue.borrow().held());
+            }
+            Command::Approve(id, reply) => {
+                let _ = reply.send(self.queue.borrow_mut().approve(id, Instant::now()));
+            }
+            Command::List(filter, reply) => {
+                let me = Rc::clone(self);
+                tokio::task::spawn_local(async move {
+                    let items = super::views::instances(&me.backend.runtime, &me.backend.store, &filter).await;
+                    let _ = reply.send(items.map_err(|e| one_line(&e)));
+                });
+            }
+        }
+    }
+
+    fn dispatch_ready(self: &Rc<Self>) {
+        let ready = self.queue.borrow_mut().take_ready(Instant::now());
+        for c in ready {
+            let me = Rc::clone(self);
+            tokio::task::spawn_local(async move { me.run_push(c).await });
+        }
+        self.shared.metrics.set_queue_depth(self.queue.borrow().depth());
+    }
+
+    pub(super) fn deployer<'a>(&'a self, reporter: &'a dyn Reporter, actor: &str) -> Deployer<'a, R, P, S, Pr> {
+        let b = &self.backend;
+        let d = Deployer::new(&b.runtime, &b.proxy, &b.store, &b.probe, b.lock_dir.clone())
+            .with_reporter(reporter)
+            .with_notifier(b.notifier.as_ref())
+            .with_actor(Some(actor.to_owned()));
+        (b.tune)(d)
+    }
+
+    /// Registers a running job's cancel handle; the guard unregisters it.
+    pub(super) fn track(&self, job: u64, handle: CancelHandle) -> Running<'_, R, P, S, Pr> {
+        self.running.borrow_mut().insert(job, handle);
+        self.shared.metrics.set_running(self.running.borrow().len());
+        Running { ex: self, job }
+    }
+
+    pub(super) fn resolve(&self, project: &ProjectName, stage: &StageName) -> Result<ResolvedStage, String> {
+        self.config.resolve(project, stage).map_err(|e| one_line(&e))
+    }
+
+    async fn run_work(&self, w: Work) {
+        let codes = self.shared.codes;
+        let (handle, cancel) = CancelHandle::new();
+        let _running = self.track(w.job, handle);
+        let stage = match self.resolve(&w.project, &w.stage) {
+            Ok(s) => s,
+            Err(e) => return self.shared.jobs.failed(w.job, e, codes.usage),
+        };
+        let tag = w.tag.clone().unwrap_or_else(|| stage.default_tag.clone());
+        let reporter = JobReporter { job: w.job, shared: &self.shared };
+        let deployer = self.deployer(&reporter, &w.actor).with_cancel(cancel);
+        let (trigger, image_override) = match w.kind {
+            WorkKind::Remove => {
+                let slot = format!("{}/{}:{tag}", stage.project, stage.stage);
+                match deployer.remove(&stage, &tag, w.wait).await {
+                    Ok(report) => {
+                        let code = if report.leftovers.is_empty() { codes.ok } else { codes.incomplete };
+                        self.shared.metrics.deploy(if code == codes.ok { "removed" } else { "incomplete" });
+                        let result = wire::remove_result(&slot, &report, code);
+                        self.shared.jobs.done(w.job, report.deploy_id.map(|d| d.0), code, result);
+                    }
+                    Err(e) => self.failed_to_begin(w.job, &e),
+                }
+                return;
+            }
+            WorkKind::Deploy => (Trigger::Deploy, None),
+            WorkKind::Rollback => match deployer.rollback_source(&stage, &tag, w.to) {
+                Ok(source) => {
+                    (Trigger::Rollback, Some(format!("{}@{}", stage.image, source.digest.unwrap_or_default())))
+                }
+                Err(e) => return self.shared.jobs.failed(w.job, one_line(&e), codes.usage),
+            },
+        };
+        let req = DeployRequest { stage, tag, trigger, image_override, lock_wait: w.wait, force: w.force };
+        match deployer.deploy(&req).await {
+            Ok(outcome) => {
+                let code = (codes.outcome)(&outcome);
+                self.shared.metrics.deploy(outcome_word(&outcome));
+                let id = match &outcome {
+                    DeployOutcome::Succeeded(s) => s.deploy_id,
+                    DeployOutcome::Failed(f) => f.deploy_id,
+                };
+                self.shared.jobs.done(w.job, Some(id.0), code, wire::deploy_result(&outcome, code));
+            }
+            Err(e) => self.failed_to_begin(w.job, &e),
+        }
+    }
+
+    pub(super) fn failed_to_begin(&self, job: u64, e: &DeployError) {
+        let code = (self.shared.codes.error)(e);
+        self.shared.metrics.deploy(if matches!(e, DeployError::Lock(_)) { "busy" } else { "error" });
+        self.shared.jobs.failed(job, one_line(e), code);
+    }
+}
+
+/// Unregisters a job when it ends, however it ends.
+pub(super) struct Running<'a, R, P, S, Pr> {
+    ex: &'a Executor<R, P, S, Pr>,
+    job: u64,
+}
+
+impl<R, P, S, Pr> Drop for Running<'_, R, P, S, Pr> {
+    fn drop(&mut self) {
+        self.ex.running.borrow_mut().remove(&self.job);
+        self.ex.shared.metrics.set_running(self.ex.running.borrow().len());
+        self.ex.idle.notify_waiters();
+        self.ex.wake.notify_one();
+    }
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,44 @@
+//! `tiny-forge serve` (DESIGN §9): one long-running process beside the CLI, on the same
+//! library, state file and locks, so its deploys are indistinguishable in `history` (their
+//! `actor` says who asked).
+//!
+//! # Threads
+//! Deploy futures are not `Send` (STYLE §3). The binary runs everything on its one
+//! current-thread runtime: the [`Executor`] owns the adapters and runs each job as a local task
+//! (`LocalSet`); axum serves on the same runtime with `Send` handlers that only talk to the
+//! executor through a channel ([`Command`]) and read the state file through their own
+//! connection. One thread is enough here: every wait is I/O, and a handler's own work
+//! (a hash, a parse, a channel send) takes microseconds.
+//!
+//! # Modules
+//! - [`api`]: routes, the token extractor, errors → status codes;
+//! - [`sse`]: a deploy's log as Server-Sent Events;
+//! - [`auth`]: tokens, the failed-auth cap;
+//! - [`hooks`] and [`receivers`]: registry webhooks, one pure parser per format;
+//! - [`queue`]: dedupe, debounce, per-slot coalescing (the only module that knows time);
+//! - [`executor`]: runs API jobs and pushes through [`crate::Deployer`]; `push.rs`: what it does
+//!   with a push the queue released;
+//! - [`poller`]: tag rules with `poll` set, for registries without webhooks;
+//! - [`wire`]: the JSON both the server and the remote CLI speak;
+//! - [`jobs`], [`metrics`], [`views`].
+
+pub mod api;
+pub mod auth;
+pub mod executor;
+mod hooks;
+pub mod jobs;
+pub mod metrics;
+pub mod poller;
+mod push;
+pub mod queue;
+pub mod receivers;
+mod sse;
+pub mod tls;
+pub mod views;
+pub mod wire;
+
+pub use api::{Api, Receiver};
+
+#[cfg(test)]
+mod tests;
+pub use executor::{Backend, Codes, Command, DigestSource, Executor, Shared};

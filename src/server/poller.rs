@@ -1,0 +1,103 @@
+//! The poller: for registries without webhooks. Each tag rule with `poll` set is asked for its
+//! digest at that interval (a manifest HEAD through the engine, with the stage's registry
+//! credentials: [`super::DigestSource`]); a digest that differs from the last one seen becomes
+//! a push on the same queue as webhooks (trigger `poll`). The first answer after start is
+//! offered too: the executor skips it when the slot already serves that digest.
+
+use std::rc::Rc;
+
+use tokio::time::Instant;
+
+use super::executor::{DigestSource, Executor};
+use super::queue::Candidate;
+use crate::domain::{Tag, Trigger};
+use crate::engine::ContainerRuntime;
+use crate::health::Probe;
+use crate::proxy::Proxy;
+use crate::store::Store;
+
+impl<R, P, S, Pr> Executor<R, P, S, Pr>
+where
+    R: ContainerRuntime + DigestSource + 'static,
+    P: Proxy + 'static,
+    S: Store + 'static,
+    Pr: Probe + 'static,
+{
+    /// Starts one poll loop per tag rule with `poll` set (they stop with the thread's
+    /// `LocalSet`).
+    pub fn start_pollers(self: &Rc<Self>) {
+        for rule in self.config.push_rules().iter().filter(|r| r.poll.is_some() && r.tags.is_exact()) {
+            let me = Rc::clone(self);
+            let rule = rule.clone();
+            tokio::task::spawn_local(async move { me.poll(rule).await });
+        }
+    }
+
+    async fn poll(&self, rule: crate::config::PushRule) {
+        let Some(every) = rule.poll else { return };
+        let Ok(tag) = Tag::new(rule.tags.as_str()) else { return };
+        let mut watch = Watch::default();
+        let image = format!("{}:{tag}", rule.image);
+        loop {
+            if let Ok(stage) = self.resolve(&rule.project, &rule.stage) {
+                let auth = self.backend.runtime.registry_auth(&stage.image, stage.registry_auth.as_ref()).await;
+                let auth = auth.ok().flatten();
+                if let Ok(digest) = self.backend.runtime.digest(&image, auth.as_ref().map(|(_, a)| a)).await
+                    && !digest.is_empty()
+                    && watch.changed(&digest)
+                {
+                    let candidate = Candidate {
+                        slot: crate::domain::Slot {
+                            project: rule.project.clone(),
+                            stage: rule.stage.clone(),
+                            tag: rule.slot_tag(&tag),
+                        },
+                        image: rule.image.clone(),
+                        tag: tag.clone(),
+                        digest: Some(digest),
+                        actor: format!("poll:{image}"),
+                        trigger: Trigger::Poll,
+                        approval: rule.approval,
+                    };
+                    let mut q = self.queue.borrow_mut();
+                    q.offer(candidate, Instant::now());
+                    self.shared.metrics.set_queue_depth(q.depth());
+                    drop(q);
+                    self.wake.notify_one();
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+}
+
+/// The last digest one rule saw.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Watch {
+    last: Option<String>,
+}
+
+impl Watch {
+    /// Records `digest`; `true` when it differs from the last one (or is the first).
+    pub fn changed(&mut self, digest: &str) -> bool {
+        if self.last.as_deref() == Some(digest) {
+            return false;
+        }
+        self.last = Some(digest.to_owned());
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_moved_tag_counts() {
+        let mut w = Watch::default();
+        assert!(w.changed("sha256:a"), "the first answer");
+        assert!(!w.changed("sha256:a"));
+        assert!(w.changed("sha256:b"));
+        assert!(!w.changed("sha256:b"));
+    }
+}

@@ -1,0 +1,170 @@
+//! The API's JSON shapes, shared by the server and the remote CLI (`--remote`), so that both
+//! ends agree by construction. The result object of a deploy is the same one `--output json`
+//! prints last on a local run.
+//!
+//! # Protocol
+//! 1. `POST /v1/deploys` (or `/v1/rollbacks`, `/v1/removals`) with a [`CommandBody`]: `202`
+//!    and a [`JobView`] in state `waiting`. Config and scope problems answer `4xx` with an
+//!    [`ErrorBody`] at once; nothing was touched.
+//! 2. `GET /v1/jobs/{job}?wait=SECS` answers when the job leaves `waiting` (or after `wait`):
+//!    `running` with its `deploy_id`, `done`, or `failed` (it never began: lock busy, …).
+//!    `early` holds the events sent before the deploy had an id (the `lock` step).
+//! 3. `GET /v1/deploys/{id}/events` (SSE): `event: log` entries, `id:` = the entry's sequence
+//!    number, data = the [`crate::report::Event`] as JSON (`--output json`'s shape, with `ts`);
+//!    then one `event: result` whose data is the result object with `exit_code`. Reconnect
+//!    with `Last-Event-ID` to resume after the last entry received.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::deploy::{DeployOutcome, RemoveReport};
+use crate::domain::DeployStatus;
+use crate::report::{Event, one_line};
+use crate::store::DeployRecord;
+
+/// The body of `POST /v1/deploys`, `/v1/rollbacks` and `/v1/removals`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandBody {
+    /// Project.
+    pub project: String,
+    /// Stage.
+    pub stage: String,
+    /// Tag (deploy, rollback: the stage's default tag when absent; remove: required).
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// Rollback only: the deploy to return to.
+    #[serde(default)]
+    pub to: Option<i64>,
+    /// The lock: `"no"` (fail at once, exit 4), a duration (`"5m"`), or absent (wait).
+    #[serde(default)]
+    pub wait: Option<String>,
+    /// Deploy only: redeploy even when the slot already runs this digest with the same settings.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// What a job is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Accepted; no deploy id yet (waiting for the stage's lock).
+    Waiting,
+    /// It has a deploy id; follow its events.
+    Running,
+    /// Finished; `result` and `exit_code` are set.
+    Done,
+    /// Never began (lock busy, state file unusable, nothing to roll back to); `error` and
+    /// `exit_code` are set.
+    Failed,
+}
+
+/// One event with its Unix-millisecond time stamp.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stamped {
+    /// Unix milliseconds.
+    pub ts: i64,
+    /// The event.
+    pub event: Event,
+}
+
+/// `GET /v1/jobs/{job}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    /// The job id.
+    pub id: u64,
+    /// `deploy`, `rollback` or `remove`.
+    pub kind: String,
+    /// `project/stage:tag`.
+    pub slot: String,
+    /// Where it stands.
+    pub state: JobState,
+    /// The history row, once it has one.
+    pub deploy_id: Option<i64>,
+    /// Events sent before the deploy had an id.
+    pub early: Vec<Stamped>,
+    /// Why it failed to begin.
+    pub error: Option<String>,
+    /// The exit code a local run would have had (`done`, `failed`).
+    pub exit_code: Option<u8>,
+    /// The result object (`done`).
+    pub result: Option<Value>,
+}
+
+/// Every error answer: what went wrong, and the exit code a local run would have had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The message, on one line.
+    pub error: String,
+    /// 2 (usage, config, scope), 4 (lock busy), …
+    pub exit_code: u8,
+}
+
+/// Milliseconds, saturating.
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The result object of a deploy that ran here, as `--output json` prints it last.
+#[must_use]
+pub fn deploy_result(outcome: &DeployOutcome, code: u8) -> Value {
+    match outcome {
+        DeployOutcome::Succeeded(s) => json!({
+            "type": "result", "status": "succeeded", "exit_code": code, "deploy_id": s.deploy_id.0,
+            "url": s.url, "digest": s.digest, "container": s.container,
+            "duration_ms": ms(s.elapsed), "warnings": s.warnings, "error": Value::Null, "leftovers": s.leftovers,
+            "unchanged": s.unchanged,
+        }),
+        DeployOutcome::Failed(f) => json!({
+            "type": "result", "status": if f.interrupted { "interrupted" } else { "failed" }, "exit_code": code,
+            "deploy_id": f.deploy_id.0, "url": Value::Null, "failed_step": f.failed.step.as_str(),
+            "duration_ms": ms(f.elapsed), "error": one_line(&f.failed), "leftovers": f.rollback.leftovers,
+        }),
+    }
+}
+
+/// The result object of a deploy known only from its record (run by the CLI, or before this
+/// server started). Leftovers are their stored lines; `failed_step` and `warnings` are unknown.
+#[must_use]
+pub fn record_result(d: &DeployRecord, code: u8) -> Value {
+    let duration = d.finished_at.map(|f| u64::try_from(f - d.started_at).unwrap_or(0));
+    let status = match d.status {
+        DeployStatus::Succeeded | DeployStatus::RolledBack => "succeeded",
+        DeployStatus::Interrupted => "interrupted",
+        DeployStatus::Failed | DeployStatus::Running => "failed",
+    };
+    json!({
+        "type": "result", "status": status, "exit_code": code, "deploy_id": d.id.0, "url": d.url,
+        "digest": d.digest, "duration_ms": duration, "error": d.error, "leftovers": d.leftovers,
+    })
+}
+
+/// The result object of `remove`, as `remove --output json` prints it.
+#[must_use]
+pub fn remove_result(slot: &str, report: &RemoveReport, code: u8) -> Value {
+    json!({"type": "result", "status": if report.leftovers.is_empty() { "removed" } else { "incomplete" },
+        "exit_code": code, "slot": slot, "deploy_id": report.deploy_id.map(|d| d.0), "removed": report.removed,
+        "leftovers": report.leftovers})
+}
+
+/// An event as one JSON object: its fields, `type`, and `ts` (RFC 3339 in `--output json`,
+/// Unix milliseconds on the wire as `ts_ms`).
+#[must_use]
+pub fn event_json(ts_ms: i64, event: &Event) -> Value {
+    let mut v = serde_json::to_value(event).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("ts_ms".into(), Value::from(ts_ms));
+    }
+    v
+}
+
+/// The event and time stamp back from [`event_json`].
+#[must_use]
+pub fn parse_event(v: &Value) -> Option<(i64, Event)> {
+    let ts = v.get("ts_ms")?.as_i64()?;
+    let mut v = v.clone();
+    if let Value::Object(m) = &mut v {
+        m.remove("ts_ms");
+    }
+    Some((ts, serde_json::from_value(v).ok()?))
+}
