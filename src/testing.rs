@@ -368,7 +368,7 @@ impl ContainerRuntime for FakeRuntime {
             .collect())
     }
 
-    async fn remove_image(&self, id: &str) -> Result<Removal, RuntimeError> {
+    async fn remove_image(&self, id: &str, _: &[String]) -> Result<Removal, RuntimeError> {
         if let Some(i) = self.check("remove_image", id).await? {
             return Err(Self::error("remove_image", id, &i));
         }

@@ -134,9 +134,9 @@ fn a_dry_run_touches_nothing_and_a_redeploy_of_what_runs_does_nothing() {
     sb.config("", "");
     let plan = sb.run_tf(&["deploy", &sb.project, "dev", "--dry-run"]);
     plan.code(0);
-    assert!(plan.stdout.contains("digest   sha256:"), "{}", plan.stdout);
-    assert!(plan.stdout.contains(&format!("host     {}", sb.host(None))), "{}", plan.stdout);
-    assert!(plan.stdout.contains("running  nothing yet"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("digest    sha256:"), "{}", plan.stdout);
+    assert!(plan.stdout.contains(&format!("host      {}", sb.host(None))), "{}", plan.stdout);
+    assert!(plan.stdout.contains("running   nothing yet"), "{}", plan.stdout);
     assert_eq!(sb.containers(), Vec::<String>::new(), "a dry run creates nothing");
     assert!(sb.deploys().is_empty(), "nor records a deploy");
     let missing = sb.run_tf(&["deploy", &sb.project, "dev", "no-such-tag", "--dry-run"]);

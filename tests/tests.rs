@@ -8,6 +8,7 @@ mod contract;
 mod crash;
 mod day_two;
 mod deploy;
+mod hooks;
 mod hostile;
 mod lifecycle;
 mod notify;

@@ -12,6 +12,10 @@
 //! | `MESSAGE`        | hello   | body of `/` (followed by a newline)                       |
 //!
 //! Every answer carries the body `MESSAGE` for `/`, and `ok`/`not ready` for `/health`.
+//!
+//! `demo-app once [EXIT_CODE [SLEEP_MS]]` is a one-off command instead (a release or a hook):
+//! it prints the `TF_*` variables, `APP_URL` and `DATABASE_URL` (one line each on stdout) and a
+//! line on stderr, then sleeps and exits with `EXIT_CODE` (default 0).
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -21,7 +25,27 @@ fn env_ms(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
+/// `demo-app once [EXIT_CODE [SLEEP_MS]]`.
+fn once(args: &[String]) -> ! {
+    for k in ["TF_PROJECT", "TF_STAGE", "TF_TAG", "TF_SLOT", "TF_HOST", "TF_URL", "APP_URL", "DATABASE_URL"] {
+        if let Ok(v) = std::env::var(k) {
+            println!("once: {k}={v}");
+        }
+    }
+    eprintln!("once: running (this line goes to stderr)");
+    let code: i32 = args.first().and_then(|c| c.parse().ok()).unwrap_or(0);
+    if let Some(ms) = args.get(1).and_then(|m| m.parse().ok()) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    println!("once: exiting with code {code}");
+    std::process::exit(code);
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("once") {
+        once(&args[1..]);
+    }
     let start = Instant::now();
     let port = env_ms("PORT").unwrap_or(8080);
     let message = std::env::var("MESSAGE").unwrap_or_else(|_| "hello".into());

@@ -147,10 +147,12 @@ async fn dry_run(ctx: &Ctx, adapters: &Adapters, req: &DeployRequest) -> Result<
         ("digest", plan.digest.clone()),
         ("host", plan.host.clone()),
         ("running", running),
+        ("release", plan.release.as_ref().map_or_else(|| "none".to_owned(), |c| c.join(" "))),
+        ("on_create", plan.on_create.as_ref().map_or_else(|| "none".to_owned(), |c| c.join(" "))),
         ("proxy", plan.proxy.clone()),
         ("evicts", evicts),
     ] {
-        super::out(&format!("{k:<8} {v}"))?;
+        super::out(&format!("{k:<9} {v}"))?;
     }
     Ok(exit::OK)
 }

@@ -489,7 +489,18 @@ where
         let reference =
             image.repo_digests.first().or(image.repo_tags.first()).cloned().unwrap_or_else(|| image.id.clone());
         actions.push(Action {
-            what: Compensation::Image { id: image.id.clone(), reference, bytes: image.size },
+            what: Compensation::Image {
+                id: image.id.clone(),
+                names: image
+                    .repo_tags
+                    .iter()
+                    .chain(&image.repo_digests)
+                    .filter(|n| !n.starts_with("<none>"))
+                    .cloned()
+                    .collect(),
+                reference,
+                bytes: image.size,
+            },
             slot: repo.to_owned(),
             why: Reason::UnusedImage { keep: limits.get(repo).copied().unwrap_or(DEFAULT_KEEP_IMAGES) },
         });
@@ -519,6 +530,10 @@ pub struct DeployPlan {
     pub proxy: String,
     /// Instances `max_instances` would evict, as `tag (container)`.
     pub evicts: Vec<String>,
+    /// The release command it would run first (exec form), if any.
+    pub release: Option<Vec<String>>,
+    /// The `on_create` hook it would run (the slot's first deploy), if any.
+    pub on_create: Option<Vec<String>>,
 }
 
 /// Why a plan cannot be made.
@@ -589,7 +604,10 @@ where
         } else {
             others.iter().take(excess).map(|r| format!("{} ({})", r.tag, r.container_name)).collect()
         };
+        let first = current.is_none();
         Ok(DeployPlan {
+            release: stage.release.as_ref().filter(|_| !unchanged).map(|r| r.command.clone()),
+            on_create: stage.on_create.as_ref().filter(|_| first).map(|h| h.command.clone()),
             slot: slot.to_string(),
             image,
             digest,

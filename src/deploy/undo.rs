@@ -71,6 +71,8 @@ pub enum Compensation {
     Image {
         /// Its id.
         id: String,
+        /// The names it goes by (tags, digest references) that make it ours to delete.
+        names: Vec<String>,
         /// A name it is known by (`repo@digest`), for messages.
         reference: String,
         /// Its size.
@@ -228,11 +230,13 @@ impl Run<'_> {
                     }),
                 }
             }
-            Compensation::Image { id, .. } => match within(d.timeouts.engine, d.runtime.remove_image(id)).await {
-                Ok(Removal::Removed) => Ok(String::new()),
-                Ok(Removal::AlreadyGone) => Ok("it was already gone".to_owned()),
-                Err(e) => Ok(format!("kept: {e}")),
-            },
+            Compensation::Image { id, names, .. } => {
+                match within(d.timeouts.engine, d.runtime.remove_image(id, names)).await {
+                    Ok(Removal::Removed) => Ok(String::new()),
+                    Ok(Removal::AlreadyGone) => Ok("it was already gone".to_owned()),
+                    Err(e) => Ok(format!("kept: {e}")),
+                }
+            }
             Compensation::Network { name } => {
                 match within(d.timeouts.engine, d.runtime.remove_network_if_idle(name)).await {
                     Ok(true) => Ok(String::new()),

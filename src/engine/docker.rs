@@ -377,33 +377,31 @@ impl ContainerRuntime for DockerRuntime {
         Ok(list.into_iter().filter_map(|c| c.image_id).collect())
     }
 
-    async fn remove_image(&self, id: &str) -> Result<Removal, RuntimeError> {
+    async fn remove_image(&self, id: &str, names: &[String]) -> Result<Removal, RuntimeError> {
         let remove = |name: String| async move {
             let options = RemoveImageOptionsBuilder::default().force(false).noprune(false).build();
             match self.docker.remove_image(&name, Some(options), None).await {
-                Ok(_) => Ok(Removal::Removed),
-                Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(Removal::AlreadyGone),
+                Ok(_) | Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
                 Err(e) => Err(engine_error("remove image", &name, e)),
             }
         };
-        // An image with several names cannot be removed by id without force (which would also
-        // take one a container uses): untag each name; the last one takes the image with it.
-        let names = match self.docker.inspect_image(id).await {
-            Ok(i) => i.repo_tags.unwrap_or_default().into_iter().chain(i.repo_digests.unwrap_or_default()).collect(),
-            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => return Ok(Removal::AlreadyGone),
-            Err(e) => return Err(engine_error("inspect image", id, e)),
-        };
-        let names: Vec<String> = names;
-        let untag = names.len() > 1;
-        if untag {
-            for name in names {
-                remove(name).await?;
-            }
+        // Only the names it was chosen by are taken off (never by force, which would also take
+        // an image a container uses); the last one takes the image with it. A name someone gave
+        // it since keeps it.
+        if names.is_empty() {
+            remove(id.to_owned()).await?;
         }
-        match remove(id.to_owned()).await? {
-            // The last untag took it.
-            Removal::AlreadyGone if untag => Ok(Removal::Removed),
-            other => Ok(other),
+        for name in names {
+            remove(name.clone()).await?;
+        }
+        match self.docker.inspect_image(id).await {
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(Removal::Removed),
+            Ok(_) => Err(RuntimeError::Other {
+                op: "remove image",
+                subject: id.to_owned(),
+                message: "it has other names now; kept".into(),
+            }),
+            Err(e) => Err(engine_error("inspect image", id, e)),
         }
     }
 

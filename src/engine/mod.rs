@@ -336,12 +336,13 @@ pub trait ContainerRuntime {
     /// On engine failure.
     async fn images_in_use(&self) -> Result<std::collections::BTreeSet<String>, RuntimeError>;
 
-    /// Removes image `id` (never by force: one a container uses is refused); a missing one is
-    /// [`Removal::AlreadyGone`].
+    /// Removes image `id` by taking off `names` (its tags and digest references, as listed;
+    /// by id when none), never by force: one a container uses is refused, and one that has
+    /// gained another name since stays.
     ///
     /// # Errors
-    /// On engine failure, and when a container uses it.
-    async fn remove_image(&self, id: &str) -> Result<Removal, RuntimeError>;
+    /// On engine failure, when a container uses it, and when it stays.
+    async fn remove_image(&self, id: &str, names: &[String]) -> Result<Removal, RuntimeError>;
 
     /// Removes network `name` when tiny-forge made it (it carries [`LABEL_MANAGED`]) and no
     /// container is attached; true when it was removed.

@@ -84,6 +84,21 @@ impl Caddy {
         format!("http://127.0.0.1:{}", self.admin_port)
     }
 
+    /// As [`Caddy::get`], with basic-auth credentials.
+    pub(crate) fn get_with_auth(&self, host: &str, user: &str, password: &str) -> (u16, String) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let r = crate::support::client()
+                .get(format!("http://127.0.0.1:{}/", self.http_port))
+                .header("Host", host)
+                .basic_auth(user, Some(password))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    }
+
     /// GET `/` through Caddy with this Host header: (status, body).
     pub(crate) fn get(&self, host: &str) -> (u16, String) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

@@ -130,7 +130,8 @@ fn build_and_push(dir: &Path, image: &str, extra: &str) {
         .arg(dir)
         .env("DOCKER_BUILDKIT", "0"));
     run(Command::new("docker").args(["push", "-q", image]));
-    run(Command::new("docker").args(["rmi", image]));
+    // Untag only: its layers may be another build's cache right now.
+    run(Command::new("docker").args(["rmi", "--no-prune", image]));
 }
 
 /// A demo-app image of its own, `image`, answering `message`, pushed to the registry `image`
