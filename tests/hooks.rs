@@ -32,7 +32,7 @@ fn log_of(sb: &Sandbox, id: &str) -> String {
 /// its output is in the deploy's log and its container does not stay.
 #[test]
 fn a_release_runs_before_the_instance_and_leaves_no_container() {
-    let sb = bed("release", "release = { command = [\"/demo-app\", \"once\"], timeout = \"1m\" }");
+    let sb = bed("release", "release = { command = [\"once\"], timeout = \"1m\" }");
     sb.run_tf(&["-q", "deploy", &sb.project, "dev"]).code(0);
     let d = sb.deploys()[0].clone();
     let logs = sb.logs(d.id);
@@ -49,7 +49,7 @@ fn a_release_runs_before_the_instance_and_leaves_no_container() {
 /// and last lines, and nothing is left: no instance, no one-off container.
 #[test]
 fn a_release_that_fails_or_times_out_fails_the_deploy_and_leaves_nothing() {
-    let sb = bed("relfail", "release = { command = [\"/demo-app\", \"once\", \"3\"] }");
+    let sb = bed("relfail", "release = { command = [\"once\", \"3\"] }");
     let run = sb.run_tf(&["deploy", &sb.project, "dev"]);
     run.code(1);
     assert!(
@@ -61,7 +61,7 @@ fn a_release_that_fails_or_times_out_fails_the_deploy_and_leaves_nothing() {
     assert_eq!(one_offs(&sb), Vec::<String>::new());
     sb.assert_nothing_left();
 
-    let sb = bed("relslow", "release = { command = [\"/demo-app\", \"once\", \"0\", \"60000\"], timeout = \"1s\" }");
+    let sb = bed("relslow", "release = { command = [\"once\", \"0\", \"60000\"], timeout = \"1s\" }");
     let run = sb.run_tf(&["deploy", &sb.project, "dev"]);
     run.code(1);
     assert!(run.error_line().contains("did not finish within 1s"), "{}", run.stderr);
@@ -74,7 +74,7 @@ fn a_release_that_fails_or_times_out_fails_the_deploy_and_leaves_nothing() {
 #[test]
 fn a_signal_or_kill_during_the_release_leaves_nothing_after_recovery() {
     for sig in ["INT", "KILL"] {
-        let sb = bed("relsig", "release = { command = [\"/demo-app\", \"once\", \"0\", \"60000\"] }");
+        let sb = bed("relsig", "release = { command = [\"once\", \"0\", \"60000\"] }");
         let child = sb.spawn_tf(&["deploy", &sb.project, "dev"], &[]);
         sb.wait_for_log("once: running");
         crate::support::run(std::process::Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]));
@@ -92,7 +92,7 @@ fn a_signal_or_kill_during_the_release_leaves_nothing_after_recovery() {
 /// `on_create` runs on a slot's first deploy only, not on a redeploy.
 #[test]
 fn on_create_runs_once_per_slot() {
-    let sb = bed("oncreate", "on_create = { command = [\"/demo-app\", \"once\"] }");
+    let sb = bed("oncreate", "on_create = { command = [\"once\"] }");
     sb.run_tf(&["-q", "deploy", &sb.project, "dev"]).code(0);
     sb.run_tf(&["-q", "deploy", &sb.project, "dev", "--force"]).code(0);
     sb.run_tf(&["-q", "deploy", &sb.project, "dev", "v2"]).code(0);
@@ -111,7 +111,7 @@ fn on_create_runs_once_per_slot() {
 /// prune runs it again.
 #[test]
 fn a_failed_on_remove_exits_3_and_prune_runs_it_again() {
-    let sb = bed("onremove", "on_remove = { command = [\"/demo-app\", \"once\", \"5\"] }");
+    let sb = bed("onremove", "on_remove = { command = [\"once\", \"5\"] }");
     sb.run_tf(&["-q", "deploy", &sb.project, "dev", "v2"]).code(0);
     let removed = sb.run_tf(&["remove", &sb.project, "dev", "v2"]);
     removed.code(3).stderr_has("on_remove hook of");

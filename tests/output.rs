@@ -19,8 +19,13 @@ fn masked(sb: &Sandbox, text: &str) -> String {
     ];
     // Image hygiene deletes what other tests left of the repository they all share: those lines
     // come and go with them.
-    let mut out =
-        text.lines().filter(|l| !l.contains("delete image") && !l.contains("freed ")).collect::<Vec<_>>().join("\n");
+    let freed = regex::Regex::new(r": freed [0-9.]+ (B|kB|MB|GB)").unwrap();
+    let mut out = text
+        .lines()
+        .map(|l| freed.replace(l, "").into_owned())
+        .filter(|l| !l.contains("delete image") && !l.contains("freed "))
+        .collect::<Vec<_>>()
+        .join("\n");
     if text.ends_with('\n') {
         out.push('\n');
     }

@@ -56,6 +56,8 @@ struct Shared<'a> {
     remove_idle_network: bool,
     health: &'a HealthFile,
     registries: &'a BTreeMap<String, RegistrySecret>,
+    /// Which proxy serves the hosts: an `access` key must be one it understands.
+    proxy_kind: ProxyKind,
 }
 
 impl Pass<'_> {
@@ -102,6 +104,7 @@ impl Pass<'_> {
             remove_idle_network: s.remove_idle_network,
             health: &file.health,
             registries: &registries,
+            proxy_kind: file.proxy.kind,
         };
         let projects = file.projects.iter().map(|(name, p)| (name.clone(), self.project(name, p, &shared))).collect();
         let (server, receivers) = super::server::server(&file.server, &file.receivers, self.base, &mut self.problems);
@@ -359,7 +362,7 @@ impl Pass<'_> {
         let release = one_off("release", st.release.as_ref(), p.release.as_ref(), self);
         let on_create = one_off("on_create", st.on_create.as_ref(), p.on_create.as_ref(), self);
         let on_remove = one_off("on_remove", st.on_remove.as_ref(), p.on_remove.as_ref(), self);
-        let (access, access_secret) = self.access(&key, st.access.as_ref().or(p.access.as_ref()));
+        let (access, access_secret) = self.access(&key, st.access.as_ref().or(p.access.as_ref()), shared.proxy_kind);
         Some(StagePlan {
             stage: ResolvedStage {
                 project: project?.clone(),
@@ -399,8 +402,26 @@ impl Pass<'_> {
 
     /// `access`, checked; the basic-auth hash's source comes back apart, to be read with the
     /// stage.
-    fn access(&mut self, key: &str, a: Option<&AccessFile>) -> (Access, Option<(String, SecretSource)>) {
+    fn access(
+        &mut self,
+        key: &str,
+        a: Option<&AccessFile>,
+        proxy: ProxyKind,
+    ) -> (Access, Option<(String, SecretSource)>) {
         let Some(a) = a else { return (Access::Public, None) };
+        // Caught here, before a deploy starts an instance it would have to roll back.
+        match (proxy, a.npm_access_list_id.is_some(), a.basic_auth.is_some()) {
+            (ProxyKind::None, ..) => self.problem(format!(
+                "{key}.access: needs a proxy to enforce it; set [proxy] kind = \"npm\" or \"caddy\", or drop access"
+            )),
+            (ProxyKind::Caddy, true, false) => self.problem(format!(
+                "{key}.access.npm_access_list_id is for NPM; with Caddy use access = {{ basic_auth = {{ … }} }}"
+            )),
+            (ProxyKind::Npm, false, true) => self.problem(format!(
+                "{key}.access.basic_auth is for Caddy; with NPM use access = {{ npm_access_list_id = N }}"
+            )),
+            _ => {}
+        }
         match (a.npm_access_list_id, &a.basic_auth) {
             (Some(id), None) => (Access::NpmAccessList(id), None),
             (None, Some(b)) => {

@@ -288,6 +288,36 @@ fn the_commented_example_config_parses_and_resolves() {
     assert_eq!(r.default_tag.as_str(), "latest");
 }
 
+#[test]
+fn the_preview_database_example_parses_with_its_hooks_and_access() {
+    let c = parse(include_str!("../../examples/preview-db/tiny-forge.toml")).unwrap();
+    let p = ProjectName::new("shop").unwrap();
+    let dev = c.resolve_with(&p, &StageName::new("dev").unwrap(), Resolution::ConfigOnly).unwrap();
+    assert!(dev.release.is_some() && dev.on_create.is_some() && dev.on_remove.is_some());
+    assert!(matches!(dev.access, Access::BasicAuth { ref user, .. } if user == "preview"));
+    assert_eq!(dev.ttl, Some(Duration::from_secs(7 * 24 * 3600)));
+    let demo = c.resolve_with(&p, &StageName::new("demo").unwrap(), Resolution::ConfigOnly).unwrap();
+    assert_eq!(demo.access, Access::Public);
+}
+
+#[test]
+fn an_access_key_the_proxy_cannot_enforce_is_a_config_error() {
+    let caddy = "[proxy]\nkind = \"caddy\"\nurl = \"http://127.0.0.1:2019\"\n";
+    let npm = "[proxy]\nkind = \"npm\"\nurl = \"http://127.0.0.1:81\"\nemail = \"a@b.c\"\npassword_env = \"NPM_PW\"\n";
+    let list = "access = { npm_access_list_id = 3 }\n";
+    let basic = "access = { basic_auth = { user = \"u\", password_hash_env = \"H\" } }\n";
+    for (proxy, access, says) in [
+        (caddy, list, "npm_access_list_id is for NPM"),
+        (npm, basic, "basic_auth is for Caddy"),
+        ("", list, "needs a proxy"),
+    ] {
+        let msg = parse(&format!("{proxy}{MINIMAL}{access}")).unwrap_err().to_string();
+        assert!(msg.contains("projects.shop.stages.dev.access") && msg.contains(says), "{msg}");
+    }
+    parse(&format!("{caddy}{MINIMAL}{basic}")).unwrap();
+    parse(&format!("{npm}{MINIMAL}{list}")).unwrap();
+}
+
 mod fuzz {
     use proptest::prelude::*;
 

@@ -29,8 +29,12 @@ pub struct OneOffRun {
     pub network: String,
     /// The app's port (exposed, as for an instance).
     pub port: u16,
-    /// What to run, and for how long at most.
+    /// What to run, and for how long at most. The command is the container's CMD: with an
+    /// image ENTRYPOINT, its arguments (as `docker run IMAGE COMMAND…`).
     pub what: OneOff,
+    /// Credentials for the image's registry from the config, if any (the engine's own are
+    /// looked up too): a hook that runs later may need to pull its digest again.
+    pub auth: Option<engine::RegistryAuth>,
 }
 
 /// Why a one-off did not succeed.
@@ -86,7 +90,7 @@ pub(super) async fn run<R: ContainerRuntime>(
         command: Some(run.what.command.clone()),
         volumes: Vec::new(),
     };
-    let result = execute(rt, &spec, run.what.timeout, on_line).await;
+    let result = execute(rt, &spec, run.auth.as_ref(), run.what.timeout, on_line).await;
     // Gone either way; a failure to remove is left to the recorded compensation.
     let _removal = rt.remove(&run.name).await;
     result
@@ -95,9 +99,15 @@ pub(super) async fn run<R: ContainerRuntime>(
 async fn execute<R: ContainerRuntime>(
     rt: &R,
     spec: &ContainerSpec,
+    auth: Option<&engine::RegistryAuth>,
     timeout: Duration,
     on_line: &mut dyn FnMut(LogStream, &str),
 ) -> Result<(), OneOffError> {
+    // By digest: a no-op when the engine has it; else (a hook run later, after image cleanup)
+    // a real pull.
+    let repo = spec.image.split_once('@').map_or(spec.image.as_str(), |(r, _)| r);
+    let auth = rt.registry_auth(repo, auth).await.ok().flatten().map(|(_, a)| a);
+    rt.pull(&spec.image, auth.as_ref(), &mut |_| {}).await?;
     rt.create(spec).await?;
     rt.start(&spec.name).await?;
     let mut last: VecDeque<String> = VecDeque::with_capacity(TAIL);

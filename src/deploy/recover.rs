@@ -46,6 +46,7 @@ pub(super) fn on_remove_run(
         network: stage.network.clone(),
         port: port_of(stage, row),
         what: hook,
+        auth: stage.registry_auth.clone(),
     })
 }
 

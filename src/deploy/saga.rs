@@ -463,6 +463,7 @@ where
             network: stage.network.clone(),
             port: stage.port,
             what: hook,
+            auth: stage.registry_auth.clone(),
         })
     }
 
@@ -485,6 +486,7 @@ where
             network: stage.network.clone(),
             port: stage.port,
             what: what.clone(),
+            auth: stage.registry_auth.clone(),
         };
         let undo = Compensation::Container { name: run.name.clone(), network: stage.network.clone(), domain: None };
         self.undo.borrow_mut().push(undo.clone());
@@ -677,7 +679,7 @@ where
         warnings.extend(leftovers.iter().map(ToString::to_string));
         let tidied = self.d.tidy(stage, Some(self.id), &self.state_id).await;
         for line in tidied.done.iter().chain(&tidied.notes) {
-            self.log(Step::Retire, Level::Info, line.clone());
+            self.log(Step::Retire, Level::Debug, line.clone());
         }
         if tidied.bytes_freed > 0 {
             self.log(Step::Retire, Level::Info, format!("freed {}", crate::report::fmt_bytes(tidied.bytes_freed)));

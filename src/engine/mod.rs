@@ -58,7 +58,7 @@ impl RestartPolicy {
 }
 
 /// Registry credentials for one registry host, from the config or the Docker CLI's credential store.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryAuth {
     /// User name.
     pub username: String,
