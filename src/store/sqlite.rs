@@ -13,6 +13,9 @@ use super::{
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, Trigger};
 use crate::report::Level;
 
+/// How long a call waits for another process's lock on the state file.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Migrations, applied in order; `user_version` is the number applied.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
@@ -71,12 +74,29 @@ impl SqliteStore {
         Self::init(conn, ":memory:")
     }
 
+    /// `journal_mode = WAL`, retried while another process holds the new file: `SQLite` answers
+    /// that switch with `SQLITE_BUSY` at once, without its busy handler, when waiting could
+    /// deadlock (two processes opening a new state file together).
+    fn enable_wal(conn: &Connection) -> Result<(), StoreError> {
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other.map_err(q("enable WAL")),
+            }
+        }
+    }
+
     fn init(conn: Connection, shown: &str) -> Result<Self, StoreError> {
-        conn.busy_timeout(Duration::from_secs(10)).map_err(q("set busy timeout"))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(q("set busy timeout"))?;
         // Before the file's first page is written (WAL writes it): lets `prune` give trimmed
         // history's pages back to the disk. A no-op on an existing file.
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(q("set auto_vacuum"))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(q("enable WAL"))?;
+        Self::enable_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(q("set synchronous"))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(q("enable foreign keys"))?;
         // Read the version and migrate inside one write transaction, so that two processes
