@@ -14,7 +14,7 @@
 //! `TF_CHAOS_TRIALS` (default 30) and `TF_CHAOS_SEED` (default 1) set the run;
 //! `bench/chaos.sh N [SEED]` runs a long one. A violation prints the seed and the trial.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -249,7 +249,16 @@ fn kill(sig: &str, pid: u32) {
 }
 
 /// One trial; returns its violations.
-fn trial(world: &World, rng: &mut Rng, n: u64) -> Vec<String> {
+/// What one trial did, for the tally the run prints.
+struct Outcome {
+    op: Op,
+    chaos: Chaos,
+    /// The operation's exit code (-1 when a signal ended it before it could choose one).
+    code: i32,
+    violations: Vec<String>,
+}
+
+fn trial(world: &World, rng: &mut Rng, n: u64) -> Outcome {
     let npm = matches!(world.backend, Backend::Npm(_));
     let ops = [Op::DeployNew, Op::DeployNew, Op::Redeploy, Op::Redeploy, Op::Rollback, Op::Remove, Op::Prune];
     let op = *rng.pick(&ops);
@@ -306,7 +315,7 @@ fn trial(world: &World, rng: &mut Rng, n: u64) -> Vec<String> {
     let case = format!("trial {n}: {op:?} {} with {chaos:?}", args.join(" "));
     let mut violations = if killed { Vec::new() } else { judge(world, &case, &out, &before) };
     violations.extend(recover(world, &case));
-    violations
+    Outcome { op, chaos, code: out.code, violations }
 }
 
 /// Makes `chaos` happen to `world` (before the operation; signals come during it).
@@ -415,15 +424,24 @@ fn chaos_every_trial_keeps_the_invariants() {
     let worlds = [World::new("chaosn", true), World::new("chaosc", false)];
     let began = Instant::now();
     let mut violations = Vec::new();
+    let mut tally: [BTreeMap<String, u64>; 3] = Default::default();
     for n in 0..trials {
         let world = &worlds[usize::try_from(n % 2).unwrap()];
-        violations.extend(trial(world, &mut rng, n));
+        let o = trial(world, &mut rng, n);
+        for (map, key) in tally.iter_mut().zip([format!("{:?}", o.op), format!("{:?}", o.chaos), o.code.to_string()]) {
+            *map.entry(key).or_default() += 1;
+        }
+        violations.extend(o.violations);
     }
     eprintln!(
         "chaos: {trials} trials, seed {seed}, {} violations, {:.0}s",
         violations.len(),
         began.elapsed().as_secs_f64()
     );
+    for (what, map) in ["operations", "faults", "exit codes"].iter().zip(&tally) {
+        let list: Vec<String> = map.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        eprintln!("chaos: {what}: {}", list.join(", "));
+    }
     for w in &worlds {
         assert!(docker_ok(&["network", "inspect", &w.sb.network]));
     }
