@@ -106,9 +106,42 @@ pub struct FakeContainer {
     pub network: String,
 }
 
+/// How the fake swarm answers a service create or update.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SwarmBehaviour {
+    /// The new tasks run and pass their health check; an update completes.
+    #[default]
+    Healthy,
+    /// An update is rolled back by Swarm (its new tasks are shut down, none failed on its own).
+    RollsBack,
+    /// The new task exits with this code; an update is being rolled back.
+    TaskFails(i64),
+}
+
+/// A service in [`FakeRuntime`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeService {
+    /// The image its spec runs.
+    pub image: String,
+    /// The image before its last update.
+    pub previous: Option<String>,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Its version.
+    pub version: u64,
+    /// Its last update's state.
+    pub update: Option<crate::engine::UpdateState>,
+    /// Its tasks, newest first.
+    pub tasks: Vec<crate::engine::TaskInfo>,
+}
+
 /// An in-memory container engine.
 #[derive(Debug, Default)]
 pub struct FakeRuntime {
+    /// Services by name (a swarm stage's slots).
+    pub services: RefCell<BTreeMap<String, FakeService>>,
+    /// How the fake swarm answers.
+    pub swarm: Cell<SwarmBehaviour>,
     faults: Faults,
     /// Exit code every started container exits with at once (`None`: it keeps running).
     pub exit_at_start: Cell<Option<i64>>,
@@ -193,6 +226,35 @@ impl FakeRuntime {
                 RuntimeError::Engine { op, subject: subject.into(), status: 500, message: "injected".into() }
             }
             Injected::TimedOut => RuntimeError::Unreachable { message: "injected: request timed out".into() },
+        }
+    }
+
+    fn task(&self, image: &str, generation: u64, state: &str, exit_code: Option<i64>) -> crate::engine::TaskInfo {
+        crate::engine::TaskInfo {
+            id: format!("task-{generation}"),
+            node: "node-1".into(),
+            image: image.to_owned(),
+            generation,
+            state: state.into(),
+            desired: if state == "running" { "running" } else { "shutdown" }.into(),
+            exit_code,
+            message: if exit_code.is_some() { "task: non-zero exit".into() } else { String::new() },
+            container: None,
+            ip: None,
+            gateway: Some(self.ip()),
+        }
+    }
+
+    fn service_info(name: &str, s: &FakeService) -> ContainerInfo {
+        ContainerInfo {
+            id: name.into(),
+            name: name.into(),
+            state: if s.tasks.iter().any(|t| t.state == "running") { "running" } else { "pending" }.into(),
+            exit_code: None,
+            restarts: 0,
+            ip: None,
+            labels: s.labels.clone(),
+            image: s.image.clone(),
         }
     }
 
@@ -302,7 +364,10 @@ impl ContainerRuntime for FakeRuntime {
         if let Some(i) = self.check("inspect", id).await? {
             return Err(Self::error("inspect", id, &i));
         }
-        Ok(self.containers.borrow().get(id).map(|c| Self::info(id, c, self.exit_at_start.get())))
+        if let Some(c) = self.containers.borrow().get(id) {
+            return Ok(Some(Self::info(id, c, self.exit_at_start.get())));
+        }
+        Ok(self.services.borrow().get(id).map(|s| Self::service_info(id, s)))
     }
 
     async fn wait_exit(&self, id: &str) -> Result<i64, RuntimeError> {
@@ -326,7 +391,8 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn remove(&self, id: &str) -> Result<Removal, RuntimeError> {
         let acted = self.check("remove", id).await?;
-        let removed = self.containers.borrow_mut().remove(id).is_some();
+        let removed =
+            self.containers.borrow_mut().remove(id).is_some() || self.services.borrow_mut().remove(id).is_some();
         match acted {
             Some(i) => Err(Self::error("remove", id, &i)),
             None if removed => Ok(Removal::Removed),
@@ -344,6 +410,7 @@ impl ContainerRuntime for FakeRuntime {
             .iter()
             .filter(|(_, c)| c.labels.get(crate::engine::LABEL_MANAGED).is_some_and(|v| v == "true"))
             .map(|(n, c)| Self::info(n, c, self.exit_at_start.get()))
+            .chain(self.services.borrow().iter().map(|(n, s)| Self::service_info(n, s)))
             .collect())
     }
 
@@ -388,6 +455,137 @@ impl ContainerRuntime for FakeRuntime {
             return Ok(false);
         }
         Ok(self.networks.borrow_mut().remove(name))
+    }
+
+    async fn swarm_info(&self) -> Result<crate::engine::SwarmInfo, RuntimeError> {
+        Ok(crate::engine::SwarmInfo { state: "active".into(), manager: true, nodes: 1, ready: 1 })
+    }
+
+    async fn ensure_overlay(&self, name: &str) -> Result<bool, RuntimeError> {
+        self.ensure_network(name).await
+    }
+
+    async fn service(&self, name: &str) -> Result<Option<crate::engine::ServiceInfo>, RuntimeError> {
+        if let Some(i) = self.check("service", name).await? {
+            return Err(Self::error("service", name, &i));
+        }
+        Ok(self.services.borrow().get(name).map(|s| crate::engine::ServiceInfo {
+            id: name.into(),
+            name: name.into(),
+            version: s.version,
+            image: s.image.clone(),
+            labels: s.labels.clone(),
+            update: s.update,
+            update_message: s.update.map(|u| format!("{u:?}")),
+            replicas: 1,
+        }))
+    }
+
+    async fn create_service(
+        &self,
+        spec: &crate::engine::ServiceSpec,
+        _: Option<&RegistryAuth>,
+    ) -> Result<String, RuntimeError> {
+        if let Some(i) = self.check("create_service", &spec.name).await? {
+            return Err(Self::error("create_service", &spec.name, &i));
+        }
+        let task = match self.swarm.get() {
+            SwarmBehaviour::TaskFails(code) => self.task(&spec.image, spec.generation, "failed", Some(code)),
+            _ => self.task(&spec.image, spec.generation, "running", None),
+        };
+        self.services.borrow_mut().insert(
+            spec.name.clone(),
+            FakeService {
+                image: spec.image.clone(),
+                previous: None,
+                labels: spec.labels.clone(),
+                version: 1,
+                update: None,
+                tasks: vec![task],
+            },
+        );
+        Ok(spec.name.clone())
+    }
+
+    async fn update_service(
+        &self,
+        spec: &crate::engine::ServiceSpec,
+        version: u64,
+        _: Option<&RegistryAuth>,
+    ) -> Result<(), RuntimeError> {
+        use crate::engine::UpdateState;
+        if let Some(i) = self.check("update_service", &spec.name).await? {
+            return Err(Self::error("update_service", &spec.name, &i));
+        }
+        let behaviour = self.swarm.get();
+        let task = match behaviour {
+            SwarmBehaviour::Healthy => self.task(&spec.image, spec.generation, "running", None),
+            SwarmBehaviour::RollsBack => self.task(&spec.image, spec.generation, "shutdown", None),
+            SwarmBehaviour::TaskFails(code) => self.task(&spec.image, spec.generation, "failed", Some(code)),
+        };
+        let mut services = self.services.borrow_mut();
+        let Some(s) = services.get_mut(&spec.name) else {
+            return Err(RuntimeError::Engine {
+                op: "update service",
+                subject: spec.name.clone(),
+                status: 404,
+                message: "service not found".into(),
+            });
+        };
+        if s.version != version {
+            return Err(RuntimeError::Engine {
+                op: "update service",
+                subject: spec.name.clone(),
+                status: 500,
+                message: "update out of sequence".into(),
+            });
+        }
+        s.version += 1;
+        s.labels.clone_from(&spec.labels);
+        if behaviour == SwarmBehaviour::Healthy {
+            s.previous = Some(std::mem::replace(&mut s.image, spec.image.clone()));
+            for t in &mut s.tasks {
+                t.state = "shutdown".into();
+                t.desired = "shutdown".into();
+            }
+            s.update = Some(UpdateState::Completed);
+        } else {
+            // Swarm went back to the previous spec on its own.
+            s.previous = Some(spec.image.clone());
+            s.update = Some(if behaviour == SwarmBehaviour::RollsBack {
+                UpdateState::RollbackCompleted
+            } else {
+                UpdateState::RollbackStarted
+            });
+        }
+        s.tasks.insert(0, task);
+        Ok(())
+    }
+
+    async fn rollback_service(&self, name: &str, _: u64) -> Result<(), RuntimeError> {
+        if let Some(i) = self.check("rollback_service", name).await? {
+            return Err(Self::error("rollback_service", name, &i));
+        }
+        if let Some(s) = self.services.borrow_mut().get_mut(name)
+            && let Some(previous) = s.previous.take()
+        {
+            s.previous = Some(std::mem::replace(&mut s.image, previous));
+            s.version += 1;
+            s.update = Some(crate::engine::UpdateState::RollbackCompleted);
+        }
+        Ok(())
+    }
+
+    async fn tasks(&self, name: &str, _: &str) -> Result<Vec<crate::engine::TaskInfo>, RuntimeError> {
+        Ok(self.services.borrow().get(name).map(|s| s.tasks.clone()).unwrap_or_default())
+    }
+
+    async fn task_logs_tail(&self, _: &str, _: usize) -> Result<Vec<String>, RuntimeError> {
+        Ok(vec!["boom".into()])
+    }
+
+    async fn image_has_healthcheck(&self, _: &str) -> Result<bool, RuntimeError> {
+        Ok(true)
     }
 
     async fn logs(

@@ -81,16 +81,19 @@ struct World {
     sb: Sandbox,
     backend: Backend,
     config: String,
+    /// The project runs on the swarm engine: a slot is a service.
+    swarm: bool,
 }
 
 impl World {
-    fn new(prefix: &str, npm: bool) -> Self {
+    fn new(prefix: &str, npm: bool, swarm: bool) -> Self {
         let sb = Sandbox::new(prefix);
         let (backend, tables) = if npm {
             let npm = NpmDouble::start("ops@example.com", PW);
             let t = format!(
-                "{}timeout = \"500ms\"\n",
-                crate::support::npm_proxy(&npm.url(), "ops@example.com", "TF_TEST_NPM_PASSWORD")
+                "{}timeout = \"500ms\"\n{}",
+                crate::support::npm_proxy(&npm.url(), "ops@example.com", "TF_TEST_NPM_PASSWORD"),
+                if swarm { "forward = \"name\"\n" } else { "" }
             );
             sb.watch(Watch::Npm(npm.view()));
             (Backend::Npm(npm), t)
@@ -104,9 +107,37 @@ impl World {
             "[projects.{p}.stages.crashy]\ndefault_tag = \"v1\"\nenv = {{ READY_AFTER_MS = \"5000\", EXIT_AFTER_MS = \"150\" }}\n",
             p = sb.project
         );
-        sb.config_with(&tables, "max_instances = 3", &crashy);
+        let engine = if swarm {
+            "\nengine = { kind = \"swarm\", endpoint_mode = \"dnsrr\" }\nhealth = { command = [\"/demo-app\", \"probe\"] }"
+        } else {
+            ""
+        };
+        sb.config_with(&tables, &format!("max_instances = 3{engine}"), &crashy);
         let config = std::fs::read_to_string(&sb.config).unwrap();
-        Self { sb, backend, config }
+        Self { sb, backend, config, swarm }
+    }
+
+    /// The names of this world's instances as the engine holds them: managed containers, or
+    /// on swarm, services.
+    fn instances_in_engine(&self) -> BTreeSet<String> {
+        if self.swarm {
+            return crate::swarm::services(&self.sb.project).into_iter().collect();
+        }
+        self.sb.containers().into_iter().map(|l| l.split_whitespace().next().unwrap_or_default().to_owned()).collect()
+    }
+
+    /// Whether instance `name` runs: its container, or a task of its service.
+    fn running(&self, name: &str) -> String {
+        if self.swarm {
+            let states =
+                docker(&["service", "ps", "--filter", "desired-state=running", "--format", "{{.CurrentState}}", name]);
+            return if states.lines().any(|l| l.starts_with("Running")) {
+                "running".into()
+            } else {
+                states.trim().to_owned()
+            };
+        }
+        docker(&["ps", "-a", "--filter", &format!("name=^{name}$"), "--format", "{{.State}}"]).trim().to_owned()
     }
 
     fn spawn(&self, args: &[&str]) -> Child {
@@ -135,26 +166,20 @@ impl World {
     fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         if !self.sb.state.exists() {
-            out.extend(self.sb.containers().into_iter().map(|c| format!("container {c} without a state file")));
+            out.extend(self.instances_in_engine().into_iter().map(|c| format!("container {c} without a state file")));
             return out;
         }
         let store = self.sb.store();
         let state_id = store.state_id().unwrap();
         let rows = store.instances(&Filter::default()).unwrap();
         let live: Vec<_> = rows.iter().filter(|r| r.status.as_str() == "live").collect();
-        let containers: BTreeSet<String> = self
-            .sb
-            .containers()
-            .into_iter()
-            .map(|l| l.split_whitespace().next().unwrap_or_default().to_owned())
-            .collect();
+        let containers = self.instances_in_engine();
         let hosts = self.hosts();
         for r in &live {
             let domain = r.domain.clone().unwrap_or_default();
-            let running =
-                docker(&["ps", "-a", "--filter", &format!("name=^{}$", r.container_name), "--format", "{{.State}}"]);
-            if running.trim() != "running" {
-                out.push(format!("live instance's container {} is {:?}", r.container_name, running.trim()));
+            let running = self.running(&r.container_name);
+            if running != "running" {
+                out.push(format!("live instance's container {} is {running:?}", r.container_name));
             }
             let Some((marker, target)) = hosts.iter().find(|(d, ..)| *d == domain).map(|(_, m, t)| (m, t)) else {
                 out.push(format!("live instance {} has no host {domain}", r.container_name));
@@ -420,13 +445,31 @@ fn delete_route(admin: &str, id: &str) {
 fn chaos_every_trial_keeps_the_invariants() {
     let trials: u64 = std::env::var("TF_CHAOS_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
     let seed: u64 = std::env::var("TF_CHAOS_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let worlds = [World::new("chaosn", true, false), World::new("chaosc", false, false)];
+    run_trials(&worlds, trials, seed);
+}
+
+/// The chaos invariants on services (issue 14): `TF_CHAOS_SWARM_TRIALS` trials (default 10) from
+/// `TF_CHAOS_SEED`, against a project on the swarm engine behind the NPM double.
+#[test]
+fn chaos_on_swarm_services_every_trial_keeps_the_invariants() {
+    let trials: u64 = std::env::var("TF_CHAOS_SWARM_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let seed: u64 = std::env::var("TF_CHAOS_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let _mode = crate::swarm::SwarmMode::hold();
+    let world = World::new("chaoss", true, true);
+    let _services = crate::swarm::Services(world.sb.project.clone());
+    run_trials(std::slice::from_ref(&world), trials, seed);
+}
+
+/// Runs `trials` trials from `seed`, taking the worlds in turn; prints the tally; fails on any
+/// violation.
+fn run_trials(worlds: &[World], trials: u64, seed: u64) {
     let mut rng = Rng(seed.max(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let worlds = [World::new("chaosn", true), World::new("chaosc", false)];
     let began = Instant::now();
     let mut violations = Vec::new();
     let mut tally: [BTreeMap<String, u64>; 3] = Default::default();
     for n in 0..trials {
-        let world = &worlds[usize::try_from(n % 2).unwrap()];
+        let world = &worlds[usize::try_from(n).unwrap() % worlds.len()];
         let o = trial(world, &mut rng, n);
         for (map, key) in tally.iter_mut().zip([format!("{:?}", o.op), format!("{:?}", o.chaos), o.code.to_string()]) {
             *map.entry(key).or_default() += 1;
@@ -442,7 +485,7 @@ fn chaos_every_trial_keeps_the_invariants() {
         let list: Vec<String> = map.iter().map(|(k, n)| format!("{k} {n}")).collect();
         eprintln!("chaos: {what}: {}", list.join(", "));
     }
-    for w in &worlds {
+    for w in worlds {
         assert!(docker_ok(&["network", "inspect", &w.sb.network]));
     }
     assert!(violations.is_empty(), "seed {seed}:\n{}", violations.join("\n"));

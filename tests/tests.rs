@@ -20,3 +20,4 @@ mod reconcile;
 mod registry_auth;
 mod serve;
 mod support;
+mod swarm;

@@ -13,6 +13,13 @@
 //!
 //! Every answer carries the body `MESSAGE` for `/`, and `ok`/`not ready` for `/health`.
 //!
+//! `demo-app probe [PATH]` asks `127.0.0.1:$PORT` for PATH (default `/health`) and exits 0 on a
+//! 200, else 1: a health command for images without a shell (Swarm's `health.command`).
+//!
+//! `demo-app watch HOST:PORT MS` asks `http://HOST:PORT/` every 20 ms for MS milliseconds and
+//! prints `watch: ok=N failed=M` and each distinct answer: a client that counts failed requests
+//! during a redeploy.
+//!
 //! `demo-app once [EXIT_CODE [SLEEP_MS]]` is a one-off command instead (a release or a hook):
 //! it prints the `TF_*` variables, `APP_URL` and `DATABASE_URL` (one line each on stdout) and a
 //! line on stderr, then sleeps and exits with `EXIT_CODE` (default 0).
@@ -41,10 +48,63 @@ fn once(args: &[String]) -> ! {
     std::process::exit(code);
 }
 
+/// One `GET path` to `addr`: the status and body, or `None` when it failed.
+fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::Read as _;
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    // This server keeps connections open; the end of our side ends its loop.
+    s.shutdown(std::net::Shutdown::Write).ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().trim().to_owned();
+    Some((status, body))
+}
+
+/// `demo-app probe [PATH]`.
+fn probe(args: &[String]) -> ! {
+    let port = env_ms("PORT").unwrap_or(8080);
+    let path = args.first().map_or("/health", String::as_str);
+    let ok = get(&format!("127.0.0.1:{port}"), path).is_some_and(|(status, _)| status == 200);
+    std::process::exit(if ok { 0 } else { 1 });
+}
+
+/// `demo-app watch HOST:PORT MS`.
+fn watch(args: &[String]) -> ! {
+    let addr = args.first().cloned().unwrap_or_else(|| "127.0.0.1:8080".into());
+    let total = Duration::from_millis(args.get(1).and_then(|m| m.parse().ok()).unwrap_or(10_000));
+    let start = Instant::now();
+    let (mut ok, mut failed) = (0u64, 0u64);
+    let mut seen: Vec<String> = Vec::new();
+    while start.elapsed() < total {
+        match get(&addr, "/") {
+            Some((200, body)) => {
+                ok += 1;
+                if !seen.contains(&body) {
+                    println!("watch: answer {body:?} after {} ms", start.elapsed().as_millis());
+                    seen.push(body);
+                }
+            }
+            other => {
+                failed += 1;
+                println!("watch: failed after {} ms: {other:?}", start.elapsed().as_millis());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("watch: ok={ok} failed={failed}");
+    std::process::exit(0);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("once") {
-        once(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some("once") => once(&args[1..]),
+        Some("probe") => probe(&args[1..]),
+        Some("watch") => watch(&args[1..]),
+        _ => {}
     }
     let start = Instant::now();
     let port = env_ms("PORT").unwrap_or(8080);

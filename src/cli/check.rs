@@ -74,9 +74,30 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<u8, Failure> {
         Ok(d) => {
             line(true, "docker", format!("engine {}", d.version().await.unwrap_or_default()))?;
             if let Some(c) = &config {
-                match d.ensure_network(c.network()).await {
+                let swarm = stages.iter().any(|s| matches!(s.engine, tiny_forge::config::Engine::Swarm(_)));
+                if swarm {
+                    match d.swarm_info().await {
+                        Ok(i) if i.manager => {
+                            line(true, "swarm", format!("manager; {} of {} nodes ready", i.ready, i.nodes))?;
+                        }
+                        Ok(i) => line(
+                            false,
+                            "swarm",
+                            format!(
+                                "this engine is not a swarm manager (swarm state: {}); run `docker swarm init` here or set DOCKER_HOST to a manager",
+                                if i.state.is_empty() { "unknown" } else { &i.state }
+                            ),
+                        )?,
+                        Err(e) => line(false, "swarm", super::one_line(&e))?,
+                    }
+                }
+                let ensured =
+                    if swarm { d.ensure_overlay(c.network()).await } else { d.ensure_network(c.network()).await };
+                match ensured {
                     Ok(created) => {
-                        line(true, "network", format!("{}{}", c.network(), if created { " (created)" } else { "" }))?;
+                        let kind = if swarm { ", overlay, attachable" } else { "" };
+                        let created = if created { ", created" } else { "" };
+                        line(true, "network", format!("{}{}{}", c.network(), kind, created))?;
                     }
                     Err(e) => line(false, "network", super::one_line(&e))?,
                 }

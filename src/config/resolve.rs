@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 
 use super::ConfigError;
 use super::file::{
-    AccessFile, FileConfig, HealthFile, NotifyFile, OneOffFile, OneOrMany, ProjectFile, ProxyFile, ProxyKind,
-    RegistryFile, StageFile,
+    AccessFile, EngineFile, EngineKind, FileConfig, HealthFile, NotifyFile, OneOffFile, OneOrMany, ProjectFile,
+    ProxyFile, ProxyKind, RegistryFile, StageFile,
 };
 use super::parsed::Config;
 use super::resolved::{
-    Access, NotifyTarget, NpmSettings, OneOff, ProbeAddress, ProxySettings, Resolution, ResolvedStage,
+    Access, Engine, NotifyTarget, NpmSettings, OneOff, ProbeAddress, ProxySettings, Resolution, ResolvedStage,
+    SwarmSettings,
 };
 use super::stage::{EnvLayer, RegistrySecret, StagePlan};
 use crate::domain::{ProjectName, StageName, Tag};
@@ -58,6 +59,8 @@ struct Shared<'a> {
     registries: &'a BTreeMap<String, RegistrySecret>,
     /// Which proxy serves the hosts: an `access` key must be one it understands.
     proxy_kind: ProxyKind,
+    /// How the proxy reaches an instance (`None` without a proxy).
+    forward: Option<crate::config::ForwardTo>,
 }
 
 impl Pass<'_> {
@@ -105,6 +108,8 @@ impl Pass<'_> {
             health: &file.health,
             registries: &registries,
             proxy_kind: file.proxy.kind,
+            forward: (file.proxy.kind != ProxyKind::None)
+                .then(|| file.proxy.forward.unwrap_or_else(|| file.proxy.kind.default_forward())),
         };
         let projects = file.projects.iter().map(|(name, p)| (name.clone(), self.project(name, p, &shared))).collect();
         let (server, receivers) = super::server::server(&file.server, &file.receivers, self.base, &mut self.problems);
@@ -363,6 +368,7 @@ impl Pass<'_> {
         let on_create = one_off("on_create", st.on_create.as_ref(), p.on_create.as_ref(), self);
         let on_remove = one_off("on_remove", st.on_remove.as_ref(), p.on_remove.as_ref(), self);
         let (access, access_secret) = self.access(&key, st.access.as_ref().or(p.access.as_ref()), shared.proxy_kind);
+        let engine = self.engine(&key, st.engine.as_ref().or(p.engine.as_ref()), &health, p, shared);
         Some(StagePlan {
             stage: ResolvedStage {
                 project: project?.clone(),
@@ -390,6 +396,7 @@ impl Pass<'_> {
                 network: shared.network.to_owned(),
                 domain: shared.domain.to_owned(),
                 registry_auth: None,
+                engine,
                 resolution: Resolution::ConfigOnly,
                 subdomain: shared.subdomain.clone()?,
                 tag_subdomain: shared.tag_subdomain.clone()?,
@@ -398,6 +405,69 @@ impl Pass<'_> {
             registry,
             access_secret,
         })
+    }
+
+    /// `engine`, checked against what a swarm stage cannot do.
+    fn engine(
+        &mut self,
+        key: &str,
+        e: Option<&EngineFile>,
+        health: &HealthPolicy,
+        p: &ProjectFile,
+        shared: &Shared<'_>,
+    ) -> Engine {
+        let Some(e) = e else {
+            if health.command.is_some() {
+                self.problem(format!(
+                    "{key}: health.command is run by Swarm's tasks; it needs engine = {{ kind = \"swarm\" }} (the docker engine probes over HTTP)"
+                ));
+            }
+            return Engine::Docker;
+        };
+        match e.kind {
+            EngineKind::Docker => {
+                if e.replicas.is_some() || !e.constraints.is_empty() || e.endpoint_mode.is_some() {
+                    self.problem(format!(
+                        "{key}.engine: replicas, constraints and endpoint_mode are for kind = \"swarm\""
+                    ));
+                }
+                if health.command.is_some() {
+                    self.problem(format!(
+                        "{key}: health.command is run by Swarm's tasks; it needs engine.kind = \"swarm\""
+                    ));
+                }
+                Engine::Docker
+            }
+            EngineKind::Swarm => {
+                let replicas = e.replicas.unwrap_or(1);
+                if replicas == 0 {
+                    self.problem(format!("{key}.engine.replicas: must be at least 1"));
+                }
+                if let Some(c) = e.constraints.iter().find(|c| !["==", "!="].iter().any(|op| c.contains(op))) {
+                    self.problem(format!(
+                        "{key}.engine.constraints `{c}`: write each as `node.role == worker` or `node.labels.zone != b`"
+                    ));
+                }
+                if health.command.as_ref().is_some_and(Vec::is_empty) {
+                    self.problem(format!("{key}.health.command: give at least the program, or remove the key"));
+                }
+                if !p.volumes.is_empty() {
+                    self.problem(format!(
+                        "{key}: the project's volumes are host binds, which a swarm stage cannot use (a task may land on any node); drop them or use engine.kind = \"docker\""
+                    ));
+                }
+                if shared.forward == Some(crate::config::ForwardTo::Ip) {
+                    self.problem(format!(
+                        "{key}.engine: a swarm slot is reached by its service name on the overlay network; set proxy.forward = \"name\" and attach the proxy to settings.network"
+                    ));
+                }
+                Engine::Swarm(SwarmSettings {
+                    replicas,
+                    constraints: e.constraints.clone(),
+                    endpoint_mode: e.endpoint_mode.unwrap_or_default(),
+                })
+            }
+        }
     }
 
     /// `access`, checked; the basic-auth hash's source comes back apart, to be read with the

@@ -191,10 +191,33 @@ pub struct ResolvedStage {
     /// Credentials for the image's registry from the config, if any (always `None` with
     /// [`Resolution::ConfigOnly`]).
     pub registry_auth: Option<RegistryAuth>,
+    /// What runs its instances.
+    pub engine: Engine,
     /// What was read to resolve it. A deploy needs [`Resolution::Full`].
     pub resolution: Resolution,
     pub(super) subdomain: SubdomainPattern,
     pub(super) tag_subdomain: SubdomainPattern,
+}
+
+/// What runs a stage's instances (`engine = { kind = … }`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// A container per instance on this host's Docker Engine.
+    #[default]
+    Docker,
+    /// A Swarm service per slot, updated in place (start-first) by each deploy.
+    Swarm(SwarmSettings),
+}
+
+/// A swarm stage's service settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmSettings {
+    /// Tasks per slot.
+    pub replicas: u64,
+    /// Placement constraints.
+    pub constraints: Vec<String>,
+    /// VIP or DNS round robin.
+    pub endpoint_mode: crate::engine::EndpointMode,
 }
 
 /// A one-off container's command and time limit.

@@ -318,6 +318,49 @@ fn an_access_key_the_proxy_cannot_enforce_is_a_config_error() {
     parse(&format!("{npm}{MINIMAL}{list}")).unwrap();
 }
 
+#[test]
+fn a_swarm_stage_reads_its_engine_keys_and_a_stage_table_replaces_the_project_s() {
+    let text = format!(
+        "[proxy]\nkind = \"npm\"\nurl = \"http://npm:81\"\nemail = \"a@b.c\"\npassword_env = \"P\"\nforward = \"name\"\n{MINIMAL}engine = {{ kind = \"swarm\", replicas = 3, constraints = [\"node.role == worker\"], endpoint_mode = \"dnsrr\" }}\nhealth = {{ command = [\"/app\", \"probe\"] }}\n[projects.shop.stages.prod]\nengine = {{ kind = \"docker\" }}\n"
+    );
+    let c = parse(&text).unwrap();
+    let dev = resolve(&c, "shop", "dev").unwrap();
+    assert_eq!(
+        dev.engine,
+        Engine::Swarm(SwarmSettings {
+            replicas: 3,
+            constraints: vec!["node.role == worker".into()],
+            endpoint_mode: crate::engine::EndpointMode::Dnsrr,
+        })
+    );
+    assert_eq!(dev.health.command, Some(vec!["/app".to_owned(), "probe".to_owned()]));
+    assert_eq!(resolve(&parse(MINIMAL).unwrap(), "shop", "dev").unwrap().engine, Engine::Docker);
+}
+
+#[test]
+fn what_a_swarm_stage_cannot_do_is_a_config_error_that_says_what_to_change() {
+    let npm_ip =
+        "[proxy]\nkind = \"npm\"\nurl = \"http://npm:81\"\nemail = \"a@b.c\"\npassword_env = \"P\"\nforward = \"ip\"\n";
+    let swarm = "engine = { kind = \"swarm\" }\n";
+    for (before, stage, says) in [
+        (npm_ip, swarm.to_owned(), "set proxy.forward = \"name\""),
+        ("", "engine = { kind = \"swarm\", replicas = 0 }\n".to_owned(), "engine.replicas: must be at least 1"),
+        ("", "engine = { kind = \"swarm\", constraints = [\"worker\"] }\n".to_owned(), "node.role == worker"),
+        ("", "engine = { kind = \"docker\", replicas = 2 }\n".to_owned(), "are for kind = \"swarm\""),
+        ("", "health = { command = [\"/app\"] }\n".to_owned(), "health.command is run by Swarm"),
+        ("", "engine = { kind = \"swarm\" }\nhealth = { command = [] }\n".to_owned(), "give at least the program"),
+    ] {
+        let msg = parse(&format!("{before}{MINIMAL}{stage}")).unwrap_err().to_string();
+        assert!(msg.contains(says), "{says}: {msg}");
+        assert!(!msg.contains('\n'), "one line: {msg}");
+    }
+    let volumes = "[projects.shop]\nimage = \"r/shop\"\nport = 80\nvolumes = [\"/srv:/srv\"]\n[projects.shop.stages.dev]\nengine = { kind = \"swarm\" }\n";
+    let msg = parse(volumes).unwrap_err().to_string();
+    assert!(msg.contains("host binds"), "{msg}");
+    let msg = parse(&format!("{MINIMAL}engine = {{ kind = \"kubernetes\" }}\n")).unwrap_err().to_string();
+    assert!(msg.contains("docker") && msg.contains("swarm"), "{msg}");
+}
+
 mod fuzz {
     use proptest::prelude::*;
 

@@ -170,6 +170,14 @@ pub(super) async fn undo_of<R: ContainerRuntime, P, S: Store, Pr>(
             unsettled: false,
             access: host_access(stage),
         });
+        // A swarm slot's update the dead deploy started: the service goes back to what the
+        // live row runs (the service itself stays; the live row names it).
+        if let Some(live) = serving.iter().rev().find(|o| o.container_name == row.container_name) {
+            comps.push(Compensation::Service {
+                name: row.container_name.clone(),
+                image: format!("{}@{}", stage.image, live.digest),
+            });
+        }
         comps.extend(take_down(stage, row, false));
     }
     comps

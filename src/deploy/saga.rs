@@ -22,6 +22,7 @@ use super::journal::{emit, ms, slot_filter, stage_filter, store_leftovers};
 use super::outcome::{DeployError, DeployFailure, DeployOutcome, DeploySuccess, FailedStep, RollbackReport, StepError};
 use super::undo::{self, Compensation};
 use super::{DeployRequest, Deployer, recover};
+use crate::config::{Engine, SwarmSettings};
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, Slot, Trigger};
 use crate::engine::{self, ContainerRuntime, ContainerSpec, PullProgress, PulledImage};
 use crate::health::{self, Probe};
@@ -54,6 +55,8 @@ pub(super) struct Saga<'s, 'a, R, P, S, Pr> {
     host_id: RefCell<Option<String>>,
     /// What the proxy step may have changed (see [`proxy::ensure_tracked`]).
     progress: proxy::Progress,
+    /// The registry credentials the pull used (a swarm service passes them on to its nodes).
+    auth: RefCell<Option<engine::RegistryAuth>>,
 }
 
 pub(super) async fn run<R, P, S, Pr>(
@@ -108,7 +111,10 @@ where
         d,
         id,
         domain: stage.host_name(&req.tag),
-        container_name: naming::container_name(&slot, id),
+        container_name: match stage.engine {
+            Engine::Docker => naming::container_name(&slot, id),
+            Engine::Swarm(_) => naming::service_name(&slot),
+        },
         slot,
         req,
         image,
@@ -118,6 +124,7 @@ where
         replaced: RefCell::new(Vec::new()),
         host_id: RefCell::new(None),
         progress: proxy::Progress::default(),
+        auth: RefCell::new(None),
     };
     let outcome = match saga.forward(begin).await {
         Ok(success) => DeployOutcome::Succeeded(success),
@@ -195,7 +202,13 @@ where
             // The policy bounds the probing; the engine bound covers the inspect around it.
             Step::Health => {
                 let h = &self.req.stage.health;
-                Some(h.start_period + (h.interval + h.timeout) * (h.retries + 1) + self.d.timeouts.engine)
+                let probing = h.start_period + (h.interval + h.timeout) * (h.retries + 1) + self.d.timeouts.engine;
+                // Swarm watches an update this long before it calls it complete.
+                let monitor = match self.req.stage.engine {
+                    Engine::Docker => Duration::ZERO,
+                    Engine::Swarm(_) => h.start_period + h.interval * (h.retries + 1),
+                };
+                Some(probing + monitor)
             }
             other => self.d.timeouts.of(other),
         };
@@ -260,9 +273,17 @@ where
                 self.undo.borrow_mut().push(Compensation::Hook { slot: self.slot.key(), run: Box::new(run) });
             }
         }
-        let container_id = self.step(Step::Create, self.create(&pulled)).await?;
-        self.step(Step::Start, async { Ok(self.d.runtime.start(&self.container_name).await?) }).await?;
-        let upstream = self.step(Step::Health, self.health(&container_id)).await?;
+        let upstream = match &stage.engine {
+            Engine::Docker => {
+                let container_id = self.step(Step::Create, self.create(&pulled)).await?;
+                self.step(Step::Start, async { Ok(self.d.runtime.start(&self.container_name).await?) }).await?;
+                self.step(Step::Health, self.health(&container_id)).await?
+            }
+            Engine::Swarm(sw) => {
+                let updating = self.step(Step::Create, self.service(&pulled, sw)).await?;
+                self.step(Step::Health, self.converge(&pulled, sw, updating)).await?
+            }
+        };
         let url = self.step(Step::Proxy, self.publish(&upstream)).await?;
         self.step(Step::Finish, async { self.finish(&url) }).await?;
         let (warnings, leftovers) = self.retire().await;
@@ -356,6 +377,7 @@ where
             self.emit(&Event::PullProgress { layer: p.layer, status: p.status, current: p.current, total: p.total });
         };
         let pulled = self.d.runtime.pull(&self.image, auth.as_ref().map(|(_, a)| a), &mut progress).await?;
+        self.auth.replace(auth.map(|(_, a)| a));
         self.d.store.set_digest(self.id, &pulled.digest)?;
         self.log(Step::Pull, Level::Info, format!("{} is {}", self.image, pulled.digest));
         Ok(pulled)
@@ -363,15 +385,20 @@ where
 
     async fn network(&self) -> Result<(), StepError> {
         let network = &self.req.stage.network;
-        if self.d.runtime.ensure_network(network).await? {
+        let created = match self.req.stage.engine {
+            Engine::Docker => self.d.runtime.ensure_network(network).await?,
+            Engine::Swarm(_) => self.d.runtime.ensure_overlay(network).await?,
+        };
+        if created {
             self.log(Step::Network, Level::Info, format!("created network {network}"));
         }
         Ok(())
     }
 
-    async fn create(&self, pulled: &PulledImage) -> Result<String, StepError> {
+    /// Intent first: the row names the container (or service), host and port before anything
+    /// exists.
+    fn record_instance(&self, pulled: &PulledImage) -> Result<i64, StepError> {
         let stage = &self.req.stage;
-        // Intent first: the row names the container, host and port before anything exists.
         let row = self.d.store.insert_instance(&NewInstance {
             deploy_id: self.id,
             slot: self.slot.clone(),
@@ -382,11 +409,12 @@ where
             spec_hash: Some(spec_hash(stage)),
         })?;
         self.row.set(Some(row));
-        self.undo.borrow_mut().extend([
-            Compensation::Row { row, container: self.container_name.clone() },
-            Compensation::Container { name: self.container_name.clone(), network: stage.network.clone(), domain: None },
-        ]);
-        let mut labels: BTreeMap<String, String> = stage.labels.clone();
+        Ok(row)
+    }
+
+    /// Ours and the user's labels of an instance.
+    fn labels(&self) -> BTreeMap<String, String> {
+        let mut labels: BTreeMap<String, String> = self.req.stage.labels.clone();
         for (k, v) in [
             (engine::LABEL_MANAGED, "true".to_owned()),
             (engine::LABEL_STATE, self.state_id.clone()),
@@ -398,11 +426,167 @@ where
         ] {
             labels.insert(k.to_owned(), v);
         }
+        labels
+    }
+
+    /// A swarm slot's service: created for a new slot, else updated in place (start-first).
+    /// The undo is recorded first: remove the service it created, or take the service back to
+    /// the image it ran. Returns whether it was an update.
+    async fn service(&self, pulled: &PulledImage, sw: &SwarmSettings) -> Result<bool, StepError> {
+        let stage = &self.req.stage;
+        let name = &self.container_name;
+        if stage.health.command.is_none() && !self.d.runtime.image_has_healthcheck(&pulled.reference).await? {
+            return Err(StepError::Invalid(format!(
+                "{} has no HEALTHCHECK and projects.{}.health.command is not set: Swarm would route to tasks before they are healthy; set health.command (exec form)",
+                pulled.reference, stage.project
+            )));
+        }
+        let existing = self.d.runtime.service(name).await?;
+        if let Some(s) = &existing {
+            let label = |k: &str| s.labels.get(k).map(String::as_str);
+            if label(engine::LABEL_MANAGED) != Some("true") || label(engine::LABEL_SLOT) != Some(&self.slot.key()) {
+                return Err(StepError::Invalid(format!(
+                    "service {name} exists and is not this slot's; remove it or rename the project"
+                )));
+            }
+            if label(engine::LABEL_STATE).is_some_and(|x| x != self.state_id) {
+                return Err(StepError::Invalid(format!(
+                    "service {name} belongs to another state file; deploy it with the config that made it"
+                )));
+            }
+        }
+        let row = self.record_instance(pulled)?;
+        let undo = match &existing {
+            None => Compensation::Container { name: name.clone(), network: stage.network.clone(), domain: None },
+            Some(s) => Compensation::Service { name: name.clone(), image: s.image.clone() },
+        };
+        self.undo.borrow_mut().extend([Compensation::Row { row, container: name.clone() }, undo]);
+        let spec = engine::ServiceSpec {
+            name: name.clone(),
+            image: pulled.reference.clone(),
+            env: stage.env_for(&self.slot.tag, &self.public_url()),
+            labels: self.labels(),
+            network: stage.network.clone(),
+            replicas: sw.replicas,
+            constraints: sw.constraints.clone(),
+            endpoint_mode: sw.endpoint_mode,
+            health_command: stage.health.command.clone(),
+            health: stage.health.clone(),
+            memory: stage.memory,
+            nano_cpus: stage.nano_cpus,
+            command: stage.command.clone(),
+            generation: u64::try_from(self.id.0).unwrap_or(0),
+        };
+        let auth = self.auth.borrow().clone();
+        let id = match &existing {
+            None => self.d.runtime.create_service(&spec, auth.as_ref()).await?,
+            Some(s) => {
+                self.d.runtime.update_service(&spec, s.version, auth.as_ref()).await?;
+                s.id.clone()
+            }
+        };
+        self.d.store.update_instance(row, &InstancePatch { container_id: Some(id), ..InstancePatch::default() })?;
+        let message = match &existing {
+            None => format!("created service {name} ({} replicas) from {}", sw.replicas, pulled.reference),
+            Some(s) => format!("updating service {name} from {} to {} (start-first)", s.image, pulled.reference),
+        };
+        self.log(Step::Create, Level::Info, message);
+        Ok(existing.is_some())
+    }
+
+    /// Waits until Swarm runs `replicas` healthy tasks of this deploy's spec (and, for an
+    /// update, calls the update complete), failing at once when a task fails or Swarm rolls
+    /// the update back; then probes the tasks this host can reach.
+    async fn converge(&self, pulled: &PulledImage, sw: &SwarmSettings, updating: bool) -> Result<Upstream, StepError> {
+        use engine::UpdateState;
+        let stage = &self.req.stage;
+        let name = &self.container_name;
+        let runtime = self.d.runtime;
+        let generation = u64::try_from(self.id.0).unwrap_or(0);
+        let ours = loop {
+            let svc = runtime
+                .service(name)
+                .await?
+                .ok_or_else(|| StepError::Invalid(format!("service {name} vanished while it was starting")))?;
+            let tasks = runtime.tasks(name, &stage.network).await?;
+            let ours: Vec<engine::TaskInfo> = tasks.into_iter().filter(|t| t.generation == generation).collect();
+            if let Some(t) = ours.iter().find(|t| t.failed()) {
+                let logs = runtime.task_logs_tail(&t.id, EXIT_LOG_LINES).await.unwrap_or_default();
+                self.log(
+                    Step::Health,
+                    Level::Warn,
+                    format!("task {} on node {} {}: {}", t.id, t.node, t.state, t.message),
+                );
+                return Err(match t.exit_code {
+                    Some(code) => health::HealthError::Exited { code, logs }.into(),
+                    None => StepError::Invalid(format!("task {} of service {name} {}: {}", t.id, t.state, t.message)),
+                });
+            }
+            if updating
+                && let Some(
+                    state @ (UpdateState::Paused
+                    | UpdateState::RollbackStarted
+                    | UpdateState::RollbackPaused
+                    | UpdateState::RollbackCompleted),
+                ) = svc.update
+            {
+                return Err(StepError::Invalid(format!(
+                    "Swarm did not complete the update of service {name} ({state:?}): {}",
+                    svc.update_message.unwrap_or_default()
+                )));
+            }
+            let running = ours.iter().filter(|t| t.state == "running" && t.desired == "running").count();
+            let enough = u64::try_from(running).unwrap_or(0) >= sw.replicas;
+            if enough && (!updating || svc.update == Some(UpdateState::Completed)) {
+                break ours;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        self.log(
+            Step::Health,
+            Level::Info,
+            format!("{} tasks of {} run and pass Swarm's health check", ours.len(), pulled.reference),
+        );
+        let mut probed = 0;
+        for t in ours.iter().filter(|t| t.state == "running") {
+            let address = match stage.probe_address {
+                crate::config::ProbeAddress::Ip => t.gateway,
+                crate::config::ProbeAddress::Name => t.ip,
+            };
+            let Some(ip) = address else { continue };
+            let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
+            let url = format!("http://{host}:{}{}", stage.port, stage.health.path);
+            self.log(Step::Health, Level::Info, format!("probing task {} at {url}", t.id));
+            health::wait_healthy(self.d.probe, &url, &stage.health, std::future::pending(), &mut |e| {
+                if e.counted && !e.result.passed {
+                    self.log(Step::Health, Level::Warn, format!("probe failed: {}", e.result.detail));
+                }
+            })
+            .await?;
+            probed += 1;
+        }
+        if probed == 0 {
+            self.log(
+                Step::Health,
+                Level::Info,
+                "no task is reachable from this host; Swarm's health check vouches for them".into(),
+            );
+        }
+        Ok(Upstream { name: name.clone(), ip: None, port: stage.port })
+    }
+
+    async fn create(&self, pulled: &PulledImage) -> Result<String, StepError> {
+        let stage = &self.req.stage;
+        let row = self.record_instance(pulled)?;
+        self.undo.borrow_mut().extend([
+            Compensation::Row { row, container: self.container_name.clone() },
+            Compensation::Container { name: self.container_name.clone(), network: stage.network.clone(), domain: None },
+        ]);
         let spec = ContainerSpec {
             name: self.container_name.clone(),
             image: pulled.reference.clone(),
             env: stage.env_for(&self.slot.tag, &self.public_url()),
-            labels,
+            labels: self.labels(),
             network: stage.network.clone(),
             port: stage.port,
             restart: stage.restart,

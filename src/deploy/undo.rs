@@ -51,6 +51,14 @@ pub enum Compensation {
         /// The host name of its slot, when a host could point at it.
         domain: Option<String>,
     },
+    /// Take a swarm slot's service back to the spec it had before this deploy's update (Swarm's
+    /// rollback), unless it already runs `image` again.
+    Service {
+        /// Its name.
+        name: String,
+        /// The image it ran before.
+        image: String,
+    },
     /// Delete an instance row once its container is gone.
     Row {
         /// Its id.
@@ -90,7 +98,7 @@ impl Compensation {
     pub(super) fn phase(&self) -> u8 {
         match self {
             Self::Host { .. } => 0,
-            Self::Container { .. } => 1,
+            Self::Container { .. } | Self::Service { .. } => 1,
             Self::Row { .. } => 2,
             Self::Hook { .. } => 3,
             Self::Image { .. } => 4,
@@ -107,6 +115,7 @@ impl Compensation {
             }
             Self::Host { domain, to: None, .. } => format!("delete proxy host {domain}"),
             Self::Container { name, .. } => format!("remove container {name}"),
+            Self::Service { name, image } => format!("take service {name} back to {image}"),
             Self::Row { row, container } => format!("delete instance row {row} ({container})"),
             Self::Hook { slot, run } => format!("run the on_remove hook of {slot} ({})", run.what.command.join(" ")),
             Self::Image { reference, bytes, .. } => {
@@ -122,7 +131,9 @@ impl Compensation {
             Self::Host { slot, domain, .. } => {
                 Some(Leftover::Host { domain: domain.clone(), slot: slot.clone(), cause })
             }
-            Self::Container { name, .. } => Some(Leftover::Container { name: name.clone(), cause }),
+            Self::Container { name, .. } | Self::Service { name, .. } => {
+                Some(Leftover::Container { name: name.clone(), cause })
+            }
             Self::Hook { slot, run } => {
                 Some(Leftover::Hook { slot: slot.clone(), hook: "on_remove".into(), image: run.image.clone(), cause })
             }
@@ -158,12 +169,14 @@ where
     S: Store,
 {
     comps.sort_by_key(Compensation::phase);
-    let mut run = Run { state_id, unsettled: HashSet::new(), kept: HashSet::new(), leftovers: Vec::new() };
+    let undone =
+        comps.iter().filter_map(|c| if let Compensation::Row { row, .. } = c { Some(*row) } else { None }).collect();
+    let mut run = Run { state_id, unsettled: HashSet::new(), kept: HashSet::new(), leftovers: Vec::new(), undone };
     for c in &comps {
         let outcome = if d.cancel.is_aborted() {
             c.abandoned().map_or_else(|| Ok("kept for prune: a second signal stopped the rollback".to_owned()), Err)
         } else {
-            let work = run.one(d, c);
+            let work = Box::pin(run.one(d, c));
             tokio::select! {
                 biased;
                 () = d.cancel.aborted() => c.abandoned().map_or_else(|| Ok("kept for prune: a second signal stopped the rollback".to_owned()), Err),
@@ -188,6 +201,8 @@ struct Run<'s> {
     /// Containers that stay.
     kept: HashSet<String>,
     leftovers: Vec<Leftover>,
+    /// The instance rows this run deletes: a container (or service) that only these name may go.
+    undone: HashSet<i64>,
 }
 
 /// Bounds `work` by `limit`; a hang becomes an error line.
@@ -215,6 +230,30 @@ impl Run<'_> {
             }
             Compensation::Container { name, network, domain } => {
                 self.container(d, name, network, domain.as_deref()).await
+            }
+            Compensation::Service { name, image } => {
+                let failed = |error| Leftover::Container { name: name.clone(), cause: LeftoverCause::Failed { error } };
+                let limit = d.timeouts.engine;
+                // Swarm may be rolling the update back itself meanwhile (then our own request
+                // finds the version moved on): look again, a few times.
+                let mut last = String::new();
+                for attempt in 0..3 {
+                    if attempt > 0 {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    match within(limit, d.runtime.service(name)).await {
+                        Ok(None) => return Ok("it is gone".to_owned()),
+                        Ok(Some(s)) if s.image == *image => {
+                            return Ok("it already runs it (Swarm rolled it back)".to_owned());
+                        }
+                        Ok(Some(s)) => match within(limit, d.runtime.rollback_service(name, s.version)).await {
+                            Ok(()) => return Ok("Swarm rolls it back to its previous spec".to_owned()),
+                            Err(e) => last = e,
+                        },
+                        Err(e) => last = e,
+                    }
+                }
+                Err(failed(last))
             }
             Compensation::Row { row, container } => self.row(d, *row, container),
             Compensation::Hook { slot, run } => {
@@ -312,7 +351,7 @@ impl Run<'_> {
         }
     }
 
-    async fn container<R, P, S, Pr>(
+    async fn container<R, P, S: Store, Pr>(
         &mut self,
         d: &Deployer<'_, R, P, S, Pr>,
         name: &str,
@@ -333,6 +372,18 @@ impl Run<'_> {
         };
         if info.labels.get(engine::LABEL_STATE).is_some_and(|s| s != self.state_id) {
             return Ok("it belongs to another state file; left alone".to_owned());
+        }
+        // A swarm slot's rows all name its one service: it stays while a live row this run
+        // does not delete names it.
+        match d.store.instances(&crate::store::Filter::default()) {
+            Ok(rows) => {
+                if let Some(r) = rows.iter().find(|r| {
+                    r.container_name == name && r.status == InstanceStatus::Live && !self.undone.contains(&r.id)
+                }) {
+                    return Ok(format!("kept: live instance {} ({}) runs in it", r.id, r.tag));
+                }
+            }
+            Err(e) => return Err(failed(format!("cannot read which instances use it: {}", one_line(&e)))),
         }
         if let Some(domain) = domain {
             if self.unsettled.contains(domain) {

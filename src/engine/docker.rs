@@ -31,7 +31,7 @@ pub struct DockerRuntime {
 }
 
 /// Translates a bollard error for `op` on `subject`.
-fn engine_error(op: &'static str, subject: &str, e: BollardError) -> RuntimeError {
+pub(super) fn engine_error(op: &'static str, subject: &str, e: BollardError) -> RuntimeError {
     match e {
         BollardError::DockerResponseServerError { status_code, message } => {
             RuntimeError::Engine { op, subject: subject.to_owned(), status: status_code, message }
@@ -47,6 +47,10 @@ fn engine_error(op: &'static str, subject: &str, e: BollardError) -> RuntimeErro
 }
 
 impl DockerRuntime {
+    pub(super) fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
     /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and agrees on an API
     /// version, so an unreachable engine is found before anything is recorded.
     ///
@@ -246,7 +250,10 @@ impl ContainerRuntime for DockerRuntime {
     async fn inspect(&self, id: &str, network: &str) -> Result<Option<ContainerInfo>, RuntimeError> {
         let c = match self.docker.inspect_container(id, None).await {
             Ok(c) => c,
-            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => return Ok(None),
+            // Not a container: a slot of a swarm stage is a service of that name.
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => {
+                return self.service_as_container(id).await;
+            }
             Err(e) => return Err(engine_error("inspect container", id, e)),
         };
         let state = c.state.as_ref();
@@ -316,7 +323,8 @@ impl ContainerRuntime for DockerRuntime {
         let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(Removal::Removed),
-            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(Removal::AlreadyGone),
+            // Not a container: a slot of a swarm stage is a service of that name.
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => self.remove_service(id).await,
             // "removal already in progress": another remover owns it; it will be gone.
             Err(BollardError::DockerResponseServerError { status_code: 409, message })
                 if message.contains("already in progress") =>
@@ -332,6 +340,7 @@ impl ContainerRuntime for DockerRuntime {
         let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
         let list =
             self.docker.list_containers(Some(options)).await.map_err(|e| engine_error("list", "containers", e))?;
+        let services = self.managed_services().await?;
         Ok(list
             .into_iter()
             .map(|c| ContainerInfo {
@@ -349,6 +358,7 @@ impl ContainerRuntime for DockerRuntime {
                 labels: c.labels.unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
                 image: c.image.unwrap_or_default(),
             })
+            .chain(services)
             .collect())
     }
 
@@ -423,12 +433,63 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
+    async fn swarm_info(&self) -> Result<super::SwarmInfo, RuntimeError> {
+        self.swarm_info_().await
+    }
+
+    async fn ensure_overlay(&self, name: &str) -> Result<bool, RuntimeError> {
+        self.ensure_overlay_(name).await
+    }
+
+    async fn service(&self, name: &str) -> Result<Option<super::ServiceInfo>, RuntimeError> {
+        self.service_(name).await
+    }
+
+    async fn create_service(
+        &self,
+        spec: &super::ServiceSpec,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<String, RuntimeError> {
+        self.create_service_(spec, auth).await
+    }
+
+    async fn update_service(
+        &self,
+        spec: &super::ServiceSpec,
+        version: u64,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<(), RuntimeError> {
+        self.update_service_(spec, version, auth).await
+    }
+
+    async fn rollback_service(&self, name: &str, version: u64) -> Result<(), RuntimeError> {
+        self.rollback_service_(name, version).await
+    }
+
+    async fn tasks(&self, name: &str, network: &str) -> Result<Vec<super::TaskInfo>, RuntimeError> {
+        self.tasks_(name, network).await
+    }
+
+    async fn task_logs_tail(&self, id: &str, lines: usize) -> Result<Vec<String>, RuntimeError> {
+        self.task_logs_tail_(id, lines).await
+    }
+
+    async fn image_has_healthcheck(&self, reference: &str) -> Result<bool, RuntimeError> {
+        self.image_has_healthcheck_(reference).await
+    }
+
     async fn logs(
         &self,
         id: &str,
         req: LogsRequest,
         on_line: &mut dyn FnMut(LogStream, &str),
     ) -> Result<(), RuntimeError> {
+        if let Err(BollardError::DockerResponseServerError { status_code: 404, .. }) =
+            self.docker.inspect_container(id, None).await
+            && self.service_(id).await?.is_some()
+        {
+            return self.service_logs_(id, req, on_line).await;
+        }
         let mut options = LogsOptionsBuilder::default().stdout(true).stderr(true).follow(req.follow);
         if let Some(since) = req.since {
             options = options.since(i32::try_from(since).unwrap_or(i32::MAX));

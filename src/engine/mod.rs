@@ -3,11 +3,13 @@
 
 pub mod auth;
 pub mod docker;
+pub mod swarm;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub use docker::DockerRuntime;
+pub use swarm::{EndpointMode, ServiceInfo, ServiceSpec, SwarmInfo, TaskInfo, UpdateState};
 
 use crate::secret::Secret;
 
@@ -240,6 +242,11 @@ pub enum RuntimeError {
     },
 }
 
+/// What an engine without Swarm answers to a service call.
+fn no_swarm(op: &'static str, subject: &str) -> RuntimeError {
+    RuntimeError::Other { op, subject: subject.to_owned(), message: "this engine does not run Swarm services".into() }
+}
+
 /// A container engine. Every method is one engine operation; none retries by itself.
 #[allow(async_fn_in_trait, reason = "the deploy runs on one thread; we never need Send futures")]
 pub trait ContainerRuntime {
@@ -350,6 +357,91 @@ pub trait ContainerRuntime {
     /// # Errors
     /// On engine failure.
     async fn remove_network_if_idle(&self, name: &str) -> Result<bool, RuntimeError>;
+
+    /// Whether the engine is a Swarm manager, and its nodes.
+    ///
+    /// # Errors
+    /// On engine failure.
+    async fn swarm_info(&self) -> Result<SwarmInfo, RuntimeError> {
+        Err(no_swarm("inspect", "swarm"))
+    }
+
+    /// Makes sure an attachable overlay network named `name` exists; true when it was created
+    /// now.
+    ///
+    /// # Errors
+    /// When it cannot be created, or a network of that name is not an attachable overlay.
+    async fn ensure_overlay(&self, name: &str) -> Result<bool, RuntimeError> {
+        Err(no_swarm("create overlay network", name))
+    }
+
+    /// The service named `name`; `None` when there is none.
+    ///
+    /// # Errors
+    /// On engine failure.
+    async fn service(&self, name: &str) -> Result<Option<ServiceInfo>, RuntimeError> {
+        Err(no_swarm("inspect service", name))
+    }
+
+    /// Creates a service; returns its id. `auth` goes with the request, so that every node can
+    /// pull.
+    ///
+    /// # Errors
+    /// When the engine refuses.
+    async fn create_service(&self, spec: &ServiceSpec, auth: Option<&RegistryAuth>) -> Result<String, RuntimeError> {
+        let _ = auth;
+        Err(no_swarm("create service", &spec.name))
+    }
+
+    /// Updates service `spec.name` at `version` to `spec` (start-first: new tasks start and
+    /// must be healthy before old ones stop).
+    ///
+    /// # Errors
+    /// When the engine refuses (e.g. the version moved on).
+    async fn update_service(
+        &self,
+        spec: &ServiceSpec,
+        version: u64,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<(), RuntimeError> {
+        let _ = (version, auth);
+        Err(no_swarm("update service", &spec.name))
+    }
+
+    /// Puts service `name` back on the spec it had before its last update (Swarm's rollback).
+    ///
+    /// # Errors
+    /// When the engine refuses.
+    async fn rollback_service(&self, name: &str, version: u64) -> Result<(), RuntimeError> {
+        let _ = version;
+        Err(no_swarm("roll back service", name))
+    }
+
+    /// The tasks of service `name`, newest first, with their addresses on `network`.
+    ///
+    /// # Errors
+    /// On engine failure.
+    async fn tasks(&self, name: &str, network: &str) -> Result<Vec<TaskInfo>, RuntimeError> {
+        let _ = network;
+        Err(no_swarm("list tasks of", name))
+    }
+
+    /// The last `lines` log lines of task `id`.
+    ///
+    /// # Errors
+    /// On engine failure.
+    async fn task_logs_tail(&self, id: &str, lines: usize) -> Result<Vec<String>, RuntimeError> {
+        let _ = lines;
+        Err(no_swarm("read logs of task", id))
+    }
+
+    /// Whether image `reference` (present in the engine) declares a `HEALTHCHECK`.
+    ///
+    /// # Errors
+    /// On engine failure.
+    async fn image_has_healthcheck(&self, reference: &str) -> Result<bool, RuntimeError> {
+        Err(no_swarm("inspect image", reference))
+    }
 
     /// A container's log lines, each with the stream it came from, as they come.
     ///

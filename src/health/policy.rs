@@ -21,6 +21,9 @@ pub struct HealthPolicy {
     pub start_period: Duration,
     /// Time between probe starts during the start period.
     pub start_interval: Duration,
+    /// The check a swarm stage's tasks run themselves (exec form); `None`: the image's
+    /// `HEALTHCHECK`.
+    pub command: Option<Vec<String>>,
 }
 
 impl Default for HealthPolicy {
@@ -32,6 +35,7 @@ impl Default for HealthPolicy {
             retries: 3,
             start_period: Duration::from_secs(30),
             start_interval: Duration::from_millis(100),
+            command: None,
         }
     }
 }

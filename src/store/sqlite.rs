@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_reconcile.sql"),
     include_str!("migrations/003_spec_hash.sql"),
     include_str!("migrations/004_server.sql"),
+    include_str!("migrations/005_swarm_slots.sql"),
 ];
 
 /// The `SQLite` state file.
@@ -568,7 +569,7 @@ mod tests {
             }
             let conn = Connection::open(&path).unwrap();
             let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-            assert_eq!(version, 4, "every migration applied, and recorded once");
+            assert_eq!(version, 5, "every migration applied, and recorded once");
             assert_eq!(usize::try_from(version).unwrap(), MIGRATIONS.len());
         }
     }
@@ -673,6 +674,26 @@ mod tests {
         assert_eq!(s.running(&Filter::default()).unwrap().len(), 1);
         assert!(s.running(&Filter { project: Some("blog".into()), ..Filter::default() }).unwrap().is_empty());
         assert_eq!(s.count_trimmable(now_ms() + 1000).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_swarm_slot_s_rows_share_its_service_name_but_one_deploy_names_it_once() {
+        let s = SqliteStore::in_memory().unwrap();
+        let row = |deploy| NewInstance {
+            deploy_id: deploy,
+            slot: slot("a"),
+            container_name: "tf-shop-dev-a".into(),
+            digest: "sha256:x".into(),
+            domain: "h.example".into(),
+            port: 8080,
+            spec_hash: None,
+        };
+        let first = s.begin_deploy(&new_deploy("a")).unwrap();
+        let second = s.begin_deploy(&new_deploy("a")).unwrap();
+        s.insert_instance(&row(first)).unwrap();
+        s.insert_instance(&row(second)).unwrap();
+        assert!(s.insert_instance(&row(second)).is_err(), "one deploy, one row per name");
+        assert_eq!(s.instances(&Filter::default()).unwrap().len(), 2);
     }
 
     #[test]
