@@ -158,10 +158,11 @@ pub fn container_name(slot: &Slot, id: DeployId) -> String {
 }
 
 /// The Swarm service of a slot (one per slot, updated in place by each deploy): a DNS label,
-/// since the service name is what the overlay network resolves.
+/// since the service name is what the overlay network resolves. `tfs-`, so that no container
+/// name (`tf-…`, one-offs included) can ever be a service's name.
 #[must_use]
 pub fn service_name(slot: &Slot) -> String {
-    dns_label(&format!("tf-{}-{}-{}", slot.project, slot.stage, dns_label(slot.tag.as_str(), 40)), MAX_LABEL)
+    dns_label(&format!("tfs-{}-{}-{}", slot.project, slot.stage, dns_label(slot.tag.as_str(), 40)), MAX_LABEL)
 }
 
 /// Is `s` a valid host name (labels of 1 to 63 bytes of `[a-z0-9-]`, no dash at either end,

@@ -125,6 +125,10 @@ pub struct FakeService {
     pub image: String,
     /// The image before its last update.
     pub previous: Option<String>,
+    /// The `ForceUpdate` value (deploy id) of its spec, and of the spec before.
+    pub generation: u64,
+    /// The generation before its last update.
+    pub previous_generation: Option<u64>,
     /// Its labels.
     pub labels: BTreeMap<String, String>,
     /// Its version.
@@ -255,6 +259,7 @@ impl FakeRuntime {
             ip: None,
             labels: s.labels.clone(),
             image: s.image.clone(),
+            is_service: true,
         }
     }
 
@@ -268,6 +273,7 @@ impl FakeRuntime {
             ip: Some(c.ip),
             labels: c.labels.clone(),
             image: c.image.clone(),
+            is_service: false,
         }
     }
 }
@@ -391,8 +397,7 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn remove(&self, id: &str) -> Result<Removal, RuntimeError> {
         let acted = self.check("remove", id).await?;
-        let removed =
-            self.containers.borrow_mut().remove(id).is_some() || self.services.borrow_mut().remove(id).is_some();
+        let removed = self.containers.borrow_mut().remove(id).is_some();
         match acted {
             Some(i) => Err(Self::error("remove", id, &i)),
             None if removed => Ok(Removal::Removed),
@@ -473,6 +478,7 @@ impl ContainerRuntime for FakeRuntime {
             id: name.into(),
             name: name.into(),
             version: s.version,
+            generation: s.generation,
             image: s.image.clone(),
             labels: s.labels.clone(),
             update: s.update,
@@ -498,6 +504,8 @@ impl ContainerRuntime for FakeRuntime {
             FakeService {
                 image: spec.image.clone(),
                 previous: None,
+                generation: spec.generation,
+                previous_generation: None,
                 labels: spec.labels.clone(),
                 version: 1,
                 update: None,
@@ -544,6 +552,7 @@ impl ContainerRuntime for FakeRuntime {
         s.labels.clone_from(&spec.labels);
         if behaviour == SwarmBehaviour::Healthy {
             s.previous = Some(std::mem::replace(&mut s.image, spec.image.clone()));
+            s.previous_generation = Some(std::mem::replace(&mut s.generation, spec.generation));
             for t in &mut s.tasks {
                 t.state = "shutdown".into();
                 t.desired = "shutdown".into();
@@ -552,6 +561,7 @@ impl ContainerRuntime for FakeRuntime {
         } else {
             // Swarm went back to the previous spec on its own.
             s.previous = Some(spec.image.clone());
+            s.previous_generation = Some(spec.generation);
             s.update = Some(if behaviour == SwarmBehaviour::RollsBack {
                 UpdateState::RollbackCompleted
             } else {
@@ -567,13 +577,21 @@ impl ContainerRuntime for FakeRuntime {
             return Err(Self::error("rollback_service", name, &i));
         }
         if let Some(s) = self.services.borrow_mut().get_mut(name)
-            && let Some(previous) = s.previous.take()
+            && let (Some(previous), Some(generation)) = (s.previous.take(), s.previous_generation.take())
         {
             s.previous = Some(std::mem::replace(&mut s.image, previous));
+            s.previous_generation = Some(std::mem::replace(&mut s.generation, generation));
             s.version += 1;
             s.update = Some(crate::engine::UpdateState::RollbackCompleted);
         }
         Ok(())
+    }
+
+    async fn remove_service(&self, name: &str) -> Result<Removal, RuntimeError> {
+        if let Some(i) = self.check("remove_service", name).await? {
+            return Err(Self::error("remove_service", name, &i));
+        }
+        Ok(if self.services.borrow_mut().remove(name).is_some() { Removal::Removed } else { Removal::AlreadyGone })
     }
 
     async fn tasks(&self, name: &str, _: &str) -> Result<Vec<crate::engine::TaskInfo>, RuntimeError> {

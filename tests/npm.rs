@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use tiny_forge::store::Store as _;
+
 use crate::support::npm::{Fault, NpmDouble, When};
 use crate::support::{Run, Sandbox};
 
@@ -255,4 +257,30 @@ fn no_secret_appears_in_output_logs_or_history() {
     assert!(!everything.contains(PASSWORD), "password printed");
     assert!(!everything.contains("tok-"), "token printed");
     assert!(!String::from_utf8_lossy(&db).contains(PASSWORD), "password stored");
+}
+
+/// Chaos seed 648426147, trial 754 (1,000-trial run): a deploy whose eviction could not delete
+/// the evicted slot's host exited 0 though a host and a container were left. The deploy is live,
+/// and what it could not clean up is a leftover: exit 3, listed, and `prune` finishes it.
+#[test]
+fn a_deploy_whose_eviction_cannot_delete_a_host_stays_live_exits_3_and_prune_finishes_it() {
+    let bed = Bed::new("npmevict", "", "max_instances = 1");
+    bed.deploy(Some("v1")).code(0);
+    bed.npm.inject(When::Next("DELETE", "/api/nginx/proxy-hosts"), Fault::Status500);
+    let run = bed.deploy(Some("v2"));
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    let old_host = bed.sb.host(None);
+    let listed = run.stderr.split("left behind:").nth(1).unwrap_or_default();
+    assert!(listed.contains(&old_host), "the leftover is listed: {}", run.stderr);
+    let live: Vec<_> = bed.sb.instances().into_iter().filter(|r| r.status.as_str() == "live").collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].tag, "v2", "the new instance is live");
+    let url = format!("http://{}:8080/", bed.sb.container_ip(&live[0].container_name));
+    assert_eq!(crate::support::http_get(&url), (200, "v2\n".to_owned()), "and serves");
+    let pruned = Run::from(bed.sb.tf(&["prune"]).env("TF_TEST_NPM_PASSWORD", PASSWORD).output().unwrap());
+    assert_eq!(pruned.code, 0, "{}{}", pruned.stdout, pruned.stderr);
+    let hosts = bed.npm.hosts();
+    assert_eq!(hosts.len(), 1, "only v2's host is left: {hosts:?}");
+    assert_eq!(bed.sb.containers().len(), 1, "only v2's container is left: {:?}", bed.sb.containers());
+    assert!(bed.sb.store().leftovers(&tiny_forge::store::Filter::default()).unwrap().is_empty());
 }

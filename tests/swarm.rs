@@ -73,7 +73,7 @@ pub(crate) fn services(project: &str) -> Vec<String> {
 
 /// Containers of the project's services' tasks, running or not.
 fn task_containers(project: &str) -> Vec<String> {
-    let filter = format!("name=tf-{project}-");
+    let filter = format!("name=tfs-{project}-");
     docker(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]).lines().map(str::to_owned).collect()
 }
 
@@ -97,7 +97,13 @@ fn service_field(name: &str, format: &str) -> String {
 fn digest_ref(tag: &str) -> String {
     let image = format!("{}:{tag}", images().repo);
     docker(&["pull", "-q", &image]);
-    docker(&["image", "inspect", "-f", "{{index .RepoDigests 0}}", &image]).trim().to_owned()
+    // The same image may also be known under another test's repository.
+    let repo = format!("{}@", images().repo);
+    docker(&["image", "inspect", "-f", "{{range .RepoDigests}}{{println .}}{{end}}", &image])
+        .lines()
+        .find(|d| d.starts_with(&repo))
+        .unwrap_or_else(|| panic!("no digest of {image} in {repo}"))
+        .to_owned()
 }
 
 /// A sandbox whose project runs on the swarm engine (dnsrr, the demo app's own probe as the
@@ -135,7 +141,7 @@ fn swarm_a_slot_is_a_service_updated_start_first_with_zero_failed_requests_and_r
     let tag = sb.project.clone();
     let moving = format!("{}:{tag}", images().repo);
     crate::support::push_as(&format!("{}:v1", images().repo), &moving);
-    let service = format!("tf-{}-dev-{tag}", sb.project);
+    let service = format!("tfs-{}-dev-{tag}", sb.project);
 
     // check: a manager, the overlay network, the nodes.
     let check = tf(&sb, &["check"]);
@@ -253,7 +259,7 @@ fn swarm_an_unhealthy_update_is_rolled_back_by_swarm_and_fails_the_deploy_while_
     let tag = sb.project.clone();
     let moving = format!("{}:{tag}", images().repo);
     crate::support::push_as(&format!("{}:v1", images().repo), &moving);
-    let service = format!("tf-{}-dev-{tag}", sb.project);
+    let service = format!("tfs-{}-dev-{tag}", sb.project);
     let first = tf(&sb, &["deploy", &sb.project, "dev", &tag]);
     assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
     let before = sb.instances();
@@ -274,7 +280,8 @@ fn swarm_an_unhealthy_update_is_rolled_back_by_swarm_and_fails_the_deploy_while_
 
 #[test]
 fn swarm_a_new_slot_whose_task_crashes_fails_at_once_with_its_exit_code_and_logs_and_leaves_nothing() {
-    let (_mode, sb, _svc, npm) = swarm_sandbox("swcrash", "env = { EXIT_AFTER_MS = \"300\", EXIT_CODE = \"3\" }\n");
+    let env = "env = { READY_AFTER_MS = \"5000\", EXIT_AFTER_MS = \"300\", EXIT_CODE = \"3\" }\n";
+    let (_mode, sb, _svc, npm) = swarm_sandbox("swcrash", env);
     let out = tf(&sb, &["deploy", &sb.project, "dev"]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("code 3"), "the task's exit code: {}", out.stderr);
@@ -299,7 +306,7 @@ fn swarm_prune_removes_a_service_no_instance_owns_and_keeps_the_live_ones() {
     let pruned = tf(&sb, &["prune"]);
     assert_eq!(pruned.code, 0, "{}{}", pruned.stdout, pruned.stderr);
     let kept: Vec<_> = rows.iter().filter(|r| r.tag == "v1").cloned().collect();
-    let v1 = format!("tf-{}-dev-v1", sb.project);
+    let v1 = format!("tfs-{}-dev-v1", sb.project);
     assert_swarm_left(&sb, &npm, &[(&v1, &digest_ref("v1"))], &kept);
     // Twice in a row: nothing the second time.
     let again = tf(&sb, &["prune"]);
@@ -313,7 +320,7 @@ fn swarm_a_deploy_killed_during_its_update_is_recovered_by_prune_to_the_live_dig
     let tag = sb.project.clone();
     let moving = format!("{}:{tag}", images().repo);
     crate::support::push_as(&format!("{}:v1", images().repo), &moving);
-    let service = format!("tf-{}-dev-{tag}", sb.project);
+    let service = format!("tfs-{}-dev-{tag}", sb.project);
     tf(&sb, &["deploy", &sb.project, "dev", &tag]).code(0);
     let before = sb.instances();
     crate::support::push_as(&format!("{}:v2", images().repo), &moving);

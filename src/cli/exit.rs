@@ -21,6 +21,9 @@ pub(crate) const INTERRUPTED: u8 = 130;
 
 pub(crate) fn for_outcome(outcome: &DeployOutcome) -> u8 {
     match outcome {
+        // Live, but what it replaced or evicted could not all be cleaned up: the leftovers are
+        // listed, and `prune` finishes them (README: exit 3).
+        DeployOutcome::Succeeded(s) if !s.leftovers.is_empty() => INCOMPLETE,
         DeployOutcome::Succeeded(_) => OK,
         DeployOutcome::Failed(f) if !f.rollback.is_complete() => INCOMPLETE,
         DeployOutcome::Failed(f) if f.interrupted => INTERRUPTED,

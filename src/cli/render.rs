@@ -217,6 +217,14 @@ pub(crate) fn result(v: &Value, json: bool, quiet: bool) {
                 let what = if v.get("unchanged") == Some(&Value::Bool(true)) { "already running" } else { "deployed" };
                 let _ = writeln!(err, "{what} {container} in {took} (deploy {id})");
             }
+            // Always, even with -q: they are why the exit code is 3.
+            if !leftovers.is_empty() {
+                let _ = writeln!(err, "live, but what it replaced was not all cleaned up; left behind:");
+                for l in &leftovers {
+                    let _ = writeln!(err, "  - {l}");
+                }
+                let _ = writeln!(err, "run `tiny-forge prune` to finish the cleanup");
+            }
             let _ = writeln!(std::io::stdout().lock(), "{}", text("url").unwrap_or_default());
         }
         Some("unchanged") => {

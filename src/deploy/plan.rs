@@ -185,6 +185,20 @@ where
         host_actions(d.proxy, stage, seen.state_id, hosts, &serving, &mut plan.actions);
     }
     for (row, why) in &doomed {
+        // A swarm slot's service that a doomed row shares with the row serving the slot: it
+        // goes back to the serving row's spec (a no-op when it runs it), and stays.
+        if let Some((live, _)) = serving.iter().find(|(s, _)| s.container_name == row.container_name && s.id != row.id)
+        {
+            plan.actions.push(Action {
+                what: Compensation::Service {
+                    name: row.container_name.clone(),
+                    image: format!("{}@{}", stage.image, live.digest),
+                    generation: u64::try_from(live.deploy_id.0).unwrap_or(0),
+                },
+                slot: slot_key(row),
+                why: why.clone(),
+            });
+        }
         for c in take_down(stage, row, false) {
             let may_exist = match (&c, seen.containers) {
                 (Compensation::Container { name, .. }, Some(list)) => list.iter().any(|x| &x.name == name),

@@ -176,6 +176,7 @@ pub(super) async fn undo_of<R: ContainerRuntime, P, S: Store, Pr>(
             comps.push(Compensation::Service {
                 name: row.container_name.clone(),
                 image: format!("{}@{}", stage.image, live.digest),
+                generation: u64::try_from(live.deploy_id.0).unwrap_or(0),
             });
         }
         comps.extend(take_down(stage, row, false));

@@ -203,12 +203,16 @@ where
             Step::Health => {
                 let h = &self.req.stage.health;
                 let probing = h.start_period + (h.interval + h.timeout) * (h.retries + 1) + self.d.timeouts.engine;
-                // Swarm watches an update this long before it calls it complete.
-                let monitor = match self.req.stage.engine {
+                // Swarm replaces tasks one at a time (a node may have to pull first) and watches
+                // each this long before it calls the update complete.
+                let swarm = match &self.req.stage.engine {
                     Engine::Docker => Duration::ZERO,
-                    Engine::Swarm(_) => h.start_period + h.interval * (h.retries + 1),
+                    Engine::Swarm(sw) => {
+                        let per_task = h.start_period + h.interval * (h.retries + 1) + self.d.timeouts.pull;
+                        per_task * u32::try_from(sw.replicas).unwrap_or(u32::MAX)
+                    }
                 };
-                Some(probing + monitor)
+                Some(probing + swarm)
             }
             other => self.d.timeouts.of(other),
         };
@@ -458,7 +462,7 @@ where
         let row = self.record_instance(pulled)?;
         let undo = match &existing {
             None => Compensation::Container { name: name.clone(), network: stage.network.clone(), domain: None },
-            Some(s) => Compensation::Service { name: name.clone(), image: s.image.clone() },
+            Some(s) => Compensation::Service { name: name.clone(), image: s.image.clone(), generation: s.generation },
         };
         self.undo.borrow_mut().extend([Compensation::Row { row, container: name.clone() }, undo]);
         let spec = engine::ServiceSpec {
@@ -568,8 +572,8 @@ where
         if probed == 0 {
             self.log(
                 Step::Health,
-                Level::Info,
-                "no task is reachable from this host; Swarm's health check vouches for them".into(),
+                Level::Warn,
+                "no task is reachable from this host (none runs here, or its address is unknown); only Swarm's health check vouches for them".into(),
             );
         }
         Ok(Upstream { name: name.clone(), ip: None, port: stage.port })
@@ -1016,6 +1020,12 @@ pub(super) fn spec_hash(stage: &crate::config::ResolvedStage) -> String {
             &stage.health,
         )
     );
+    // A swarm stage's service settings too (added only for swarm, so that the hash of every
+    // container stage stays what it was).
+    let text = match &stage.engine {
+        Engine::Docker => text,
+        Engine::Swarm(sw) => format!("{text}{sw:?}"),
+    };
     sha2::Sha256::digest(text.as_bytes()).iter().fold(String::with_capacity(64), |mut hex, b| {
         use std::fmt::Write as _;
         let _ = write!(hex, "{b:02x}");

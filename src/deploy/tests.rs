@@ -1158,7 +1158,7 @@ fn swarm_request(digest: &str) -> DeployRequest {
     }
 }
 
-const SERVICE: &str = "tf-shop-dev-latest";
+const SERVICE: &str = "tfs-shop-dev-latest";
 
 impl Bed {
     async fn swarm_deploy(&self, digest: &str) -> DeployOutcome {

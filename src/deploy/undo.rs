@@ -52,12 +52,14 @@ pub enum Compensation {
         domain: Option<String>,
     },
     /// Take a swarm slot's service back to the spec it had before this deploy's update (Swarm's
-    /// rollback), unless it already runs `image` again.
+    /// rollback), unless its spec is that one again; done once the rollback completed.
     Service {
         /// Its name.
         name: String,
-        /// The image it ran before.
+        /// The image it ran before (for messages).
         image: String,
+        /// The `ForceUpdate` value of the spec it had before: the deploy that made that spec.
+        generation: u64,
     },
     /// Delete an instance row once its container is gone.
     Row {
@@ -115,7 +117,7 @@ impl Compensation {
             }
             Self::Host { domain, to: None, .. } => format!("delete proxy host {domain}"),
             Self::Container { name, .. } => format!("remove container {name}"),
-            Self::Service { name, image } => format!("take service {name} back to {image}"),
+            Self::Service { name, image, .. } => format!("take service {name} back to {image}"),
             Self::Row { row, container } => format!("delete instance row {row} ({container})"),
             Self::Hook { slot, run } => format!("run the on_remove hook of {slot} ({})", run.what.command.join(" ")),
             Self::Image { reference, bytes, .. } => {
@@ -194,6 +196,54 @@ where
     run.leftovers
 }
 
+/// Takes service `name` back to the spec of deploy `generation` (Swarm's rollback, unless Swarm
+/// already went back), then waits, within the engine bound, until the rollback completed.
+async fn service_back<R, P, S, Pr>(d: &Deployer<'_, R, P, S, Pr>, name: &str, generation: u64) -> Outcome
+where
+    R: ContainerRuntime,
+{
+    use engine::UpdateState;
+    let look = || async { d.runtime.service(name).await.map_err(|e| one_line(&e)) };
+    let work = async {
+        let mut asked = false;
+        loop {
+            let Some(s) = look().await? else { return Ok("it is gone".to_owned()) };
+            if s.generation != generation {
+                if asked {
+                    return Err(format!("Swarm did not go back to the spec of deploy {generation}"));
+                }
+                // Swarm may be rolling back on its own meanwhile: then the version moved on and
+                // the next look finds the old spec.
+                if let Err(e) = d.runtime.rollback_service(name, s.version).await {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    if look().await?.is_none_or(|s| s.generation != generation) {
+                        return Err(one_line(&e));
+                    }
+                }
+                asked = true;
+                continue;
+            }
+            match s.update {
+                Some(UpdateState::RollbackPaused | UpdateState::Paused) => {
+                    return Err(format!("Swarm paused the rollback: {}", s.update_message.unwrap_or_default()));
+                }
+                Some(UpdateState::RollbackStarted | UpdateState::Updating) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                _ if asked => return Ok("Swarm rolled it back".to_owned()),
+                _ => return Ok("it already runs that spec (Swarm rolled it back)".to_owned()),
+            }
+        }
+    };
+    let limit = d.timeouts.engine;
+    let error = match tokio::time::timeout(limit, work).await {
+        Ok(Ok(m)) => return Ok(m),
+        Ok(Err(e)) => e,
+        Err(_) => format!("the rollback did not finish within {}", humantime::format_duration(limit)),
+    };
+    Err(Leftover::Container { name: name.to_owned(), cause: LeftoverCause::Failed { error } })
+}
+
 struct Run<'s> {
     state_id: &'s str,
     /// Host names with a call that may still land.
@@ -231,29 +281,13 @@ impl Run<'_> {
             Compensation::Container { name, network, domain } => {
                 self.container(d, name, network, domain.as_deref()).await
             }
-            Compensation::Service { name, image } => {
-                let failed = |error| Leftover::Container { name: name.clone(), cause: LeftoverCause::Failed { error } };
-                let limit = d.timeouts.engine;
-                // Swarm may be rolling the update back itself meanwhile (then our own request
-                // finds the version moved on): look again, a few times.
-                let mut last = String::new();
-                for attempt in 0..3 {
-                    if attempt > 0 {
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                    match within(limit, d.runtime.service(name)).await {
-                        Ok(None) => return Ok("it is gone".to_owned()),
-                        Ok(Some(s)) if s.image == *image => {
-                            return Ok("it already runs it (Swarm rolled it back)".to_owned());
-                        }
-                        Ok(Some(s)) => match within(limit, d.runtime.rollback_service(name, s.version)).await {
-                            Ok(()) => return Ok("Swarm rolls it back to its previous spec".to_owned()),
-                            Err(e) => last = e,
-                        },
-                        Err(e) => last = e,
-                    }
+            Compensation::Service { name, generation, .. } => {
+                let outcome = service_back(d, name, *generation).await;
+                if outcome.is_err() {
+                    // Its containers' undo must not take the service away instead.
+                    self.kept.insert(name.clone());
                 }
-                Err(failed(last))
+                outcome
             }
             Compensation::Row { row, container } => self.row(d, *row, container),
             Compensation::Hook { slot, run } => {
@@ -373,12 +407,20 @@ impl Run<'_> {
         if info.labels.get(engine::LABEL_STATE).is_some_and(|s| s != self.state_id) {
             return Ok("it belongs to another state file; left alone".to_owned());
         }
+        if self.kept.contains(name) {
+            return Ok("kept: its service could not be taken back (see above)".to_owned());
+        }
         // A swarm slot's rows all name its one service: it stays while a live row this run
-        // does not delete names it.
+        // does not delete names it and it runs that row's spec (a service this deploy made
+        // after the live one vanished still goes).
+        let made_by = info.labels.get(engine::LABEL_DEPLOY_ID);
         match d.store.instances(&crate::store::Filter::default()) {
             Ok(rows) => {
                 if let Some(r) = rows.iter().find(|r| {
-                    r.container_name == name && r.status == InstanceStatus::Live && !self.undone.contains(&r.id)
+                    r.container_name == name
+                        && r.status == InstanceStatus::Live
+                        && !self.undone.contains(&r.id)
+                        && made_by == Some(&r.deploy_id.to_string())
                 }) {
                     return Ok(format!("kept: live instance {} ({}) runs in it", r.id, r.tag));
                 }
@@ -397,7 +439,9 @@ impl Run<'_> {
                 Err(e) => return Err(failed(format!("cannot ask the proxy whether {domain} points at it: {e}"))),
             }
         }
-        match within(limit, d.runtime.remove(name)).await {
+        let removal =
+            async { if info.is_service { d.runtime.remove_service(name).await } else { d.runtime.remove(name).await } };
+        match within(limit, removal).await {
             Ok(Removal::Removed) => Ok(String::new()),
             Ok(Removal::AlreadyGone) => Ok("it was already gone".to_owned()),
             Err(e) => Err(failed(e)),

@@ -278,6 +278,7 @@ impl ContainerRuntime for DockerRuntime {
             ip,
             labels: c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default().into_iter().collect(),
             image: c.config.and_then(|c| c.image).unwrap_or_default(),
+            is_service: false,
         }))
     }
 
@@ -323,8 +324,7 @@ impl ContainerRuntime for DockerRuntime {
         let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(Removal::Removed),
-            // Not a container: a slot of a swarm stage is a service of that name.
-            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => self.remove_service(id).await,
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(Removal::AlreadyGone),
             // "removal already in progress": another remover owns it; it will be gone.
             Err(BollardError::DockerResponseServerError { status_code: 409, message })
                 if message.contains("already in progress") =>
@@ -340,7 +340,7 @@ impl ContainerRuntime for DockerRuntime {
         let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
         let list =
             self.docker.list_containers(Some(options)).await.map_err(|e| engine_error("list", "containers", e))?;
-        let services = self.managed_services().await?;
+        let services = self.managed_services().await;
         Ok(list
             .into_iter()
             .map(|c| ContainerInfo {
@@ -357,6 +357,7 @@ impl ContainerRuntime for DockerRuntime {
                 ip: None,
                 labels: c.labels.unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
                 image: c.image.unwrap_or_default(),
+                is_service: false,
             })
             .chain(services)
             .collect())
@@ -466,6 +467,10 @@ impl ContainerRuntime for DockerRuntime {
         self.rollback_service_(name, version).await
     }
 
+    async fn remove_service(&self, name: &str) -> Result<Removal, RuntimeError> {
+        self.remove_service_(name).await
+    }
+
     async fn tasks(&self, name: &str, network: &str) -> Result<Vec<super::TaskInfo>, RuntimeError> {
         self.tasks_(name, network).await
     }
@@ -486,7 +491,7 @@ impl ContainerRuntime for DockerRuntime {
     ) -> Result<(), RuntimeError> {
         if let Err(BollardError::DockerResponseServerError { status_code: 404, .. }) =
             self.docker.inspect_container(id, None).await
-            && self.service_(id).await?.is_some()
+            && self.service_as_container(id).await.ok().flatten().is_some()
         {
             return self.service_logs_(id, req, on_line).await;
         }

@@ -136,6 +136,8 @@ pub struct ContainerInfo {
     pub labels: BTreeMap<String, String>,
     /// Image digest reference it was created from.
     pub image: String,
+    /// It is a swarm slot's service, seen as an instance (not a container).
+    pub is_service: bool,
 }
 
 /// An image in the engine's store.
@@ -415,6 +417,14 @@ pub trait ContainerRuntime {
     async fn rollback_service(&self, name: &str, version: u64) -> Result<(), RuntimeError> {
         let _ = version;
         Err(no_swarm("roll back service", name))
+    }
+
+    /// Removes service `name` (never a container); a missing one is [`Removal::AlreadyGone`].
+    ///
+    /// # Errors
+    /// On engine failure.
+    async fn remove_service(&self, name: &str) -> Result<Removal, RuntimeError> {
+        Err(no_swarm("remove service", name))
     }
 
     /// The tasks of service `name`, newest first, with their addresses on `network`.

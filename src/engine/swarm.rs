@@ -98,6 +98,8 @@ pub struct ServiceInfo {
     pub name: String,
     /// The version an update must name.
     pub version: u64,
+    /// The `ForceUpdate` value of its spec: the deploy that last created or updated it.
+    pub generation: u64,
     /// The image its spec runs now.
     pub image: String,
     /// Labels.
@@ -278,6 +280,7 @@ fn service_info(s: bollard::models::Service) -> ServiceInfo {
         id: s.id.unwrap_or_default(),
         name: s.spec.as_ref().and_then(|s| s.name.clone()).unwrap_or_default(),
         version: s.version.and_then(|v| v.index).unwrap_or(0),
+        generation: s.spec.as_ref().and_then(|s| s.task_template.as_ref()).and_then(|t| t.force_update).unwrap_or(0),
         image: image_of(s.spec.as_ref()).unwrap_or_default(),
         labels: s.spec.and_then(|s| s.labels).unwrap_or_default().into_iter().collect(),
         update,
@@ -286,12 +289,51 @@ fn service_info(s: bollard::models::Service) -> ServiceInfo {
     }
 }
 
-/// Is this the engine's answer for "not a swarm manager" (or "no such service")?
+/// Is this the engine's answer for "no such service"? (A 503, "not a swarm manager", "the swarm
+/// is locked", is an error: the service may well be there.)
 fn not_there(e: &BollardError) -> bool {
-    matches!(e, BollardError::DockerResponseServerError { status_code: 404 | 503, .. })
+    matches!(e, BollardError::DockerResponseServerError { status_code: 404, .. })
+}
+
+/// Whether this engine can show us services at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Visibility {
+    /// Not in a swarm (or a worker, which cannot list services): there are no services of ours
+    /// to see, and the by-name calls answer for containers only.
+    None,
+    /// A manager: services are asked about; any error is an error.
+    Manager,
+    /// In a swarm we cannot ask now (locked, pending, in error).
+    Unavailable,
 }
 
 impl DockerRuntime {
+    /// What the by-name calls may expect from this engine about services.
+    async fn visibility(&self) -> Result<Visibility, RuntimeError> {
+        let info = self.docker().info().await.map_err(|e| engine_error("read info of", "engine", e))?;
+        let swarm = info.swarm.unwrap_or_default();
+        let state = swarm.local_node_state.map(|s| s.to_string()).unwrap_or_default();
+        Ok(match state.as_str() {
+            "active" if swarm.control_available == Some(true) => Visibility::Manager,
+            // A worker cannot list services: none of ours to see from here.
+            "" | "inactive" | "active" => Visibility::None,
+            _ => Visibility::Unavailable,
+        })
+    }
+
+    /// Fails unless services can be asked about; `Ok(false)` when there are none to see.
+    async fn services_visible(&self, subject: &str) -> Result<bool, RuntimeError> {
+        match self.visibility().await? {
+            Visibility::None => Ok(false),
+            Visibility::Manager => Ok(true),
+            Visibility::Unavailable => Err(RuntimeError::Other {
+                op: "look for service",
+                subject: subject.to_owned(),
+                message: "the swarm cannot answer now (locked, or its managers have no quorum); unlock it or wait, then run again".into(),
+            }),
+        }
+    }
+
     pub(super) async fn swarm_info_(&self) -> Result<SwarmInfo, RuntimeError> {
         let info = self.docker().info().await.map_err(|e| engine_error("read info of", "engine", e))?;
         let swarm = info.swarm.unwrap_or_default();
@@ -497,6 +539,9 @@ impl DockerRuntime {
     /// Service `name` seen as an instance (for the by-name calls that work on both engines):
     /// `running` when a task of its current spec runs.
     pub(super) async fn service_as_container(&self, name: &str) -> Result<Option<ContainerInfo>, RuntimeError> {
+        if !self.services_visible(name).await? {
+            return Ok(None);
+        }
         let Some(s) = self.service_(name).await? else { return Ok(None) };
         let tasks = self.tasks_(name, "").await?;
         let current: Vec<&TaskInfo> = tasks.iter().filter(|t| t.image == s.image && t.desired == "running").collect();
@@ -514,11 +559,12 @@ impl DockerRuntime {
             ip: None,
             labels: s.labels,
             image: s.image,
+            is_service: true,
         }))
     }
 
     /// Removes service `name` when there is one.
-    pub(super) async fn remove_service(&self, name: &str) -> Result<Removal, RuntimeError> {
+    pub(super) async fn remove_service_(&self, name: &str) -> Result<Removal, RuntimeError> {
         match self.docker().delete_service(name).await {
             Ok(()) => Ok(Removal::Removed),
             Err(e) if not_there(&e) => Ok(Removal::AlreadyGone),
@@ -527,17 +573,16 @@ impl DockerRuntime {
     }
 
     /// Every service carrying [`LABEL_MANAGED`], seen as instances; none when the engine is
-    /// not a swarm manager.
-    pub(super) async fn managed_services(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
+    /// not a swarm manager, or cannot list them now (only orphan services then go unnoticed;
+    /// live ones are looked up by name).
+    pub(super) async fn managed_services(&self) -> Vec<ContainerInfo> {
+        if !matches!(self.visibility().await, Ok(Visibility::Manager)) {
+            return Vec::new();
+        }
         let filters = HashMap::from([("label", vec![format!("{LABEL_MANAGED}=true")])]);
         let options = ListServicesOptionsBuilder::default().filters(&filters).build();
-        let list = match self.docker().list_services(Some(options)).await {
-            Ok(l) => l,
-            Err(e) if not_there(&e) => return Ok(Vec::new()),
-            Err(e) => return Err(engine_error("list", "services", e)),
-        };
-        Ok(list
-            .into_iter()
+        let Ok(list) = self.docker().list_services(Some(options)).await else { return Vec::new() };
+        list.into_iter()
             .map(service_info)
             .map(|s| ContainerInfo {
                 id: s.id,
@@ -548,8 +593,9 @@ impl DockerRuntime {
                 ip: None,
                 labels: s.labels,
                 image: s.image,
+                is_service: true,
             })
-            .collect())
+            .collect()
     }
 
     /// Service `name`'s log lines, each with its stream.

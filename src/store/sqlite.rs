@@ -677,6 +677,44 @@ mod tests {
     }
 
     #[test]
+    fn the_swarm_migration_keeps_rows_and_never_hands_out_a_deleted_row_s_id_again() {
+        let dir2 = tempfile::tempdir().unwrap();
+        let old = dir2.path().join("state.db");
+        {
+            let conn = Connection::open(&old).unwrap();
+            for m in &MIGRATIONS[..4] {
+                conn.execute_batch(m).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 4).unwrap();
+            conn.execute_batch(
+                "INSERT INTO deploys (id, project, stage, tag, slot, image, status, trigger, started_at, pid, host)
+                     VALUES (1, 'shop', 'dev', 'a', 'shop/dev/a', 'i', 'succeeded', 'deploy', 0, 1, 'h');
+                 INSERT INTO instances (deploy_id, project, stage, tag, slot, container_name, digest, status, created_at, updated_at)
+                     VALUES (1, 'shop', 'dev', 'a', 'shop/dev/a', 'c1', 'd', 'live', 0, 0),
+                            (1, 'shop', 'dev', 'a', 'shop/dev/a', 'c2', 'd', 'live', 0, 0);
+                 DELETE FROM instances WHERE container_name = 'c2';",
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(&old).unwrap();
+        let rows = s.instances(&Filter::default()).unwrap();
+        assert_eq!(rows.iter().map(|r| (r.id, r.container_name.as_str())).collect::<Vec<_>>(), [(1, "c1")]);
+        let d = s.begin_deploy(&new_deploy("a")).unwrap();
+        let id = s
+            .insert_instance(&NewInstance {
+                deploy_id: d,
+                slot: slot("a"),
+                container_name: "c3".into(),
+                digest: "d".into(),
+                domain: "h.example".into(),
+                port: 8080,
+                spec_hash: None,
+            })
+            .unwrap();
+        assert_eq!(id, 3, "id 2 belonged to a deleted row");
+    }
+
+    #[test]
     fn a_swarm_slot_s_rows_share_its_service_name_but_one_deploy_names_it_once() {
         let s = SqliteStore::in_memory().unwrap();
         let row = |deploy| NewInstance {

@@ -24,6 +24,10 @@ INSERT INTO instances_new (id, deploy_id, project, stage, tag, slot, container_n
                            digest, url, status, created_at, updated_at, domain, port, spec_hash)
     SELECT id, deploy_id, project, stage, tag, slot, container_name, container_id, proxy_host_id,
            digest, url, status, created_at, updated_at, domain, port, spec_hash FROM instances;
+-- Keep the id counter's high-water mark: ids of deleted rows are never handed out again (leftovers
+-- and logs name rows by id).
+DELETE FROM sqlite_sequence WHERE name = 'instances_new';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'instances_new', seq FROM sqlite_sequence WHERE name = 'instances';
 DROP TABLE instances;
 ALTER TABLE instances_new RENAME TO instances;
 CREATE INDEX instances_by_slot ON instances (project, stage, tag);
