@@ -277,6 +277,10 @@ fn a_deploy_whose_eviction_cannot_delete_a_host_stays_live_exits_3_and_prune_fin
     assert_eq!(live[0].tag, "v2", "the new instance is live");
     let url = format!("http://{}:8080/", bed.sb.container_ip(&live[0].container_name));
     assert_eq!(crate::support::http_get(&url), (200, "v2\n".to_owned()), "and serves");
+    // History tells the same: the finished deploy's exit code is 3.
+    let id = bed.sb.deploys().iter().map(|d| d.id.0).max().unwrap().to_string();
+    let shown = bed.sb.run_tf(&["history", "show", &id, "--follow"]);
+    assert_eq!(shown.code, 3, "{}{}", shown.stdout, shown.stderr);
     let pruned = Run::from(bed.sb.tf(&["prune"]).env("TF_TEST_NPM_PASSWORD", PASSWORD).output().unwrap());
     assert_eq!(pruned.code, 0, "{}{}", pruned.stdout, pruned.stderr);
     let hosts = bed.npm.hosts();

@@ -43,8 +43,11 @@ pub(crate) fn for_deploy_error(e: &DeployError) -> u8 {
 pub(crate) fn for_record(d: &DeployRecord) -> Option<u8> {
     match d.status {
         DeployStatus::Running => None,
+        // A live deploy that left something behind exits 3 too (see `for_outcome`).
+        DeployStatus::Succeeded | DeployStatus::Failed | DeployStatus::Interrupted if !d.leftovers.is_empty() => {
+            Some(INCOMPLETE)
+        }
         DeployStatus::Succeeded | DeployStatus::RolledBack => Some(OK),
-        DeployStatus::Failed | DeployStatus::Interrupted if !d.leftovers.is_empty() => Some(INCOMPLETE),
         DeployStatus::Interrupted => Some(INTERRUPTED),
         DeployStatus::Failed => Some(FAILED),
     }

@@ -291,6 +291,14 @@ where
         let url = self.step(Step::Proxy, self.publish(&upstream)).await?;
         self.step(Step::Finish, async { self.finish(&url) }).await?;
         let (warnings, leftovers) = self.retire().await;
+        if !leftovers.is_empty() {
+            // History says so too (`history show` gives the same exit code as the run).
+            let left: Vec<String> = leftovers.iter().map(ToString::to_string).collect();
+            let end = DeployEnd { status: DeployStatus::Succeeded, error: None, url: Some(&url), leftovers: &left };
+            if let Err(e) = self.d.store.finish_deploy(self.id, &end) {
+                self.log(Step::Retire, Level::Warn, format!("the leftovers could not be recorded: {}", one_line(&e)));
+            }
+        }
         Ok(DeploySuccess {
             deploy_id: self.id,
             url,
