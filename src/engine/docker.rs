@@ -51,6 +51,12 @@ impl DockerRuntime {
         &self.docker
     }
 
+    /// Over an already-made client (tests talk to a recording server).
+    #[cfg(test)]
+    pub(super) fn over(docker: Docker) -> Self {
+        Self { docker }
+    }
+
     /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and agrees on an API
     /// version, so an unreachable engine is found before anything is recorded.
     ///
