@@ -599,6 +599,10 @@ where
                 Ok(None) => format!("create proxy host {host}"),
                 Ok(Some(h)) if h.belongs_to(&state_id, &slot.key()) => match (&running, unchanged) {
                     (Some((r, _)), true) => format!("keep proxy host {host} on {}", r.container_name),
+                    (Some((r, _)), false) if matches!(stage.engine, crate::config::Engine::Swarm(_)) => format!(
+                        "keep proxy host {host} on service {}: Swarm updates it in place, start-first",
+                        r.container_name
+                    ),
                     _ => format!(
                         "switch proxy host {host} from {} to the new container",
                         h.target.map_or_else(|| "?".to_owned(), |t| t.to_string())

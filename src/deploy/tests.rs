@@ -1237,3 +1237,13 @@ async fn swarm_an_update_whose_tasks_fail_our_probe_is_taken_back_to_the_previou
     assert_eq!(bed.rows().iter().map(|r| r.id).collect::<Vec<_>>(), before.iter().map(|r| r.id).collect::<Vec<_>>());
     bed.assert_host(DOMAIN, SERVICE);
 }
+
+#[tokio::test]
+async fn swarm_the_plan_of_a_redeploy_keeps_the_host_on_the_service_that_swarm_updates() {
+    let bed = Bed::new();
+    bed.swarm_deploy("sha256:aaa").await;
+    let plan = bed.deployer().plan_deploy(&swarm_request("sha256:bbb")).await.unwrap();
+    assert_eq!(plan.running.as_deref(), Some(SERVICE));
+    assert!(plan.proxy.starts_with(&format!("keep proxy host {DOMAIN} on service {SERVICE}")), "{}", plan.proxy);
+    assert!(!plan.unchanged);
+}
