@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// How an instance is judged healthy. Defaults are the seed's: `/health`, 3 retries 5 s apart,
 /// 10 s per probe, a 30 s start period probed every 100 ms.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct HealthPolicy {
     /// HTTP path probed with GET; a 2xx answer is healthy.
     pub path: String,
@@ -24,6 +24,24 @@ pub struct HealthPolicy {
     /// The check a swarm stage's tasks run themselves (exec form); `None`: the image's
     /// `HEALTHCHECK`.
     pub command: Option<Vec<String>>,
+}
+
+/// As derived, but `command` only when set: the text is part of each instance's spec hash, which
+/// must not change for stages that never set it (their redeploys of the same digest stay no-ops).
+impl std::fmt::Debug for HealthPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("HealthPolicy");
+        d.field("path", &self.path)
+            .field("interval", &self.interval)
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .field("start_period", &self.start_period)
+            .field("start_interval", &self.start_interval);
+        if let Some(command) = &self.command {
+            d.field("command", command);
+        }
+        d.finish()
+    }
 }
 
 impl Default for HealthPolicy {
@@ -102,6 +120,16 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn the_text_a_spec_hash_is_made_of_is_what_it_was_before_health_command_existed() {
+        assert_eq!(
+            format!("{:?}", HealthPolicy::default()),
+            "HealthPolicy { path: \"/health\", interval: 5s, timeout: 10s, retries: 3, start_period: 30s, start_interval: 100ms }"
+        );
+        let with = HealthPolicy { command: Some(vec!["/app".into()]), ..HealthPolicy::default() };
+        assert!(format!("{with:?}").ends_with("start_interval: 100ms, command: [\"/app\"] }"));
     }
 
     #[test]
