@@ -18,7 +18,11 @@ swarm_cleanup() {
 }
 trap swarm_cleanup EXIT
 docker network create -d overlay --attachable "$ov" >/dev/null
-push_tags "$runs"
+# Both sides use the image's own HEALTHCHECK (exec form: the image has no shell, and the CLI's
+# --health-cmd is always shell form).
+printf 'FROM %s\nHEALTHCHECK --interval=100ms --timeout=2s --retries=3 CMD ["/demo-app", "probe"]\n' "$img:base" > "$work/image/Dockerfile.hc"
+DOCKER_BUILDKIT=0 docker build -q -t "$img:hc" -f "$work/image/Dockerfile.hc" "$work/image" >/dev/null
+for i in $(seq "$runs"); do docker tag "$img:hc" "$img:h$i"; docker push -q "$img:h$i" >/dev/null; done
 probe_ms=100
 cat > "$work/tf.toml" <<TOML
 [settings]
@@ -35,26 +39,24 @@ image = "$img"
 port = 8080
 max_instances = 1000
 engine = { kind = "swarm", endpoint_mode = "dnsrr" }
-health = { command = ["/demo-app", "probe"] }
 [projects.sw.stages.dev]
 default_tag = "base"
 TOML
 forge() { "$tf" --config "$work/tf.toml" "$@"; }
 ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
 echo "swarm: deploy of a new slot ($runs runs of each side, alternating; image in the registry and the cache; proxy none)"
-echo "   both sides: health checked by Swarm every ${probe_ms} ms with the app's own probe (start_interval needs Engine API 1.44; this engine speaks 1.41, so none on either side)"
+echo "   both sides: the image's HEALTHCHECK (the app's own probe, every ${probe_ms} ms), run by Swarm"
 tf_times=(); sh_times=()
 run_tf() {
   local t0; t0=$(now_ns)
-  forge -q deploy sw dev "r$1" >/dev/null
+  forge -q deploy sw dev "h$1" >/dev/null
   tf_times+=($(ms_since "$t0"))
-  forge -q remove sw dev "r$1" >/dev/null
+  forge -q remove sw dev "h$1" >/dev/null
 }
 run_sh() {
-  local t0 name="bench-$$-r$1"; t0=$(now_ns)
+  local t0 name="bench-$$-h$1"; t0=$(now_ns)
   docker service create -q --detach --label "tf-bench=$$" --name "$name" --network "$ov" --endpoint-mode dnsrr \
-    --health-cmd "/demo-app probe" --health-interval "${probe_ms}ms" \
-    --health-start-period 0s --health-retries 3 --health-timeout 2s "$img:r$1" >/dev/null
+    "$img:h$1" >/dev/null
   until [ "$(docker service ps -q --filter desired-state=running --filter "name=$name" --format '{{.CurrentState}}' "$name" | grep -c '^Running')" -ge 1 ]; do
     sleep 0.1
   done
