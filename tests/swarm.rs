@@ -66,6 +66,15 @@ impl Drop for Services {
     }
 }
 
+/// Removes a container of the test's own on drop, also when the test panics.
+struct Container(String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        docker_ok(&["rm", "-f", &self.0]);
+    }
+}
+
 pub(crate) fn services(project: &str) -> Vec<String> {
     let filter = format!("label=dev.tiny-forge.project={project}");
     docker(&["service", "ls", "--filter", &filter, "--format", "{{.Name}}"]).lines().map(str::to_owned).collect()
@@ -173,6 +182,7 @@ fn swarm_a_slot_is_a_service_updated_start_first_with_zero_failed_requests_and_r
     let watch_for = format!("{service}:8080");
     let watcher = docker(&["run", "-d", "--network", &sb.network, &image, "watch", &watch_for, "15000"]);
     let watcher = watcher.trim().to_owned();
+    let _gone = Container(watcher.clone());
     std::thread::sleep(Duration::from_millis(500));
     crate::support::push_as(&format!("{}:v2", images().repo), &moving);
     let second = tf(&sb, &["deploy", &sb.project, "dev", &tag]);
@@ -185,7 +195,6 @@ fn swarm_a_slot_is_a_service_updated_start_first_with_zero_failed_requests_and_r
         docker(&["inspect", "-f", "{{.State.Running}}", &watcher]).trim() == "false"
     }));
     let seen = docker(&["logs", &watcher]);
-    docker_ok(&["rm", "-f", &watcher]);
     assert!(seen.contains("failed=0"), "requests failed during the update:\n{seen}");
     assert!(seen.contains("answer \"v2\""), "the client never saw the new version:\n{seen}");
     assert_eq!(sb.instances().len(), 1, "one live row per slot after the update");
