@@ -552,7 +552,12 @@ where
             if enough && (!updating || svc.update == Some(UpdateState::Completed)) {
                 break ours;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            // As often as the probes look during the start period (bounded, so that a slow
+            // start_interval cannot make the look-ups rare).
+            tokio::time::sleep(
+                stage.health.start_interval.clamp(Duration::from_millis(50), Duration::from_millis(500)),
+            )
+            .await;
         };
         self.log(
             Step::Health,
