@@ -350,3 +350,49 @@ fn swarm_a_deploy_killed_during_its_update_is_recovered_by_prune_to_the_live_dig
     );
     assert_swarm_left(&sb, &npm, &[(&service, &v1)], &before);
 }
+
+#[test]
+fn swarm_replicas_and_placement_constraints_are_the_service_s_and_an_update_replaces_every_task() {
+    let _mode = SwarmMode::hold();
+    let sb = Sandbox::new("swrep");
+    let _svc = Services(sb.project.clone());
+    sb.config(
+        "engine = { kind = \"swarm\", endpoint_mode = \"dnsrr\", replicas = 2, constraints = [\"node.role == manager\"] }\nhealth = { command = [\"/demo-app\", \"probe\"] }\n",
+        "",
+    );
+    let tag = sb.project.clone();
+    let moving = format!("{}:{tag}", images().repo);
+    crate::support::push_as(&format!("{}:v1", images().repo), &moving);
+    let service = format!("tfs-{}-dev-{tag}", sb.project);
+    let first = tf(&sb, &["deploy", &sb.project, "dev", &tag]);
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    assert_eq!(service_field(&service, "{{.Spec.Mode.Replicated.Replicas}}"), "2");
+    assert_eq!(
+        service_field(&service, "{{json .Spec.TaskTemplate.Placement.Constraints}}"),
+        "[\"node.role == manager\"]"
+    );
+    let running = |image: &str| {
+        docker(&[
+            "service",
+            "ps",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.Image}} {{.CurrentState}}",
+            &service,
+        ])
+        .lines()
+        .filter(|l| l.starts_with(image) && l.contains("Running"))
+        .count()
+    };
+    let v1 = digest_ref("v1");
+    assert_eq!(running(&v1), 2, "two healthy tasks of v1 before the deploy reports success");
+    crate::support::push_as(&format!("{}:v2", images().repo), &moving);
+    let second = tf(&sb, &["deploy", &sb.project, "dev", &tag]);
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    let v2 = digest_ref("v2");
+    assert_eq!(service_field(&service, "{{.UpdateStatus.State}}"), "completed");
+    assert_eq!(running(&v2), 2, "both tasks replaced before the deploy reports success");
+    tf(&sb, &["remove", &sb.project, "dev", &tag]).code(0);
+    assert!(services(&sb.project).is_empty());
+}

@@ -56,9 +56,9 @@ impl Caddy {
             .spawn()
             .expect("caddy (apt-get install caddy)");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", http_port)).is_err()
-            || std::net::TcpStream::connect(("127.0.0.1", admin_port)).is_err()
-        {
+        // Ready when its admin API answers (a listening port alone could be another process's,
+        // or a Caddy still loading its config, which resets connections).
+        while std::net::TcpStream::connect(("127.0.0.1", http_port)).is_err() || !admin_answers(admin_port) {
             assert!(Instant::now() < deadline, "caddy did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -210,4 +210,16 @@ fn relay(mut client: std::net::TcpStream, admin_port: u16) {
         text.into_owned()
     };
     let _ = client.write_all(text.as_bytes());
+}
+
+/// Does Caddy's admin API on `port` answer `GET /config/` with 200?
+fn admin_answers(port: u16) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if write!(s, "GET /config/ HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
 }
