@@ -21,7 +21,6 @@ max_instances = 200
 [projects.d2.stages.dev]
 default_tag = "base"
 EOF
-tfc() { "$tf" --config "$work/tf.toml" "$@"; }
 repo_bytes() {
   docker images --format '{{.Repository}} {{.ID}}' | awk -v r="$img" '$1 == r {print $2}' | sort -u \
     | xargs -r docker image inspect -f '{{.Size}}' | awk '{s += $1} END {print s + 0}'
@@ -38,13 +37,13 @@ done
 docker rmi "$img:base" >/dev/null 2>&1 || true
 before_n=$(repo_count); before_b=$(repo_bytes)
 for i in $(seq "$tags"); do
-  tfc -q deploy d2 dev "t$i" >/dev/null
-  tfc -q remove d2 dev "t$i" >/dev/null
+  forge -q deploy d2 dev "t$i" >/dev/null
+  forge -q remove d2 dev "t$i" >/dev/null
 done
 after_n=$(repo_count); after_b=$(repo_bytes)
 echo "images of the repository on disk: before $before_n ($before_b bytes), after $tags deploys and removes: $after_n ($after_b bytes)"
-tfc -q deploy d2 dev >/dev/null
-for i in 1 2 3 4; do tfc -q deploy d2 dev "t$i" >/dev/null; done
+forge -q deploy d2 dev >/dev/null
+for i in 1 2 3 4; do forge -q deploy d2 dev "t$i" >/dev/null; done
 echo "with the default slot and 4 tag slots live (keep_images 3): $(repo_count) images on disk"
 
 echo "== 2. prune with $many other images present"
@@ -62,6 +61,6 @@ docker images --format '{{.Repository}}:{{.Tag}}' | grep "^tf-bench-noise-$$:" |
 echo "== 3. no-op redeploy (the slot already runs the digest the tag resolves to)"
 hyperfine -N --warmup 3 --runs 30 --export-json "$work/noop.json" "$tf --config $work/tf.toml -q deploy d2 dev" >/dev/null
 python3 -c "import json; r=json.load(open('$work/noop.json'))['results'][0]; print(f'no-op redeploy: median {r[\"median\"]*1000:.1f} ms (min {r[\"min\"]*1000:.1f}, max {r[\"max\"]*1000:.1f}); target <= 50 ms')"
-tfc -q prune >/dev/null || true
-for t in base t1 t2 t3 t4; do tfc -q remove d2 dev "$t" >/dev/null || true; done
+forge -q prune >/dev/null || true
+for t in base t1 t2 t3 t4; do forge -q remove d2 dev "$t" >/dev/null || true; done
 docker images --format '{{.Repository}}:{{.Tag}}' | grep "^$img:" | xargs -r docker rmi >/dev/null 2>&1 || true

@@ -48,7 +48,6 @@ retries = 3
 $projects
 TOML
 rm_all() { docker rm -f $(docker ps -aq --filter "label=dev.tiny-forge.project=bench") >/dev/null 2>&1 || true; }
-forge() { "$tf" --config "$work/tf.toml" "$@"; }
 # tf_remove PROJECT STAGE TAG: takes an instance down with its row, so that the next deploy of
 # the slot is a fresh one (removing only the container leaves a row that deploy then retires).
 tf_remove() { forge -q remove "$@" >/dev/null; }
@@ -58,8 +57,6 @@ no_rows() {
   n=$(forge --output json list | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
   [ "$n" -eq 0 ] || { echo "error: $n instances left in the state file; a fresh deploy would retire them" >&2; exit 1; }
 }
-# ms_since T0: milliseconds from T0 (now_ns) to now.
-ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
 
 echo "1. deploy overhead ($runs runs of each side, alternating which goes first; image in the registry and the cache; app ready at start; proxy none)"
 echo "   both sides look for readiness every ${probe_ms} ms (tiny-forge: health.start_interval; baseline: curl loop)"

@@ -41,6 +41,10 @@ push_tags() {
 }
 
 now_ns() { date +%s%N; }
+# ms_since T0: milliseconds from T0 (now_ns) to now.
+ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
+# forge ARGS…: tiny-forge with the script's config ($work/tf.toml).
+forge() { "$tf" --config "$work/tf.toml" "$@"; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { python3 -c "print(f'{$1/$2:.3f}')"; }
 

@@ -42,8 +42,6 @@ engine = { kind = "swarm", endpoint_mode = "dnsrr" }
 [projects.sw.stages.dev]
 default_tag = "base"
 TOML
-forge() { "$tf" --config "$work/tf.toml" "$@"; }
-ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
 echo "swarm: deploy of a new slot ($runs runs of each side, alternating; image in the registry and the cache; proxy none)"
 echo "   both sides: the image's HEALTHCHECK (the app's own probe, every ${probe_ms} ms), run by Swarm"
 tf_times=(); sh_times=()

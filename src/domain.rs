@@ -148,6 +148,14 @@ impl fmt::Display for Slot {
 #[serde(transparent)]
 pub struct DeployId(pub i64);
 
+impl DeployId {
+    /// As a swarm service's `ForceUpdate` value: the spec a deploy makes carries its id.
+    #[must_use]
+    pub fn generation(self) -> u64 {
+        u64::try_from(self.0).unwrap_or(0)
+    }
+}
+
 impl fmt::Display for DeployId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)

@@ -133,6 +133,17 @@ fn swarm_sandbox(prefix: &str, stage_extra: &str) -> (SwarmMode, Sandbox, Servic
     (mode, sb, svc, npm)
 }
 
+/// A tag of the test's own (its project's name), pushed as v1's image, and its slot's service:
+/// the test moves the tag to other images for one slot and several digests. Returns (tag,
+/// `repo:tag`, service).
+fn moving_slot(sb: &Sandbox) -> (String, String, String) {
+    let tag = sb.project.clone();
+    let moving = format!("{}:{tag}", images().repo);
+    crate::support::push_as(&format!("{}:v1", images().repo), &moving);
+    let service = format!("tfs-{}-dev-{tag}", sb.project);
+    (tag, moving, service)
+}
+
 fn tf(sb: &Sandbox, args: &[&str]) -> crate::support::Run {
     crate::support::Run::from(sb.tf(args).env("TF_TEST_NPM_PASSWORD", PW).output().expect("run tiny-forge"))
 }
@@ -146,11 +157,7 @@ fn answer_on_overlay(sb: &Sandbox, service: &str) -> String {
 #[test]
 fn swarm_a_slot_is_a_service_updated_start_first_with_zero_failed_requests_and_rolled_back_by_digest() {
     let (_mode, sb, _svc, npm) = swarm_sandbox("swok", "");
-    // A tag of this test's own, moved from v1's image to v2's: one slot, two digests.
-    let tag = sb.project.clone();
-    let moving = format!("{}:{tag}", images().repo);
-    crate::support::push_as(&format!("{}:v1", images().repo), &moving);
-    let service = format!("tfs-{}-dev-{tag}", sb.project);
+    let (tag, moving, service) = moving_slot(&sb);
 
     // check: a manager, the overlay network, the nodes.
     let check = tf(&sb, &["check"]);
@@ -265,10 +272,7 @@ fn assert_swarm_left(
 #[test]
 fn swarm_an_unhealthy_update_is_rolled_back_by_swarm_and_fails_the_deploy_while_the_old_tasks_serve() {
     let (_mode, sb, _svc, npm) = swarm_sandbox("swbad", "");
-    let tag = sb.project.clone();
-    let moving = format!("{}:{tag}", images().repo);
-    crate::support::push_as(&format!("{}:v1", images().repo), &moving);
-    let service = format!("tfs-{}-dev-{tag}", sb.project);
+    let (tag, moving, service) = moving_slot(&sb);
     let first = tf(&sb, &["deploy", &sb.project, "dev", &tag]);
     assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
     let before = sb.instances();
@@ -326,10 +330,7 @@ fn swarm_prune_removes_a_service_no_instance_owns_and_keeps_the_live_ones() {
 #[test]
 fn swarm_a_deploy_killed_during_its_update_is_recovered_by_prune_to_the_live_digest() {
     let (_mode, sb, _svc, npm) = swarm_sandbox("swkill", "");
-    let tag = sb.project.clone();
-    let moving = format!("{}:{tag}", images().repo);
-    crate::support::push_as(&format!("{}:v1", images().repo), &moving);
-    let service = format!("tfs-{}-dev-{tag}", sb.project);
+    let (tag, moving, service) = moving_slot(&sb);
     tf(&sb, &["deploy", &sb.project, "dev", &tag]).code(0);
     let before = sb.instances();
     crate::support::push_as(&format!("{}:v2", images().repo), &moving);
@@ -360,10 +361,7 @@ fn swarm_replicas_and_placement_constraints_are_the_service_s_and_an_update_repl
         "engine = { kind = \"swarm\", endpoint_mode = \"dnsrr\", replicas = 2, constraints = [\"node.role == manager\"] }\nhealth = { command = [\"/demo-app\", \"probe\"] }\n",
         "",
     );
-    let tag = sb.project.clone();
-    let moving = format!("{}:{tag}", images().repo);
-    crate::support::push_as(&format!("{}:v1", images().repo), &moving);
-    let service = format!("tfs-{}-dev-{tag}", sb.project);
+    let (tag, moving, service) = moving_slot(&sb);
     let first = tf(&sb, &["deploy", &sb.project, "dev", &tag]);
     assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
     assert_eq!(service_field(&service, "{{.Spec.Mode.Replicated.Replicas}}"), "2");

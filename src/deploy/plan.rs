@@ -190,11 +190,7 @@ where
         if let Some((live, _)) = serving.iter().find(|(s, _)| s.container_name == row.container_name && s.id != row.id)
         {
             plan.actions.push(Action {
-                what: Compensation::Service {
-                    name: row.container_name.clone(),
-                    image: format!("{}@{}", stage.image, live.digest),
-                    generation: u64::try_from(live.deploy_id.0).unwrap_or(0),
-                },
+                what: recover::service_back_to(stage, live),
                 slot: slot_key(row),
                 why: why.clone(),
             });

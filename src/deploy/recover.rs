@@ -124,6 +124,15 @@ pub(super) fn take_down(stage: &ResolvedStage, row: &InstanceRecord, delete_host
     out
 }
 
+/// Takes the swarm slot's service that `live` names back to the spec `live`'s deploy made.
+pub(super) fn service_back_to(stage: &ResolvedStage, live: &InstanceRecord) -> Compensation {
+    Compensation::Service {
+        name: live.container_name.clone(),
+        image: format!("{}@{}", stage.image, live.digest),
+        generation: live.deploy_id.generation(),
+    }
+}
+
 /// Where the newest of `rows` whose container still exists listens, on the stage's network.
 pub(super) async fn upstream_of_newest<R: ContainerRuntime, P, S, Pr>(
     d: &Deployer<'_, R, P, S, Pr>,
@@ -173,11 +182,7 @@ pub(super) async fn undo_of<R: ContainerRuntime, P, S: Store, Pr>(
         // A swarm slot's update the dead deploy started: the service goes back to what the
         // live row runs (the service itself stays; the live row names it).
         if let Some(live) = serving.iter().rev().find(|o| o.container_name == row.container_name) {
-            comps.push(Compensation::Service {
-                name: row.container_name.clone(),
-                image: format!("{}@{}", stage.image, live.digest),
-                generation: u64::try_from(live.deploy_id.0).unwrap_or(0),
-            });
+            comps.push(service_back_to(stage, live));
         }
         comps.extend(take_down(stage, row, false));
     }

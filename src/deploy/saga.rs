@@ -487,7 +487,7 @@ where
             memory: stage.memory,
             nano_cpus: stage.nano_cpus,
             command: stage.command.clone(),
-            generation: u64::try_from(self.id.0).unwrap_or(0),
+            generation: self.id.generation(),
         };
         let auth = self.auth.borrow().clone();
         let id = match &existing {
@@ -514,7 +514,7 @@ where
         let stage = &self.req.stage;
         let name = &self.container_name;
         let runtime = self.d.runtime;
-        let generation = u64::try_from(self.id.0).unwrap_or(0);
+        let generation = self.id.generation();
         let ours = loop {
             let svc = runtime
                 .service(name)

@@ -79,11 +79,7 @@ impl DockerRuntime {
     /// # Errors
     /// [`RuntimeError::Pull`] with what the registry said.
     pub async fn verify_image(&self, image: &str, auth: Option<&RegistryAuth>) -> Result<String, RuntimeError> {
-        let credentials = auth.map(|a| DockerCredentials {
-            username: Some(a.username.clone()),
-            password: Some(a.password.expose().to_owned()),
-            ..DockerCredentials::default()
-        });
+        let credentials = credentials(auth);
         match self.docker.inspect_registry_image(image, credentials).await {
             Ok(d) => Ok(d.descriptor.digest.unwrap_or_default()),
             Err(BollardError::DockerResponseServerError { message, .. }) => {
@@ -101,6 +97,60 @@ impl DockerRuntime {
         let v = self.docker.version().await.map_err(|e| engine_error("read version of", "engine", e))?;
         Ok(v.version.unwrap_or_default())
     }
+}
+
+/// `auth` as the engine takes it (the `X-Registry-Auth` of a pull, a manifest lookup, a service).
+pub(super) fn credentials(auth: Option<&RegistryAuth>) -> Option<DockerCredentials> {
+    auth.map(|a| DockerCredentials {
+        username: Some(a.username.clone()),
+        password: Some(a.password.expose().to_owned()),
+        ..DockerCredentials::default()
+    })
+}
+
+/// The engine's log options for `req` (stdout and stderr both).
+pub(super) fn logs_options(req: LogsRequest) -> bollard::query_parameters::LogsOptions {
+    let mut options = LogsOptionsBuilder::default().stdout(true).stderr(true).follow(req.follow);
+    if let Some(since) = req.since {
+        options = options.since(i32::try_from(since).unwrap_or(i32::MAX));
+    }
+    if let Some(tail) = req.tail {
+        options = options.tail(&tail.to_string());
+    }
+    options.build()
+}
+
+/// Hands each line of a log stream (a container's, a service's or a task's) to `on_line`, with
+/// the stream it came from.
+pub(super) async fn forward_lines(
+    stream: impl futures_util::Stream<Item = Result<LogOutput, BollardError>>,
+    on_line: &mut dyn FnMut(LogStream, &str),
+    subject: &str,
+) -> Result<(), RuntimeError> {
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.next().await {
+        let (which, message) = match item {
+            Ok(LogOutput::StdErr { message }) => (LogStream::Stderr, message),
+            Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => (LogStream::Stdout, message),
+            Ok(LogOutput::StdIn { .. }) => continue,
+            Err(e) => return Err(engine_error("read logs of", subject, e)),
+        };
+        for line in String::from_utf8_lossy(&message).lines() {
+            on_line(which, line);
+        }
+    }
+    Ok(())
+}
+
+/// The last `lines` lines of a log stream, stdout and stderr as they came.
+pub(super) async fn tail_lines(
+    stream: impl futures_util::Stream<Item = Result<LogOutput, BollardError>>,
+    lines: usize,
+    subject: &str,
+) -> Result<Vec<String>, RuntimeError> {
+    let mut all = Vec::new();
+    forward_lines(stream, &mut |_, l| all.push(l.to_owned()), subject).await?;
+    Ok(all.split_off(all.len().saturating_sub(lines)))
 }
 
 /// Splits `repo:tag` or `repo@digest` into repository and tag-or-digest.
@@ -153,11 +203,7 @@ impl ContainerRuntime for DockerRuntime {
             return Ok(PulledImage { digest: tag.to_owned(), reference: image.to_owned() });
         }
         let options = CreateImageOptionsBuilder::default().from_image(repo).tag(tag).build();
-        let credentials = auth.map(|a| DockerCredentials {
-            username: Some(a.username.clone()),
-            password: Some(a.password.expose().to_owned()),
-            ..DockerCredentials::default()
-        });
+        let credentials = credentials(auth);
         let mut stream = self.docker.create_image(Some(options), None, credentials);
         while let Some(item) = stream.next().await {
             match item {
@@ -313,17 +359,8 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn logs_tail(&self, id: &str, lines: usize) -> Result<Vec<String>, RuntimeError> {
-        let options = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(&lines.to_string()).build();
-        let mut stream = self.docker.logs(id, Some(options));
-        let mut text = String::new();
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(chunk) => text.push_str(&chunk.to_string()),
-                Err(e) => return Err(engine_error("read logs of", id, e)),
-            }
-        }
-        let all: Vec<String> = text.lines().map(str::to_owned).collect();
-        Ok(all[all.len().saturating_sub(lines)..].to_vec())
+        let req = LogsRequest { tail: Some(lines), ..LogsRequest::default() };
+        tail_lines(self.docker.logs(id, Some(logs_options(req))), lines, id).await
     }
 
     async fn remove(&self, id: &str) -> Result<Removal, RuntimeError> {
@@ -501,31 +538,7 @@ impl ContainerRuntime for DockerRuntime {
         {
             return self.service_logs_(id, req, on_line).await;
         }
-        let mut options = LogsOptionsBuilder::default().stdout(true).stderr(true).follow(req.follow);
-        if let Some(since) = req.since {
-            options = options.since(i32::try_from(since).unwrap_or(i32::MAX));
-        }
-        if let Some(tail) = req.tail {
-            options = options.tail(&tail.to_string());
-        }
-        let mut stream = self.docker.logs(id, Some(options.build()));
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(LogOutput::StdErr { message }) => {
-                    for line in String::from_utf8_lossy(&message).lines() {
-                        on_line(LogStream::Stderr, line);
-                    }
-                }
-                Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
-                    for line in String::from_utf8_lossy(&message).lines() {
-                        on_line(LogStream::Stdout, line);
-                    }
-                }
-                Ok(LogOutput::StdIn { .. }) => {}
-                Err(e) => return Err(engine_error("read logs of", id, e)),
-            }
-        }
-        Ok(())
+        forward_lines(self.docker.logs(id, Some(logs_options(req))), on_line, id).await
     }
 }
 

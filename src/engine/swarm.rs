@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
     EndpointSpec, EndpointSpecModeEnum, HealthConfig, Limit, NetworkAttachmentConfig, NetworkCreateRequest, NodeState,
@@ -18,13 +17,11 @@ use bollard::models::{
     TaskSpecRestartPolicyConditionEnum,
 };
 use bollard::query_parameters::{
-    InspectServiceOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder, LogsOptionsBuilder,
-    UpdateServiceOptionsBuilder,
+    InspectServiceOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder, UpdateServiceOptionsBuilder,
 };
-use futures_util::StreamExt as _;
 use serde::Deserialize;
 
-use super::docker::{DockerRuntime, engine_error};
+use super::docker::{DockerRuntime, credentials, engine_error, forward_lines, logs_options, tail_lines};
 use super::{ContainerInfo, LABEL_MANAGED, RegistryAuth, Removal, RuntimeError};
 
 /// How a service is reached on its overlay network.
@@ -112,6 +109,24 @@ pub struct ServiceInfo {
     pub replicas: u64,
 }
 
+impl ServiceInfo {
+    /// Seen as an instance (for the by-name calls that work on both engines), in `state`.
+    #[must_use]
+    pub fn as_instance(self, state: String) -> ContainerInfo {
+        ContainerInfo {
+            id: self.id,
+            name: self.name,
+            state,
+            exit_code: None,
+            restarts: 0,
+            ip: None,
+            labels: self.labels,
+            image: self.image,
+            is_service: true,
+        }
+    }
+}
+
 /// What the engine says about one task of a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskInfo {
@@ -163,14 +178,6 @@ pub struct SwarmInfo {
 
 fn nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
-
-fn credentials(auth: Option<&RegistryAuth>) -> Option<DockerCredentials> {
-    auth.map(|a| DockerCredentials {
-        username: Some(a.username.clone()),
-        password: Some(a.password.expose().to_owned()),
-        ..DockerCredentials::default()
-    })
 }
 
 /// Our spec in the Engine API's words. Updates are start-first and roll back on failure, so a
@@ -513,17 +520,8 @@ impl DockerRuntime {
     }
 
     pub(super) async fn task_logs_tail_(&self, id: &str, lines: usize) -> Result<Vec<String>, RuntimeError> {
-        let options = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(&lines.to_string()).build();
-        let mut stream = self.docker().task_logs(id, Some(options));
-        let mut text = String::new();
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(chunk) => text.push_str(&chunk.to_string()),
-                Err(e) => return Err(engine_error("read logs of task", id, e)),
-            }
-        }
-        let all: Vec<String> = text.lines().map(str::to_owned).collect();
-        Ok(all[all.len().saturating_sub(lines)..].to_vec())
+        let req = super::LogsRequest { tail: Some(lines), ..super::LogsRequest::default() };
+        tail_lines(self.docker().task_logs(id, Some(logs_options(req))), lines, id).await
     }
 
     pub(super) async fn image_has_healthcheck_(&self, reference: &str) -> Result<bool, RuntimeError> {
@@ -550,17 +548,7 @@ impl DockerRuntime {
         } else {
             current.first().map_or_else(|| "pending".to_owned(), |t| t.state.clone())
         };
-        Ok(Some(ContainerInfo {
-            id: s.id,
-            name: s.name,
-            state,
-            exit_code: None,
-            restarts: 0,
-            ip: None,
-            labels: s.labels,
-            image: s.image,
-            is_service: true,
-        }))
+        Ok(Some(s.as_instance(state)))
     }
 
     /// Removes service `name` when there is one.
@@ -582,20 +570,7 @@ impl DockerRuntime {
         let filters = HashMap::from([("label", vec![format!("{LABEL_MANAGED}=true")])]);
         let options = ListServicesOptionsBuilder::default().filters(&filters).build();
         let Ok(list) = self.docker().list_services(Some(options)).await else { return Vec::new() };
-        list.into_iter()
-            .map(service_info)
-            .map(|s| ContainerInfo {
-                id: s.id,
-                name: s.name,
-                state: "running".into(),
-                exit_code: None,
-                restarts: 0,
-                ip: None,
-                labels: s.labels,
-                image: s.image,
-                is_service: true,
-            })
-            .collect()
+        list.into_iter().map(|s| service_info(s).as_instance("running".into())).collect()
     }
 
     /// Service `name`'s log lines, each with its stream.
@@ -605,34 +580,7 @@ impl DockerRuntime {
         req: super::LogsRequest,
         on_line: &mut dyn FnMut(super::LogStream, &str),
     ) -> Result<(), RuntimeError> {
-        let mut options = LogsOptionsBuilder::default().stdout(true).stderr(true).follow(req.follow);
-        if let Some(since) = req.since {
-            options = options.since(i32::try_from(since).unwrap_or(i32::MAX));
-        }
-        if let Some(tail) = req.tail {
-            options = options.tail(&tail.to_string());
-        }
-        let mut stream = self.docker().service_logs(name, Some(options.build()));
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(bollard::container::LogOutput::StdErr { message }) => {
-                    for line in String::from_utf8_lossy(&message).lines() {
-                        on_line(super::LogStream::Stderr, line);
-                    }
-                }
-                Ok(
-                    bollard::container::LogOutput::StdOut { message }
-                    | bollard::container::LogOutput::Console { message },
-                ) => {
-                    for line in String::from_utf8_lossy(&message).lines() {
-                        on_line(super::LogStream::Stdout, line);
-                    }
-                }
-                Ok(bollard::container::LogOutput::StdIn { .. }) => {}
-                Err(e) => return Err(engine_error("read logs of service", name, e)),
-            }
-        }
-        Ok(())
+        forward_lines(self.docker().service_logs(name, Some(logs_options(req))), on_line, name).await
     }
 }
 
