@@ -40,8 +40,8 @@ fn after_a_rollback_caddy_no_longer_routes_there() {
     let (sb, caddy) = bed("caddyrb");
     // Pause after the proxy step, check that traffic flows, then interrupt: the rollback must
     // delete the route before it removes the container.
-    let child = sb.spawn_tf(&["deploy", &sb.project, "dev", "v2"], &[("TINY_FORGE_TEST_PAUSE_AFTER", "proxy:60s")]);
-    sb.wait_for_log("pausing");
+    let mut child = sb.spawn_tf(&["deploy", &sb.project, "dev", "v2"], &[("TINY_FORGE_TEST_PAUSE_AFTER", "proxy:60s")]);
+    sb.wait_for_log(&mut child, "pausing");
     assert_eq!(caddy.get(&sb.host(Some("v2"))), (200, "via caddy\n".to_owned()));
     crate::support::run(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]));
     let out = child.wait_with_output().unwrap();

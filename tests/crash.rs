@@ -27,11 +27,11 @@ fn signal(sig: &str, pid: u32) {
 fn stop_at(step: &str, sig: &str) {
     let (sb, npm) = npm_sandbox(&format!("k{}{}", &step[..3], &sig[..1].to_lowercase()));
     let pause = format!("{step}:60s");
-    let child = sb.spawn_tf(
+    let mut child = sb.spawn_tf(
         &["deploy", &sb.project, "dev"],
         &[("TINY_FORGE_TEST_PAUSE_AFTER", &pause), ("TF_TEST_NPM_PASSWORD", PW)],
     );
-    sb.wait_for_log("pausing");
+    sb.wait_for_log(&mut child, "pausing");
     signal(sig, child.id());
     let out = Run::from(child.wait_with_output().unwrap());
     let case = format!("{sig} after {step}");
@@ -70,13 +70,13 @@ fn stopped_at_every_step_boundary_by_term_or_kill_nothing_is_left() {
 #[test]
 fn a_second_signal_during_rollback_exits_3_with_what_is_left_and_prune_finishes_the_job() {
     let (sb, npm) = npm_sandbox("twosig");
-    let child = sb.spawn_tf(
+    let mut child = sb.spawn_tf(
         &["deploy", &sb.project, "dev"],
         &[("TINY_FORGE_TEST_PAUSE_AFTER", "proxy:60s,rollback:60s"), ("TF_TEST_NPM_PASSWORD", PW)],
     );
-    sb.wait_for_log("pausing 1m");
+    sb.wait_for_log(&mut child, "pausing 1m");
     signal("TERM", child.id());
-    sb.wait_for_log("rollback started");
+    sb.wait_for_log(&mut child, "rollback started");
     signal("INT", child.id());
     let out = Run::from(child.wait_with_output().unwrap());
     out.code(3).stderr_has("not attempted: a second signal stopped the rollback");
@@ -117,8 +117,8 @@ fn ten_parallel_deploys_of_one_slot_run_one_after_another() {
 fn a_held_lock_means_exit_4_with_no_wait_or_after_wait_and_other_stages_go_on() {
     let sb = Sandbox::new("lockw");
     sb.config("", "[projects.PROJECT.stages.qa]\ndefault_tag = \"v2\"\n".replace("PROJECT", &sb.project).as_str());
-    let holder = sb.spawn_tf(&["-q", "deploy", &sb.project, "dev"], &[("TINY_FORGE_TEST_PAUSE_AFTER", "pull:60s")]);
-    sb.wait_for_log("pausing");
+    let mut holder = sb.spawn_tf(&["-q", "deploy", &sb.project, "dev"], &[("TINY_FORGE_TEST_PAUSE_AFTER", "pull:60s")]);
+    sb.wait_for_log(&mut holder, "pausing");
     let busy = sb.run_tf(&["deploy", &sb.project, "dev", "--no-wait"]);
     busy.code(4);
     assert!(busy.error_line().contains("locked by another tiny-forge run"), "{}", busy.stderr);

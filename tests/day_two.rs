@@ -177,3 +177,33 @@ fn the_idle_network_goes_with_the_last_instance_when_asked() {
     assert!(!docker_ok(&["network", "inspect", &sb.network]), "gone with the last instance");
     sb.assert_nothing_left();
 }
+
+/// Another run's image cleanup (here `docker rmi`, as a host's `docker image prune -a` or another
+/// state file's retire would) takes the image between the pull and the create: the deploy pulls
+/// it again, says so, and serves.
+#[test]
+fn an_image_removed_between_the_pull_and_the_create_is_pulled_again() {
+    let sb = Sandbox::new("vanish");
+    let repo = format!("{}/tf-test/{}", images().registry.host(), sb.project);
+    push_as("v2", &repo, "main");
+    sb.config("", "");
+    let text = std::fs::read_to_string(&sb.config)
+        .unwrap()
+        .replace(&format!("image = \"{}\"", images().repo), &format!("image = \"{repo}\""))
+        .replace("default_tag = \"v1\"", "default_tag = \"main\"");
+    sb.write_config(&text);
+    let mut child = sb.spawn_tf(&["deploy", &sb.project, "dev"], &[("TINY_FORGE_TEST_PAUSE_AFTER", "network:10s")]);
+    sb.wait_for_log(&mut child, "pausing");
+    let ids = docker(&["images", "-q", "--filter", &format!("reference={repo}")]);
+    for id in ids.split_whitespace().collect::<BTreeSet<_>>() {
+        run(Command::new("docker").args(["rmi", id]));
+    }
+    assert_eq!(digests_on_disk(&repo), BTreeSet::new(), "the image is gone before the create");
+    let out = Run::from(child.wait_with_output().unwrap());
+    out.code(0);
+    let log: Vec<String> = sb.logs(sb.deploys()[0].id).into_iter().map(|l| l.message).collect();
+    assert!(log.iter().any(|m| m.contains("was removed before the container was made; pulling it again")), "{log:#?}");
+    let live = sb.instances();
+    let url = format!("http://{}:8080/", sb.container_ip(&live[0].container_name));
+    assert_eq!(crate::support::http_get(&url), (200, "v2\n".to_owned()));
+}

@@ -75,8 +75,8 @@ fn a_release_that_fails_or_times_out_fails_the_deploy_and_leaves_nothing() {
 fn a_signal_or_kill_during_the_release_leaves_nothing_after_recovery() {
     for sig in ["INT", "KILL"] {
         let sb = bed("relsig", "release = { command = [\"once\", \"0\", \"60000\"] }");
-        let child = sb.spawn_tf(&["deploy", &sb.project, "dev"], &[]);
-        sb.wait_for_log("once: running");
+        let mut child = sb.spawn_tf(&["deploy", &sb.project, "dev"], &[]);
+        sb.wait_for_log(&mut child, "once: running");
         crate::support::run(std::process::Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]));
         let out = Run::from(child.wait_with_output().unwrap());
         if sig == "INT" {

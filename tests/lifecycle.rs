@@ -113,11 +113,11 @@ fn prune_removes_every_kind_of_orphan_and_a_second_prune_does_nothing() {
     let stray = npm.add_host(&sb.host(Some("stray")), "tf-x", json!({"tiny_forge_managed": true}));
     let foreign = npm.add_host(&sb.host(Some("theirs")), "someone", json!({}));
     // A deploy killed (kill -9) after it created its container.
-    let child = sb.spawn_tf(
+    let mut child = sb.spawn_tf(
         &["deploy", &sb.project, "dev", "v4"],
         &[("TINY_FORGE_TEST_PAUSE_AFTER", "create:60s"), ("TF_TEST_NPM_PASSWORD", PW)],
     );
-    sb.wait_for_log("pausing");
+    sb.wait_for_log(&mut child, "pausing");
     crate::support::run(std::process::Command::new("kill").args(["-KILL", &child.id().to_string()]));
     let _ = child.wait_with_output();
     // A container nobody manages, carrying only our project label: never touched.

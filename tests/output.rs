@@ -90,9 +90,9 @@ fn history_show_follow_tails_a_running_deploy_and_exits_with_its_code() {
     for (tag, code) in [("v1", 0), ("bad", 1)] {
         let sb = Sandbox::new("follow");
         sb.config("", "");
-        let deploy =
+        let mut deploy =
             sb.spawn_tf(&["-q", "deploy", &sb.project, "dev", tag], &[("TINY_FORGE_TEST_PAUSE_AFTER", "start:1500ms")]);
-        sb.wait_for_log("pausing");
+        sb.wait_for_log(&mut deploy, "pausing");
         let id = sb.deploys()[0].id.to_string();
         let follow = Run::from(sb.tf(&["history", "show", &id, "--follow"]).output().unwrap());
         let deployed = Run::from(deploy.wait_with_output().unwrap());

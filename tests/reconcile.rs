@@ -257,8 +257,8 @@ fn a_failed_switch_back_exits_3_and_prune_repairs_the_host_before_removing_the_c
     let domain = bed.sb.host(None);
     bed.tf(&["-q", "deploy", &bed.sb.project, "dev"]).code(0);
     let old = bed.assert_serves(&domain);
-    let child = bed.spawn(&["deploy", &bed.sb.project, "dev", "--force"], "proxy:60s");
-    bed.sb.wait_for_log("pausing");
+    let mut child = bed.spawn(&["deploy", &bed.sb.project, "dev", "--force"], "proxy:60s");
+    bed.sb.wait_for_log(&mut child, "pausing");
     let new = bed.host(&domain)["forward_host"].as_str().unwrap().to_owned();
     assert_ne!(new, old, "switched to the new container");
     bed.npm.inject(When::Next("PUT", "/api/nginx/proxy-hosts/"), Fault::Status500);
@@ -285,8 +285,8 @@ fn kill_9_after_the_switch_is_recovered_with_the_host_on_a_running_instance() {
     let domain = bed.sb.host(None);
     bed.tf(&["-q", "deploy", &bed.sb.project, "dev"]).code(0);
     let old = bed.assert_serves(&domain);
-    let child = bed.spawn(&["deploy", &bed.sb.project, "dev", "--force"], "proxy:60s");
-    bed.sb.wait_for_log("pausing");
+    let mut child = bed.spawn(&["deploy", &bed.sb.project, "dev", "--force"], "proxy:60s");
+    bed.sb.wait_for_log(&mut child, "pausing");
     signal("KILL", child.id());
     drop(child.wait_with_output());
     let dead = bed.host(&domain)["forward_host"].as_str().unwrap().to_owned();
@@ -328,8 +328,8 @@ fn a_switch_back_failing_in_recovery_is_a_leftover_and_the_next_prune_repairs_it
     let domain = bed.sb.host(None);
     bed.tf(&["-q", "deploy", &bed.sb.project, "dev"]).code(0);
     let old = bed.assert_serves(&domain);
-    let child = bed.spawn(&["deploy", &bed.sb.project, "dev", "--force"], "proxy:60s");
-    bed.sb.wait_for_log("pausing");
+    let mut child = bed.spawn(&["deploy", &bed.sb.project, "dev", "--force"], "proxy:60s");
+    bed.sb.wait_for_log(&mut child, "pausing");
     signal("KILL", child.id());
     drop(child.wait_with_output());
     bed.npm.inject(When::Next("PUT", "/api/nginx/proxy-hosts/"), Fault::Status500);
@@ -357,8 +357,8 @@ fn a_switch_back_after_a_port_change_uses_the_old_instances_port() {
         .unwrap()
         .replace("port = 8080", "port = 9090\nenv = { PORT = \"9090\" }");
     bed.sb.write_config(&text);
-    let child = bed.spawn(&["deploy", &bed.sb.project, "dev", "--force"], "proxy:60s");
-    bed.sb.wait_for_log("pausing");
+    let mut child = bed.spawn(&["deploy", &bed.sb.project, "dev", "--force"], "proxy:60s");
+    bed.sb.wait_for_log(&mut child, "pausing");
     assert_eq!(bed.host(&domain)["forward_port"], 9090, "the new release listens on 9090");
     signal("TERM", child.id());
     Run::from(child.wait_with_output().unwrap()).code(130);
@@ -428,8 +428,8 @@ fn rollback_twice_does_not_return_to_what_was_rolled_back() {
 fn a_delete_that_hangs_in_the_rollback_exits_3_and_prune_finishes() {
     let bed = Npm::with("hangdel", "timeout = \"300ms\"\n", "", "");
     let domain = bed.sb.host(None);
-    let child = bed.spawn(&["deploy", &bed.sb.project, "dev", "--force"], "proxy:60s");
-    bed.sb.wait_for_log("pausing");
+    let mut child = bed.spawn(&["deploy", &bed.sb.project, "dev", "--force"], "proxy:60s");
+    bed.sb.wait_for_log(&mut child, "pausing");
     bed.npm.inject(When::Next("DELETE", "/api/nginx/proxy-hosts/"), Fault::Stall(Duration::from_secs(2)));
     signal("TERM", child.id());
     let out = Run::from(child.wait_with_output().unwrap());

@@ -238,8 +238,8 @@ fn sigterm_rolls_back_what_the_grace_period_did_not_finish() {
     let mut server = Server::start(&sb, &[("TINY_FORGE_TEST_PAUSE_AFTER", "health:60s")]);
     let mut c = sb.tf(&["--output", "json", "deploy", &p, "dev"]);
     c.env("TINY_FORGE_REMOTE", &server.url).env("TINY_FORGE_TOKEN", &tok).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let client = c.spawn().unwrap();
-    sb.wait_for_log("pausing");
+    let mut client = c.spawn().unwrap();
+    sb.wait_for_log(&mut client, "pausing");
     assert_eq!(server.terminate(), 0);
     let out = Run::from(client.wait_with_output().unwrap());
     assert_ne!(out.code, 0, "the remote CLI does not report a success:\n{}{}", out.stdout, out.stderr);

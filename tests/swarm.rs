@@ -334,11 +334,11 @@ fn swarm_a_deploy_killed_during_its_update_is_recovered_by_prune_to_the_live_dig
     tf(&sb, &["deploy", &sb.project, "dev", &tag]).code(0);
     let before = sb.instances();
     crate::support::push_as(&format!("{}:v2", images().repo), &moving);
-    let child = sb.spawn_tf(
+    let mut child = sb.spawn_tf(
         &["deploy", &sb.project, "dev", &tag],
         &[("TINY_FORGE_TEST_PAUSE_AFTER", "create:60s"), ("TF_TEST_NPM_PASSWORD", PW)],
     );
-    sb.wait_for_log("pausing");
+    sb.wait_for_log(&mut child, "pausing");
     run(Command::new("kill").args(["-KILL", &child.id().to_string()]));
     drop(child.wait_with_output());
     let prune = tf(&sb, &["prune"]);

@@ -108,7 +108,16 @@ async fn execute<R: ContainerRuntime>(
     let repo = spec.image.split_once('@').map_or(spec.image.as_str(), |(r, _)| r);
     let auth = rt.registry_auth(repo, auth).await.ok().flatten().map(|(_, a)| a);
     rt.pull(&spec.image, auth.as_ref(), &mut |_| {}).await?;
-    rt.create(spec).await?;
+    match rt.create(spec).await {
+        // Gone again between the pull and the create: pull it once more.
+        Err(e) if e.is_missing_image() => {
+            rt.pull(&spec.image, auth.as_ref(), &mut |_| {}).await?;
+            rt.create(spec).await?;
+        }
+        other => {
+            other?;
+        }
+    }
     rt.start(&spec.name).await?;
     let mut last: VecDeque<String> = VecDeque::with_capacity(TAIL);
     let follow = LogsRequest { follow: true, since: None, tail: None };

@@ -615,7 +615,7 @@ where
         let id = match self.d.runtime.create(&spec).await {
             // Another run's image cleanup (a prune, another state file's retire) took the image
             // between our pull and this create: pull it again, once.
-            Err(engine::RuntimeError::Engine { status: 404, message, .. }) if message.contains("No such image") => {
+            Err(e) if e.is_missing_image() => {
                 self.log(
                     Step::Create,
                     Level::Warn,

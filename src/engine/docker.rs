@@ -89,6 +89,38 @@ impl DockerRuntime {
         }
     }
 
+    /// One pull of `repo:tag` through the engine, its layers reported to `progress`.
+    async fn pull_stream(
+        &self,
+        repo: &str,
+        tag: &str,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+        progress: &mut dyn FnMut(PullProgress),
+    ) -> Result<(), RuntimeError> {
+        let options = CreateImageOptionsBuilder::default().from_image(repo).tag(tag).build();
+        let mut stream = self.docker.create_image(Some(options), None, credentials(auth));
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let (Some(layer), Some(status)) = (info.id, info.status) {
+                        let (current, total) =
+                            info.progress_detail.map_or((None, None), |p| (to_u64(p.current), to_u64(p.total)));
+                        progress(PullProgress { layer, status, current, total });
+                    }
+                }
+                Err(BollardError::DockerStreamError { error }) => {
+                    return Err(RuntimeError::Pull { image: image.to_owned(), message: error });
+                }
+                Err(BollardError::DockerResponseServerError { message, .. }) => {
+                    return Err(RuntimeError::Pull { image: image.to_owned(), message });
+                }
+                Err(e) => return Err(engine_error("pull", image, e)),
+            }
+        }
+        Ok(())
+    }
+
     /// The engine's version string.
     ///
     /// # Errors
@@ -153,6 +185,9 @@ pub(super) async fn tail_lines(
     Ok(all.split_off(all.len().saturating_sub(lines)))
 }
 
+/// How often a pull is tried when the image is gone again before it can be looked at.
+const PULL_ATTEMPTS: u32 = 3;
+
 /// Splits `repo:tag` or `repo@digest` into repository and tag-or-digest.
 fn split_reference(image: &str) -> (&str, &str) {
     if let Some((repo, digest)) = image.split_once('@') {
@@ -202,28 +237,19 @@ impl ContainerRuntime for DockerRuntime {
         {
             return Ok(PulledImage { digest: tag.to_owned(), reference: image.to_owned() });
         }
-        let options = CreateImageOptionsBuilder::default().from_image(repo).tag(tag).build();
-        let credentials = credentials(auth);
-        let mut stream = self.docker.create_image(Some(options), None, credentials);
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(info) => {
-                    if let (Some(layer), Some(status)) = (info.id, info.status) {
-                        let (current, total) =
-                            info.progress_detail.map_or((None, None), |p| (to_u64(p.current), to_u64(p.total)));
-                        progress(PullProgress { layer, status, current, total });
-                    }
-                }
-                Err(BollardError::DockerStreamError { error }) => {
-                    return Err(RuntimeError::Pull { image: image.to_owned(), message: error });
-                }
-                Err(BollardError::DockerResponseServerError { message, .. }) => {
-                    return Err(RuntimeError::Pull { image: image.to_owned(), message });
-                }
-                Err(e) => return Err(engine_error("pull", image, e)),
+        // Another run's image cleanup (a prune, another state file's retire, a host's
+        // `docker image prune -a`) can take the image between the pull and the look at it: pull
+        // again, a few times.
+        let mut attempt = 0;
+        let inspect = loop {
+            self.pull_stream(repo, tag, image, auth, progress).await?;
+            attempt += 1;
+            match self.docker.inspect_image(image).await {
+                Ok(inspect) => break inspect,
+                Err(BollardError::DockerResponseServerError { status_code: 404, .. }) if attempt < PULL_ATTEMPTS => {}
+                Err(e) => return Err(engine_error("inspect image", image, e)),
             }
-        }
-        let inspect = self.docker.inspect_image(image).await.map_err(|e| engine_error("inspect image", image, e))?;
+        };
         let reference = inspect
             .repo_digests
             .unwrap_or_default()
@@ -553,6 +579,41 @@ mod tests {
             proptest::prop_assert!(r.starts_with(repo) || repo == r);
             let _ = tag;
         }
+    }
+
+    #[tokio::test]
+    async fn an_image_removed_between_its_pull_and_the_look_at_it_is_pulled_again() {
+        let inspected = r#"{"Id":"sha256:1","RepoDigests":["127.0.0.1:5000/shop@sha256:abc"]}"#;
+        let (addr, server) = super::super::scripted_server(vec![
+            (200, r#"{"status":"Pulling from shop","id":"v1"}"#),
+            (404, r#"{"message":"No such image: 127.0.0.1:5000/shop:v1"}"#),
+            (200, r#"{"status":"Pulling from shop","id":"v1"}"#),
+            (200, inspected),
+        ]);
+        let docker = bollard::Docker::connect_with_http(&addr, 5, bollard::API_DEFAULT_VERSION).unwrap();
+        let pulled = DockerRuntime::over(docker).pull("127.0.0.1:5000/shop:v1", None, &mut |_| {}).await.unwrap();
+        assert_eq!(pulled.reference, "127.0.0.1:5000/shop@sha256:abc");
+        let heads = server.join().unwrap();
+        let pulls = heads.iter().filter(|h| h.starts_with("POST ") && h.contains("/images/create?")).count();
+        assert_eq!(pulls, 2, "{heads:#?}");
+    }
+
+    #[tokio::test]
+    async fn an_image_that_keeps_vanishing_fails_the_pull_after_three_tries() {
+        let gone = r#"{"message":"No such image: 127.0.0.1:5000/shop:v1"}"#;
+        let pulling = r#"{"status":"Pulling from shop","id":"v1"}"#;
+        let (addr, server) = super::super::scripted_server(vec![
+            (200, pulling),
+            (404, gone),
+            (200, pulling),
+            (404, gone),
+            (200, pulling),
+            (404, gone),
+        ]);
+        let docker = bollard::Docker::connect_with_http(&addr, 5, bollard::API_DEFAULT_VERSION).unwrap();
+        let err = DockerRuntime::over(docker).pull("127.0.0.1:5000/shop:v1", None, &mut |_| {}).await.unwrap_err();
+        assert!(err.to_string().contains("No such image"), "{err}");
+        assert_eq!(server.join().unwrap().len(), 6);
     }
 
     #[test]

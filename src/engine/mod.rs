@@ -244,12 +244,24 @@ pub enum RuntimeError {
     },
 }
 
+impl RuntimeError {
+    /// The engine does not have the image a container was to be made from: another run's image
+    /// cleanup (a prune, another state file's retire, `docker image prune -a`) took it after
+    /// the pull.
+    #[must_use]
+    pub fn is_missing_image(&self) -> bool {
+        matches!(self, Self::Engine { status: 404, message, .. } if message.contains("No such image"))
+    }
+}
+
 /// What an engine without Swarm answers to a service call.
 fn no_swarm(op: &'static str, subject: &str) -> RuntimeError {
     RuntimeError::Other { op, subject: subject.to_owned(), message: "this engine does not run Swarm services".into() }
 }
 
-/// A container engine. Every method is one engine operation; none retries by itself.
+/// A container engine. Every method is one engine operation; none retries by itself, except
+/// [`ContainerRuntime::pull`], which pulls again when another run's image cleanup takes the
+/// image before it can be looked at.
 #[allow(async_fn_in_trait, reason = "the deploy runs on one thread; we never need Send futures")]
 pub trait ContainerRuntime {
     /// Credentials for `image`'s registry, where they come from (for the log, never the
@@ -463,4 +475,45 @@ pub trait ContainerRuntime {
         req: LogsRequest,
         on_line: &mut dyn FnMut(LogStream, &str),
     ) -> Result<(), RuntimeError>;
+}
+
+/// An HTTP server for adapter tests that answers its `i`-th connection with `answers[i]` (status
+/// and JSON body, `Connection: close`) and hands back each request's head.
+#[cfg(test)]
+pub(crate) fn scripted_server(answers: Vec<(u16, &'static str)>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let addr = format!("http://{}", listener.local_addr().expect("a bound address"));
+    let handle = std::thread::spawn(move || {
+        let mut heads = Vec::new();
+        for (status, body) in answers {
+            let (stream, _) = listener.accept().expect("a connection");
+            let mut reader = BufReader::new(stream.try_clone().expect("a stream"));
+            let mut head = String::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).expect("a request line");
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().expect("a content length");
+                }
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let mut body_in = vec![0; length];
+            reader.read_exact(&mut body_in).expect("the request body");
+            let mut stream = stream;
+            write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .expect("the answer");
+            heads.push(head);
+        }
+        heads
+    });
+    (addr, handle)
 }

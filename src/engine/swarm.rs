@@ -607,41 +607,6 @@ mod tests {
         }
     }
 
-    /// A one-request HTTP server: returns the request's head, answers `body` with `status`.
-    fn recording_server(status: u16, body: &'static str) -> (String, std::thread::JoinHandle<String>) {
-        use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = format!("http://{}", listener.local_addr().unwrap());
-        let handle = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut head = String::new();
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
-                if line == "\r\n" {
-                    break;
-                }
-                head.push_str(&line);
-            }
-            let mut body_in = vec![0; length];
-            reader.read_exact(&mut body_in).unwrap();
-            let mut stream = stream;
-            write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .unwrap();
-            head
-        });
-        (addr, handle)
-    }
-
     /// The registry credentials in a request head's `X-Registry-Auth`.
     fn registry_auth_of(head: &str) -> serde_json::Value {
         use base64::Engine as _;
@@ -657,7 +622,8 @@ mod tests {
     async fn registry_credentials_go_with_the_service_create_and_update_so_every_node_can_pull() {
         let auth = RegistryAuth { username: "ci".into(), password: crate::secret::Secret::new("s3cret".into()) };
         for update in [false, true] {
-            let (addr, server) = recording_server(if update { 200 } else { 201 }, "{\"ID\":\"svc1\"}");
+            let (addr, server) =
+                super::super::scripted_server(vec![(if update { 200 } else { 201 }, "{\"ID\":\"svc1\"}")]);
             let docker = bollard::Docker::connect_with_http(&addr, 5, bollard::API_DEFAULT_VERSION).unwrap();
             let runtime = DockerRuntime::over(docker);
             if update {
@@ -665,7 +631,7 @@ mod tests {
             } else {
                 runtime.create_service_(&spec(), Some(&auth)).await.unwrap();
             }
-            let head = server.join().unwrap();
+            let head = server.join().unwrap().remove(0);
             let creds = registry_auth_of(&head);
             assert_eq!(creds["username"], "ci", "{head}");
             assert_eq!(creds["password"], "s3cret");

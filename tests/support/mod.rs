@@ -271,8 +271,9 @@ default_tag = "v1"
         c.spawn().expect("spawn tiny-forge")
     }
 
-    /// Waits until the newest deploy's log has an entry containing `needle`.
-    pub(crate) fn wait_for_log(&self, needle: &str) {
+    /// Waits until the newest deploy's log has an entry containing `needle`, while `child` (the
+    /// process that should write it) runs: its exit first fails the test with what it printed.
+    pub(crate) fn wait_for_log(&self, child: &mut std::process::Child, needle: &str) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
             if self.state.exists()
@@ -280,6 +281,17 @@ default_tag = "v1"
                 && self.logs(d.id).iter().any(|l| l.message.contains(needle))
             {
                 return;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                use std::io::Read as _;
+                let mut printed = String::new();
+                if let Some(mut out) = child.stdout.take() {
+                    out.read_to_string(&mut printed).ok();
+                }
+                if let Some(mut err) = child.stderr.take() {
+                    err.read_to_string(&mut printed).ok();
+                }
+                panic!("the process exited ({status}) before a log entry with {needle:?}:\n{printed}");
             }
             assert!(std::time::Instant::now() < deadline, "no log entry with {needle:?}");
             std::thread::sleep(std::time::Duration::from_millis(50));
