@@ -107,13 +107,21 @@ fn a_receiver_that_is_down_or_hangs_never_changes_the_outcome() {
     assert!(!hang.received().is_empty(), "the hanging receiver was tried");
 }
 
+/// A deploy notifies, so it needs the secret; `remove` and `prune` notify no one and do not.
 #[test]
-fn a_missing_webhook_secret_is_a_config_error() {
-    let notify = "[notify]\nurl = \"http://127.0.0.1:9/x\"\nsecret_env = \"TF_TEST_SURELY_UNSET_SECRET\"\n";
+fn a_missing_webhook_secret_is_a_config_error_for_a_deploy_only() {
+    let notify =
+        "[notify]\nurl = \"http://127.0.0.1:9/x\"\nsecret_env = \"TF_TEST_SURELY_UNSET_SECRET\"\nbudget = \"1s\"\n";
     let sb = bed("hooknosec", notify, "");
     let run = sb.run_tf(&["deploy", &sb.project, "dev"]);
     run.code(2);
     assert!(run.error_line().contains("TF_TEST_SURELY_UNSET_SECRET"), "{}", run.stderr);
+    let with_secret = sb.tf(&["-q", "deploy", &sb.project, "dev"]).env("TF_TEST_SURELY_UNSET_SECRET", SECRET).output();
+    Run::from(with_secret.unwrap()).code(0);
+    assert_eq!(sb.containers().len(), 1);
+    sb.run_tf(&["-q", "prune"]).code(0);
+    sb.run_tf(&["-q", "remove", &sb.project, "dev", "v1"]).code(0);
+    sb.assert_nothing_left();
 }
 
 /// Issue 11, item 12: a crashed container's log lines can hold secrets. They stay in local

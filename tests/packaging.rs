@@ -115,7 +115,12 @@ fn issue_16_the_image_notifies_an_https_receiver_whose_ca_comes_from_ssl_cert_fi
     tf.tf(&["-e", &secret], &["-q", "deploy", &sb.project, "dev"]).code(0);
     assert_eq!(rx.received().len(), 0);
     let warnings = notify_warnings(&sb);
-    assert!(warnings.iter().any(|w| w.contains(&format!("https://{}", tf.gateway))), "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w.contains(&format!("https://{}", tf.gateway))
+            && w.contains("TLS: invalid peer certificate")
+            && w.contains("settings.ca_file or SSL_CERT_FILE")),
+        "the warning names the untrusted certificate and how to trust it: {warnings:?}"
+    );
 
     // With SSL_CERT_FILE naming it, it is trusted (on top of the bundled roots).
     let with_ca = tf.tf(

@@ -380,6 +380,14 @@ fn two_state_files_never_touch_each_others_containers_or_hosts() {
     // Same slot, deploy id 1 again: the container name is taken by the other state file's.
     let clash = bed.tf(&["--state", other, "deploy", &bed.sb.project, "dev"]);
     clash.code(1);
+    let said = clash.error_line();
+    assert!(
+        said.contains(&format!(
+            "container tf-{}-dev-v1-1 already exists and belongs to another state file",
+            bed.sb.project
+        )) && said.contains("give each state file projects of its own"),
+        "{said}"
+    );
     assert_eq!(bed.assert_serves(&domain), first, "the other state file's instance is untouched");
     // Another tag: its own container and host, marked with its own state.
     bed.tf(&["--state", other, "-q", "deploy", &bed.sb.project, "dev", "v2"]).code(0);
@@ -399,6 +407,33 @@ fn two_state_files_never_touch_each_others_containers_or_hosts() {
     assert_eq!(bed.host(&v2)["forward_host"], v2_container.as_str());
     assert!(bed.sb.containers().contains(&format!("{v2_container} running")));
     bed.tf(&["--state", other, "-q", "remove", &bed.sb.project, "dev", "v2"]).code(0);
+}
+
+/// A container someone else made under the name a deploy's container would get: the create is
+/// refused with a line that says so, and the rollback leaves that container alone.
+#[test]
+fn a_container_name_taken_by_someone_else_is_refused_and_left_alone() {
+    let bed = Npm::new("nametaken");
+    let name = format!("tf-{}-dev-v1-1", bed.sb.project);
+    let label = format!("dev.tiny-forge.project={}", bed.sb.project);
+    // Retried: other tests' image cleanup may take the image between the pull and the create.
+    let image = format!("{}:v1", crate::support::images().repo);
+    let made = (0..5).any(|_| {
+        crate::support::docker_ok(&["pull", "-q", &image])
+            && crate::support::docker_ok(&["create", "--name", &name, "--label", &label, &image])
+    });
+    assert!(made, "cannot create {name}");
+    let run = bed.tf(&["deploy", &bed.sb.project, "dev"]);
+    run.code(1);
+    assert!(
+        run.error_line().contains(&format!("container {name} already exists and tiny-forge did not make it")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(bed.sb.containers(), [format!("{name} created")], "the other container is untouched");
+    assert_eq!(bed.npm.hosts().len(), 0);
+    assert!(bed.sb.instances().is_empty());
+    assert_eq!(bed.sb.deploys()[0].status.as_str(), "failed");
 }
 
 /// Scenario 10: `rollback` twice does not go back to the version just rolled back from.

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Registry, Run, Sandbox, images, run};
+use crate::support::{Registry, Run, Sandbox, images};
 
 const USER: &str = "ci-bot";
 const PASSWORD: &str = "Reg1stry-Pw";
@@ -25,13 +25,10 @@ fn private_registry() -> (Registry, tempfile::TempDir) {
     assert!(child.wait().unwrap().success(), "docker login to the test registry");
     let src = format!("{}:v2", images().repo);
     let dst = format!("{}/tf-test/private:v1", reg.host());
-    // Retried: other tests' image cleanup may take the image between the pull and the tag.
-    let tagged = (0..5).any(|_| {
-        docker(&["pull", "-q", &src]).output().is_ok_and(|o| o.status.success())
-            && docker(&["tag", &src, &dst]).output().is_ok_and(|o| o.status.success())
-    });
-    assert!(tagged, "cannot pull and tag {src}");
-    run(&mut docker(&["push", "-q", &dst]));
+    // Retried: other tests' image cleanup may take the image before it is pushed.
+    let ok = |args: &[&str]| docker(args).output().is_ok_and(|o| o.status.success());
+    let pushed = (0..5).any(|_| ok(&["pull", "-q", &src]) && ok(&["tag", &src, &dst]) && ok(&["push", "-q", &dst]));
+    assert!(pushed, "cannot pull {src}, tag it {dst} and push that");
     let _ = docker(&["rmi", &dst]).output();
     (reg, cli)
 }

@@ -310,10 +310,7 @@ slot = "default"
     for (n, from) in [(1, "v1"), (2, "v2")] {
         let src = format!("{}:{from}", images().repo);
         let dst = format!("{repo}:main");
-        run(Command::new("docker").args(["pull", "-q", &src]));
-        run(Command::new("docker").args(["tag", &src, &dst]));
-        run(Command::new("docker").args(["push", "-q", &dst]));
-        docker_ok(&["rmi", &dst]);
+        crate::support::push_as(&src, &dst);
         wait_for(|| {
             let done = sb.state.exists()
                 && sb

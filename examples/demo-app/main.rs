@@ -8,6 +8,7 @@
 //! | `READY_AFTER_MS` | 0       | `/health` answers 503 until then                          |
 //! | `HEALTH_STATUS`  | 200     | status of `/health` once ready                            |
 //! | `EXIT_AFTER_MS`  | unset   | exit after that long with `EXIT_CODE` (default 1)         |
+//! | `EXIT_ONCE`      | unset   | with `EXIT_AFTER_MS`: only in the container's first run   |
 //! | `SLOW_MS`        | 0       | delay every answer                                        |
 //! | `MESSAGE`        | hello   | body of `/` (followed by a newline)                       |
 //!
@@ -98,6 +99,9 @@ fn watch(args: &[String]) -> ! {
     std::process::exit(0);
 }
 
+/// Where `EXIT_ONCE` marks that the container exited once.
+const EXITED_MARK: &str = "/exited-once";
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -112,10 +116,15 @@ fn main() {
     let ready_after = Duration::from_millis(env_ms("READY_AFTER_MS").unwrap_or(0));
     let health_status = env_ms("HEALTH_STATUS").unwrap_or(200);
     let slow = Duration::from_millis(env_ms("SLOW_MS").unwrap_or(0));
-    if let Some(ms) = env_ms("EXIT_AFTER_MS") {
+    // The mark of an earlier run lives in the container's own file system: a restart keeps it.
+    let once_done = std::env::var_os("EXIT_ONCE").is_some() && std::path::Path::new(EXITED_MARK).exists();
+    if let Some(ms) = env_ms("EXIT_AFTER_MS").filter(|_| !once_done) {
         let code = env_ms("EXIT_CODE").map_or(1, |c| c as i32);
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(ms));
+            if std::env::var_os("EXIT_ONCE").is_some() {
+                let _ = std::fs::write(EXITED_MARK, b"");
+            }
             println!("demo-app: exiting with code {code} as asked (EXIT_AFTER_MS={ms})");
             eprintln!("demo-app: fatal: simulated crash");
             std::process::exit(code);

@@ -105,7 +105,8 @@ impl Deploys for Local<'_> {
         let ctx = self.ctx;
         let tag = order.tag.as_deref().unwrap_or_default();
         let (config, stage, tag) = resolve(ctx, &order.project, &order.stage, Some(tag))?;
-        let adapters = Adapters::build(ctx, &config).await?;
+        // A remove notifies no one: no webhook secret is needed.
+        let adapters = Adapters::build_without_notifier(ctx, &config).await?;
         let report = adapters
             .deployer(reporter)
             .remove(&stage, &tag, lock_wait(&order.wait))

@@ -39,7 +39,7 @@ impl Adapters {
     }
 
     /// As [`Adapters::build`] with a notifier that tells no one, so that no webhook secret is
-    /// read: for commands that never notify (`prune`).
+    /// read: for commands that never notify (`prune`, `remove`).
     pub(crate) async fn build_without_notifier(ctx: &Ctx, config: &Config) -> Result<Self, Failure> {
         Self::build_with(ctx, config, false).await
     }

@@ -625,6 +625,7 @@ where
                 let spec = ContainerSpec { image: again.reference, ..spec };
                 self.d.runtime.create(&spec).await?
             }
+            Err(engine::RuntimeError::Engine { status: 409, .. }) => return Err(self.name_taken().await),
             other => other?,
         };
         self.d
@@ -636,6 +637,23 @@ where
             format!("created container {} from {}", self.container_name, pulled.reference),
         );
         Ok(id)
+    }
+
+    /// The create found the container's name taken: says by what, and what to do.
+    async fn name_taken(&self) -> StepError {
+        let name = &self.container_name;
+        let holder = self.d.runtime.inspect(name, "").await.ok().flatten();
+        let labels = holder.as_ref().map(|h| (h.labels.get(engine::LABEL_MANAGED), h.labels.get(engine::LABEL_STATE)));
+        StepError::Invalid(match labels {
+            Some((Some(_), Some(state))) if *state != self.state_id => format!(
+                "container {name} already exists and belongs to another state file ({state}), which deploys {} too; give each state file projects of its own, or share one state file",
+                self.slot
+            ),
+            Some((None, _)) => {
+                format!("container {name} already exists and tiny-forge did not make it; remove or rename it")
+            }
+            _ => format!("container {name} already exists; run `tiny-forge prune`, then deploy again"),
+        })
     }
 
     /// The slot's public URL, as its instance and one-offs see it in `TF_URL` and `{url}`.

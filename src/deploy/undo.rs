@@ -404,6 +404,10 @@ impl Run<'_> {
             Ok(None) => return Ok("it was already gone".to_owned()),
             Err(e) => return Err(failed(e)),
         };
+        if info.labels.get(engine::LABEL_MANAGED).is_none_or(|m| m != "true") {
+            // Its name was taken before our create (which then failed): not ours.
+            return Ok("tiny-forge did not make it; left alone".to_owned());
+        }
         if info.labels.get(engine::LABEL_STATE).is_some_and(|s| s != self.state_id) {
             return Ok("it belongs to another state file; left alone".to_owned());
         }

@@ -12,8 +12,8 @@ use bollard::models::{
     RestartPolicy as BollardRestart, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
+    ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use futures_util::StreamExt as _;
 
@@ -121,6 +121,28 @@ impl DockerRuntime {
         Ok(())
     }
 
+    /// [`ContainerRuntime::wait_exit`] by looking at the container every 50 ms: a restart
+    /// between two looks loses the code (-1).
+    async fn poll_exit(&self, id: &str) -> Result<i64, RuntimeError> {
+        let mut first_restarts = None;
+        loop {
+            let Some(info) = self.inspect(id, "").await? else {
+                return Err(RuntimeError::Other {
+                    op: "wait for container",
+                    subject: id.to_owned(),
+                    message: "it was removed".into(),
+                });
+            };
+            if let Some(code) = info.exit_code {
+                return Ok(code);
+            }
+            if info.restarts > *first_restarts.get_or_insert(info.restarts) {
+                return Ok(-1);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// The engine's version string.
     ///
     /// # Errors
@@ -183,6 +205,13 @@ pub(super) async fn tail_lines(
     let mut all = Vec::new();
     forward_lines(stream, &mut |_, l| all.push(l.to_owned()), subject).await?;
     Ok(all.split_off(all.len().saturating_sub(lines)))
+}
+
+/// The code a container exited with, when it is not running: stopped, or being restarted by
+/// its restart policy (this engine keeps `Running` true while restarting).
+fn exit_code(state: Option<&bollard::models::ContainerState>) -> Option<i64> {
+    let exited = !state.and_then(|s| s.running).unwrap_or(false) || state.and_then(|s| s.restarting).unwrap_or(false);
+    if exited { state.and_then(|s| s.exit_code) } else { None }
 }
 
 /// How often a pull is tried when the image is gone again before it can be looked at.
@@ -343,15 +372,11 @@ impl ContainerRuntime for DockerRuntime {
             .and_then(|e| e.ip_address.as_deref())
             .and_then(|ip| ip.parse().ok());
         let status = state.and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_default();
-        // A container its restart policy is restarting has exited, whatever `Running` says
-        // (this engine keeps it true while restarting).
-        let exited =
-            !state.and_then(|s| s.running).unwrap_or(false) || state.and_then(|s| s.restarting).unwrap_or(false);
         Ok(Some(ContainerInfo {
             id: c.id.unwrap_or_default(),
             name: c.name.unwrap_or_default().trim_start_matches('/').to_owned(),
             state: status,
-            exit_code: if exited { state.and_then(|s| s.exit_code) } else { None },
+            exit_code: exit_code(state),
             restarts: c.restart_count.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
             ip,
             labels: c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default().into_iter().collect(),
@@ -361,27 +386,58 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn wait_exit(&self, id: &str) -> Result<i64, RuntimeError> {
-        // Watched, not waited for: with a restart policy the engine's wait API can answer for a
-        // restart it caught half-way (exit code 0), or miss an exit the policy already undid.
-        let mut first_restarts = None;
-        loop {
-            let Some(info) = self.inspect(id, "").await? else {
-                return Err(RuntimeError::Other {
-                    op: "wait for container",
-                    subject: id.to_owned(),
-                    message: "it was removed".into(),
-                });
-            };
-            if let Some(code) = info.exit_code {
-                return Ok(code);
-            }
-            let before = *first_restarts.get_or_insert(info.restarts);
-            if info.restarts > before {
-                // It exited and was restarted between two looks; its code is gone with it.
-                return Ok(-1);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Stopped or restarting: its state has the code. Running: from the engine's `die`
+        // events, replayed from the container's creation, since a restart policy may already
+        // have undone an exit and its state lost the code (the wait API too); the first `die`
+        // keeps it.
+        let removed = || RuntimeError::Other {
+            op: "wait for container",
+            subject: id.to_owned(),
+            message: "it was removed".into(),
+        };
+        let c = match self.docker.inspect_container(id, None).await {
+            Ok(c) => c,
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => return Err(removed()),
+            Err(e) => return Err(engine_error("inspect container", id, e)),
+        };
+        if let Some(code) = exit_code(c.state.as_ref()) {
+            return Ok(code);
         }
+        let full_id = c.id.clone().unwrap_or_else(|| id.to_owned());
+        let filters = HashMap::from([
+            ("container".to_owned(), vec![full_id]),
+            ("event".to_owned(), vec!["die".to_owned(), "destroy".to_owned()]),
+        ]);
+        let mut options = EventsOptionsBuilder::default().filters(&filters);
+        // In Unix seconds: older engines take no RFC 3339 here.
+        let created = c.created.as_deref().and_then(|t| humantime::parse_rfc3339_weak(t).ok());
+        if let Some(secs) = created.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()) {
+            options = options.since(&secs.as_secs().to_string());
+        }
+        let mut events = std::pin::pin!(self.docker.events(Some(options.build())));
+        while let Some(event) = events.next().await {
+            let Ok(event) = event else {
+                // No events (a socket proxy may refuse them): watch its state instead.
+                return self.poll_exit(id).await;
+            };
+            match event.action.as_deref() {
+                Some("die") => {
+                    let code = event
+                        .actor
+                        .and_then(|a| a.attributes)
+                        .and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()));
+                    // Every engine we know names the code; without it, it is unknown.
+                    return Ok(code.unwrap_or(-1));
+                }
+                Some("destroy") => return Err(removed()),
+                _ => {}
+            }
+        }
+        Err(RuntimeError::Other {
+            op: "wait for container",
+            subject: id.to_owned(),
+            message: "the engine's event stream ended".into(),
+        })
     }
 
     async fn logs_tail(&self, id: &str, lines: usize) -> Result<Vec<String>, RuntimeError> {
@@ -614,6 +670,33 @@ mod tests {
         let err = DockerRuntime::over(docker).pull("127.0.0.1:5000/shop:v1", None, &mut |_| {}).await.unwrap_err();
         assert!(err.to_string().contains("No such image"), "{err}");
         assert_eq!(server.join().unwrap().len(), 6);
+    }
+
+    const RUNNING: &str = r#"{"Id":"abc","Created":"2026-11-27T18:05:58.123456789Z","State":{"Status":"running","Running":true,"Restarting":false,"ExitCode":0},"RestartCount":1}"#;
+
+    #[tokio::test]
+    async fn the_exit_code_of_a_running_container_comes_from_its_first_die_event_since_its_creation() {
+        let die = r#"{"Type":"container","Action":"die","Actor":{"ID":"abc","Attributes":{"exitCode":"5"}},"time":1}"#;
+        let (addr, server) = super::super::scripted_server(vec![(200, RUNNING), (200, die)]);
+        let docker = bollard::Docker::connect_with_http(&addr, 5, bollard::API_DEFAULT_VERSION).unwrap();
+        assert_eq!(DockerRuntime::over(docker).wait_exit("abc").await.unwrap(), 5);
+        let heads = server.join().unwrap();
+        let events = heads[1].lines().next().unwrap_or_default();
+        assert!(events.contains("/events?") && events.contains("since=1795802758"), "{events}");
+    }
+
+    #[tokio::test]
+    async fn without_events_the_exit_is_watched_in_the_container_s_state() {
+        let exited = r#"{"Id":"abc","State":{"Status":"exited","Running":false,"Restarting":false,"ExitCode":7},"RestartCount":1}"#;
+        let (addr, server) = super::super::scripted_server(vec![
+            (200, RUNNING),
+            (403, r#"{"message":"events are not allowed"}"#),
+            (200, RUNNING),
+            (200, exited),
+        ]);
+        let docker = bollard::Docker::connect_with_http(&addr, 5, bollard::API_DEFAULT_VERSION).unwrap();
+        assert_eq!(DockerRuntime::over(docker).wait_exit("abc").await.unwrap(), 7);
+        assert_eq!(server.join().unwrap().len(), 4);
     }
 
     #[test]

@@ -313,10 +313,12 @@ pub trait ContainerRuntime {
     /// On engine failure.
     async fn inspect(&self, id: &str, network: &str) -> Result<Option<ContainerInfo>, RuntimeError>;
 
-    /// Resolves when the container stops, with its exit code.
+    /// Resolves when the container first exits since it was created, with that exit's code:
+    /// also when its restart policy has already restarted it (-1 where the engine no longer
+    /// knows the code).
     ///
     /// # Errors
-    /// On engine failure.
+    /// On engine failure, or when the container is removed first.
     async fn wait_exit(&self, id: &str) -> Result<i64, RuntimeError>;
 
     /// The last `lines` lines of the container's stdout and stderr.

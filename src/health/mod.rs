@@ -48,7 +48,7 @@ impl Probe for HttpProbe {
                 passed: false,
                 detail: format!("timed out after {}", humantime::format_duration(timeout)),
             },
-            Err(e) if e.is_connect() => ProbeResult { passed: false, detail: "connection refused".into() },
+            Err(e) if e.is_connect() => ProbeResult { passed: false, detail: crate::http::connect_failure(e) },
             Err(e) => {
                 let mut detail = e.to_string();
                 if let Some(src) = std::error::Error::source(&e) {

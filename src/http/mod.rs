@@ -125,6 +125,42 @@ fn proxy(
     Ok(proxy.no_proxy(no_proxy))
 }
 
+/// Why a connection failed, in a few words that say what to fix: `connection refused`, a TLS
+/// verdict (an untrusted certificate says how to trust its CA), a DNS failure, … The innermost
+/// cause of `e`; never its URL.
+#[must_use]
+pub fn connect_failure(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut innermost: &(dyn std::error::Error + 'static) = &e;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(cause) = next {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return tls_failure(tls);
+        }
+        innermost = cause;
+        next = cause.source();
+        // An I/O error shows its inner error's text but skips it as a source: look inside.
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return "connection refused".into();
+            }
+            if let Some(inner) = io.get_ref() {
+                next = Some(inner);
+            }
+        }
+    }
+    innermost.to_string()
+}
+
+fn tls_failure(tls: &rustls::Error) -> String {
+    match tls {
+        rustls::Error::InvalidCertificate(_) => {
+            format!("TLS: {tls}; trust the server's CA with settings.ca_file or SSL_CERT_FILE, or fix its certificate")
+        }
+        _ => format!("TLS: {tls}"),
+    }
+}
+
 /// A [`direct`] client trusting the roots of [`Trust::load`] without a `ca_file`: for tests
 /// and tools that have no config.
 ///
@@ -198,6 +234,42 @@ pub(crate) mod tests {
         let elsewhere = client.get("http://192.0.2.1:9/x").send().await.unwrap();
         assert_eq!(elsewhere.status().as_u16(), 502, "anything else: to the proxy");
         assert_eq!(seen.try_iter().collect::<Vec<_>>(), ["GET http://192.0.2.1:9/x HTTP/1.1"]);
+    }
+
+    /// A TLS server on loopback whose certificate no one trusts; answers nothing.
+    async fn untrusted_tls_server() -> std::net::SocketAddr {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let _handshake = acceptor.accept(tcp).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_certificate_is_named_as_such_with_what_to_do_and_a_closed_port_as_refused() {
+        let client = direct(&Trust::load(None).unwrap()).unwrap();
+        let addr = untrusted_tls_server().await;
+        let e = client.get(format!("https://{addr}/hook?token=s3cret")).send().await.unwrap_err();
+        assert!(e.is_connect(), "{e:?}");
+        let said = connect_failure(e);
+        assert!(said.starts_with("TLS: invalid peer certificate"), "{said}");
+        assert!(said.contains("settings.ca_file"), "{said}");
+        assert!(!said.contains("s3cret"), "{said}");
+
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let e = client.get(format!("http://{closed}/")).send().await.unwrap_err();
+        assert_eq!(connect_failure(e), "connection refused");
     }
 
     #[test]

@@ -145,7 +145,7 @@ impl WebhookNotifier {
                 }
                 Ok(r) => last = format!("answered {}", r.status()),
                 Err(e) if e.is_timeout() => last = "timed out".into(),
-                Err(e) if e.is_connect() => last = "connection refused".into(),
+                Err(e) if e.is_connect() => last = crate::http::connect_failure(e),
                 Err(e) => last = crate::report::one_line(&e.without_url()),
             }
             if let Some(wait) = backoff.get(attempt) {

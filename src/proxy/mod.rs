@@ -45,7 +45,7 @@ pub(crate) fn transport(e: reqwest::Error) -> String {
 pub(crate) fn transport_error(url: &str, timeout: std::time::Duration, e: reqwest::Error) -> ProxyError {
     let url = redact(url);
     if e.is_connect() {
-        ProxyError::Unreachable { url, message: transport(e) }
+        ProxyError::Unreachable { url, message: crate::http::connect_failure(e) }
     } else if e.is_timeout() {
         ProxyError::NoAnswer { url, after: timeout }
     } else {

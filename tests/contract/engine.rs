@@ -75,3 +75,52 @@ fn the_docker_engine_keeps_the_contract() {
         story(&rt, &image, &sb.network, &name, &sb.project).await;
     });
 }
+
+/// A container whose restart policy already undid its crash runs again, and its state no longer
+/// has the code: `wait_exit` still answers the crash's code (from the engine's `die` events), and
+/// does not wait for an exit that never comes.
+#[test]
+fn a_crash_the_restart_policy_already_undid_keeps_its_exit_code() {
+    let sb = Sandbox::new("ctrexit");
+    let image = format!("{}:v1", images().repo);
+    let name = format!("tf-{}-crash", sb.project);
+    block_on(async {
+        let rt = DockerRuntime::connect().await.unwrap();
+        assert!(rt.ensure_network(&sb.network).await.unwrap());
+        // Other tests' image cleanup may take the shared image between the pull and the create.
+        let mut made = false;
+        for _ in 0..5 {
+            let pulled = rt.pull(&image, None, &mut |_| {}).await.expect("pull");
+            let mut s = spec(&name, &pulled.reference, &sb.network, &sb.project);
+            s.restart = RestartPolicy::Always;
+            s.env = [("EXIT_AFTER_MS", "100"), ("EXIT_CODE", "3"), ("EXIT_ONCE", "1")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .to_vec();
+            match rt.create(&s).await {
+                Ok(_) => {
+                    made = true;
+                    break;
+                }
+                Err(e) if e.is_missing_image() => {}
+                Err(e) => panic!("create: {e}"),
+            }
+        }
+        assert!(made, "the image kept vanishing");
+        rt.start(&name).await.expect("start");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let info = rt.inspect(&name, &sb.network).await.unwrap().expect("the container");
+            if info.restarts >= 1 && info.state == "running" {
+                assert_eq!(info.exit_code, None, "running again: its state has no code");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never restarted: {info:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let code = tokio::time::timeout(std::time::Duration::from_secs(60), rt.wait_exit(&name))
+            .await
+            .expect("an answer, not a wait for an exit that never comes");
+        assert_eq!(code.expect("the code"), 3);
+        assert_eq!(rt.remove(&name).await.unwrap(), Removal::Removed);
+    });
+}

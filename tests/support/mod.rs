@@ -92,7 +92,7 @@ pub(crate) fn images() -> &'static Images {
         }
         // Images of earlier runs only take space: those whose registry no longer listens (a
         // test run going on beside this one keeps its own).
-        let old = docker(&["images", "--filter", "reference=*/tf-test/demo", "--format", "{{.Repository}}:{{.Tag}}"]);
+        let old = docker(&["images", "--filter", "reference=*/tf-test/*", "--format", "{{.Repository}}:{{.Tag}}"]);
         for image in old.lines() {
             let host = image.split('/').next().unwrap_or_default();
             if std::net::TcpStream::connect(host).is_err() {
@@ -512,17 +512,15 @@ pub(crate) fn retag(from: &str, to: &str) {
 }
 
 /// Pushes the image `src` (pulled first) as `dst`. Other tests' deploys delete the shared
-/// repository's unused images (image hygiene), so the pull and the tag are retried when the
-/// image went between them.
+/// repository's unused images (image hygiene), so the pull, the tag and the push are tried again
+/// when the image went between them.
 pub(crate) fn push_as(src: &str, dst: &str) {
     for attempt in 1..=5 {
-        let pulled = docker_ok(&["pull", "-q", src]) && docker_ok(&["tag", src, dst]);
-        if pulled {
+        if docker_ok(&["pull", "-q", src]) && docker_ok(&["tag", src, dst]) && docker_ok(&["push", "-q", dst]) {
             break;
         }
-        assert!(attempt < 5, "cannot pull and tag {src}");
+        assert!(attempt < 5, "cannot pull {src}, tag it {dst} and push that");
     }
-    run(Command::new("docker").args(["push", "-q", dst]));
     docker_ok(&["rmi", dst]);
 }
 
