@@ -161,6 +161,9 @@ pub struct FakeRuntime {
     pub one_off_hangs: Cell<bool>,
     /// Images by id (`img-<digest>`), as pulls leave them.
     pub images: RefCell<BTreeMap<String, ImageInfo>>,
+    /// The next this many creates find the images gone (another run's cleanup took them after
+    /// the pull).
+    pub images_vanish: Cell<u32>,
     next_ip: Cell<u8>,
 }
 
@@ -322,12 +325,12 @@ impl ContainerRuntime for FakeRuntime {
     async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
         let acted = self.check("create", &spec.name).await?;
         if self.has(&spec.name) {
-            return Err(RuntimeError::Engine {
-                op: "create container",
-                subject: spec.name.clone(),
-                status: 409,
-                message: format!("Conflict. The container name \"/{}\" is already in use", spec.name),
-            });
+            return Err(RuntimeError::NameTaken { name: spec.name.clone() });
+        }
+        if self.images_vanish.get() > 0 {
+            self.images_vanish.set(self.images_vanish.get() - 1);
+            self.images.borrow_mut().clear();
+            return Err(RuntimeError::MissingImage { name: spec.name.clone(), image: spec.image.clone() });
         }
         let ip = self.ip();
         self.containers.borrow_mut().insert(

@@ -110,7 +110,7 @@ async fn execute<R: ContainerRuntime>(
     rt.pull(&spec.image, auth.as_ref(), &mut |_| {}).await?;
     match rt.create(spec).await {
         // Gone again between the pull and the create: pull it once more.
-        Err(e) if e.is_missing_image() => {
+        Err(engine::RuntimeError::MissingImage { .. }) => {
             rt.pull(&spec.image, auth.as_ref(), &mut |_| {}).await?;
             rt.create(spec).await?;
         }

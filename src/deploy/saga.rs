@@ -612,20 +612,28 @@ where
             command: stage.command.clone(),
             volumes: stage.volumes.clone(),
         };
-        let id = match self.d.runtime.create(&spec).await {
+        let created = match self.d.runtime.create(&spec).await {
             // Another run's image cleanup (a prune, another state file's retire) took the image
             // between our pull and this create: pull it again, once.
-            Err(e) if e.is_missing_image() => {
+            Err(engine::RuntimeError::MissingImage { .. }) => {
                 self.log(
                     Step::Create,
                     Level::Warn,
                     format!("{} was removed before the container was made; pulling it again", pulled.reference),
                 );
                 let again = self.pull().await?;
-                let spec = ContainerSpec { image: again.reference, ..spec };
-                self.d.runtime.create(&spec).await?
+                self.d.runtime.create(&ContainerSpec { image: again.reference, ..spec }).await
             }
-            Err(engine::RuntimeError::Engine { status: 409, .. }) => return Err(self.name_taken().await),
+            other => other,
+        };
+        let id = match created {
+            Err(engine::RuntimeError::NameTaken { .. }) => {
+                // Not made by this deploy: its undo must not touch it.
+                self.undo
+                    .borrow_mut()
+                    .retain(|c| !matches!(c, Compensation::Container { name, .. } if *name == self.container_name));
+                return Err(self.name_taken().await);
+            }
             other => other?,
         };
         self.d
@@ -642,17 +650,28 @@ where
     /// The create found the container's name taken: says by what, and what to do.
     async fn name_taken(&self) -> StepError {
         let name = &self.container_name;
-        let holder = self.d.runtime.inspect(name, "").await.ok().flatten();
-        let labels = holder.as_ref().map(|h| (h.labels.get(engine::LABEL_MANAGED), h.labels.get(engine::LABEL_STATE)));
-        StepError::Invalid(match labels {
-            Some((Some(_), Some(state))) if *state != self.state_id => format!(
+        let holder = match self.d.runtime.inspect(name, "").await {
+            Ok(Some(h)) => h,
+            Ok(None) => return StepError::Invalid(format!("container {name} existed and is gone now; deploy again")),
+            Err(e) => {
+                return StepError::Invalid(format!(
+                    "container {name} already exists and could not be looked at ({}); check it with `docker inspect {name}`",
+                    one_line(&e)
+                ));
+            }
+        };
+        let managed = holder.labels.get(engine::LABEL_MANAGED).is_some_and(|m| m == "true");
+        StepError::Invalid(match holder.labels.get(engine::LABEL_STATE) {
+            _ if !managed => {
+                format!("container {name} already exists and tiny-forge did not make it; remove or rename it")
+            }
+            Some(state) if *state != self.state_id => format!(
                 "container {name} already exists and belongs to another state file ({state}), which deploys {} too; give each state file projects of its own, or share one state file",
                 self.slot
             ),
-            Some((None, _)) => {
-                format!("container {name} already exists and tiny-forge did not make it; remove or rename it")
-            }
-            _ => format!("container {name} already exists; run `tiny-forge prune`, then deploy again"),
+            _ => format!(
+                "container {name} already exists, made by this state file but unknown to it (a state file restored from a backup?); `tiny-forge prune` removes such orphans, then deploy again"
+            ),
         })
     }
 

@@ -680,6 +680,49 @@ async fn another_state_files_containers_and_hosts_are_never_touched() {
     assert_eq!(bed.proxy.hosts.borrow().len(), 1);
 }
 
+/// A container of the same name that tiny-forge did not make (no managed label): the create is
+/// refused with a line saying so, and neither the rollback nor prune touches that container.
+#[tokio::test]
+async fn a_container_name_someone_else_took_is_refused_and_never_removed() {
+    let bed = Bed::new();
+    bed.runtime.add("tf-shop-dev-latest-1", &[(crate::engine::LABEL_PROJECT, "shop")]);
+    let DeployOutcome::Failed(f) = bed.deploy("latest", 3).await else { panic!("succeeded") };
+    assert_eq!(f.failed.step, Step::Create);
+    assert!(
+        f.failed.to_string().contains("container tf-shop-dev-latest-1 already exists and tiny-forge did not make it"),
+        "{}",
+        f.failed
+    );
+    assert!(f.rollback.is_complete(), "{:?}", f.rollback);
+    assert!(bed.runtime.has("tf-shop-dev-latest-1"), "the rollback removed a container it did not make");
+    assert!(bed.rows().is_empty());
+    assert!(bed.proxy.hosts.borrow().is_empty());
+    bed.prune().await;
+    assert!(bed.runtime.has("tf-shop-dev-latest-1"), "prune removed a container tiny-forge did not make");
+}
+
+/// Another run's image cleanup takes the image between the pull and the create: the deploy pulls
+/// it again, says so, and goes on.
+#[tokio::test]
+async fn an_image_gone_before_the_create_is_pulled_again_and_the_deploy_goes_on() {
+    let bed = Bed::new();
+    bed.runtime.images_vanish.set(1);
+    let ok = bed.ok("latest").await;
+    let calls: Vec<String> = bed
+        .runtime
+        .calls
+        .borrow()
+        .iter()
+        .filter(|c| c.starts_with("pull ") || c.starts_with("create "))
+        .cloned()
+        .collect();
+    assert_eq!(calls.len(), 4, "pull, create, pull again, create again: {calls:?}");
+    let logs = bed.store.logs(ok.deploy_id, 0).unwrap();
+    assert!(logs.iter().any(|l| l.step == "create" && l.message.contains("pulling it again")), "{logs:?}");
+    bed.assert_host(DOMAIN, &ok.container);
+    bed.assert_consistent();
+}
+
 /// Issue 11, scenario 8: each instance keeps its port; a switch-back after a release that
 /// changed `port` uses the old instance's.
 #[tokio::test]

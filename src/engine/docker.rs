@@ -214,6 +214,9 @@ fn exit_code(state: Option<&bollard::models::ContainerState>) -> Option<i64> {
     if exited { state.and_then(|s| s.exit_code) } else { None }
 }
 
+/// How long `wait_exit` waits for the replay of a restarted container's first `die`.
+const REPLAY_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How often a pull is tried when the image is gone again before it can be looked at.
 const PULL_ATTEMPTS: u32 = 3;
 
@@ -342,11 +345,17 @@ impl ContainerRuntime for DockerRuntime {
             ..ContainerCreateBody::default()
         };
         let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
-        let created = self
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| engine_error("create container", &spec.name, e))?;
+        let created = self.docker.create_container(Some(options), body).await.map_err(|e| match e {
+            BollardError::DockerResponseServerError { status_code: 409, .. } => {
+                RuntimeError::NameTaken { name: spec.name.clone() }
+            }
+            BollardError::DockerResponseServerError { status_code: 404, ref message }
+                if message.contains("No such image") =>
+            {
+                RuntimeError::MissingImage { name: spec.name.clone(), image: spec.image.clone() }
+            }
+            e => engine_error("create container", &spec.name, e),
+        })?;
         Ok(created.id)
     }
 
@@ -414,30 +423,42 @@ impl ContainerRuntime for DockerRuntime {
         if let Some(secs) = created.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()) {
             options = options.since(&secs.as_secs().to_string());
         }
-        let mut events = std::pin::pin!(self.docker.events(Some(options.build())));
-        while let Some(event) = events.next().await {
-            let Ok(event) = event else {
+        let events = self.docker.events(Some(options.build()));
+        let first_exit = async {
+            let mut events = std::pin::pin!(events);
+            while let Some(event) = events.next().await {
                 // No events (a socket proxy may refuse them): watch its state instead.
-                return self.poll_exit(id).await;
-            };
-            match event.action.as_deref() {
-                Some("die") => {
-                    let code = event
-                        .actor
-                        .and_then(|a| a.attributes)
-                        .and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()));
-                    // Every engine we know names the code; without it, it is unknown.
-                    return Ok(code.unwrap_or(-1));
+                let Ok(event) = event else { return None };
+                match event.action.as_deref() {
+                    Some("die") => {
+                        let code = event
+                            .actor
+                            .and_then(|a| a.attributes)
+                            .and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()));
+                        // Every engine we know names the code; without it, it is unknown.
+                        return Some(Ok(code.unwrap_or(-1)));
+                    }
+                    Some("destroy") => return Some(Err(removed())),
+                    _ => {}
                 }
-                Some("destroy") => return Err(removed()),
-                _ => {}
             }
+            None
+        };
+        let restarted = c.restart_count.is_some_and(|n| n > 0);
+        if restarted {
+            // It exited already: its `die` is in the replay, unless the engine's event buffer
+            // lost it on a busy host; then the code is unknown.
+            return match tokio::time::timeout(REPLAY_GRACE, first_exit).await {
+                Ok(Some(answer)) => answer,
+                Ok(None) => self.poll_exit(id).await,
+                Err(_) => Ok(-1),
+            };
         }
-        Err(RuntimeError::Other {
-            op: "wait for container",
-            subject: id.to_owned(),
-            message: "the engine's event stream ended".into(),
-        })
+        match first_exit.await {
+            Some(answer) => answer,
+            // The stream ended or failed (a socket proxy's idle timeout, events refused).
+            None => self.poll_exit(id).await,
+        }
     }
 
     async fn logs_tail(&self, id: &str, lines: usize) -> Result<Vec<String>, RuntimeError> {
@@ -640,7 +661,7 @@ mod tests {
     #[tokio::test]
     async fn an_image_removed_between_its_pull_and_the_look_at_it_is_pulled_again() {
         let inspected = r#"{"Id":"sha256:1","RepoDigests":["127.0.0.1:5000/shop@sha256:abc"]}"#;
-        let (addr, server) = super::super::scripted_server(vec![
+        let (addr, server) = super::super::test_server::scripted_server(vec![
             (200, r#"{"status":"Pulling from shop","id":"v1"}"#),
             (404, r#"{"message":"No such image: 127.0.0.1:5000/shop:v1"}"#),
             (200, r#"{"status":"Pulling from shop","id":"v1"}"#),
@@ -658,7 +679,7 @@ mod tests {
     async fn an_image_that_keeps_vanishing_fails_the_pull_after_three_tries() {
         let gone = r#"{"message":"No such image: 127.0.0.1:5000/shop:v1"}"#;
         let pulling = r#"{"status":"Pulling from shop","id":"v1"}"#;
-        let (addr, server) = super::super::scripted_server(vec![
+        let (addr, server) = super::super::test_server::scripted_server(vec![
             (200, pulling),
             (404, gone),
             (200, pulling),
@@ -677,7 +698,7 @@ mod tests {
     #[tokio::test]
     async fn the_exit_code_of_a_running_container_comes_from_its_first_die_event_since_its_creation() {
         let die = r#"{"Type":"container","Action":"die","Actor":{"ID":"abc","Attributes":{"exitCode":"5"}},"time":1}"#;
-        let (addr, server) = super::super::scripted_server(vec![(200, RUNNING), (200, die)]);
+        let (addr, server) = super::super::test_server::scripted_server(vec![(200, RUNNING), (200, die)]);
         let docker = bollard::Docker::connect_with_http(&addr, 5, bollard::API_DEFAULT_VERSION).unwrap();
         assert_eq!(DockerRuntime::over(docker).wait_exit("abc").await.unwrap(), 5);
         let heads = server.join().unwrap();
@@ -688,7 +709,7 @@ mod tests {
     #[tokio::test]
     async fn without_events_the_exit_is_watched_in_the_container_s_state() {
         let exited = r#"{"Id":"abc","State":{"Status":"exited","Running":false,"Restarting":false,"ExitCode":7},"RestartCount":1}"#;
-        let (addr, server) = super::super::scripted_server(vec![
+        let (addr, server) = super::super::test_server::scripted_server(vec![
             (200, RUNNING),
             (403, r#"{"message":"events are not allowed"}"#),
             (200, RUNNING),

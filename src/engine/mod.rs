@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod docker;
 pub mod swarm;
+#[cfg(test)]
+mod test_server;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -220,6 +222,22 @@ pub enum RuntimeError {
         /// What the registry or engine said.
         message: String,
     },
+    /// A container's name is in use (by a container this run did not make).
+    #[error("create container {name} failed: the name is already in use")]
+    NameTaken {
+        /// The container name.
+        name: String,
+    },
+    /// The image a container was to be made from is not on the engine: another run's image
+    /// cleanup (a prune, another state file's retire, `docker image prune -a`) took it after
+    /// the pull.
+    #[error("create container {name} failed: no such image {image}")]
+    MissingImage {
+        /// The container name.
+        name: String,
+        /// The image reference.
+        image: String,
+    },
     /// The engine answered with an error.
     #[error("{op} {subject} failed: {message}")]
     Engine {
@@ -242,16 +260,6 @@ pub enum RuntimeError {
         /// Detail.
         message: String,
     },
-}
-
-impl RuntimeError {
-    /// The engine does not have the image a container was to be made from: another run's image
-    /// cleanup (a prune, another state file's retire, `docker image prune -a`) took it after
-    /// the pull.
-    #[must_use]
-    pub fn is_missing_image(&self) -> bool {
-        matches!(self, Self::Engine { status: 404, message, .. } if message.contains("No such image"))
-    }
 }
 
 /// What an engine without Swarm answers to a service call.
@@ -298,7 +306,9 @@ pub trait ContainerRuntime {
     /// Creates (does not start) a container; returns its id.
     ///
     /// # Errors
-    /// When the engine refuses (name in use, bad limits, unknown network, …).
+    /// [`RuntimeError::NameTaken`] when the name is in use; [`RuntimeError::MissingImage`] when
+    /// the image is not on the engine; others when the engine refuses (bad limits, unknown
+    /// network, …).
     async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError>;
 
     /// Starts a created container.
@@ -315,10 +325,10 @@ pub trait ContainerRuntime {
 
     /// Resolves when the container first exits since it was created, with that exit's code:
     /// also when its restart policy has already restarted it (-1 where the engine no longer
-    /// knows the code).
+    /// knows the code). A running container removed by force exits too (137).
     ///
     /// # Errors
-    /// On engine failure, or when the container is removed first.
+    /// On engine failure, or when the container is gone (or stopped and removed) first.
     async fn wait_exit(&self, id: &str) -> Result<i64, RuntimeError>;
 
     /// The last `lines` lines of the container's stdout and stderr.
@@ -477,45 +487,4 @@ pub trait ContainerRuntime {
         req: LogsRequest,
         on_line: &mut dyn FnMut(LogStream, &str),
     ) -> Result<(), RuntimeError>;
-}
-
-/// An HTTP server for adapter tests that answers its `i`-th connection with `answers[i]` (status
-/// and JSON body, `Connection: close`) and hands back each request's head.
-#[cfg(test)]
-pub(crate) fn scripted_server(answers: Vec<(u16, &'static str)>) -> (String, std::thread::JoinHandle<Vec<String>>) {
-    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    let addr = format!("http://{}", listener.local_addr().expect("a bound address"));
-    let handle = std::thread::spawn(move || {
-        let mut heads = Vec::new();
-        for (status, body) in answers {
-            let (stream, _) = listener.accept().expect("a connection");
-            let mut reader = BufReader::new(stream.try_clone().expect("a stream"));
-            let mut head = String::new();
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).expect("a request line");
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().expect("a content length");
-                }
-                if line == "\r\n" || line.is_empty() {
-                    break;
-                }
-                head.push_str(&line);
-            }
-            let mut body_in = vec![0; length];
-            reader.read_exact(&mut body_in).expect("the request body");
-            let mut stream = stream;
-            write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .expect("the answer");
-            heads.push(head);
-        }
-        heads
-    });
-    (addr, handle)
 }

@@ -623,7 +623,7 @@ mod tests {
         let auth = RegistryAuth { username: "ci".into(), password: crate::secret::Secret::new("s3cret".into()) };
         for update in [false, true] {
             let (addr, server) =
-                super::super::scripted_server(vec![(if update { 200 } else { 201 }, "{\"ID\":\"svc1\"}")]);
+                super::super::test_server::scripted_server(vec![(if update { 200 } else { 201 }, "{\"ID\":\"svc1\"}")]);
             let docker = bollard::Docker::connect_with_http(&addr, 5, bollard::API_DEFAULT_VERSION).unwrap();
             let runtime = DockerRuntime::over(docker);
             if update {

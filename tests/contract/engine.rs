@@ -38,8 +38,8 @@ async fn story<R: ContainerRuntime>(rt: &R, image: &str, network: &str, name: &s
     let s = spec(name, &pulled.reference, network, project);
     rt.create(&s).await.expect("create");
     match rt.create(&s).await {
-        Err(RuntimeError::Engine { status: 409, .. }) => {}
-        other => panic!("a second create of one name must be a 409 conflict, got {other:?}"),
+        Err(RuntimeError::NameTaken { name: taken }) => assert_eq!(taken, name),
+        other => panic!("a second create of one name must say the name is taken, got {other:?}"),
     }
     let created = rt.inspect(name, network).await.unwrap().expect("created");
     assert_ne!(created.state, "running");
@@ -101,7 +101,7 @@ fn a_crash_the_restart_policy_already_undid_keeps_its_exit_code() {
                     made = true;
                     break;
                 }
-                Err(e) if e.is_missing_image() => {}
+                Err(RuntimeError::MissingImage { .. }) => {}
                 Err(e) => panic!("create: {e}"),
             }
         }

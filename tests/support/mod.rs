@@ -274,16 +274,21 @@ default_tag = "v1"
     /// Waits until the newest deploy's log has an entry containing `needle`, while `child` (the
     /// process that should write it) runs: its exit first fails the test with what it printed.
     pub(crate) fn wait_for_log(&self, child: &mut std::process::Child, needle: &str) {
+        use std::io::Read as _;
+        let logged = || {
+            self.state.exists()
+                && self.deploys().first().is_some_and(|d| self.logs(d.id).iter().any(|l| l.message.contains(needle)))
+        };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
-            if self.state.exists()
-                && let Some(d) = self.deploys().first()
-                && self.logs(d.id).iter().any(|l| l.message.contains(needle))
-            {
+            if logged() {
                 return;
             }
             if let Ok(Some(status)) = child.try_wait() {
-                use std::io::Read as _;
+                if logged() {
+                    // Written just before it exited.
+                    return;
+                }
                 let mut printed = String::new();
                 if let Some(mut out) = child.stdout.take() {
                     out.read_to_string(&mut printed).ok();
