@@ -30,6 +30,9 @@ const SLOT_KEY: &str = "tiny_forge_slot";
 /// Prefix of the `@id` of every route tiny-forge makes.
 const ID_PREFIX: &str = "tiny-forge-";
 
+/// How often a call is tried when connecting to the admin API fails (nothing was sent).
+const CONNECT_ATTEMPTS: u32 = 4;
+
 /// The Caddy backend.
 #[derive(Debug)]
 pub struct CaddyProxy {
@@ -130,19 +133,32 @@ impl CaddyProxy {
     }
 
     async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, Value), ProxyError> {
-        // A fresh connection per call: Caddy's admin server closes its idle connections when a
-        // config change reloads it, and a request sent on such a pooled connection is lost
-        // ("connection closed before message completed"; seen in the contract suite).
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.admin_url))
-            .header(reqwest::header::CONNECTION, "close")
-            .timeout(self.timeout);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
         let failed = |e| super::transport_error(&self.admin_url, self.timeout, e);
-        let resp = req.send().await.map_err(failed)?;
+        let mut attempt = 0;
+        let resp = loop {
+            // A fresh connection per call: Caddy's admin server closes its idle connections when a
+            // config change reloads it, and a request sent on such a pooled connection is lost
+            // ("connection closed before message completed"; seen in the contract suite).
+            let mut req = self
+                .client
+                .request(method.clone(), format!("{}{path}", self.admin_url))
+                .header(reqwest::header::CONNECTION, "close")
+                .timeout(self.timeout);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            match req.send().await {
+                Ok(resp) => break resp,
+                // Nothing was sent. Caddy restarts its admin server on every config change, so
+                // a connection in that moment is refused or reset (seen in CI, right after our
+                // own change): try again, a few times.
+                Err(e) if e.is_connect() && attempt < CONNECT_ATTEMPTS - 1 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(failed(e)),
+            }
+        };
         let status = resp.status().as_u16();
         let text = resp.text().await.map_err(failed)?;
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text.trim().to_owned()))))
@@ -333,6 +349,33 @@ impl Proxy for CaddyProxy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Caddy restarts its admin server on every config change: a call in that moment finds the
+    /// port closed. Nothing was sent, so the call is made again and gets its answer.
+    #[tokio::test]
+    async fn a_call_while_the_admin_server_restarts_is_made_again() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            use std::io::{Read as _, Write as _};
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).unwrap();
+            let body = r#"[{"@id":"tiny-forge-a.x","match":[{"host":["a.x"]}],"handle":[]}]"#;
+            write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+        });
+        let caddy = CaddyProxy::new(
+            format!("http://127.0.0.1:{port}"),
+            "srv0".into(),
+            std::time::Duration::from_secs(5),
+            ForwardTo::Ip,
+            crate::http::client().unwrap(),
+        );
+        let found = caddy.find("a.x").await.expect("an answer after the restart");
+        assert!(found.is_some());
+        server.join().unwrap();
+    }
 
     #[test]
     fn a_route_without_a_host_matcher_catches_every_host() {
