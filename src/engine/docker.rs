@@ -126,13 +126,7 @@ impl DockerRuntime {
     async fn poll_exit(&self, id: &str) -> Result<i64, RuntimeError> {
         let mut first_restarts = None;
         loop {
-            let Some(info) = self.inspect(id, "").await? else {
-                return Err(RuntimeError::Other {
-                    op: "wait for container",
-                    subject: id.to_owned(),
-                    message: "it was removed".into(),
-                });
-            };
+            let Some(info) = self.inspect(id, "").await? else { return Err(removed_while_waiting(id)) };
             if let Some(code) = info.exit_code {
                 return Ok(code);
             }
@@ -212,6 +206,11 @@ pub(super) async fn tail_lines(
 fn exit_code(state: Option<&bollard::models::ContainerState>) -> Option<i64> {
     let exited = !state.and_then(|s| s.running).unwrap_or(false) || state.and_then(|s| s.restarting).unwrap_or(false);
     if exited { state.and_then(|s| s.exit_code) } else { None }
+}
+
+/// What `wait_exit` answers for a container that is gone before it exited.
+fn removed_while_waiting(id: &str) -> RuntimeError {
+    RuntimeError::Other { op: "wait for container", subject: id.to_owned(), message: "it was removed".into() }
 }
 
 /// How long `wait_exit` waits for the replay of a restarted container's first `die`.
@@ -399,14 +398,11 @@ impl ContainerRuntime for DockerRuntime {
         // events, replayed from the container's creation, since a restart policy may already
         // have undone an exit and its state lost the code (the wait API too); the first `die`
         // keeps it.
-        let removed = || RuntimeError::Other {
-            op: "wait for container",
-            subject: id.to_owned(),
-            message: "it was removed".into(),
-        };
         let c = match self.docker.inspect_container(id, None).await {
             Ok(c) => c,
-            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => return Err(removed()),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => {
+                return Err(removed_while_waiting(id));
+            }
             Err(e) => return Err(engine_error("inspect container", id, e)),
         };
         if let Some(code) = exit_code(c.state.as_ref()) {
@@ -438,7 +434,7 @@ impl ContainerRuntime for DockerRuntime {
                         // Every engine we know names the code; without it, it is unknown.
                         return Some(Ok(code.unwrap_or(-1)));
                     }
-                    Some("destroy") => return Some(Err(removed())),
+                    Some("destroy") => return Some(Err(removed_while_waiting(id))),
                     _ => {}
                 }
             }
