@@ -358,6 +358,14 @@ pub enum Leftover {
         /// Why.
         cause: LeftoverCause,
     },
+    /// Something that could not be looked at (the engine or the proxy did not answer a list or
+    /// an inspect): whatever of it is there stays, and the next `prune` looks again.
+    Unseen {
+        /// What could not be looked at (`managed containers of shop/dev/pr-7`).
+        what: String,
+        /// Why.
+        cause: LeftoverCause,
+    },
     /// An instance row that could not be deleted.
     Row {
         /// Its id.
@@ -376,6 +384,7 @@ impl fmt::Display for Leftover {
             Self::Container { name, cause } => write!(f, "container {name}: {cause}"),
             Self::Hook { slot, hook, cause, .. } => write!(f, "{hook} hook of {slot}: {cause}"),
             Self::Row { row, container, cause } => write!(f, "instance row {row} ({container}): {cause}"),
+            Self::Unseen { what, cause } => write!(f, "{what}: kept, could not look: {cause}"),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod env;
 pub mod health;
 pub mod http;
 pub mod lock;
+pub mod look;
 pub mod naming;
 pub mod notify;
 pub mod proxy;

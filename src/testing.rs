@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::engine::{
-    ContainerInfo, ContainerRuntime, ContainerSpec, ImageInfo, LogStream, LogsRequest, PullProgress, PulledImage,
-    RegistryAuth, Removal, RuntimeError,
+    ContainerInfo, ContainerRuntime, ContainerSpec, EngineLook, ImageInfo, LogStream, LogsRequest, PullProgress,
+    PulledImage, RegistryAuth, Removal, RuntimeError,
 };
+use crate::look::Look;
 use crate::proxy::{Deleted, HostAccess, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
 
 /// How a fake fails an operation.
@@ -369,14 +370,16 @@ impl ContainerRuntime for FakeRuntime {
         }
     }
 
-    async fn inspect(&self, id: &str, _: &str) -> Result<Option<ContainerInfo>, RuntimeError> {
-        if let Some(i) = self.check("inspect", id).await? {
-            return Err(Self::error("inspect", id, &i));
+    async fn inspect(&self, id: &str, _: &str) -> EngineLook<ContainerInfo> {
+        match self.check("inspect", id).await {
+            Ok(None) => {}
+            Ok(Some(i)) => return Look::Unknown(Self::error("inspect", id, &i)),
+            Err(e) => return Look::Unknown(e),
         }
-        if let Some(c) = self.containers.borrow().get(id) {
-            return Ok(Some(Self::info(id, c, self.exit_at_start.get())));
+        match self.containers.borrow().get(id) {
+            Some(c) => Look::Found(Self::info(id, c, self.exit_at_start.get())),
+            None => Look::Absent,
         }
-        Ok(self.services.borrow().get(id).map(|s| Self::service_info(id, s)))
     }
 
     async fn wait_exit(&self, id: &str) -> Result<i64, RuntimeError> {
@@ -418,8 +421,14 @@ impl ContainerRuntime for FakeRuntime {
             .iter()
             .filter(|(_, c)| c.labels.get(crate::engine::LABEL_MANAGED).is_some_and(|v| v == "true"))
             .map(|(n, c)| Self::info(n, c, self.exit_at_start.get()))
-            .chain(self.services.borrow().iter().map(|(n, s)| Self::service_info(n, s)))
             .collect())
+    }
+
+    async fn list_managed_services(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        if let Some(i) = self.check("list_services", "services").await? {
+            return Err(Self::error("list", "services", &i));
+        }
+        Ok(self.services.borrow().iter().map(|(n, s)| Self::service_info(n, s)).collect())
     }
 
     async fn resolve_digest(&self, image: &str, _: Option<&RegistryAuth>) -> Result<String, RuntimeError> {
@@ -473,11 +482,25 @@ impl ContainerRuntime for FakeRuntime {
         self.ensure_network(name).await
     }
 
-    async fn service(&self, name: &str) -> Result<Option<crate::engine::ServiceInfo>, RuntimeError> {
-        if let Some(i) = self.check("service", name).await? {
-            return Err(Self::error("service", name, &i));
+    async fn service_instance(&self, name: &str) -> EngineLook<ContainerInfo> {
+        match self.check("service", name).await {
+            Ok(None) => {}
+            Ok(Some(i)) => return Look::Unknown(Self::error("service", name, &i)),
+            Err(e) => return Look::Unknown(e),
         }
-        Ok(self.services.borrow().get(name).map(|s| crate::engine::ServiceInfo {
+        match self.services.borrow().get(name) {
+            Some(s) => Look::Found(Self::service_info(name, s)),
+            None => Look::Absent,
+        }
+    }
+
+    async fn service(&self, name: &str) -> EngineLook<crate::engine::ServiceInfo> {
+        match self.check("service", name).await {
+            Ok(None) => {}
+            Ok(Some(i)) => return Look::Unknown(Self::error("service", name, &i)),
+            Err(e) => return Look::Unknown(e),
+        }
+        Look::from_result(Ok(self.services.borrow().get(name).map(|s| crate::engine::ServiceInfo {
             id: name.into(),
             name: name.into(),
             version: s.version,
@@ -487,7 +510,7 @@ impl ContainerRuntime for FakeRuntime {
             update: s.update,
             update_message: s.update.map(|u| format!("{u:?}")),
             replicas: 1,
-        }))
+        })))
     }
 
     async fn create_service(
@@ -575,7 +598,7 @@ impl ContainerRuntime for FakeRuntime {
         Ok(())
     }
 
-    async fn rollback_service(&self, name: &str, _: u64) -> Result<(), RuntimeError> {
+    async fn rollback_service(&self, name: &str) -> Result<(), RuntimeError> {
         if let Some(i) = self.check("rollback_service", name).await? {
             return Err(Self::error("rollback_service", name, &i));
         }
@@ -731,16 +754,18 @@ impl Proxy for FakeProxy {
         format!("http://{domain}")
     }
 
-    async fn find(&self, domain: &str) -> Result<Option<HostView>, ProxyError> {
-        if let Some(i) = self.check("find", domain).await? {
-            return Err(Self::error("find", domain, &i));
+    async fn find(&self, domain: &str) -> crate::proxy::ProxyLook<HostView> {
+        match self.check("find", domain).await {
+            Ok(None) => {}
+            Ok(Some(i)) => return Look::Unknown(Self::error("find", domain, &i)),
+            Err(e) => return Look::Unknown(e),
         }
-        Ok(self
+        Look::from_result(Ok(self
             .hosts
             .borrow()
             .iter()
             .find(|(_, h)| h.domain.eq_ignore_ascii_case(domain))
-            .map(|(id, h)| Self::view(id, h)))
+            .map(|(id, h)| Self::view(id, h))))
     }
 
     async fn list_marked(&self) -> Result<Vec<HostView>, ProxyError> {

@@ -74,7 +74,10 @@ async fn probe_all(ctx: &Ctx, runtime: &DockerRuntime, instances: &[InstanceReco
                 .zip(StageName::new(&i.stage).ok())
                 .and_then(|(p, s)| config.resolve_with(&p, &s, Resolution::ConfigOnly).ok());
             let Some(stage) = stage else { return (i.id, "? (not in config)".to_owned()) };
-            let ip = runtime.inspect(&i.container_name, &stage.network).await.ok().flatten().and_then(|c| c.ip);
+            let ip = match runtime.inspect(&i.container_name, &stage.network).await {
+                tiny_forge::look::Look::Found(c) => c.ip,
+                tiny_forge::look::Look::Absent | tiny_forge::look::Look::Unknown(_) => None,
+            };
             let Some(ip) = ip else { return (i.id, "no address".to_owned()) };
             let url = format!("http://{}{}", std::net::SocketAddr::new(ip, stage.port), stage.health.path);
             let r = probe.probe(&url, Duration::from_secs(2)).await;
@@ -104,7 +107,7 @@ pub(crate) async fn local_items(
     // Cross-check with Docker; when it cannot be reached, say so and show what the state says.
     let runtime = DockerRuntime::connect().await.ok();
     let docker = match &runtime {
-        Some(d) => d.list_managed().await.ok(),
+        Some(d) => tiny_forge::engine::managed_for_display(d).await,
         None => None,
     };
     let health = match (&runtime, probe) {

@@ -209,6 +209,17 @@ pub enum Engine {
     Swarm(SwarmSettings),
 }
 
+impl Engine {
+    /// What a slot's instance is on this engine.
+    #[must_use]
+    pub fn instance_kind(&self) -> crate::engine::InstanceKind {
+        match self {
+            Self::Docker => crate::engine::InstanceKind::Container,
+            Self::Swarm(_) => crate::engine::InstanceKind::Service,
+        }
+    }
+}
+
 /// A swarm stage's service settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SwarmSettings {

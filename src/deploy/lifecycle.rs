@@ -13,9 +13,10 @@ use super::plan::{self, Action, Reason, Seen, StagePlan};
 use super::recover::{domain_of, take_down};
 use super::undo::{self, Compensation, Outcome};
 use crate::config::ResolvedStage;
-use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, Slot, Tag, Trigger};
-use crate::engine::{self, ContainerRuntime};
+use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, LeftoverCause, Slot, Tag, Trigger};
+use crate::engine::{self, ContainerInfo, ContainerRuntime, InstanceKind};
 use crate::lock::{LockError, LockWait, StageLock};
+use crate::look::Look;
 use crate::proxy::{HostAccess, Proxy};
 use crate::report::{Event, Level, Step, one_line};
 use crate::store::{DeployEnd, DeployRecord, NewDeploy, Store, now_ms};
@@ -118,6 +119,23 @@ where
     P: Proxy,
     S: Store,
 {
+    /// Every managed instance a stage's slots can have, with its kind: containers (instances,
+    /// one-offs), and on a swarm stage its services too.
+    ///
+    /// # Errors
+    /// When either list fails: a list is complete, or it is an error.
+    pub(super) async fn managed_of(
+        &self,
+        stage: &ResolvedStage,
+    ) -> Result<Vec<(ContainerInfo, InstanceKind)>, engine::RuntimeError> {
+        let mut all: Vec<(ContainerInfo, InstanceKind)> =
+            self.runtime.list_managed().await?.into_iter().map(|c| (c, InstanceKind::Container)).collect();
+        if stage.engine.instance_kind() == InstanceKind::Service {
+            all.extend(self.runtime.list_managed_services().await?.into_iter().map(|c| (c, InstanceKind::Service)));
+        }
+        Ok(all)
+    }
+
     /// Records a non-deploy operation on `slot` as a history row.
     fn record(&self, slot: &Slot, image: String, trigger: Trigger) -> Result<DeployId, DeployError> {
         let id = self.store.begin_deploy(&NewDeploy {
@@ -176,31 +194,41 @@ where
             comps.extend(away.into_iter().filter(|c| matches!(c, Compensation::Hook { .. })));
         }
         let known: HashSet<&str> = rows.iter().map(|r| r.container_name.as_str()).collect();
-        let orphans: Vec<String> = match self.runtime.list_managed().await {
+        // Containers (and a swarm slot's service) of the slot that no row names. A list that
+        // failed is not an empty one: what it would have shown stays, as an unseen leftover.
+        let mut unseen = Vec::new();
+        let orphans: Vec<(String, InstanceKind)> = match self.managed_of(stage).await {
             Ok(list) => list
                 .into_iter()
-                .filter(|c| {
+                .filter(|(c, _)| {
                     c.labels.get(engine::LABEL_SLOT) == Some(&slot.key())
                         && c.labels.get(engine::LABEL_STATE) == Some(&state_id)
                         && !known.contains(c.name.as_str())
                 })
-                .map(|c| c.name)
+                .map(|(c, kind)| (c.name, kind))
                 .collect(),
-            Err(_) => Vec::new(),
+            Err(e) => {
+                unseen.push(Leftover::Unseen {
+                    what: format!("containers of {slot} that no instance row names"),
+                    cause: LeftoverCause::Failed { error: one_line(&e) },
+                });
+                Vec::new()
+            }
         };
-        for name in &orphans {
+        for (name, kind) in &orphans {
             comps.push(Compensation::Container {
                 name: name.clone(),
+                kind: *kind,
                 network: stage.network.clone(),
                 domain: Some(domain.clone()),
             });
         }
         let host_is_ours = match self.proxy.find(&domain).await {
-            Ok(Some(h)) => h.belongs_to(&state_id, &slot.key()),
-            Ok(None) => false,
-            Err(_) => true, // the executor reports the failure
+            Look::Found(h) => h.belongs_to(&state_id, &slot.key()),
+            Look::Absent => false,
+            Look::Unknown(_) => true, // the executor reports the failure
         };
-        if rows.is_empty() && orphans.is_empty() && !host_is_ours {
+        if rows.is_empty() && orphans.is_empty() && unseen.is_empty() && !host_is_ours {
             return Ok(RemoveReport::default());
         }
         let digest = rows.first().map_or_else(|| "unknown".to_owned(), |r| r.digest.clone());
@@ -208,7 +236,10 @@ where
         let mut report = RemoveReport { deploy_id: Some(id), ..RemoveReport::default() };
         emit(self, Some(id), &Event::StepStarted { step: Step::Remove });
         let t0 = tokio::time::Instant::now();
-        let leftovers = undo::execute(self, &state_id, comps, &mut |c, o| {
+        for u in &unseen {
+            emit(self, Some(id), &Event::Log { step: Step::Remove, level: Level::Warn, message: u.to_string() });
+        }
+        let mut leftovers = undo::execute(self, &state_id, comps, &mut |c, o| {
             let message = undo::line(c, o);
             let level = if o.is_ok() { Level::Info } else { Level::Warn };
             emit(self, Some(id), &Event::Log { step: Step::Remove, level, message: message.clone() });
@@ -217,6 +248,7 @@ where
             }
         })
         .await;
+        leftovers.extend(unseen);
         store_leftovers(self, Some(id), Some(id), (stage.project.as_str(), stage.stage.as_str()), &leftovers);
         let tidied = self.tidy(stage, Some(id), &state_id).await;
         for line in tidied.done.iter().chain(&tidied.notes) {
@@ -274,15 +306,13 @@ where
             .ok_or(RollbackError::Nothing { slot: slot_text })
     }
 
-    /// Cleans up and repairs what deploys, crashes, people and time left (see [`plan`]); a
-    /// second run right after finds nothing to do. Nothing without this state file's label or
-    /// mark is touched.
-    ///
-    /// # Errors
-    /// [`DeployError`] when the state file is unusable.
-    pub async fn prune(&self, req: &PruneRequest) -> Result<PruneReport, DeployError> {
-        let mut report = PruneReport::default();
-        let state_id = self.store.state_id()?;
+    /// What `prune` works from: the managed containers, the services (when a stage runs on
+    /// Swarm) and the marked hosts, each `None` (with a failure line) when it could not be listed.
+    async fn look_around(
+        &self,
+        req: &PruneRequest,
+        report: &mut PruneReport,
+    ) -> (Option<Vec<ContainerInfo>>, Option<Vec<ContainerInfo>>, Option<Vec<crate::proxy::HostView>>) {
         let containers = match self.runtime.list_managed().await {
             Ok(c) => Some(c),
             Err(e) => {
@@ -297,7 +327,38 @@ where
                 None
             }
         };
-        let seen = Seen { containers: containers.as_deref(), hosts: hosts.as_deref(), state_id: &state_id };
+        // Services only when a stage runs on Swarm; a swarm that cannot answer is never read as
+        // one without services.
+        let services = if req.stages.iter().any(|s| s.engine.instance_kind() == InstanceKind::Service) {
+            match self.runtime.list_managed_services().await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    report.failures.push(format!("cannot list services: {}", one_line(&e)));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        (containers, services, hosts)
+    }
+
+    /// Cleans up and repairs what deploys, crashes, people and time left (see [`plan`]); a
+    /// second run right after finds nothing to do. Nothing without this state file's label or
+    /// mark is touched.
+    ///
+    /// # Errors
+    /// [`DeployError`] when the state file is unusable.
+    pub async fn prune(&self, req: &PruneRequest) -> Result<PruneReport, DeployError> {
+        let mut report = PruneReport::default();
+        let state_id = self.store.state_id()?;
+        let (containers, services, hosts) = self.look_around(req, &mut report).await;
+        let seen = Seen {
+            containers: containers.as_deref(),
+            services: services.as_deref(),
+            hosts: hosts.as_deref(),
+            state_id: &state_id,
+        };
         let mut done: Vec<&ResolvedStage> = Vec::new();
         for stage in &req.stages {
             let what = format!("{}/{}", stage.project, stage.stage);
@@ -315,6 +376,7 @@ where
             };
             let plan = plan::stage_plan(self, stage, &seen, (req.older_than, req.include_default)).await?;
             if req.dry_run {
+                report.failures.extend(plan.unseen.iter().map(ToString::to_string));
                 done.push(stage);
                 report.actions.extend(plan.actions.iter().map(ToString::to_string));
                 for d in &plan.abandoned {
@@ -476,7 +538,7 @@ where
             }
         }
         let mut leftovers = leftovers;
-        for l in plan.unrunnable {
+        for l in plan.unrunnable.into_iter().chain(plan.unseen) {
             report.failures.push(l.to_string());
             leftovers.push(l);
         }

@@ -208,6 +208,21 @@ impl<R: ContainerRuntime, P, S, Pr> Deployer<'_, R, P, S, Pr> {
     }
 }
 
+/// Looks up a slot's instance `name` as what it is on its engine (a container, or a swarm
+/// service): never a service by a container's name, so a swarm that cannot answer is a look that
+/// failed, not a missing container.
+pub(crate) async fn look_instance<R: ContainerRuntime>(
+    runtime: &R,
+    kind: crate::engine::InstanceKind,
+    name: &str,
+    network: &str,
+) -> crate::engine::EngineLook<crate::engine::ContainerInfo> {
+    match kind {
+        crate::engine::InstanceKind::Container => runtime.inspect(name, network).await,
+        crate::engine::InstanceKind::Service => runtime.service_instance(name).await,
+    }
+}
+
 impl<R, P, S, Pr> Deployer<'_, R, P, S, Pr> {
     /// The lock file of a (project, stage): deploys, `remove` and `prune` take the same one.
     fn lock_path(&self, project: &crate::domain::ProjectName, stage: &crate::domain::StageName) -> PathBuf {

@@ -22,8 +22,10 @@ use super::recover::{self, domain_of, port_of, take_down};
 use super::undo::Compensation;
 use crate::config::ResolvedStage;
 use crate::domain::{DeployId, InstanceStatus};
-use crate::engine::{self, ContainerInfo, ContainerRuntime};
+use crate::engine::{self, ContainerInfo, ContainerRuntime, EngineLook, InstanceKind};
+use crate::look::Look;
 use crate::proxy::{HostAccess, HostView, Owner, Proxy, Upstream};
+use crate::report::one_line;
 use crate::store::{DeployRecord, InstanceRecord, Store, now_ms};
 
 /// Why `prune` does something.
@@ -120,12 +122,20 @@ pub struct StagePlan {
     /// `on_remove` hooks that cannot run now (the stage's env cannot be read): recorded as
     /// leftovers for a later run.
     pub unrunnable: Vec<crate::domain::Leftover>,
+    /// What could not be looked at: slots whose instance could not be inspected are kept
+    /// exactly as they are (no host repaired or deleted, no row or container removed, no hook
+    /// run); orphans are not looked for when the list failed. Recorded as leftovers, so that
+    /// the run exits 3 and the next one looks again.
+    pub unseen: Vec<crate::domain::Leftover>,
 }
 
 /// What the world looks like to one stage's plan.
 pub(super) struct Seen<'w> {
     /// Managed containers (any state file), `None` when the engine could not list them.
     pub(super) containers: Option<&'w [ContainerInfo]>,
+    /// Managed services (any state file), `None` when the swarm could not list them (or no
+    /// stage runs on it).
+    pub(super) services: Option<&'w [ContainerInfo]>,
     /// Hosts with a tiny-forge mark (any state file), `None` when the proxy could not list them.
     pub(super) hosts: Option<&'w [HostView]>,
     /// This state file's id.
@@ -157,6 +167,17 @@ fn our_host(h: &HostView, stage: &ResolvedStage, state_id: &str) -> Option<Strin
 /// A serving instance: its row and its container's address on the stage's network.
 type Serving<'r> = (&'r InstanceRecord, Option<std::net::IpAddr>);
 
+impl Seen<'_> {
+    /// The list a stage's instances appear in (containers, or services on a swarm stage), when
+    /// it could be read.
+    fn instances_of(&self, stage: &ResolvedStage) -> Option<&[ContainerInfo]> {
+        match stage.engine.instance_kind() {
+            InstanceKind::Container => self.containers,
+            InstanceKind::Service => self.services,
+        }
+    }
+}
+
 fn slot_key(r: &InstanceRecord) -> String {
     format!("{}/{}/{}", r.project, r.stage, r.tag)
 }
@@ -177,12 +198,14 @@ where
     let rows = d.store.instances(&super::journal::stage_filter(stage))?;
     let running: HashSet<DeployId> =
         d.store.running(&super::journal::stage_filter(stage))?.iter().map(|r| r.id).collect();
-    let (mut serving, mut doomed) = classify(d, stage, seen, &rows, &running).await;
+    let Classified { mut serving, mut doomed, unseen } = classify(d, stage, seen, &rows, &running).await;
     limit(stage, &mut serving, &mut doomed, older_than, include_default);
+    let blind: HashSet<String> = unseen.iter().map(|(r, _)| slot_key(r)).collect();
+    plan.unseen = unseen_of(stage, seen, &unseen, d.proxy.keeps_hosts());
     if d.proxy.keeps_hosts()
         && let Some(hosts) = seen.hosts
     {
-        host_actions(d.proxy, stage, seen.state_id, hosts, &serving, &mut plan.actions);
+        host_actions(d.proxy, stage, seen.state_id, hosts, &serving, &blind, &mut plan.actions);
     }
     for (row, why) in &doomed {
         // A swarm slot's service that a doomed row shares with the row serving the slot: it
@@ -196,8 +219,16 @@ where
             });
         }
         for c in take_down(stage, row, false) {
-            let may_exist = match (&c, seen.containers) {
-                (Compensation::Container { name, .. }, Some(list)) => list.iter().any(|x| &x.name == name),
+            // Absent from a list that was read: nothing to remove. A list that failed proves
+            // nothing; the executor looks by name then.
+            let may_exist = match &c {
+                Compensation::Container { name, kind, .. } => {
+                    let list = match kind {
+                        InstanceKind::Container => seen.containers,
+                        InstanceKind::Service => seen.services,
+                    };
+                    list.is_none_or(|l| l.iter().any(|x| &x.name == name))
+                }
                 _ => true,
             };
             if may_exist {
@@ -206,8 +237,11 @@ where
         }
         if matches!(row.status, InstanceStatus::Live) {
             plan.removals.push(((*row).clone(), why.clone()));
-            // The slot goes for good (not replaced): its on_remove hook.
-            if !matches!(why, Reason::Replaced) && !serving.iter().any(|(s, _)| slot_key(s) == slot_key(row)) {
+            // The slot goes for good, on purpose (its TTL, max_instances): its on_remove hook.
+            // Not when it was replaced, and not when its container vanished: `docker container
+            // prune` taking a stopped preview must not drop the slot's database.
+            let on_purpose = matches!(why, Reason::Expired { .. } | Reason::BeyondMax { .. });
+            if on_purpose && !serving.iter().any(|(s, _)| slot_key(s) == slot_key(row)) {
                 let (away, unrunnable) = recover::take_slot_away(d.proxy, stage, row, seen.state_id);
                 for c in away.into_iter().filter(|c| matches!(c, Compensation::Hook { .. })) {
                     plan.actions.push(Action { what: c, slot: slot_key(row), why: why.clone() });
@@ -218,7 +252,17 @@ where
     }
     retry_hooks(d, stage, seen.state_id, &rows, &mut plan)?;
     let known: HashSet<&str> = rows.iter().map(|r| r.container_name.as_str()).collect();
-    for c in seen.containers.unwrap_or_default() {
+    let services = match stage.engine.instance_kind() {
+        InstanceKind::Service => seen.services.unwrap_or_default(),
+        InstanceKind::Container => &[],
+    };
+    let listed = seen
+        .containers
+        .unwrap_or_default()
+        .iter()
+        .map(|c| (c, InstanceKind::Container))
+        .chain(services.iter().map(|c| (c, InstanceKind::Service)));
+    for (c, kind) in listed {
         if ours(c, stage, seen.state_id, &known) && !known.contains(c.name.as_str()) {
             let domain = c
                 .labels
@@ -226,7 +270,7 @@ where
                 .and_then(|t| crate::domain::Tag::new(t).ok())
                 .map(|t| stage.host_name(&t));
             plan.actions.push(Action {
-                what: Compensation::Container { name: c.name.clone(), network: stage.network.clone(), domain },
+                what: Compensation::Container { name: c.name.clone(), kind, network: stage.network.clone(), domain },
                 slot: c.labels.get(engine::LABEL_SLOT).cloned().unwrap_or_default(),
                 why: Reason::OrphanContainer,
             });
@@ -234,6 +278,41 @@ where
     }
     plan.actions.sort_by_key(|a| a.what.phase());
     Ok(plan)
+}
+
+/// What a stage's plan could not look at, as leftovers: slots whose instance could not be
+/// inspected, and the lists that failed.
+fn unseen_of(
+    stage: &ResolvedStage,
+    seen: &Seen<'_>,
+    unseen: &[(&InstanceRecord, String)],
+    keeps_hosts: bool,
+) -> Vec<crate::domain::Leftover> {
+    let failed = |error: String| crate::domain::LeftoverCause::Failed { error };
+    let mut out: Vec<crate::domain::Leftover> = unseen
+        .iter()
+        .map(|(r, e): &(&InstanceRecord, String)| crate::domain::Leftover::Unseen {
+            what: format!("instance {} of {}", r.container_name, slot_key(r)),
+            cause: failed(e.clone()),
+        })
+        .collect();
+    let what = match stage.engine.instance_kind() {
+        InstanceKind::Container => "containers",
+        InstanceKind::Service => "services",
+    };
+    if seen.instances_of(stage).is_none() || seen.containers.is_none() {
+        out.push(crate::domain::Leftover::Unseen {
+            what: format!("{what} of {}/{} that no instance row names", stage.project, stage.stage),
+            cause: failed("the engine could not list them".into()),
+        });
+    }
+    if seen.hosts.is_none() && keeps_hosts {
+        out.push(crate::domain::Leftover::Unseen {
+            what: format!("proxy hosts of {}/{}", stage.project, stage.stage),
+            cause: failed("the proxy could not list them".into()),
+        });
+    }
+    out
 }
 
 /// `on_remove` hooks an earlier run could not finish, run again (with the stage's full env; else
@@ -280,17 +359,31 @@ fn retry_hooks<R, P: Proxy, S: Store, Pr>(
     Ok(())
 }
 
+/// Rows sorted by what `prune` does with them.
+struct Classified<'r> {
+    /// The instance serving each slot (the newest live row whose instance exists).
+    serving: Vec<Serving<'r>>,
+    /// Rows that go, and why.
+    doomed: Vec<(&'r InstanceRecord, Reason)>,
+    /// Live rows of slots one of whose instances could not be looked at, and why: such a slot
+    /// is kept exactly as it is.
+    unseen: Vec<(&'r InstanceRecord, String)>,
+}
+
 /// Sorts rows into the instances that serve their slot (the newest live row with a
-/// container) and those that go.
+/// container), those that go, and the slots that could not be looked at. Only a definite
+/// absence (a 404, with the instance list read) makes a live row's container "gone"; a look that
+/// failed keeps the whole slot as it is.
 async fn classify<'r, R: ContainerRuntime, P, S, Pr>(
     d: &Deployer<'_, R, P, S, Pr>,
     stage: &ResolvedStage,
     seen: &Seen<'_>,
     rows: &'r [InstanceRecord],
     running: &HashSet<DeployId>,
-) -> (Vec<Serving<'r>>, Vec<(&'r InstanceRecord, Reason)>) {
+) -> Classified<'r> {
     let mut doomed = Vec::new();
-    let mut candidates: BTreeMap<String, Vec<(&InstanceRecord, Option<ContainerInfo>)>> = BTreeMap::new();
+    let mut candidates: BTreeMap<String, Vec<(&InstanceRecord, EngineLook<ContainerInfo>)>> = BTreeMap::new();
+    let kind = stage.engine.instance_kind();
     for row in rows {
         match row.status {
             InstanceStatus::Pending if running.contains(&row.deploy_id) => {
@@ -299,26 +392,35 @@ async fn classify<'r, R: ContainerRuntime, P, S, Pr>(
             InstanceStatus::Pending | InstanceStatus::Retiring => doomed.push((row, Reason::LeftBehind)),
             InstanceStatus::Live => {
                 // A fresh look: the listing may predate a deploy that just finished.
-                let info = d.runtime.inspect(&row.container_name, &stage.network).await.ok().flatten();
-                candidates.entry(slot_key(row)).or_default().push((row, info));
+                let look = super::look_instance(d.runtime, kind, &row.container_name, &stage.network).await;
+                candidates.entry(slot_key(row)).or_default().push((row, look));
             }
         }
     }
+    let listed = seen.instances_of(stage).is_some();
     let mut serving = Vec::new();
+    let mut unseen = Vec::new();
     for rows in candidates.values() {
+        if let Some(e) = rows.iter().find_map(|(_, look)| match look {
+            Look::Unknown(e) => Some(one_line(e)),
+            _ => None,
+        }) {
+            unseen.extend(rows.iter().map(|(row, _)| (*row, e.clone())));
+            continue;
+        }
         let mut chosen = None;
-        for (row, info) in rows.iter().rev() {
-            match info {
-                Some(info) if chosen.is_none() => chosen = Some((*row, info.ip)),
-                Some(_) => doomed.push((row, Reason::Replaced)),
-                None if seen.containers.is_some() => doomed.push((row, Reason::ContainerGone)),
-                None => {}
+        for (row, look) in rows.iter().rev() {
+            match look {
+                Look::Found(info) if chosen.is_none() => chosen = Some((*row, info.ip)),
+                Look::Found(_) => doomed.push((row, Reason::Replaced)),
+                Look::Absent if listed => doomed.push((row, Reason::ContainerGone)),
+                Look::Absent | Look::Unknown(_) => {}
             }
         }
         serving.extend(chosen);
     }
     serving.sort_by_key(|(r, _)| (r.created_at, r.id));
-    (serving, doomed)
+    Classified { serving, doomed, unseen }
 }
 
 /// Moves serving instances past their TTL, then the oldest beyond `max_instances`, to `doomed`.
@@ -356,6 +458,7 @@ fn host_actions<P: Proxy>(
     state_id: &str,
     hosts: &[HostView],
     serving: &[Serving<'_>],
+    blind: &HashSet<String>,
     actions: &mut Vec<Action>,
 ) {
     for (row, ip) in serving {
@@ -396,6 +499,10 @@ fn host_actions<P: Proxy>(
     for h in hosts {
         let Some(slot) = our_host(h, stage, state_id) else { continue };
         let serves = serving.iter().any(|(r, _)| domain_of(stage, r).eq_ignore_ascii_case(&h.domain));
+        // A slot whose instance could not be looked at may well serve: its host stays.
+        if blind.contains(&slot) || (slot.is_empty() && !blind.is_empty()) {
+            continue;
+        }
         if !serves && (slot.is_empty() || !serving_slots.contains(&slot)) {
             let slot = if slot.is_empty() { format!("{}/{}/?", stage.project, stage.stage) } else { slot };
             actions.push(Action {
@@ -579,10 +686,16 @@ where
         let rows = self.store.instances(&super::journal::stage_filter(stage))?;
         let live: Vec<&InstanceRecord> = rows.iter().filter(|r| r.status == InstanceStatus::Live).collect();
         let current = live.iter().rev().find(|r| r.tag == req.tag.as_str());
+        let kind = stage.engine.instance_kind();
+        let mut notes = Vec::new();
         let running = match current {
-            Some(r) => match self.runtime.inspect(&r.container_name, &stage.network).await {
-                Ok(Some(info)) if info.state == "running" => Some(((*r).clone(), info.ip)),
-                _ => None,
+            Some(r) => match super::look_instance(self.runtime, kind, &r.container_name, &stage.network).await {
+                Look::Found(info) if info.state == "running" => Some(((*r).clone(), info.ip)),
+                Look::Found(_) | Look::Absent => None,
+                Look::Unknown(e) => {
+                    notes.push(format!("cannot look at {}: {}", r.container_name, one_line(&e)));
+                    None
+                }
             },
             None => None,
         };
@@ -592,8 +705,8 @@ where
             });
         let proxy = if self.proxy.keeps_hosts() {
             match self.proxy.find(&host).await {
-                Ok(None) => format!("create proxy host {host}"),
-                Ok(Some(h)) if h.belongs_to(&state_id, &slot.key()) => match (&running, unchanged) {
+                Look::Absent => format!("create proxy host {host}"),
+                Look::Found(h) if h.belongs_to(&state_id, &slot.key()) => match (&running, unchanged) {
                     (Some((r, _)), true) => format!("keep proxy host {host} on {}", r.container_name),
                     (Some((r, _)), false) if matches!(stage.engine, crate::config::Engine::Swarm(_)) => format!(
                         "keep proxy host {host} on service {}: Swarm updates it in place, start-first",
@@ -604,8 +717,10 @@ where
                         h.target.map_or_else(|| "?".to_owned(), |t| t.to_string())
                     ),
                 },
-                Ok(Some(h)) => format!("refuse: proxy host {host} (id {}) is not this slot's ({:?})", h.id, h.owner),
-                Err(e) => format!("unknown: cannot ask the proxy: {}", crate::report::one_line(&e)),
+                Look::Found(h) => {
+                    format!("refuse: proxy host {host} (id {}) is not this slot's ({:?})", h.id, h.owner)
+                }
+                Look::Unknown(e) => format!("unknown: cannot ask the proxy: {}", one_line(&e)),
             }
         } else {
             "none: the URL is the container's own address".to_owned()

@@ -13,8 +13,9 @@ use super::journal::{emit, stage_filter, store_leftovers};
 use super::undo::{self, Compensation};
 use crate::config::Access;
 use crate::config::ResolvedStage;
-use crate::domain::{DeployId, DeployStatus, InstanceStatus, Tag};
-use crate::engine::ContainerRuntime;
+use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, Tag};
+use crate::engine::{ContainerRuntime, EngineLook};
+use crate::look::Look;
 use crate::proxy::{HostAccess, Proxy, Upstream};
 use crate::report::{Event, Level, Step, one_line};
 use crate::store::{DeployEnd, DeployRecord, InstanceRecord, Store};
@@ -117,6 +118,7 @@ pub(super) fn take_down(stage: &ResolvedStage, row: &InstanceRecord, delete_host
     }
     out.push(Compensation::Container {
         name: row.container_name.clone(),
+        kind: stage.engine.instance_kind(),
         network: stage.network.clone(),
         domain: Some(domain),
     });
@@ -133,18 +135,29 @@ pub(super) fn service_back_to(stage: &ResolvedStage, live: &InstanceRecord) -> C
     }
 }
 
-/// Where the newest of `rows` whose container still exists listens, on the stage's network.
+/// Where the newest of `rows` whose instance still exists listens, on the stage's network:
+/// [`Look::Absent`] only when every one of them is definitely gone; a look that failed before a
+/// found one is [`Look::Unknown`] (that row may well serve).
 pub(super) async fn upstream_of_newest<R: ContainerRuntime, P, S, Pr>(
     d: &Deployer<'_, R, P, S, Pr>,
     stage: &ResolvedStage,
     rows: &[InstanceRecord],
-) -> Option<Upstream> {
+) -> EngineLook<Upstream> {
     for row in rows.iter().rev() {
-        if let Ok(Some(info)) = d.runtime.inspect(&row.container_name, &stage.network).await {
-            return Some(Upstream { name: row.container_name.clone(), ip: info.ip, port: port_of(stage, row) });
+        let kind = stage.engine.instance_kind();
+        match super::look_instance(d.runtime, kind, &row.container_name, &stage.network).await {
+            Look::Found(info) => {
+                return Look::Found(Upstream {
+                    name: row.container_name.clone(),
+                    ip: info.ip,
+                    port: port_of(stage, row),
+                });
+            }
+            Look::Absent => {}
+            Look::Unknown(e) => return Look::Unknown(e),
         }
     }
-    None
+    Look::Absent
 }
 
 /// Running deploys of `stage` other than `ours` (abandoned, when the caller holds the lock).
@@ -157,21 +170,38 @@ pub(super) fn find<R, P, S: Store, Pr>(
 }
 
 /// The compensations that undo abandoned deploy `dead`: for each of its rows, its slot's host
-/// back to the instance serving the slot (or deleted), its container, its row.
+/// back to the instance serving the slot (or deleted), its container, its row. A slot whose
+/// serving instance could not be looked at keeps its host; that is returned as an
+/// [`Leftover::Unseen`].
 pub(super) async fn undo_of<R: ContainerRuntime, P, S: Store, Pr>(
     d: &Deployer<'_, R, P, S, Pr>,
     stage: &ResolvedStage,
     dead: &DeployRecord,
     rows: &[InstanceRecord],
-) -> Vec<Compensation> {
+) -> (Vec<Compensation>, Vec<Leftover>) {
     let mut comps = Vec::new();
+    let mut unseen = Vec::new();
     for row in rows.iter().filter(|i| i.deploy_id == dead.id && i.status != InstanceStatus::Live) {
         let serving: Vec<InstanceRecord> = rows
             .iter()
             .filter(|o| o.tag == row.tag && o.status == InstanceStatus::Live && o.id != row.id)
             .cloned()
             .collect();
-        let to = upstream_of_newest(d, stage, &serving).await;
+        let to = match upstream_of_newest(d, stage, &serving).await {
+            Look::Found(up) => Some(up),
+            Look::Absent => None,
+            Look::Unknown(e) => {
+                // The slot's live instance may serve: its host stays as it is (it is never
+                // deleted on a failed look). The dead deploy's container is kept while the host
+                // points at it, and the next run looks again.
+                unseen.push(Leftover::Unseen {
+                    what: format!("the instance serving {}/{}/{}", row.project, row.stage, row.tag),
+                    cause: crate::domain::LeftoverCause::Failed { error: one_line(&e) },
+                });
+                comps.extend(take_down(stage, row, false));
+                continue;
+            }
+        };
         comps.push(Compensation::Host {
             slot: format!("{}/{}/{}", row.project, row.stage, row.tag),
             domain: domain_of(stage, row),
@@ -186,7 +216,7 @@ pub(super) async fn undo_of<R: ContainerRuntime, P, S: Store, Pr>(
         }
         comps.extend(take_down(stage, row, false));
     }
-    comps
+    (comps, unseen)
 }
 
 /// Rolls back every abandoned deploy of `stage`; logs into `ours` when given. What could not be
@@ -225,11 +255,15 @@ pub(super) async fn abandoned<R, P, S, Pr>(
                 continue;
             }
         };
-        let comps = undo_of(d, stage, &dead, &rows).await;
-        let leftovers = undo::execute(d, state_id, comps, &mut |c, o| {
+        let (comps, unseen) = undo_of(d, stage, &dead, &rows).await;
+        for u in &unseen {
+            log(u.to_string(), Level::Warn);
+        }
+        let mut leftovers = undo::execute(d, state_id, comps, &mut |c, o| {
             log(undo::line(c, o), if o.is_ok() { Level::Info } else { Level::Warn });
         })
         .await;
+        leftovers.extend(unseen);
         store_leftovers(d, log_into, Some(dead.id), (stage.project.as_str(), stage.stage.as_str()), &leftovers);
         let left: Vec<String> = leftovers.iter().map(ToString::to_string).collect();
         let error = if left.is_empty() {

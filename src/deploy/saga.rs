@@ -27,6 +27,7 @@ use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, Slot, Trig
 use crate::engine::{self, ContainerRuntime, ContainerSpec, PullProgress, PulledImage};
 use crate::health::{self, Probe};
 use crate::lock::StageLock;
+use crate::look::Look;
 use crate::naming;
 use crate::notify::{Notification, NotifyEvent};
 use crate::proxy::{self, Ensured, Marker, Proxy, Upstream};
@@ -342,7 +343,9 @@ where
         if live.digest != digest {
             return Ok(None);
         }
-        let Some(info) = self.d.runtime.inspect(&live.container_name, &stage.network).await? else { return Ok(None) };
+        let kind = stage.engine.instance_kind();
+        let look = super::look_instance(self.d.runtime, kind, &live.container_name, &stage.network).await;
+        let Some(info) = look.into_result()? else { return Ok(None) };
         if info.state != "running" {
             return Ok(None);
         }
@@ -453,7 +456,7 @@ where
                 pulled.reference, stage.project
             )));
         }
-        let existing = self.d.runtime.service(name).await?;
+        let existing = self.d.runtime.service(name).await.into_result()?;
         if let Some(s) = &existing {
             let label = |k: &str| s.labels.get(k).map(String::as_str);
             if label(engine::LABEL_MANAGED) != Some("true") || label(engine::LABEL_SLOT) != Some(&self.slot.key()) {
@@ -469,7 +472,12 @@ where
         }
         let row = self.record_instance(pulled)?;
         let undo = match &existing {
-            None => Compensation::Container { name: name.clone(), network: stage.network.clone(), domain: None },
+            None => Compensation::Container {
+                name: name.clone(),
+                kind: engine::InstanceKind::Service,
+                network: stage.network.clone(),
+                domain: None,
+            },
             Some(s) => Compensation::Service { name: name.clone(), image: s.image.clone(), generation: s.generation },
         };
         self.undo.borrow_mut().extend([Compensation::Row { row, container: name.clone() }, undo]);
@@ -518,7 +526,8 @@ where
         let ours = loop {
             let svc = runtime
                 .service(name)
-                .await?
+                .await
+                .into_result()?
                 .ok_or_else(|| StepError::Invalid(format!("service {name} vanished while it was starting")))?;
             let tasks = runtime.tasks(name, &stage.network).await?;
             let ours: Vec<engine::TaskInfo> = tasks.into_iter().filter(|t| t.generation == generation).collect();
@@ -597,7 +606,12 @@ where
         let row = self.record_instance(pulled)?;
         self.undo.borrow_mut().extend([
             Compensation::Row { row, container: self.container_name.clone() },
-            Compensation::Container { name: self.container_name.clone(), network: stage.network.clone(), domain: None },
+            Compensation::Container {
+                name: self.container_name.clone(),
+                kind: engine::InstanceKind::Container,
+                network: stage.network.clone(),
+                domain: None,
+            },
         ]);
         let spec = ContainerSpec {
             name: self.container_name.clone(),
@@ -651,9 +665,11 @@ where
     async fn name_taken(&self) -> StepError {
         let name = &self.container_name;
         let holder = match self.d.runtime.inspect(name, "").await {
-            Ok(Some(h)) => h,
-            Ok(None) => return StepError::Invalid(format!("container {name} existed and is gone now; deploy again")),
-            Err(e) => {
+            Look::Found(h) => h,
+            Look::Absent => {
+                return StepError::Invalid(format!("container {name} existed and is gone now; deploy again"));
+            }
+            Look::Unknown(e) => {
                 return StepError::Invalid(format!(
                     "container {name} already exists and could not be looked at ({}); check it with `docker inspect {name}`",
                     one_line(&e)
@@ -726,7 +742,12 @@ where
             what: what.clone(),
             auth: stage.registry_auth.clone(),
         };
-        let undo = Compensation::Container { name: run.name.clone(), network: stage.network.clone(), domain: None };
+        let undo = Compensation::Container {
+            name: run.name.clone(),
+            kind: engine::InstanceKind::Container,
+            network: stage.network.clone(),
+            domain: None,
+        };
         self.undo.borrow_mut().push(undo.clone());
         self.log(step, Level::Info, format!("running {} in {}", what.command.join(" "), run.name));
         let bound = what.timeout + self.d.timeouts.engine;
@@ -750,7 +771,7 @@ where
 
     async fn health(&self, container_id: &str) -> Result<Upstream, StepError> {
         let stage = &self.req.stage;
-        let info = self.d.runtime.inspect(container_id, &stage.network).await?.ok_or_else(|| {
+        let info = self.d.runtime.inspect(container_id, &stage.network).await.into_result()?.ok_or_else(|| {
             StepError::Invalid(format!("container {} vanished right after it started", self.container_name))
         })?;
         if info.exit_code.is_some() || info.restarts > 0 {
@@ -807,7 +828,20 @@ where
             .into_iter()
             .filter(|i| i.status == InstanceStatus::Live && i.deploy_id != self.id)
             .collect();
-        let previous = recover::upstream_of_newest(self.d, stage, &replaced).await;
+        // The instance serving the slot now is what a rollback points the host back at: when
+        // it cannot be looked at, traffic does not move (a failed look never deletes a live
+        // slot's host).
+        let previous = match recover::upstream_of_newest(self.d, stage, &replaced).await {
+            Look::Found(up) => Some(up),
+            Look::Absent => None,
+            Look::Unknown(e) => {
+                return Err(StepError::Invalid(format!(
+                    "cannot look at the instance serving {} now ({}); traffic stays on it",
+                    self.slot,
+                    one_line(&e)
+                )));
+            }
+        };
         self.replaced.replace(replaced);
         {
             let mut undo = self.undo.borrow_mut();

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use super::Deployer;
 use crate::domain::{InstanceStatus, Leftover, LeftoverCause};
-use crate::engine::{self, ContainerRuntime, Removal};
+use crate::engine::{self, ContainerRuntime, InstanceKind, Removal};
+use crate::look::Look;
 use crate::proxy::{self, Ensured, HostAccess, Marker, Proxy, Removed, Upstream};
 use crate::report::one_line;
 use crate::store::{InstancePatch, Store};
@@ -42,10 +43,13 @@ pub enum Compensation {
         /// Who may open it, when it is (re)written.
         access: HostAccess,
     },
-    /// Remove a container, unless `domain`'s host points at it (then it is kept).
+    /// Remove a container (or a swarm slot's service), unless `domain`'s host points at it
+    /// (then it is kept).
     Container {
         /// Its name.
         name: String,
+        /// A container, or a service: it is looked up as this kind only.
+        kind: InstanceKind,
         /// The Docker network whose address of it a host may forward to.
         network: String,
         /// The host name of its slot, when a host could point at it.
@@ -203,7 +207,7 @@ where
     R: ContainerRuntime,
 {
     use engine::UpdateState;
-    let look = || async { d.runtime.service(name).await.map_err(|e| one_line(&e)) };
+    let look = || async { d.runtime.service(name).await.map_err(|e| one_line(&e)).into_result() };
     let work = async {
         let mut asked = false;
         loop {
@@ -214,7 +218,7 @@ where
                 }
                 // Swarm may be rolling back on its own meanwhile: then the version moved on and
                 // the next look finds the old spec.
-                if let Err(e) = d.runtime.rollback_service(name, s.version).await {
+                if let Err(e) = d.runtime.rollback_service(name).await {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     if look().await?.is_none_or(|s| s.generation != generation) {
                         return Err(one_line(&e));
@@ -255,6 +259,17 @@ struct Run<'s> {
     undone: HashSet<i64>,
 }
 
+/// Bounds a look by `limit`; a hang is a look that failed.
+async fn within_look<T, E: std::error::Error>(
+    limit: Duration,
+    work: impl Future<Output = crate::look::Look<T, E>>,
+) -> crate::look::Look<T, String> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(look) => look.map_err(|e| one_line(&e)),
+        Err(_) => Look::Unknown(format!("no answer within {}", humantime::format_duration(limit))),
+    }
+}
+
 /// Bounds `work` by `limit`; a hang becomes an error line.
 async fn within<T, E: std::error::Error>(
     limit: Duration,
@@ -278,8 +293,8 @@ impl Run<'_> {
             Compensation::Host { slot, domain, to, unsettled, access } => {
                 self.host(d, slot, domain, to.as_ref().map(|u| (u, access)), *unsettled).await
             }
-            Compensation::Container { name, network, domain } => {
-                self.container(d, name, network, domain.as_deref()).await
+            Compensation::Container { name, kind, network, domain } => {
+                self.container(d, name, *kind, network, domain.as_deref()).await
             }
             Compensation::Service { name, generation, .. } => {
                 let outcome = service_back(d, name, *generation).await;
@@ -389,6 +404,7 @@ impl Run<'_> {
         &mut self,
         d: &Deployer<'_, R, P, S, Pr>,
         name: &str,
+        kind: InstanceKind,
         network: &str,
         domain: Option<&str>,
     ) -> Outcome
@@ -399,10 +415,11 @@ impl Run<'_> {
         let left = |cause| Leftover::Container { name: name.to_owned(), cause };
         let failed = |error| left(LeftoverCause::Failed { error });
         let limit = d.timeouts.engine;
-        let info = match within(limit, d.runtime.inspect(name, network)).await {
-            Ok(Some(info)) => info,
-            Ok(None) => return Ok("it was already gone".to_owned()),
-            Err(e) => return Err(failed(e)),
+        // Only a definite "no such container" is gone; a look that failed keeps it.
+        let info = match within_look(limit, super::look_instance(d.runtime, kind, name, network)).await {
+            Look::Found(info) => info,
+            Look::Absent => return Ok("it was already gone".to_owned()),
+            Look::Unknown(e) => return Err(failed(format!("could not look: {e}"))),
         };
         if info.labels.get(engine::LABEL_MANAGED).is_none_or(|m| m != "true") {
             // Its name was taken before our create (which then failed): not ours.
@@ -435,16 +452,22 @@ impl Run<'_> {
             if self.unsettled.contains(domain) {
                 return Err(left(LeftoverCause::Unsettled));
             }
-            match within(d.timeouts.proxy, d.proxy.find(domain)).await {
-                Ok(Some(h)) if h.target.as_ref().is_some_and(|t| proxy::points_at(t, name, info.ip)) => {
+            match within_look(d.timeouts.proxy, d.proxy.find(domain)).await {
+                Look::Found(h) if h.target.as_ref().is_some_and(|t| proxy::points_at(t, name, info.ip)) => {
                     return Err(left(LeftoverCause::InUse { host: domain.to_owned() }));
                 }
-                Ok(_) => {}
-                Err(e) => return Err(failed(format!("cannot ask the proxy whether {domain} points at it: {e}"))),
+                Look::Found(_) | Look::Absent => {}
+                Look::Unknown(e) => {
+                    return Err(failed(format!("cannot ask the proxy whether {domain} points at it: {e}")));
+                }
             }
         }
-        let removal =
-            async { if info.is_service { d.runtime.remove_service(name).await } else { d.runtime.remove(name).await } };
+        let removal = async {
+            match kind {
+                InstanceKind::Service => d.runtime.remove_service(name).await,
+                InstanceKind::Container => d.runtime.remove(name).await,
+            }
+        };
         match within(limit, removal).await {
             Ok(Removal::Removed) => Ok(String::new()),
             Ok(Removal::AlreadyGone) => Ok("it was already gone".to_owned()),

@@ -21,7 +21,8 @@ use super::{
     ContainerInfo, ContainerRuntime, ContainerSpec, ImageInfo, LABEL_MANAGED, LogStream, LogsRequest, PullProgress,
     PulledImage, Removal, RuntimeError,
 };
-use super::{RegistryAuth, RestartPolicy};
+use super::{EngineLook, RegistryAuth, RestartPolicy};
+use crate::look::Look;
 use crate::report::one_line;
 
 /// The Docker Engine.
@@ -126,7 +127,11 @@ impl DockerRuntime {
     async fn poll_exit(&self, id: &str) -> Result<i64, RuntimeError> {
         let mut first_restarts = None;
         loop {
-            let Some(info) = self.inspect(id, "").await? else { return Err(removed_while_waiting(id)) };
+            let info = match self.inspect(id, "").await {
+                Look::Found(info) => info,
+                Look::Absent => return Err(removed_while_waiting(id)),
+                Look::Unknown(e) => return Err(e),
+            };
             if let Some(code) = info.exit_code {
                 return Ok(code);
             }
@@ -362,14 +367,11 @@ impl ContainerRuntime for DockerRuntime {
         self.docker.start_container(id, None).await.map_err(|e| engine_error("start container", id, e))
     }
 
-    async fn inspect(&self, id: &str, network: &str) -> Result<Option<ContainerInfo>, RuntimeError> {
+    async fn inspect(&self, id: &str, network: &str) -> EngineLook<ContainerInfo> {
         let c = match self.docker.inspect_container(id, None).await {
             Ok(c) => c,
-            // Not a container: a slot of a swarm stage is a service of that name.
-            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => {
-                return self.service_as_container(id).await;
-            }
-            Err(e) => return Err(engine_error("inspect container", id, e)),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => return Look::Absent,
+            Err(e) => return Look::Unknown(engine_error("inspect container", id, e)),
         };
         let state = c.state.as_ref();
         let ip = c
@@ -380,7 +382,7 @@ impl ContainerRuntime for DockerRuntime {
             .and_then(|e| e.ip_address.as_deref())
             .and_then(|ip| ip.parse().ok());
         let status = state.and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_default();
-        Ok(Some(ContainerInfo {
+        Look::Found(ContainerInfo {
             id: c.id.unwrap_or_default(),
             name: c.name.unwrap_or_default().trim_start_matches('/').to_owned(),
             state: status,
@@ -390,7 +392,7 @@ impl ContainerRuntime for DockerRuntime {
             labels: c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default().into_iter().collect(),
             image: c.config.and_then(|c| c.image).unwrap_or_default(),
             is_service: false,
-        }))
+        })
     }
 
     async fn wait_exit(&self, id: &str) -> Result<i64, RuntimeError> {
@@ -482,7 +484,6 @@ impl ContainerRuntime for DockerRuntime {
         let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
         let list =
             self.docker.list_containers(Some(options)).await.map_err(|e| engine_error("list", "containers", e))?;
-        let services = self.managed_services().await;
         Ok(list
             .into_iter()
             .map(|c| ContainerInfo {
@@ -501,7 +502,6 @@ impl ContainerRuntime for DockerRuntime {
                 image: c.image.unwrap_or_default(),
                 is_service: false,
             })
-            .chain(services)
             .collect())
     }
 
@@ -584,8 +584,16 @@ impl ContainerRuntime for DockerRuntime {
         self.ensure_overlay_(name).await
     }
 
-    async fn service(&self, name: &str) -> Result<Option<super::ServiceInfo>, RuntimeError> {
+    async fn service(&self, name: &str) -> EngineLook<super::ServiceInfo> {
         self.service_(name).await
+    }
+
+    async fn service_instance(&self, name: &str) -> EngineLook<ContainerInfo> {
+        self.service_as_container(name).await
+    }
+
+    async fn list_managed_services(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        self.managed_services().await
     }
 
     async fn create_service(
@@ -605,8 +613,8 @@ impl ContainerRuntime for DockerRuntime {
         self.update_service_(spec, version, auth).await
     }
 
-    async fn rollback_service(&self, name: &str, version: u64) -> Result<(), RuntimeError> {
-        self.rollback_service_(name, version).await
+    async fn rollback_service(&self, name: &str) -> Result<(), RuntimeError> {
+        self.rollback_service_(name).await
     }
 
     async fn remove_service(&self, name: &str) -> Result<Removal, RuntimeError> {
@@ -631,9 +639,10 @@ impl ContainerRuntime for DockerRuntime {
         req: LogsRequest,
         on_line: &mut dyn FnMut(LogStream, &str),
     ) -> Result<(), RuntimeError> {
+        // Not a container: a slot of a swarm stage is a service of that name.
         if let Err(BollardError::DockerResponseServerError { status_code: 404, .. }) =
             self.docker.inspect_container(id, None).await
-            && self.service_as_container(id).await.ok().flatten().is_some()
+            && let Look::Found(_) = self.service_as_container(id).await
         {
             return self.service_logs_(id, req, on_line).await;
         }

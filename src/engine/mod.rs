@@ -15,6 +15,20 @@ pub use swarm::{EndpointMode, ServiceInfo, ServiceSpec, SwarmInfo, TaskInfo, Upd
 
 use crate::secret::Secret;
 
+/// What a look at one engine resource found: there, not there (a 404), or could not look.
+pub type EngineLook<T> = crate::look::Look<T, RuntimeError>;
+
+/// What an instance of a slot is in the engine: a container (the Docker engine), or a service
+/// (the Swarm engine). The by-name calls that undo an instance look it up as this kind only, so
+/// that a swarm that cannot answer is never read as "no such service".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstanceKind {
+    /// A container.
+    Container,
+    /// A Swarm service.
+    Service,
+}
+
 /// Prefix of every label tiny-forge sets; user labels may not use it.
 pub const LABEL_PREFIX: &str = "dev.tiny-forge.";
 /// Present (`true`) on every container tiny-forge creates. Nothing without it is ever touched.
@@ -317,11 +331,9 @@ pub trait ContainerRuntime {
     /// When the engine refuses.
     async fn start(&self, id: &str) -> Result<(), RuntimeError>;
 
-    /// Inspects a container; `None` when it does not exist. `ip` is its address on `network`.
-    ///
-    /// # Errors
-    /// On engine failure.
-    async fn inspect(&self, id: &str, network: &str) -> Result<Option<ContainerInfo>, RuntimeError>;
+    /// Inspects a container (never a service): [`Look::Absent`](crate::look::Look::Absent) only
+    /// when the engine says there is no such container; `ip` is its address on `network`.
+    async fn inspect(&self, id: &str, network: &str) -> EngineLook<ContainerInfo>;
 
     /// Resolves when the container first exits since it was created, with that exit's code:
     /// also when its restart policy has already restarted it (-1 where the engine no longer
@@ -344,10 +356,10 @@ pub trait ContainerRuntime {
     /// On engine failure.
     async fn remove(&self, id: &str) -> Result<Removal, RuntimeError>;
 
-    /// Every container carrying [`LABEL_MANAGED`], running or not.
+    /// Every container carrying [`LABEL_MANAGED`], running or not (never a service).
     ///
     /// # Errors
-    /// On engine failure.
+    /// On engine failure: the list is complete or it is an error.
     async fn list_managed(&self) -> Result<Vec<ContainerInfo>, RuntimeError>;
 
     /// The registry's digest of `image` (`repo:tag`) now, asked through the engine (a manifest
@@ -401,12 +413,26 @@ pub trait ContainerRuntime {
         Err(no_swarm("create overlay network", name))
     }
 
-    /// The service named `name`; `None` when there is none.
+    /// The service named `name`: [`Look::Absent`](crate::look::Look::Absent) only when a
+    /// manager says there is none; a locked swarm, a manager without a leader and a node that is
+    /// not a manager are [`Look::Unknown`](crate::look::Look::Unknown).
+    async fn service(&self, name: &str) -> EngineLook<ServiceInfo> {
+        crate::look::Look::Unknown(no_swarm("inspect service", name))
+    }
+
+    /// Service `name` seen as an instance of a slot (`running` when a task of its current spec
+    /// runs), with the same three answers as [`ContainerRuntime::service`].
+    async fn service_instance(&self, name: &str) -> EngineLook<ContainerInfo> {
+        crate::look::Look::Unknown(no_swarm("inspect service", name))
+    }
+
+    /// Every service carrying [`LABEL_MANAGED`], seen as instances.
     ///
     /// # Errors
-    /// On engine failure.
-    async fn service(&self, name: &str) -> Result<Option<ServiceInfo>, RuntimeError> {
-        Err(no_swarm("inspect service", name))
+    /// When the swarm cannot be asked (not a manager, locked, no leader): never an empty list
+    /// for a swarm that could not answer.
+    async fn list_managed_services(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        Err(no_swarm("list", "services"))
     }
 
     /// Creates a service; returns its id. `auth` goes with the request, so that every node can
@@ -434,12 +460,12 @@ pub trait ContainerRuntime {
         Err(no_swarm("update service", &spec.name))
     }
 
-    /// Puts service `name` back on the spec it had before its last update (Swarm's rollback).
+    /// Puts service `name` back on the spec it had before its last update (Swarm's rollback),
+    /// at the version the service has when the call is made.
     ///
     /// # Errors
     /// When the engine refuses.
-    async fn rollback_service(&self, name: &str, version: u64) -> Result<(), RuntimeError> {
-        let _ = version;
+    async fn rollback_service(&self, name: &str) -> Result<(), RuntimeError> {
         Err(no_swarm("roll back service", name))
     }
 
@@ -487,4 +513,19 @@ pub trait ContainerRuntime {
         req: LogsRequest,
         on_line: &mut dyn FnMut(LogStream, &str),
     ) -> Result<(), RuntimeError>;
+}
+
+/// Every managed container and service, for display (`list`): `None` when either could not be
+/// read. A node outside any swarm simply has no services. Never use this to decide a removal:
+/// it is for showing states only.
+pub async fn managed_for_display<R: ContainerRuntime>(runtime: &R) -> Option<Vec<ContainerInfo>> {
+    let mut all = runtime.list_managed().await.ok()?;
+    match runtime.list_managed_services().await {
+        Ok(services) => all.extend(services),
+        Err(_) => match runtime.swarm_info().await {
+            Ok(info) if info.state.is_empty() || info.state == "inactive" => {}
+            _ => return None,
+        },
+    }
+    Some(all)
 }

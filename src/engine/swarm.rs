@@ -22,7 +22,8 @@ use bollard::query_parameters::{
 use serde::Deserialize;
 
 use super::docker::{DockerRuntime, credentials, engine_error, forward_lines, logs_options, tail_lines};
-use super::{ContainerInfo, LABEL_MANAGED, RegistryAuth, Removal, RuntimeError};
+use super::{ContainerInfo, EngineLook, LABEL_MANAGED, RegistryAuth, Removal, RuntimeError};
+use crate::look::Look;
 
 /// How a service is reached on its overlay network.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -302,43 +303,22 @@ fn not_there(e: &BollardError) -> bool {
     matches!(e, BollardError::DockerResponseServerError { status_code: 404, .. })
 }
 
-/// Whether this engine can show us services at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Visibility {
-    /// Not in a swarm (or a worker, which cannot list services): there are no services of ours
-    /// to see, and the by-name calls answer for containers only.
-    None,
-    /// A manager: services are asked about; any error is an error.
-    Manager,
-    /// In a swarm we cannot ask now (locked, pending, in error).
-    Unavailable,
-}
-
 impl DockerRuntime {
-    /// What the by-name calls may expect from this engine about services.
-    async fn visibility(&self) -> Result<Visibility, RuntimeError> {
+    /// Fails unless this engine is a swarm manager that can answer now: a node outside a
+    /// swarm, a worker, and a swarm that is locked, pending or in error cannot tell us which
+    /// services exist, so nothing may be read as "no such service" there.
+    async fn services_visible(&self, subject: &str) -> Result<(), RuntimeError> {
         let info = self.docker().info().await.map_err(|e| engine_error("read info of", "engine", e))?;
         let swarm = info.swarm.unwrap_or_default();
         let state = swarm.local_node_state.map(|s| s.to_string()).unwrap_or_default();
-        Ok(match state.as_str() {
-            "active" if swarm.control_available == Some(true) => Visibility::Manager,
-            // A worker cannot list services: none of ours to see from here.
-            "" | "inactive" | "active" => Visibility::None,
-            _ => Visibility::Unavailable,
-        })
-    }
-
-    /// Fails unless services can be asked about; `Ok(false)` when there are none to see.
-    async fn services_visible(&self, subject: &str) -> Result<bool, RuntimeError> {
-        match self.visibility().await? {
-            Visibility::None => Ok(false),
-            Visibility::Manager => Ok(true),
-            Visibility::Unavailable => Err(RuntimeError::Other {
-                op: "look for service",
-                subject: subject.to_owned(),
-                message: "the swarm cannot answer now (locked, or its managers have no quorum); unlock it or wait, then run again".into(),
-            }),
-        }
+        let message = match state.as_str() {
+            "active" if swarm.control_available == Some(true) => return Ok(()),
+            "active" => "this node is a swarm worker, which cannot see services; run tiny-forge on a manager",
+            "" | "inactive" => "this engine is not in a swarm (was swarm mode left?); a swarm stage needs a manager",
+            "locked" => "the swarm is locked (autolock after a restart); unlock it with `docker swarm unlock`",
+            _ => "the swarm cannot answer now (pending, or in error); wait, then run again",
+        };
+        Err(RuntimeError::Other { op: "look for service", subject: subject.to_owned(), message: message.into() })
     }
 
     pub(super) async fn swarm_info_(&self) -> Result<SwarmInfo, RuntimeError> {
@@ -393,12 +373,12 @@ impl DockerRuntime {
         }
     }
 
-    pub(super) async fn service_(&self, name: &str) -> Result<Option<ServiceInfo>, RuntimeError> {
+    pub(super) async fn service_(&self, name: &str) -> EngineLook<ServiceInfo> {
         let options = InspectServiceOptionsBuilder::default().insert_defaults(false).build();
         match self.docker().inspect_service(name, Some(options)).await {
-            Ok(s) => Ok(Some(service_info(s))),
-            Err(e) if not_there(&e) => Ok(None),
-            Err(e) => Err(engine_error("inspect service", name, e)),
+            Ok(s) => Look::Found(service_info(s)),
+            Err(e) if not_there(&e) => Look::Absent,
+            Err(e) => Look::Unknown(engine_error("inspect service", name, e)),
         }
     }
 
@@ -432,12 +412,16 @@ impl DockerRuntime {
         Ok(())
     }
 
-    pub(super) async fn rollback_service_(&self, name: &str, version: u64) -> Result<(), RuntimeError> {
+    /// Swarm's rollback of service `name`, at the version it has now: Swarm bumps the version
+    /// whenever it changes the update status, so the caller's earlier look may be stale, and
+    /// sending it would be refused as "out of sequence".
+    pub(super) async fn rollback_service_(&self, name: &str) -> Result<(), RuntimeError> {
         let current = self
             .docker()
             .inspect_service(name, None::<bollard::query_parameters::InspectServiceOptions>)
             .await
             .map_err(|e| engine_error("inspect service", name, e))?;
+        let version = current.version.as_ref().and_then(|v| v.index).unwrap_or(0);
         let options = UpdateServiceOptionsBuilder::default()
             .version(i32::try_from(version).unwrap_or(i32::MAX))
             .rollback("previous")
@@ -534,21 +518,28 @@ impl DockerRuntime {
             .is_some_and(|t| !t.is_empty() && t.first().is_some_and(|w| w != "NONE")))
     }
 
-    /// Service `name` seen as an instance (for the by-name calls that work on both engines):
-    /// `running` when a task of its current spec runs.
-    pub(super) async fn service_as_container(&self, name: &str) -> Result<Option<ContainerInfo>, RuntimeError> {
-        if !self.services_visible(name).await? {
-            return Ok(None);
+    /// Service `name` seen as an instance of a slot: `running` when a task of its current spec
+    /// runs. Unknown unless a manager that can answer says whether it exists.
+    pub(super) async fn service_as_container(&self, name: &str) -> EngineLook<ContainerInfo> {
+        if let Err(e) = self.services_visible(name).await {
+            return Look::Unknown(e);
         }
-        let Some(s) = self.service_(name).await? else { return Ok(None) };
-        let tasks = self.tasks_(name, "").await?;
+        let s = match self.service_(name).await {
+            Look::Found(s) => s,
+            Look::Absent => return Look::Absent,
+            Look::Unknown(e) => return Look::Unknown(e),
+        };
+        let tasks = match self.tasks_(name, "").await {
+            Ok(t) => t,
+            Err(e) => return Look::Unknown(e),
+        };
         let current: Vec<&TaskInfo> = tasks.iter().filter(|t| t.image == s.image && t.desired == "running").collect();
         let state = if current.iter().any(|t| t.state == "running") {
             "running".to_owned()
         } else {
             current.first().map_or_else(|| "pending".to_owned(), |t| t.state.clone())
         };
-        Ok(Some(s.as_instance(state)))
+        Look::Found(s.as_instance(state))
     }
 
     /// Removes service `name` when there is one.
@@ -560,17 +551,14 @@ impl DockerRuntime {
         }
     }
 
-    /// Every service carrying [`LABEL_MANAGED`], seen as instances; none when the engine is
-    /// not a swarm manager, or cannot list them now (only orphan services then go unnoticed;
-    /// live ones are looked up by name).
-    pub(super) async fn managed_services(&self) -> Vec<ContainerInfo> {
-        if !matches!(self.visibility().await, Ok(Visibility::Manager)) {
-            return Vec::new();
-        }
+    /// Every service carrying [`LABEL_MANAGED`], seen as instances; an error (never an empty
+    /// list) when the swarm cannot be asked.
+    pub(super) async fn managed_services(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        self.services_visible("services").await?;
         let filters = HashMap::from([("label", vec![format!("{LABEL_MANAGED}=true")])]);
         let options = ListServicesOptionsBuilder::default().filters(&filters).build();
-        let Ok(list) = self.docker().list_services(Some(options)).await else { return Vec::new() };
-        list.into_iter().map(|s| service_info(s).as_instance("running".into())).collect()
+        let list = self.docker().list_services(Some(options)).await.map_err(|e| engine_error("list", "services", e))?;
+        Ok(list.into_iter().map(|s| service_info(s).as_instance("running".into())).collect())
     }
 
     /// Service `name`'s log lines, each with its stream.

@@ -19,8 +19,9 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Deleted, HostAccess, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
+use super::{Deleted, HostAccess, HostView, Marker, Owner, Proxy, ProxyError, ProxyLook, Target, Upstream};
 use crate::config::ForwardTo;
+use crate::look::Look;
 use crate::secret::Secret;
 
 /// The `vars` key naming the state file that made the route.
@@ -268,9 +269,12 @@ impl Proxy for CaddyProxy {
         format!("http://{}", domain.to_ascii_lowercase())
     }
 
-    async fn find(&self, domain: &str) -> Result<Option<HostView>, ProxyError> {
-        let routes = self.routes().await?.unwrap_or_default();
-        Ok(routes.iter().position(|r| is_route_of(r, domain)).map(|i| view(&routes, i, domain)))
+    async fn find(&self, domain: &str) -> ProxyLook<HostView> {
+        let routes = match self.routes().await {
+            Ok(r) => r.unwrap_or_default(),
+            Err(e) => return Look::Unknown(e),
+        };
+        Look::from_result(Ok(routes.iter().position(|r| is_route_of(r, domain)).map(|i| view(&routes, i, domain))))
     }
 
     async fn list_marked(&self) -> Result<Vec<HostView>, ProxyError> {
@@ -372,7 +376,7 @@ mod tests {
             ForwardTo::Ip,
             crate::http::client().unwrap(),
         );
-        let found = caddy.find("a.x").await.expect("an answer after the restart");
+        let found = caddy.find("a.x").await.into_result().expect("an answer after the restart");
         assert!(found.is_some());
         server.join().unwrap();
     }

@@ -153,7 +153,7 @@ pub async fn ensure_tracked<P: Proxy + ?Sized>(
             message: format!("{key} cannot be read, and a protected host is never written without it"),
         });
     }
-    let done = match read(proxy.find(domain).await)? {
+    let done = match read(proxy.find(domain).await.into_result())? {
         None => {
             progress.sending();
             let created = proxy.create(domain, marker, &want, access).await;
@@ -197,7 +197,7 @@ async fn read_back<P: Proxy + ?Sized>(
     access: &HostAccess,
 ) -> Result<(), ProxyError> {
     let offline = |message: String| ProxyError::Offline { host: domain.to_owned(), message };
-    let Some(h) = read(proxy.find(domain).await)? else {
+    let Some(h) = read(proxy.find(domain).await.into_result())? else {
         return Err(offline("read back: the host is not there".into()));
     };
     if h.owner != Owner::Marked(marker.clone()) {
@@ -225,7 +225,7 @@ pub async fn remove<P: Proxy + ?Sized>(proxy: &P, domain: &str, marker: &Marker)
     if !proxy.keeps_hosts() {
         return Ok(Removed::AlreadyGone);
     }
-    let Some(h) = read(proxy.find(domain).await)? else { return Ok(Removed::AlreadyGone) };
+    let Some(h) = read(proxy.find(domain).await.into_result())? else { return Ok(Removed::AlreadyGone) };
     if !h.belongs_to(&marker.state, &marker.slot) {
         return Ok(Removed::NotOurs { id: h.id });
     }
@@ -233,7 +233,7 @@ pub async fn remove<P: Proxy + ?Sized>(proxy: &P, domain: &str, marker: &Marker)
         Deleted::Deleted => Removed::Deleted { id: h.id },
         Deleted::AlreadyGone => Removed::AlreadyGone,
     };
-    if let Some(still) = read(proxy.find(domain).await)?
+    if let Some(still) = read(proxy.find(domain).await.into_result())?
         && still.belongs_to(&marker.state, &marker.slot)
     {
         return Err(ProxyError::Offline {

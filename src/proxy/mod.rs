@@ -53,6 +53,9 @@ pub(crate) fn transport_error(url: &str, timeout: std::time::Duration, e: reqwes
     }
 }
 
+/// What a look at one proxy host found: there, not there, or could not look.
+pub type ProxyLook<T> = crate::look::Look<T, ProxyError>;
+
 /// Where a host should forward to: an instance's container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
@@ -295,11 +298,10 @@ pub trait Proxy {
     /// The public URL of `domain` (or of the upstream itself, for a backend without hosts).
     fn url(&self, domain: &str, upstream: &Upstream) -> String;
 
-    /// The host serving `domain`, looked up by name (without regard to case), whoever owns it.
-    ///
-    /// # Errors
-    /// When the proxy refuses or is unreachable.
-    async fn find(&self, domain: &str) -> Result<Option<HostView>, ProxyError>;
+    /// The host serving `domain`, looked up by name (without regard to case), whoever owns it:
+    /// [`Look::Unknown`](crate::look::Look::Unknown) when the proxy refuses or is unreachable,
+    /// which never means that there is no such host.
+    async fn find(&self, domain: &str) -> ProxyLook<HostView>;
 
     /// Every host that carries any tiny-forge mark (any state file), for `prune`.
     ///
@@ -367,8 +369,8 @@ impl Proxy for NoProxy {
         }
     }
 
-    async fn find(&self, _: &str) -> Result<Option<HostView>, ProxyError> {
-        Ok(None)
+    async fn find(&self, _: &str) -> ProxyLook<HostView> {
+        crate::look::Look::Absent
     }
 
     async fn list_marked(&self) -> Result<Vec<HostView>, ProxyError> {
@@ -426,7 +428,7 @@ impl Proxy for AnyProxy {
         delegate!(self, p => p.url(domain, upstream))
     }
 
-    async fn find(&self, domain: &str) -> Result<Option<HostView>, ProxyError> {
+    async fn find(&self, domain: &str) -> ProxyLook<HostView> {
         delegate!(self, p => p.find(domain).await)
     }
 

@@ -17,8 +17,9 @@ use std::time::{Duration, SystemTime};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Deleted, HostAccess, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
+use super::{Deleted, HostAccess, HostView, Marker, Owner, Proxy, ProxyError, ProxyLook, Target, Upstream};
 use crate::config::{ForwardTo, NpmSettings};
+use crate::look::Look;
 use crate::secret::Secret;
 
 /// The `meta` key that marks a host as tiny-forge's.
@@ -278,8 +279,13 @@ impl Proxy for NpmProxy {
         format!("{scheme}://{}", domain.to_ascii_lowercase())
     }
 
-    async fn find(&self, domain: &str) -> Result<Option<HostView>, ProxyError> {
-        Ok(matching_host(&Value::Array(self.list_hosts().await?), domain).and_then(|h| view(&h, domain)))
+    async fn find(&self, domain: &str) -> ProxyLook<HostView> {
+        match self.list_hosts().await {
+            Ok(hosts) => {
+                Look::from_result(Ok(matching_host(&Value::Array(hosts), domain).and_then(|h| view(&h, domain))))
+            }
+            Err(e) => Look::Unknown(e),
+        }
     }
 
     async fn list_marked(&self) -> Result<Vec<HostView>, ProxyError> {

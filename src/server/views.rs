@@ -80,6 +80,6 @@ pub async fn instances<R: ContainerRuntime, S: Store>(
     let instances = store.instances(filter)?;
     let leftovers = store.leftovers(filter)?;
     let state_id = store.state_id()?;
-    let docker = runtime.list_managed().await.ok();
+    let docker = engine::managed_for_display(runtime).await;
     Ok(list_items(&instances, &leftovers, Some(&state_id), docker.as_deref(), &HashMap::new(), filter))
 }

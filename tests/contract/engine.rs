@@ -41,12 +41,12 @@ async fn story<R: ContainerRuntime>(rt: &R, image: &str, network: &str, name: &s
         Err(RuntimeError::NameTaken { name: taken }) => assert_eq!(taken, name),
         other => panic!("a second create of one name must say the name is taken, got {other:?}"),
     }
-    let created = rt.inspect(name, network).await.unwrap().expect("created");
+    let created = rt.inspect(name, network).await.into_result().unwrap().expect("created");
     assert_ne!(created.state, "running");
     assert_eq!(created.labels.get(LABEL_PROJECT).map(String::as_str), Some(project));
 
     rt.start(name).await.expect("start");
-    let running = rt.inspect(name, network).await.unwrap().expect("running");
+    let running = rt.inspect(name, network).await.into_result().unwrap().expect("running");
     assert_eq!(running.state, "running");
     assert_eq!(running.exit_code, None);
     assert!(running.ip.is_some(), "an address on {network}");
@@ -55,7 +55,7 @@ async fn story<R: ContainerRuntime>(rt: &R, image: &str, network: &str, name: &s
 
     assert_eq!(rt.remove(name).await.unwrap(), Removal::Removed);
     assert_eq!(rt.remove(name).await.unwrap(), Removal::AlreadyGone);
-    assert!(rt.inspect(name, network).await.unwrap().is_none());
+    assert!(rt.inspect(name, network).await.into_result().unwrap().is_none());
     assert!(!rt.list_managed().await.unwrap().iter().any(|c| c.name == name));
     assert!(rt.start(name).await.is_err(), "starting what is gone fails");
 }
@@ -109,7 +109,7 @@ fn a_crash_the_restart_policy_already_undid_keeps_its_exit_code() {
         rt.start(&name).await.expect("start");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
-            let info = rt.inspect(&name, &sb.network).await.unwrap().expect("the container");
+            let info = rt.inspect(&name, &sb.network).await.into_result().unwrap().expect("the container");
             if info.restarts >= 1 && info.state == "running" {
                 assert_eq!(info.exit_code, None, "running again: its state has no code");
                 break;

@@ -24,12 +24,12 @@ fn up(name: &str, last: u8) -> Upstream {
 async fn story<P: Proxy>(p: &P, domain: &str, other_domain: &str, protected: &HostAccess, foreign: impl FnOnce(&str)) {
     let ours = Marker { state: "s1".into(), slot: "shop/dev/latest".into() };
     let (a, b) = (up("tf-shop-dev-latest-1", 2), up("tf-shop-dev-latest-2", 3));
-    assert_eq!(p.find(domain).await.unwrap(), None);
+    assert_eq!(p.find(domain).await.into_result().unwrap(), None);
 
     let (done, url) = ensure(p, domain, &ours, &a, &HostAccess::Public).await.expect("create");
     assert!(matches!(done, Ensured::Created { .. }), "{done:?}");
     assert!(url.ends_with(domain), "{url}");
-    let h = p.find(domain).await.unwrap().expect("found by name");
+    let h = p.find(domain).await.into_result().unwrap().expect("found by name");
     assert_eq!(h.owner, Owner::Marked(ours.clone()));
     assert_eq!(h.target, Some(p.target(domain, &a).unwrap()));
     assert_eq!(h.problem, None);
@@ -39,16 +39,16 @@ async fn story<P: Proxy>(p: &P, domain: &str, other_domain: &str, protected: &Ho
     assert!(matches!(again, Ensured::Unchanged { .. }), "ensure twice does nothing the second time: {again:?}");
     let (switched, _) = ensure(p, domain, &ours, &b, &HostAccess::Public).await.unwrap();
     assert_eq!(switched, Ensured::Switched { id: h.id.clone(), from: Some(p.target(domain, &a).unwrap()) });
-    assert_eq!(p.find(domain).await.unwrap().unwrap().target, Some(p.target(domain, &b).unwrap()));
+    assert_eq!(p.find(domain).await.into_result().unwrap().unwrap().target, Some(p.target(domain, &b).unwrap()));
 
     // Protected, then public again: read back each time.
     let (guarded, _) = ensure(p, domain, &ours, &b, protected).await.expect("protect");
     assert!(matches!(guarded, Ensured::Switched { .. }), "{guarded:?}");
-    assert_eq!(p.find(domain).await.unwrap().unwrap().access, *protected);
+    assert_eq!(p.find(domain).await.into_result().unwrap().unwrap().access, *protected);
     let (again, _) = ensure(p, domain, &ours, &b, protected).await.unwrap();
     assert!(matches!(again, Ensured::Unchanged { .. }), "{again:?}");
     ensure(p, domain, &ours, &b, &HostAccess::Public).await.unwrap();
-    assert_eq!(p.find(domain).await.unwrap().unwrap().access, HostAccess::Public);
+    assert_eq!(p.find(domain).await.into_result().unwrap().unwrap().access, HostAccess::Public);
 
     // Another slot's, another state file's: refused, untouched.
     let other_slot = Marker { state: "s1".into(), slot: "web/dev/2".into() };
@@ -60,16 +60,16 @@ async fn story<P: Proxy>(p: &P, domain: &str, other_domain: &str, protected: &Ho
     ));
     assert_eq!(remove(p, domain, &other_slot).await.unwrap(), Removed::NotOurs { id: h.id.clone() });
     assert_eq!(remove(p, domain, &other_state).await.unwrap(), Removed::NotOurs { id: h.id.clone() });
-    assert_eq!(p.find(domain).await.unwrap().unwrap().target, Some(p.target(domain, &b).unwrap()));
+    assert_eq!(p.find(domain).await.into_result().unwrap().unwrap().target, Some(p.target(domain, &b).unwrap()));
 
     assert_eq!(remove(p, domain, &ours).await.unwrap(), Removed::Deleted { id: h.id.clone() });
-    assert_eq!(p.find(domain).await.unwrap(), None);
+    assert_eq!(p.find(domain).await.into_result().unwrap(), None);
     assert_eq!(remove(p, domain, &ours).await.unwrap(), Removed::AlreadyGone);
     assert_eq!(p.delete(&h.id, domain).await.unwrap(), Deleted::AlreadyGone, "a second delete is already gone");
 
     // Someone else's host: never taken, never listed as ours.
     foreign(other_domain);
-    let theirs = p.find(other_domain).await.unwrap().expect("their host");
+    let theirs = p.find(other_domain).await.into_result().unwrap().expect("their host");
     assert_eq!(theirs.owner, Owner::Unmarked);
     assert!(matches!(ensure(p, other_domain, &ours, &a, &HostAccess::Public).await, Err(ProxyError::Foreign { .. })));
     assert!(matches!(remove(p, other_domain, &ours).await.unwrap(), Removed::NotOurs { .. }));

@@ -1290,3 +1290,5 @@ async fn swarm_the_plan_of_a_redeploy_keeps_the_host_on_the_service_that_swarm_u
     assert!(plan.proxy.starts_with(&format!("keep proxy host {DOMAIN} on service {SERVICE}")), "{}", plan.proxy);
     assert!(!plan.unchanged);
 }
+
+mod could_not_look;

@@ -1,0 +1,184 @@
+//! Issue 21: a look that failed is never an absence. Prune, remove, rollback and recovery keep
+//! what they could not see: no host deleted or repaired, no container or row removed, no hook
+//! run, and the run says so (a failure line, an unseen leftover, exit 3).
+
+use super::*;
+
+/// A prune of the stage `stage` with the given options.
+fn prune_of(stage: crate::config::ResolvedStage) -> PruneRequest {
+    PruneRequest {
+        stages: vec![stage],
+        older_than: None,
+        include_default: false,
+        dry_run: false,
+        history_retention: Duration::from_secs(86_400),
+    }
+}
+
+/// Two live previews, with an `on_remove` hook: what a failed look must never take down.
+async fn two_previews(bed: &Bed) -> (crate::config::ResolvedStage, Vec<DeploySuccess>) {
+    let stage = with_hooks(false, false, true);
+    let mut done = Vec::new();
+    for tag in ["pr-1", "pr-2"] {
+        let mut req = request(tag, 3);
+        req.stage = stage.clone();
+        let DeployOutcome::Succeeded(s) = bed.deployer().deploy(&req).await.unwrap() else { panic!("{tag} failed") };
+        done.push(s);
+    }
+    (stage, done)
+}
+
+/// Both previews are exactly as they were: containers running, hosts on them, rows live, and
+/// no `on_remove` ever ran.
+#[track_caller]
+fn assert_untouched(bed: &Bed, previews: &[DeploySuccess]) {
+    let rows = bed.rows();
+    for p in previews {
+        assert!(bed.runtime.containers.borrow().get(&p.container).is_some_and(|c| c.running), "{} went", p.container);
+        let row =
+            rows.iter().find(|r| r.container_name == p.container).unwrap_or_else(|| panic!("row of {}", p.container));
+        assert_eq!(row.status, InstanceStatus::Live, "{}", p.container);
+        let host = bed.proxy.host(row.domain.as_deref().unwrap()).unwrap_or_else(|| panic!("host of {}", p.container));
+        assert_eq!(host.target.host, p.container);
+        let hook = format!("{}-on-remove", p.container);
+        let ran = bed.runtime.calls.borrow().iter().any(|c| c.contains(&hook));
+        assert!(!ran, "the on_remove hook of {} ran", p.container);
+    }
+}
+
+#[tokio::test]
+async fn prune_with_every_inspect_failing_keeps_live_previews_and_says_it_could_not_look() {
+    let bed = Bed::new();
+    let (stage, previews) = two_previews(&bed).await;
+    bed.runtime.fail("inspect", Mode::Error);
+    let report = bed.deployer().prune(&prune_of(stage.clone())).await.unwrap();
+    assert_untouched(&bed, &previews);
+    assert!(!report.failures.is_empty(), "a prune that could not look does not exit 0: {report:?}");
+    assert!(report.failures.iter().any(|f| f.contains("could not look")), "{report:?}");
+    assert!(
+        report.leftovers.iter().all(|l| matches!(l, Leftover::Unseen { .. })) && !report.leftovers.is_empty(),
+        "{report:?}"
+    );
+    // Healed: the next prune finds nothing to do and nothing left.
+    bed.runtime.heal();
+    let again = bed.deployer().prune(&prune_of(stage)).await.unwrap();
+    assert!(again.failures.is_empty() && again.leftovers.is_empty(), "{again:?}");
+    assert_untouched(&bed, &previews);
+    assert!(bed.store.leftovers(&Filter::default()).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn prune_with_the_container_list_failing_removes_no_container_and_deletes_no_row() {
+    let bed = Bed::new();
+    let (stage, previews) = two_previews(&bed).await;
+    // An orphan of ours that a working list would have found: it stays too.
+    bed.runtime.add(
+        "tf-shop-dev-pr-9-99",
+        &[
+            (crate::engine::LABEL_MANAGED, "true"),
+            (crate::engine::LABEL_PROJECT, "shop"),
+            (crate::engine::LABEL_STAGE, "dev"),
+            (crate::engine::LABEL_STATE, &bed.state()),
+        ],
+    );
+    bed.runtime.fail("list", Mode::Error);
+    bed.runtime.fail("inspect", Mode::Error);
+    let report = bed.deployer().prune(&prune_of(stage)).await.unwrap();
+    assert_untouched(&bed, &previews);
+    assert!(bed.runtime.has("tf-shop-dev-pr-9-99"), "an orphan is removed only after a list that worked");
+    assert!(report.failures.iter().any(|f| f.contains("cannot list containers")), "{report:?}");
+}
+
+/// The reviewer's fake-based proof of F1: one transient inspect error used to delete the host
+/// and then remove the live container.
+#[tokio::test]
+async fn one_transient_inspect_error_during_prune_takes_nothing_down() {
+    let bed = Bed::new();
+    let (stage, previews) = two_previews(&bed).await;
+    bed.runtime.fail_times("inspect", Mode::Error, 1);
+    let report = bed.deployer().prune(&prune_of(stage.clone())).await.unwrap();
+    assert_untouched(&bed, &previews);
+    assert!(!report.failures.is_empty(), "{report:?}");
+    let again = bed.deployer().prune(&prune_of(stage)).await.unwrap();
+    assert!(again.failures.is_empty() && again.leftovers.is_empty(), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_container_that_is_really_gone_takes_its_host_and_row_but_never_runs_on_remove() {
+    let bed = Bed::new();
+    let (stage, previews) = two_previews(&bed).await;
+    // `docker container prune` took the first preview's (stopped) container.
+    bed.runtime.containers.borrow_mut().remove(&previews[0].container);
+    let report = bed.deployer().prune(&prune_of(stage)).await.unwrap();
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert!(report.actions.iter().any(|a| a.contains("its container is gone")), "{report:?}");
+    assert!(bed.proxy.host("stage-dev-shop-pr-1.localhost").is_none(), "its host goes");
+    assert!(!bed.rows().iter().any(|r| r.container_name == previews[0].container), "its row goes");
+    let hooks = bed.runtime.calls.borrow().iter().filter(|c| c.contains("on-remove")).cloned().collect::<Vec<_>>();
+    assert!(hooks.is_empty(), "a vanished container does not drop the slot's data: {hooks:?}");
+    assert_untouched(&bed, &previews[1..]);
+}
+
+#[tokio::test]
+async fn remove_with_the_container_list_failing_exits_incomplete_and_prune_finishes_it() {
+    let bed = Bed::new();
+    let (stage, previews) = two_previews(&bed).await;
+    bed.runtime.fail("list", Mode::Error);
+    let tag = Tag::new("pr-1").unwrap();
+    let r = bed.deployer().remove(&stage, &tag, LockWait::NoWait).await.unwrap();
+    assert!(r.leftovers.iter().any(|l| matches!(l, Leftover::Unseen { .. })), "{r:?}");
+    assert_untouched(&bed, &previews[1..]);
+    bed.runtime.heal();
+    let done = bed.deployer().prune(&prune_of(stage)).await.unwrap();
+    assert!(done.failures.is_empty() && done.leftovers.is_empty(), "{done:?}");
+    assert!(bed.store.leftovers(&Filter::default()).unwrap().is_empty());
+    assert_untouched(&bed, &previews[1..]);
+}
+
+#[tokio::test]
+async fn a_redeploy_that_cannot_look_at_the_serving_instance_never_moves_or_deletes_its_host() {
+    let bed = Bed::new();
+    let first = bed.ok("latest").await;
+    // The create and start work; every later inspect fails (the health step's look included).
+    bed.runtime.fail_after("inspect", Mode::Error, 1);
+    let DeployOutcome::Failed(f) = bed.deploy("latest", 3).await else { panic!("succeeded") };
+    assert!(matches!(f.failed.step, Step::Health | Step::Proxy), "{}", f.failed);
+    bed.runtime.heal();
+    bed.assert_host(DOMAIN, &first.container);
+    assert!(bed.runtime.containers.borrow().get(&first.container).is_some_and(|c| c.running));
+}
+
+#[tokio::test]
+async fn a_rollback_whose_look_at_the_previous_instance_fails_keeps_the_host_on_it() {
+    let bed = Bed::new();
+    let first = bed.ok("latest").await;
+    // Health passes (one inspect), then the publish step's look at the serving instance fails.
+    bed.runtime.fail_after("inspect", Mode::Error, 1);
+    let DeployOutcome::Failed(f) = bed.deploy("latest", 3).await else { panic!("succeeded") };
+    assert_eq!(f.failed.step, Step::Proxy, "{}", f.failed);
+    assert!(f.failed.to_string().contains("traffic stays"), "{}", f.failed);
+    bed.runtime.heal();
+    bed.assert_host(DOMAIN, &first.container);
+    let rows = bed.rows();
+    assert!(rows.iter().any(|r| r.container_name == first.container && r.status == InstanceStatus::Live));
+}
+
+#[tokio::test]
+async fn swarm_prune_with_the_swarm_unable_to_answer_keeps_the_service_its_host_and_row() {
+    let bed = Bed::new();
+    let DeployOutcome::Succeeded(_) = bed.swarm_deploy("sha256:aaa").await else { panic!("failed") };
+    let stage = swarm_request("sha256:aaa").stage;
+    // A locked swarm: services cannot be listed or looked at.
+    bed.runtime.fail("service", Mode::Error);
+    bed.runtime.fail("list_services", Mode::Error);
+    let report = bed.deployer().prune(&prune_of(stage.clone())).await.unwrap();
+    assert!(!report.failures.is_empty(), "{report:?}");
+    assert!(bed.runtime.services.borrow().contains_key(SERVICE), "the service stays");
+    bed.assert_host(DOMAIN, SERVICE);
+    assert_eq!(bed.rows().len(), 1);
+    bed.runtime.heal();
+    let again = bed.deployer().prune(&prune_of(stage)).await.unwrap();
+    assert!(again.failures.is_empty() && again.leftovers.is_empty(), "{again:?}");
+    assert!(bed.runtime.services.borrow().contains_key(SERVICE));
+    bed.assert_host(DOMAIN, SERVICE);
+}
