@@ -5,6 +5,7 @@ mod caddy;
 mod chaos;
 mod cli;
 mod contract;
+mod could_not_look;
 mod crash;
 mod day_two;
 mod deploy;

@@ -6,6 +6,7 @@
 
 pub(crate) mod caddy;
 pub(crate) mod connect_proxy;
+pub(crate) mod faulty_docker;
 pub(crate) mod image;
 pub(crate) mod npm;
 pub(crate) mod receiver;
