@@ -357,6 +357,11 @@ pub enum Leftover {
         image: String,
         /// Why.
         cause: LeftoverCause,
+        /// Its last output lines, when it ran and failed. They may hold secrets: kept in the
+        /// state file and local output, never in [`Leftover`]'s `Display` (what notifications
+        /// carry).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        logs: Vec<String>,
     },
     /// Something that could not be looked at (the engine or the proxy did not answer a list or
     /// an inspect): whatever of it is there stays, and the next `prune` looks again.
@@ -375,6 +380,21 @@ pub enum Leftover {
         /// Why.
         cause: LeftoverCause,
     },
+}
+
+impl Leftover {
+    /// [`Display`](fmt::Display), then a failed hook's last output lines: for the local history
+    /// only (they may hold secrets).
+    #[must_use]
+    pub fn with_logs(&self) -> String {
+        match self {
+            Self::Hook { logs, .. } if !logs.is_empty() => {
+                let tail: String = logs.iter().flat_map(|l| [" | ", l.as_str()]).collect();
+                format!("{self}; last lines:{tail}")
+            }
+            _ => self.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Leftover {

@@ -157,3 +157,40 @@ fn issue_11_container_logs_reach_only_targets_with_include_logs() {
     let d = &sb.deploys()[0];
     assert!(d.error.as_deref().unwrap_or_default().contains("simulated crash"), "local history keeps them: {d:?}");
 }
+
+/// Issue 21 (review F2): a release's and a hook's output is log output. It may hold secrets
+/// (here a database URL with its password), so it reaches only the targets with
+/// `include_logs = true`: never in another target's `error`, nor in its `leftovers`.
+#[test]
+fn issue_21_release_and_hook_output_reach_only_targets_with_include_logs() {
+    let plain = Receiver::start(Mode::Ok);
+    let with_logs = Receiver::start(Mode::Ok);
+    let notify = format!(
+        "[[notify]]\nurl = \"{}\"\n[[notify]]\nurl = \"{}\"\ninclude_logs = true\n",
+        plain.url(),
+        with_logs.url()
+    );
+    let sb = Sandbox::new("hookout");
+    let secret_env = "env = { DATABASE_URL = \"postgres://app:s3cret-9931@db/app\" }";
+    sb.config_with(&notify, &format!("{secret_env}\nrelease = {{ command = [\"once\", \"1\"] }}"), "");
+    deploy(&sb).code(1);
+    sb.assert_nothing_left();
+    let body = &plain.received()[0].body;
+    assert!(body.contains("release failed") && body.contains("exited with code 1"), "{body}");
+    assert!(!body.contains("s3cret-9931"), "the release's output left the host: {body}");
+    assert!(with_logs.received()[0].body.contains("s3cret-9931"), "a target that asks gets it");
+    assert!(sb.deploys()[0].error.as_deref().unwrap_or_default().contains("s3cret-9931"), "local history keeps it");
+
+    // A first deploy that fails after on_create: its rollback's on_remove fails too, and is a
+    // leftover whose output stays home.
+    let hooks = "env = { DATABASE_URL = \"postgres://app:s3cret-9931@db/app\", HEALTH_STATUS = \"500\" }\non_create = { command = [\"once\"] }\non_remove = { command = [\"once\", \"2\"] }";
+    sb.config_with(&notify, hooks, "");
+    let run = deploy(&sb);
+    run.code(3);
+    let body = &plain.received()[1].body;
+    let sent: Value = serde_json::from_str(body).unwrap();
+    assert!(sent["leftovers"].to_string().contains("on_remove hook"), "{body}");
+    assert!(!body.contains("s3cret-9931"), "the hook's output left the host: {body}");
+    assert!(with_logs.received()[1].body.contains("s3cret-9931"), "a target that asks gets it");
+    assert!(run.stdout.contains("s3cret-9931") || run.stderr.contains("s3cret-9931"), "the local run shows it");
+}

@@ -65,6 +65,35 @@ pub enum OneOffError {
     },
 }
 
+impl OneOffError {
+    /// Its last log lines (none for an engine error). They may hold secrets: they belong in the
+    /// deploy's local history, and in a notification only where a target asks for them
+    /// (`include_logs`).
+    #[must_use]
+    pub fn logs(&self) -> &[String] {
+        match self {
+            Self::Failed { logs, .. } | Self::TimedOut { logs, .. } => logs,
+            Self::Engine(_) => &[],
+        }
+    }
+
+    /// The message without the log lines, for what leaves the host (notifications) and what
+    /// is stored as a leftover's cause.
+    #[must_use]
+    pub fn without_logs(&self) -> String {
+        match self {
+            Self::Failed { name, code, .. } => {
+                format!("{name} exited with code {code}; its last lines are in the deploy's history")
+            }
+            Self::TimedOut { name, after, .. } => format!(
+                "{name} did not finish within {}; it was stopped. Its last lines are in the deploy's history",
+                humantime::format_duration(*after)
+            ),
+            Self::Engine(e) => crate::report::one_line(e),
+        }
+    }
+}
+
 fn tail(lines: &[String]) -> String {
     if lines.is_empty() { " (none)".into() } else { lines.iter().flat_map(|l| [" | ", l.as_str()]).collect() }
 }
@@ -161,4 +190,23 @@ pub(super) fn labels(
         (engine::LABEL_DEPLOY_ID.to_owned(), deploy.to_string()),
         (engine::LABEL_ROLE.to_owned(), role.to_owned()),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_without_logs_keeps_the_code_and_drops_every_line() {
+        let logs = vec!["connecting to postgres://app:s3cret@db/app".to_owned()];
+        for e in [
+            OneOffError::Failed { name: "tf-x-release".into(), code: 1, logs: logs.clone() },
+            OneOffError::TimedOut { name: "tf-x-release".into(), after: Duration::from_secs(30), logs: logs.clone() },
+        ] {
+            assert!(e.to_string().contains("s3cret"), "the local message keeps them: {e}");
+            let shown = e.without_logs();
+            assert!(!shown.contains("s3cret") && shown.contains("tf-x-release"), "{shown}");
+            assert_eq!(e.logs(), logs.as_slice());
+        }
+    }
 }

@@ -1006,7 +1006,7 @@ where
         let leftovers = undo::execute(self.d, &self.state_id, comps, &mut |c, o| {
             let (ok, message) = match o {
                 Ok(m) => (true, m.clone()),
-                Err(l) => (false, l.to_string()),
+                Err(l) => (false, l.with_logs()),
             };
             self.emit(&Event::Compensation { action: c.describe(), ok, message });
         })
@@ -1070,13 +1070,23 @@ where
                 f.elapsed,
             ),
         };
-        // A container's log lines may hold secrets: they leave the host only for targets that ask.
-        if let DeployOutcome::Failed(f) = outcome
-            && let StepError::Health(h) = &f.failed.cause
-            && !h.logs().is_empty()
-        {
-            n.error = Some(format!("{} failed: {}", f.failed.step, h.without_logs()));
-            n.logs = h.logs().to_vec();
+        // A container's log lines, and a release's or hook's output, may hold secrets: they
+        // leave the host only for targets that ask (`include_logs`).
+        if let DeployOutcome::Failed(f) = outcome {
+            let (without, logs) = match &f.failed.cause {
+                StepError::Health(h) => (h.without_logs(), h.logs().to_vec()),
+                StepError::OneOff(o) => (o.without_logs(), o.logs().to_vec()),
+                _ => (String::new(), Vec::new()),
+            };
+            if !logs.is_empty() {
+                n.error = Some(format!("{} failed: {without}", f.failed.step));
+                n.logs = logs;
+            }
+            for l in &f.rollback.leftovers {
+                if let Leftover::Hook { logs, .. } = l {
+                    n.logs.extend(logs.iter().cloned());
+                }
+            }
         }
         for warning in self.d.notifier.notify(&n).await {
             self.log(Step::Notify, Level::Warn, warning);

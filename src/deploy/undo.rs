@@ -140,9 +140,13 @@ impl Compensation {
             Self::Container { name, .. } | Self::Service { name, .. } => {
                 Some(Leftover::Container { name: name.clone(), cause })
             }
-            Self::Hook { slot, run } => {
-                Some(Leftover::Hook { slot: slot.clone(), hook: "on_remove".into(), image: run.image.clone(), cause })
-            }
+            Self::Hook { slot, run } => Some(Leftover::Hook {
+                slot: slot.clone(),
+                hook: "on_remove".into(),
+                image: run.image.clone(),
+                cause,
+                logs: Vec::new(),
+            }),
             Self::Row { .. } | Self::Image { .. } | Self::Network { .. } => None,
         }
     }
@@ -157,7 +161,7 @@ pub(super) fn line(c: &Compensation, o: &Outcome) -> String {
     match o {
         Ok(note) if note.is_empty() => c.describe(),
         Ok(note) => format!("{}: {note}", c.describe()),
-        Err(l) => format!("{}: {l}", c.describe()),
+        Err(l) => format!("{}: {}", c.describe(), l.with_logs()),
     }
 }
 
@@ -314,7 +318,8 @@ impl Run<'_> {
                         slot: slot.clone(),
                         hook: "on_remove".into(),
                         image: run.image.clone(),
-                        cause: LeftoverCause::Failed { error: one_line(&e) },
+                        cause: LeftoverCause::Failed { error: e.without_logs() },
+                        logs: e.logs().to_vec(),
                     }),
                 }
             }
