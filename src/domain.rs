@@ -360,8 +360,8 @@ pub enum Leftover {
         /// Its last output lines, when it ran and failed. They may hold secrets: kept in the
         /// state file and local output, never in [`Leftover`]'s `Display` (what notifications
         /// carry).
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        logs: Vec<String>,
+        #[serde(default, skip_serializing_if = "<[String]>::is_empty")]
+        logs: Box<[String]>,
     },
     /// Something that could not be looked at (the engine or the proxy did not answer a list or
     /// an inspect): whatever of it is there stays, and the next `prune` looks again.

@@ -73,7 +73,7 @@ pub(super) fn take_slot_away<P: Proxy>(
                 cause: crate::domain::LeftoverCause::Failed {
                     error: "not run: the stage's env files or secrets could not be read".into(),
                 },
-                logs: Vec::new(),
+                logs: Box::default(),
             };
             return (comps, Some(left));
         }

@@ -145,7 +145,7 @@ impl Compensation {
                 hook: "on_remove".into(),
                 image: run.image.clone(),
                 cause,
-                logs: Vec::new(),
+                logs: Box::default(),
             }),
             Self::Row { .. } | Self::Image { .. } | Self::Network { .. } => None,
         }
@@ -319,7 +319,7 @@ impl Run<'_> {
                         hook: "on_remove".into(),
                         image: run.image.clone(),
                         cause: LeftoverCause::Failed { error: e.without_logs() },
-                        logs: e.logs().to_vec(),
+                        logs: e.logs().into(),
                     }),
                 }
             }

@@ -144,13 +144,14 @@ fn serve(mut client: UnixStream, upstream: &PathBuf, rules: &Mutex<Vec<Rule>>, f
         return;
     };
     // One request per connection: the client reconnects for the next one, which is matched.
-    let forwarded: String = text
-        .split("\r\n")
-        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-        .take_while(|l| !l.is_empty())
-        .map(|l| format!("{l}\r\n"))
-        .collect::<String>()
-        + "Connection: close\r\n\r\n";
+    let mut forwarded = String::new();
+    for line in text.split("\r\n").take_while(|l| !l.is_empty()) {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            forwarded.push_str(line);
+            forwarded.push_str("\r\n");
+        }
+    }
+    forwarded.push_str("Connection: close\r\n\r\n");
     if engine.write_all(forwarded.as_bytes()).is_err() {
         return;
     }
