@@ -16,6 +16,7 @@ pub mod engine;
 pub mod env;
 pub mod health;
 pub mod http;
+pub mod image_ref;
 pub mod lock;
 pub mod look;
 pub mod naming;

@@ -76,7 +76,7 @@ impl Deploys for Local<'_> {
                         stage.project, stage.stage, source.id
                     );
                 }
-                (Trigger::Rollback, Some(format!("{}@{digest}", stage.image)))
+                (Trigger::Rollback, Some(stage.image.at_digest(&digest)))
             }
         } else {
             (Trigger::Deploy, None)

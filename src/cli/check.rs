@@ -135,7 +135,7 @@ async fn registries(docker: &DockerRuntime, stages: &[ResolvedStage]) -> Vec<(bo
         if !seen.insert(image.clone()) {
             continue;
         }
-        let auth = match auth::for_image(&s.image, s.registry_auth.as_ref(), auth::HELPER_TIMEOUT).await {
+        let auth = match auth::for_image(s.image.as_str(), s.registry_auth.as_ref(), auth::HELPER_TIMEOUT).await {
             Ok(a) => a,
             Err(e) => {
                 out.push((false, format!("{image}: {e}")));

@@ -280,10 +280,10 @@ impl Pass<'_> {
     fn project(&mut self, name: &str, p: &ProjectFile, shared: &Shared<'_>) -> BTreeMap<String, StagePlan> {
         let key = format!("projects.{name}");
         let project = ProjectName::new(name).map_err(|e| self.problem(format!("{key}: {e}"))).ok();
-        if !is_valid_repository(&p.image) {
+        if let Err(e) = crate::image_ref::ImageRef::parse(&p.image) {
             self.problem(format!(
-                "{key}.image `{}`: give a repository without tag or digest, e.g. registry.example.com/team/{name}",
-                p.image
+                "{key}.image `{}`: {}; give a repository without tag or digest, e.g. registry.example.com/team/{name}",
+                p.image, e.reason
             ));
         }
         if p.max_instances == 0 {
@@ -354,6 +354,8 @@ impl Pass<'_> {
         }
         env.push(EnvLayer::Inline(st.env.clone()));
         let registry = registry_host(&p.image).and_then(|h| shared.registries.get(h)).cloned();
+        // Its problem is reported once, by `project`.
+        let image = crate::image_ref::ImageRef::parse(&p.image).ok();
         let one_off = |name: &str, stage: Option<&OneOffFile>, project: Option<&OneOffFile>, pass: &mut Self| {
             let f = stage.or(project)?;
             if f.command.is_empty() {
@@ -373,7 +375,7 @@ impl Pass<'_> {
             stage: ResolvedStage {
                 project: project?.clone(),
                 stage: stage?,
-                image: p.image.clone(),
+                image: image?,
                 port: p.port,
                 default_tag: default_tag?,
                 max_instances: st.max_instances.unwrap_or(p.max_instances),
@@ -540,14 +542,6 @@ fn parse_memory(s: &str) -> Option<i64> {
         _ => (s, 1),
     };
     num.parse::<i64>().ok().filter(|n| *n > 0).and_then(|n| n.checked_mul(mult))
-}
-
-fn is_valid_repository(image: &str) -> bool {
-    !image.is_empty()
-        && !image.contains('@')
-        && !image.ends_with('/')
-        && image.rsplit('/').next().is_some_and(|last| !last.contains(':'))
-        && image.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-/:".contains(&c))
 }
 
 #[cfg(test)]

@@ -143,7 +143,7 @@ pub struct ResolvedStage {
     /// The stage.
     pub stage: StageName,
     /// Repository without tag.
-    pub image: String,
+    pub image: crate::image_ref::ImageRef,
     /// Port the app listens on.
     pub port: u16,
     /// Tag deployed when none is given; its slot uses `settings.subdomain`.
@@ -299,7 +299,7 @@ impl ResolvedStage {
     /// `image:tag`.
     #[must_use]
     pub fn image_ref(&self, tag: &Tag) -> String {
-        format!("{}:{}", self.image, tag)
+        self.image.tagged(tag.as_str())
     }
 
     /// Could `host` be the host name of one of this stage's slots?

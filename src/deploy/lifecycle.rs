@@ -232,7 +232,7 @@ where
             return Ok(RemoveReport::default());
         }
         let digest = rows.first().map_or_else(|| "unknown".to_owned(), |r| r.digest.clone());
-        let id = self.record(&slot, format!("{}@{digest}", stage.image), Trigger::Remove)?;
+        let id = self.record(&slot, stage.image.at_digest(&digest), Trigger::Remove)?;
         let mut report = RemoveReport { deploy_id: Some(id), ..RemoveReport::default() };
         emit(self, Some(id), &Event::StepStarted { step: Step::Remove });
         let t0 = tokio::time::Instant::now();
@@ -396,7 +396,7 @@ where
                 .find(|st| st.project.as_str() == p && st.stage.as_str() == s)
                 .map_or(plan::DEFAULT_KEEP_IMAGES, |st| st.keep_images)
         };
-        let repos: BTreeSet<String> = done.iter().map(|s| s.image.clone()).collect();
+        let repos: BTreeSet<String> = done.iter().map(|s| s.image.canonical()).collect();
         let (mut actions, notes) = plan::image_actions(self, &repos, &keep_of, None).await?;
         report.failures.extend(notes.into_iter().filter(|n| n.contains("cannot")));
         for stage in done.iter().filter(|s| s.remove_idle_network) {
@@ -451,7 +451,7 @@ where
                 plan::DEFAULT_KEEP_IMAGES
             }
         };
-        let repos = BTreeSet::from([stage.image.clone()]);
+        let repos = BTreeSet::from([stage.image.canonical()]);
         let mut comps = match plan::image_actions(self, &repos, &keep_of, ours).await {
             Ok((actions, notes)) => {
                 tidied.notes = notes;
@@ -500,7 +500,7 @@ where
         for (row, why) in &plan.removals {
             let Ok(tag) = Tag::new(&row.tag) else { continue };
             let slot = Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag };
-            match self.record(&slot, format!("{}@{}", stage.image, row.digest), Trigger::Prune) {
+            match self.record(&slot, stage.image.at_digest(&row.digest), Trigger::Prune) {
                 Ok(id) => {
                     let message = format!("{why}: took down {} ({})", row.container_name, domain_of(stage, row));
                     emit(self, Some(id), &Event::Log { step: Step::Prune, level: Level::Info, message });

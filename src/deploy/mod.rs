@@ -203,7 +203,7 @@ impl<R: ContainerRuntime, P, S, Pr> Deployer<'_, R, P, S, Pr> {
         if let Some((_, digest)) = image.split_once('@') {
             return Ok(digest.to_owned());
         }
-        let auth = self.runtime.registry_auth(&stage.image, stage.registry_auth.as_ref()).await.ok().flatten();
+        let auth = self.runtime.registry_auth(stage.image.as_str(), stage.registry_auth.as_ref()).await.ok().flatten();
         self.runtime.resolve_digest(image, auth.as_ref().map(|(_, a)| a)).await
     }
 }

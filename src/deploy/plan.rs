@@ -520,15 +520,11 @@ fn host_actions<P: Proxy>(
     }
 }
 
-/// The repository of an image reference (`repo:tag` or `repo@digest`).
-pub(super) fn repository_of(image: &str) -> &str {
-    if let Some((repo, _)) = image.split_once('@') {
-        return repo;
-    }
-    match image.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => repo,
-        _ => image,
-    }
+/// The canonical repository of an image reference (`repo:tag` or `repo@digest`, any spelling):
+/// `docker.io/library/nginx` for `nginx@…`. What is not a reference stays as it is (it matches
+/// no configured repository).
+pub(super) fn repository_of(image: &str) -> String {
+    crate::image_ref::Reference::parse(image).map_or_else(|_| image.to_owned(), |r| r.repo.canonical())
 }
 
 /// The images of `repos` that can go (DESIGN §11): no container uses them (managed or not), and
@@ -549,8 +545,9 @@ where
     let mut skipped = Vec::new();
     let mut scope: BTreeSet<&str> = repos.iter().map(String::as_str).collect();
     for running in d.store.running(&crate::store::Filter::default())? {
-        if Some(running.id) != ours && scope.remove(repository_of(&running.image)) {
-            skipped.push(format!("images of {}: deploy {} is running", repository_of(&running.image), running.id));
+        let repo = repository_of(&running.image);
+        if Some(running.id) != ours && scope.remove(repo.as_str()) {
+            skipped.push(format!("images of {repo}: deploy {} is running", running.id));
         }
     }
     if scope.is_empty() {
@@ -571,7 +568,7 @@ where
             continue;
         }
         let Some(deploy) = d.store.deploy(row.deploy_id)? else { continue };
-        let repo = repository_of(&deploy.image).to_owned();
+        let repo = repository_of(&deploy.image);
         let n = keep_of(&row.project, &row.stage);
         limits.entry(repo.clone()).and_modify(|k| *k = (*k).max(n)).or_insert(n);
         let slot = crate::store::Filter {
@@ -595,14 +592,14 @@ where
     let mut actions = Vec::new();
     for image in &images {
         let repos_of = image.repositories();
-        if repos_of.is_empty() || !repos_of.iter().all(|r| scope.contains(r)) || in_use.contains(&image.id) {
+        if repos_of.is_empty() || !repos_of.iter().all(|r| scope.contains(r.as_str())) || in_use.contains(&image.id) {
             continue;
         }
         let digests = image.digests();
-        if repos_of.iter().any(|r| keep.get(*r).is_some_and(|k| digests.iter().any(|g| k.contains(*g)))) {
+        if repos_of.iter().any(|r| keep.get(r).is_some_and(|k| digests.iter().any(|g| k.contains(*g)))) {
             continue;
         }
-        let repo = repos_of.iter().next().copied().unwrap_or_default();
+        let repo = repos_of.iter().next().cloned().unwrap_or_default();
         let reference =
             image.repo_digests.first().or(image.repo_tags.first()).cloned().unwrap_or_else(|| image.id.clone());
         actions.push(Action {
@@ -618,8 +615,8 @@ where
                 reference,
                 bytes: image.size,
             },
-            slot: repo.to_owned(),
-            why: Reason::UnusedImage { keep: limits.get(repo).copied().unwrap_or(DEFAULT_KEEP_IMAGES) },
+            slot: repo.clone(),
+            why: Reason::UnusedImage { keep: limits.get(&repo).copied().unwrap_or(DEFAULT_KEEP_IMAGES) },
         });
     }
     Ok((actions, skipped))

@@ -131,7 +131,7 @@ pub(super) fn take_down(stage: &ResolvedStage, row: &InstanceRecord, delete_host
 pub(super) fn service_back_to(stage: &ResolvedStage, live: &InstanceRecord) -> Compensation {
     Compensation::Service {
         name: live.container_name.clone(),
-        image: format!("{}@{}", stage.image, live.digest),
+        image: stage.image.at_digest(&live.digest),
         generation: live.deploy_id.generation(),
     }
 }

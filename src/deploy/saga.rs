@@ -377,7 +377,7 @@ where
 
     async fn pull(&self) -> Result<PulledImage, StepError> {
         let stage = &self.req.stage;
-        let lookup = self.d.runtime.registry_auth(&stage.image, stage.registry_auth.as_ref());
+        let lookup = self.d.runtime.registry_auth(stage.image.as_str(), stage.registry_auth.as_ref());
         let auth = match lookup.await {
             Ok(a) => a,
             Err(e) => {

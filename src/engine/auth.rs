@@ -39,8 +39,7 @@ struct HelperAnswer {
 /// `localhost/…`).
 #[must_use]
 pub fn registry_host(image: &str) -> Option<&str> {
-    let (first, _) = image.split_once('/')?;
-    (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
+    crate::image_ref::registry_host(image)
 }
 
 /// How long a credential helper may take to answer `get` in a deploy's pull (and in `check`).
@@ -146,7 +145,10 @@ async fn lookup(dir: &Path, registry: Option<&str>, how: &Helpers<'_>) -> Result
 fn from_auths(file: &DockerConfigFile, wanted: &str) -> Option<RegistryAuth> {
     let entry = file.auths.iter().find_map(|(k, v)| (normalise(k) == normalise(wanted)).then_some(v))?;
     if let Some(token) = &entry.identitytoken {
-        return Some(RegistryAuth { username: "<token>".into(), password: Secret::new(token.clone()) });
+        return Some(RegistryAuth {
+            username: super::IDENTITY_TOKEN_USER.into(),
+            password: Secret::new(token.clone()),
+        });
     }
     if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
         return Some(RegistryAuth { username: u.clone(), password: Secret::new(p.clone()) });

@@ -22,6 +22,7 @@ use super::{
     PulledImage, Removal, RuntimeError,
 };
 use super::{EngineLook, RegistryAuth, RestartPolicy};
+use crate::image_ref::Reference;
 use crate::look::Look;
 use crate::report::one_line;
 
@@ -90,7 +91,9 @@ impl DockerRuntime {
         }
     }
 
-    /// One pull of `repo:tag` through the engine, its layers reported to `progress`.
+    /// One pull of `repo:tag` through the engine, its layers reported to `progress`. Returns
+    /// the digest the registry served, from the stream's closing `Digest: sha256:…` status,
+    /// when the engine says it.
     async fn pull_stream(
         &self,
         repo: &str,
@@ -98,12 +101,16 @@ impl DockerRuntime {
         image: &str,
         auth: Option<&RegistryAuth>,
         progress: &mut dyn FnMut(PullProgress),
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<Option<String>, RuntimeError> {
         let options = CreateImageOptionsBuilder::default().from_image(repo).tag(tag).build();
         let mut stream = self.docker.create_image(Some(options), None, credentials(auth));
+        let mut served = None;
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
+                    if let Some(d) = info.status.as_deref().and_then(|s| s.strip_prefix("Digest: ")) {
+                        served = Some(d.trim().to_owned());
+                    }
                     if let (Some(layer), Some(status)) = (info.id, info.status) {
                         let (current, total) =
                             info.progress_detail.map_or((None, None), |p| (to_u64(p.current), to_u64(p.total)));
@@ -119,7 +126,7 @@ impl DockerRuntime {
                 Err(e) => return Err(engine_error("pull", image, e)),
             }
         }
-        Ok(())
+        Ok(served)
     }
 
     /// [`ContainerRuntime::wait_exit`] by looking at the container every 50 ms: a restart
@@ -153,11 +160,20 @@ impl DockerRuntime {
 }
 
 /// `auth` as the engine takes it (the `X-Registry-Auth` of a pull, a manifest lookup, a service).
+/// An identity token (user name `<token>`, as `config.json` and credential helpers give it,
+/// e.g. after `az acr login`) goes as `identitytoken`: the daemon, unlike the Docker CLI, does
+/// not translate `<token>` and would log in as that literal user.
 pub(super) fn credentials(auth: Option<&RegistryAuth>) -> Option<DockerCredentials> {
-    auth.map(|a| DockerCredentials {
-        username: Some(a.username.clone()),
-        password: Some(a.password.expose().to_owned()),
-        ..DockerCredentials::default()
+    auth.map(|a| {
+        if a.username == super::IDENTITY_TOKEN_USER {
+            DockerCredentials { identitytoken: Some(a.password.expose().to_owned()), ..DockerCredentials::default() }
+        } else {
+            DockerCredentials {
+                username: Some(a.username.clone()),
+                password: Some(a.password.expose().to_owned()),
+                ..DockerCredentials::default()
+            }
+        }
     })
 }
 
@@ -224,15 +240,23 @@ const REPLAY_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// How often a pull is tried when the image is gone again before it can be looked at.
 const PULL_ATTEMPTS: u32 = 3;
 
-/// Splits `repo:tag` or `repo@digest` into repository and tag-or-digest.
-fn split_reference(image: &str) -> (&str, &str) {
-    if let Some((repo, digest)) = image.split_once('@') {
-        return (repo, digest);
-    }
-    match image.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
-        _ => (image, "latest"),
-    }
+/// Splits `repo:tag` or `repo@digest` into the repository and the tag or digest to pull
+/// (`latest` when neither is given).
+fn split_reference(image: &str) -> Result<(Reference, String), RuntimeError> {
+    let r =
+        Reference::parse(image).map_err(|e| RuntimeError::Pull { image: image.to_owned(), message: e.to_string() })?;
+    let what = r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".to_owned());
+    Ok((r, what))
+}
+
+/// The `repo@digest` among `repo_digests` that is `wanted`'s repository (in any spelling: the
+/// engine reports familiar names) and, when the registry said which, that digest.
+fn repo_digest_of(repo_digests: &[String], wanted: &Reference, served: Option<&str>) -> Option<String> {
+    repo_digests
+        .iter()
+        .filter(|d| Reference::parse(d).is_ok_and(|r| r.repo.canonical() == wanted.repo.canonical()))
+        .find(|d| served.is_none_or(|g| d.ends_with(&format!("@{g}"))))
+        .cloned()
 }
 
 fn restart(p: RestartPolicy) -> BollardRestart {
@@ -264,33 +288,32 @@ impl ContainerRuntime for DockerRuntime {
         auth: Option<&RegistryAuth>,
         progress: &mut dyn FnMut(PullProgress),
     ) -> Result<PulledImage, RuntimeError> {
-        let (repo, tag) = split_reference(image);
+        let (wanted, what) = split_reference(image)?;
         // A digest names exactly one image: when the engine has it, there is nothing to pull
         // (a rollback to a kept digest works with the registry down).
-        if tag.starts_with("sha256:")
+        if let Some(digest) = &wanted.digest
             && let Ok(present) = self.docker.inspect_image(image).await
-            && present.repo_digests.unwrap_or_default().iter().any(|d| d == image)
+            && let Some(reference) = repo_digest_of(&present.repo_digests.unwrap_or_default(), &wanted, Some(digest))
         {
-            return Ok(PulledImage { digest: tag.to_owned(), reference: image.to_owned() });
+            return Ok(PulledImage { digest: digest.clone(), reference });
         }
         // Another run's image cleanup (a prune, another state file's retire, a host's
         // `docker image prune -a`) can take the image between the pull and the look at it: pull
         // again, a few times.
         let mut attempt = 0;
-        let inspect = loop {
-            self.pull_stream(repo, tag, image, auth, progress).await?;
+        let (inspect, served) = loop {
+            let served = self.pull_stream(wanted.repo.as_str(), &what, image, auth, progress).await?;
             attempt += 1;
             match self.docker.inspect_image(image).await {
-                Ok(inspect) => break inspect,
+                Ok(inspect) => break (inspect, served),
                 Err(BollardError::DockerResponseServerError { status_code: 404, .. }) if attempt < PULL_ATTEMPTS => {}
                 Err(e) => return Err(engine_error("inspect image", image, e)),
             }
         };
-        let reference = inspect
-            .repo_digests
-            .unwrap_or_default()
-            .into_iter()
-            .find(|d| d.split_once('@').is_some_and(|(r, _)| r == repo))
+        // The digest the tag resolved to in this pull (the stream says it); an image known by
+        // several digests (a rebuild with new attestations) is then recorded by the right one.
+        let served = served.or_else(|| wanted.digest.clone());
+        let reference = repo_digest_of(&inspect.repo_digests.unwrap_or_default(), &wanted, served.as_deref())
             .ok_or_else(|| RuntimeError::Pull {
                 image: image.to_owned(),
                 message:
@@ -657,10 +680,22 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn any_reference_splits_without_panicking(r in "(?s).{0,80}") {
-            let (repo, tag) = split_reference(&r);
-            proptest::prop_assert!(r.starts_with(repo) || repo == r);
-            let _ = tag;
+            let _ = split_reference(&r);
         }
+    }
+
+    #[test]
+    fn the_repo_digest_is_found_in_any_spelling_and_by_the_digest_served() {
+        let digests = vec!["nginx@sha256:aaa".to_owned(), "nginx@sha256:bbb".to_owned(), "other@sha256:ccc".to_owned()];
+        let wanted = Reference::parse("docker.io/library/nginx:1.27").unwrap();
+        assert_eq!(repo_digest_of(&digests, &wanted, None).as_deref(), Some("nginx@sha256:aaa"));
+        assert_eq!(repo_digest_of(&digests, &wanted, Some("sha256:bbb")).as_deref(), Some("nginx@sha256:bbb"));
+        assert_eq!(repo_digest_of(&digests, &wanted, Some("sha256:ccc")), None);
+        let acme = Reference::parse("docker.io/acme/shop:v1").unwrap();
+        assert_eq!(
+            repo_digest_of(&["acme/shop@sha256:d".to_owned()], &acme, None).as_deref(),
+            Some("acme/shop@sha256:d")
+        );
     }
 
     #[tokio::test]
@@ -678,6 +713,39 @@ mod tests {
         let heads = server.join().unwrap();
         let pulls = heads.iter().filter(|h| h.starts_with("POST ") && h.contains("/images/create?")).count();
         assert_eq!(pulls, 2, "{heads:#?}");
+    }
+
+    /// Review F3: the engine reports `RepoDigests` in the familiar form, whatever was pulled.
+    #[tokio::test]
+    async fn a_docker_hub_image_written_in_full_is_found_by_its_familiar_repo_digest() {
+        for image in ["docker.io/acme/shop:v1", "acme/shop:v1", "index.docker.io/acme/shop:v1"] {
+            let inspected = r#"{"Id":"sha256:1","RepoDigests":["acme/shop@sha256:abc"]}"#;
+            let (addr, server) = super::super::test_server::scripted_server(vec![
+                (200, r#"{"status":"Digest: sha256:abc"}"#),
+                (200, inspected),
+            ]);
+            let docker = bollard::Docker::connect_with_http(&addr, 5, bollard::API_DEFAULT_VERSION).unwrap();
+            let pulled = DockerRuntime::over(docker).pull(image, None, &mut |_| {}).await.unwrap();
+            assert_eq!((pulled.digest.as_str(), pulled.reference.as_str()), ("sha256:abc", "acme/shop@sha256:abc"));
+            server.join().unwrap();
+        }
+    }
+
+    /// Review F16: one image known by several digests (a rebuild with new attestations) is
+    /// recorded by the digest the tag resolved to in this pull, not the first in the list.
+    #[tokio::test]
+    async fn the_pull_records_the_digest_the_registry_served() {
+        let inspected =
+            r#"{"Id":"sha256:1","RepoDigests":["127.0.0.1:5000/shop@sha256:aaa","127.0.0.1:5000/shop@sha256:bbb"]}"#;
+        let (addr, server) = super::super::test_server::scripted_server(vec![
+            (200, "{\"status\":\"Pulling from shop\",\"id\":\"v1\"}\n{\"status\":\"Digest: sha256:bbb\"}"),
+            (200, inspected),
+        ]);
+        let docker = bollard::Docker::connect_with_http(&addr, 5, bollard::API_DEFAULT_VERSION).unwrap();
+        let pulled = DockerRuntime::over(docker).pull("127.0.0.1:5000/shop:v1", None, &mut |_| {}).await.unwrap();
+        assert_eq!(pulled.digest, "sha256:bbb");
+        assert_eq!(pulled.reference, "127.0.0.1:5000/shop@sha256:bbb");
+        server.join().unwrap();
     }
 
     #[tokio::test]
@@ -726,9 +794,25 @@ mod tests {
     }
 
     #[test]
+    fn an_identity_token_goes_as_identitytoken_and_a_password_as_basic_credentials() {
+        let secret = crate::secret::Secret::new;
+        let token = RegistryAuth { username: "<token>".into(), password: secret("eyJ0b2tlbiI".into()) };
+        let sent = credentials(Some(&token)).unwrap();
+        assert_eq!(sent.identitytoken.as_deref(), Some("eyJ0b2tlbiI"));
+        assert_eq!((sent.username, sent.password), (None, None), "never the literal <token> user");
+        let basic = RegistryAuth { username: "ci".into(), password: secret("pw".into()) };
+        let sent = credentials(Some(&basic)).unwrap();
+        assert_eq!(
+            (sent.username.as_deref(), sent.password.as_deref(), sent.identitytoken),
+            (Some("ci"), Some("pw"), None)
+        );
+    }
+
+    #[test]
     fn references_split_into_repository_and_tag_or_digest() {
-        assert_eq!(split_reference("127.0.0.1:5000/shop:v1"), ("127.0.0.1:5000/shop", "v1"));
-        assert_eq!(split_reference("127.0.0.1:5000/shop"), ("127.0.0.1:5000/shop", "latest"));
-        assert_eq!(split_reference("shop@sha256:abc"), ("shop", "sha256:abc"));
+        let split = |s: &str| split_reference(s).map(|(r, w)| (r.repo.as_str().to_owned(), w)).unwrap();
+        assert_eq!(split("127.0.0.1:5000/shop:v1"), ("127.0.0.1:5000/shop".into(), "v1".into()));
+        assert_eq!(split("127.0.0.1:5000/shop"), ("127.0.0.1:5000/shop".into(), "latest".into()));
+        assert_eq!(split("shop@sha256:abc"), ("shop".into(), "sha256:abc".into()));
     }
 }

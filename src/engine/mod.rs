@@ -75,7 +75,12 @@ impl RestartPolicy {
     }
 }
 
-/// Registry credentials for one registry host, from the config or the Docker CLI's credential store.
+/// The user name Docker's `config.json` and credential helpers give an identity token (an OAuth
+/// refresh token, e.g. Azure's), whose secret is then the token.
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
+
+/// Registry credentials for one registry host, from the config or the Docker CLI's credential
+/// store. A user name of [`IDENTITY_TOKEN_USER`] means the password is an identity token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryAuth {
     /// User name.
@@ -170,15 +175,16 @@ pub struct ImageInfo {
 }
 
 impl ImageInfo {
-    /// The repositories it belongs to (from its digests and tags).
+    /// The repositories it belongs to (from its digests and tags), canonical
+    /// (`docker.io/library/nginx` for the engine's `nginx@…`). A name that does not parse is
+    /// kept as it is: it matches no configured repository, so such an image is never deleted.
     #[must_use]
-    pub fn repositories(&self) -> std::collections::BTreeSet<&str> {
-        let from_digests = self.repo_digests.iter().filter_map(|d| d.split_once('@').map(|(r, _)| r));
-        let from_tags = self.repo_tags.iter().filter(|t| *t != "<none>:<none>").map(|t| match t.rsplit_once(':') {
-            Some((r, tag)) if !tag.contains('/') => r,
-            _ => t.as_str(),
-        });
-        from_digests.chain(from_tags).collect()
+    pub fn repositories(&self) -> std::collections::BTreeSet<String> {
+        self.repo_digests
+            .iter()
+            .chain(self.repo_tags.iter().filter(|t| *t != "<none>:<none>"))
+            .map(|n| crate::image_ref::Reference::parse(n).map_or_else(|_| n.clone(), |r| r.repo.canonical()))
+            .collect()
     }
 
     /// Its registry digests (`sha256:…`).
@@ -528,4 +534,23 @@ pub async fn managed_for_display<R: ContainerRuntime>(runtime: &R) -> Option<Vec
         },
     }
     Some(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review F3: image GC compares repositories canonically, so `docker.io/library/nginx` in
+    /// the config is the engine's `nginx@…`.
+    #[test]
+    fn an_image_s_repositories_are_canonical_whatever_the_engine_calls_them() {
+        let image = ImageInfo {
+            id: "sha256:1".into(),
+            repo_digests: vec!["nginx@sha256:aa".into(), "127.0.0.1:5000/shop@sha256:bb".into()],
+            repo_tags: vec!["acme/app:v1".into(), "<none>:<none>".into()],
+            size: 1,
+        };
+        let repos: Vec<String> = image.repositories().into_iter().collect();
+        assert_eq!(repos, ["127.0.0.1:5000/shop", "docker.io/acme/app", "docker.io/library/nginx"]);
+    }
 }

@@ -405,9 +405,7 @@ where
             }
             WorkKind::Deploy => (Trigger::Deploy, None),
             WorkKind::Rollback => match deployer.rollback_source(&stage, &tag, w.to) {
-                Ok(source) => {
-                    (Trigger::Rollback, Some(format!("{}@{}", stage.image, source.digest.unwrap_or_default())))
-                }
+                Ok(source) => (Trigger::Rollback, Some(stage.image.at_digest(&source.digest.unwrap_or_default()))),
                 Err(e) => return self.shared.jobs.failed(w.job, one_line(&e), codes.usage),
             },
         };

@@ -40,7 +40,7 @@ where
         let image = format!("{}:{tag}", rule.image);
         loop {
             if let Ok(stage) = self.resolve(&rule.project, &rule.stage) {
-                let auth = self.backend.runtime.registry_auth(&stage.image, stage.registry_auth.as_ref()).await;
+                let auth = self.backend.runtime.registry_auth(stage.image.as_str(), stage.registry_auth.as_ref()).await;
                 let auth = auth.ok().flatten();
                 if let Ok(digest) = self.backend.runtime.digest(&image, auth.as_ref().map(|(_, a)| a)).await
                     && !digest.is_empty()

@@ -45,7 +45,7 @@ where
             d.clone()
         } else {
             let image = format!("{}:{}", c.image, c.tag);
-            let auth = self.backend.runtime.registry_auth(&stage.image, stage.registry_auth.as_ref()).await;
+            let auth = self.backend.runtime.registry_auth(stage.image.as_str(), stage.registry_auth.as_ref()).await;
             let auth = auth.ok().flatten();
             match self.backend.runtime.digest(&image, auth.as_ref().map(|(_, a)| a)).await {
                 Ok(d) if !d.is_empty() => d,

@@ -100,18 +100,11 @@ pub fn digest(d: Option<&str>) -> Option<String> {
 #[must_use]
 pub fn split_image(image: &str) -> (String, String) {
     let image = image.to_ascii_lowercase();
-    let (host, path) = match image.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            (first.to_owned(), rest.to_owned())
-        }
-        _ => ("docker.io".to_owned(), image.clone()),
-    };
-    let host = match host.as_str() {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => "docker.io".to_owned(),
-        _ => host,
-    };
-    let path = if host == "docker.io" && !path.contains('/') { format!("library/{path}") } else { path };
-    (host, path)
+    match crate::image_ref::Reference::parse(&image) {
+        Ok(r) => (r.repo.domain().to_owned(), r.repo.path().to_owned()),
+        // Not a reference: it matches no configured repository.
+        Err(_) => (String::new(), image),
+    }
 }
 
 /// The deploys `event` asks for under `rules`: one per rule whose project's image is the
