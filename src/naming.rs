@@ -150,11 +150,37 @@ pub fn host_name(subdomain: &str, domain: &str) -> String {
     if domain.is_empty() { subdomain.to_owned() } else { format!("{subdomain}.{domain}") }
 }
 
-/// The container name of a deploy: `tf-{project}-{stage}-{tag label}-{deploy id}`. Deterministic,
-/// so a crash between "create" and "recorded" can still be found and undone.
+/// Can `{project}-{stage}-…` be read back into its slot? Not when the project or the stage holds
+/// a `-`: (`a-b`, `c`) and (`a`, `b-c`) would join alike.
+fn ambiguous(project: &str, stage: &str) -> bool {
+    project.contains('-') || stage.contains('-')
+}
+
+/// `{prefix}{project}-{stage}-{rest}` as one DNS label of at most `max` bytes, distinct for every
+/// (project, stage, rest): joined plainly when that is unambiguous and fits, else hashed over
+/// the `/`-joined key (which no two slots share).
+fn slot_label(prefix: &str, project: &str, stage: &str, rest: &str, max: usize) -> String {
+    if ambiguous(project, stage) {
+        dns_label(&format!("{prefix}{project}/{stage}/{rest}"), max)
+    } else {
+        dns_label(&format!("{prefix}{project}-{stage}-{rest}"), max)
+    }
+}
+
+/// The container name of a deploy: `tf-{project}-{stage}-{tag label}-{deploy id}`, one DNS label
+/// (it is resolved as a host name where a proxy or probe forwards by name), distinct per slot
+/// and deploy. Deterministic, so a crash between "create" and "recorded" can still be found and
+/// undone.
 #[must_use]
 pub fn container_name(slot: &Slot, id: DeployId) -> String {
-    format!("tf-{}-{}-{}-{}", slot.project, slot.stage, dns_label(slot.tag.as_str(), 40), id)
+    let suffix = format!("-{id}");
+    let tag = dns_label(slot.tag.as_str(), 40);
+    let plain = format!("tf-{}-{}-{tag}{suffix}", slot.project, slot.stage);
+    if !ambiguous(slot.project.as_str(), slot.stage.as_str()) && plain.len() <= MAX_LABEL {
+        return plain;
+    }
+    let room = MAX_LABEL.saturating_sub(suffix.len());
+    format!("{}{suffix}", slot_label("tf-", slot.project.as_str(), slot.stage.as_str(), &tag, room))
 }
 
 /// The Swarm service of a slot (one per slot, updated in place by each deploy): a DNS label,
@@ -162,7 +188,23 @@ pub fn container_name(slot: &Slot, id: DeployId) -> String {
 /// name (`tf-…`, one-offs included) can ever be a service's name.
 #[must_use]
 pub fn service_name(slot: &Slot) -> String {
-    dns_label(&format!("tfs-{}-{}-{}", slot.project, slot.stage, dns_label(slot.tag.as_str(), 40)), MAX_LABEL)
+    let tag = dns_label(slot.tag.as_str(), 40);
+    slot_label("tfs-", slot.project.as_str(), slot.stage.as_str(), &tag, MAX_LABEL)
+}
+
+/// A one-off container of deploy `id` (`release`, `on_create`, `on_remove`): the deploy's
+/// container name and the role. Per deploy on both engines, so that a one-off a crashed run left
+/// never takes the name of the next run's.
+#[must_use]
+pub fn one_off_name(slot: &Slot, id: DeployId, role: &str) -> String {
+    format!("{}-{}", container_name(slot, id), role.replace('_', "-"))
+}
+
+/// A slot's name for the app (`TF_SLOT`, `{slot}`): `project-stage-tag` folded like a DNS label,
+/// fit for a database name, and distinct for every slot (also when names hold dashes).
+#[must_use]
+pub fn slot_name(project: &str, stage: &str, tag: &str) -> String {
+    slot_label("", project, stage, tag, MAX_LABEL)
 }
 
 /// Is `s` a valid host name (labels of 1 to 63 bytes of `[a-z0-9-]`, no dash at either end,
@@ -254,7 +296,63 @@ mod tests {
         assert_eq!(container_name(&slot, DeployId(42)), "tf-shop-dev-pr-7-42");
     }
 
+    fn slot(project: &str, stage: &str, tag: &str) -> Slot {
+        Slot {
+            project: crate::domain::ProjectName::new(project).unwrap(),
+            stage: crate::domain::StageName::new(stage).unwrap(),
+            tag: crate::domain::Tag::new(tag).unwrap(),
+        }
+    }
+
+    /// Review F4: the reviewer's example was 66 bytes.
+    #[test]
+    fn a_long_container_name_still_fits_one_dns_label() {
+        let s = slot("customer-portal", "dev", "feature-jira-1234-add-payment-provider-x");
+        let name = container_name(&s, DeployId(17));
+        assert!(name.len() <= MAX_LABEL && is_valid_host(&name), "{name} ({} bytes)", name.len());
+        assert!(name.ends_with("-17"), "{name}");
+        let big = container_name(&s, DeployId(i64::MAX));
+        assert!(big.len() <= MAX_LABEL && is_valid_host(&big), "{big}");
+    }
+
+    /// Review F17 and F7: a dash in a project or stage name cannot make two slots one.
+    #[test]
+    fn slots_that_join_alike_across_a_dash_get_distinct_names() {
+        let (a, b) = (slot("a-b", "c", "t"), slot("a", "b-c", "t"));
+        assert_ne!(service_name(&a), service_name(&b));
+        assert_ne!(container_name(&a, DeployId(1)), container_name(&b, DeployId(1)));
+        assert_ne!(slot_name("shop", "staging", "eu-feature"), slot_name("shop", "staging-eu", "feature"));
+    }
+
+    #[test]
+    fn names_of_slots_without_dashes_are_what_they_always_were() {
+        let s = slot("shop", "dev", "pr-7");
+        assert_eq!(service_name(&s), "tfs-shop-dev-pr-7");
+        assert_eq!(slot_name("shop", "dev", "pr-7"), "shop-dev-pr-7");
+        assert_eq!(one_off_name(&s, DeployId(9), "on_remove"), "tf-shop-dev-pr-7-9-on-remove");
+    }
+
     proptest! {
+        /// Any slot, any deploy: its container name, service name and slot name are DNS labels,
+        /// and distinct slots never share one.
+        #[test]
+        fn slot_names_are_labels_and_distinct(
+            p1 in "[a-z]([a-z0-9-]{0,22}[a-z0-9])?", s1 in "[a-z]([a-z0-9-]{0,22}[a-z0-9])?", t1 in "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
+            p2 in "[a-z]([a-z0-9-]{0,22}[a-z0-9])?", s2 in "[a-z]([a-z0-9-]{0,22}[a-z0-9])?", t2 in "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
+            id in 1i64..1_000_000_000,
+        ) {
+            prop_assume!(!p1.contains("--") && !s1.contains("--") && !p2.contains("--") && !s2.contains("--"));
+            let (a, b) = (slot(&p1, &s1, &t1), slot(&p2, &s2, &t2));
+            for name in [container_name(&a, DeployId(id)), service_name(&a), slot_name(&p1, &s1, &t1)] {
+                prop_assert!(name.len() <= MAX_LABEL && is_valid_host(&name), "{}", name);
+            }
+            if (p1.as_str(), s1.as_str(), t1.as_str()) != (p2.as_str(), s2.as_str(), t2.as_str()) {
+                prop_assert_ne!(container_name(&a, DeployId(id)), container_name(&b, DeployId(id)));
+                prop_assert_ne!(service_name(&a), service_name(&b));
+                prop_assert_ne!(slot_name(&p1, &s1, &t1), slot_name(&p2, &s2, &t2));
+            }
+        }
+
         #[test]
         fn any_string_gives_a_valid_label_of_at_most_63_bytes(tag in ".{0,200}") {
             let l = dns_label(&tag, 63);

@@ -264,6 +264,7 @@ impl FakeRuntime {
             labels: s.labels.clone(),
             image: s.image.clone(),
             is_service: true,
+            created: None,
         }
     }
 
@@ -278,6 +279,7 @@ impl FakeRuntime {
             labels: c.labels.clone(),
             image: c.image.clone(),
             is_service: false,
+            created: None,
         }
     }
 }
@@ -383,6 +385,7 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn wait_exit(&self, id: &str) -> Result<i64, RuntimeError> {
+        self.calls.borrow_mut().push(format!("wait_exit {id}"));
         let one_off =
             self.containers.borrow().get(id).is_some_and(|c| c.labels.contains_key(crate::engine::LABEL_ROLE));
         if one_off {

@@ -266,7 +266,7 @@ impl ResolvedStage {
     #[must_use]
     pub fn env_for(&self, tag: &Tag, url: &str) -> Vec<(String, String)> {
         let host = self.host_name(tag);
-        let slot = naming::dns_label(&format!("{}-{}-{}", self.project, self.stage, tag), naming::MAX_LABEL);
+        let slot = naming::slot_name(self.project.as_str(), self.stage.as_str(), tag.as_str());
         let fill = |v: &str| {
             v.replace("{host}", &host).replace("{url}", url).replace("{slot}", &slot).replace("{tag}", tag.as_str())
         };

@@ -376,7 +376,7 @@ where
             };
             let plan = plan::stage_plan(self, stage, &seen, (req.older_than, req.include_default)).await?;
             if req.dry_run {
-                report.failures.extend(plan.unseen.iter().map(ToString::to_string));
+                report.failures.extend(plan.unseen.iter().chain(&plan.kept).map(ToString::to_string));
                 done.push(stage);
                 report.actions.extend(plan.actions.iter().map(ToString::to_string));
                 for d in &plan.abandoned {
@@ -538,7 +538,7 @@ where
             }
         }
         let mut leftovers = leftovers;
-        for l in plan.unrunnable.into_iter().chain(plan.unseen) {
+        for l in plan.kept.into_iter().chain(plan.unseen) {
             report.failures.push(l.to_string());
             leftovers.push(l);
         }

@@ -100,7 +100,9 @@ fn tail(lines: &[String]) -> String {
 
 /// Runs `run` to its end, handing each output line to `on_line`, and removes its container
 /// (also when it fails; if that removal fails, the caller's recorded compensation, or `prune`,
-/// removes it).
+/// removes it). A container of that name it did not make (another run's one-off, left by a
+/// crash and maybe still running) is never removed: the run fails with
+/// [`RuntimeError::NameTaken`].
 pub(super) async fn run<R: ContainerRuntime>(
     rt: &R,
     run: &OneOffRun,
@@ -120,6 +122,9 @@ pub(super) async fn run<R: ContainerRuntime>(
         volumes: Vec::new(),
     };
     let result = execute(rt, &spec, run.auth.as_ref(), run.what.timeout, on_line).await;
+    if matches!(result, Err(OneOffError::Engine(RuntimeError::NameTaken { .. }))) {
+        return result;
+    }
     // Gone either way; a failure to remove is left to the recorded compensation.
     let _removal = rt.remove(&run.name).await;
     result

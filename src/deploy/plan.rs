@@ -119,9 +119,10 @@ pub struct StagePlan {
     pub abandoned: Vec<DeployRecord>,
     /// Live instances that lose their slot (recorded in history as `prune` removals).
     pub removals: Vec<(InstanceRecord, Reason)>,
-    /// `on_remove` hooks that cannot run now (the stage's env cannot be read): recorded as
-    /// leftovers for a later run.
-    pub unrunnable: Vec<crate::domain::Leftover>,
+    /// What this run cannot do now and leaves for a later one, recorded as leftovers:
+    /// `on_remove` hooks that cannot run (the stage's env cannot be read), and one-offs a
+    /// crashed run left that still run within their timeout (never killed halfway).
+    pub kept: Vec<crate::domain::Leftover>,
     /// What could not be looked at: slots whose instance could not be inspected are kept
     /// exactly as they are (no host repaired or deleted, no row or container removed, no hook
     /// run); orphans are not looked for when the list failed. Recorded as leftovers, so that
@@ -246,7 +247,7 @@ where
                 for c in away.into_iter().filter(|c| matches!(c, Compensation::Hook { .. })) {
                     plan.actions.push(Action { what: c, slot: slot_key(row), why: why.clone() });
                 }
-                plan.unrunnable.extend(unrunnable);
+                plan.kept.extend(unrunnable);
             }
         }
     }
@@ -262,8 +263,25 @@ where
         .iter()
         .map(|c| (c, InstanceKind::Container))
         .chain(services.iter().map(|c| (c, InstanceKind::Service)));
+    let now = now_ms() / 1000;
     for (c, kind) in listed {
         if ours(c, stage, seen.state_id, &known) && !known.contains(c.name.as_str()) {
+            // A one-off a crashed run left that may still finish its work: kept until it ends
+            // or overruns its own timeout.
+            if let Some(role) = c.labels.get(engine::LABEL_ROLE)
+                && c.state == "running"
+            {
+                let age = Duration::from_secs(c.created.map_or(0, |t| u64::try_from(now - t).unwrap_or(0)));
+                if age < recover::one_off_limit(stage, role) + d.timeouts.engine {
+                    plan.kept.push(crate::domain::Leftover::Container {
+                        name: c.name.clone(),
+                        cause: crate::domain::LeftoverCause::Failed {
+                            error: format!("a {role} that still runs; it goes once it ends or overruns its timeout"),
+                        },
+                    });
+                    continue;
+                }
+            }
             let domain = c
                 .labels
                 .get(engine::LABEL_TAG)
@@ -332,13 +350,18 @@ fn retry_hooks<R, P: Proxy, S: Store, Pr>(
         if rows.iter().any(|r| r.tag == tag && r.status == InstanceStatus::Live) {
             continue;
         }
+        let Ok(tag_name) = crate::domain::Tag::new(tag) else { continue };
+        let deploy_id = left.deploy_id.unwrap_or(DeployId(0));
+        let ghost_slot =
+            crate::domain::Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag: tag_name };
         let ghost = InstanceRecord {
             id: 0,
-            deploy_id: left.deploy_id.unwrap_or(DeployId(0)),
+            deploy_id,
             project: stage.project.to_string(),
             stage: stage.stage.to_string(),
             tag: tag.to_owned(),
-            container_name: format!("tf-{}-{}-{}-retry", stage.project, stage.stage, crate::naming::dns_label(tag, 40)),
+            // Never made: the name the slot's instance of that deploy had, for its URL.
+            container_name: crate::naming::container_name(&ghost_slot, deploy_id),
             container_id: None,
             proxy_host_id: None,
             digest: digest.to_owned(),
@@ -354,7 +377,7 @@ fn retry_hooks<R, P: Proxy, S: Store, Pr>(
         for c in away.into_iter().filter(|c| matches!(c, Compensation::Hook { .. })) {
             plan.actions.push(Action { what: c, slot: slot.clone(), why: Reason::LeftBehind });
         }
-        plan.unrunnable.extend(unrunnable);
+        plan.kept.extend(unrunnable);
     }
     Ok(())
 }

@@ -40,8 +40,8 @@ pub(super) fn on_remove_run(
     let tag = Tag::new(&row.tag).ok()?;
     let slot = crate::domain::Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag };
     Some(super::oneoff::OneOffRun {
-        name: format!("{}-on-remove", row.container_name),
-        image: format!("{}@{}", stage.image, row.digest),
+        name: crate::naming::one_off_name(&slot, row.deploy_id, "on_remove"),
+        image: stage.image.at_digest(&row.digest),
         env: stage.env_for(&slot.tag, url),
         labels: super::oneoff::labels(&slot, row.deploy_id, state_id, "on_remove"),
         network: stage.network.clone(),
@@ -69,7 +69,7 @@ pub(super) fn take_slot_away<P: Proxy>(
             let left = crate::domain::Leftover::Hook {
                 slot,
                 hook: "on_remove".into(),
-                image: format!("{}@{}", stage.image, row.digest),
+                image: stage.image.at_digest(&row.digest),
                 cause: crate::domain::LeftoverCause::Failed {
                     error: "not run: the stage's env files or secrets could not be read".into(),
                 },
@@ -220,6 +220,73 @@ pub(super) async fn undo_of<R: ContainerRuntime, P, S: Store, Pr>(
     (comps, unseen)
 }
 
+/// How long a one-off of `role` may run: its own timeout, as the stage has it now (the
+/// default when the stage no longer has that one-off).
+pub(super) fn one_off_limit(stage: &ResolvedStage, role: &str) -> std::time::Duration {
+    let what = match role {
+        "release" => stage.release.as_ref(),
+        "on_create" => stage.on_create.as_ref(),
+        _ => stage.on_remove.as_ref(),
+    };
+    what.map_or(std::time::Duration::from_secs(300), |w| w.timeout)
+}
+
+/// The one-off containers (release, `on_create`, `on_remove`) that deploy `dead` started and its
+/// crash left behind, found by their labels. One that still runs is waited for, within what is
+/// left of its own timeout (a migration is never killed halfway while it may still finish, and
+/// the next one never runs beside it); then each goes through the executor.
+async fn one_offs_of<R: ContainerRuntime, P, S, Pr>(
+    d: &Deployer<'_, R, P, S, Pr>,
+    stage: &ResolvedStage,
+    dead: DeployId,
+    state_id: &str,
+    log: &dyn Fn(String, Level),
+) -> (Vec<Compensation>, Vec<Leftover>) {
+    use crate::engine::{LABEL_DEPLOY_ID, LABEL_ROLE, LABEL_STATE};
+    let list = match d.runtime.list_managed().await {
+        Ok(l) => l,
+        Err(e) => {
+            let what = format!("one-off containers of deploy {dead}");
+            let cause = crate::domain::LeftoverCause::Failed { error: one_line(&e) };
+            return (Vec::new(), vec![Leftover::Unseen { what, cause }]);
+        }
+    };
+    let label = |c: &crate::engine::ContainerInfo, k: &str| c.labels.get(k).cloned().unwrap_or_default();
+    let mut comps = Vec::new();
+    for c in list.iter().filter(|c| {
+        label(c, LABEL_DEPLOY_ID) == dead.to_string()
+            && c.labels.contains_key(LABEL_ROLE)
+            && label(c, LABEL_STATE) == state_id
+    }) {
+        let role = label(c, LABEL_ROLE);
+        if c.state == "running" {
+            let now = crate::store::now_ms() / 1000;
+            let age = std::time::Duration::from_secs(c.created.map_or(0, |t| u64::try_from(now - t).unwrap_or(0)));
+            let left = one_off_limit(stage, &role).saturating_sub(age) + d.timeouts.engine;
+            log(
+                format!(
+                    "{} ({role} of deploy {dead}) still runs; waiting up to {} for it to end",
+                    c.name,
+                    humantime::format_duration(left)
+                ),
+                Level::Warn,
+            );
+            match tokio::time::timeout(left, d.runtime.wait_exit(&c.name)).await {
+                Ok(Ok(code)) => log(format!("{} ended with code {code}", c.name), Level::Info),
+                Ok(Err(e)) => log(format!("{}: {}", c.name, one_line(&e)), Level::Warn),
+                Err(_) => log(format!("{} overran its timeout; it is stopped", c.name), Level::Warn),
+            }
+        }
+        comps.push(Compensation::Container {
+            name: c.name.clone(),
+            kind: crate::engine::InstanceKind::Container,
+            network: stage.network.clone(),
+            domain: None,
+        });
+    }
+    (comps, Vec::new())
+}
+
 /// Rolls back every abandoned deploy of `stage`; logs into `ours` when given. What could not be
 /// undone is recorded as leftovers of the dead deploy.
 pub(super) async fn abandoned<R, P, S, Pr>(
@@ -256,7 +323,10 @@ pub(super) async fn abandoned<R, P, S, Pr>(
                 continue;
             }
         };
-        let (comps, unseen) = undo_of(d, stage, &dead, &rows).await;
+        let (mut comps, mut unseen) = undo_of(d, stage, &dead, &rows).await;
+        let (one_offs, not_seen) = one_offs_of(d, stage, dead.id, state_id, &log).await;
+        comps.extend(one_offs);
+        unseen.extend(not_seen);
         for u in &unseen {
             log(u.to_string(), Level::Warn);
         }

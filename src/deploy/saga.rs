@@ -710,7 +710,7 @@ where
         let stage = &self.req.stage;
         let hook = stage.on_remove.clone()?;
         Some(super::oneoff::OneOffRun {
-            name: format!("{}-on-remove", self.container_name),
+            name: naming::one_off_name(&self.slot, self.id, "on_remove"),
             image: image.to_owned(),
             env: stage.env_for(&self.slot.tag, &self.public_url()),
             labels: super::oneoff::labels(&self.slot, self.id, &self.state_id, "on_remove"),
@@ -733,7 +733,7 @@ where
     ) -> Result<(), StepError> {
         let stage = &self.req.stage;
         let run = super::oneoff::OneOffRun {
-            name: format!("{}-{}", self.container_name, role.replace('_', "-")),
+            name: naming::one_off_name(&self.slot, self.id, role),
             image: pulled.reference.clone(),
             env: stage.env_for(&self.slot.tag, &self.public_url()),
             labels: super::oneoff::labels(&self.slot, self.id, &self.state_id, role),

@@ -311,10 +311,26 @@ impl Run<'_> {
             Compensation::Row { row, container } => self.row(d, *row, container),
             Compensation::Hook { slot, run } => {
                 let mut lines = Vec::new();
-                let ran = super::oneoff::run(d.runtime, run, &mut |_, l| lines.push(l.to_owned())).await;
+                // The whole run is bounded: a pull that stalls or a create that hangs must not
+                // hold the stage's lock for ever (its own timeout covers only the command).
+                let bound = run.what.timeout + d.timeouts.pull + d.timeouts.engine;
+                let ran = tokio::time::timeout(
+                    bound,
+                    super::oneoff::run(d.runtime, run, &mut |_, l| lines.push(l.to_owned())),
+                )
+                .await;
                 match ran {
-                    Ok(()) => Ok(format!("{} lines of output", lines.len())),
-                    Err(e) => Err(Leftover::Hook {
+                    Ok(Ok(())) => Ok(format!("{} lines of output", lines.len())),
+                    Err(_) => Err(Leftover::Hook {
+                        slot: slot.clone(),
+                        hook: "on_remove".into(),
+                        image: run.image.clone(),
+                        cause: LeftoverCause::Failed {
+                            error: format!("did not finish within {}", humantime::format_duration(bound)),
+                        },
+                        logs: lines.into(),
+                    }),
+                    Ok(Err(e)) => Err(Leftover::Hook {
                         slot: slot.clone(),
                         hook: "on_remove".into(),
                         image: run.image.clone(),

@@ -415,6 +415,12 @@ impl ContainerRuntime for DockerRuntime {
             labels: c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default().into_iter().collect(),
             image: c.config.and_then(|c| c.image).unwrap_or_default(),
             is_service: false,
+            created: c
+                .created
+                .as_deref()
+                .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .and_then(|d| i64::try_from(d.as_secs()).ok()),
         })
     }
 
@@ -524,6 +530,7 @@ impl ContainerRuntime for DockerRuntime {
                 labels: c.labels.unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
                 image: c.image.unwrap_or_default(),
                 is_service: false,
+                created: c.created,
             })
             .collect())
     }

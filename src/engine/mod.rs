@@ -159,6 +159,8 @@ pub struct ContainerInfo {
     pub image: String,
     /// It is a swarm slot's service, seen as an instance (not a container).
     pub is_service: bool,
+    /// When it was created (Unix seconds), when the engine says.
+    pub created: Option<i64>,
 }
 
 /// An image in the engine's store.

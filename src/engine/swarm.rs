@@ -124,6 +124,7 @@ impl ServiceInfo {
             labels: self.labels,
             image: self.image,
             is_service: true,
+            created: None,
         }
     }
 }
