@@ -25,6 +25,7 @@ mod outcome;
 mod plan;
 mod recover;
 mod saga;
+mod spec;
 mod undo;
 
 #[cfg(test)]

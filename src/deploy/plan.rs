@@ -719,10 +719,12 @@ where
             },
             None => None,
         };
+        let own = Upstream { name: super::spec::OWN_NAME.to_owned(), ip: None, port: stage.port };
+        let hash = super::spec::hash(stage, &slot, &state_id, &self.proxy.url(&host, &own), &host);
         let unchanged = !req.force
-            && running.as_ref().is_some_and(|(r, _)| {
-                r.digest == digest && r.spec_hash.as_deref() == Some(super::saga::spec_hash(stage).as_str())
-            });
+            && running
+                .as_ref()
+                .is_some_and(|(r, _)| r.digest == digest && r.spec_hash.as_deref() == Some(hash.as_str()));
         let proxy = if self.proxy.keeps_hosts() {
             match self.proxy.find(&host).await {
                 Look::Absent => format!("create proxy host {host}"),

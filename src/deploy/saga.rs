@@ -320,7 +320,7 @@ where
         }
         let rows = self.d.store.instances(&slot_filter(&self.slot)).ok()?;
         let live = rows.into_iter().rfind(|i| i.status == InstanceStatus::Live)?;
-        (live.spec_hash.as_deref() == Some(spec_hash(&self.req.stage).as_str())).then_some(live)
+        (live.spec_hash.as_deref() == Some(self.spec_hash().as_str())).then_some(live)
     }
 
     /// The slot's live instance, when it already runs the digest the tag resolves to now with
@@ -348,6 +348,28 @@ where
         let Some(info) = look.into_result()? else { return Ok(None) };
         if info.state != "running" {
             return Ok(None);
+        }
+        // A service whose spec someone changed (`docker service rollback`, `update --image`) or
+        // whose update Swarm paused does not run what the live row says (review F15).
+        if kind == engine::InstanceKind::Service {
+            let Some(svc) = self.d.runtime.service(&live.container_name).await.into_result()? else {
+                return Ok(None);
+            };
+            let settled = matches!(svc.update, None | Some(engine::UpdateState::Completed));
+            if !svc.image.ends_with(&format!("@{}", live.digest))
+                || svc.generation != live.deploy_id.generation()
+                || !settled
+            {
+                self.log(
+                    Step::Pull,
+                    Level::Warn,
+                    format!(
+                        "service {} runs {} (spec of deploy {}, update {:?}), not what deploy {} made; deploying again",
+                        live.container_name, svc.image, svc.generation, svc.update, live.deploy_id
+                    ),
+                );
+                return Ok(None);
+            }
         }
         self.d.store.set_digest(self.id, &digest)?;
         self.log(
@@ -421,7 +443,7 @@ where
             digest: pulled.digest.clone(),
             domain: self.domain.clone(),
             port: stage.port,
-            spec_hash: Some(spec_hash(stage)),
+            spec_hash: Some(self.spec_hash()),
         })?;
         self.row.set(Some(row));
         Ok(row)
@@ -429,19 +451,14 @@ where
 
     /// Ours and the user's labels of an instance.
     fn labels(&self) -> BTreeMap<String, String> {
-        let mut labels: BTreeMap<String, String> = self.req.stage.labels.clone();
-        for (k, v) in [
-            (engine::LABEL_MANAGED, "true".to_owned()),
-            (engine::LABEL_STATE, self.state_id.clone()),
-            (engine::LABEL_PROJECT, self.slot.project.to_string()),
-            (engine::LABEL_STAGE, self.slot.stage.to_string()),
-            (engine::LABEL_TAG, self.slot.tag.to_string()),
-            (engine::LABEL_SLOT, self.slot.key()),
-            (engine::LABEL_DEPLOY_ID, self.id.to_string()),
-        ] {
-            labels.insert(k.to_owned(), v);
-        }
-        labels
+        super::spec::labels(&self.req.stage, &self.slot, &self.state_id, self.id)
+    }
+
+    /// What this deploy's instance is made of besides its image (see [`super::spec::hash`]).
+    fn spec_hash(&self) -> String {
+        let up = Upstream { name: super::spec::OWN_NAME.to_owned(), ip: None, port: self.req.stage.port };
+        let url = self.d.proxy.url(&self.domain, &up);
+        super::spec::hash(&self.req.stage, &self.slot, &self.state_id, &url, &self.domain)
     }
 
     /// A swarm slot's service: created for a new slot, else updated in place (start-first).
@@ -481,22 +498,17 @@ where
             Some(s) => Compensation::Service { name: name.clone(), image: s.image.clone(), generation: s.generation },
         };
         self.undo.borrow_mut().extend([Compensation::Row { row, container: name.clone() }, undo]);
-        let spec = engine::ServiceSpec {
-            name: name.clone(),
-            image: pulled.reference.clone(),
-            env: stage.env_for(&self.slot.tag, &self.public_url()),
-            labels: self.labels(),
-            network: stage.network.clone(),
-            replicas: sw.replicas,
-            constraints: sw.constraints.clone(),
-            endpoint_mode: sw.endpoint_mode,
-            health_command: stage.health.command.clone(),
-            health: stage.health.clone(),
-            memory: stage.memory,
-            nano_cpus: stage.nano_cpus,
-            command: stage.command.clone(),
-            generation: self.id.generation(),
-        };
+        let url = self.public_url();
+        let spec = super::spec::service(
+            stage,
+            sw,
+            &self.slot,
+            name,
+            &pulled.reference,
+            &url,
+            self.labels(),
+            self.id.generation(),
+        );
         let auth = self.auth.borrow().clone();
         let id = match &existing {
             None => self.d.runtime.create_service(&spec, auth.as_ref()).await?,
@@ -613,19 +625,9 @@ where
                 domain: None,
             },
         ]);
-        let spec = ContainerSpec {
-            name: self.container_name.clone(),
-            image: pulled.reference.clone(),
-            env: stage.env_for(&self.slot.tag, &self.public_url()),
-            labels: self.labels(),
-            network: stage.network.clone(),
-            port: stage.port,
-            restart: stage.restart,
-            memory: stage.memory,
-            nano_cpus: stage.nano_cpus,
-            command: stage.command.clone(),
-            volumes: stage.volumes.clone(),
-        };
+        let url = self.public_url();
+        let spec =
+            super::spec::container(stage, &self.slot, &self.container_name, &pulled.reference, &url, self.labels());
         let created = match self.d.runtime.create(&spec).await {
             // Another run's image cleanup (a prune, another state file's retire) took the image
             // between our pull and this create: pull it again, once.
@@ -918,7 +920,10 @@ where
         let stage = &self.req.stage;
         let mut comps = Vec::new();
         for old in self.replaced.borrow().iter() {
-            comps.extend(recover::take_down(stage, old, false));
+            // Its host is this deploy's now, unless the slot's host name changed (a new domain
+            // or subdomain pattern): then the old name goes with it.
+            let moved = old.domain.as_deref().is_some_and(|d| !d.eq_ignore_ascii_case(&self.domain));
+            comps.extend(recover::take_down(stage, old, moved));
         }
         let mut warnings = Vec::new();
         match self.d.store.instances(&stage_filter(stage)) {
@@ -1092,37 +1097,4 @@ where
             self.log(Step::Notify, Level::Warn, warning);
         }
     }
-}
-
-/// A hash of what a stage's container is made of, besides its image: env, labels, network,
-/// port, restart policy, limits, command, volumes and health policy. Two deploys with the same
-/// hash and digest would make the same container.
-pub(super) fn spec_hash(stage: &crate::config::ResolvedStage) -> String {
-    use sha2::Digest as _;
-    let text = format!(
-        "{:?}",
-        (
-            &stage.env,
-            &stage.labels,
-            &stage.network,
-            stage.port,
-            stage.restart.as_str(),
-            stage.memory,
-            stage.nano_cpus,
-            &stage.command,
-            &stage.volumes,
-            &stage.health,
-        )
-    );
-    // A swarm stage's service settings too (added only for swarm, so that the hash of every
-    // container stage stays what it was).
-    let text = match &stage.engine {
-        Engine::Docker => text,
-        Engine::Swarm(sw) => format!("{text}{sw:?}"),
-    };
-    sha2::Sha256::digest(text.as_bytes()).iter().fold(String::with_capacity(64), |mut hex, b| {
-        use std::fmt::Write as _;
-        let _ = write!(hex, "{b:02x}");
-        hex
-    })
 }

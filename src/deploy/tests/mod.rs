@@ -1292,4 +1292,5 @@ async fn swarm_the_plan_of_a_redeploy_keeps_the_host_on_the_service_that_swarm_u
 }
 
 mod could_not_look;
+mod no_op;
 mod one_offs;
