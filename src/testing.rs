@@ -117,6 +117,8 @@ pub enum SwarmBehaviour {
     RollsBack,
     /// The new task exits with this code; an update is being rolled back.
     TaskFails(i64),
+    /// No node satisfies the new task's constraints: it stays pending.
+    Unplaceable,
 }
 
 /// A service in [`FakeRuntime`].
@@ -251,6 +253,14 @@ impl FakeRuntime {
             ip: None,
             gateway: Some(self.ip()),
         }
+    }
+
+    fn unplaced_task(&self, image: &str, generation: u64) -> crate::engine::TaskInfo {
+        let mut t = self.task(image, generation, "pending", None);
+        t.desired = "running".into();
+        t.message = "no suitable node (scheduling constraints not satisfied on 1 node)".into();
+        t.gateway = None;
+        t
     }
 
     fn service_info(name: &str, s: &FakeService) -> ContainerInfo {
@@ -526,6 +536,7 @@ impl ContainerRuntime for FakeRuntime {
         }
         let task = match self.swarm.get() {
             SwarmBehaviour::TaskFails(code) => self.task(&spec.image, spec.generation, "failed", Some(code)),
+            SwarmBehaviour::Unplaceable => self.unplaced_task(&spec.image, spec.generation),
             _ => self.task(&spec.image, spec.generation, "running", None),
         };
         self.services.borrow_mut().insert(
@@ -559,6 +570,7 @@ impl ContainerRuntime for FakeRuntime {
             SwarmBehaviour::Healthy => self.task(&spec.image, spec.generation, "running", None),
             SwarmBehaviour::RollsBack => self.task(&spec.image, spec.generation, "shutdown", None),
             SwarmBehaviour::TaskFails(code) => self.task(&spec.image, spec.generation, "failed", Some(code)),
+            SwarmBehaviour::Unplaceable => self.unplaced_task(&spec.image, spec.generation),
         };
         let mut services = self.services.borrow_mut();
         let Some(s) = services.get_mut(&spec.name) else {

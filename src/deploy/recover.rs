@@ -127,12 +127,23 @@ pub(super) fn take_down(stage: &ResolvedStage, row: &InstanceRecord, delete_host
     out
 }
 
+/// How long Swarm may take to take a stage's service back to its previous spec (the pull is
+/// not counted: the previous tasks' image is on the nodes).
+pub(super) fn swarm_back_within(stage: &ResolvedStage) -> std::time::Duration {
+    let replicas = match &stage.engine {
+        crate::config::Engine::Swarm(sw) => sw.replicas,
+        crate::config::Engine::Docker => 1,
+    };
+    crate::engine::swarm::update_bound(&stage.health, replicas, std::time::Duration::ZERO)
+}
+
 /// Takes the swarm slot's service that `live` names back to the spec `live`'s deploy made.
 pub(super) fn service_back_to(stage: &ResolvedStage, live: &InstanceRecord) -> Compensation {
     Compensation::Service {
         name: live.container_name.clone(),
         image: stage.image.at_digest(&live.digest),
         generation: live.deploy_id.generation(),
+        within: swarm_back_within(stage),
     }
 }
 

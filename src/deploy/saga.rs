@@ -34,6 +34,10 @@ use crate::proxy::{self, Ensured, Marker, Proxy, Upstream};
 use crate::report::{Event, Level, Step, one_line};
 use crate::store::{DeployEnd, InstancePatch, InstanceRecord, NewDeploy, NewInstance, Store, Success};
 
+/// How long a swarm task may wait for a node before the deploy fails with the scheduler's
+/// reason.
+const UNPLACED_GRACE: Duration = Duration::from_secs(10);
+
 /// How many log lines of an exited container go into the error.
 const EXIT_LOG_LINES: usize = 20;
 
@@ -205,13 +209,10 @@ where
                 let h = &self.req.stage.health;
                 let probing = h.start_period + (h.interval + h.timeout) * (h.retries + 1) + self.d.timeouts.engine;
                 // Swarm replaces tasks one at a time (a node may have to pull first) and watches
-                // each this long before it calls the update complete.
+                // each for its monitor window before it calls the update complete.
                 let swarm = match &self.req.stage.engine {
                     Engine::Docker => Duration::ZERO,
-                    Engine::Swarm(sw) => {
-                        let per_task = h.start_period + h.interval * (h.retries + 1) + self.d.timeouts.pull;
-                        per_task * u32::try_from(sw.replicas).unwrap_or(u32::MAX)
-                    }
+                    Engine::Swarm(sw) => engine::swarm::update_bound(h, sw.replicas, self.d.timeouts.pull),
                 };
                 Some(probing + swarm)
             }
@@ -495,7 +496,12 @@ where
                 network: stage.network.clone(),
                 domain: None,
             },
-            Some(s) => Compensation::Service { name: name.clone(), image: s.image.clone(), generation: s.generation },
+            Some(s) => Compensation::Service {
+                name: name.clone(),
+                image: s.image.clone(),
+                generation: s.generation,
+                within: recover::swarm_back_within(stage),
+            },
         };
         self.undo.borrow_mut().extend([Compensation::Row { row, container: name.clone() }, undo]);
         let url = self.public_url();
@@ -535,6 +541,7 @@ where
         let name = &self.container_name;
         let runtime = self.d.runtime;
         let generation = self.id.generation();
+        let mut unplaced_since: Option<Instant> = None;
         let ours = loop {
             let svc = runtime
                 .service(name)
@@ -554,6 +561,18 @@ where
                     Some(code) => health::HealthError::Exited { code, logs }.into(),
                     None => StepError::Invalid(format!("task {} of service {name} {}: {}", t.id, t.state, t.message)),
                 });
+            }
+            // A task the scheduler cannot place stays pending for ever: after a grace (a node
+            // may be coming back), the deploy fails with the scheduler's reason (review F10).
+            match ours.iter().find_map(|t| t.unschedulable().map(|why| (t, why))) {
+                Some((t, why)) if unplaced_since.get_or_insert_with(Instant::now).elapsed() >= UNPLACED_GRACE => {
+                    return Err(StepError::Invalid(format!(
+                        "Swarm cannot place task {} of service {name}: {why}; check the stage's engine.constraints and the nodes' resources",
+                        t.id
+                    )));
+                }
+                Some(_) => {}
+                None => unplaced_since = None,
             }
             if updating
                 && let Some(

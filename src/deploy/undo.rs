@@ -64,6 +64,9 @@ pub enum Compensation {
         image: String,
         /// The `ForceUpdate` value of the spec it had before: the deploy that made that spec.
         generation: u64,
+        /// How long Swarm may take to go back (its tasks' pull, start, checks and monitor
+        /// window, from the stage's health policy), besides the engine bound.
+        within: Duration,
     },
     /// Delete an instance row once its container is gone.
     Row {
@@ -204,9 +207,18 @@ where
     run.leftovers
 }
 
+/// How long an update still marked `updating` may take to turn into Swarm's own rollback before
+/// the undo asks for one itself.
+const SWARM_GRACE: Duration = Duration::from_secs(2);
+
 /// Takes service `name` back to the spec of deploy `generation` (Swarm's rollback, unless Swarm
 /// already went back), then waits, within the engine bound, until the rollback completed.
-async fn service_back<R, P, S, Pr>(d: &Deployer<'_, R, P, S, Pr>, name: &str, generation: u64) -> Outcome
+async fn service_back<R, P, S, Pr>(
+    d: &Deployer<'_, R, P, S, Pr>,
+    name: &str,
+    generation: u64,
+    within: Duration,
+) -> Outcome
 where
     R: ContainerRuntime,
 {
@@ -214,11 +226,23 @@ where
     let look = || async { d.runtime.service(name).await.map_err(|e| one_line(&e)).into_result() };
     let work = async {
         let mut asked = false;
+        let mut waited = Duration::ZERO;
         loop {
             let Some(s) = look().await? else { return Ok("it is gone".to_owned()) };
             if s.generation != generation {
                 if asked {
                     return Err(format!("Swarm did not go back to the spec of deploy {generation}"));
+                }
+                // Swarm is going back on its own (a task of the update failed): asking too
+                // would swap the specs again (review F11).
+                if s.update == Some(UpdateState::RollbackStarted) {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                if s.update == Some(UpdateState::Updating) && waited < SWARM_GRACE {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    waited += Duration::from_millis(200);
+                    continue;
                 }
                 // Swarm may be rolling back on its own meanwhile: then the version moved on and
                 // the next look finds the old spec.
@@ -243,7 +267,7 @@ where
             }
         }
     };
-    let limit = d.timeouts.engine;
+    let limit = d.timeouts.engine + within;
     let error = match tokio::time::timeout(limit, work).await {
         Ok(Ok(m)) => return Ok(m),
         Ok(Err(e)) => e,
@@ -300,8 +324,8 @@ impl Run<'_> {
             Compensation::Container { name, kind, network, domain } => {
                 self.container(d, name, *kind, network, domain.as_deref()).await
             }
-            Compensation::Service { name, generation, .. } => {
-                let outcome = service_back(d, name, *generation).await;
+            Compensation::Service { name, generation, within, .. } => {
+                let outcome = service_back(d, name, *generation, *within).await;
                 if outcome.is_err() {
                     // Its containers' undo must not take the service away instead.
                     self.kept.insert(name.clone());

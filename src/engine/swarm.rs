@@ -157,11 +157,22 @@ pub struct TaskInfo {
 }
 
 impl TaskInfo {
-    /// Has it ended badly (a task Swarm will not bring back as it is)?
+    /// Has it ended badly (a task Swarm will not bring back as it is)? A task that exits 0 has
+    /// too: an instance must keep running (review F10).
     #[must_use]
     pub fn failed(&self) -> bool {
         matches!(self.state.as_str(), "failed" | "rejected")
+            || (self.state == "complete" && self.desired != "shutdown")
             || (self.state == "shutdown" && self.exit_code.is_some_and(|c| c != 0) && self.desired != "shutdown")
+    }
+
+    /// The scheduler's reason when it cannot place the task at all (no node satisfies its
+    /// constraints, no node has the resources): such a task stays `pending` for ever.
+    #[must_use]
+    pub fn unschedulable(&self) -> Option<&str> {
+        let m = self.message.to_ascii_lowercase();
+        (self.state == "pending" && (m.contains("no suitable node") || m.contains("insufficient resources")))
+            .then_some(self.message.as_str())
     }
 }
 
@@ -176,6 +187,24 @@ pub struct SwarmInfo {
     pub nodes: u32,
     /// Nodes that are ready.
     pub ready: u32,
+}
+
+/// How long Swarm watches each updated task before it calls the update (or rollback) done:
+/// a few health checks. Not the start period: with start-first, a task runs only once it is
+/// healthy, so its start is already behind it (review F8: the start period here added itself to
+/// every redeploy and pushed rollbacks past their bound).
+#[must_use]
+pub fn monitor(health: &crate::health::HealthPolicy) -> Duration {
+    health.interval * (health.retries + 1)
+}
+
+/// How long Swarm may take, at most, to replace `replicas` tasks one at a time: each may have
+/// to pull, start and pass its start period and checks, and is then watched for [`monitor`].
+#[must_use]
+pub fn update_bound(health: &crate::health::HealthPolicy, replicas: u64, pull: Duration) -> Duration {
+    let per_task =
+        pull + health.start_period + (health.interval + health.timeout) * (health.retries + 1) + monitor(health);
+    per_task * u32::try_from(replicas.max(1)).unwrap_or(u32::MAX)
 }
 
 fn nanos(d: Duration) -> i64 {
@@ -197,9 +226,7 @@ fn bollard_spec(s: &ServiceSpec) -> BollardServiceSpec {
             start_interval: Some(nanos(s.health.start_interval)),
         }
     });
-    // Long enough for a new task to pass its start period and a few checks before Swarm
-    // declares the update done.
-    let monitor = s.health.start_period + s.health.interval * (s.health.retries + 1);
+    let monitor = monitor(&s.health);
     BollardServiceSpec {
         name: Some(s.name.clone()),
         labels: Some(s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
@@ -651,6 +678,19 @@ mod tests {
         assert!(s.labels.unwrap_or_default().contains_key(LABEL_MANAGED));
     }
 
+    /// Review F8: the monitor window is a few health checks, never the start period (which
+    /// start-first has already spent before a task runs).
+    #[test]
+    fn the_monitor_window_leaves_out_the_start_period() {
+        let mut s = spec();
+        s.health.start_period = Duration::from_secs(100);
+        let b = bollard_spec(&s);
+        let want = nanos(s.health.interval * (s.health.retries + 1));
+        assert_eq!(b.update_config.and_then(|u| u.monitor), Some(want));
+        assert_eq!(b.rollback_config.and_then(|r| r.monitor), Some(want));
+        assert!(update_bound(&s.health, 1, Duration::ZERO) > s.health.start_period, "the wait bound still covers it");
+    }
+
     #[test]
     fn a_task_that_exited_non_zero_has_failed_and_one_swarm_stopped_has_not() {
         let t = |state: &str, desired: &str, code| TaskInfo {
@@ -670,5 +710,11 @@ mod tests {
         assert!(t("rejected", "shutdown", None).failed());
         assert!(!t("shutdown", "shutdown", Some(137)).failed());
         assert!(!t("running", "running", None).failed());
+        // Review F10: an instance that exits 0 is not running either.
+        assert!(t("complete", "running", Some(0)).failed());
+        let mut pending = t("pending", "running", None);
+        assert_eq!(pending.unschedulable(), None);
+        pending.message = "no suitable node (scheduling constraints not satisfied on 1 node)".into();
+        assert!(pending.unschedulable().is_some_and(|m| m.contains("no suitable node")));
     }
 }

@@ -53,3 +53,17 @@ async fn swarm_a_service_whose_spec_drifted_is_deployed_again() {
     assert_eq!(bed.service_image().as_deref(), Some("shop@sha256:aaa"));
     bed.assert_host(DOMAIN, SERVICE);
 }
+
+/// Review F10: a new service whose task no node can take fails within its bound, with the
+/// scheduler's reason, and leaves nothing.
+#[tokio::test(start_paused = true)]
+async fn swarm_a_service_no_node_can_run_fails_with_the_scheduler_s_reason() {
+    let bed = Bed::new();
+    bed.runtime.swarm.set(crate::testing::SwarmBehaviour::Unplaceable);
+    let DeployOutcome::Failed(f) = bed.swarm_deploy("sha256:aaa").await else { panic!("succeeded") };
+    let msg = f.failed.to_string();
+    assert!(msg.contains("cannot place") && msg.contains("no suitable node"), "{msg}");
+    assert!(f.rollback.is_complete(), "{:?}", f.rollback);
+    bed.assert_nothing_left();
+    assert!(bed.runtime.services.borrow().is_empty());
+}
