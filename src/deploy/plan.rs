@@ -612,6 +612,18 @@ where
         }
         kept.extend(newest.into_iter().take(usize::try_from(n).unwrap_or(usize::MAX)));
     }
+    // What a pending on_remove hook will run from (its retry must not need the registry, where
+    // a merged branch's tag is often gone).
+    for left in d.store.leftovers(&crate::store::Filter::default())? {
+        if let crate::domain::Leftover::Hook { image, .. } = &left.item
+            && let Some((_, digest)) = image.rsplit_once('@')
+        {
+            keep.entry(repository_of(image)).or_default().insert(digest.to_owned());
+        }
+    }
+    // Only images this state file pulled: another state file's (its rollback cache, its hook's
+    // image) are not ours to delete, even in a repository we share.
+    let pulled = d.store.deployed_digests()?;
     let mut actions = Vec::new();
     for image in &images {
         let repos_of = image.repositories();
@@ -619,6 +631,9 @@ where
             continue;
         }
         let digests = image.digests();
+        if !digests.iter().any(|g| pulled.contains(*g)) {
+            continue;
+        }
         if repos_of.iter().any(|r| keep.get(r).is_some_and(|k| digests.iter().any(|g| k.contains(*g)))) {
             continue;
         }

@@ -339,6 +339,12 @@ pub trait Store {
     /// # Errors
     /// On any `SQLite` failure.
     fn deploys(&self, filter: &Filter, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
+    /// Every digest a deploy of this state file recorded (what it pulled): the images image GC
+    /// may delete are among these, never another state file's.
+    ///
+    /// # Errors
+    /// On any `SQLite` failure.
+    fn deployed_digests(&self) -> Result<std::collections::BTreeSet<String>, StoreError>;
     /// Deploys still marked running, oldest first (uses a partial index: cheap on any history).
     ///
     /// # Errors

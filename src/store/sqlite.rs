@@ -404,6 +404,15 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(q("list deploys"))
     }
 
+    fn deployed_digests(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT digest FROM deploys WHERE digest IS NOT NULL")
+            .map_err(q("list deployed digests"))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(q("list deployed digests"))?;
+        rows.collect::<Result<_, _>>().map_err(q("list deployed digests"))
+    }
+
     fn running(&self, filter: &Filter) -> Result<Vec<DeployRecord>, StoreError> {
         let (where_sql, params) = filter_sql(filter);
         let status = if where_sql.is_empty() { "WHERE status = 'running'" } else { " AND status = 'running'" };

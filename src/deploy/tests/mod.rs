@@ -94,6 +94,9 @@ impl Store for FlakyStore {
     fn running(&self, f: &Filter) -> Result<Vec<DeployRecord>, StoreError> {
         self.inner.running(f)
     }
+    fn deployed_digests(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        self.inner.deployed_digests()
+    }
     fn count_trimmable(&self, b: i64) -> Result<usize, StoreError> {
         self.inner.count_trimmable(b)
     }
@@ -1292,5 +1295,6 @@ async fn swarm_the_plan_of_a_redeploy_keeps_the_host_on_the_service_that_swarm_u
 }
 
 mod could_not_look;
+mod image_gc;
 mod no_op;
 mod one_offs;
