@@ -207,3 +207,38 @@ fn an_image_removed_between_the_pull_and_the_create_is_pulled_again() {
     let url = format!("http://{}:8080/", sb.container_ip(&live[0].container_name));
     assert_eq!(crate::support::http_get(&url), (200, "v2\n".to_owned()));
 }
+
+/// Issue 21 (review F12): a dry run creates no state directory or file, migrates nothing (so an
+/// older tiny-forge is never locked out) and needs no webhook secret: it changes nothing.
+#[test]
+fn issue_21_a_dry_run_creates_and_migrates_no_state_file_and_reads_no_webhook_secret() {
+    let sb = Sandbox::new("planro");
+    sb.config_with("[notify]\nurl = \"http://127.0.0.1:9/hook\"\nsecret_env = \"TF_TEST_PLAN_SECRET\"\n", "", "");
+    let plan = sb.run_tf(&["deploy", &sb.project, "dev", "--dry-run"]);
+    plan.code(0);
+    assert!(!sb.state.parent().unwrap().exists(), "no state directory, no state file");
+    let deployed = sb.tf(&["-q", "deploy", &sb.project, "dev"]).env("TF_TEST_PLAN_SECRET", "s").output().unwrap();
+    assert!(deployed.status.success(), "{}", String::from_utf8_lossy(&deployed.stderr));
+    let files = |dir: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+        let mut all: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_file())
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+            .collect();
+        all.sort();
+        all
+    };
+    let dir = sb.state.parent().unwrap();
+    let before = files(dir);
+    let plan = sb.run_tf(&["--output", "json", "deploy", &sb.project, "dev", "--dry-run"]);
+    plan.code(0);
+    let v: serde_json::Value = serde_json::from_str(plan.stdout.trim()).unwrap();
+    assert_eq!(v["plan"]["unchanged"], true, "it read the state file: {v}");
+    let after = files(dir);
+    assert_eq!(
+        before.iter().map(|(n, b)| (n, b.len())).collect::<Vec<_>>(),
+        after.iter().map(|(n, b)| (n, b.len())).collect::<Vec<_>>()
+    );
+    assert!(before == after, "the state directory is byte for byte as it was");
+}

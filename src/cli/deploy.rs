@@ -35,16 +35,22 @@ pub(crate) struct Adapters {
 
 impl Adapters {
     pub(crate) async fn build(ctx: &Ctx, config: &Config) -> Result<Self, Failure> {
-        Self::build_with(ctx, config, true).await
+        Self::build_with(ctx, config, true, false).await
     }
 
     /// As [`Adapters::build`] with a notifier that tells no one, so that no webhook secret is
     /// read: for commands that never notify (`prune`, `remove`).
     pub(crate) async fn build_without_notifier(ctx: &Ctx, config: &Config) -> Result<Self, Failure> {
-        Self::build_with(ctx, config, false).await
+        Self::build_with(ctx, config, false, false).await
     }
 
-    async fn build_with(ctx: &Ctx, config: &Config, notify: bool) -> Result<Self, Failure> {
+    /// For a plan that changes nothing (`deploy --dry-run`): no notifier (no webhook secret
+    /// read), and the state file read into memory, never created or migrated (review F12).
+    pub(crate) async fn build_for_plan(ctx: &Ctx, config: &Config) -> Result<Self, Failure> {
+        Self::build_with(ctx, config, false, true).await
+    }
+
+    async fn build_with(ctx: &Ctx, config: &Config, notify: bool, snapshot: bool) -> Result<Self, Failure> {
         let trust = Trust::load(config.ca_file().as_deref()).map_err(Failure::usage)?;
         let outbound = http::outbound(&trust, &ProxyEnv::from_env()).map_err(Failure::usage)?;
         let probe = HttpProbe::new(http::direct(&trust).map_err(Failure::usage)?);
@@ -56,7 +62,11 @@ impl Adapters {
         };
         let state_path = ctx.state_path(Some(config))?;
         let runtime = DockerRuntime::connect().await.map_err(Failure::usage)?;
-        let store = Ctx::open_store(&state_path)?;
+        let store = if snapshot {
+            SqliteStore::snapshot(&state_path).map_err(Failure::usage)?
+        } else {
+            Ctx::open_store(&state_path)?
+        };
         let lock_dir = state_path.parent().map_or_else(|| "locks".into(), |d| d.join("locks"));
         Ok(Self { runtime, proxy, store, probe, notifier, lock_dir })
     }
@@ -104,7 +114,7 @@ pub(crate) async fn run(ctx: &Ctx, a: DeployArgs) -> Result<u8, Failure> {
             return Err(Failure::usage(anyhow::anyhow!("--dry-run runs on the deploy host; drop --remote")));
         }
         let (config, stage, tag) = resolve(ctx, &a.project, &a.stage, a.tag.as_deref())?;
-        let adapters = Adapters::build(ctx, &config).await?;
+        let adapters = Adapters::build_for_plan(ctx, &config).await?;
         let req = DeployRequest {
             stage,
             tag,

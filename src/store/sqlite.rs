@@ -38,6 +38,20 @@ pub(super) fn q(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError 
     }
 }
 
+/// `path` for a `file:` URI: `%`, `?` and `#` escaped.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 impl SqliteStore {
     /// Opens (creating with mode 0600, and its directory with 0700) and migrates the state file.
     ///
@@ -64,6 +78,41 @@ impl SqliteStore {
         }
         let conn = Connection::open(path).map_err(|e| open_err(e.into()))?;
         Self::init(conn, &shown)
+    }
+
+    /// A copy in memory of the state file at `path`, for a plan that must change nothing
+    /// (`deploy --dry-run`): the file is opened read-only, nothing is created, and an older
+    /// schema is migrated in the copy only (so an older tiny-forge, a pinned CI image or a
+    /// running `serve`, is never locked out by a dry run). A missing file is an empty state.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the file cannot be read, [`StoreError::TooNew`] when a newer
+    /// tiny-forge wrote it.
+    pub fn snapshot(path: &Path) -> Result<Self, StoreError> {
+        let shown = path.display().to_string();
+        let mut mem = Connection::open_in_memory().map_err(q("open in-memory database"))?;
+        if path.exists() {
+            let open_err = |e: rusqlite::Error| StoreError::Open { path: shown.clone(), source: e.into() };
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+            // Without a write-ahead log beside it, every change is in the file: read it as
+            // immutable, which creates no `-wal`/`-shm` (a read-only connection could not
+            // remove them again). With one, a writer is about: read through it.
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            let src = if Path::new(&wal).exists() {
+                Connection::open_with_flags(path, flags)
+            } else {
+                let uri = format!("file:{}?immutable=1", uri_path(path));
+                Connection::open_with_flags(uri, flags)
+            }
+            .map_err(open_err)?;
+            src.busy_timeout(BUSY_TIMEOUT).map_err(q("set busy timeout"))?;
+            let copy = rusqlite::backup::Backup::new(&src, &mut mem).map_err(open_err)?;
+            copy.run_to_completion(256, Duration::from_millis(10), None).map_err(open_err)?;
+        }
+        Self::init(mem, &shown)
     }
 
     /// An in-memory store, for tests.
@@ -517,6 +566,32 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
     use super::*;
+
+    /// Review F12: a dry run reads an older state file through a copy; the file keeps its
+    /// version, so the older tiny-forge that wrote it can still open it.
+    #[test]
+    fn a_snapshot_of_an_older_state_file_migrates_only_the_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let snap = SqliteStore::snapshot(&path).unwrap();
+        assert!(snap.instances(&Filter::default()).unwrap().is_empty(), "the copy has today's schema");
+        let version: i64 =
+            Connection::open(&path).unwrap().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, 1, "the file was not migrated");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["state.db"]);
+        let missing = SqliteStore::snapshot(&dir.path().join("nope").join("state.db")).unwrap();
+        assert!(missing.deploys(&Filter::default(), 10).unwrap().is_empty());
+        assert!(!dir.path().join("nope").exists(), "a missing state file is an empty state, and stays missing");
+    }
     use crate::domain::{ProjectName, Slot, StageName, Tag};
 
     fn slot(tag: &str) -> Slot {
