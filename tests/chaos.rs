@@ -1,15 +1,19 @@
 //! Issue 11's proof: a randomized chaos run. Each trial picks an operation (deploy a new slot,
 //! redeploy, rollback, remove, prune) and a fault (SIGTERM or SIGKILL at a random moment; NPM
 //! answering 500, stalling, or making a change and then hanging; a Caddy route deleted; the
-//! registry gone; the container crashing), runs the real binary, checks that its exit code is
-//! honest, recovers with `prune`, and checks the invariants through the Docker API, the proxy
-//! and the state file:
+//! registry gone; the container crashing; the engine unable to answer looks, through a socket
+//! that fails container (or service) inspects and lists), runs the real binary, checks that its
+//! exit code is honest, recovers with `prune`, and checks the invariants through the Docker API,
+//! the proxy and the state file:
 //!
 //! - every live instance's host exists, is ours, and forwards to its running container on its
 //!   port;
 //! - no managed container without a live instance, and no marked host without one;
 //! - exit codes are honest: 0, 1, 2 and 130 only when nothing was left, and 3 lists everything
-//!   that was left.
+//!   that was left;
+//! - a look that failed takes nothing away: every instance that was live before an operation
+//!   the engine could not answer, and that the operation did not target, still has its row,
+//!   its running container and its host afterwards (issue 21).
 //!
 //! `TF_CHAOS_TRIALS` (default 30) and `TF_CHAOS_SEED` (default 1) set the run;
 //! `bench/chaos.sh N [SEED]` runs a long one. A violation prints the seed and the trial.
@@ -23,6 +27,7 @@ use tiny_forge::Store as _;
 use tiny_forge::store::Filter;
 
 use crate::support::caddy::Caddy;
+use crate::support::faulty_docker::{FaultyDocker, path};
 use crate::support::npm::{Fault, NpmDouble, When};
 use crate::support::{Run, Sandbox, Watch, docker, docker_ok};
 
@@ -70,6 +75,8 @@ enum Chaos {
     RouteDeleted,
     RegistryGone,
     Crash,
+    /// The engine answers 500 to container (and service) inspects, and now and then to lists.
+    CouldNotLook,
 }
 
 enum Backend {
@@ -79,6 +86,8 @@ enum Backend {
 
 struct World {
     sb: Sandbox,
+    /// The socket the operation under test reaches the engine through (issue 21's faults).
+    faulty: FaultyDocker,
     backend: Backend,
     config: String,
     /// The project runs on the swarm engine: a slot is a service.
@@ -114,7 +123,7 @@ impl World {
         };
         sb.config_with(&tables, &format!("max_instances = 3{engine}"), &crashy);
         let config = std::fs::read_to_string(&sb.config).unwrap();
-        Self { sb, backend, config, swarm }
+        Self { sb, backend, config, swarm, faulty: FaultyDocker::start() }
     }
 
     /// The names of this world's instances as the engine holds them: managed containers, or
@@ -143,6 +152,7 @@ impl World {
     fn spawn(&self, args: &[&str]) -> Child {
         let mut c = self.sb.tf(&[&["--output", "json"], args].concat());
         c.env("TF_TEST_NPM_PASSWORD", PW).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.env("DOCKER_HOST", self.faulty.host());
         c.spawn().unwrap()
     }
 
@@ -160,6 +170,40 @@ impl World {
             .filter(|r| r.status.as_str() == "live" && r.stage == "dev")
             .map(|r| r.tag)
             .collect()
+    }
+
+    /// Live instances now: (tag, container, host name).
+    fn live_slots(&self) -> Vec<(String, String, String)> {
+        if !self.sb.state.exists() {
+            return Vec::new();
+        }
+        self.sb
+            .instances()
+            .into_iter()
+            .filter(|r| r.status.as_str() == "live")
+            .map(|r| (r.tag, r.container_name, r.domain.unwrap_or_default()))
+            .collect()
+    }
+
+    /// Of the instances live in `before`, those other than `target`'s slot that lost their
+    /// row, their running container or their host.
+    fn lost_since(&self, before: &[(String, String, String)], target: Option<&str>) -> Vec<String> {
+        let rows = self.live_slots();
+        let hosts = self.hosts();
+        let mut lost = Vec::new();
+        for (tag, container, domain) in before.iter().filter(|(t, ..)| Some(t.as_str()) != target) {
+            if !rows.iter().any(|(_, c, _)| c == container) {
+                lost.push(format!("a failed look took the row of live instance {container} ({tag})"));
+            }
+            let running = self.running(container);
+            if running != "running" {
+                lost.push(format!("a failed look took live instance {container} ({tag}): {running:?}"));
+            }
+            if !hosts.iter().any(|(d, ..)| d == domain) {
+                lost.push(format!("a failed look took the host {domain} of live instance {container}"));
+            }
+        }
+        lost
     }
 
     /// What is inconsistent now, one line each, naming the container or host it is about.
@@ -264,7 +308,14 @@ fn listed(stdout: &str) -> BTreeSet<String> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|l| l["name"].as_str().or(l["domain"].as_str()).or(l["container"].as_str()).map(str::to_owned))
+        .filter_map(|l| {
+            l["name"]
+                .as_str()
+                .or(l["domain"].as_str())
+                .or(l["container"].as_str())
+                .or(l["what"].as_str())
+                .map(str::to_owned)
+        })
         .collect()
 }
 
@@ -297,9 +348,18 @@ fn trial(world: &World, rng: &mut Rng, n: u64) -> Outcome {
             Chaos::NpmActThenStall,
             Chaos::RegistryGone,
             Chaos::Crash,
+            Chaos::CouldNotLook,
         ]
     } else {
-        &[Chaos::None, Chaos::Term, Chaos::Kill, Chaos::RouteDeleted, Chaos::RegistryGone, Chaos::Crash]
+        &[
+            Chaos::None,
+            Chaos::Term,
+            Chaos::Kill,
+            Chaos::RouteDeleted,
+            Chaos::RegistryGone,
+            Chaos::Crash,
+            Chaos::CouldNotLook,
+        ]
     };
     let chaos = *rng.pick(faults);
     let live = world.live_tags();
@@ -316,8 +376,9 @@ fn trial(world: &World, rng: &mut Rng, n: u64) -> Outcome {
         Op::Remove => vec!["remove", &p, stage, &tag],
         Op::Prune => vec!["prune"],
     };
-    inject(world, chaos, rng);
     // Drift the fault made before the operation ran is not the operation's to answer for.
+    let live_before = world.live_slots();
+    inject(world, chaos, rng);
     let before: BTreeSet<String> = world.problems().into_iter().collect();
     let child = world.spawn(&args);
     let pid = child.id();
@@ -330,6 +391,7 @@ fn trial(world: &World, rng: &mut Rng, n: u64) -> Outcome {
         _ => false,
     };
     let out = Run::from(child.wait_with_output().unwrap());
+    world.faulty.heal();
     world.sb.write_config(&world.config);
     if let Backend::Npm(d) = &world.backend {
         d.clear_faults(); // a fault the operation never reached must not hit the recovery
@@ -339,6 +401,14 @@ fn trial(world: &World, rng: &mut Rng, n: u64) -> Outcome {
     }
     let case = format!("trial {n}: {op:?} {} with {chaos:?}", args.join(" "));
     let mut violations = if killed { Vec::new() } else { judge(world, &case, &out, &before) };
+    if chaos == Chaos::CouldNotLook {
+        // Only what the operation was asked to take away may go.
+        let target = match op {
+            Op::Prune => None,
+            _ => Some(tag.as_str()),
+        };
+        violations.extend(world.lost_since(&live_before, target).into_iter().map(|l| format!("{case}: {l}")));
+    }
     violations.extend(recover(world, &case));
     Outcome { op, chaos, code: out.code, violations }
 }
@@ -363,6 +433,16 @@ fn inject(world: &World, chaos: Chaos, rng: &mut Rng) {
                 .find_map(|r| r["@id"].as_str().map(str::to_owned))
             {
                 delete_route(&c.admin_url(), &route);
+            }
+        }
+        (_, Chaos::CouldNotLook) => {
+            world.faulty.fail("GET", path::CONTAINER_INSPECT, 500);
+            if world.swarm {
+                world.faulty.fail("GET", path::SERVICE_INSPECT, 503);
+            }
+            if rng.below(2) == 0 {
+                world.faulty.fail("GET", path::CONTAINER_LIST, 500);
+                world.faulty.fail("GET", path::SERVICE_LIST, 503);
             }
         }
         (_, Chaos::RegistryGone) => {

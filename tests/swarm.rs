@@ -394,3 +394,35 @@ fn swarm_replicas_and_placement_constraints_are_the_service_s_and_an_update_repl
     tf(&sb, &["remove", &sb.project, "dev", &tag]).code(0);
     assert!(services(&sb.project).is_empty());
 }
+
+/// Issue 21: on a swarm stage, the service list and inspects failing (a locked swarm, a manager
+/// without a leader) take nothing of the slot away: prune exits 3, and the service, its host
+/// and its row are all there; with the engine answering again, prune has nothing to do.
+#[test]
+fn swarm_prune_with_the_service_list_and_inspects_failing_takes_nothing_of_the_slot() {
+    let (_mode, sb, _svc, npm) = swarm_sandbox("swcnl", "");
+    let (tag, _moving, service) = moving_slot(&sb);
+    let first = tf(&sb, &["deploy", &sb.project, "dev", &tag]);
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    let faulty = crate::support::faulty_docker::FaultyDocker::start();
+    faulty.fail("GET", crate::support::faulty_docker::path::SERVICE_LIST, 503);
+    faulty.fail("GET", crate::support::faulty_docker::path::SERVICE_INSPECT, 503);
+    let run = crate::support::Run::from(
+        sb.tf(&["--output", "json", "prune"])
+            .env("TF_TEST_NPM_PASSWORD", PW)
+            .env("DOCKER_HOST", faulty.host())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(faulty.failed() > 0, "the fault was used");
+    assert!(run.stdout.contains("cannot list services"), "{}", run.stdout);
+    assert_eq!(services(&sb.project), [service.clone()], "the service stays");
+    assert_eq!(npm.hosts().len(), 1, "its host stays");
+    assert_eq!(sb.instances().iter().filter(|r| r.status.as_str() == "live").count(), 1, "its row stays");
+    assert!(answer_on_overlay(&sb, &service).contains("answer \"hello\""), "and it answers");
+    let again = tf(&sb, &["prune"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(services(&sb.project), [service]);
+    assert_eq!(npm.hosts().len(), 1);
+}
