@@ -417,7 +417,7 @@ fn swarm_prune_with_the_service_list_and_inspects_failing_takes_nothing_of_the_s
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(faulty.failed() > 0, "the fault was used");
     assert!(run.stdout.contains("cannot list services"), "{}", run.stdout);
-    assert_eq!(services(&sb.project), [service.clone()], "the service stays");
+    assert_eq!(services(&sb.project), std::slice::from_ref(&service), "the service stays");
     assert_eq!(npm.hosts().len(), 1, "its host stays");
     assert_eq!(sb.instances().iter().filter(|r| r.status.as_str() == "live").count(), 1, "its row stays");
     assert!(answer_on_overlay(&sb, &service).contains("answer \"hello\""), "and it answers");
