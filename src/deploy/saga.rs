@@ -273,7 +273,11 @@ where
         if let Some(hook) = &stage.on_create
             && self.first_of_slot()
         {
-            self.step(Step::OnCreate, self.one_off(Step::OnCreate, "on_create", hook, &pulled)).await?;
+            self.step(Step::OnCreate, async {
+                self.nobody_else_holds_the_slot().await?;
+                self.one_off(Step::OnCreate, "on_create", hook, &pulled).await
+            })
+            .await?;
             // The slot was made by this deploy: its undo takes it away again.
             if let Some(run) = self.on_remove_run(&pulled.reference) {
                 self.undo.borrow_mut().push(Compensation::Hook { slot: self.slot.key(), run: Box::new(run) });
@@ -724,6 +728,35 @@ where
             .store
             .instances(&slot_filter(&self.slot))
             .is_ok_and(|rows| !rows.iter().any(|r| r.status == InstanceStatus::Live && r.deploy_id != self.id))
+    }
+
+    /// Before a slot's first `on_create`: no host, container or service of the slot belongs to
+    /// another state file (its data would be this slot's too: the same `TF_SLOT`, and this
+    /// deploy's rollback would run `on_remove` on it). A look that fails refuses too.
+    async fn nobody_else_holds_the_slot(&self) -> Result<(), StepError> {
+        let refuse = |what: String| {
+            StepError::Invalid(format!(
+                "{what} belongs to another state file, which serves {} already: on_create is not run for it; give each state file projects of its own, or share one state file",
+                self.slot
+            ))
+        };
+        match self.d.proxy.find(&self.domain).await {
+            Look::Found(h) if matches!(&h.owner, proxy::Owner::Marked(m) if m.state != self.state_id) => {
+                return Err(refuse(format!("proxy host {}", self.domain)));
+            }
+            Look::Unknown(e) => return Err(e.into()),
+            Look::Found(_) | Look::Absent => {}
+        }
+        let key = self.slot.key();
+        let stage = &self.req.stage;
+        let theirs = self.d.managed_of(stage).await?.into_iter().find(|(c, _)| {
+            c.labels.get(engine::LABEL_SLOT) == Some(&key)
+                && c.labels.get(engine::LABEL_STATE).is_some_and(|s| *s != self.state_id)
+        });
+        match theirs {
+            Some((c, _)) => Err(refuse(format!("{} {}", if c.is_service { "service" } else { "container" }, c.name))),
+            None => Ok(()),
+        }
     }
 
     /// The slot's `on_remove` hook, to run from `image`, when there is one.

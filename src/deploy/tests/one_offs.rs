@@ -108,3 +108,47 @@ async fn a_hanging_on_remove_is_a_leftover_within_its_bound() {
     );
     assert!(bed.rows().is_empty(), "the instance went anyway");
 }
+
+/// Review F7 (b): a second state file deploying a slot that another one serves never runs
+/// `on_create` for it, nor the `on_remove` of its rollback (the same `TF_SLOT`: the other's
+/// database).
+#[tokio::test]
+async fn on_create_never_runs_for_a_slot_another_state_file_holds() {
+    let bed = Bed::new();
+    let domain = "stage-dev-shop-pr-7.localhost";
+    let owner = Owner::Marked(Marker { state: "another-state".into(), slot: "shop/dev/pr-7".into() });
+    bed.proxy.add(domain, owner, Target { host: "tf-shop-dev-pr-7-1".into(), port: 8080 });
+    let mut req = request("pr-7", 3);
+    req.stage = with_hooks(false, true, true);
+    let DeployOutcome::Failed(f) = bed.deployer().deploy(&req).await.unwrap() else { panic!("succeeded") };
+    assert_eq!(f.failed.step, Step::OnCreate);
+    assert!(f.failed.to_string().contains("another state file"), "{}", f.failed);
+    let hooks: Vec<String> = bed
+        .runtime
+        .calls
+        .borrow()
+        .iter()
+        .filter(|c| c.contains("on-create") || c.contains("on-remove"))
+        .cloned()
+        .collect();
+    assert!(hooks.is_empty(), "neither hook ran: {hooks:?}");
+    assert!(f.rollback.is_complete(), "{:?}", f.rollback);
+    assert_eq!(bed.proxy.host(domain).map(|h| h.target.host), Some("tf-shop-dev-pr-7-1".into()), "theirs stays");
+    // The same with a container of theirs.
+    bed.proxy.hosts.borrow_mut().clear();
+    bed.runtime.add(
+        "tf-shop-dev-pr-7-1",
+        &[
+            (crate::engine::LABEL_MANAGED, "true"),
+            (crate::engine::LABEL_STATE, "another-state"),
+            (crate::engine::LABEL_SLOT, "shop/dev/pr-7"),
+        ],
+    );
+    let DeployOutcome::Failed(f) = bed.deployer().deploy(&req).await.unwrap() else { panic!("succeeded") };
+    assert!(
+        f.failed.to_string().contains("container tf-shop-dev-pr-7-1 belongs to another state file"),
+        "{}",
+        f.failed
+    );
+    assert!(bed.runtime.has("tf-shop-dev-pr-7-1"));
+}
