@@ -26,7 +26,8 @@ pub mod report;
 pub mod secret;
 pub mod server;
 pub mod store;
-#[cfg(any(test, feature = "test-hooks"))]
+#[cfg(any(test, feature = "fakes"))]
+#[doc(hidden)]
 pub mod testing;
 
 pub use deploy::{Cancel, CancelHandle, DeployError, DeployOutcome, DeployRequest, Deployer, StepTimeouts};

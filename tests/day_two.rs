@@ -67,25 +67,33 @@ fn images_no_one_uses_are_deleted_and_a_rollback_needs_no_registry() {
     }
     assert_eq!(digests_on_disk(&repo), versions[1..].iter().cloned().collect());
 
-    // An image a container outside tiny-forge uses is never deleted.
+    // An image a container outside tiny-forge uses is never deleted; once that container is
+    // gone, it goes (tiny-forge pulled it: v1's digest, which the slot no longer keeps).
+    let v1 = versions[0].clone();
+    run(Command::new("docker").args(["pull", "-q", &format!("{repo}@{v1}")]));
+    let bystander = format!("{}-bystander", sb.project);
+    run(Command::new("docker").args(["create", "--name", &bystander, &format!("{repo}@{v1}")]));
+    // An image of the repository that tiny-forge never pulled (someone's `docker pull`, another
+    // state file's rollback cache) is not this state file's to delete (issue 21, review F9).
     push_as("v5", &repo, "t5");
     let v5 = registry_digest(&repo, "t5");
     run(Command::new("docker").args(["pull", "-q", &format!("{repo}@{v5}")]));
-    let bystander = format!("{}-bystander", sb.project);
-    run(Command::new("docker").args(["create", "--name", &bystander, &format!("{repo}@{v5}")]));
     let pruned = sb.run_tf(&["prune"]);
     pruned.code(0);
-    let mut expected: BTreeSet<String> = versions[1..].iter().cloned().collect();
+    let mut expected: BTreeSet<String> = versions.iter().cloned().collect();
     expected.insert(v5.clone());
     assert_eq!(digests_on_disk(&repo), expected, "{}", pruned.stderr);
     docker(&["rm", "-f", &bystander]);
     let dry = sb.run_tf(&["prune", "--dry-run"]);
-    assert!(dry.stdout.contains(&format!("delete image {repo}@{v5}")), "{}", dry.stdout);
+    assert!(dry.stdout.contains(&format!("delete image {repo}@{v1}")), "{}", dry.stdout);
+    assert!(!dry.stdout.contains(&v5), "never pulled by this state file: {}", dry.stdout);
     assert!(dry.stderr.contains("would free"), "{}", dry.stderr);
     let real = sb.run_tf(&["prune"]);
     real.code(0);
     assert!(real.stderr.contains("freed"), "{}", real.stderr);
-    assert!(!digests_on_disk(&repo).contains(&v5));
+    assert!(!digests_on_disk(&repo).contains(&v1));
+    assert!(digests_on_disk(&repo).contains(&v5));
+    run(Command::new("docker").args(["rmi", &format!("{repo}@{v5}")]));
 
     // The registry goes away; the rollback uses the kept digest.
     reg.stop();
@@ -138,7 +146,7 @@ fn a_dry_run_touches_nothing_and_a_redeploy_of_what_runs_does_nothing() {
     assert!(plan.stdout.contains(&format!("host      {}", sb.host(None))), "{}", plan.stdout);
     assert!(plan.stdout.contains("running   nothing yet"), "{}", plan.stdout);
     assert_eq!(sb.containers(), Vec::<String>::new(), "a dry run creates nothing");
-    assert!(sb.deploys().is_empty(), "nor records a deploy");
+    assert!(!sb.state.exists(), "nor records a deploy: it does not even make the state file");
     let missing = sb.run_tf(&["deploy", &sb.project, "dev", "no-such-tag", "--dry-run"]);
     missing.code(2);
 

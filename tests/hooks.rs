@@ -69,12 +69,13 @@ fn a_release_that_fails_or_times_out_fails_the_deploy_and_leaves_nothing() {
     sb.assert_nothing_left();
 }
 
-/// SIGINT during the release rolls back like any other step; after kill -9, prune removes the
-/// one-off container.
+/// SIGINT during the release rolls back like any other step. After kill -9, the release may
+/// still be migrating: prune keeps it while it runs (exit 3, naming it; a migration is never
+/// killed halfway), and removes it once it has ended (issue 21, review F5).
 #[test]
 fn a_signal_or_kill_during_the_release_leaves_nothing_after_recovery() {
-    for sig in ["INT", "KILL"] {
-        let sb = bed("relsig", "release = { command = [\"once\", \"0\", \"60000\"] }");
+    for (sig, ms) in [("INT", "60000"), ("KILL", "4000")] {
+        let sb = bed("relsig", &format!("release = {{ command = [\"once\", \"0\", \"{ms}\"] }}"));
         let mut child = sb.spawn_tf(&["deploy", &sb.project, "dev"], &[]);
         sb.wait_for_log(&mut child, "once: running");
         crate::support::run(std::process::Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]));
@@ -82,11 +83,41 @@ fn a_signal_or_kill_during_the_release_leaves_nothing_after_recovery() {
         if sig == "INT" {
             out.code(130);
         } else {
+            let running = one_offs(&sb);
+            assert_eq!(running.len(), 1, "the release outlived its deploy: {running:?}");
+            let kept = sb.run_tf(&["prune"]);
+            kept.code(3).stderr_has("still runs");
+            assert_eq!(one_offs(&sb), running, "not killed halfway");
+            docker(&["wait", &running[0]]);
             sb.run_tf(&["prune"]).code(0);
         }
         assert_eq!(one_offs(&sb), Vec::<String>::new(), "{sig}");
         sb.assert_nothing_left();
     }
+}
+
+/// Issue 21 (review F5): a deploy killed during its release leaves the release running; the
+/// next deploy of the stage waits for it to end before it runs its own: two releases of a stage
+/// never run at once.
+#[test]
+fn the_next_deploy_waits_for_a_release_a_killed_deploy_left_running() {
+    let sb = bed("relwait", "release = { command = [\"once\", \"0\", \"4000\"] }");
+    let mut child = sb.spawn_tf(&["deploy", &sb.project, "dev"], &[]);
+    sb.wait_for_log(&mut child, "once: running");
+    crate::support::run(std::process::Command::new("kill").args(["-KILL", &child.id().to_string()]));
+    child.wait().unwrap();
+    let left = one_offs(&sb);
+    assert_eq!(left.len(), 1, "{left:?}");
+    let next = sb.run_tf(&["deploy", &sb.project, "dev"]);
+    next.code(0);
+    let d = sb.deploys()[0].clone();
+    let logs = sb.logs(d.id);
+    let waited = logs.iter().position(|l| l.message.contains(&left[0]) && l.message.contains("still runs; waiting"));
+    let ended = logs.iter().position(|l| l.message.contains(&format!("{} ended with code 0", left[0])));
+    let own = logs.iter().position(|l| l.step == "release" && l.message.starts_with("running once"));
+    assert!(waited.is_some() && waited < ended && ended < own, "waited, then ran its own release: {logs:#?}");
+    assert_eq!(one_offs(&sb), Vec::<String>::new());
+    assert_eq!(sb.containers().len(), 1);
 }
 
 /// `on_create` runs on a slot's first deploy only, not on a redeploy.

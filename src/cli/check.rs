@@ -2,10 +2,10 @@
 //! outbound proxy, the proxy backend, state, Docker, network, registries; a stage whose env files
 //! or registry secret cannot be read gets a `stage` line); exits non-zero if any check fails.
 
-use tiny_forge::ContainerRuntime as _;
 use tiny_forge::config::{Config, ResolvedStage};
 use tiny_forge::domain::{ProjectName, StageName};
 use tiny_forge::engine::{DockerRuntime, auth};
+use tiny_forge::engine::{Networks as _, Services as _};
 use tiny_forge::http::{self, ProxyEnv, Trust};
 
 use super::{Ctx, Failure, exit, out};

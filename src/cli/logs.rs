@@ -4,8 +4,8 @@
 
 use std::io::Write as _;
 
-use tiny_forge::ContainerRuntime as _;
 use tiny_forge::domain::{InstanceStatus, ProjectName, StageName, Tag};
+use tiny_forge::engine::Containers as _;
 use tiny_forge::engine::{DockerRuntime, LogStream, LogsRequest};
 use tiny_forge::store::{Filter, Store as _, now_ms};
 

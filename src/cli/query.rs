@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::json;
-use tiny_forge::ContainerRuntime as _;
 use tiny_forge::config::Resolution;
 use tiny_forge::domain::DeployId;
 use tiny_forge::domain::{InstanceStatus, ProjectName, StageName};
+use tiny_forge::engine::Containers as _;
 use tiny_forge::engine::DockerRuntime;
 use tiny_forge::health::{HttpProbe, Probe as _};
 use tiny_forge::report::fmt_ms;

@@ -134,7 +134,7 @@ pub(super) fn swarm_back_within(stage: &ResolvedStage) -> std::time::Duration {
         crate::config::Engine::Swarm(sw) => sw.replicas,
         crate::config::Engine::Docker => 1,
     };
-    crate::engine::swarm::update_bound(&stage.health, replicas, std::time::Duration::ZERO)
+    crate::engine::service::update_bound(&stage.health, replicas, std::time::Duration::ZERO)
 }
 
 /// Takes the swarm slot's service that `live` names back to the spec `live`'s deploy made.

@@ -212,7 +212,7 @@ where
                 // each for its monitor window before it calls the update complete.
                 let swarm = match &self.req.stage.engine {
                     Engine::Docker => Duration::ZERO,
-                    Engine::Swarm(sw) => engine::swarm::update_bound(h, sw.replicas, self.d.timeouts.pull),
+                    Engine::Swarm(sw) => engine::service::update_bound(h, sw.replicas, self.d.timeouts.pull),
                 };
                 Some(probing + swarm)
             }

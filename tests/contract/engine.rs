@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use tiny_forge::engine::{
     ContainerRuntime, ContainerSpec, DockerRuntime, LABEL_MANAGED, LABEL_PROJECT, Removal, RestartPolicy, RuntimeError,
 };
+use tiny_forge::engine::{Containers as _, Images as _, Networks as _};
 use tiny_forge::testing::FakeRuntime;
 
 use super::block_on;

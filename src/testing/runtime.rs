@@ -1,96 +1,15 @@
-//! Fakes of the engine and the proxy, for the saga's unit tests and the contract suite
-//! (`tests/contract/`), which runs the same behaviour against these and the real adapters, so a
-//! fake cannot drift from the real thing unnoticed. Compiled for tests and with the
-//! `test-hooks` feature only.
-//!
-//! Each fake records its calls and can be told to fail one operation in a [`Mode`].
-
-#![allow(clippy::missing_panics_doc, reason = "test support: a poisoned fake may panic")]
+//! [`FakeRuntime`]: an in-memory container engine (containers, images, networks, services and
+//! their tasks) that records its calls and fails an operation when told to.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
+use super::{Faults, Injected, Mode, before};
 use crate::engine::{
-    ContainerInfo, ContainerRuntime, ContainerSpec, EngineLook, ImageInfo, LogStream, LogsRequest, PullProgress,
-    PulledImage, RegistryAuth, Removal, RuntimeError,
+    ContainerInfo, ContainerSpec, Containers, EngineLook, ImageInfo, Images, LogStream, LogsRequest, Networks,
+    PullProgress, PulledImage, RegistryAuth, Removal, RuntimeError, Services,
 };
 use crate::look::Look;
-use crate::proxy::{Deleted, HostAccess, HostView, Marker, Owner, Proxy, ProxyError, Target, Upstream};
-
-/// How a fake fails an operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Answers an error at once; nothing is changed.
-    Error,
-    /// Waits as a client timeout would (10 s, on tokio's clock), then answers that it timed
-    /// out; nothing is changed.
-    Timeout,
-    /// Never answers.
-    Hang,
-    /// Makes the change, then loses the answer: waits as [`Mode::Timeout`] and answers that it
-    /// timed out (the remote did it anyway).
-    ActThenFail,
-}
-
-/// How long [`Mode::Timeout`] and [`Mode::ActThenFail`] wait before answering.
-pub const FAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// One failure to inject: after `skip` calls that work, `op` fails in `mode`, `times` times
-/// (then works again).
-#[derive(Debug, Clone, Copy)]
-struct Fault {
-    op: &'static str,
-    mode: Mode,
-    skip: u32,
-    times: u32,
-}
-
-#[derive(Debug, Default)]
-struct Faults(RefCell<Vec<Fault>>);
-
-impl Faults {
-    fn set(&self, op: &'static str, mode: Mode, skip: u32, times: u32) {
-        self.0.borrow_mut().push(Fault { op, mode, skip, times });
-    }
-
-    fn clear(&self) {
-        self.0.borrow_mut().clear();
-    }
-
-    /// The mode `op` fails in now, if any (consumes one of its times).
-    fn take(&self, op: &str) -> Option<Mode> {
-        let mut faults = self.0.borrow_mut();
-        let i = faults.iter().position(|f| f.op == op && f.times > 0)?;
-        if faults[i].skip > 0 {
-            faults[i].skip -= 1;
-            return None;
-        }
-        faults[i].times -= 1;
-        Some(faults[i].mode)
-    }
-}
-
-/// What went wrong, before or after acting.
-enum Injected {
-    Error,
-    TimedOut,
-}
-
-/// Applies `mode` around an operation: `Err` before acting (`Error`, `Timeout`, `Hang`), or
-/// `Ok(Some(TimedOut))` meaning "act, then answer that it timed out".
-async fn before(mode: Option<Mode>) -> Result<Option<Injected>, Injected> {
-    match mode {
-        None => Ok(None),
-        Some(Mode::Error) => Err(Injected::Error),
-        Some(Mode::Timeout) => {
-            tokio::time::sleep(FAKE_TIMEOUT).await;
-            Err(Injected::TimedOut)
-        }
-        Some(Mode::Hang) => std::future::pending().await,
-        Some(Mode::ActThenFail) => Ok(Some(Injected::TimedOut)),
-    }
-}
 
 /// A container in [`FakeRuntime`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,7 +213,7 @@ impl FakeRuntime {
     }
 }
 
-impl ContainerRuntime for FakeRuntime {
+impl Images for FakeRuntime {
     async fn registry_auth(
         &self,
         _: &str,
@@ -328,6 +247,48 @@ impl ContainerRuntime for FakeRuntime {
         Ok(PulledImage { digest, reference })
     }
 
+    async fn resolve_digest(&self, image: &str, _: Option<&RegistryAuth>) -> Result<String, RuntimeError> {
+        if let Some(i) = self.check("resolve", image).await? {
+            return Err(Self::error("resolve", image, &i));
+        }
+        Ok(Self::split(image).1)
+    }
+
+    async fn list_images(&self) -> Result<Vec<ImageInfo>, RuntimeError> {
+        Ok(self.images.borrow().values().cloned().collect())
+    }
+
+    async fn images_in_use(&self) -> Result<std::collections::BTreeSet<String>, RuntimeError> {
+        Ok(self
+            .containers
+            .borrow()
+            .values()
+            .filter(|c| c.image.contains('@'))
+            .map(|c| Self::image_id(&Self::split(&c.image).1))
+            .collect())
+    }
+
+    async fn remove_image(&self, id: &str, _: &[String]) -> Result<Removal, RuntimeError> {
+        if let Some(i) = self.check("remove_image", id).await? {
+            return Err(Self::error("remove_image", id, &i));
+        }
+        if self.images_in_use().await?.contains(id) {
+            return Err(RuntimeError::Engine {
+                op: "remove image",
+                subject: id.into(),
+                status: 409,
+                message: "image is being used by a container".into(),
+            });
+        }
+        Ok(if self.images.borrow_mut().remove(id).is_some() { Removal::Removed } else { Removal::AlreadyGone })
+    }
+
+    async fn image_has_healthcheck(&self, _: &str) -> Result<bool, RuntimeError> {
+        Ok(true)
+    }
+}
+
+impl Networks for FakeRuntime {
     async fn ensure_network(&self, name: &str) -> Result<bool, RuntimeError> {
         if let Some(i) = self.check("network", name).await? {
             return Err(Self::error("network", name, &i));
@@ -335,6 +296,19 @@ impl ContainerRuntime for FakeRuntime {
         Ok(self.networks.borrow_mut().insert(name.to_owned()))
     }
 
+    async fn ensure_overlay(&self, name: &str) -> Result<bool, RuntimeError> {
+        self.ensure_network(name).await
+    }
+
+    async fn remove_network_if_idle(&self, name: &str) -> Result<bool, RuntimeError> {
+        if self.containers.borrow().values().any(|c| c.network == name) {
+            return Ok(false);
+        }
+        Ok(self.networks.borrow_mut().remove(name))
+    }
+}
+
+impl Containers for FakeRuntime {
     async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
         let acted = self.check("create", &spec.name).await?;
         if self.has(&spec.name) {
@@ -414,6 +388,24 @@ impl ContainerRuntime for FakeRuntime {
         Ok(vec!["boom".into()])
     }
 
+    async fn logs(
+        &self,
+        id: &str,
+        _: LogsRequest,
+        on_line: &mut dyn FnMut(LogStream, &str),
+    ) -> Result<(), RuntimeError> {
+        if !self.has(id) {
+            return Err(RuntimeError::Engine {
+                op: "read logs of",
+                subject: id.into(),
+                status: 404,
+                message: "No such container".into(),
+            });
+        }
+        on_line(LogStream::Stdout, "boom");
+        Ok(())
+    }
+
     async fn remove(&self, id: &str) -> Result<Removal, RuntimeError> {
         let acted = self.check("remove", id).await?;
         let removed = self.containers.borrow_mut().remove(id).is_some();
@@ -436,75 +428,11 @@ impl ContainerRuntime for FakeRuntime {
             .map(|(n, c)| Self::info(n, c, self.exit_at_start.get()))
             .collect())
     }
+}
 
-    async fn list_managed_services(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
-        if let Some(i) = self.check("list_services", "services").await? {
-            return Err(Self::error("list", "services", &i));
-        }
-        Ok(self.services.borrow().iter().map(|(n, s)| Self::service_info(n, s)).collect())
-    }
-
-    async fn resolve_digest(&self, image: &str, _: Option<&RegistryAuth>) -> Result<String, RuntimeError> {
-        if let Some(i) = self.check("resolve", image).await? {
-            return Err(Self::error("resolve", image, &i));
-        }
-        Ok(Self::split(image).1)
-    }
-
-    async fn list_images(&self) -> Result<Vec<ImageInfo>, RuntimeError> {
-        Ok(self.images.borrow().values().cloned().collect())
-    }
-
-    async fn images_in_use(&self) -> Result<std::collections::BTreeSet<String>, RuntimeError> {
-        Ok(self
-            .containers
-            .borrow()
-            .values()
-            .filter(|c| c.image.contains('@'))
-            .map(|c| Self::image_id(&Self::split(&c.image).1))
-            .collect())
-    }
-
-    async fn remove_image(&self, id: &str, _: &[String]) -> Result<Removal, RuntimeError> {
-        if let Some(i) = self.check("remove_image", id).await? {
-            return Err(Self::error("remove_image", id, &i));
-        }
-        if self.images_in_use().await?.contains(id) {
-            return Err(RuntimeError::Engine {
-                op: "remove image",
-                subject: id.into(),
-                status: 409,
-                message: "image is being used by a container".into(),
-            });
-        }
-        Ok(if self.images.borrow_mut().remove(id).is_some() { Removal::Removed } else { Removal::AlreadyGone })
-    }
-
-    async fn remove_network_if_idle(&self, name: &str) -> Result<bool, RuntimeError> {
-        if self.containers.borrow().values().any(|c| c.network == name) {
-            return Ok(false);
-        }
-        Ok(self.networks.borrow_mut().remove(name))
-    }
-
+impl Services for FakeRuntime {
     async fn swarm_info(&self) -> Result<crate::engine::SwarmInfo, RuntimeError> {
         Ok(crate::engine::SwarmInfo { state: "active".into(), manager: true, nodes: 1, ready: 1 })
-    }
-
-    async fn ensure_overlay(&self, name: &str) -> Result<bool, RuntimeError> {
-        self.ensure_network(name).await
-    }
-
-    async fn service_instance(&self, name: &str) -> EngineLook<ContainerInfo> {
-        match self.check("service", name).await {
-            Ok(None) => {}
-            Ok(Some(i)) => return Look::Unknown(Self::error("service", name, &i)),
-            Err(e) => return Look::Unknown(e),
-        }
-        match self.services.borrow().get(name) {
-            Some(s) => Look::Found(Self::service_info(name, s)),
-            None => Look::Absent,
-        }
     }
 
     async fn service(&self, name: &str) -> EngineLook<crate::engine::ServiceInfo> {
@@ -524,6 +452,25 @@ impl ContainerRuntime for FakeRuntime {
             update_message: s.update.map(|u| format!("{u:?}")),
             replicas: 1,
         })))
+    }
+
+    async fn service_instance(&self, name: &str) -> EngineLook<ContainerInfo> {
+        match self.check("service", name).await {
+            Ok(None) => {}
+            Ok(Some(i)) => return Look::Unknown(Self::error("service", name, &i)),
+            Err(e) => return Look::Unknown(e),
+        }
+        match self.services.borrow().get(name) {
+            Some(s) => Look::Found(Self::service_info(name, s)),
+            None => Look::Absent,
+        }
+    }
+
+    async fn list_managed_services(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        if let Some(i) = self.check("list_services", "services").await? {
+            return Err(Self::error("list", "services", &i));
+        }
+        Ok(self.services.borrow().iter().map(|(n, s)| Self::service_info(n, s)).collect())
     }
 
     async fn create_service(
@@ -641,235 +588,5 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn task_logs_tail(&self, _: &str, _: usize) -> Result<Vec<String>, RuntimeError> {
         Ok(vec!["boom".into()])
-    }
-
-    async fn image_has_healthcheck(&self, _: &str) -> Result<bool, RuntimeError> {
-        Ok(true)
-    }
-
-    async fn logs(
-        &self,
-        id: &str,
-        _: LogsRequest,
-        on_line: &mut dyn FnMut(LogStream, &str),
-    ) -> Result<(), RuntimeError> {
-        if !self.has(id) {
-            return Err(RuntimeError::Engine {
-                op: "read logs of",
-                subject: id.into(),
-                status: 404,
-                message: "No such container".into(),
-            });
-        }
-        on_line(LogStream::Stdout, "boom");
-        Ok(())
-    }
-}
-
-/// A host in [`FakeProxy`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FakeHost {
-    /// Host name.
-    pub domain: String,
-    /// Whose.
-    pub owner: Owner,
-    /// Where it forwards.
-    pub target: Target,
-    /// Why it does not serve (set by the `offline` fault).
-    pub problem: Option<String>,
-    /// Who may open it.
-    pub access: HostAccess,
-}
-
-/// An in-memory reverse proxy with ids `1`, `2`, … never reused.
-#[derive(Debug, Default)]
-pub struct FakeProxy {
-    faults: Faults,
-    /// Hosts by id.
-    pub hosts: RefCell<BTreeMap<String, FakeHost>>,
-    next: Cell<u32>,
-    /// Every call, as `op subject`.
-    pub calls: RefCell<Vec<String>>,
-    /// Hosts created or updated from now on come out not serving (NPM's `nginx_online: false`).
-    pub offline: Cell<bool>,
-    /// How many hosts were ever created.
-    pub created: Cell<u32>,
-}
-
-impl FakeProxy {
-    /// Makes `op` (`find`, `list`, `create`, `update`, `delete`) fail in `mode`, every time.
-    pub fn fail(&self, op: &'static str, mode: Mode) {
-        self.faults.set(op, mode, 0, u32::MAX);
-    }
-
-    /// Makes `op` fail in `mode` the next `times` times.
-    pub fn fail_times(&self, op: &'static str, mode: Mode, times: u32) {
-        self.faults.set(op, mode, 0, times);
-    }
-
-    /// Lets `op` work `skip` more times, then makes it fail in `mode` every time.
-    pub fn fail_after(&self, op: &'static str, mode: Mode, skip: u32) {
-        self.faults.set(op, mode, skip, u32::MAX);
-    }
-
-    /// Makes every operation work again.
-    pub fn heal(&self) {
-        self.faults.clear();
-        self.offline.set(false);
-    }
-
-    /// The host serving `domain`.
-    pub fn host(&self, domain: &str) -> Option<FakeHost> {
-        self.hosts.borrow().values().find(|h| h.domain.eq_ignore_ascii_case(domain)).cloned()
-    }
-
-    /// Adds a host as someone else (or another state file) would have.
-    pub fn add(&self, domain: &str, owner: Owner, target: Target) -> String {
-        self.next.set(self.next.get() + 1);
-        let id = self.next.get().to_string();
-        self.hosts.borrow_mut().insert(
-            id.clone(),
-            FakeHost { domain: domain.to_ascii_lowercase(), owner, target, problem: None, access: HostAccess::Public },
-        );
-        id
-    }
-
-    async fn check(&self, op: &'static str, subject: &str) -> Result<Option<Injected>, ProxyError> {
-        self.calls.borrow_mut().push(format!("{op} {subject}"));
-        before(self.faults.take(op)).await.map_err(|i| Self::error(op, subject, &i))
-    }
-
-    fn error(op: &'static str, subject: &str, i: &Injected) -> ProxyError {
-        match i {
-            Injected::Error => {
-                ProxyError::Refused { op, host: subject.into(), status: 500, message: "Internal Error".into() }
-            }
-            Injected::TimedOut => ProxyError::NoAnswer { url: "http://fake-proxy".into(), after: FAKE_TIMEOUT },
-        }
-    }
-
-    fn view(id: &str, h: &FakeHost) -> HostView {
-        HostView {
-            id: id.to_owned(),
-            domain: h.domain.clone(),
-            owner: h.owner.clone(),
-            target: Some(h.target.clone()),
-            problem: h.problem.clone(),
-            access: h.access.clone(),
-        }
-    }
-}
-
-impl Proxy for FakeProxy {
-    fn target(&self, _: &str, upstream: &Upstream) -> Result<Target, ProxyError> {
-        Ok(Target { host: upstream.name.clone(), port: upstream.port })
-    }
-
-    fn url(&self, domain: &str, _: &Upstream) -> String {
-        format!("http://{domain}")
-    }
-
-    async fn find(&self, domain: &str) -> crate::proxy::ProxyLook<HostView> {
-        match self.check("find", domain).await {
-            Ok(None) => {}
-            Ok(Some(i)) => return Look::Unknown(Self::error("find", domain, &i)),
-            Err(e) => return Look::Unknown(e),
-        }
-        Look::from_result(Ok(self
-            .hosts
-            .borrow()
-            .iter()
-            .find(|(_, h)| h.domain.eq_ignore_ascii_case(domain))
-            .map(|(id, h)| Self::view(id, h))))
-    }
-
-    async fn list_marked(&self) -> Result<Vec<HostView>, ProxyError> {
-        if let Some(i) = self.check("list", "hosts").await? {
-            return Err(Self::error("list", "hosts", &i));
-        }
-        Ok(self
-            .hosts
-            .borrow()
-            .iter()
-            .filter(|(_, h)| h.owner != Owner::Unmarked)
-            .map(|(id, h)| Self::view(id, h))
-            .collect())
-    }
-
-    async fn create(
-        &self,
-        domain: &str,
-        marker: &Marker,
-        target: &Target,
-        access: &HostAccess,
-    ) -> Result<String, ProxyError> {
-        let acted = self.check("create", domain).await?;
-        if self.host(domain).is_some() {
-            return Err(ProxyError::Refused {
-                op: "create",
-                host: domain.into(),
-                status: 400,
-                message: format!("{domain} is already in use"),
-            });
-        }
-        let id = self.add(domain, Owner::Marked(marker.clone()), target.clone());
-        self.created.set(self.created.get() + 1);
-        if let Some(h) = self.hosts.borrow_mut().get_mut(&id) {
-            h.access = access.clone();
-        }
-        if self.offline.get()
-            && let Some(h) = self.hosts.borrow_mut().get_mut(&id)
-        {
-            h.problem = Some("nginx -t failed".into());
-        }
-        match acted {
-            Some(i) => Err(Self::error("create", domain, &i)),
-            None => Ok(id),
-        }
-    }
-
-    async fn update(
-        &self,
-        id: &str,
-        domain: &str,
-        marker: &Marker,
-        target: &Target,
-        access: &HostAccess,
-    ) -> Result<(), ProxyError> {
-        let acted = self.check("update", domain).await?;
-        match self.hosts.borrow_mut().get_mut(id) {
-            Some(h) => {
-                h.owner = Owner::Marked(marker.clone());
-                h.target = target.clone();
-                h.access = access.clone();
-                h.problem = self.offline.get().then(|| "nginx -t failed".into());
-            }
-            None => {
-                return Err(ProxyError::Refused {
-                    op: "update",
-                    host: domain.into(),
-                    status: 404,
-                    message: "Not Found".into(),
-                });
-            }
-        }
-        match acted {
-            Some(i) => Err(Self::error("update", domain, &i)),
-            None => Ok(()),
-        }
-    }
-
-    async fn delete(&self, id: &str, domain: &str) -> Result<Deleted, ProxyError> {
-        let acted = self.check("delete", domain).await?;
-        let removed = self.hosts.borrow_mut().remove(id).is_some();
-        match acted {
-            Some(i) => Err(Self::error("delete", domain, &i)),
-            None if removed => Ok(Deleted::Deleted),
-            None => Ok(Deleted::AlreadyGone),
-        }
-    }
-
-    async fn check(&self) -> Result<String, ProxyError> {
-        Ok(format!("fake proxy with {} hosts", self.hosts.borrow().len()))
     }
 }
