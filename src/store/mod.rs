@@ -267,6 +267,20 @@ pub enum StoreError {
         /// Ours.
         known: i64,
     },
+    /// A row holds a word this tiny-forge cannot read (a status, a trigger, a leftover): a newer
+    /// tiny-forge wrote it, or someone edited the file. Never guessed at: a guess could undo or
+    /// keep the wrong thing.
+    #[error(
+        "state file: {table}.{column} holds {value:?}, which this tiny-forge cannot read; a newer tiny-forge probably wrote it: upgrade tiny-forge (or, if the row was edited by hand, repair it)"
+    )]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The column.
+        column: &'static str,
+        /// What it holds.
+        value: String,
+    },
 }
 
 /// The state file. Writes are immediately durable; every method is one transaction.
@@ -296,7 +310,8 @@ pub trait Store {
     /// Leftovers, oldest first (`filter.tag` is ignored).
     ///
     /// # Errors
-    /// On any `SQLite` failure.
+    /// On any `SQLite` failure; [`StoreError::Corrupt`] when a row holds a word this version
+    /// cannot read.
     fn leftovers(&self, filter: &Filter) -> Result<Vec<LeftoverRecord>, StoreError>;
     /// Forgets `project`'s `stage`'s leftovers (`prune` records what it still could not finish).
     ///
@@ -332,12 +347,14 @@ pub trait Store {
     /// One deploy.
     ///
     /// # Errors
-    /// On any `SQLite` failure.
+    /// On any `SQLite` failure; [`StoreError::Corrupt`] when a row holds a word this version
+    /// cannot read.
     fn deploy(&self, id: DeployId) -> Result<Option<DeployRecord>, StoreError>;
     /// Deploys, newest first.
     ///
     /// # Errors
-    /// On any `SQLite` failure.
+    /// On any `SQLite` failure; [`StoreError::Corrupt`] when a row holds a word this version
+    /// cannot read.
     fn deploys(&self, filter: &Filter, limit: usize) -> Result<Vec<DeployRecord>, StoreError>;
     /// Every digest a deploy of this state file recorded (what it pulled): the images image GC
     /// may delete are among these, never another state file's.
@@ -348,7 +365,8 @@ pub trait Store {
     /// Deploys still marked running, oldest first (uses a partial index: cheap on any history).
     ///
     /// # Errors
-    /// On any `SQLite` failure.
+    /// On any `SQLite` failure; [`StoreError::Corrupt`] when a row holds a word this version
+    /// cannot read.
     fn running(&self, filter: &Filter) -> Result<Vec<DeployRecord>, StoreError>;
     /// How many deploys [`Store::trim_history`] would delete.
     ///
@@ -396,7 +414,8 @@ pub trait Store {
     /// Instances, oldest first.
     ///
     /// # Errors
-    /// On any `SQLite` failure.
+    /// On any `SQLite` failure; [`StoreError::Corrupt`] when a row holds a word this version
+    /// cannot read.
     fn instances(&self, filter: &Filter) -> Result<Vec<InstanceRecord>, StoreError>;
 }
 
