@@ -22,6 +22,7 @@ mod journal;
 mod lifecycle;
 mod oneoff;
 mod outcome;
+mod place;
 mod plan;
 mod recover;
 mod saga;

@@ -1,5 +1,5 @@
-//! What a slot's instance is made of: its labels, and the container or service spec a deploy
-//! creates from the stage. Built here once, for the create (or the service create and update)
+//! What a slot's instance is made of: its labels here, its container or service spec in its
+//! placement (`place/`). Both are built once, for the create (or the service create and update)
 //! and for the no-op check, so that the hash a no-op compares covers exactly what the instance
 //! gets: the env after substitution (`TF_URL`, `TF_HOST`, `{url}`, `{host}`, which follow the
 //! domain, the subdomain patterns and the proxy's certificate settings), the labels, limits,
@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{Engine, ResolvedStage};
+use crate::config::ResolvedStage;
 use crate::domain::{DeployId, Slot};
-use crate::engine::{self, ContainerSpec, ServiceSpec};
+use crate::engine;
 
 /// Ours and the user's labels of `slot`'s instance made by deploy `id` of state file `state_id`.
 pub(super) fn labels(stage: &ResolvedStage, slot: &Slot, state_id: &str, id: DeployId) -> BTreeMap<String, String> {
@@ -28,77 +28,19 @@ pub(super) fn labels(stage: &ResolvedStage, slot: &Slot, state_id: &str, id: Dep
     labels
 }
 
-/// The container of `slot` named `name`, from `image` (`repo@digest`), with the env its public
-/// URL `url` gives it.
-pub(super) fn container(
-    stage: &ResolvedStage,
-    slot: &Slot,
-    name: &str,
-    image: &str,
-    url: &str,
-    labels: BTreeMap<String, String>,
-) -> ContainerSpec {
-    ContainerSpec {
-        name: name.to_owned(),
-        image: image.to_owned(),
-        env: stage.env_for(&slot.tag, url),
-        labels,
-        network: stage.network.clone(),
-        port: stage.port,
-        restart: stage.restart,
-        memory: stage.memory,
-        nano_cpus: stage.nano_cpus,
-        command: stage.command.clone(),
-        volumes: stage.volumes.clone(),
-    }
-}
-
-/// The service of a swarm `slot` named `name`, as deploy `generation` makes it.
-#[allow(clippy::too_many_arguments, reason = "one spec from its parts; a struct would repeat them")]
-pub(super) fn service(
-    stage: &ResolvedStage,
-    sw: &crate::config::SwarmSettings,
-    slot: &Slot,
-    name: &str,
-    image: &str,
-    url: &str,
-    labels: BTreeMap<String, String>,
-    generation: u64,
-) -> ServiceSpec {
-    ServiceSpec {
-        name: name.to_owned(),
-        image: image.to_owned(),
-        env: stage.env_for(&slot.tag, url),
-        labels,
-        network: stage.network.clone(),
-        replicas: sw.replicas,
-        constraints: sw.constraints.clone(),
-        endpoint_mode: sw.endpoint_mode,
-        health_command: stage.health.command.clone(),
-        health: stage.health.clone(),
-        memory: stage.memory,
-        nano_cpus: stage.nano_cpus,
-        command: stage.command.clone(),
-        generation,
-    }
-}
-
 /// The placeholder an instance's own name stands in for in the URL a no-op hash is made of:
 /// with no proxy, the URL is the instance's address, which every deploy names anew.
 pub(super) const OWN_NAME: &str = "{instance}";
 
-/// A hash of what `slot`'s instance is made of besides its image: the spec [`container`] or
-/// [`service`] builds (without its name, image and deploy id), with `url` the slot's public URL
+/// A hash of what `slot`'s instance is made of besides its image: the spec its placement builds
+/// (without its name, image and deploy id), with `url` the slot's public URL
 /// as the proxy makes it for an instance named [`OWN_NAME`], and the slot's host name `domain`.
 /// Two deploys with the same hash and digest make the same instance behind the same host.
 pub(crate) fn hash(stage: &ResolvedStage, slot: &Slot, state_id: &str, url: &str, domain: &str) -> String {
     use sha2::Digest as _;
     let mut labels = labels(stage, slot, state_id, DeployId(0));
     labels.remove(engine::LABEL_DEPLOY_ID);
-    let text = match &stage.engine {
-        Engine::Docker => format!("{:?}", container(stage, slot, "", "", url, labels)),
-        Engine::Swarm(sw) => format!("{:?}", service(stage, sw, slot, "", "", url, labels, 0)),
-    };
+    let text = super::place::Placement::spec_text(&super::place::for_stage(stage), stage, slot, url, labels);
     let text = format!("{text}|host {domain}");
     sha2::Sha256::digest(text.as_bytes()).iter().fold(String::with_capacity(64), |mut hex, b| {
         use std::fmt::Write as _;
