@@ -7,10 +7,10 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use super::Deployer;
+use super::instance::{domain_of, take_down};
 use super::journal::{emit, slot_filter, stage_filter, store_leftovers};
 use super::outcome::DeployError;
 use super::plan::{self, Action, Reason, Seen, StagePlan};
-use super::recover::{domain_of, take_down};
 use super::undo::{self, Compensation, Outcome};
 use crate::config::ResolvedStage;
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, LeftoverCause, Slot, Tag, Trigger};
@@ -189,7 +189,7 @@ where
         }
         // The slot goes: its on_remove hook runs once, from the newest digest it ran.
         if let Some(newest) = rows.last()
-            && let (away, _) = super::recover::take_slot_away(self.proxy, stage, newest, &state_id)
+            && let (away, _) = super::instance::take_slot_away(self.proxy, stage, newest, &state_id)
         {
             comps.extend(away.into_iter().filter(|c| matches!(c, Compensation::Hook { .. })));
         }

@@ -18,6 +18,7 @@
 //! - `lifecycle.rs`: `remove`, the rollback source, `prune`.
 
 mod cancel;
+mod instance;
 mod journal;
 mod lifecycle;
 mod oneoff;

@@ -9,8 +9,8 @@ use tokio::time::Instant;
 
 use super::{EXIT_LOG_LINES, Placement};
 use crate::config::{ResolvedStage, SwarmSettings};
+use crate::deploy::instance;
 use crate::deploy::outcome::{FailedStep, StepError};
-use crate::deploy::recover;
 use crate::deploy::saga::Saga;
 use crate::deploy::undo::Compensation;
 use crate::domain::{DeployId, Slot};
@@ -168,7 +168,7 @@ where
             name: name.clone(),
             image: s.image.clone(),
             generation: s.generation,
-            within: recover::swarm_back_within(stage),
+            within: instance::swarm_back_within(stage),
         },
     };
     saga.undo.borrow_mut().extend([Compensation::Row { row, container: name.clone() }, undo]);

@@ -7,9 +7,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Saga;
+use crate::deploy::instance;
 use crate::deploy::journal::{ms, stage_filter, store_leftovers};
 use crate::deploy::outcome::{DeployOutcome, RollbackReport, StepError};
-use crate::deploy::recover;
 use crate::deploy::undo;
 use crate::domain::{DeployId, InstanceStatus, Leftover, Trigger};
 use crate::engine::ContainerRuntime;
@@ -62,7 +62,7 @@ where
             // Its host is this deploy's now, unless the slot's host name changed (a new domain
             // or subdomain pattern): then the old name goes with it.
             let moved = old.domain.as_deref().is_some_and(|d| !d.eq_ignore_ascii_case(&self.domain));
-            comps.extend(recover::take_down(stage, old, moved));
+            comps.extend(instance::take_down(stage, old, moved));
         }
         let mut warnings = Vec::new();
         match self.d.store.instances(&stage_filter(stage)) {
@@ -82,7 +82,7 @@ where
                         Level::Info,
                         format!("evicting {} ({}): beyond max_instances ({max})", old.container_name, old.tag),
                     );
-                    let (away, _) = recover::take_slot_away(self.d.proxy, stage, old, &self.state_id);
+                    let (away, _) = instance::take_slot_away(self.d.proxy, stage, old, &self.state_id);
                     comps.extend(away);
                 }
             }

@@ -3,9 +3,9 @@
 //! brought in line afterwards with what the call may have changed.
 
 use super::Saga;
+use crate::deploy::instance;
 use crate::deploy::journal::slot_filter;
 use crate::deploy::outcome::StepError;
-use crate::deploy::recover;
 use crate::deploy::undo::Compensation;
 use crate::domain::InstanceStatus;
 use crate::engine::ContainerRuntime;
@@ -37,7 +37,7 @@ where
         // The instance serving the slot now is what a rollback points the host back at: when
         // it cannot be looked at, traffic does not move (a failed look never deletes a live
         // slot's host).
-        let previous = match recover::upstream_of_newest(self.d, stage, &replaced).await {
+        let previous = match instance::upstream_of_newest(self.d, stage, &replaced).await {
             Look::Found(up) => Some(up),
             Look::Absent => None,
             Look::Unknown(e) => {
@@ -61,11 +61,11 @@ where
                 domain: self.domain.clone(),
                 to: previous,
                 unsettled: false,
-                access: recover::host_access(stage),
+                access: instance::host_access(stage),
             });
         }
         let marker = Marker { state: self.state_id.clone(), slot: self.slot.key() };
-        let access = recover::host_access(stage);
+        let access = instance::host_access(stage);
         let result =
             proxy::ensure_tracked(self.d.proxy, &self.domain, &marker, upstream, &access, &self.progress).await;
         self.settle();

@@ -6,7 +6,7 @@ use super::Saga;
 use crate::deploy::journal::slot_filter;
 use crate::deploy::outcome::StepError;
 use crate::deploy::place::Placement as _;
-use crate::deploy::{look_instance, recover};
+use crate::deploy::{instance, look_instance};
 use crate::domain::InstanceStatus;
 use crate::engine::ContainerRuntime;
 use crate::health::Probe;
@@ -72,7 +72,7 @@ where
             ),
         );
         let upstream =
-            Upstream { name: live.container_name.clone(), ip: info.ip, port: recover::port_of(stage, &live) };
+            Upstream { name: live.container_name.clone(), ip: info.ip, port: instance::port_of(stage, &live) };
         Ok(Some((live, upstream, digest)))
     }
 
@@ -80,7 +80,7 @@ where
     /// it vanished or points elsewhere).
     pub(super) async fn republish(&self, upstream: &Upstream) -> Result<String, StepError> {
         let marker = Marker { state: self.state_id.clone(), slot: self.slot.key() };
-        let access = recover::host_access(&self.req.stage);
+        let access = instance::host_access(&self.req.stage);
         let (done, url) = proxy::ensure(self.d.proxy, &self.domain, &marker, upstream, &access).await?;
         if let Ensured::Created { id } | Ensured::Switched { id, .. } = &done {
             self.log(Step::Proxy, Level::Warn, format!("repaired proxy host {} (id {id})", self.domain));

@@ -13,14 +13,15 @@
 //!
 //! Nothing that is not this state file's is ever in a plan.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
-use super::Deployer;
-use super::recover::{self, domain_of, port_of, take_down};
-use super::undo::Compensation;
 use crate::config::ResolvedStage;
+use crate::deploy::Deployer;
+use crate::deploy::instance::{self, domain_of, port_of, take_down};
+use crate::deploy::recover;
+use crate::deploy::undo::Compensation;
 use crate::domain::{DeployId, InstanceStatus};
 use crate::engine::{self, ContainerInfo, ContainerRuntime, EngineLook, InstanceKind};
 use crate::look::Look;
@@ -131,16 +132,16 @@ pub struct StagePlan {
 }
 
 /// What the world looks like to one stage's plan.
-pub(super) struct Seen<'w> {
+pub(in crate::deploy) struct Seen<'w> {
     /// Managed containers (any state file), `None` when the engine could not list them.
-    pub(super) containers: Option<&'w [ContainerInfo]>,
+    pub(in crate::deploy) containers: Option<&'w [ContainerInfo]>,
     /// Managed services (any state file), `None` when the swarm could not list them (or no
     /// stage runs on it).
-    pub(super) services: Option<&'w [ContainerInfo]>,
+    pub(in crate::deploy) services: Option<&'w [ContainerInfo]>,
     /// Hosts with a tiny-forge mark (any state file), `None` when the proxy could not list them.
-    pub(super) hosts: Option<&'w [HostView]>,
+    pub(in crate::deploy) hosts: Option<&'w [HostView]>,
     /// This state file's id.
-    pub(super) state_id: &'w str,
+    pub(in crate::deploy) state_id: &'w str,
 }
 
 /// Is container `c` this state file's and this stage's? A container without the state label
@@ -184,7 +185,7 @@ fn slot_key(r: &InstanceRecord) -> String {
 }
 
 /// Builds the plan for `stage`. `older_than` and `include_default` are `prune`'s options.
-pub(super) async fn stage_plan<R, P, S, Pr>(
+pub(in crate::deploy) async fn stage_plan<R, P, S, Pr>(
     d: &Deployer<'_, R, P, S, Pr>,
     stage: &ResolvedStage,
     seen: &Seen<'_>,
@@ -196,9 +197,9 @@ where
     S: Store,
 {
     let mut plan = StagePlan { abandoned: recover::find(d, stage, None)?, ..StagePlan::default() };
-    let rows = d.store.instances(&super::journal::stage_filter(stage))?;
+    let rows = d.store.instances(&crate::deploy::journal::stage_filter(stage))?;
     let running: HashSet<DeployId> =
-        d.store.running(&super::journal::stage_filter(stage))?.iter().map(|r| r.id).collect();
+        d.store.running(&crate::deploy::journal::stage_filter(stage))?.iter().map(|r| r.id).collect();
     let Classified { mut serving, mut doomed, unseen } = classify(d, stage, seen, &rows, &running).await;
     limit(stage, &mut serving, &mut doomed, older_than, include_default);
     let blind: HashSet<String> = unseen.iter().map(|(r, _)| slot_key(r)).collect();
@@ -214,7 +215,7 @@ where
         if let Some((live, _)) = serving.iter().find(|(s, _)| s.container_name == row.container_name && s.id != row.id)
         {
             plan.actions.push(Action {
-                what: recover::service_back_to(stage, live),
+                what: instance::service_back_to(stage, live),
                 slot: slot_key(row),
                 why: why.clone(),
             });
@@ -243,7 +244,7 @@ where
             // prune` taking a stopped preview must not drop the slot's database.
             let on_purpose = matches!(why, Reason::Expired { .. } | Reason::BeyondMax { .. });
             if on_purpose && !serving.iter().any(|(s, _)| slot_key(s) == slot_key(row)) {
-                let (away, unrunnable) = recover::take_slot_away(d.proxy, stage, row, seen.state_id);
+                let (away, unrunnable) = instance::take_slot_away(d.proxy, stage, row, seen.state_id);
                 for c in away.into_iter().filter(|c| matches!(c, Compensation::Hook { .. })) {
                     plan.actions.push(Action { what: c, slot: slot_key(row), why: why.clone() });
                 }
@@ -272,7 +273,7 @@ where
                 && c.state == "running"
             {
                 let age = Duration::from_secs(c.created.map_or(0, |t| u64::try_from(now - t).unwrap_or(0)));
-                if age < recover::one_off_limit(stage, role) + d.timeouts.engine {
+                if age < instance::one_off_limit(stage, role) + d.timeouts.engine {
                     plan.kept.push(crate::domain::Leftover::Container {
                         name: c.name.clone(),
                         cause: crate::domain::LeftoverCause::Failed {
@@ -342,7 +343,7 @@ fn retry_hooks<R, P: Proxy, S: Store, Pr>(
     rows: &[InstanceRecord],
     plan: &mut StagePlan,
 ) -> Result<(), crate::store::StoreError> {
-    for left in d.store.leftovers(&super::journal::stage_filter(stage))? {
+    for left in d.store.leftovers(&crate::deploy::journal::stage_filter(stage))? {
         let crate::domain::Leftover::Hook { slot, image, .. } = &left.item else { continue };
         let Some(tag) = slot.rsplit('/').next() else { continue };
         let Some(digest) = image.rsplit_once('@').map(|(_, g)| g) else { continue };
@@ -373,7 +374,7 @@ fn retry_hooks<R, P: Proxy, S: Store, Pr>(
             created_at: 0,
             updated_at: 0,
         };
-        let (away, unrunnable) = recover::take_slot_away(d.proxy, stage, &ghost, state_id);
+        let (away, unrunnable) = instance::take_slot_away(d.proxy, stage, &ghost, state_id);
         for c in away.into_iter().filter(|c| matches!(c, Compensation::Hook { .. })) {
             plan.actions.push(Action { what: c, slot: slot.clone(), why: Reason::LeftBehind });
         }
@@ -415,7 +416,7 @@ async fn classify<'r, R: ContainerRuntime, P, S, Pr>(
             InstanceStatus::Pending | InstanceStatus::Retiring => doomed.push((row, Reason::LeftBehind)),
             InstanceStatus::Live => {
                 // A fresh look: the listing may predate a deploy that just finished.
-                let look = super::look_instance(d.runtime, kind, &row.container_name, &stage.network).await;
+                let look = crate::deploy::look_instance(d.runtime, kind, &row.container_name, &stage.network).await;
                 candidates.entry(slot_key(row)).or_default().push((row, look));
             }
         }
@@ -511,7 +512,7 @@ fn host_actions<P: Proxy>(
                     domain,
                     to: Some(up),
                     unsettled: false,
-                    access: recover::host_access(stage),
+                    access: instance::host_access(stage),
                 },
                 slot: slot_key(row),
                 why,
@@ -540,248 +541,5 @@ fn host_actions<P: Proxy>(
                 why: Reason::OrphanHost,
             });
         }
-    }
-}
-
-/// The canonical repository of an image reference (`repo:tag` or `repo@digest`, any spelling):
-/// `docker.io/library/nginx` for `nginx@…`. What is not a reference stays as it is (it matches
-/// no configured repository).
-pub(super) fn repository_of(image: &str) -> String {
-    crate::image_ref::Reference::parse(image).map_or_else(|_| image.to_owned(), |r| r.repo.canonical())
-}
-
-/// The images of `repos` that can go (DESIGN §11): no container uses them (managed or not), and
-/// none of their digests is among the last `keep_of(project, stage)` digests a live slot ran.
-/// An image that also belongs to a repository outside `repos` is never touched, and a
-/// repository a running deploy (other than `ours`) pulls from is left for later. Returns the
-/// actions and what was left out, and why.
-pub(super) async fn image_actions<R, P, S, Pr>(
-    d: &Deployer<'_, R, P, S, Pr>,
-    repos: &BTreeSet<String>,
-    keep_of: &dyn Fn(&str, &str) -> u32,
-    ours: Option<DeployId>,
-) -> Result<(Vec<Action>, Vec<String>), crate::store::StoreError>
-where
-    R: ContainerRuntime,
-    S: Store,
-{
-    let mut skipped = Vec::new();
-    let mut scope: BTreeSet<&str> = repos.iter().map(String::as_str).collect();
-    for running in d.store.running(&crate::store::Filter::default())? {
-        let repo = repository_of(&running.image);
-        if Some(running.id) != ours && scope.remove(repo.as_str()) {
-            skipped.push(format!("images of {repo}: deploy {} is running", running.id));
-        }
-    }
-    if scope.is_empty() {
-        return Ok((Vec::new(), skipped));
-    }
-    let (images, in_use) = match (d.runtime.list_images().await, d.runtime.images_in_use().await) {
-        (Ok(i), Ok(u)) => (i, u),
-        (Err(e), _) | (_, Err(e)) => {
-            skipped.push(format!("images: cannot list them: {}", crate::report::one_line(&e)));
-            return Ok((Vec::new(), skipped));
-        }
-    };
-    // What each live slot keeps: its newest digests, the one it runs first.
-    let mut keep: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut limits: BTreeMap<String, u32> = BTreeMap::new();
-    for row in d.store.instances(&crate::store::Filter::default())? {
-        if row.status != InstanceStatus::Live {
-            continue;
-        }
-        let Some(deploy) = d.store.deploy(row.deploy_id)? else { continue };
-        let repo = repository_of(&deploy.image);
-        let n = keep_of(&row.project, &row.stage);
-        limits.entry(repo.clone()).and_modify(|k| *k = (*k).max(n)).or_insert(n);
-        let slot = crate::store::Filter {
-            project: Some(row.project.clone()),
-            stage: Some(row.stage.clone()),
-            tag: Some(row.tag.clone()),
-        };
-        let kept = keep.entry(repo).or_default();
-        kept.insert(row.digest.clone());
-        let mut newest: Vec<String> = Vec::new();
-        for past in d.store.deploys(&slot, 500)? {
-            if matches!(past.status, crate::domain::DeployStatus::Succeeded | crate::domain::DeployStatus::RolledBack)
-                && let Some(g) = past.digest
-                && !newest.contains(&g)
-            {
-                newest.push(g);
-            }
-        }
-        kept.extend(newest.into_iter().take(usize::try_from(n).unwrap_or(usize::MAX)));
-    }
-    // What a pending on_remove hook will run from (its retry must not need the registry, where
-    // a merged branch's tag is often gone).
-    for left in d.store.leftovers(&crate::store::Filter::default())? {
-        if let crate::domain::Leftover::Hook { image, .. } = &left.item
-            && let Some((_, digest)) = image.rsplit_once('@')
-        {
-            keep.entry(repository_of(image)).or_default().insert(digest.to_owned());
-        }
-    }
-    // Only images this state file pulled: another state file's (its rollback cache, its hook's
-    // image) are not ours to delete, even in a repository we share.
-    let pulled = d.store.deployed_digests()?;
-    let mut actions = Vec::new();
-    for image in &images {
-        let repos_of = image.repositories();
-        if repos_of.is_empty() || !repos_of.iter().all(|r| scope.contains(r.as_str())) || in_use.contains(&image.id) {
-            continue;
-        }
-        let digests = image.digests();
-        if !digests.iter().any(|g| pulled.contains(*g)) {
-            continue;
-        }
-        if repos_of.iter().any(|r| keep.get(r).is_some_and(|k| digests.iter().any(|g| k.contains(*g)))) {
-            continue;
-        }
-        let repo = repos_of.iter().next().cloned().unwrap_or_default();
-        let reference =
-            image.repo_digests.first().or(image.repo_tags.first()).cloned().unwrap_or_else(|| image.id.clone());
-        actions.push(Action {
-            what: Compensation::Image {
-                id: image.id.clone(),
-                names: image
-                    .repo_tags
-                    .iter()
-                    .chain(&image.repo_digests)
-                    .filter(|n| !n.starts_with("<none>"))
-                    .cloned()
-                    .collect(),
-                reference,
-                bytes: image.size,
-            },
-            slot: repo.clone(),
-            why: Reason::UnusedImage { keep: limits.get(&repo).copied().unwrap_or(DEFAULT_KEEP_IMAGES) },
-        });
-    }
-    Ok((actions, skipped))
-}
-
-/// Digests a live slot keeps when its stage's config is not at hand.
-pub(super) const DEFAULT_KEEP_IMAGES: u32 = 3;
-
-/// What `deploy --dry-run` shows: what a deploy would do now, touching nothing.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct DeployPlan {
-    /// `project/stage:tag`.
-    pub slot: String,
-    /// The reference asked for (`repo:tag`, or `repo@digest` for a rollback).
-    pub image: String,
-    /// The digest it resolves to now (a manifest lookup; nothing is pulled).
-    pub digest: String,
-    /// The slot's host name.
-    pub host: String,
-    /// The container that serves the slot now, if any.
-    pub running: Option<String>,
-    /// It already runs this digest with the same settings: the deploy would do nothing.
-    pub unchanged: bool,
-    /// What the proxy step would do, in words.
-    pub proxy: String,
-    /// Instances `max_instances` would evict, as `tag (container)`.
-    pub evicts: Vec<String>,
-    /// The release command it would run first (exec form), if any.
-    pub release: Option<Vec<String>>,
-    /// The `on_create` hook it would run (the slot's first deploy), if any.
-    pub on_create: Option<Vec<String>>,
-}
-
-/// Why a plan cannot be made.
-#[derive(Debug, thiserror::Error)]
-pub enum PlanError {
-    /// The registry does not have the tag, or cannot be asked.
-    #[error(transparent)]
-    Resolve(#[from] crate::engine::RuntimeError),
-    /// The state file.
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-}
-
-impl<R, P, S, Pr> Deployer<'_, R, P, S, Pr>
-where
-    R: ContainerRuntime,
-    P: Proxy,
-    S: Store,
-{
-    /// What deploying `req` would do now, read from the registry, the engine, the proxy and
-    /// the state file; nothing is changed and no lock is taken.
-    ///
-    /// # Errors
-    /// [`PlanError::Resolve`] when the registry lacks the tag (or cannot be asked).
-    pub async fn plan_deploy(&self, req: &super::DeployRequest) -> Result<DeployPlan, PlanError> {
-        let stage = &req.stage;
-        let image = req.image_override.clone().unwrap_or_else(|| stage.image_ref(&req.tag));
-        let digest = self.digest_now(stage, &image).await?;
-        let state_id = self.store.state_id()?;
-        let slot =
-            crate::domain::Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag: req.tag.clone() };
-        let host = stage.host_name(&req.tag);
-        let rows = self.store.instances(&super::journal::stage_filter(stage))?;
-        let live: Vec<&InstanceRecord> = rows.iter().filter(|r| r.status == InstanceStatus::Live).collect();
-        let current = live.iter().rev().find(|r| r.tag == req.tag.as_str());
-        let kind = stage.engine.instance_kind();
-        let mut notes = Vec::new();
-        let running = match current {
-            Some(r) => match super::look_instance(self.runtime, kind, &r.container_name, &stage.network).await {
-                Look::Found(info) if info.state == "running" => Some(((*r).clone(), info.ip)),
-                Look::Found(_) | Look::Absent => None,
-                Look::Unknown(e) => {
-                    notes.push(format!("cannot look at {}: {}", r.container_name, one_line(&e)));
-                    None
-                }
-            },
-            None => None,
-        };
-        let own = Upstream { name: super::spec::OWN_NAME.to_owned(), ip: None, port: stage.port };
-        let hash = super::spec::hash(stage, &slot, &state_id, &self.proxy.url(&host, &own), &host);
-        let unchanged = !req.force
-            && running
-                .as_ref()
-                .is_some_and(|(r, _)| r.digest == digest && r.spec_hash.as_deref() == Some(hash.as_str()));
-        let proxy = if self.proxy.keeps_hosts() {
-            match self.proxy.find(&host).await {
-                Look::Absent => format!("create proxy host {host}"),
-                Look::Found(h) if h.belongs_to(&state_id, &slot.key()) => match (&running, unchanged) {
-                    (Some((r, _)), true) => format!("keep proxy host {host} on {}", r.container_name),
-                    (Some((r, _)), false) if matches!(stage.engine, crate::config::Engine::Swarm(_)) => format!(
-                        "keep proxy host {host} on service {}: Swarm updates it in place, start-first",
-                        r.container_name
-                    ),
-                    _ => format!(
-                        "switch proxy host {host} from {} to the new container",
-                        h.target.map_or_else(|| "?".to_owned(), |t| t.to_string())
-                    ),
-                },
-                Look::Found(h) => {
-                    format!("refuse: proxy host {host} (id {}) is not this slot's ({:?})", h.id, h.owner)
-                }
-                Look::Unknown(e) => format!("unknown: cannot ask the proxy: {}", one_line(&e)),
-            }
-        } else {
-            "none: the URL is the container's own address".to_owned()
-        };
-        let others: Vec<&&InstanceRecord> = live.iter().filter(|r| r.tag != req.tag.as_str()).collect();
-        let max = usize::try_from(stage.max_instances).unwrap_or(usize::MAX);
-        let excess = (others.len() + 1).saturating_sub(max);
-        let evicts = if unchanged {
-            Vec::new()
-        } else {
-            others.iter().take(excess).map(|r| format!("{} ({})", r.tag, r.container_name)).collect()
-        };
-        let first = current.is_none();
-        Ok(DeployPlan {
-            release: stage.release.as_ref().filter(|_| !unchanged).map(|r| r.command.clone()),
-            on_create: stage.on_create.as_ref().filter(|_| first).map(|h| h.command.clone()),
-            slot: slot.to_string(),
-            image,
-            digest,
-            host,
-            running: running.map(|(r, _)| r.container_name),
-            unchanged,
-            proxy,
-            evicts,
-        })
     }
 }

@@ -1,0 +1,131 @@
+//! Which images of the configured repositories can go (DESIGN §11): those this state file
+//! pulled that no container uses and no live slot or pending hook keeps.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Action, Reason};
+use crate::deploy::Deployer;
+use crate::deploy::undo::Compensation;
+use crate::domain::{DeployId, InstanceStatus};
+use crate::engine::ContainerRuntime;
+use crate::store::Store;
+
+/// The canonical repository of an image reference (`repo:tag` or `repo@digest`, any spelling):
+/// `docker.io/library/nginx` for `nginx@…`. What is not a reference stays as it is (it matches
+/// no configured repository).
+pub(in crate::deploy) fn repository_of(image: &str) -> String {
+    crate::image_ref::Reference::parse(image).map_or_else(|_| image.to_owned(), |r| r.repo.canonical())
+}
+
+/// The images of `repos` that can go (DESIGN §11): no container uses them (managed or not), and
+/// none of their digests is among the last `keep_of(project, stage)` digests a live slot ran.
+/// An image that also belongs to a repository outside `repos` is never touched, and a
+/// repository a running deploy (other than `ours`) pulls from is left for later. Returns the
+/// actions and what was left out, and why.
+pub(in crate::deploy) async fn image_actions<R, P, S, Pr>(
+    d: &Deployer<'_, R, P, S, Pr>,
+    repos: &BTreeSet<String>,
+    keep_of: &dyn Fn(&str, &str) -> u32,
+    ours: Option<DeployId>,
+) -> Result<(Vec<Action>, Vec<String>), crate::store::StoreError>
+where
+    R: ContainerRuntime,
+    S: Store,
+{
+    let mut skipped = Vec::new();
+    let mut scope: BTreeSet<&str> = repos.iter().map(String::as_str).collect();
+    for running in d.store.running(&crate::store::Filter::default())? {
+        let repo = repository_of(&running.image);
+        if Some(running.id) != ours && scope.remove(repo.as_str()) {
+            skipped.push(format!("images of {repo}: deploy {} is running", running.id));
+        }
+    }
+    if scope.is_empty() {
+        return Ok((Vec::new(), skipped));
+    }
+    let (images, in_use) = match (d.runtime.list_images().await, d.runtime.images_in_use().await) {
+        (Ok(i), Ok(u)) => (i, u),
+        (Err(e), _) | (_, Err(e)) => {
+            skipped.push(format!("images: cannot list them: {}", crate::report::one_line(&e)));
+            return Ok((Vec::new(), skipped));
+        }
+    };
+    // What each live slot keeps: its newest digests, the one it runs first.
+    let mut keep: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut limits: BTreeMap<String, u32> = BTreeMap::new();
+    for row in d.store.instances(&crate::store::Filter::default())? {
+        if row.status != InstanceStatus::Live {
+            continue;
+        }
+        let Some(deploy) = d.store.deploy(row.deploy_id)? else { continue };
+        let repo = repository_of(&deploy.image);
+        let n = keep_of(&row.project, &row.stage);
+        limits.entry(repo.clone()).and_modify(|k| *k = (*k).max(n)).or_insert(n);
+        let slot = crate::store::Filter {
+            project: Some(row.project.clone()),
+            stage: Some(row.stage.clone()),
+            tag: Some(row.tag.clone()),
+        };
+        let kept = keep.entry(repo).or_default();
+        kept.insert(row.digest.clone());
+        let mut newest: Vec<String> = Vec::new();
+        for past in d.store.deploys(&slot, 500)? {
+            if matches!(past.status, crate::domain::DeployStatus::Succeeded | crate::domain::DeployStatus::RolledBack)
+                && let Some(g) = past.digest
+                && !newest.contains(&g)
+            {
+                newest.push(g);
+            }
+        }
+        kept.extend(newest.into_iter().take(usize::try_from(n).unwrap_or(usize::MAX)));
+    }
+    // What a pending on_remove hook will run from (its retry must not need the registry, where
+    // a merged branch's tag is often gone).
+    for left in d.store.leftovers(&crate::store::Filter::default())? {
+        if let crate::domain::Leftover::Hook { image, .. } = &left.item
+            && let Some((_, digest)) = image.rsplit_once('@')
+        {
+            keep.entry(repository_of(image)).or_default().insert(digest.to_owned());
+        }
+    }
+    // Only images this state file pulled: another state file's (its rollback cache, its hook's
+    // image) are not ours to delete, even in a repository we share.
+    let pulled = d.store.deployed_digests()?;
+    let mut actions = Vec::new();
+    for image in &images {
+        let repos_of = image.repositories();
+        if repos_of.is_empty() || !repos_of.iter().all(|r| scope.contains(r.as_str())) || in_use.contains(&image.id) {
+            continue;
+        }
+        let digests = image.digests();
+        if !digests.iter().any(|g| pulled.contains(*g)) {
+            continue;
+        }
+        if repos_of.iter().any(|r| keep.get(r).is_some_and(|k| digests.iter().any(|g| k.contains(*g)))) {
+            continue;
+        }
+        let repo = repos_of.iter().next().cloned().unwrap_or_default();
+        let reference =
+            image.repo_digests.first().or(image.repo_tags.first()).cloned().unwrap_or_else(|| image.id.clone());
+        actions.push(Action {
+            what: Compensation::Image {
+                id: image.id.clone(),
+                names: image
+                    .repo_tags
+                    .iter()
+                    .chain(&image.repo_digests)
+                    .filter(|n| !n.starts_with("<none>"))
+                    .cloned()
+                    .collect(),
+                reference,
+                bytes: image.size,
+            },
+            slot: repo.clone(),
+            why: Reason::UnusedImage { keep: limits.get(&repo).copied().unwrap_or(DEFAULT_KEEP_IMAGES) },
+        });
+    }
+    Ok((actions, skipped))
+}
+
+/// Digests a live slot keeps when its stage's config is not at hand.
+pub(in crate::deploy) const DEFAULT_KEEP_IMAGES: u32 = 3;
