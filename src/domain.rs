@@ -409,6 +409,19 @@ impl fmt::Display for Leftover {
     }
 }
 
+/// How an instance is addressed on its network: by its name (resolved by the engine's DNS, for
+/// a proxy or a tiny-forge that shares the network) or by its IP address (reachable from the
+/// host). Both what a proxy forwards to (`proxy.forward`) and how the health check reaches an
+/// instance (`settings.probe_address`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Address {
+    /// Its name (the container's or the service's).
+    Name,
+    /// Its IP address on the network.
+    Ip,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

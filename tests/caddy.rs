@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tiny_forge::config::ForwardTo;
+use tiny_forge::domain::Address;
 use tiny_forge::proxy::{CaddyProxy, Deleted, Marker, Proxy as _, ProxyError, Removed, Upstream, ensure, remove};
 
 use crate::support::caddy::{Caddy, OlderAdmin, routes};
@@ -137,7 +137,7 @@ fn a_delete_by_a_wrong_id_is_already_gone_to_delete_and_an_error_to_remove() {
             api.clone(),
             "srv0".into(),
             Duration::from_secs(5),
-            ForwardTo::Ip,
+            Address::Ip,
             tiny_forge::http::client().unwrap(),
         );
         let id = block_on(ensure(&proxy, domain, &marker, &upstream, &tiny_forge::proxy::HostAccess::Public))

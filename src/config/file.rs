@@ -14,7 +14,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::resolved::{ForwardTo, NotifyFormat, ProbeAddress};
+use super::resolved::NotifyFormat;
+use crate::domain::Address;
 use crate::engine::RestartPolicy;
 use crate::health::HealthPolicy;
 
@@ -139,7 +140,7 @@ pub(crate) struct SettingsFile {
     /// State file, relative to the config file. Default: none (`$XDG_STATE_HOME/tiny-forge/state.db`).
     pub(crate) state: Option<PathBuf>,
     /// How the health check reaches a container. Default: `ip`.
-    pub(crate) probe_address: ProbeAddress,
+    pub(crate) probe_address: Address,
     /// `prune` deletes finished deploys older than this from history. Default: 90 days.
     #[serde(with = "humantime_serde")]
     pub(crate) history_retention: Duration,
@@ -158,7 +159,7 @@ impl Default for SettingsFile {
             tag_subdomain: "stage-{stage}-{project}-{tag}".into(),
             network: "tiny-forge".into(),
             state: None,
-            probe_address: ProbeAddress::Ip,
+            probe_address: Address::Ip,
             history_retention: Duration::from_secs(90 * 86_400),
             ca_file: None,
             remove_idle_network: false,
@@ -182,10 +183,10 @@ pub(crate) enum ProxyKind {
 impl ProxyKind {
     /// What the proxy forwards to when `forward` is not set: Caddy usually runs on the host,
     /// where container names do not resolve; NPM usually shares the Docker network.
-    pub(crate) fn default_forward(self) -> ForwardTo {
+    pub(crate) fn default_forward(self) -> Address {
         match self {
-            Self::Caddy => ForwardTo::Ip,
-            Self::None | Self::Npm => ForwardTo::Name,
+            Self::Caddy => Address::Ip,
+            Self::None | Self::Npm => Address::Name,
         }
     }
 
@@ -216,7 +217,7 @@ pub(crate) struct ProxyFile {
     #[serde(with = "humantime_serde")]
     pub(crate) timeout: Duration,
     /// What the proxy forwards to. Default: [`ProxyKind::default_forward`].
-    pub(crate) forward: Option<ForwardTo>,
+    pub(crate) forward: Option<Address>,
     /// Caddy: the HTTP server whose routes we manage. Default: `srv0`.
     pub(crate) server: String,
     /// NPM: a certificate for every host. Default: none (plain HTTP).

@@ -16,11 +16,10 @@ use super::file::{
 };
 use super::parsed::Config;
 use super::resolved::{
-    Access, Engine, NotifyTarget, NpmSettings, OneOff, ProbeAddress, ProxySettings, Resolution, ResolvedStage,
-    SwarmSettings,
+    Access, Engine, NotifyTarget, NpmSettings, OneOff, ProxySettings, Resolution, ResolvedStage, SwarmSettings,
 };
 use super::stage::{EnvLayer, RegistrySecret, StagePlan};
-use crate::domain::{ProjectName, StageName, Tag};
+use crate::domain::{Address, ProjectName, StageName, Tag};
 use crate::engine::auth::registry_host;
 use crate::health::HealthPolicy;
 use crate::naming::{self, SubdomainPattern};
@@ -53,14 +52,14 @@ struct Shared<'a> {
     tag_subdomain: Option<SubdomainPattern>,
     domain: &'a str,
     network: &'a str,
-    probe_address: ProbeAddress,
+    probe_address: Address,
     remove_idle_network: bool,
     health: &'a HealthFile,
     registries: &'a BTreeMap<String, RegistrySecret>,
     /// Which proxy serves the hosts: an `access` key must be one it understands.
     proxy_kind: ProxyKind,
     /// How the proxy reaches an instance (`None` without a proxy).
-    forward: Option<crate::config::ForwardTo>,
+    forward: Option<crate::domain::Address>,
 }
 
 impl Pass<'_> {
@@ -458,7 +457,7 @@ impl Pass<'_> {
                         "{key}: the project's volumes are host binds, which a swarm stage cannot use (a task may land on any node); drop them or use engine.kind = \"docker\""
                     ));
                 }
-                if shared.forward == Some(crate::config::ForwardTo::Ip) {
+                if shared.forward == Some(crate::domain::Address::Ip) {
                     self.problem(format!(
                         "{key}.engine: a swarm slot is reached by its service name on the overlay network; set proxy.forward = \"name\" and attach the proxy to settings.network"
                     ));

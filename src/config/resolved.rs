@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::domain::{ProjectName, StageName, Tag};
+use crate::domain::{Address, ProjectName, StageName, Tag};
 pub use crate::engine::{RegistryAuth, RestartPolicy};
 use crate::health::HealthPolicy;
 use crate::naming::{self, SubdomainPattern};
@@ -28,18 +28,8 @@ pub enum ProxySettings {
         /// Per-request timeout.
         timeout: Duration,
         /// What Caddy forwards to.
-        forward: ForwardTo,
+        forward: Address,
     },
-}
-
-/// What a proxy forwards to (`proxy.forward = "name" | "ip"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ForwardTo {
-    /// The container's name (the proxy shares the Docker network).
-    Name,
-    /// The container's IP address on the network.
-    Ip,
 }
 
 /// `[proxy]` with `kind = "npm"`.
@@ -55,7 +45,7 @@ pub struct NpmSettings {
     /// Per-request timeout.
     pub timeout: Duration,
     /// What NPM forwards to.
-    pub forward: ForwardTo,
+    pub forward: Address,
     /// Certificate for every host (a wildcard for the domain); none when unset.
     pub certificate_id: Option<u64>,
     /// Host flags sent on create.
@@ -103,17 +93,6 @@ pub enum NotifyFormat {
     Slack,
     /// Discord webhook.
     Discord,
-}
-
-/// How the health check reaches a container (`settings.probe_address = "ip" | "name"`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProbeAddress {
-    /// Its IP address on the network (tiny-forge runs on the host; default).
-    #[default]
-    Ip,
-    /// Its container name (tiny-forge runs in a container on the same network).
-    Name,
 }
 
 /// How much of a stage [`super::Config::resolve_with`] reads besides the config file.
@@ -183,7 +162,7 @@ pub struct ResolvedStage {
     /// The health policy.
     pub health: HealthPolicy,
     /// How the prober reaches the container.
-    pub probe_address: ProbeAddress,
+    pub probe_address: Address,
     /// Docker network.
     pub network: String,
     /// Domain under which host names live.

@@ -2,6 +2,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
+use crate::domain::Address;
 use crate::domain::{ProjectName, StageName, Tag};
 
 const MINIMAL: &str = r#"
@@ -114,7 +115,7 @@ fn a_misspelt_word_names_the_key_its_line_and_the_choices() {
     for (table, line, key, choices) in [
         ("[proxy]\nkind = \"nginx\"\n", 2, "proxy.kind", "`none`, `npm`, `caddy`"),
         ("[proxy]\nkind = \"npm\"\nforward = \"dns\"\n", 3, "proxy.forward", "expected `name` or `ip`"),
-        ("[settings]\nprobe_address = \"host\"\n", 2, "settings.probe_address", "expected `ip` or `name`"),
+        ("[settings]\nprobe_address = \"host\"\n", 2, "settings.probe_address", "expected `name` or `ip`"),
         ("[notify]\nurl = \"http://x\"\nformat = \"teams\"\n", 3, "notify.format", "`json`, `slack`, `discord`"),
         (
             "[[notify]]\nurl = \"http://x\"\n[[notify]]\nurl = \"http://y\"\nformat = \"teams\"\n",
@@ -153,7 +154,7 @@ fn every_default_is_the_documented_one() {
     let ProxySettings::Npm(npm) = c.proxy() else { panic!("{:?}", c.proxy()) };
     assert_eq!(npm.url, "http://127.0.0.1:81");
     assert_eq!(npm.timeout, Duration::from_secs(10));
-    assert_eq!(npm.forward, ForwardTo::Name);
+    assert_eq!(npm.forward, Address::Name);
     assert!(!npm.ssl_forced && !npm.http2_support && !npm.hsts_enabled && !npm.hsts_subdomains);
     assert!(npm.block_exploits && npm.allow_websocket_upgrade && !npm.caching_enabled);
     let n = &c.notify()[0];
@@ -162,13 +163,13 @@ fn every_default_is_the_documented_one() {
     assert_eq!(c.network(), "tiny-forge");
     assert_eq!(c.state_path(), None);
     let r = resolve(&c, "shop", "dev").unwrap();
-    assert_eq!(r.probe_address, ProbeAddress::Ip);
+    assert_eq!(r.probe_address, Address::Ip);
     assert_eq!((r.memory, r.nano_cpus, r.ttl), (None, None, None));
     assert_eq!(r.resolution, Resolution::Full);
 
     let caddy = parse(&format!("[proxy]\nkind = \"caddy\"\nurl = \"http://127.0.0.1:2019\"\n{MINIMAL}")).unwrap();
     let ProxySettings::Caddy { server, forward, timeout, .. } = caddy.proxy() else { panic!() };
-    assert_eq!((server.as_str(), *forward, *timeout), ("srv0", ForwardTo::Ip, Duration::from_secs(10)));
+    assert_eq!((server.as_str(), *forward, *timeout), ("srv0", Address::Ip, Duration::from_secs(10)));
 }
 
 #[test]
@@ -178,10 +179,10 @@ fn typed_words_resolve_to_their_settings() {
         MINIMAL.replace("port = 8080", "port = 8080\nrestart = \"on-failure\"\nmemory = \"1g\"\ncpus = 0.5")
     );
     let c = parse(&text).unwrap();
-    assert!(matches!(c.proxy(), ProxySettings::Caddy { forward: ForwardTo::Name, .. }));
+    assert!(matches!(c.proxy(), ProxySettings::Caddy { forward: Address::Name, .. }));
     assert_eq!((c.notify()[0].format, c.notify()[0].include_logs), (NotifyFormat::Discord, true));
     let r = resolve(&c, "shop", "dev").unwrap();
-    assert_eq!(r.probe_address, ProbeAddress::Name);
+    assert_eq!(r.probe_address, Address::Name);
     assert_eq!(r.restart, RestartPolicy::OnFailure);
     assert_eq!((r.memory, r.nano_cpus), (Some(1 << 30), Some(500_000_000)));
 }

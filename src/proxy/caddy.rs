@@ -20,7 +20,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{Deleted, HostAccess, HostView, Marker, Owner, Proxy, ProxyError, ProxyLook, Target, Upstream};
-use crate::config::ForwardTo;
+use crate::domain::Address;
 use crate::look::Look;
 use crate::secret::Secret;
 
@@ -40,7 +40,7 @@ pub struct CaddyProxy {
     admin_url: String,
     server: String,
     timeout: std::time::Duration,
-    forward: ForwardTo,
+    forward: Address,
     client: reqwest::Client,
 }
 
@@ -127,7 +127,7 @@ impl CaddyProxy {
         admin_url: String,
         server: String,
         timeout: std::time::Duration,
-        forward: ForwardTo,
+        forward: Address,
         client: reqwest::Client,
     ) -> Self {
         Self { admin_url, server, timeout, forward, client }
@@ -256,9 +256,9 @@ impl CaddyProxy {
 impl Proxy for CaddyProxy {
     fn target(&self, domain: &str, upstream: &Upstream) -> Result<Target, ProxyError> {
         match (self.forward, upstream.ip) {
-            (ForwardTo::Name, _) => Ok(Target { host: upstream.name.clone(), port: upstream.port }),
-            (ForwardTo::Ip, Some(ip)) => Ok(Target { host: ip.to_string(), port: upstream.port }),
-            (ForwardTo::Ip, None) => Err(ProxyError::Upstream {
+            (Address::Name, _) => Ok(Target { host: upstream.name.clone(), port: upstream.port }),
+            (Address::Ip, Some(ip)) => Ok(Target { host: ip.to_string(), port: upstream.port }),
+            (Address::Ip, None) => Err(ProxyError::Upstream {
                 host: domain.to_owned(),
                 message: format!("container {} has no IP address to forward to", upstream.name),
             }),
@@ -373,7 +373,7 @@ mod tests {
             format!("http://127.0.0.1:{port}"),
             "srv0".into(),
             std::time::Duration::from_secs(5),
-            ForwardTo::Ip,
+            Address::Ip,
             crate::http::client().unwrap(),
         );
         let found = caddy.find("a.x").await.into_result().expect("an answer after the restart");

@@ -18,7 +18,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{Deleted, HostAccess, HostView, Marker, Owner, Proxy, ProxyError, ProxyLook, Target, Upstream};
-use crate::config::{ForwardTo, NpmSettings};
+use crate::config::NpmSettings;
+use crate::domain::Address;
 use crate::look::Look;
 use crate::secret::Secret;
 
@@ -262,8 +263,8 @@ fn view(h: &Value, domain: &str) -> Option<HostView> {
 impl Proxy for NpmProxy {
     fn target(&self, domain: &str, upstream: &Upstream) -> Result<Target, ProxyError> {
         let host = match self.settings.forward {
-            ForwardTo::Name => upstream.name.clone(),
-            ForwardTo::Ip => upstream
+            Address::Name => upstream.name.clone(),
+            Address::Ip => upstream
                 .ip
                 .ok_or_else(|| ProxyError::Upstream {
                     host: domain.to_owned(),
@@ -389,7 +390,7 @@ mod tests {
             email: "a@b.c".into(),
             password: SecretSource::Env("X".into()),
             timeout: Duration::from_secs(1),
-            forward: ForwardTo::Name,
+            forward: Address::Name,
             certificate_id: None,
             ssl_forced: false,
             http2_support: false,

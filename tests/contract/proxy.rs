@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use tiny_forge::config::{ForwardTo, NpmSettings, SecretSource};
+use tiny_forge::config::{NpmSettings, SecretSource};
+use tiny_forge::domain::Address;
 use tiny_forge::proxy::{
     CaddyProxy, Deleted, Ensured, HostAccess, Marker, NpmProxy, Owner, Proxy, ProxyError, Removed, Upstream, ensure,
     remove,
@@ -92,7 +93,7 @@ fn the_npm_backend_keeps_the_contract_against_the_npm_double() {
         email: "ops@example.com".into(),
         password: SecretSource::Env("UNUSED".into()),
         timeout: Duration::from_secs(5),
-        forward: ForwardTo::Name,
+        forward: Address::Name,
         certificate_id: None,
         ssl_forced: false,
         http2_support: false,
@@ -114,7 +115,7 @@ fn the_caddy_backend_keeps_the_contract_against_a_real_caddy() {
     let caddy = Caddy::start();
     let admin = caddy.admin_url();
     let p =
-        CaddyProxy::new(admin.clone(), "srv0".into(), Duration::from_secs(5), ForwardTo::Ip, crate::support::client());
+        CaddyProxy::new(admin.clone(), "srv0".into(), Duration::from_secs(5), Address::Ip, crate::support::client());
     let hash = tiny_forge::secret::Secret::new("$2a$14$zpW1fc91B9plW3hBY5PYh.nW..jKUtH6N.cA.QjvAil.UrWnnN0X.".into());
     let protected = HostAccess::BasicAuth { user: "preview".into(), hash };
     block_on(story(&p, "a.test.local", "b.test.local", &protected, |d| {

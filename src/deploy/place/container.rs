@@ -200,8 +200,8 @@ where
         return Err(health::HealthError::Exited { code: info.exit_code.unwrap_or(-1), logs }.into());
     }
     let host = match stage.probe_address {
-        crate::config::ProbeAddress::Name => saga.container_name.clone(),
-        crate::config::ProbeAddress::Ip => match info.ip {
+        crate::domain::Address::Name => saga.container_name.clone(),
+        crate::domain::Address::Ip => match info.ip {
             Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
             Some(ip) => ip.to_string(),
             None => {

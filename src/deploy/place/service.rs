@@ -271,8 +271,8 @@ where
     let mut probed = 0;
     for t in ours.iter().filter(|t| t.state == "running") {
         let address = match stage.probe_address {
-            crate::config::ProbeAddress::Ip => t.gateway,
-            crate::config::ProbeAddress::Name => t.ip,
+            crate::domain::Address::Ip => t.gateway,
+            crate::domain::Address::Name => t.ip,
         };
         let Some(ip) = address else { continue };
         let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use super::*;
-use crate::config::ProbeAddress;
+use crate::domain::Address;
 use crate::domain::{
     DeployId, DeployStatus, InstanceStatus, Leftover, LeftoverCause, ProjectName, Slot, StageName, Tag, Trigger,
 };
@@ -146,7 +146,7 @@ fn stage_with(project: &str, max_instances: u32, extra: &str) -> crate::config::
 fn stage(max_instances: u32) -> crate::config::ResolvedStage {
     let r = stage_with("shop", max_instances, "");
     assert_eq!(r.restart, RestartPolicy::UnlessStopped);
-    assert_eq!(r.probe_address, ProbeAddress::Ip);
+    assert_eq!(r.probe_address, Address::Ip);
     assert_eq!(
         r.health,
         HealthPolicy { start_period: Duration::ZERO, interval: Duration::from_secs(1), ..HealthPolicy::default() }
