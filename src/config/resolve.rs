@@ -16,13 +16,14 @@ use super::file::{
 };
 use super::parsed::Config;
 use super::resolved::{
-    Access, Engine, NotifyTarget, NpmSettings, OneOff, ProxySettings, Resolution, ResolvedStage, SwarmSettings,
+    Engine, NotifyTarget, NpmSettings, OneOff, ProxySettings, Resolution, ResolvedStage, SwarmSettings,
 };
-use super::stage::{EnvLayer, RegistrySecret, StagePlan};
+use super::stage::{AccessSecret, EnvLayer, RegistrySecret, StagePlan};
 use crate::domain::{Address, ProjectName, StageName, Tag};
 use crate::engine::auth::registry_host;
 use crate::health::HealthPolicy;
 use crate::naming::{self, SubdomainPattern};
+use crate::proxy::HostAccess;
 use crate::secret::SecretSource;
 
 /// Resolves the parsed `file` (read from `path`).
@@ -473,13 +474,8 @@ impl Pass<'_> {
 
     /// `access`, checked; the basic-auth hash's source comes back apart, to be read with the
     /// stage.
-    fn access(
-        &mut self,
-        key: &str,
-        a: Option<&AccessFile>,
-        proxy: ProxyKind,
-    ) -> (Access, Option<(String, SecretSource)>) {
-        let Some(a) = a else { return (Access::Public, None) };
+    fn access(&mut self, key: &str, a: Option<&AccessFile>, proxy: ProxyKind) -> (HostAccess, Option<AccessSecret>) {
+        let Some(a) = a else { return (HostAccess::Public, None) };
         // Caught here, before a deploy starts an instance it would have to roll back.
         match (proxy, a.npm_access_list_id.is_some(), a.basic_auth.is_some()) {
             (ProxyKind::None, ..) => self.problem(format!(
@@ -494,7 +490,7 @@ impl Pass<'_> {
             _ => {}
         }
         match (a.npm_access_list_id, &a.basic_auth) {
-            (Some(id), None) => (Access::NpmAccessList(id), None),
+            (Some(id), None) => (HostAccess::AccessList(id), None),
             (None, Some(b)) => {
                 let skey = format!("{key}.access.basic_auth.password_hash");
                 let source = match SecretSource::from_keys(
@@ -503,7 +499,7 @@ impl Pass<'_> {
                     b.password_hash_file.as_ref(),
                     self.base,
                 ) {
-                    Ok(Some(s)) => Some((skey, s)),
+                    Ok(Some(s)) => Some(AccessSecret { key: skey.clone(), user: b.user.clone(), source: s }),
                     Ok(None) => {
                         self.problem(format!(
                             "{skey}_env or {skey}_file: required (a bcrypt hash, never the password)"
@@ -518,13 +514,15 @@ impl Pass<'_> {
                 if b.user.is_empty() || b.user.contains(':') {
                     self.problem(format!("{key}.access.basic_auth.user: give a user name without `:`"));
                 }
-                (Access::BasicAuth { user: b.user.clone(), hash: None }, source)
+                // Unreadable until the hash is read (every resolution reads it): a protected
+                // host is never written without it.
+                (HostAccess::Unreadable(skey), source)
             }
             _ => {
                 self.problem(format!(
                     "{key}.access: give either npm_access_list_id (NPM) or basic_auth (Caddy), not both or neither"
                 ));
-                (Access::Public, None)
+                (HostAccess::Public, None)
             }
         }
     }

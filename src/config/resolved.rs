@@ -141,7 +141,7 @@ pub struct ResolvedStage {
     /// Runs when a slot is taken away (remove, TTL, eviction).
     pub on_remove: Option<OneOff>,
     /// Who may open the slot's URL.
-    pub access: Access,
+    pub access: crate::proxy::HostAccess,
     /// Tag instances older than this may be pruned.
     pub ttl: Option<Duration>,
     /// Environment, merged (see [`super::Config::resolve`]), sorted by key (always empty with
@@ -217,24 +217,6 @@ pub struct OneOff {
     pub command: Vec<String>,
     /// How long it may run before it is killed (and counts as failed).
     pub timeout: Duration,
-}
-
-/// Who may open a slot's URL.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Access {
-    /// Anyone.
-    #[default]
-    Public,
-    /// NPM: the proxy host carries this access list.
-    NpmAccessList(u64),
-    /// Caddy: HTTP basic auth, `user` with this bcrypt hash (`None` when the hash could not be
-    /// read: such a host is never written, so a protected preview is never opened by mistake).
-    BasicAuth {
-        /// The user name.
-        user: String,
-        /// The bcrypt hash of the password.
-        hash: Option<crate::secret::Secret>,
-    },
 }
 
 impl ResolvedStage {

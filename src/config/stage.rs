@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::ConfigError;
 use super::env_file;
-use super::resolved::{Access, RegistryAuth, Resolution, ResolvedStage};
+use super::resolved::{RegistryAuth, Resolution, ResolvedStage};
+use crate::proxy::HostAccess;
 use crate::secret::SecretSource;
 
 /// One layer of a stage's environment; later layers win per key.
@@ -31,6 +32,17 @@ pub(super) struct RegistrySecret {
     pub(super) password: SecretSource,
 }
 
+/// Where a stage's basic-auth hash comes from.
+#[derive(Debug, Clone)]
+pub(super) struct AccessSecret {
+    /// The key that names it, for messages.
+    pub(super) key: String,
+    /// The user it protects the host for.
+    pub(super) user: String,
+    /// Where the hash is read from.
+    pub(super) source: SecretSource,
+}
+
 /// A validated stage: everything but its env and registry credentials is final.
 #[derive(Debug, Clone)]
 pub(super) struct StagePlan {
@@ -41,7 +53,7 @@ pub(super) struct StagePlan {
     pub(super) registry: Option<RegistrySecret>,
     /// Where the basic-auth hash of `access` comes from (read in every resolution: whatever
     /// writes hosts needs it).
-    pub(super) access_secret: Option<(String, SecretSource)>,
+    pub(super) access_secret: Option<AccessSecret>,
 }
 
 impl StagePlan {
@@ -53,15 +65,17 @@ impl StagePlan {
     pub(super) fn resolve(&self, how: Resolution, config: &Path) -> Result<ResolvedStage, ConfigError> {
         let mut stage = self.stage.clone();
         let mut problems = Vec::new();
-        if let (Some((key, source)), Access::BasicAuth { hash, .. }) = (&self.access_secret, &mut stage.access) {
+        if let Some(AccessSecret { key, user, source }) = &self.access_secret {
             match source.read(key) {
-                Ok(h) if h.expose().starts_with("$2") => *hash = Some(h),
+                Ok(hash) if hash.expose().starts_with("$2") => {
+                    stage.access = HostAccess::BasicAuth { user: user.clone(), hash };
+                }
                 Ok(_) => problems.push(format!("{key}: not a bcrypt hash (make one with `caddy hash-password`)")),
                 Err(e) => problems.push(e),
             }
         }
         if how == Resolution::ConfigOnly {
-            // Without the hash a protected host is never written (see `Access`); nothing else
+            // Without the hash a protected host is never written (`HostAccess::Unreadable`); nothing else
             // needs it.
             return Ok(stage);
         }

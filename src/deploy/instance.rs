@@ -5,7 +5,6 @@
 
 use super::Deployer;
 use super::undo::Compensation;
-use crate::config::Access;
 use crate::config::ResolvedStage;
 use crate::domain::Tag;
 use crate::engine::{ContainerRuntime, EngineLook};
@@ -73,19 +72,10 @@ pub(super) fn take_slot_away<P: Proxy>(
     }
     (comps, None)
 }
-/// Who may open `stage`'s slots, in the proxy's words.
+/// Who may open `stage`'s slots, in the proxy's words (unreadable when a protected stage's
+/// hash could not be read: such a host is never written).
 pub(super) fn host_access(stage: &ResolvedStage) -> HostAccess {
-    match &stage.access {
-        Access::Public => HostAccess::Public,
-        Access::NpmAccessList(id) => HostAccess::AccessList(*id),
-        Access::BasicAuth { user, hash: Some(hash) } => {
-            HostAccess::BasicAuth { user: user.clone(), hash: hash.clone() }
-        }
-        Access::BasicAuth { hash: None, .. } => HostAccess::Unreadable(format!(
-            "projects.{}.stages.{}.access.basic_auth.password_hash (or the project's)",
-            stage.project, stage.stage
-        )),
-    }
+    stage.access.clone()
 }
 /// The port `row`'s app listens on (stored since state identity; the stage's for older rows).
 pub(super) fn port_of(stage: &ResolvedStage, row: &InstanceRecord) -> u16 {
