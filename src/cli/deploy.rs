@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use tiny_forge::config::{Config, ProxySettings, ResolvedStage};
+use tiny_forge::config::{Config, ResolvedStage};
 use tiny_forge::deploy::{CancelHandle, DeployRequest, Deployer};
 use tiny_forge::domain::{ProjectName, StageName, Tag, Trigger};
 use tiny_forge::engine::DockerRuntime;
@@ -11,7 +11,7 @@ use tiny_forge::health::HttpProbe;
 use tiny_forge::http::{self, ProxyEnv, Trust};
 use tiny_forge::lock::LockWait;
 use tiny_forge::notify::{WebhookNotifier, WebhookTarget};
-use tiny_forge::proxy::{AnyProxy, CaddyProxy, NoProxy, NpmProxy};
+use tiny_forge::proxy::AnyProxy;
 use tiny_forge::report::{NoReporter, Reporter};
 use tiny_forge::store::SqliteStore;
 
@@ -198,16 +198,7 @@ pub(crate) async fn run_order(ctx: &Ctx, order: &Order, remove: bool) -> Result<
 /// The proxy backend the config chooses; secrets are read here, before anything is touched.
 /// `client` is the outbound one.
 pub(crate) fn build_proxy(config: &Config, client: &reqwest::Client) -> Result<AnyProxy, Failure> {
-    Ok(match config.proxy() {
-        ProxySettings::None => AnyProxy::None(NoProxy),
-        ProxySettings::Npm(s) => {
-            let password = s.password.read("proxy.password").map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
-            AnyProxy::Npm(NpmProxy::new(s.clone(), password, client.clone()))
-        }
-        ProxySettings::Caddy { admin_url, server, timeout, forward } => {
-            AnyProxy::Caddy(CaddyProxy::new(admin_url.clone(), server.clone(), *timeout, *forward, client.clone()))
-        }
-    })
+    AnyProxy::from_settings(config.proxy(), client).map_err(|e| Failure::usage(anyhow::anyhow!(e)))
 }
 
 /// The webhook targets, with their secrets read now (a missing one is a config error).

@@ -26,7 +26,7 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub(crate) settings: SettingsFile,
     #[serde(default)]
-    pub(crate) proxy: ProxyFile,
+    pub(crate) proxy: crate::proxy::ProxyFile,
     #[serde(default)]
     pub(crate) health: HealthFile,
     /// `[notify]` (one target) or `[[notify]]` (several).
@@ -163,103 +163,6 @@ impl Default for SettingsFile {
             history_retention: Duration::from_secs(90 * 86_400),
             ca_file: None,
             remove_idle_network: false,
-        }
-    }
-}
-
-/// `[proxy] kind`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum ProxyKind {
-    /// No proxy: the URL is the container's own address (default).
-    #[default]
-    None,
-    /// Nginx Proxy Manager.
-    Npm,
-    /// Caddy's admin API.
-    Caddy,
-}
-
-impl ProxyKind {
-    /// What the proxy forwards to when `forward` is not set: Caddy usually runs on the host,
-    /// where container names do not resolve; NPM usually shares the Docker network.
-    pub(crate) fn default_forward(self) -> Address {
-        match self {
-            Self::Caddy => Address::Ip,
-            Self::None | Self::Npm => Address::Name,
-        }
-    }
-
-    /// The word in the file, for messages.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Npm => "npm",
-            Self::Caddy => "caddy",
-        }
-    }
-}
-
-/// `[proxy]`. A missing key takes its value from the `Default` impl below.
-#[derive(Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[allow(clippy::struct_excessive_bools, reason = "mirrors NPM's own host flags one to one")]
-pub(crate) struct ProxyFile {
-    /// Default: `none`.
-    pub(crate) kind: ProxyKind,
-    /// Required for `npm` and `caddy`.
-    pub(crate) url: Option<String>,
-    /// NPM: the login. Required for `npm`.
-    pub(crate) email: Option<String>,
-    pub(crate) password_env: Option<String>,
-    pub(crate) password_file: Option<PathBuf>,
-    /// Per-request timeout of the proxy's API. Default: 10s.
-    #[serde(with = "humantime_serde")]
-    pub(crate) timeout: Duration,
-    /// What the proxy forwards to. Default: [`ProxyKind::default_forward`].
-    pub(crate) forward: Option<Address>,
-    /// Caddy: the HTTP server whose routes we manage. Default: `srv0`.
-    pub(crate) server: String,
-    /// NPM: a certificate for every host. Default: none (plain HTTP).
-    pub(crate) certificate_id: Option<u64>,
-    /// Default: whether `certificate_id` is set.
-    pub(crate) ssl_forced: Option<bool>,
-    /// Default: whether `certificate_id` is set.
-    pub(crate) http2_support: Option<bool>,
-    /// Default: false.
-    pub(crate) hsts_enabled: bool,
-    /// Default: false.
-    pub(crate) hsts_subdomains: bool,
-    /// Default: true.
-    pub(crate) block_exploits: bool,
-    /// Default: true.
-    pub(crate) allow_websocket_upgrade: bool,
-    /// Default: false.
-    pub(crate) caching_enabled: bool,
-    /// Default: empty.
-    pub(crate) advanced_config: String,
-}
-
-impl Default for ProxyFile {
-    fn default() -> Self {
-        Self {
-            kind: ProxyKind::None,
-            url: None,
-            email: None,
-            password_env: None,
-            password_file: None,
-            timeout: Duration::from_secs(10),
-            forward: None,
-            server: "srv0".into(),
-            certificate_id: None,
-            ssl_forced: None,
-            http2_support: None,
-            hsts_enabled: false,
-            hsts_subdomains: false,
-            block_exploits: true,
-            allow_websocket_upgrade: true,
-            caching_enabled: false,
-            advanced_config: String::new(),
         }
     }
 }

@@ -19,8 +19,7 @@ use std::path::{Path, PathBuf};
 pub use crate::secret::{Secret, SecretSource};
 pub use parsed::Config;
 pub use resolved::{
-    Engine, NotifyFormat, NotifyTarget, NpmSettings, OneOff, ProxySettings, RegistryAuth, Resolution, ResolvedStage,
-    RestartPolicy, SwarmSettings,
+    Engine, NotifyFormat, NotifyTarget, OneOff, RegistryAuth, Resolution, ResolvedStage, RestartPolicy, SwarmSettings,
 };
 pub use server::{PushRule, ReceiverKind, ReceiverSettings, RuleSlot, ServerSettings, TagPattern};
 

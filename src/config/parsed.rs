@@ -7,9 +7,10 @@ use std::time::Duration;
 use super::ConfigError;
 use super::file::FileConfig;
 use super::resolve;
-use super::resolved::{NotifyTarget, ProxySettings, Resolution, ResolvedStage};
+use super::resolved::{NotifyTarget, Resolution, ResolvedStage};
 use super::stage::StagePlan;
 use crate::domain::{ProjectName, StageName};
+use crate::proxy::ProxySettings;
 
 /// A parsed, validated config file.
 #[derive(Debug)]
@@ -167,6 +168,7 @@ impl Config {
 /// the key path: toml's own message does not name the key whose value it refuses.
 fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
     let start = e.span().map_or(0, |s| s.start.min(text.len()));
+    let start = within_table(text, start, e.message());
     let before = &text[..start];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, str::len) + 1;
@@ -177,6 +179,42 @@ fn parse_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
         key: e.span().and_then(|_| key_path_at(text, start)),
         message: e.message().replace('\n', " ").trim().to_owned(),
     }
+}
+
+/// Where in its table an error points, when the parser could only say "this table": a backend's
+/// section (`[proxy]` with its `kind`) is read as a whole, so an unknown key, or a bad value,
+/// comes back with the table header's position. The message names the key (`unknown field
+/// `email``) or the value (`unknown variant `dns``, `string "x"`): the first line of the table
+/// that holds it is where the error is.
+fn within_table(text: &str, at: usize, message: &str) -> usize {
+    if !text[at..].starts_with('[') {
+        return at;
+    }
+    let quoted = |open: &str, close: char| {
+        let i = message.find(open)? + open.len();
+        let j = message[i..].find(close)? + i;
+        Some(message[i..j].to_owned())
+    };
+    let unknown_key = quoted("unknown field `", '`');
+    let bad_value = quoted("unknown variant `", '`').or_else(|| quoted("string \"", '"'));
+    let body_start = text[at..].find('\n').map_or(text.len(), |i| at + i + 1);
+    let body_end = text[body_start..].find("\n[").map_or(text.len(), |i| body_start + i + 1);
+    let mut offset = body_start;
+    for line in text[body_start..body_end].split_inclusive('\n') {
+        if let Some(eq) = line.find('=') {
+            let key = line[..eq].trim();
+            let after = &line[eq + 1..];
+            let value_at = offset + eq + 1 + (after.len() - after.trim_start().len());
+            if unknown_key.as_deref() == Some(key) {
+                return offset + (line.len() - line.trim_start().len());
+            }
+            if bad_value.as_deref().is_some_and(|v| after.trim().trim_matches(['"', '\'']) == v) {
+                return value_at;
+            }
+        }
+        offset += line.len();
+    }
+    at
 }
 
 /// The key path of the value starting at byte `at`, when its line reads `key = value`: the

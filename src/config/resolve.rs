@@ -12,12 +12,10 @@ use std::path::{Path, PathBuf};
 use super::ConfigError;
 use super::file::{
     AccessFile, EngineFile, EngineKind, FileConfig, HealthFile, NotifyFile, OneOffFile, OneOrMany, ProjectFile,
-    ProxyFile, ProxyKind, RegistryFile, StageFile,
+    RegistryFile, StageFile,
 };
 use super::parsed::Config;
-use super::resolved::{
-    Engine, NotifyTarget, NpmSettings, OneOff, ProxySettings, Resolution, ResolvedStage, SwarmSettings,
-};
+use super::resolved::{Engine, NotifyTarget, OneOff, Resolution, ResolvedStage, SwarmSettings};
 use super::stage::{AccessSecret, EnvLayer, RegistrySecret, StagePlan};
 use crate::domain::{Address, ProjectName, StageName, Tag};
 use crate::engine::auth::registry_host;
@@ -57,8 +55,8 @@ struct Shared<'a> {
     remove_idle_network: bool,
     health: &'a HealthFile,
     registries: &'a BTreeMap<String, RegistrySecret>,
-    /// Which proxy serves the hosts: an `access` key must be one it understands.
-    proxy_kind: ProxyKind,
+    /// Which proxy serves the hosts: an `access` key must be one it can enforce.
+    proxy: &'a crate::proxy::ProxyFile,
     /// How the proxy reaches an instance (`None` without a proxy).
     forward: Option<crate::domain::Address>,
 }
@@ -91,7 +89,7 @@ impl Pass<'_> {
         if s.network.is_empty() || !s.network.bytes().all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c)) {
             self.problem(format!("settings.network `{}`: use letters, digits, `_`, `.` or `-`", s.network));
         }
-        let proxy = self.proxy(&file.proxy);
+        let proxy = file.proxy.resolve(self.base, &mut self.problems);
         let notify = self.notify(file.notify);
         self.health_layer(&file.health, "health");
         let registries = self.registries(&file.registries);
@@ -107,9 +105,8 @@ impl Pass<'_> {
             remove_idle_network: s.remove_idle_network,
             health: &file.health,
             registries: &registries,
-            proxy_kind: file.proxy.kind,
-            forward: (file.proxy.kind != ProxyKind::None)
-                .then(|| file.proxy.forward.unwrap_or_else(|| file.proxy.kind.default_forward())),
+            proxy: &file.proxy,
+            forward: file.proxy.forward(),
         };
         let projects = file.projects.iter().map(|(name, p)| (name.clone(), self.project(name, p, &shared))).collect();
         let (server, receivers) = super::server::server(&file.server, &file.receivers, self.base, &mut self.problems);
@@ -127,69 +124,6 @@ impl Pass<'_> {
             receivers,
             push_rules,
         })
-    }
-
-    fn proxy(&mut self, p: &ProxyFile) -> Option<ProxySettings> {
-        let kind = p.kind.as_str();
-        let forward = p.forward.unwrap_or_else(|| p.kind.default_forward());
-        let mut url = || match &p.url {
-            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
-                Some(u.trim_end_matches('/').to_owned())
-            }
-            Some(_) => {
-                self.problem(format!("proxy.url: must start with http:// or https:// ({kind})"));
-                None
-            }
-            None => {
-                self.problem(format!("proxy.url: required for kind = \"{kind}\""));
-                None
-            }
-        };
-        match p.kind {
-            ProxyKind::None => Some(ProxySettings::None),
-            ProxyKind::Caddy => {
-                Some(ProxySettings::Caddy { admin_url: url()?, server: p.server.clone(), timeout: p.timeout, forward })
-            }
-            ProxyKind::Npm => {
-                let url = url();
-                if p.email.is_none() {
-                    self.problem("proxy.email: required for kind = \"npm\" (the NPM login)");
-                }
-                let password = match SecretSource::from_keys(
-                    "proxy.password",
-                    p.password_env.as_ref(),
-                    p.password_file.as_ref(),
-                    self.base,
-                ) {
-                    Ok(Some(s)) => Some(s),
-                    Ok(None) => {
-                        self.problem("proxy.password_env or proxy.password_file: required for kind = \"npm\"");
-                        None
-                    }
-                    Err(e) => {
-                        self.problem(e);
-                        None
-                    }
-                };
-                let with_certificate = p.certificate_id.is_some();
-                Some(ProxySettings::Npm(NpmSettings {
-                    url: url?,
-                    email: p.email.clone()?,
-                    password: password?,
-                    timeout: p.timeout,
-                    forward,
-                    certificate_id: p.certificate_id,
-                    ssl_forced: p.ssl_forced.unwrap_or(with_certificate),
-                    http2_support: p.http2_support.unwrap_or(with_certificate),
-                    hsts_enabled: p.hsts_enabled,
-                    hsts_subdomains: p.hsts_subdomains,
-                    block_exploits: p.block_exploits,
-                    allow_websocket_upgrade: p.allow_websocket_upgrade,
-                    caching_enabled: p.caching_enabled,
-                    advanced_config: p.advanced_config.clone(),
-                }))
-            }
-        }
     }
 
     fn notify(&mut self, notify: Option<OneOrMany<NotifyFile>>) -> Vec<NotifyTarget> {
@@ -369,7 +303,7 @@ impl Pass<'_> {
         let release = one_off("release", st.release.as_ref(), p.release.as_ref(), self);
         let on_create = one_off("on_create", st.on_create.as_ref(), p.on_create.as_ref(), self);
         let on_remove = one_off("on_remove", st.on_remove.as_ref(), p.on_remove.as_ref(), self);
-        let (access, access_secret) = self.access(&key, st.access.as_ref().or(p.access.as_ref()), shared.proxy_kind);
+        let (access, access_secret) = self.access(&key, st.access.as_ref().or(p.access.as_ref()), shared.proxy);
         let engine = self.engine(&key, st.engine.as_ref().or(p.engine.as_ref()), &health, p, shared);
         Some(StagePlan {
             stage: ResolvedStage {
@@ -474,20 +408,16 @@ impl Pass<'_> {
 
     /// `access`, checked; the basic-auth hash's source comes back apart, to be read with the
     /// stage.
-    fn access(&mut self, key: &str, a: Option<&AccessFile>, proxy: ProxyKind) -> (HostAccess, Option<AccessSecret>) {
+    fn access(
+        &mut self,
+        key: &str,
+        a: Option<&AccessFile>,
+        proxy: &crate::proxy::ProxyFile,
+    ) -> (HostAccess, Option<AccessSecret>) {
         let Some(a) = a else { return (HostAccess::Public, None) };
         // Caught here, before a deploy starts an instance it would have to roll back.
-        match (proxy, a.npm_access_list_id.is_some(), a.basic_auth.is_some()) {
-            (ProxyKind::None, ..) => self.problem(format!(
-                "{key}.access: needs a proxy to enforce it; set [proxy] kind = \"npm\" or \"caddy\", or drop access"
-            )),
-            (ProxyKind::Caddy, true, false) => self.problem(format!(
-                "{key}.access.npm_access_list_id is for NPM; with Caddy use access = {{ basic_auth = {{ … }} }}"
-            )),
-            (ProxyKind::Npm, false, true) => self.problem(format!(
-                "{key}.access.basic_auth is for Caddy; with NPM use access = {{ npm_access_list_id = N }}"
-            )),
-            _ => {}
+        if let Some(p) = proxy.access_problem(key, a.npm_access_list_id.is_some(), a.basic_auth.is_some()) {
+            self.problem(p);
         }
         match (a.npm_access_list_id, &a.basic_auth) {
             (Some(id), None) => (HostAccess::AccessList(id), None),

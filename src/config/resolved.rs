@@ -4,67 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use crate::domain::{Address, ProjectName, StageName, Tag};
 pub use crate::engine::{RegistryAuth, RestartPolicy};
 use crate::health::HealthPolicy;
 use crate::naming::{self, SubdomainPattern};
+pub use crate::notify::NotifyFormat;
 use crate::secret::SecretSource;
-
-/// How the proxy step publishes an instance.
-#[derive(Debug, Clone)]
-pub enum ProxySettings {
-    /// No proxy: the URL is the container's own address.
-    None,
-    /// Nginx Proxy Manager.
-    Npm(NpmSettings),
-    /// Caddy's admin API.
-    Caddy {
-        /// Admin endpoint, e.g. `http://127.0.0.1:2019`.
-        admin_url: String,
-        /// The HTTP server in Caddy's config whose routes we manage (default `srv0`).
-        server: String,
-        /// Per-request timeout.
-        timeout: Duration,
-        /// What Caddy forwards to.
-        forward: Address,
-    },
-}
-
-/// `[proxy]` with `kind = "npm"`.
-#[derive(Debug, Clone)]
-#[allow(clippy::struct_excessive_bools, reason = "mirrors NPM's own host flags one to one")]
-pub struct NpmSettings {
-    /// Base URL, e.g. `http://127.0.0.1:81`.
-    pub url: String,
-    /// Login identity.
-    pub email: String,
-    /// Where the password comes from (read when the proxy is first used).
-    pub password: SecretSource,
-    /// Per-request timeout.
-    pub timeout: Duration,
-    /// What NPM forwards to.
-    pub forward: Address,
-    /// Certificate for every host (a wildcard for the domain); none when unset.
-    pub certificate_id: Option<u64>,
-    /// Host flags sent on create.
-    pub ssl_forced: bool,
-    /// See NPM.
-    pub http2_support: bool,
-    /// See NPM.
-    pub hsts_enabled: bool,
-    /// See NPM.
-    pub hsts_subdomains: bool,
-    /// See NPM.
-    pub block_exploits: bool,
-    /// See NPM.
-    pub allow_websocket_upgrade: bool,
-    /// See NPM.
-    pub caching_enabled: bool,
-    /// Extra nginx config for every host.
-    pub advanced_config: String,
-}
 
 /// One webhook target.
 #[derive(Debug, Clone)]
@@ -80,19 +25,6 @@ pub struct NotifyTarget {
     /// Whether a failed container's last log lines go to this target (`include_logs`; they may
     /// hold secrets, so the default is no).
     pub include_logs: bool,
-}
-
-/// Payload shape of a notification (`format = "json" | "slack" | "discord"`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NotifyFormat {
-    /// tiny-forge's own JSON (default).
-    #[default]
-    Json,
-    /// Slack incoming webhook.
-    Slack,
-    /// Discord webhook.
-    Discord,
 }
 
 /// How much of a stage [`super::Config::resolve_with`] reads besides the config file.

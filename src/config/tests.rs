@@ -4,6 +4,7 @@ use std::time::Duration;
 use super::*;
 use crate::domain::Address;
 use crate::domain::{ProjectName, StageName, Tag};
+use crate::proxy::{CaddySettings, ProxySettings};
 
 const MINIMAL: &str = r#"
 [projects.shop]
@@ -168,7 +169,7 @@ fn every_default_is_the_documented_one() {
     assert_eq!(r.resolution, Resolution::Full);
 
     let caddy = parse(&format!("[proxy]\nkind = \"caddy\"\nurl = \"http://127.0.0.1:2019\"\n{MINIMAL}")).unwrap();
-    let ProxySettings::Caddy { server, forward, timeout, .. } = caddy.proxy() else { panic!() };
+    let ProxySettings::Caddy(CaddySettings { server, forward, timeout, .. }) = caddy.proxy() else { panic!() };
     assert_eq!((server.as_str(), *forward, *timeout), ("srv0", Address::Ip, Duration::from_secs(10)));
 }
 
@@ -179,7 +180,7 @@ fn typed_words_resolve_to_their_settings() {
         MINIMAL.replace("port = 8080", "port = 8080\nrestart = \"on-failure\"\nmemory = \"1g\"\ncpus = 0.5")
     );
     let c = parse(&text).unwrap();
-    assert!(matches!(c.proxy(), ProxySettings::Caddy { forward: Address::Name, .. }));
+    assert!(matches!(c.proxy(), ProxySettings::Caddy(CaddySettings { forward: Address::Name, .. })));
     assert_eq!((c.notify()[0].format, c.notify()[0].include_logs), (NotifyFormat::Discord, true));
     let r = resolve(&c, "shop", "dev").unwrap();
     assert_eq!(r.probe_address, Address::Name);
@@ -429,4 +430,20 @@ fn config_only_resolution_reads_no_env_file_and_no_secret() {
     assert_eq!(r.resolution, Resolution::ConfigOnly);
     assert!(r.env.is_empty() && r.registry_auth.is_none());
     assert_eq!((r.port, r.max_instances, r.default_tag.as_str()), (8080, 3, "latest"));
+}
+
+/// Issue 23: each proxy backend reads its own keys; another backend's key is refused by name,
+/// and errors inside `[proxy]` still point at the line that holds them.
+#[test]
+fn a_key_of_another_proxy_backend_is_refused_with_its_line() {
+    let table = "[proxy]\nkind = \"caddy\"\nurl = \"http://127.0.0.1:2019\"\nemail = \"ops@example.com\"\n";
+    let e = parse(&format!("{table}{MINIMAL}")).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, ConfigError::Parse { line: 4, .. }), "{msg}");
+    assert!(msg.contains("unknown field `email`"), "{msg}");
+    let table = "[proxy]\nkind = \"caddy\"\nurl = \"http://127.0.0.1:2019\"\ntimeout = \"soon\"\n";
+    let e = parse(&format!("{table}{MINIMAL}")).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, ConfigError::Parse { line: 4, .. }), "{msg}");
+    assert!(msg.contains("proxy.timeout"), "{msg}");
 }

@@ -10,6 +10,19 @@ use std::pin::Pin;
 use serde::Serialize;
 pub use webhook::{SIGNATURE_HEADER, WebhookNotifier, WebhookTarget, sign};
 
+/// Payload shape of a notification (`format = "json" | "slack" | "discord"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyFormat {
+    /// tiny-forge's own JSON (default).
+    #[default]
+    Json,
+    /// Slack incoming webhook.
+    Slack,
+    /// Discord webhook.
+    Discord,
+}
+
 /// What happened, as sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum NotifyEvent {

@@ -17,8 +17,8 @@ use serde_json::json;
 use sha2::Sha256;
 use tokio::time::Instant;
 
+use super::NotifyFormat;
 use super::{Notification, Notifier, NotifyEvent};
-use crate::config::NotifyFormat;
 use crate::secret::Secret;
 
 /// Header carrying the signature.

@@ -34,6 +34,57 @@ const ID_PREFIX: &str = "tiny-forge-";
 /// How often a call is tried when connecting to the admin API fails (nothing was sent).
 const CONNECT_ATTEMPTS: u32 = 4;
 
+/// `[proxy]` with `kind = "caddy"`, as the file has it (every key of Caddy's, and only Caddy's).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaddyFile {
+    /// Caddy's admin endpoint, e.g. `http://127.0.0.1:2019`. Required.
+    url: Option<String>,
+    /// Per-request timeout of the admin API. Default: 10s.
+    #[serde(default = "super::default_timeout", with = "humantime_serde")]
+    timeout: std::time::Duration,
+    /// What Caddy forwards to. Default: the container's IP address (Caddy usually runs on the
+    /// host, where container names do not resolve).
+    forward: Option<Address>,
+    /// The HTTP server in Caddy's config whose routes we manage. Default: `srv0`.
+    #[serde(default = "default_server")]
+    server: String,
+}
+
+fn default_server() -> String {
+    "srv0".into()
+}
+
+impl CaddyFile {
+    /// What Caddy forwards to.
+    pub(super) fn forward(&self) -> Address {
+        self.forward.unwrap_or(Address::Ip)
+    }
+
+    /// The settings, checked; every problem goes to `problems` with its key.
+    pub(super) fn resolve(&self, problems: &mut Vec<String>) -> Option<CaddySettings> {
+        Some(CaddySettings {
+            admin_url: super::api_url("caddy", self.url.as_deref(), problems)?,
+            server: self.server.clone(),
+            timeout: self.timeout,
+            forward: self.forward(),
+        })
+    }
+}
+
+/// Caddy's settings, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaddySettings {
+    /// Admin endpoint, e.g. `http://127.0.0.1:2019`.
+    pub admin_url: String,
+    /// The HTTP server in Caddy's config whose routes we manage (default `srv0`).
+    pub server: String,
+    /// Per-request timeout.
+    pub timeout: std::time::Duration,
+    /// What Caddy forwards to.
+    pub forward: Address,
+}
+
 /// The Caddy backend.
 #[derive(Debug)]
 pub struct CaddyProxy {
@@ -121,6 +172,12 @@ fn view(routes: &[Value], i: usize, domain: &str) -> HostView {
 }
 
 impl CaddyProxy {
+    /// A client for `settings`.
+    #[must_use]
+    pub fn from_settings(settings: &CaddySettings, client: reqwest::Client) -> Self {
+        Self::new(settings.admin_url.clone(), settings.server.clone(), settings.timeout, settings.forward, client)
+    }
+
     /// A client for the admin endpoint `admin_url`, managing routes of the HTTP server `server`.
     #[must_use]
     pub fn new(

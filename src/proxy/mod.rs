@@ -15,9 +15,109 @@ mod npm;
 use std::fmt;
 use std::net::IpAddr;
 
-pub use caddy::CaddyProxy;
+pub use caddy::{CaddyFile, CaddyProxy, CaddySettings};
 pub use ensure::{Ensured, Progress, Removed, ensure, ensure_tracked, points_at, remove};
-pub use npm::{MARKER as NPM_MARKER, NpmProxy};
+pub use npm::{MARKER as NPM_MARKER, NpmFile, NpmProxy, NpmSettings};
+
+/// `[proxy]`, as the file has it: `kind` chooses the backend, and each backend reads and checks
+/// its own keys (a key of another backend's is refused, by name). No `[proxy]`: no proxy.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ProxyFile {
+    /// No proxy: the URL is the container's own address (default).
+    #[default]
+    None,
+    /// Nginx Proxy Manager.
+    Npm(NpmFile),
+    /// Caddy's admin API.
+    Caddy(CaddyFile),
+}
+
+/// How the proxy step publishes an instance: a backend's settings, resolved.
+#[derive(Debug, Clone)]
+pub enum ProxySettings {
+    /// No proxy: the URL is the container's own address.
+    None,
+    /// Nginx Proxy Manager.
+    Npm(NpmSettings),
+    /// Caddy's admin API.
+    Caddy(CaddySettings),
+}
+
+impl ProxyFile {
+    /// The backend's word in the file, for messages.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Npm(_) => "npm",
+            Self::Caddy(_) => "caddy",
+        }
+    }
+
+    /// How the proxy reaches an instance; `None` without a proxy.
+    #[must_use]
+    pub fn forward(&self) -> Option<crate::domain::Address> {
+        match self {
+            Self::None => None,
+            Self::Npm(f) => Some(f.forward()),
+            Self::Caddy(f) => Some(f.forward()),
+        }
+    }
+
+    /// The backend's settings, checked; every problem goes to `problems` with its key path.
+    /// `base` is the config file's directory (for secret files).
+    pub fn resolve(&self, base: &std::path::Path, problems: &mut Vec<String>) -> Option<ProxySettings> {
+        match self {
+            Self::None => Some(ProxySettings::None),
+            Self::Npm(f) => f.resolve(base, problems).map(ProxySettings::Npm),
+            Self::Caddy(f) => f.resolve(problems).map(ProxySettings::Caddy),
+        }
+    }
+
+    /// Whether this backend can enforce a stage's `access` (`key` is its key path): an NPM
+    /// access list, or Caddy's basic auth. A problem line when it cannot.
+    #[must_use]
+    pub fn access_problem(&self, key: &str, access_list: bool, basic_auth: bool) -> Option<String> {
+        match (self, access_list, basic_auth) {
+            (Self::None, ..) => Some(format!(
+                "{key}.access: needs a proxy to enforce it; set [proxy] kind = \"npm\" or \"caddy\", or drop access"
+            )),
+            (Self::Caddy(_), true, false) => Some(format!(
+                "{key}.access.npm_access_list_id is for NPM; with Caddy use access = {{ basic_auth = {{ … }} }}"
+            )),
+            (Self::Npm(_), false, true) => Some(format!(
+                "{key}.access.basic_auth is for Caddy; with NPM use access = {{ npm_access_list_id = N }}"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// A backend's API URL (`proxy.url`), checked: required, and `http://` or `https://`.
+fn api_url(kind: &str, url: Option<&str>, problems: &mut Vec<String>) -> Option<String> {
+    match url {
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => Some(u.trim_end_matches('/').to_owned()),
+        Some(_) => {
+            problems.push(format!("proxy.url: must start with http:// or https:// ({kind})"));
+            None
+        }
+        None => {
+            problems.push(format!("proxy.url: required for kind = \"{kind}\""));
+            None
+        }
+    }
+}
+
+/// The default per-request timeout of a proxy's API.
+fn default_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(10)
+}
+
+/// For `#[serde(default)]` of flags that are on unless said otherwise.
+fn yes() -> bool {
+    true
+}
 
 /// `url` without credentials (`http://user:pw@host` → `http://host`), for messages: a proxy URL
 /// may hold a password, and nothing prints one.
@@ -403,6 +503,24 @@ pub enum AnyProxy {
     Npm(NpmProxy),
     /// `kind = "caddy"`.
     Caddy(CaddyProxy),
+}
+
+impl AnyProxy {
+    /// The backend `settings` choose, with its secrets read now (before anything is touched);
+    /// `client` is the outbound HTTP client.
+    ///
+    /// # Errors
+    /// A line naming the secret that could not be read.
+    pub fn from_settings(settings: &ProxySettings, client: &reqwest::Client) -> Result<Self, String> {
+        Ok(match settings {
+            ProxySettings::None => Self::None(NoProxy),
+            ProxySettings::Npm(s) => {
+                let password = s.password.read("proxy.password")?;
+                Self::Npm(NpmProxy::new(s.clone(), password, client.clone()))
+            }
+            ProxySettings::Caddy(s) => Self::Caddy(CaddyProxy::from_settings(s, client.clone())),
+        })
+    }
 }
 
 macro_rules! delegate {

@@ -18,10 +18,129 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{Deleted, HostAccess, HostView, Marker, Owner, Proxy, ProxyError, ProxyLook, Target, Upstream};
-use crate::config::NpmSettings;
 use crate::domain::Address;
 use crate::look::Look;
 use crate::secret::Secret;
+
+/// `[proxy]` with `kind = "npm"`, as the file has it (every key of NPM's, and only NPM's).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools, reason = "mirrors NPM's own host flags one to one")]
+pub struct NpmFile {
+    /// NPM's base URL, e.g. `http://127.0.0.1:81`. Required.
+    url: Option<String>,
+    /// The login. Required.
+    email: Option<String>,
+    /// Where the password comes from: one of these is required.
+    password_env: Option<String>,
+    password_file: Option<std::path::PathBuf>,
+    /// Per-request timeout of NPM's API. Default: 10s.
+    #[serde(default = "super::default_timeout", with = "humantime_serde")]
+    timeout: Duration,
+    /// What NPM forwards to. Default: the container's name (NPM usually shares the network).
+    forward: Option<Address>,
+    /// A certificate for every host. Default: none (plain HTTP).
+    certificate_id: Option<u64>,
+    /// Default: whether `certificate_id` is set.
+    ssl_forced: Option<bool>,
+    /// Default: whether `certificate_id` is set.
+    http2_support: Option<bool>,
+    #[serde(default)]
+    hsts_enabled: bool,
+    #[serde(default)]
+    hsts_subdomains: bool,
+    #[serde(default = "super::yes")]
+    block_exploits: bool,
+    #[serde(default = "super::yes")]
+    allow_websocket_upgrade: bool,
+    #[serde(default)]
+    caching_enabled: bool,
+    #[serde(default)]
+    advanced_config: String,
+}
+
+impl NpmFile {
+    /// What NPM forwards to.
+    pub(super) fn forward(&self) -> Address {
+        self.forward.unwrap_or(Address::Name)
+    }
+
+    /// The settings, checked; every problem goes to `problems` with its key. `base` is the
+    /// config file's directory (for `password_file`).
+    pub(super) fn resolve(&self, base: &std::path::Path, problems: &mut Vec<String>) -> Option<NpmSettings> {
+        let url = super::api_url("npm", self.url.as_deref(), problems);
+        if self.email.is_none() {
+            problems.push("proxy.email: required for kind = \"npm\" (the NPM login)".into());
+        }
+        let password = match crate::secret::SecretSource::from_keys(
+            "proxy.password",
+            self.password_env.as_ref(),
+            self.password_file.as_ref(),
+            base,
+        ) {
+            Ok(Some(s)) => Some(s),
+            Ok(None) => {
+                problems.push("proxy.password_env or proxy.password_file: required for kind = \"npm\"".into());
+                None
+            }
+            Err(e) => {
+                problems.push(e);
+                None
+            }
+        };
+        let with_certificate = self.certificate_id.is_some();
+        Some(NpmSettings {
+            url: url?,
+            email: self.email.clone()?,
+            password: password?,
+            timeout: self.timeout,
+            forward: self.forward(),
+            certificate_id: self.certificate_id,
+            ssl_forced: self.ssl_forced.unwrap_or(with_certificate),
+            http2_support: self.http2_support.unwrap_or(with_certificate),
+            hsts_enabled: self.hsts_enabled,
+            hsts_subdomains: self.hsts_subdomains,
+            block_exploits: self.block_exploits,
+            allow_websocket_upgrade: self.allow_websocket_upgrade,
+            caching_enabled: self.caching_enabled,
+            advanced_config: self.advanced_config.clone(),
+        })
+    }
+}
+
+/// NPM's settings, resolved.
+#[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools, reason = "mirrors NPM's own host flags one to one")]
+pub struct NpmSettings {
+    /// Base URL, e.g. `http://127.0.0.1:81`.
+    pub url: String,
+    /// Login identity.
+    pub email: String,
+    /// Where the password comes from (read when the proxy is built).
+    pub password: crate::secret::SecretSource,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// What NPM forwards to.
+    pub forward: Address,
+    /// Certificate for every host (a wildcard for the domain); none when unset.
+    pub certificate_id: Option<u64>,
+    /// Host flags sent on create.
+    pub ssl_forced: bool,
+    /// See NPM.
+    pub http2_support: bool,
+    /// See NPM.
+    pub hsts_enabled: bool,
+    /// See NPM.
+    pub hsts_subdomains: bool,
+    /// See NPM.
+    pub block_exploits: bool,
+    /// See NPM.
+    pub allow_websocket_upgrade: bool,
+    /// See NPM.
+    pub caching_enabled: bool,
+    /// Extra nginx config for every host.
+    pub advanced_config: String,
+}
 
 /// The `meta` key that marks a host as tiny-forge's.
 pub const MARKER: &str = "tiny_forge_managed";

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use tiny_forge::config::{NpmSettings, SecretSource};
+use tiny_forge::config::SecretSource;
 use tiny_forge::domain::Address;
+use tiny_forge::proxy::NpmSettings;
 use tiny_forge::proxy::{
     CaddyProxy, Deleted, Ensured, HostAccess, Marker, NpmProxy, Owner, Proxy, ProxyError, Removed, Upstream, ensure,
     remove,
