@@ -14,6 +14,7 @@ pub mod deploy;
 pub mod domain;
 pub mod engine;
 pub mod env;
+pub mod fmt;
 pub mod health;
 pub mod http;
 pub mod image_ref;

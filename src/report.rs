@@ -260,10 +260,10 @@ impl Event {
             Self::DeployStarted { deploy_id, slot, image } => format!("deploy {deploy_id} of {slot} ({image})"),
             Self::StepStarted { step } => format!("{step} started"),
             Self::StepFinished { step, elapsed_ms } => {
-                format!("{step} done in {}", fmt_ms(*elapsed_ms))
+                format!("{step} done in {}", crate::fmt::millis(*elapsed_ms))
             }
             Self::StepFailed { step, error, elapsed_ms } => {
-                format!("{step} failed after {}: {error}", fmt_ms(*elapsed_ms))
+                format!("{step} failed after {}: {error}", crate::fmt::millis(*elapsed_ms))
             }
             Self::PullProgress { layer, status, current, total } => match (current, total) {
                 (Some(c), Some(t)) => format!("{layer}: {status} {c}/{t} bytes"),
@@ -278,58 +278,6 @@ impl Event {
                 )
             }
         }
-    }
-}
-
-/// An error and its causes on one line, joined by `: ` (causes already in the message are not
-/// repeated).
-#[must_use]
-pub fn one_line(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        src = s.source();
-    }
-    out
-}
-
-/// A configured duration the way people write it: `90d`, `7d`, `36h`, `15m`, `30s`.
-#[must_use]
-pub fn fmt_span(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0 => format!("{}ms", d.as_millis()),
-        _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
-        _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
-        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
-        _ => format!("{s}s"),
-    }
-}
-
-/// `512 B`, `3.4 MB`, `1.2 GB` (decimal units, as `docker images` shows them).
-#[must_use]
-pub fn fmt_bytes(bytes: u64) -> String {
-    let b = bytes as f64;
-    match bytes {
-        0..1_000 => format!("{bytes} B"),
-        1_000..1_000_000 => format!("{:.1} kB", b / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.1} MB", b / 1e6),
-        _ => format!("{:.2} GB", b / 1e9),
-    }
-}
-
-/// `812ms`, `2.4s`, `1m 3s`.
-#[must_use]
-pub fn fmt_ms(ms: u64) -> String {
-    match ms {
-        0..1_000 => format!("{ms}ms"),
-        1_000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
-        _ => format!("{}m {}s", ms / 60_000, (ms % 60_000) / 1000),
     }
 }
 
@@ -361,12 +309,5 @@ mod tests {
     fn events_serialise_with_a_type_field() {
         let e = Event::StepFinished { step: Step::Pull, elapsed_ms: 812 };
         assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"type":"step_finished","step":"pull","elapsed_ms":812}"#);
-    }
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(fmt_ms(812), "812ms");
-        assert_eq!(fmt_ms(2_400), "2.4s");
-        assert_eq!(fmt_ms(63_000), "1m 3s");
     }
 }

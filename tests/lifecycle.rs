@@ -242,7 +242,7 @@ fn hammer(caddy: &Caddy, host: String, stop: Arc<AtomicBool>) -> std::thread::Jo
                 let send = || client.get(format!("http://127.0.0.1:{port}/")).header("Host", &host).send();
                 let answer = match send().await {
                     Err(e) if e.is_connect() => {
-                        seen.connect_retries.push(tiny_forge::report::one_line(&e));
+                        seen.connect_retries.push(tiny_forge::fmt::one_line(&e));
                         send().await
                     }
                     other => other,
@@ -251,13 +251,13 @@ fn hammer(caddy: &Caddy, host: String, stop: Arc<AtomicBool>) -> std::thread::Jo
                     Ok(r) if r.status().is_success() => match r.text().await {
                         Ok(b) if seen.bodies.last() != Some(&b) => seen.bodies.push(b),
                         Ok(_) => {}
-                        Err(e) => seen.failures.push(format!("body: {}", tiny_forge::report::one_line(&e))),
+                        Err(e) => seen.failures.push(format!("body: {}", tiny_forge::fmt::one_line(&e))),
                     },
                     Ok(r) => seen.failures.push(format!("{}", r.status())),
                     Err(e) if !e.is_connect() && reset_before_any_answer(&e) => {
-                        seen.resets.push(tiny_forge::report::one_line(&e));
+                        seen.resets.push(tiny_forge::fmt::one_line(&e));
                     }
-                    Err(e) => seen.failures.push(tiny_forge::report::one_line(&e)),
+                    Err(e) => seen.failures.push(tiny_forge::fmt::one_line(&e)),
                 }
             }
             seen

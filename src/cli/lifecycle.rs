@@ -60,7 +60,7 @@ pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<u8, Failure> {
     }
     if report.bytes_freed > 0 && !ctx.quiet {
         let verb = if a.dry_run { "would free" } else { "freed" };
-        eprintln!("{verb} {} of images", tiny_forge::report::fmt_bytes(report.bytes_freed));
+        eprintln!("{verb} {} of images", tiny_forge::fmt::bytes(report.bytes_freed));
     }
     if report.actions.is_empty() && report.failures.is_empty() && !ctx.quiet {
         eprintln!("nothing to prune");

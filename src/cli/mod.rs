@@ -38,7 +38,7 @@ impl Failure {
     }
 }
 
-pub(crate) use tiny_forge::report::one_line;
+pub(crate) use tiny_forge::fmt::one_line;
 
 /// Global options every command may need.
 pub(crate) struct Ctx {

@@ -9,8 +9,8 @@ use tiny_forge::domain::DeployId;
 use tiny_forge::domain::{InstanceStatus, ProjectName, StageName};
 use tiny_forge::engine::Containers as _;
 use tiny_forge::engine::DockerRuntime;
+use tiny_forge::fmt::millis as fmt_ms;
 use tiny_forge::health::{HttpProbe, Probe as _};
-use tiny_forge::report::fmt_ms;
 use tiny_forge::store::{DeployRecord, Filter, InstanceRecord, LogEntry, Store as _, now_ms};
 
 use super::args::{HistoryArgs, HistoryCommand};

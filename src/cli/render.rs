@@ -9,7 +9,8 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 use tiny_forge::domain::Leftover;
-use tiny_forge::report::{Event, Level, Reporter, Step, fmt_ms};
+use tiny_forge::fmt::millis as fmt_ms;
+use tiny_forge::report::{Event, Level, Reporter, Step};
 
 pub(crate) use tiny_forge::server::views::rfc3339;
 

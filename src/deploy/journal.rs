@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::Deployer;
 use crate::domain::{DeployId, Leftover, Slot};
-use crate::report::{Event, Level, Step, one_line};
+use crate::fmt::one_line;
+use crate::report::{Event, Level, Step};
 use crate::store::{Filter, LogEntry, Store, now_ms};
 
 /// Milliseconds, saturating.

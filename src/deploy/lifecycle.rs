@@ -15,10 +15,11 @@ use super::undo::{self, Compensation, Outcome};
 use crate::config::ResolvedStage;
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, LeftoverCause, Slot, Tag, Trigger};
 use crate::engine::{self, ContainerInfo, ContainerRuntime, InstanceKind};
+use crate::fmt::one_line;
 use crate::lock::{LockError, LockWait, StageLock};
 use crate::look::Look;
 use crate::proxy::{HostAccess, Proxy};
-use crate::report::{Event, Level, Step, one_line};
+use crate::report::{Event, Level, Step};
 use crate::store::{DeployEnd, DeployRecord, NewDeploy, Store, now_ms};
 
 /// What `remove` did.
@@ -430,10 +431,9 @@ where
         let before = now_ms() - i64::try_from(req.history_retention.as_millis()).unwrap_or(i64::MAX);
         let n = if req.dry_run { self.store.count_trimmable(before)? } else { self.store.trim_history(before)? };
         if n > 0 {
-            report.actions.push(format!(
-                "trim {n} deploys older than {} from history",
-                crate::report::fmt_span(req.history_retention)
-            ));
+            report
+                .actions
+                .push(format!("trim {n} deploys older than {} from history", crate::fmt::span(req.history_retention)));
         }
         Ok(report)
     }

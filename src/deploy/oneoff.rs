@@ -89,7 +89,7 @@ impl OneOffError {
                 "{name} did not finish within {}; it was stopped. Its last lines are in the deploy's history",
                 humantime::format_duration(*after)
             ),
-            Self::Engine(e) => crate::report::one_line(e),
+            Self::Engine(e) => crate::fmt::one_line(e),
         }
     }
 }

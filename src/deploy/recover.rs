@@ -16,9 +16,10 @@ use super::undo::{self, Compensation};
 use crate::config::ResolvedStage;
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover};
 use crate::engine::ContainerRuntime;
+use crate::fmt::one_line;
 use crate::look::Look;
 use crate::proxy::Proxy;
-use crate::report::{Event, Level, Step, one_line};
+use crate::report::{Event, Level, Step};
 use crate::store::{DeployEnd, DeployRecord, InstanceRecord, Store};
 
 /// Running deploys of `stage` other than `ours` (abandoned, when the caller holds the lock).

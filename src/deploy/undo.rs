@@ -19,9 +19,9 @@ use std::time::Duration;
 use super::Deployer;
 use crate::domain::{InstanceStatus, Leftover, LeftoverCause};
 use crate::engine::{self, ContainerRuntime, InstanceKind, Removal};
+use crate::fmt::one_line;
 use crate::look::Look;
 use crate::proxy::{self, Ensured, HostAccess, Marker, Proxy, Removed, Upstream};
-use crate::report::one_line;
 use crate::store::{InstancePatch, Store};
 
 /// One step of an undo, as data.
@@ -128,7 +128,7 @@ impl Compensation {
             Self::Row { row, container } => format!("delete instance row {row} ({container})"),
             Self::Hook { slot, run } => format!("run the on_remove hook of {slot} ({})", run.what.command.join(" ")),
             Self::Image { reference, bytes, .. } => {
-                format!("delete image {reference} ({})", crate::report::fmt_bytes(*bytes))
+                format!("delete image {reference} ({})", crate::fmt::bytes(*bytes))
             }
             Self::Network { name } => format!("remove network {name} if nothing uses it"),
         }

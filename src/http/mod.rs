@@ -17,7 +17,7 @@ mod trust;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use proxy_env::{ProxyEnv, redact};
+pub use proxy_env::ProxyEnv;
 pub use trust::Trust;
 
 /// Why a client could not be built. Proxy URLs appear with their credentials masked.
@@ -121,7 +121,8 @@ fn proxy(
     no_proxy: Option<reqwest::NoProxy>,
 ) -> Result<reqwest::Proxy, HttpError> {
     let url = ProxyEnv::url(var)?;
-    let proxy = make(url).map_err(|_| HttpError::ProxyUrl { var: var.name, shown: redact(&var.value) })?;
+    let proxy =
+        make(url).map_err(|_| HttpError::ProxyUrl { var: var.name, shown: crate::fmt::redact_url(&var.value) })?;
     Ok(proxy.no_proxy(no_proxy))
 }
 
@@ -280,7 +281,7 @@ pub(crate) mod tests {
         let err = outbound(&trust, &proxies).unwrap_err().to_string();
         assert_eq!(
             err,
-            "https_proxy is not a usable proxy URL: `ftp://***@proxy:21`; set it to http://[user:password@]host:port or unset it"
+            "https_proxy is not a usable proxy URL: `ftp://proxy`; set it to http://[user:password@]host:port or unset it"
         );
     }
 }

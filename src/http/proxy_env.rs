@@ -96,7 +96,7 @@ impl ProxyEnv {
             return "direct (no HTTPS_PROXY, HTTP_PROXY or ALL_PROXY set)".to_owned();
         }
         let route = |scheme: &str, v: Option<&ProxyVar>| match v {
-            Some(v) => format!("{scheme} via {} ({})", redact(&v.value), v.name),
+            Some(v) => format!("{scheme} via {} ({})", crate::fmt::redact_url(&v.value), v.name),
             None => format!("{scheme} direct"),
         };
         let line = format!("{}, {}", route("https", self.https.as_ref()), route("http", self.http.as_ref()));
@@ -109,26 +109,13 @@ impl ProxyEnv {
     /// `var`'s value as a URL reqwest can use: `http` or `https`, a host, `http://` assumed when
     /// the scheme is missing (as curl does).
     pub(super) fn url(var: &ProxyVar) -> Result<reqwest::Url, HttpError> {
-        let bad = || HttpError::ProxyUrl { var: var.name, shown: redact(&var.value) };
+        let bad = || HttpError::ProxyUrl { var: var.name, shown: crate::fmt::redact_url(&var.value) };
         let text = if var.value.contains("://") { var.value.clone() } else { format!("http://{}", var.value) };
         let url = reqwest::Url::parse(&text).map_err(|_| bad())?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
             return Err(bad());
         }
         Ok(url)
-    }
-}
-
-/// `value` with everything before the last `@` of what follows `://` replaced by `***`: the
-/// user name and password of a proxy URL never reach a message. Over-masks rather than leaks
-/// (a password holding `/` or `@` unescaped is still hidden).
-#[must_use]
-pub fn redact(value: &str) -> String {
-    let (scheme, rest) = value.split_once("://").map_or(("", value), |(s, r)| (s, r));
-    match rest.rfind('@') {
-        Some(at) if scheme.is_empty() => format!("***@{}", &rest[at + 1..]),
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => value.to_owned(),
     }
 }
 
@@ -159,7 +146,7 @@ mod tests {
         let e = from(&[("HTTPS_PROXY", "http://alice:s3cret@proxy.corp:3128"), ("NO_PROXY", "localhost")]);
         let shown = format!("{} {e:?}", e.describe());
         assert!(!shown.contains("s3cret") && !shown.contains("alice"), "{shown}");
-        assert!(shown.contains("https via http://***@proxy.corp:3128 (HTTPS_PROXY), http direct"), "{shown}");
+        assert!(shown.contains("https via http://proxy.corp:3128 (HTTPS_PROXY), http direct"), "{shown}");
         assert!(shown.contains("not for localhost (NO_PROXY) or loopback"), "{shown}");
 
         for bad in ["ftp://alice:s3cret@proxy:21", "http://alice:s3cret@", "alice:s3cret@[::1"] {
@@ -167,14 +154,6 @@ mod tests {
             let err = ProxyEnv::url(&var).unwrap_err().to_string();
             assert!(err.contains("HTTPS_PROXY") && !err.contains("s3cret") && !err.contains("alice"), "{err}");
         }
-    }
-
-    #[test]
-    fn redact_masks_everything_before_the_host() {
-        assert_eq!(redact("http://u:p@h:3128"), "http://***@h:3128");
-        assert_eq!(redact("u:p@h:3128"), "***@h:3128");
-        assert_eq!(redact("http://u:p/w@rd@h:3128/"), "http://***@h:3128/");
-        assert_eq!(redact("http://h:3128"), "http://h:3128");
     }
 
     #[test]

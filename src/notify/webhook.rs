@@ -57,14 +57,6 @@ pub fn sign(secret: &str, unix: u64, body: &[u8]) -> String {
     format!("t={unix},v1={:x}", mac.finalize().into_bytes())
 }
 
-/// Scheme and host of a URL, for messages.
-fn shown(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(u) => format!("{}://{}", u.scheme(), u.host_str().unwrap_or("?")),
-        Err(_) => "(invalid URL)".into(),
-    }
-}
-
 fn text(n: &Notification) -> String {
     let slot = format!("{}/{}:{}", n.project, n.stage, n.tag);
     let mut text = match n.event {
@@ -146,7 +138,7 @@ impl WebhookNotifier {
                 Ok(r) => last = format!("answered {}", r.status()),
                 Err(e) if e.is_timeout() => last = "timed out".into(),
                 Err(e) if e.is_connect() => last = crate::http::connect_failure(e),
-                Err(e) => last = crate::report::one_line(&e.without_url()),
+                Err(e) => last = crate::fmt::one_line(&e.without_url()),
             }
             if let Some(wait) = backoff.get(attempt) {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -161,7 +153,10 @@ impl Notifier for WebhookNotifier {
     fn notify<'a>(&'a self, n: &'a Notification) -> Pin<Box<dyn Future<Output = Vec<String>> + 'a>> {
         Box::pin(async move {
             let sends = self.targets.iter().map(|t| async move {
-                self.send(t, n).await.err().map(|e| format!("notification to {} failed: {e}", shown(&t.url)))
+                self.send(t, n)
+                    .await
+                    .err()
+                    .map(|e| format!("notification to {} failed: {e}", crate::fmt::redact_url(&t.url)))
             });
             futures_util::future::join_all(sends).await.into_iter().flatten().collect()
         })
@@ -244,6 +239,9 @@ mod tests {
 
     #[test]
     fn only_scheme_and_host_of_a_webhook_url_are_shown() {
-        assert_eq!(shown("https://hooks.slack.com/services/T000/B000/XXXX"), "https://hooks.slack.com");
+        assert_eq!(
+            crate::fmt::redact_url("https://hooks.slack.com/services/T000/B000/XXXX"),
+            "https://hooks.slack.com"
+        );
     }
 }

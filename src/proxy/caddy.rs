@@ -400,7 +400,7 @@ impl Proxy for CaddyProxy {
         let ours = routes.iter().filter(|r| r["@id"].as_str().is_some_and(|i| i.starts_with(ID_PREFIX))).count();
         Ok(format!(
             "Caddy at {} server `{}`: {} routes, {ours} of them tiny-forge's",
-            super::redact(&self.admin_url),
+            crate::fmt::redact_url(&self.admin_url),
             self.server,
             routes.len()
         ))

@@ -119,31 +119,16 @@ fn yes() -> bool {
     true
 }
 
-/// `url` without credentials (`http://user:pw@host` → `http://host`), for messages: a proxy URL
-/// may hold a password, and nothing prints one.
-#[must_use]
-pub fn redact(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string().trim_end_matches('/').to_owned()
-        }
-        Ok(_) => url.to_owned(),
-        Err(_) => "(invalid URL)".into(),
-    }
-}
-
 /// A transport error on one line, without the URL (which may hold credentials).
 pub(crate) fn transport(e: reqwest::Error) -> String {
-    crate::report::one_line(&e.without_url())
+    crate::fmt::one_line(&e.without_url())
 }
 
 /// What a transport failure means for a request to the API at `url` bounded by `timeout`:
 /// not connected (nothing was sent), no answer in time, or an answer lost on the way (the
 /// request may have been carried out either way).
 pub(crate) fn transport_error(url: &str, timeout: std::time::Duration, e: reqwest::Error) -> ProxyError {
-    let url = redact(url);
+    let url = crate::fmt::redact_url(url);
     if e.is_connect() {
         ProxyError::Unreachable { url, message: crate::http::connect_failure(e) }
     } else if e.is_timeout() {
@@ -581,17 +566,5 @@ impl Proxy for AnyProxy {
 
     async fn check(&self) -> Result<String, ProxyError> {
         delegate!(self, p => p.check().await)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credentials_are_cut_from_urls_shown_in_messages() {
-        assert_eq!(redact("http://admin:hunter2@127.0.0.1:81"), "http://127.0.0.1:81");
-        assert_eq!(redact("http://127.0.0.1:81"), "http://127.0.0.1:81");
-        assert_eq!(redact("https://u:pw@npm.example.com/x"), "https://npm.example.com/x");
     }
 }

@@ -222,7 +222,7 @@ impl NpmProxy {
         let (Some(value), Some(expires)) = (body["token"].as_str(), body["expires"].as_str()) else {
             return Err(ProxyError::Protocol {
                 op: "login",
-                host: super::redact(&self.settings.url),
+                host: crate::fmt::redact_url(&self.settings.url),
                 message: "no token in the answer".into(),
             });
         };
@@ -490,7 +490,7 @@ impl Proxy for NpmProxy {
         let ours = list.iter().filter(|h| h["meta"][MARKER] == true).count();
         Ok(format!(
             "logged in to {} as {}; {hosts} proxy hosts, {ours} of them tiny-forge's",
-            super::redact(&self.settings.url),
+            crate::fmt::redact_url(&self.settings.url),
             self.settings.email
         ))
     }

@@ -213,7 +213,7 @@ fn names(api: &Api, project: &str, stage: &str) -> Result<(ProjectName, StageNam
     // Known to the config? (Its secrets are read later, by the executor.)
     api.config
         .resolve_with(&p, &s, crate::config::Resolution::ConfigOnly)
-        .map_err(|e| ApiError::usage(api, StatusCode::NOT_FOUND, crate::report::one_line(&e)))?;
+        .map_err(|e| ApiError::usage(api, StatusCode::NOT_FOUND, crate::fmt::one_line(&e)))?;
     Ok((p, s))
 }
 

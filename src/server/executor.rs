@@ -29,11 +29,12 @@ use crate::config::{Config, ResolvedStage};
 use crate::deploy::{CancelHandle, DeployError, DeployOutcome, DeployRequest, Deployer};
 use crate::domain::{DeployId, ProjectName, StageName, Tag, Trigger};
 use crate::engine::{ContainerRuntime, DockerRuntime, RegistryAuth};
+use crate::fmt::one_line;
 use crate::health::Probe;
 use crate::lock::LockWait;
 use crate::notify::Notifier;
 use crate::proxy::Proxy;
-use crate::report::{Event, Reporter, Step, one_line};
+use crate::report::{Event, Reporter, Step};
 use crate::store::{DeployRecord, Filter, Store};
 
 /// Resolves a tag to its manifest digest without pulling (a HEAD of the manifest).

@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 
 use crate::deploy::{DeployOutcome, RemoveReport};
 use crate::domain::DeployStatus;
-use crate::report::{Event, one_line};
+use crate::fmt::one_line;
+use crate::report::Event;
 use crate::store::DeployRecord;
 
 /// The body of `POST /v1/deploys`, `/v1/rollbacks` and `/v1/removals`.

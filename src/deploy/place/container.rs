@@ -13,11 +13,12 @@ use crate::deploy::saga::Saga;
 use crate::deploy::undo::Compensation;
 use crate::domain::{DeployId, Slot};
 use crate::engine::{self, ContainerRuntime, ContainerSpec, InstanceKind, PulledImage, RuntimeError};
+use crate::fmt::one_line;
 use crate::health::{self, HealthPolicy, Probe};
 use crate::look::Look;
 use crate::naming;
 use crate::proxy::{Proxy, Upstream};
-use crate::report::{Level, Step, one_line};
+use crate::report::{Level, Step};
 use crate::store::{InstancePatch, Store};
 
 /// A container per deploy.
@@ -229,6 +230,6 @@ where
         }
     })
     .await?;
-    saga.log(Step::Health, Level::Info, format!("healthy after {} ({probes} probes)", crate::report::fmt_ms(ms(took))));
+    saga.log(Step::Health, Level::Info, format!("healthy after {} ({probes} probes)", crate::fmt::millis(ms(took))));
     Ok(Upstream { name: saga.container_name.clone(), ip: info.ip, port: stage.port })
 }

@@ -4,9 +4,9 @@
 use crate::deploy::Deployer;
 use crate::domain::InstanceStatus;
 use crate::engine::ContainerRuntime;
+use crate::fmt::one_line;
 use crate::look::Look;
 use crate::proxy::{Proxy, Upstream};
-use crate::report::one_line;
 use crate::store::{InstanceRecord, Store};
 
 /// What `deploy --dry-run` shows: what a deploy would do now, touching nothing.

@@ -46,7 +46,7 @@ where
     let (images, in_use) = match (d.runtime.list_images().await, d.runtime.images_in_use().await) {
         (Ok(i), Ok(u)) => (i, u),
         (Err(e), _) | (_, Err(e)) => {
-            skipped.push(format!("images: cannot list them: {}", crate::report::one_line(&e)));
+            skipped.push(format!("images: cannot list them: {}", crate::fmt::one_line(&e)));
             return Ok((Vec::new(), skipped));
         }
     };

@@ -24,9 +24,9 @@ use crate::deploy::recover;
 use crate::deploy::undo::Compensation;
 use crate::domain::{DeployId, InstanceStatus};
 use crate::engine::{self, ContainerInfo, ContainerRuntime, EngineLook, InstanceKind};
+use crate::fmt::one_line;
 use crate::look::Look;
 use crate::proxy::{HostAccess, HostView, Owner, Proxy, Upstream};
-use crate::report::one_line;
 use crate::store::{DeployRecord, InstanceRecord, Store, now_ms};
 
 /// Why `prune` does something.
@@ -80,7 +80,7 @@ impl fmt::Display for Reason {
             Self::LeftBehind => f.write_str("left behind by an incomplete rollback or removal"),
             Self::Replaced => f.write_str("a newer instance serves the slot"),
             Self::ContainerGone => f.write_str("its container is gone"),
-            Self::Expired { ttl } => write!(f, "older than {}", crate::report::fmt_span(*ttl)),
+            Self::Expired { ttl } => write!(f, "older than {}", crate::fmt::span(*ttl)),
             Self::BeyondMax { max } => write!(f, "beyond max_instances ({max})"),
             Self::OrphanContainer => f.write_str("orphan: no instance row names it"),
             Self::OrphanHost => f.write_str("orphan: no live instance serves its slot"),

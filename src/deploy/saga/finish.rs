@@ -13,10 +13,11 @@ use crate::deploy::outcome::{DeployOutcome, RollbackReport, StepError};
 use crate::deploy::undo;
 use crate::domain::{DeployId, InstanceStatus, Leftover, Trigger};
 use crate::engine::ContainerRuntime;
+use crate::fmt::one_line;
 use crate::health::Probe;
 use crate::notify::{Notification, NotifyEvent};
 use crate::proxy::Proxy;
-use crate::report::{Event, Level, Step, one_line};
+use crate::report::{Event, Level, Step};
 use crate::store::{InstancePatch, InstanceRecord, Store, Success};
 
 impl<R, P, S, Pr> Saga<'_, '_, R, P, S, Pr>
@@ -98,7 +99,7 @@ where
             self.log(Step::Retire, Level::Debug, line.clone());
         }
         if tidied.bytes_freed > 0 {
-            self.log(Step::Retire, Level::Info, format!("freed {}", crate::report::fmt_bytes(tidied.bytes_freed)));
+            self.log(Step::Retire, Level::Info, format!("freed {}", crate::fmt::bytes(tidied.bytes_freed)));
         }
         store_leftovers(
             self.d,

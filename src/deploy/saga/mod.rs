@@ -33,10 +33,11 @@ use super::undo::Compensation;
 use super::{DeployRequest, Deployer, recover};
 use crate::domain::{DeployId, DeployStatus, Slot};
 use crate::engine::{self, ContainerRuntime, PullProgress, PulledImage};
+use crate::fmt::one_line;
 use crate::health::Probe;
 use crate::lock::StageLock;
 use crate::proxy::{self, Proxy, Upstream};
-use crate::report::{Event, Level, Step, one_line};
+use crate::report::{Event, Level, Step};
 use crate::store::{DeployEnd, InstanceRecord, NewDeploy, NewInstance, Store};
 
 pub(super) struct Saga<'s, 'a, R, P, S, Pr> {

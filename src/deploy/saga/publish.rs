@@ -9,10 +9,11 @@ use crate::deploy::outcome::StepError;
 use crate::deploy::undo::Compensation;
 use crate::domain::InstanceStatus;
 use crate::engine::ContainerRuntime;
+use crate::fmt::one_line;
 use crate::health::Probe;
 use crate::look::Look;
 use crate::proxy::{self, Ensured, Marker, Proxy, Upstream};
-use crate::report::{Level, Step, one_line};
+use crate::report::{Level, Step};
 use crate::store::{InstanceRecord, Store};
 
 impl<R, P, S, Pr> Saga<'_, '_, R, P, S, Pr>

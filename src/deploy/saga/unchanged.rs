@@ -9,9 +9,10 @@ use crate::deploy::place::Placement as _;
 use crate::deploy::{instance, look_instance};
 use crate::domain::InstanceStatus;
 use crate::engine::ContainerRuntime;
+use crate::fmt::one_line;
 use crate::health::Probe;
 use crate::proxy::{self, Ensured, Marker, Proxy, Upstream};
-use crate::report::{Level, Step, one_line};
+use crate::report::{Level, Step};
 use crate::store::{InstanceRecord, Store};
 
 impl<R, P, S, Pr> Saga<'_, '_, R, P, S, Pr>

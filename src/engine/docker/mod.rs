@@ -21,7 +21,7 @@ use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 
 use super::{RegistryAuth, RuntimeError};
-use crate::report::one_line;
+use crate::fmt::one_line;
 
 /// The Docker Engine.
 #[derive(Debug, Clone)]
