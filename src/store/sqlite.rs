@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_spec_hash.sql"),
     include_str!("migrations/004_server.sql"),
     include_str!("migrations/005_swarm_slots.sql"),
+    include_str!("migrations/006_webhook_deliveries.sql"),
 ];
 
 /// The `SQLite` state file.
@@ -569,7 +570,7 @@ mod tests {
             }
             let conn = Connection::open(&path).unwrap();
             let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-            assert_eq!(version, 5, "every migration applied, and recorded once");
+            assert_eq!(version, 6, "every migration applied, and recorded once");
             assert_eq!(usize::try_from(version).unwrap(), MIGRATIONS.len());
         }
     }
