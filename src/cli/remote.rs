@@ -148,6 +148,9 @@ impl Remote {
             })?),
             _ => None,
         };
+        if !ctx.quiet && url.starts_with("http://") && !loopback(url) {
+            eprintln!("tiny-forge: warning: {url} is plain HTTP; the token travels in clear (use https://)");
+        }
         let trust = tiny_forge::http::Trust::load(None).map_err(Failure::usage)?;
         let client =
             tiny_forge::http::outbound(&trust, &tiny_forge::http::ProxyEnv::from_env()).map_err(Failure::usage)?;
@@ -369,6 +372,19 @@ impl Remote {
             patience.pause(&self.base, &why, self.quiet).await;
         }
     }
+}
+
+/// Does `url` (`http://HOST[:PORT]/…`) name this machine?
+fn loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host.starts_with('[') {
+        host.trim_start_matches('[').split(']').next().unwrap_or_default()
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A random key for one submission and its retries.

@@ -79,6 +79,12 @@ pub(crate) async fn run(ctx: &Ctx, listen: Option<String>) -> Result<u8, Failure
     let executor = Rc::new(Executor::new(backend, Arc::clone(&live), shared));
     let permits = Arc::new(Semaphore::new(settings.max_connections));
     let limits = Limits { idle_timeout: settings.idle_timeout };
+    if tls.is_none() && !local_addr.ip().is_loopback() {
+        // Bearer tokens and webhook secrets would cross the network in clear.
+        eprintln!(
+            "tiny-forge serve: warning: plain HTTP on {local_addr}, not a loopback address; tokens travel in clear: put it behind a TLS proxy or set [server] tls_cert_file and tls_key_file"
+        );
+    }
     if !ctx.quiet {
         eprintln!("tiny-forge serve: config {} revision {}", live.path().display(), live.current().revision);
         eprintln!("tiny-forge serve: listening on {scheme}://{local_addr}");
