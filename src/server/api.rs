@@ -341,8 +341,7 @@ fn submit(
     Ok(accepted(&view))
 }
 
-/// 202 with the job, where to poll it, and the server's `grace` (how long a client should keep
-/// trying to learn a deploy's outcome across a restart, beyond the restart itself).
+/// 202 with the job and where to poll it ([`with_grace`] adds the server's `grace`).
 fn accepted(view: &super::wire::JobView) -> Response {
     (StatusCode::ACCEPTED, [(header::LOCATION, format!("/v1/jobs/{}", view.id))], Json(view.clone())).into_response()
 }
@@ -374,7 +373,8 @@ async fn remove(
     with_grace(&api, submit(&api, &caller, WorkKind::Remove, &body, idempotency_key(&headers)))
 }
 
-/// Adds [`super::wire::GRACE_HEADER`] to an accepted submission.
+/// Adds [`super::wire::GRACE_HEADER`] to an accepted submission: how long a client should keep
+/// trying to learn the outcome across a restart, beyond the restart itself.
 fn with_grace(api: &Api, r: Result<Response, ApiError>) -> Result<Response, ApiError> {
     r.map(|mut resp| {
         if let Ok(v) = axum::http::HeaderValue::from_str(&api.settings.grace.as_secs().to_string()) {
@@ -462,7 +462,9 @@ async fn one_deploy(State(api): State<Api>, caller: Caller, Path(id): Path<i64>)
     if !readable(&caller, &d.project, &d.stage) {
         return Err(not_found());
     }
-    let logs = store.logs(DeployId(id), 0).unwrap_or_default();
+    let logs = store
+        .logs(DeployId(id), 0)
+        .map_err(|e| ApiError::usage(&api, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let mut v = serde_json::to_value(&d).unwrap_or(Value::Null);
     v["exit_code"] = json!((api.shared.codes.record)(&d));
     v["logs"] = serde_json::to_value(logs).unwrap_or(Value::Null);

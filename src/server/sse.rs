@@ -125,7 +125,13 @@ pub(super) async fn events(
 ) -> Result<impl IntoResponse, ApiError> {
     let not_found =
         || ApiError::new(axum::http::StatusCode::NOT_FOUND, format!("deploy {id} not found"), api.shared.codes.usage);
-    let record = api.store().deploy(DeployId(id)).ok().flatten().ok_or_else(not_found)?;
+    let record = api
+        .store()
+        .deploy(DeployId(id))
+        .map_err(|e| {
+            ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), api.shared.codes.usage)
+        })?
+        .ok_or_else(not_found)?;
     let own = api.shared.jobs.owner_of_deploy(id) == Some(caller.id);
     if !own && !caller.allows(Action::Read, &record.project, &record.stage) {
         return Err(not_found());
