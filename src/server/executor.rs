@@ -498,3 +498,87 @@ async fn sleep_until(due: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::ProbeResult;
+    use crate::notify::NoNotifier;
+    use crate::store::SqliteStore;
+    use crate::testing::{FakeProxy, FakeRuntime};
+
+    impl DigestSource for FakeRuntime {
+        async fn digest(&self, _: &str, _: Option<&RegistryAuth>) -> Result<String, String> {
+            Ok("sha256:0000000000000000000000000000000000000000000000000000000000000000".into())
+        }
+    }
+
+    struct NoProbe;
+
+    impl Probe for NoProbe {
+        async fn probe(&self, _: &str, _: Duration) -> ProbeResult {
+            ProbeResult { passed: true, detail: "200 OK".into() }
+        }
+    }
+
+    fn untouched(
+        d: Deployer<'_, FakeRuntime, FakeProxy, SqliteStore, NoProbe>,
+    ) -> Deployer<'_, FakeRuntime, FakeProxy, SqliteStore, NoProbe> {
+        d
+    }
+
+    fn codes() -> Codes {
+        Codes { outcome: |_| 0, error: |_| 4, record: |_| Some(0), ok: 0, usage: 2, incomplete: 3 }
+    }
+
+    /// Review F16: a job handled in the same scheduler tick as the shutdown signal, spawned but
+    /// not yet polled, counts as running: the drain waits for it instead of returning at once
+    /// and letting the `LocalSet` drop it halfway.
+    #[tokio::test]
+    async fn a_job_spawned_in_the_tick_of_the_signal_is_waited_for_by_the_drain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny-forge.toml");
+        std::fs::write(
+            &path,
+            "[projects.shop]\nimage = \"r.example.com/shop\"\nport = 80\n[projects.shop.stages.dev]\n",
+        )
+        .unwrap();
+        let live = Arc::new(LiveConfig::load(&path, super::super::live::quiet()).unwrap());
+        let shared = Arc::new(Shared::new(codes()));
+        let backend = Backend {
+            runtime: FakeRuntime::default(),
+            proxy: FakeProxy::default(),
+            store: SqliteStore::in_memory().unwrap(),
+            probe: NoProbe,
+            notifier: Box::new(NoNotifier),
+            lock_dir: dir.path().join("locks"),
+            tune: untouched,
+        };
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let ex = Rc::new(Executor::new(backend, live, Arc::clone(&shared)));
+                let job = shared.jobs.create("remove", "shop/dev:v1".into(), None).id;
+                let work = Work {
+                    job,
+                    kind: WorkKind::Remove,
+                    project: ProjectName::new("shop").unwrap(),
+                    stage: StageName::new("dev").unwrap(),
+                    tag: Some(Tag::new("v1").unwrap()),
+                    to: None,
+                    wait: LockWait::NoWait,
+                    force: false,
+                    actor: "token:ci".into(),
+                };
+                ex.handle(Command::Run(work));
+                // Not polled yet, and already running as far as the drain can tell.
+                let idle = ex.all_idle();
+                let mut idle = std::pin::pin!(idle);
+                assert!(futures_util::poll!(idle.as_mut()).is_pending(), "the drain sees the job");
+                idle.await;
+                let state = shared.jobs.get(job).map(|j| j.state);
+                assert_eq!(state, Some(super::super::wire::JobState::Done), "it ran to its end");
+            })
+            .await;
+    }
+}
