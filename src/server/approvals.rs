@@ -1,8 +1,10 @@
 //! `GET /v1/approvals` and `POST /v1/approvals/{id}`: pushes held by an `approval = true` rule.
 //!
 //! - An approval names the held push's id and, in its body, the digest the approver looked at
-//!   (`{"digest": "sha256:…"}`, or `"unresolved"` for a payload that gave none). A push that
-//!   replaced the held one has another id, and a digest that differs is refused (409): what
+//!   (`{"digest": "sha256:…"}`). A push whose payload gave no digest is resolved in the
+//!   registry before it is held (`"unresolved"` only when the registry could not say). A push
+//!   that replaced the held one has another id, and a digest that differs is refused (409);
+//!   a tag that moved on by the time the approved push runs deploys nothing (stale): what
 //!   runs is what was approved.
 //! - Approving needs `deploy` on the held push's slot; a push outside the token's scope is
 //!   answered 404, like every other endpoint, so a token learns nothing about other stages.

@@ -363,15 +363,21 @@ where
                 tokio::task::spawn_local(async move { me.run_work(w, cancel).await });
             }
             Command::Push { receiver, candidates } => {
-                let now = Instant::now();
-                let mut q = self.queue.borrow_mut();
                 for c in candidates {
-                    match q.offer(c, now) {
-                        Offer::Queued | Offer::Coalesced => {}
-                        Offer::Duplicate => self.shared.metrics.webhook(&receiver, "duplicate"),
+                    if c.approval && c.digest.is_none() {
+                        // Held for approval without a digest (Docker Hub, Quay, Gitea): resolve
+                        // it first, so that the approver approves a digest and that digest
+                        // only (a tag that moved by the time it deploys is stale).
+                        let me = Rc::clone(self);
+                        let receiver = receiver.clone();
+                        tokio::task::spawn_local(async move {
+                            let c = me.with_digest(c).await;
+                            me.offer(&receiver, c);
+                        });
+                    } else {
+                        self.offer(&receiver, c);
                     }
                 }
-                self.shared.metrics.set_queue_depth(q.depth());
             }
             Command::Approvals(reply) => {
                 let _ = reply.send(self.queue.borrow().held());
@@ -387,6 +393,31 @@ where
                 });
             }
         }
+    }
+
+    fn offer(&self, receiver: &str, c: Candidate) {
+        let mut q = self.queue.borrow_mut();
+        match q.offer(c, Instant::now()) {
+            Offer::Queued | Offer::Coalesced => {}
+            Offer::Duplicate => self.shared.metrics.webhook(receiver, "duplicate"),
+        }
+        self.shared.metrics.set_queue_depth(q.depth());
+        drop(q);
+        self.wake.notify_one();
+    }
+
+    /// `c` with the digest its tag resolves to now (unchanged when that cannot be learned: it
+    /// is then approved as `unresolved`, and deploys what the tag points at when it runs).
+    async fn with_digest(&self, mut c: Candidate) -> Candidate {
+        let Ok(stage) = self.resolve(&c.slot.project, &c.slot.stage) else { return c };
+        let image = format!("{}:{}", c.image, c.tag);
+        let auth = self.backend.runtime.registry_auth(&stage.image, stage.registry_auth.as_ref()).await;
+        let auth = auth.ok().flatten();
+        match self.backend.runtime.digest(&image, auth.as_ref().map(|(_, a)| a)).await {
+            Ok(d) if !d.is_empty() => c.digest = Some(d),
+            Ok(_) | Err(_) => self.shared.log(&format!("push {}: cannot resolve {image} before holding it", c.slot)),
+        }
+        c
     }
 
     fn dispatch_ready(self: &Rc<Self>) {
