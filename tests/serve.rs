@@ -482,11 +482,17 @@ fn succeeded(sb: &Sandbox, trigger: &str) -> Vec<tiny_forge::store::DeployRecord
     sb.deploys().into_iter().filter(|d| d.trigger.as_str() == trigger && d.status.as_str() == "succeeded").collect()
 }
 
+/// The digest `tag` of the demo repository points at in the registry now (asked of the
+/// registry itself: the local image cache is shared with other tests' image hygiene).
 fn digest_of(tag: &str) -> String {
-    let image = format!("{}:{tag}", images().repo);
-    run(Command::new("docker").args(["pull", "-q", &image]));
-    let d = crate::support::docker(&["inspect", "-f", "{{index .RepoDigests 0}}", &image]);
-    d.trim().split('@').nth(1).unwrap().to_owned()
+    let url = format!("http://{}/v2/tf-test/demo/manifests/{tag}", images().registry.host());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
+        let r = crate::support::client().head(url).header("accept", accept).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "no tag {tag} in the registry");
+        r.headers()["docker-content-digest"].to_str().unwrap().to_owned()
+    })
 }
 
 /// A distribution notification of a push of `tag` with `digest`, as the registry sends it.
