@@ -394,3 +394,31 @@ fn a_huge_wait_deploys_like_waiting_for_ever() {
     let rows: Vec<Value> = serde_json::from_str(&text).unwrap();
     assert_eq!(rows.len(), 2);
 }
+
+/// Review F9: at most `max_connections` connections are served; a connection that sends no
+/// request head within `idle_timeout` is closed by the server, which frees its place.
+#[test]
+fn an_idle_connection_is_closed_and_one_beyond_the_cap_waits_for_its_place() {
+    use std::io::Read as _;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let sb = Sandbox::new("srvcap");
+    sb.config_with("[server]\nmax_connections = 1\nidle_timeout = \"2s\"\n", "", "");
+    let server = Server::start(&sb, &[]);
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    // The one place: a connection that never sends anything.
+    let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // accepted before the next one connects
+    let answered = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&answered);
+    let url = format!("{}/healthz", server.url);
+    let second = std::thread::spawn(move || {
+        let (status, _) = crate::support::http_get(&url);
+        flag.store(true, Ordering::SeqCst);
+        status
+    });
+    // The server closes the idle connection (EOF), and only then serves the second one.
+    let mut buf = [0u8; 16];
+    assert_eq!(idle.read(&mut buf).unwrap(), 0, "closed by the server without a byte");
+    assert!(!answered.load(Ordering::SeqCst), "the second connection waited for the place");
+    assert_eq!(second.join().unwrap(), 200);
+}
