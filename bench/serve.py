@@ -6,7 +6,26 @@ import sqlite3
 import sys
 import threading
 import time
+import urllib.request
 import uuid
+
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+])
+
+
+def tag_in_registry(registry, repo, src, dst):
+    """Points tag `dst` at the manifest of `src` (same bytes, same digest), as a push of that
+    build would: serve resolves every notified tag in the registry before it deploys."""
+    url = f"http://{registry}/v2/{repo}/manifests"
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/{src}", headers={"Accept": MANIFEST_TYPES})) as r:
+        body, ctype = r.read(), r.headers["Content-Type"]
+    put = urllib.request.Request(f"{url}/{dst}", data=body, method="PUT", headers={"Content-Type": ctype})
+    with urllib.request.urlopen(put) as r:
+        r.read()
 
 
 def envelope(host, repo, tag, digest, event_id=None):
@@ -36,6 +55,7 @@ def pct(xs, q):
 
 
 def webhooks(addr, secret, registry, repo, digest, rounds, conc):
+    tag_in_registry(registry, repo, "base", "hook")
     lat, statuses = [], {}
     auth = {"Authorization": f"Bearer {secret}", "Content-Type": "application/vnd.docker.distribution.events.v2+json"}
     for _ in range(rounds):
@@ -91,17 +111,19 @@ def push_to_step(addr, secret, registry, repo, digest, db, debounce_ms, runs):
     extra = []
     for i in range(runs):
         tag = f"p{i}-{uuid.uuid4().hex[:6]}"
+        tag_in_registry(registry, repo, "base", tag)
         t0 = time.time() * 1000
         post(addr, "/hooks/reg", envelope(registry, repo, tag, digest), auth)
         rows = wait_done(db, tag)
         extra.append(first_entry_ms(db, rows[0][0]) - t0 - debounce_ms)
-    print(f"push to first deploy step, beyond the {debounce_ms} ms debounce ({runs} runs): "
+    print(f"push to first deploy step (tag resolved in the registry first), beyond the {debounce_ms} ms debounce ({runs} runs): "
           f"median {sorted(extra)[len(extra) // 2]:.0f} ms, max {max(extra):.0f} ms (target <= 100 ms)")
 
 
 def six(addr, secret, registry, repo, digest, db):
     auth = {"Authorization": f"Bearer {secret}"}
     tag = f"six-{uuid.uuid4().hex[:6]}"
+    tag_in_registry(registry, repo, "base", tag)
     for _ in range(6):
         post(addr, "/hooks/reg", envelope(registry, repo, tag, digest), auth)
         time.sleep(0.05)

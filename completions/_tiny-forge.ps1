@@ -232,7 +232,7 @@ Register-ArgumentCompleter -Native -CommandName 'tiny-forge' -ScriptBlock {
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'A unique name, recorded as the actor of every deploy the token starts')
             [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Only these projects (repeatable) [default: any]')
             [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Only these stages (repeatable) [default: any]')
-            [CompletionResult]::new('--can', '--can', [CompletionResultType]::ParameterName, 'What it may do')
+            [CompletionResult]::new('--can', '--can', [CompletionResultType]::ParameterName, 'What it may do (deploy, rollback and remove need read too)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'How progress and results are shown')

@@ -214,7 +214,7 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
             cand --name 'A unique name, recorded as the actor of every deploy the token starts'
             cand --project 'Only these projects (repeatable) [default: any]'
             cand --stage 'Only these stages (repeatable) [default: any]'
-            cand --can 'What it may do'
+            cand --can 'What it may do (deploy, rollback and remove need read too)'
             cand --config 'Config file [default: $TINY_FORGE_CONFIG, ./tiny-forge.toml, $XDG_CONFIG_HOME/tiny-forge/config.toml]'
             cand --state 'State file [default: settings.state, else $XDG_STATE_HOME/tiny-forge/state.db]'
             cand --output 'How progress and results are shown'

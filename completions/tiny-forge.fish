@@ -188,7 +188,7 @@ complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand token; and not __f
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand token; and __fish_seen_subcommand_from create" -l name -d 'A unique name, recorded as the actor of every deploy the token starts' -r
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand token; and __fish_seen_subcommand_from create" -l project -d 'Only these projects (repeatable) [default: any]' -r
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand token; and __fish_seen_subcommand_from create" -l stage -d 'Only these stages (repeatable) [default: any]' -r
-complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand token; and __fish_seen_subcommand_from create" -l can -d 'What it may do' -r -f -a "deploy\t''
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand token; and __fish_seen_subcommand_from create" -l can -d 'What it may do (deploy, rollback and remove need read too)' -r -f -a "deploy\t''
 rollback\t''
 remove\t''
 read\t''"

@@ -50,6 +50,10 @@ pub const NO_PROXY_LOWER: &str = "no_proxy";
 pub const TINY_FORGE_REMOTE: &str = "TINY_FORGE_REMOTE";
 /// The API token sent to `--remote` (`tiny-forge token create` on the server's host).
 pub const TINY_FORGE_TOKEN: &str = "TINY_FORGE_TOKEN";
+/// How long the remote CLI keeps trying to learn a deploy's outcome from a server it lost
+/// (refused connections, 5xx, 429, a silent event stream), as a duration (`5m`). Default: the
+/// server's `[server] grace` plus two minutes for a restart. Then it exits 5, outcome unknown.
+pub const TINY_FORGE_REMOTE_PATIENCE: &str = "TINY_FORGE_REMOTE_PATIENCE";
 /// When set (to anything), output has no colour.
 pub const NO_COLOR: &str = "NO_COLOR";
 

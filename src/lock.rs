@@ -19,6 +19,19 @@ pub enum LockWait {
     Forever,
 }
 
+impl LockWait {
+    /// When a wait that starts at `now` ends: `None` for ever. A duration too long to add to
+    /// `now` (`--wait 400000000000y`) is for ever too, rather than a panic.
+    #[must_use]
+    pub fn deadline(self, now: Instant) -> Option<Instant> {
+        match self {
+            Self::NoWait => Some(now),
+            Self::AtMost(d) => now.checked_add(d),
+            Self::Forever => None,
+        }
+    }
+}
+
 /// Why the lock was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -56,11 +69,7 @@ impl StageLock {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let file = OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(io)?;
-        let deadline = match wait {
-            LockWait::NoWait => Some(Instant::now()),
-            LockWait::AtMost(d) => Some(Instant::now() + d),
-            LockWait::Forever => None,
-        };
+        let deadline = wait.deadline(Instant::now());
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(Self { file }),
@@ -111,5 +120,18 @@ mod tests {
         drop(held);
         assert!(StageLock::is_free(&path));
         StageLock::acquire(&path, "shop/dev", LockWait::NoWait).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_wait_too_long_to_add_to_now_is_a_wait_for_ever_not_a_panic() {
+        let now = Instant::now();
+        let huge = humantime::parse_duration("400000000000y").unwrap();
+        assert_eq!(LockWait::AtMost(huge).deadline(now), None);
+        assert_eq!(LockWait::AtMost(Duration::MAX).deadline(now), None);
+        assert_eq!(LockWait::AtMost(Duration::from_secs(1)).deadline(now), Some(now + Duration::from_secs(1)));
+        // And taking a free lock with such a wait works.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shop.dev.lock");
+        StageLock::acquire(&path, "shop/dev", LockWait::AtMost(huge)).await.unwrap();
     }
 }

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::support::{Run, Sandbox, docker_ok, images, run};
 
+mod hardening;
+
 /// A running `tiny-forge serve`; killed on drop.
 pub(crate) struct Server {
     child: Child,
@@ -19,7 +21,12 @@ pub(crate) struct Server {
 impl Server {
     /// Starts `serve` on a free loopback port for `sb`, with `envs`.
     pub(crate) fn start(sb: &Sandbox, envs: &[(&str, &str)]) -> Self {
-        let mut c = sb.tf(&["serve", "--listen", "127.0.0.1:0"]);
+        Self::start_on(sb, "127.0.0.1:0", envs)
+    }
+
+    /// Starts `serve` on `listen` for `sb`, with `envs`.
+    pub(crate) fn start_on(sb: &Sandbox, listen: &str, envs: &[(&str, &str)]) -> Self {
+        let mut c = sb.tf(&["serve", "--listen", listen]);
         c.envs(envs.iter().copied()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = c.spawn().expect("spawn tiny-forge serve");
         let stderr = child.stderr.take().unwrap();
@@ -35,9 +42,19 @@ impl Server {
         Self { child, url }
     }
 
+    /// Sends `signal` (`TERM`, `KILL`, `HUP`) without waiting.
+    pub(crate) fn signal(&self, signal: &str) {
+        run(Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]));
+    }
+
     /// Sends SIGTERM and waits for the exit code.
     pub(crate) fn terminate(&mut self) -> i32 {
-        run(Command::new("kill").args(["-TERM", &self.child.id().to_string()]));
+        self.signal("TERM");
+        self.wait()
+    }
+
+    /// Waits (at most a minute) for the exit code.
+    pub(crate) fn wait(&mut self) -> i32 {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -195,6 +212,11 @@ fn sse(url: &str, token: &str, last: Option<u64>) -> String {
         }
         let resp = req.send().await.unwrap();
         assert_eq!(resp.status(), 200);
+        // nginx (NPM) in front must not buffer the stream.
+        assert_eq!(
+            resp.headers().get("x-accel-buffering").map(reqwest::header::HeaderValue::as_bytes),
+            Some(&b"no"[..])
+        );
         resp.text().await.unwrap()
     })
 }
@@ -242,7 +264,7 @@ fn sigterm_rolls_back_what_the_grace_period_did_not_finish() {
     sb.wait_for_log(&mut client, "pausing");
     assert_eq!(server.terminate(), 0);
     let out = Run::from(client.wait_with_output().unwrap());
-    assert_ne!(out.code, 0, "the remote CLI does not report a success:\n{}{}", out.stdout, out.stderr);
+    out.code(130);
     let d = &sb.deploys()[0];
     assert_eq!(d.status.as_str(), "interrupted", "{d:?}");
     sb.assert_nothing_left();
@@ -405,9 +427,10 @@ fn the_remote_cli_resumes_a_dropped_event_stream_and_shows_each_event_once() {
     assert_eq!(shown, stored, "{}", out.stdout);
 }
 
-/// A config for a sandbox whose `dev` stage deploys pushes of `main` into its default slot,
+/// A config for a sandbox whose `dev` stage deploys pushes of `tag` into its default slot,
 /// with a distribution receiver (secret in a file) and `[server]` listening on `listen`.
-fn push_config(sb: &Sandbox, listen: &str, rule_extra: &str) {
+/// `tag` should be the test's own: the demo repository is shared by every test.
+fn push_config(sb: &Sandbox, listen: &str, tag: &str, rule_extra: &str) {
     let secret_file = sb.dir.path().join("hook-secret");
     std::fs::write(&secret_file, "hook-secret-42").unwrap();
     let text = format!(
@@ -436,10 +459,10 @@ image = "{repo}"
 port = 8080
 
 [projects.{p}.stages.dev]
-default_tag = "main"
+default_tag = "{tag}"
 
 [[projects.{p}.stages.dev.on_push]]
-tags = "main"
+tags = "{tag}"
 slot = "default"
 {rule_extra}
 "#,
@@ -459,62 +482,75 @@ fn succeeded(sb: &Sandbox, trigger: &str) -> Vec<tiny_forge::store::DeployRecord
     sb.deploys().into_iter().filter(|d| d.trigger.as_str() == trigger && d.status.as_str() == "succeeded").collect()
 }
 
+/// The digest `tag` of the demo repository points at in the registry now (asked of the
+/// registry itself: the local image cache is shared with other tests' image hygiene).
 fn digest_of(tag: &str) -> String {
-    let image = format!("{}:{tag}", images().repo);
-    run(Command::new("docker").args(["pull", "-q", &image]));
-    let d = crate::support::docker(&["inspect", "-f", "{{index .RepoDigests 0}}", &image]);
-    d.trim().split('@').nth(1).unwrap().to_owned()
+    let url = format!("http://{}/v2/tf-test/demo/manifests/{tag}", images().registry.host());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
+        let r = crate::support::client().head(url).header("accept", accept).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "no tag {tag} in the registry");
+        r.headers()["docker-content-digest"].to_str().unwrap().to_owned()
+    })
+}
+
+/// A distribution notification of a push of `tag` with `digest`, as the registry sends it.
+fn notification(event_id: &str, tag: &str, digest: &str) -> String {
+    let registry = images().registry.host();
+    serde_json::json!({"events": [{
+        "id": event_id, "action": "push",
+        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+            "repository": "tf-test/demo", "url": format!("http://{registry}/v2/tf-test/demo/manifests/{digest}"), "tag": tag},
+        "request": {"host": registry, "method": "PUT"}}]})
+    .to_string()
+}
+
+/// POSTs `body` to `url` with `Authorization: auth`; the status.
+fn post_hook(url: &str, auth: &str, body: &str) -> u16 {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let r = crate::support::client()
+            .post(url)
+            .header("authorization", auth)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        r.status().as_u16()
+    })
 }
 
 #[test]
 fn a_replayed_or_wrongly_authenticated_delivery_deploys_nothing() {
     let sb = Sandbox::new("srvreplay");
-    push_config(&sb, "127.0.0.1:0", "");
+    let tag = format!("rp-{}", sb.project);
+    push_config(&sb, "127.0.0.1:0", &tag, "");
+    crate::support::retag("v3", &tag);
     let mut server = Server::start(&sb, &[]);
-    let registry = images().registry.host();
     let digest = digest_of("v3");
-    let body = serde_json::json!({"events": [{
-        "id": "same-event-id", "action": "push",
-        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
-            "repository": "tf-test/demo", "url": format!("http://{registry}/v2/tf-test/demo/manifests/{digest}"), "tag": "main"},
-        "request": {"host": registry, "method": "PUT"}}]})
-    .to_string();
-    let send = |auth: &str| {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let r = crate::support::client()
-                .post(format!("{}/hooks/registry", server.url))
-                .header("authorization", auth)
-                .body(body.clone())
-                .send()
-                .await
-                .unwrap();
-            r.status().as_u16()
-        })
-    };
+    let body = notification("same-event-id", &tag, &digest);
+    let hook = format!("{}/hooks/registry", server.url);
+    let send = |auth: &str| post_hook(&hook, auth, &body);
     assert_eq!(send("Bearer hook-secret-4"), 401);
     assert_eq!(send(""), 401);
     assert_eq!(send("Bearer hook-secret-42"), 202);
     wait_for(|| (succeeded(&sb, "webhook").len() == 1).then_some(()));
-    assert_eq!(send("Bearer hook-secret-42"), 202, "a replay is answered 2xx");
+    assert_eq!(send("Bearer hook-secret-42"), 200, "a replay is answered 2xx");
     std::thread::sleep(Duration::from_secs(2));
     let deploys = sb.deploys();
     assert_eq!(deploys.len(), 1, "the replay deployed nothing: {deploys:?}");
     assert_eq!(deploys[0].digest.as_deref(), Some(digest.as_str()));
     assert_eq!(deploys[0].actor.as_deref(), Some("webhook:registry:same-event-id"));
     assert_eq!(server.terminate(), 0);
+    docker_ok(&["rmi", &format!("{}:{tag}", images().repo)]);
 }
 
 #[test]
 fn the_poller_deploys_a_tag_that_moved() {
     let sb = Sandbox::new("srvpoll");
     let tag = format!("poll-{}", sb.project);
-    push_config(&sb, "127.0.0.1:0", "");
-    let text = std::fs::read_to_string(&sb.config).unwrap().replace(
-        "tags = \"main\"\nslot = \"default\"",
-        &format!("tags = \"{tag}\"\nslot = \"default\"\npoll = \"1s\""),
-    );
-    sb.write_config(&text);
+    push_config(&sb, "127.0.0.1:0", &tag, "poll = \"1s\"");
     crate::support::retag("v4", &tag);
     let mut server = Server::start(&sb, &[]);
     wait_for(|| (succeeded(&sb, "poll").len() == 1).then_some(()));
@@ -566,7 +602,7 @@ fn call(method: &str, url: &str, bearer: &str, body: Option<String>) -> (u16, St
         let c = crate::support::client();
         let req = if method == "POST" { c.post(url) } else { c.get(url) };
         let req = req.bearer_auth(bearer);
-        let req = if let Some(b) = body { req.body(b) } else { req };
+        let req = if let Some(b) = body { req.header("content-type", "application/json").body(b) } else { req };
         let r = req.send().await.unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
     })
@@ -575,18 +611,14 @@ fn call(method: &str, url: &str, bearer: &str, body: Option<String>) -> (u16, St
 #[test]
 fn a_push_whose_rule_needs_approval_waits_for_it() {
     let sb = Sandbox::new("srvappr");
-    push_config(&sb, "127.0.0.1:0", "approval = true");
+    let tag = format!("ap-{}", sb.project);
+    push_config(&sb, "127.0.0.1:0", &tag, "approval = true");
+    crate::support::retag("v6", &tag);
     let tok = token(&sb, &["--name", "releaser", "--project", &sb.project, "--can", "deploy,read"]);
     let server = Server::start(&sb, &[]);
-    let registry = images().registry.host();
     let digest = digest_of("v6");
-    let body = serde_json::json!({"events": [{
-        "id": "appr-1", "action": "push",
-        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
-            "repository": "tf-test/demo", "url": "", "tag": "main"},
-        "request": {"host": registry}}]})
-    .to_string();
-    let (status, _) = call("POST", &format!("{}/hooks/registry", server.url), "hook-secret-42", Some(body));
+    let body = notification("appr-1", &tag, &digest);
+    let status = post_hook(&format!("{}/hooks/registry", server.url), "hook-secret-42", &body);
     assert_eq!(status, 202);
     let held = wait_for(|| {
         let (_, text) = call("GET", &format!("{}/v1/approvals", server.url), &tok, None);
@@ -597,9 +629,20 @@ fn a_push_whose_rule_needs_approval_waits_for_it() {
     assert!(!sb.state.exists() || sb.deploys().is_empty(), "nothing runs before the approval");
     assert_eq!(held[0]["digest"], digest.as_str());
     let id = held[0]["id"].as_u64().unwrap();
+    // Without the digest, or with another one: refused, nothing released.
     let (status, text) = call("POST", &format!("{}/v1/approvals/{id}", server.url), &tok, None);
+    assert_eq!(status, 400, "{text}");
+    let other = serde_json::json!({ "digest": digest_of("v5") }).to_string();
+    let (status, text) = call("POST", &format!("{}/v1/approvals/{id}", server.url), &tok, Some(other));
+    assert_eq!(status, 409, "{text}");
+    let approval = serde_json::json!({ "digest": digest }).to_string();
+    let (status, text) = call("POST", &format!("{}/v1/approvals/{id}", server.url), &tok, Some(approval));
     assert_eq!(status, 202, "{text}");
     wait_for(|| (succeeded(&sb, "webhook").len() == 1).then_some(()));
     let (_, text) = call("GET", &format!("{}/v1/approvals", server.url), &tok, None);
     assert_eq!(text, "[]");
+    // History says who let it through.
+    let actor = sb.deploys()[0].actor.clone().unwrap_or_default();
+    assert_eq!(actor, "webhook:registry:appr-1 approved by token:releaser");
+    docker_ok(&["rmi", &format!("{}:{tag}", images().repo)]);
 }

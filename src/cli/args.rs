@@ -12,7 +12,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Exit codes: 0 deployed (or command succeeded); 1 deploy failed and was rolled back
 /// completely; 2 usage or config error, nothing touched; 3 rollback incomplete (the leftovers
 /// are listed; "tiny-forge prune" finishes the job); 4 lock busy (with --no-wait or --wait);
-/// 130 interrupted, rolled back.
+/// 5 --remote only: the server took the work but its outcome could not be learned (see
+/// "tiny-forge --remote … history"); 130 interrupted, rolled back.
 #[derive(Debug, Parser)]
 #[command(name = "tiny-forge", version = env!("TF_VERSION"), about, long_about, max_term_width = 100)]
 pub(crate) struct Cli {
@@ -177,7 +178,7 @@ pub(crate) enum TokenCommand {
         /// Only these stages (repeatable) [default: any]
         #[arg(long = "stage", value_name = "STAGE")]
         stages: Vec<String>,
-        /// What it may do
+        /// What it may do (deploy, rollback and remove need read too)
         #[arg(long, value_delimiter = ',', default_value = "deploy,rollback,remove,read", value_parser = ["deploy", "rollback", "remove", "read"])]
         can: Vec<String>,
     },

@@ -107,11 +107,15 @@ impl Deploys for Local<'_> {
         let (config, stage, tag) = resolve(ctx, &order.project, &order.stage, Some(tag))?;
         // A remove notifies no one: no webhook secret is needed.
         let adapters = Adapters::build_without_notifier(ctx, &config).await?;
-        let report = adapters
-            .deployer(reporter)
-            .remove(&stage, &tag, lock_wait(&order.wait))
-            .await
-            .map_err(|e| Failure { code: exit::for_deploy_error(&e), error: e.into() })?;
+        // A signal gives up the lock wait (exit 130, nothing touched); a second one stops the
+        // removal where it is (leftovers, exit 3), as for a deploy.
+        let (handle, cancel) = CancelHandle::new();
+        let deployer = adapters.deployer(reporter).with_cancel(cancel);
+        let removed = tokio::select! {
+            r = deployer.remove(&stage, &tag, lock_wait(&order.wait)) => r,
+            () = signals(handle) => Err(tiny_forge::DeployError::Interrupted),
+        };
+        let report = removed.map_err(|e| Failure { code: exit::for_deploy_error(&e), error: e.into() })?;
         let code = if report.leftovers.is_empty() { exit::OK } else { exit::INCOMPLETE };
         Ok(wire::remove_result(&format!("{}/{}:{tag}", stage.project, stage.stage), &report, code))
     }

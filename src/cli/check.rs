@@ -18,7 +18,7 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<u8, Failure> {
     };
     let config = match ctx.load_config() {
         Ok(c) => {
-            line(true, "config", format!("{} ({} stages)", c.path().display(), c.stages().len()))?;
+            line(true, "config", config_line(&c))?;
             Some(c)
         }
         Err(f) => {
@@ -151,4 +151,12 @@ async fn registries(docker: &DockerRuntime, stages: &[ResolvedStage]) -> Vec<(bo
         }
     }
     out
+}
+
+/// The config's path, stage count and revision (what `serve`'s /healthz names when it runs
+/// this file).
+fn config_line(c: &Config) -> String {
+    let revision =
+        std::fs::read(c.path()).map_or_else(|_| "unknown".to_owned(), |b| tiny_forge::server::live::revision(&b));
+    format!("{} ({} stages, revision {revision})", c.path().display(), c.stages().len())
 }

@@ -16,6 +16,9 @@ pub(crate) const USAGE: u8 = 2;
 pub(crate) const INCOMPLETE: u8 = 3;
 /// The stage's lock is held by another run.
 pub(crate) const BUSY: u8 = 4;
+/// `--remote`: the server took the work, then could not be asked how it ended within the
+/// retry budget (a restart that took too long, a server gone). `history` tells, later.
+pub(crate) const OUTCOME_UNKNOWN: u8 = 5;
 /// Interrupted by a signal, rolled back.
 pub(crate) const INTERRUPTED: u8 = 130;
 

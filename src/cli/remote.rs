@@ -2,9 +2,23 @@
 //! `tiny_forge::server::wire`). Events arrive typed and go to the same renderer as a local
 //! run's; the result object and its exit code are the server's, which are a local run's.
 //!
-//! A dropped event stream is resumed with `Last-Event-ID` (up to [`RECONNECTS`] times in a row,
-//! [`BACKOFF`] apart), so a proxy or network hiccup costs nothing but the wait. Interrupting
-//! the CLI stops following; the deploy goes on on the server (`history` shows how it ended).
+//! # Losing the server
+//! A restart of the server, a proxy in front of it answering 502 meanwhile, a network hiccup:
+//! none of these may turn a deploy's outcome into a guess. So:
+//! - Refused connections, timeouts, 5xx and 429 are retried, with a growing pause (up to
+//!   [`MAX_BACKOFF`]), for a time budget (the [`Patience`]): the server's `grace` (it says so
+//!   when it accepts the work) plus [`RESTART`], or `$TINY_FORGE_REMOTE_PATIENCE`. The budget
+//!   starts again whenever the server answers.
+//! - A submission carries a random `Idempotency-Key`, so a retry of one whose answer was lost
+//!   gets the same job rather than a second deploy.
+//! - The event stream is resumed with `Last-Event-ID`, also on the restarted server (the log
+//!   is in its state file), and reconnected when nothing, not even the server's keep-alive,
+//!   arrives for [`READ_IDLE`].
+//! - Once the server has accepted the work, a failure to learn how it ended exits
+//!   [`exit::OUTCOME_UNKNOWN`] (5), never 2 ("nothing was touched"), with a pointer to
+//!   `history`. Before that, a failure exits 2 when no attempt can have reached the server.
+//!
+//! Interrupting the CLI stops following; the deploy goes on on the server.
 
 use std::time::Duration;
 
@@ -14,29 +28,105 @@ use serde_json::Value;
 use tiny_forge::report::Reporter;
 use tiny_forge::server::wire::{self, CommandBody, ErrorBody, JobState, JobView};
 use tiny_forge::store::DeployRecord;
+use tokio::time::Instant;
 
 use super::backend::{Deploys, Order};
 use super::{Ctx, Failure, exit};
 
-/// Reconnections of one event stream without progress before giving up.
-const RECONNECTS: u32 = 30;
-/// Wait between reconnections.
+/// What a restart of the server may take, on top of its `grace`.
+const RESTART: Duration = Duration::from_secs(120);
+/// The server's `grace` when it did not say (its default).
+const DEFAULT_GRACE: Duration = Duration::from_secs(60);
+/// The first pause between two attempts; it doubles up to [`MAX_BACKOFF`].
 const BACKOFF: Duration = Duration::from_millis(500);
+/// The longest pause between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// An event stream that brings nothing for this long (the server sends a keep-alive every
+/// 15 s) is reconnected.
+const READ_IDLE: Duration = Duration::from_secs(45);
+/// The bound on one request that is not an event stream (a long poll adds its wait).
+const REQUEST: Duration = Duration::from_secs(30);
+/// A long poll's wait, in seconds.
+const LONG_POLL: u64 = 8;
+/// A long poll answered sooner than this while the job still waits is followed by a pause, so
+/// that a server that answers at once is not polled in a loop.
+const EARLY: Duration = Duration::from_secs(1);
 
 /// A server, with the token from `$TINY_FORGE_TOKEN`.
 pub(crate) struct Remote {
     base: String,
     token: String,
     client: reqwest::Client,
+    /// `$TINY_FORGE_REMOTE_PATIENCE`, when set.
+    patience: Option<Duration>,
+    quiet: bool,
 }
 
 fn failure(code: u8, e: impl Into<anyhow::Error>) -> Failure {
     Failure { code, error: e.into() }
 }
 
+/// The outcome of work the server accepted could not be learned.
+fn unknown(e: impl Into<anyhow::Error>, what: &str) -> Failure {
+    failure(
+        exit::OUTCOME_UNKNOWN,
+        e.into().context(format!(
+            "the server accepted the {what}, but its outcome is unknown; `tiny-forge --remote … history` shows how it ends"
+        )),
+    )
+}
+
+/// What one attempt came to.
+enum Attempt {
+    /// A 2xx answer.
+    Answer(reqwest::Response),
+    /// Worth another try: no connection, a timeout, 5xx or 429. `reached`: the request may
+    /// have reached the server and started something.
+    Retry { why: String, reached: bool },
+    /// A refusal (4xx): with the exit code the server says a local run would have had.
+    Refused(Failure),
+}
+
+/// A time budget for retries, started again by every answer.
+struct Patience {
+    budget: Duration,
+    since: Instant,
+    pause: Duration,
+    told: bool,
+}
+
+impl Patience {
+    fn new(budget: Duration) -> Self {
+        Self { budget, since: Instant::now(), pause: BACKOFF, told: false }
+    }
+
+    /// The server answered.
+    fn answered(&mut self) {
+        self.since = Instant::now();
+        self.pause = BACKOFF;
+        self.told = false;
+    }
+
+    fn spent(&self) -> bool {
+        self.since.elapsed() >= self.budget
+    }
+
+    /// Waits before the next attempt; says once per outage (unless `quiet`) what is going on.
+    async fn pause(&mut self, base: &str, why: &str, quiet: bool) {
+        if !self.told && !quiet {
+            eprintln!(
+                "tiny-forge: lost {base} ({why}); retrying for up to {}",
+                humantime::format_duration(self.budget)
+            );
+            self.told = true;
+        }
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(MAX_BACKOFF);
+    }
+}
+
 impl Remote {
     pub(crate) fn new(ctx: &Ctx, url: &str) -> Result<Self, Failure> {
-        let _ = ctx;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(Failure::usage(anyhow!(
                 "--remote `{url}`: give the server's URL, e.g. https://deploy.example.com"
@@ -49,82 +139,157 @@ impl Remote {
                 tiny_forge::env::TINY_FORGE_TOKEN
             )));
         }
+        let patience = match std::env::var(tiny_forge::env::TINY_FORGE_REMOTE_PATIENCE) {
+            Ok(v) if !v.trim().is_empty() => Some(humantime::parse_duration(v.trim()).map_err(|e| {
+                Failure::usage(anyhow!(
+                    "${} `{v}`: {e}; give a duration such as 5m",
+                    tiny_forge::env::TINY_FORGE_REMOTE_PATIENCE
+                ))
+            })?),
+            _ => None,
+        };
+        if !ctx.quiet && url.starts_with("http://") && !loopback(url) {
+            eprintln!("tiny-forge: warning: {url} is plain HTTP; the token travels in clear (use https://)");
+        }
         let trust = tiny_forge::http::Trust::load(None).map_err(Failure::usage)?;
         let client =
             tiny_forge::http::outbound(&trust, &tiny_forge::http::ProxyEnv::from_env()).map_err(Failure::usage)?;
-        Ok(Self { base: url.trim_end_matches('/').to_owned(), token: token.trim().to_owned(), client })
+        Ok(Self {
+            base: url.trim_end_matches('/').to_owned(),
+            token: token.trim().to_owned(),
+            client,
+            patience,
+            quiet: ctx.quiet,
+        })
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
+    /// A budget for work the server said has `grace`.
+    fn patience(&self, grace: Option<Duration>) -> Patience {
+        Patience::new(self.patience.unwrap_or_else(|| grace.unwrap_or(DEFAULT_GRACE) + RESTART))
+    }
+
     /// Turns an error answer into the exit code the server says a local run would have had.
-    async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response, Failure> {
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
+    async fn refusal(resp: reqwest::Response) -> Failure {
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
         match serde_json::from_str::<ErrorBody>(&body) {
-            Ok(e) => Err(failure(e.exit_code, anyhow!("{} (server answered {status})", e.error))),
-            Err(_) => Err(Failure::usage(anyhow!("the server answered {status}: {}", body.trim()))),
+            Ok(e) => failure(e.exit_code, anyhow!("{} (server answered {status})", e.error)),
+            Err(_) => Failure::usage(anyhow!("the server answered {status}: {}", body.trim())),
+        }
+    }
+
+    /// Sends `req` once and sorts the result.
+    async fn attempt(req: reqwest::RequestBuilder) -> Attempt {
+        match req.send().await {
+            Ok(resp) if resp.status().is_success() => Attempt::Answer(resp),
+            Ok(resp) if resp.status() == StatusCode::TOO_MANY_REQUESTS || resp.status().is_server_error() => {
+                let status = resp.status();
+                let body = resp.text().await.unwrap_or_default();
+                // The server's own refusal (it drains, or caps failures) started nothing; a
+                // proxy's 502 or 504 may hide a request that reached it.
+                let ours = serde_json::from_str::<ErrorBody>(&body);
+                let why = ours.as_ref().map_or_else(|_| status.to_string(), |e| format!("{status}: {}", e.error));
+                let reached = ours.is_err() && status != StatusCode::SERVICE_UNAVAILABLE;
+                Attempt::Retry { why, reached }
+            }
+            Ok(resp) => Attempt::Refused(Self::refusal(resp).await),
+            Err(e) => {
+                let reached = !e.is_connect();
+                Attempt::Retry { why: super::one_line(&e), reached }
+            }
         }
     }
 
     async fn get(&self, path: &str) -> Result<reqwest::Response, Failure> {
-        let resp = self
-            .client
-            .get(self.url(path))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", self.base))
-            .map_err(Failure::usage)?;
-        self.check(resp).await
+        let req = self.client.get(self.url(path)).bearer_auth(&self.token).timeout(REQUEST);
+        let resp = req.send().await.with_context(|| format!("cannot reach {}", self.base)).map_err(Failure::usage)?;
+        if resp.status().is_success() { Ok(resp) } else { Err(Self::refusal(resp).await) }
     }
 
-    async fn submit(&self, path: &str, body: &CommandBody) -> Result<JobView, Failure> {
-        let resp = self
-            .client
-            .post(self.url(path))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", self.base))
-            .map_err(Failure::usage)?;
-        let resp = self.check(resp).await?;
-        resp.json().await.context("the server's answer is not a job").map_err(Failure::usage)
+    /// Submits work; returns its job and the server's `grace`. Retried as the module doc says;
+    /// a failure exits 2 when no attempt can have reached the server, else 5.
+    async fn submit(&self, path: &str, body: &CommandBody) -> Result<(JobView, Option<Duration>), Failure> {
+        let key = idempotency_key();
+        let mut patience = self.patience(None);
+        let mut reached = false;
+        loop {
+            let req = self
+                .client
+                .post(self.url(path))
+                .bearer_auth(&self.token)
+                .header("idempotency-key", &key)
+                .timeout(REQUEST)
+                .json(body);
+            match Self::attempt(req).await {
+                Attempt::Answer(resp) => {
+                    let grace = resp
+                        .headers()
+                        .get(wire::GRACE_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    let job = resp.json().await.context("the server's answer is not a job");
+                    return match job {
+                        Ok(job) => Ok((job, grace)),
+                        Err(e) => Err(unknown(e, "work")),
+                    };
+                }
+                Attempt::Refused(f) => return Err(f),
+                Attempt::Retry { why, reached: r } => {
+                    reached |= r;
+                    if patience.spent() {
+                        let e = anyhow!("cannot reach {}: {why}", self.base);
+                        return Err(if reached { unknown(e, "work (maybe)") } else { Failure::usage(e) });
+                    }
+                    patience.pause(&self.base, &why, self.quiet).await;
+                }
+            }
+        }
     }
 
-    /// Follows a job until it has a deploy id (or ends), reporting its early events once. A
-    /// dropped connection is retried ([`RECONNECTS`] times in a row); an answer that refuses
-    /// (a revoked token, a job the server forgot) ends it.
-    async fn settle(&self, mut job: JobView, reporter: &dyn Reporter) -> Result<JobView, Failure> {
+    /// Polls `job` until `done` says so, reporting its early events once. Every failure after
+    /// the server accepted the job is [`exit::OUTCOME_UNKNOWN`].
+    async fn poll(
+        &self,
+        mut job: JobView,
+        patience: &mut Patience,
+        reporter: &dyn Reporter,
+        done: fn(JobState) -> bool,
+    ) -> Result<JobView, Failure> {
         let mut shown = 0;
-        let mut failures = 0;
         loop {
             for e in job.early.iter().skip(shown) {
                 reporter.report(e.ts, &e.event);
             }
             shown = job.early.len();
-            if job.state != JobState::Waiting {
+            if done(job.state) {
                 return Ok(job);
             }
-            let url = self.url(&format!("/v1/jobs/{}?wait=8", job.id));
-            match self.client.get(url).bearer_auth(&self.token).send().await {
-                Ok(resp) => {
-                    failures = 0;
-                    let resp = self.check(resp).await?;
-                    job = resp.json().await.context("the server's answer is not a job").map_err(Failure::usage)?;
-                }
-                Err(e) => {
-                    failures += 1;
-                    if failures > RECONNECTS {
-                        return Err(Failure::usage(anyhow!(e).context(format!("lost {}", self.base))));
+            let url = self.url(&format!("/v1/jobs/{}?wait={LONG_POLL}", job.id));
+            let t0 = Instant::now();
+            let req = self.client.get(url).bearer_auth(&self.token).timeout(REQUEST + Duration::from_secs(LONG_POLL));
+            match Self::attempt(req).await {
+                Attempt::Answer(resp) => {
+                    patience.answered();
+                    job = resp
+                        .json()
+                        .await
+                        .context("the server's answer is not a job")
+                        .map_err(|e| unknown(e, "work"))?;
+                    if !done(job.state) && t0.elapsed() < EARLY {
+                        tokio::time::sleep(EARLY).await;
                     }
-                    tokio::time::sleep(BACKOFF).await;
+                }
+                Attempt::Refused(f) => return Err(unknown(f.error, "work")),
+                Attempt::Retry { why, .. } => {
+                    if patience.spent() {
+                        return Err(unknown(anyhow!("lost {}: {why}", self.base), "work"));
+                    }
+                    patience.pause(&self.base, &why, self.quiet).await;
                 }
             }
         }
@@ -147,66 +312,95 @@ impl Remote {
         Ok((d, logs))
     }
 
-    /// Streams deploy `id`'s events to `reporter` until its result, resuming after drops.
+    /// Streams deploy `id`'s events to `reporter` until its result, resuming after drops and
+    /// across a restart of the server (see the module doc).
     pub(crate) async fn follow(&self, id: i64, reporter: &dyn Reporter) -> Result<Value, Failure> {
+        let mut patience = self.patience(None);
+        self.follow_with(id, reporter, &mut patience).await
+    }
+
+    async fn follow_with(&self, id: i64, reporter: &dyn Reporter, patience: &mut Patience) -> Result<Value, Failure> {
         let mut last: u64 = 0;
-        let mut failures = 0;
         loop {
             let mut req = self.client.get(self.url(&format!("/v1/deploys/{id}/events"))).bearer_auth(&self.token);
             if last > 0 {
                 req = req.header("Last-Event-ID", last.to_string());
             }
-            let resp = match req.send().await {
-                Ok(r) if r.status() == StatusCode::OK => Some(r),
-                Ok(r) if r.status().is_client_error() => {
-                    return Err(self
-                        .check(r)
-                        .await
-                        .err()
-                        .unwrap_or_else(|| Failure::usage(anyhow!("event stream refused"))));
-                }
-                Ok(_) | Err(_) => None,
-            };
-            if let Some(mut resp) = resp {
-                let mut buf: Vec<u8> = Vec::new();
-                loop {
-                    let Ok(Some(chunk)) = resp.chunk().await else { break };
-                    buf.extend_from_slice(&chunk);
-                    while let Some(end) = frame_end(&buf) {
-                        let frame: Vec<u8> = buf.drain(..end.1).collect();
-                        let sse = parse_frame(&String::from_utf8_lossy(&frame[..end.0]));
-                        match sse.event.as_str() {
-                            "log" => {
-                                if let Some(seq) = sse.id {
-                                    last = seq;
+            let why = match Self::attempt(req).await {
+                Attempt::Answer(mut resp) => {
+                    patience.answered();
+                    let mut buf: Vec<u8> = Vec::new();
+                    loop {
+                        let chunk = match tokio::time::timeout(READ_IDLE, resp.chunk()).await {
+                            Ok(Ok(Some(chunk))) => chunk,
+                            Ok(Ok(None)) => break "the event stream ended".to_owned(),
+                            Ok(Err(e)) => break super::one_line(&e),
+                            Err(_) => break format!("nothing on the event stream for {}s", READ_IDLE.as_secs()),
+                        };
+                        patience.answered();
+                        buf.extend_from_slice(&chunk);
+                        while let Some(end) = frame_end(&buf) {
+                            let frame: Vec<u8> = buf.drain(..end.1).collect();
+                            let sse = parse_frame(&String::from_utf8_lossy(&frame[..end.0]));
+                            match sse.event.as_str() {
+                                "log" => {
+                                    if let Some(seq) = sse.id {
+                                        last = seq;
+                                    }
+                                    let v: Value = serde_json::from_str(&sse.data).unwrap_or(Value::Null);
+                                    if let Some((ts, event)) = wire::parse_event(&v) {
+                                        reporter.report(ts, &event);
+                                    }
                                 }
-                                failures = 0;
-                                let v: Value = serde_json::from_str(&sse.data).unwrap_or(Value::Null);
-                                if let Some((ts, event)) = wire::parse_event(&v) {
-                                    reporter.report(ts, &event);
+                                "result" => {
+                                    return serde_json::from_str(&sse.data)
+                                        .context("the server's result is not JSON")
+                                        .map_err(|e| unknown(e, "deploy"));
                                 }
+                                "error" => return Err(unknown(anyhow!("the server: {}", sse.data), "deploy")),
+                                _ => {}
                             }
-                            "result" => {
-                                return serde_json::from_str(&sse.data)
-                                    .context("the server's result is not JSON")
-                                    .map_err(Failure::usage);
-                            }
-                            "error" => return Err(Failure::usage(anyhow!("the server: {}", sse.data))),
-                            _ => {}
                         }
                     }
                 }
+                Attempt::Refused(f) => return Err(unknown(f.error, "deploy")),
+                Attempt::Retry { why, .. } => why,
+            };
+            if patience.spent() {
+                return Err(unknown(anyhow!("lost the event stream of deploy {id}: {why}"), "deploy"));
             }
-            failures += 1;
-            if failures > RECONNECTS {
-                return Err(failure(
-                    exit::USAGE,
-                    anyhow!("lost the event stream of deploy {id}; `tiny-forge --remote … history` shows how it ends"),
-                ));
-            }
-            tokio::time::sleep(BACKOFF).await;
+            patience.pause(&self.base, &why, self.quiet).await;
         }
     }
+}
+
+/// Does `url` (`http://HOST[:PORT]/…`) name this machine?
+fn loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host.starts_with('[') {
+        host.trim_start_matches('[').split(']').next().unwrap_or_default()
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A random key for one submission and its retries.
+fn idempotency_key() -> String {
+    let mut bytes = [0u8; 16];
+    // Without randomness, a time stamp still tells this run's submissions from others'.
+    if getrandom::fill(&mut bytes).is_err() {
+        let t = tiny_forge::store::now_ms().to_be_bytes();
+        bytes[..8].copy_from_slice(&t);
+        bytes[8..12].copy_from_slice(&std::process::id().to_be_bytes());
+    }
+    bytes.iter().fold(String::with_capacity(32), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// One SSE frame's fields.
@@ -259,30 +453,34 @@ fn body(order: &Order) -> CommandBody {
     }
 }
 
+fn has_deploy_id(state: JobState) -> bool {
+    state != JobState::Waiting
+}
+
+fn finished(state: JobState) -> bool {
+    matches!(state, JobState::Done | JobState::Failed)
+}
+
 impl Deploys for Remote {
     async fn deploy(&self, order: &Order, reporter: &dyn Reporter) -> Result<Value, Failure> {
         let path = if order.rollback { "/v1/rollbacks" } else { "/v1/deploys" };
-        let job = self.submit(path, &body(order)).await?;
-        let job = self.settle(job, reporter).await?;
+        let (job, grace) = self.submit(path, &body(order)).await?;
+        let mut patience = self.patience(grace);
+        let job = self.poll(job, &mut patience, reporter, has_deploy_id).await?;
         match (job.state, job.deploy_id) {
             (JobState::Failed, _) => Err(failure(
                 job.exit_code.unwrap_or(exit::USAGE),
                 anyhow!(job.error.unwrap_or_else(|| "the deploy could not begin".into())),
             )),
-            (_, Some(id)) => self.follow(id, reporter).await,
+            (_, Some(id)) => self.follow_with(id, reporter, &mut patience).await,
             (_, None) => Ok(job.result.unwrap_or_default()),
         }
     }
 
     async fn remove(&self, order: &Order, reporter: &dyn Reporter) -> Result<Value, Failure> {
-        let mut job = self.submit("/v1/removals", &body(order)).await?;
-        while job.state == JobState::Waiting || job.state == JobState::Running {
-            job = self.settle(job, reporter).await?;
-            if job.state == JobState::Running {
-                let r = self.get(&format!("/v1/jobs/{}?wait=8", job.id)).await?;
-                job = r.json().await.context("the server's answer is not a job").map_err(Failure::usage)?;
-            }
-        }
+        let (job, grace) = self.submit("/v1/removals", &body(order)).await?;
+        let mut patience = self.patience(grace);
+        let job = self.poll(job, &mut patience, reporter, finished).await?;
         if job.state == JobState::Failed {
             return Err(failure(
                 job.exit_code.unwrap_or(exit::USAGE),
@@ -290,8 +488,9 @@ impl Deploys for Remote {
             ));
         }
         if let Some(id) = job.deploy_id {
-            // The removal's log, for the same progress a local run shows.
-            let _ = self.follow(id, reporter).await;
+            // The removal's log, for the same progress a local run shows; the job already has
+            // the result, so a failure here changes nothing.
+            let _ = self.follow_with(id, reporter, &mut patience).await;
         }
         Ok(job.result.unwrap_or_default())
     }

@@ -1,8 +1,11 @@
-//! `tiny-forge serve`: builds the adapters as every command does, reads each receiver's
-//! secret, binds the listener, then runs the HTTP API and the executor on this one thread
-//! (see `tiny_forge::server`). Signals: the first SIGTERM or SIGINT shuts down gracefully
-//! (stop accepting; running deploys get `[server] grace`, then roll back); a second stops
-//! those rollbacks where they are (leftovers, for `prune`); a third exits at once with 3.
+//! `tiny-forge serve`: builds the adapters as every command does, loads the config as a live
+//! one (re-read per job and on SIGHUP; see `tiny_forge::server::live`), binds the listener,
+//! then runs the HTTP API and the executor on this one thread (see `tiny_forge::server`).
+//!
+//! Signals: the first SIGTERM or SIGINT drains (no new work; running deploys get `[server]
+//! grace`, then roll back; their jobs and event streams are answered until they end); a second
+//! stops those rollbacks where they are (leftovers, for `prune`); a third exits at once with 3.
+//! SIGHUP re-reads the config file (an invalid one is logged and the old one kept).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -12,11 +15,11 @@ use tiny_forge::deploy::Deployer;
 use tiny_forge::engine::DockerRuntime;
 use tiny_forge::health::HttpProbe;
 use tiny_forge::proxy::AnyProxy;
-use tiny_forge::server::receivers::Authenticator;
-use tiny_forge::server::tls::{Peer, TlsListener};
-use tiny_forge::server::{Api, Backend, Codes, Executor, Receiver, Shared};
+use tiny_forge::server::listen::{self, Limits, Listener};
+use tiny_forge::server::tls::TlsListener;
+use tiny_forge::server::{Api, Backend, Codes, Executor, LiveConfig, Log, Phase, Shared};
 use tiny_forge::store::SqliteStore;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::deploy::Adapters;
 use super::{Ctx, Failure, exit};
@@ -31,36 +34,24 @@ fn tune(d: Tuned<'_>) -> Tuned<'_> {
 }
 
 pub(crate) async fn run(ctx: &Ctx, listen: Option<String>) -> Result<u8, Failure> {
-    let config = Arc::new(ctx.load_config()?);
-    let mut receivers = Vec::new();
-    for r in config.receivers() {
-        let secret = r.secret.read(&format!("receivers.{}.secret", r.name)).map_err(|e| Failure::usage(anyhow!(e)))?;
-        if secret.expose().trim().is_empty() {
-            return Err(Failure::usage(anyhow!(
-                "receiver `{}`: its secret is empty; a receiver without a secret would accept anyone",
-                r.name
-            )));
-        }
-        receivers.push(Receiver {
-            name: r.name.clone(),
-            kind: r.kind,
-            auth: Authenticator::for_kind(r.kind, secret),
-            registry: r.registry.clone(),
-        });
-    }
+    let path = tiny_forge::config::discover(ctx.config.as_deref()).map_err(Failure::usage)?;
+    let log: Log = Arc::new(|line: &str| eprintln!("tiny-forge serve: {line}"));
+    let live = Arc::new(LiveConfig::load(&path, Arc::clone(&log)).map_err(Failure::usage)?);
+    let config = Arc::clone(&live.current().config);
     let adapters = Adapters::build(ctx, &config).await?;
     let api_store = Ctx::open_store(&ctx.state_path(Some(&config))?)?;
-    let addr = listen.unwrap_or_else(|| config.server().listen.clone());
-    let tls = match &config.server().tls {
+    let settings = config.server().clone();
+    let addr = listen.unwrap_or_else(|| settings.listen.clone());
+    let tls = match &settings.tls {
         Some((cert, key)) => Some(tiny_forge::server::tls::server_config(cert, key).map_err(Failure::usage)?),
         None => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let listener = tokio::net::TcpListener::bind(&addr)
+    let tcp = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))
         .map_err(Failure::usage)?;
-    let local_addr = listener.local_addr().map_err(|e| Failure::usage(anyhow!(e)))?;
+    let local_addr = tcp.local_addr().map_err(|e| Failure::usage(anyhow!(e)))?;
     let codes = Codes {
         outcome: exit::for_outcome,
         error: exit::for_deploy_error,
@@ -69,11 +60,12 @@ pub(crate) async fn run(ctx: &Ctx, listen: Option<String>) -> Result<u8, Failure
         usage: exit::USAGE,
         incomplete: exit::INCOMPLETE,
     };
-    let shared = Arc::new(Shared::new(codes));
+    let shared = Arc::new(Shared::new(codes).with_log(Arc::clone(&log)));
     let (commands, inbox) = mpsc::unbounded_channel();
-    let (stop, stopping) = watch::channel(false);
+    let (phase, phases) = watch::channel(Phase::Serving);
+    let phase = Rc::new(phase);
     let (abort, aborting) = watch::channel(false);
-    let api = Api::new(Arc::clone(&shared), Arc::clone(&config), api_store, commands, receivers, stopping.clone());
+    let api = Api::new(Arc::clone(&shared), Arc::clone(&live), api_store, commands, phases.clone());
     let backend = Backend {
         runtime: adapters.runtime,
         proxy: adapters.proxy,
@@ -83,55 +75,81 @@ pub(crate) async fn run(ctx: &Ctx, listen: Option<String>) -> Result<u8, Failure
         lock_dir: adapters.lock_dir,
         tune,
     };
-    let grace = config.server().grace;
-    let executor = Rc::new(Executor::new(backend, Arc::clone(&config), shared));
+    let grace = settings.grace;
+    let executor = Rc::new(Executor::new(backend, Arc::clone(&live), shared));
+    let permits = Arc::new(Semaphore::new(settings.max_connections));
+    let limits = Limits { idle_timeout: settings.idle_timeout };
+    if tls.is_none() && !local_addr.ip().is_loopback() {
+        // Bearer tokens and webhook secrets would cross the network in clear.
+        eprintln!(
+            "tiny-forge serve: warning: plain HTTP on {local_addr}, not a loopback address; tokens travel in clear: put it behind a TLS proxy or set [server] tls_cert_file and tls_key_file"
+        );
+    }
     if !ctx.quiet {
+        eprintln!("tiny-forge serve: config {} revision {}", live.path().display(), live.current().revision);
         eprintln!("tiny-forge serve: listening on {scheme}://{local_addr}");
     }
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async move {
-            let mut until = stopping.clone();
-            let stopped = async move {
-                let _ = until.wait_for(|s| *s).await;
-            };
-            let app = api.router().into_make_service_with_connect_info::<Peer>();
-            let http = match tls {
-                Some(config) => match TlsListener::new(listener, config) {
-                    Ok(l) => tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(stopped).await }),
-                    Err(e) => tokio::spawn(async move { Err(e) }),
+            let listener = match tls {
+                Some(config) => match TlsListener::new(tcp, config, Arc::clone(&permits)) {
+                    Ok(l) => Listener::Tls(l),
+                    Err(e) => return Err(Failure::usage(anyhow!(e).context("cannot listen for TLS"))),
                 },
-                None => tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await }),
+                None => Listener::Plain(tcp),
             };
-            tokio::task::spawn_local(signals(stop, abort));
+            let http = tokio::spawn(listen::serve(listener, api.router(), limits, permits, phases.clone()));
+            tokio::task::spawn_local(signals(Rc::clone(&phase), abort, Arc::clone(&live), ctx.quiet));
             executor.start_pollers();
-            executor.run(inbox, stopping, aborting, grace).await;
+            executor.run(inbox, phases, aborting, grace).await;
+            // Every deploy has ended: event streams end, connections close (within a deadline).
+            phase.send_replace(Phase::Closing);
             let _ = http.await;
+            Ok(())
         })
-        .await;
+        .await?;
     if !ctx.quiet {
         eprintln!("tiny-forge serve: stopped");
     }
     Ok(exit::OK)
 }
 
-async fn signals(stop: watch::Sender<bool>, abort: watch::Sender<bool>) {
+async fn signals(phase: Rc<watch::Sender<Phase>>, abort: watch::Sender<bool>, live: Arc<LiveConfig>, quiet: bool) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+    else {
         // Keep the senders: a dropped one would read as "changed" forever.
-        let _keep = (stop, abort);
+        let _keep = (phase, abort);
         return std::future::pending().await;
     };
-    let mut next = async || {
+    let mut stops = 0;
+    loop {
         tokio::select! {
             _ = int.recv() => {},
             _ = term.recv() => {},
+            _ = hup.recv() => {
+                live.refresh();
+                continue;
+            },
         }
-    };
-    next().await;
-    let _ = stop.send(true);
-    next().await;
-    let _ = abort.send(true);
-    next().await;
-    std::process::exit(i32::from(exit::INCOMPLETE));
+        stops += 1;
+        match stops {
+            1 => {
+                if !quiet {
+                    eprintln!("tiny-forge serve: stopping: no new work; running deploys get [server] grace");
+                }
+                phase.send_if_modified(|p| {
+                    let was = *p;
+                    *p = (*p).max(Phase::Draining);
+                    was != *p
+                });
+            }
+            2 => {
+                let _ = abort.send(true);
+            }
+            _ => std::process::exit(i32::from(exit::INCOMPLETE)),
+        }
+    }
 }

@@ -1,5 +1,10 @@
 //! `tiny-forge token create|list|revoke`: API tokens for `serve`, kept in the state file on
 //! the server's host (whoever may write the state file may mint tokens; nothing else may).
+//!
+//! The state file is the one `serve` uses: `--state`, else the config's `settings.state`. A
+//! config that does not load is an error unless `--state` names the file, never a silent
+//! fallback to another file (a token made there would be answered 401). Each command says on
+//! stderr which state file it used.
 
 use anyhow::anyhow;
 use serde_json::json;
@@ -10,9 +15,37 @@ use tiny_forge::store::NewToken;
 use super::args::TokenCommand;
 use super::{Ctx, Failure, exit, out, render};
 
+/// `--can` lists that make no sense: an action without `read`, which its CLI needs to follow
+/// what it started (and to list and look at history).
+fn check_actions(can: &[String]) -> Result<(), Failure> {
+    let acts: Vec<&str> = can.iter().map(String::as_str).filter(|a| *a != "read").collect();
+    if !acts.is_empty() && !can.iter().any(|a| a == "read") {
+        return Err(Failure::usage(anyhow!(
+            "--can {}: add read (--can {},read): the CLI follows what the token starts and reads history with it",
+            can.join(","),
+            can.join(",")
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn run(ctx: &Ctx, cmd: TokenCommand) -> Result<u8, Failure> {
-    let config = ctx.load_config().ok();
-    let store = Ctx::open_store(&ctx.state_path(config.as_ref())?)?;
+    if let TokenCommand::Create { can, .. } = &cmd {
+        check_actions(can)?;
+    }
+    let path = if ctx.state.is_some() {
+        ctx.state_path(None)?
+    } else {
+        let config = ctx.load_config().map_err(|f| Failure {
+            code: f.code,
+            error: f.error.context("tokens live in serve's state file: fix the config, or name the file with --state"),
+        })?;
+        ctx.state_path(Some(&config))?
+    };
+    if !ctx.quiet {
+        eprintln!("state file: {}", path.display());
+    }
+    let store = Ctx::open_store(&path)?;
     match cmd {
         TokenCommand::Create { name, projects, stages, can } => {
             let name_ok = !name.is_empty()

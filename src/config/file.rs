@@ -51,9 +51,19 @@ pub(crate) struct FileConfig {
 pub(crate) struct ServerFile {
     /// Address to listen on; `serve --listen` beats it. Default: `127.0.0.1:8420`.
     pub(crate) listen: String,
-    /// Time to answer one request (not counting an event stream's body). Default: 10s.
+    /// Time to answer one request (not counting an event stream's body); at least 5s.
+    /// Default: 10s.
     #[serde(with = "humantime_serde")]
     pub(crate) request_timeout: Duration,
+    /// A connection that sends no complete request head for this long is closed: an idle
+    /// keep-alive connection, or a stalled or slow request line and headers. Default: 30s.
+    #[serde(with = "humantime_serde")]
+    pub(crate) idle_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's backlog. Default: 256.
+    pub(crate) max_connections: usize,
+    /// Reverse proxies (addresses or CIDRs) whose `X-Forwarded-For` / `X-Real-IP` name the
+    /// client; from any other peer these headers are ignored. Default: none.
+    pub(crate) trusted_proxies: Vec<String>,
     /// Largest request body accepted, in bytes. Default: 262144 (256 KiB).
     pub(crate) max_body_bytes: usize,
     /// A push waits this long for later pushes of the same tag before it deploys. Default: 2s.
@@ -63,8 +73,9 @@ pub(crate) struct ServerFile {
     /// Default: 60s.
     #[serde(with = "humantime_serde")]
     pub(crate) grace: Duration,
-    /// Failed authentications one address may make per `auth_window` before it is refused
-    /// (429) until the window ends. Default: 10.
+    /// Failed authentications one client (an IPv4 address, an IPv6 /64) may make per
+    /// `auth_window` before its failures are answered 429 until the window ends; a credential
+    /// that verifies is never refused. Default: 10.
     pub(crate) auth_failures: u32,
     /// Default: 60s.
     #[serde(with = "humantime_serde")]
@@ -81,6 +92,9 @@ impl Default for ServerFile {
         Self {
             listen: "127.0.0.1:8420".into(),
             request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            trusted_proxies: Vec::new(),
             max_body_bytes: 256 * 1024,
             debounce: Duration::from_secs(2),
             grace: Duration::from_secs(60),

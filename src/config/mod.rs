@@ -112,6 +112,16 @@ pub fn discover(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
     searched.iter().find(|p| p.is_file()).cloned().ok_or(ConfigError::NotFound { searched })
 }
 
+/// Parses and validates `text`, the content of the file at `path` (relative paths in it are
+/// relative to that file's directory): what [`load`] does after reading, for a caller that
+/// keeps the bytes it read (`serve` hashes them into the config's revision).
+///
+/// # Errors
+/// As [`load`], without [`ConfigError::Read`].
+pub fn from_text(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    Config::parse(text, path)
+}
+
 /// Reads, parses and validates the file at `path`.
 ///
 /// # Errors

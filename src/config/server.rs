@@ -75,13 +75,19 @@ pub struct ServerSettings {
     pub listen: String,
     /// Time to answer one request.
     pub request_timeout: Duration,
+    /// A connection with no complete request head for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
     /// Pushes of one tag within this window deploy once.
     pub debounce: Duration,
     /// SIGTERM: how long running deploys may go on.
     pub grace: Duration,
-    /// Failed authentications allowed per address and window.
+    /// Failed authentications allowed per client (IPv4 address, IPv6 /64) and window.
     pub auth_failures: u32,
     /// The window.
     pub auth_window: Duration,
@@ -180,6 +186,21 @@ impl PushRule {
     }
 }
 
+/// The shortest `server.request_timeout` accepted.
+const MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `10.0.0.0/8`, `fd00::/8`, or one address (a /32 or /128). The address part must be the
+/// network's first (`10.1.0.0/8` is refused: it reads like a mistake).
+fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    if s.contains('/') {
+        let net: ipnet::IpNet = s.parse().ok()?;
+        (net.trunc() == net).then_some(net)
+    } else {
+        s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from)
+    }
+}
+
 fn is_receiver_name(n: &str) -> bool {
     !n.is_empty() && n.len() <= 64 && n.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
 }
@@ -200,9 +221,30 @@ pub(super) fn server(
     if s.listen.parse::<std::net::SocketAddr>().is_err() {
         problems.push(format!("server.listen `{}`: give an address and port, e.g. 127.0.0.1:8420", s.listen));
     }
-    for (key, d) in [("request_timeout", s.request_timeout), ("auth_window", s.auth_window)] {
+    for (key, d) in [("auth_window", s.auth_window), ("idle_timeout", s.idle_timeout)] {
         if d.is_zero() {
             problems.push(format!("server.{key}: must be longer than 0s"));
+        }
+    }
+    if s.request_timeout < MIN_REQUEST_TIMEOUT {
+        // A long poll answers 1s before the request timeout: below this it would answer at once,
+        // and every waiting client would poll in a loop.
+        problems.push(format!(
+            "server.request_timeout `{}`: at least {} (long polls wait up to a second less)",
+            humantime::format_duration(s.request_timeout),
+            humantime::format_duration(MIN_REQUEST_TIMEOUT)
+        ));
+    }
+    if s.max_connections == 0 {
+        problems.push("server.max_connections: must be at least 1".to_owned());
+    }
+    let mut trusted_proxies = Vec::new();
+    for (i, p) in s.trusted_proxies.iter().enumerate() {
+        match parse_cidr(p) {
+            Some(net) => trusted_proxies.push(net),
+            None => problems.push(format!(
+                "server.trusted_proxies[{i}] `{p}`: give an address or a CIDR, e.g. 127.0.0.1 or 172.16.0.0/12"
+            )),
         }
     }
     if s.max_body_bytes < 1024 {
@@ -222,6 +264,9 @@ pub(super) fn server(
     let settings = ServerSettings {
         listen: s.listen.clone(),
         request_timeout: s.request_timeout,
+        idle_timeout: s.idle_timeout,
+        max_connections: s.max_connections,
+        trusted_proxies,
         max_body_bytes: s.max_body_bytes,
         debounce: s.debounce,
         grace: s.grace,
@@ -361,6 +406,26 @@ mod tests {
         let e = parse(&format!("{PROJECT}[[projects.shop.stages.dev.on_push]]\ntags = \"x\"\nimage = \"evil/app\"\n"))
             .unwrap_err();
         assert!(e.to_string().contains("unknown field `image`"), "a rule cannot name an image: {e}");
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_cidrs_and_refuse_the_rest_with_their_index() {
+        let text = format!("[server]\ntrusted_proxies = [\"127.0.0.1\", \"172.16.0.0/12\", \"fd00::/8\"]\n{PROJECT}");
+        let c = parse(&text).unwrap();
+        let nets: Vec<String> = c.server().trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["127.0.0.1/32", "172.16.0.0/12", "fd00::/8"]);
+        let text = format!("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"nginx\", \"10.1.0.0/8\"]\n{PROJECT}");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains("server.trusted_proxies[1] `nginx`"), "{e}");
+        assert!(e.contains("server.trusted_proxies[2] `10.1.0.0/8`"), "{e}");
+        assert!(!e.contains("trusted_proxies[0]"), "{e}");
+    }
+
+    #[test]
+    fn a_request_timeout_too_short_for_a_long_poll_is_refused() {
+        let e = parse(&format!("[server]\nrequest_timeout = \"1s\"\n{PROJECT}")).unwrap_err().to_string();
+        assert!(e.contains("server.request_timeout `1s`: at least 5s"), "{e}");
+        assert!(parse(&format!("[server]\nrequest_timeout = \"5s\"\n{PROJECT}")).is_ok());
     }
 
     #[test]

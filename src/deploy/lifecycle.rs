@@ -169,11 +169,20 @@ where
     /// container of ours the slot has (with or without a row), every row; recorded in history
     /// with trigger `remove`. Nothing to remove is not an error.
     ///
+    /// The lock wait gives up when the deployer is cancelled ([`DeployError::Interrupted`],
+    /// nothing touched); the removal itself, once begun, stops only when aborted (a second
+    /// signal), leaving what it did not take down as leftovers, like a rollback.
+    ///
     /// # Errors
-    /// [`DeployError`] when the lock or the state file is unusable.
+    /// [`DeployError`] when the lock or the state file is unusable, or the wait was cancelled.
     pub async fn remove(&self, stage: &ResolvedStage, tag: &Tag, wait: LockWait) -> Result<RemoveReport, DeployError> {
         let what = format!("{}/{}", stage.project, stage.stage);
-        let _lock = StageLock::acquire(&self.lock_path(&stage.project, &stage.stage), &what, wait).await?;
+        let lock_path = self.lock_path(&stage.project, &stage.stage);
+        let _lock = tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => return Err(DeployError::Interrupted),
+            l = StageLock::acquire(&lock_path, &what, wait) => l?,
+        };
         let state_id = self.store.state_id()?;
         let slot = Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag: tag.clone() };
         let rows = self.store.instances(&slot_filter(&slot))?;

@@ -4,16 +4,24 @@
 //!
 //! | route | scope | |
 //! |---|---|---|
-//! | `GET /healthz` | none | `ok` |
+//! | `GET /healthz` | none | `ok`, and the config revision it runs |
 //! | `GET /metrics` | none | Prometheus text; no label holds a secret |
 //! | `POST /v1/deploys`, `/v1/rollbacks`, `/v1/removals` | deploy, rollback, remove | `202` + job |
-//! | `GET /v1/jobs/{id}?wait=SECS` | read | a job, after it leaves `waiting` or `wait` ends |
+//! | `GET /v1/jobs/{id}?wait=SECS` | read, or the token that submitted it | a job, after it leaves `waiting` or `wait` ends |
 //! | `GET /v1/deploys?project&stage&limit` | read | history, newest first |
 //! | `GET /v1/deploys/{id}` | read | one deploy with its log |
-//! | `GET /v1/deploys/{id}/events` | read | SSE (see [`super::wire`]) |
+//! | `GET /v1/deploys/{id}/events` | read, or the token whose job ran it | SSE (see [`super::wire`]) |
 //! | `GET /v1/instances?project&stage` | read | `list` items |
-//! | `GET /v1/approvals`, `POST /v1/approvals/{id}` | read, deploy | pushes held by `approval = true` |
+//! | `GET /v1/approvals`, `POST /v1/approvals/{id}` | read, deploy | pushes held by `approval = true` ([`super::approvals`]) |
 //! | `POST /hooks/{name}[/{secret}]` | the receiver's secret | registry webhooks |
+//!
+//! Authentication first, then the cap: a credential that verifies is never refused, whatever
+//! its client did before (checking one is one SHA-256 and a constant-time compare per live
+//! token, or one HMAC). Failures are counted per client ([`super::client`]); a client over
+//! `[server] auth_failures` in `auth_window` has its failures answered 429 instead of 401.
+//!
+//! While the server drains (after the first SIGTERM) it refuses new work with 503 and goes on
+//! answering job reads and event streams, until its running deploys end.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,9 +38,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::auth::{Action, Caller, FailedAuths};
 use super::executor::{Command, Shared, Work, WorkKind};
+use super::live::LiveConfig;
 use super::receivers::Authenticator;
 use super::wire::{CommandBody, ErrorBody, JobState};
-use crate::config::{Config, ReceiverKind, ServerSettings};
+use crate::config::{ReceiverKind, ServerSettings};
 use crate::domain::{DeployId, ProjectName, StageName, Tag};
 use crate::lock::LockWait;
 use crate::store::{Filter, SqliteStore, Store as _};
@@ -50,42 +59,59 @@ pub struct Receiver {
     pub registry: Option<String>,
 }
 
+/// Where the server stands in its life. Ordered: each phase only moves forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Taking work.
+    Serving,
+    /// The first SIGTERM: no new work (503); running deploys go on within `grace`, and their
+    /// jobs and event streams are still answered.
+    Draining,
+    /// Every deploy has ended: event streams end, connections close.
+    Closing,
+}
+
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
 pub struct Api {
     pub(super) shared: Arc<Shared>,
-    pub(super) config: Arc<Config>,
-    /// The API's own connection to the state file (reads, tokens).
+    /// The config, as the file says now.
+    pub(super) live: Arc<LiveConfig>,
+    /// The API's own connection to the state file (reads, tokens, webhook deliveries).
     pub(super) store: Arc<Mutex<SqliteStore>>,
     pub(super) commands: mpsc::UnboundedSender<Command>,
-    pub(super) receivers: Arc<Vec<Receiver>>,
     pub(super) failures: Arc<Mutex<FailedAuths>>,
+    /// `[server]` as read at start-up.
     pub(super) settings: ServerSettings,
-    pub(super) shutdown: watch::Receiver<bool>,
+    pub(super) phase: watch::Receiver<Phase>,
 }
 
 impl Api {
-    /// The API over `store` (its own connection), sending work on `commands`.
+    /// The API over `store` (its own connection), sending work on `commands`; `[server]` is
+    /// `live`'s as it is now.
     #[must_use]
     pub fn new(
         shared: Arc<Shared>,
-        config: Arc<Config>,
+        live: Arc<LiveConfig>,
         store: SqliteStore,
         commands: mpsc::UnboundedSender<Command>,
-        receivers: Vec<Receiver>,
-        shutdown: watch::Receiver<bool>,
+        phase: watch::Receiver<Phase>,
     ) -> Self {
-        let settings = config.server().clone();
+        let settings = live.current().config.server().clone();
         Self {
             failures: Arc::new(Mutex::new(FailedAuths::new(settings.auth_failures, settings.auth_window))),
             shared,
-            config,
+            live,
             store: Arc::new(Mutex::new(store)),
             commands,
-            receivers: Arc::new(receivers),
             settings,
-            shutdown,
+            phase,
         }
+    }
+
+    /// Is the server still taking new work?
+    pub(super) fn serving(&self) -> bool {
+        *self.phase.borrow() == Phase::Serving
     }
 
     pub(super) fn store(&self) -> std::sync::MutexGuard<'_, SqliteStore> {
@@ -104,15 +130,15 @@ impl Api {
             .route("/v1/deploys/{id}", get(one_deploy))
             .route("/v1/deploys/{id}/events", get(super::sse::events))
             .route("/v1/instances", get(instances))
-            .route("/v1/approvals", get(approvals))
-            .route("/v1/approvals/{id}", post(approve))
+            .route("/v1/approvals", get(super::approvals::list))
+            .route("/v1/approvals/{id}", post(super::approvals::approve))
             .layer(limit);
         let timeout = tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             self.settings.request_timeout,
         );
         axum::Router::new()
-            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/healthz", get(healthz))
             .route("/metrics", get(metrics))
             .route("/hooks/{name}", post(super::hooks::receive))
             .route("/hooks/{name}/{secret}", post(super::hooks::receive_with_path))
@@ -134,8 +160,17 @@ impl ApiError {
         Self { status, body: ErrorBody { error: error.into(), exit_code } }
     }
 
-    fn usage(api: &Api, status: StatusCode, error: impl Into<String>) -> Self {
+    pub(super) fn usage(api: &Api, status: StatusCode, error: impl Into<String>) -> Self {
         Self::new(status, error, api.shared.codes.usage)
+    }
+
+    /// 503: the server drains and takes no new work; a client may retry after its restart.
+    pub(super) fn draining(api: &Api) -> Self {
+        Self::usage(
+            api,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down; nothing was done, retry after it restarts",
+        )
     }
 }
 
@@ -145,35 +180,32 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The peer's address (the listener records it for every connection).
-fn peer(parts: &Parts) -> std::net::IpAddr {
-    parts
+/// The client a request is counted under by the failed-auth cap ([`super::client`]).
+pub(super) fn client(api: &Api, parts: &Parts) -> std::net::IpAddr {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<super::tls::Peer>>()
-        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip())
+        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip());
+    super::client::key(super::client::client_addr(peer, &parts.headers, &api.settings.trusted_proxies))
 }
 
-/// Refuses `ip` when it has failed too often (429), before any credential is looked at.
-pub(super) fn check_limit(api: &Api, ip: std::net::IpAddr) -> Result<(), ApiError> {
-    let now = tokio::time::Instant::now();
-    if api.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).blocked(ip, now) {
-        return Err(ApiError::usage(api, StatusCode::TOO_MANY_REQUESTS, "too many failed authentications; try later"));
-    }
-    Ok(())
-}
-
-/// Counts a failed authentication of `ip`.
-pub(super) fn auth_failed(api: &Api, ip: std::net::IpAddr) {
+/// A failed authentication of `client`: counted, and answered 401, or 429 when `client` has
+/// failed too often in this window. Never asked about a credential that verified.
+pub(super) fn refuse(api: &Api, client: std::net::IpAddr, unauthorized: ApiError) -> ApiError {
     api.shared.metrics.auth_failure();
-    api.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).failed(ip, tokio::time::Instant::now());
+    let now = tokio::time::Instant::now();
+    let mut failures = api.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if failures.blocked(client, now) {
+        return ApiError::usage(api, StatusCode::TOO_MANY_REQUESTS, "too many failed authentications; try later");
+    }
+    failures.failed(client, now);
+    unauthorized
 }
 
 impl FromRequestParts<Api> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
-        let ip = peer(parts);
-        check_limit(api, ip)?;
         let presented = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -188,20 +220,27 @@ impl FromRequestParts<Api> for Caller {
                     .live_tokens()
                     .map_err(|e| ApiError::usage(api, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
                 let caller = super::auth::verify(token, &live);
-                if let Some(c) = &caller {
-                    let _ = store.touch_token(c.id);
+                if let Some(c) = &caller
+                    && let Err(e) = store.touch_token(c.id)
+                {
+                    // Only `token list`'s "last used" is stale: the request goes on.
+                    api.shared.log(&format!(
+                        "cannot record the use of token `{}`: {}",
+                        c.name,
+                        crate::fmt::one_line(&e)
+                    ));
                 }
                 caller
             }
             None => None,
         };
         caller.ok_or_else(|| {
-            auth_failed(api, ip);
-            ApiError::usage(
+            let unauthorized = ApiError::usage(
                 api,
                 StatusCode::UNAUTHORIZED,
                 "missing or unknown token; pass TINY_FORGE_TOKEN (`tiny-forge token create` on the server's host)",
-            )
+            );
+            refuse(api, client(api, parts), unauthorized)
         })
     }
 }
@@ -210,14 +249,16 @@ fn names(api: &Api, project: &str, stage: &str) -> Result<(ProjectName, StageNam
     let bad = |e: crate::domain::NameError| ApiError::usage(api, StatusCode::BAD_REQUEST, e.to_string());
     let p = ProjectName::new(project).map_err(bad)?;
     let s = StageName::new(stage).map_err(bad)?;
-    // Known to the config? (Its secrets are read later, by the executor.)
-    api.config
+    // Known to the config as the file says now? (Its secrets are read later, by the executor.)
+    api.live
+        .refresh()
+        .config
         .resolve_with(&p, &s, crate::config::Resolution::ConfigOnly)
         .map_err(|e| ApiError::usage(api, StatusCode::NOT_FOUND, crate::fmt::one_line(&e)))?;
     Ok((p, s))
 }
 
-fn forbidden(api: &Api, caller: &Caller, action: Action, project: &str, stage: &str) -> ApiError {
+pub(super) fn forbidden(api: &Api, caller: &Caller, action: Action, project: &str, stage: &str) -> ApiError {
     ApiError::usage(
         api,
         StatusCode::FORBIDDEN,
@@ -235,7 +276,24 @@ fn lock_wait(api: &Api, w: Option<&str>) -> Result<LockWait, ApiError> {
     }
 }
 
-fn submit(api: &Api, caller: &Caller, kind: WorkKind, body: &CommandBody) -> Result<Response, ApiError> {
+/// `Idempotency-Key`: a client that retries a submission it got no answer to sends the same
+/// key, and gets the job its first attempt made (if that attempt reached this server).
+fn idempotency_key(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 128)
+        .map(str::to_owned)
+}
+
+fn submit(
+    api: &Api,
+    caller: &Caller,
+    kind: WorkKind,
+    body: &CommandBody,
+    key: Option<String>,
+) -> Result<Response, ApiError> {
     let action = match kind {
         WorkKind::Deploy => Action::Deploy,
         WorkKind::Rollback => Action::Rollback,
@@ -256,11 +314,15 @@ fn submit(api: &Api, caller: &Caller, kind: WorkKind, body: &CommandBody) -> Res
         return Err(ApiError::usage(api, StatusCode::BAD_REQUEST, "remove needs a tag"));
     }
     let wait = lock_wait(api, body.wait.as_deref())?;
-    if *api.shutdown.borrow() {
-        return Err(ApiError::usage(api, StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"));
+    if !api.serving() {
+        return Err(ApiError::draining(api));
     }
     let shown_tag = tag.as_ref().map_or_else(|| "(default)".to_owned(), ToString::to_string);
-    let view = api.shared.jobs.create(kind.as_str(), format!("{project}/{stage}:{shown_tag}"));
+    let slot = format!("{project}/{stage}:{shown_tag}");
+    let (view, new) = api.shared.jobs.create_once(kind.as_str(), slot, Some(caller.id), key);
+    if !new {
+        return Ok(accepted(&view));
+    }
     let work = Work {
         job: view.id,
         kind,
@@ -273,21 +335,53 @@ fn submit(api: &Api, caller: &Caller, kind: WorkKind, body: &CommandBody) -> Res
         actor: caller.actor(),
     };
     if api.commands.send(Command::Run(work)).is_err() {
-        return Err(ApiError::usage(api, StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"));
+        api.shared.jobs.failed(view.id, "the server is shutting down; nothing was done".into(), api.shared.codes.usage);
+        return Err(ApiError::draining(api));
     }
-    Ok((StatusCode::ACCEPTED, [(header::LOCATION, format!("/v1/jobs/{}", view.id))], Json(view)).into_response())
+    Ok(accepted(&view))
 }
 
-async fn deploy(State(api): State<Api>, caller: Caller, Json(body): Json<CommandBody>) -> Result<Response, ApiError> {
-    submit(&api, &caller, WorkKind::Deploy, &body)
+/// 202 with the job and where to poll it ([`with_grace`] adds the server's `grace`).
+fn accepted(view: &super::wire::JobView) -> Response {
+    (StatusCode::ACCEPTED, [(header::LOCATION, format!("/v1/jobs/{}", view.id))], Json(view.clone())).into_response()
 }
 
-async fn rollback(State(api): State<Api>, caller: Caller, Json(body): Json<CommandBody>) -> Result<Response, ApiError> {
-    submit(&api, &caller, WorkKind::Rollback, &body)
+async fn deploy(
+    State(api): State<Api>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<CommandBody>,
+) -> Result<Response, ApiError> {
+    with_grace(&api, submit(&api, &caller, WorkKind::Deploy, &body, idempotency_key(&headers)))
 }
 
-async fn remove(State(api): State<Api>, caller: Caller, Json(body): Json<CommandBody>) -> Result<Response, ApiError> {
-    submit(&api, &caller, WorkKind::Remove, &body)
+async fn rollback(
+    State(api): State<Api>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<CommandBody>,
+) -> Result<Response, ApiError> {
+    with_grace(&api, submit(&api, &caller, WorkKind::Rollback, &body, idempotency_key(&headers)))
+}
+
+async fn remove(
+    State(api): State<Api>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<CommandBody>,
+) -> Result<Response, ApiError> {
+    with_grace(&api, submit(&api, &caller, WorkKind::Remove, &body, idempotency_key(&headers)))
+}
+
+/// Adds [`super::wire::GRACE_HEADER`] to an accepted submission: how long a client should keep
+/// trying to learn the outcome across a restart, beyond the restart itself.
+fn with_grace(api: &Api, r: Result<Response, ApiError>) -> Result<Response, ApiError> {
+    r.map(|mut resp| {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&api.settings.grace.as_secs().to_string()) {
+            resp.headers_mut().insert(super::wire::GRACE_HEADER, v);
+        }
+        resp
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,7 +404,9 @@ async fn job(
     let not_found = || ApiError::usage(&api, StatusCode::NOT_FOUND, format!("job {id} not found"));
     let view = api.shared.jobs.get(id).ok_or_else(not_found)?;
     let (project, stage) = slot_parts(&view.slot);
-    if !caller.allows(Action::Read, project, stage) {
+    // The token that submitted a job may always read it, whatever its scope says about reads.
+    let own = api.shared.jobs.owner(id) == Some(caller.id);
+    if !own && !caller.allows(Action::Read, project, stage) {
         return Err(not_found());
     }
     // A long poll, kept inside the request timeout.
@@ -337,7 +433,7 @@ struct ListQuery {
 }
 
 /// Rows of what `caller` may read only.
-fn readable(caller: &Caller, project: &str, stage: &str) -> bool {
+pub(super) fn readable(caller: &Caller, project: &str, stage: &str) -> bool {
     caller.allows(Action::Read, project, stage)
 }
 
@@ -366,7 +462,9 @@ async fn one_deploy(State(api): State<Api>, caller: Caller, Path(id): Path<i64>)
     if !readable(&caller, &d.project, &d.stage) {
         return Err(not_found());
     }
-    let logs = store.logs(DeployId(id), 0).unwrap_or_default();
+    let logs = store
+        .logs(DeployId(id), 0)
+        .map_err(|e| ApiError::usage(&api, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let mut v = serde_json::to_value(&d).unwrap_or(Value::Null);
     v["exit_code"] = json!((api.shared.codes.record)(&d));
     v["logs"] = serde_json::to_value(logs).unwrap_or(Value::Null);
@@ -395,44 +493,17 @@ async fn instances(State(api): State<Api>, caller: Caller, Query(q): Query<ListQ
     Ok(Json(shown).into_response())
 }
 
-async fn approvals(State(api): State<Api>, caller: Caller) -> Result<Response, ApiError> {
-    let (tx, rx) = oneshot::channel();
-    api.commands
-        .send(Command::Approvals(tx))
-        .map_err(|_| ApiError::usage(&api, StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?;
-    let held = rx.await.unwrap_or_default();
-    let shown: Vec<Value> = held
-        .into_iter()
-        .filter(|h| readable(&caller, h.candidate.slot.project.as_str(), h.candidate.slot.stage.as_str()))
-        .map(|h| {
-            json!({"id": h.id, "slot": h.candidate.slot.to_string(), "image": h.candidate.image,
-                "tag": h.candidate.tag, "digest": h.candidate.digest, "actor": h.candidate.actor})
-        })
-        .collect();
-    Ok(Json(shown).into_response())
-}
-
-async fn approve(State(api): State<Api>, caller: Caller, Path(id): Path<u64>) -> Result<Response, ApiError> {
-    let (tx, rx) = oneshot::channel();
-    api.commands
-        .send(Command::Approvals(tx))
-        .map_err(|_| ApiError::usage(&api, StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?;
-    let held = rx.await.unwrap_or_default();
-    let not_found = || ApiError::usage(&api, StatusCode::NOT_FOUND, format!("no push {id} waits for approval"));
-    let h = held.into_iter().find(|h| h.id == id).ok_or_else(not_found)?;
-    let (p, s) = (h.candidate.slot.project.as_str(), h.candidate.slot.stage.as_str());
-    if !caller.allows(Action::Deploy, p, s) {
-        return Err(forbidden(&api, &caller, Action::Deploy, p, s));
-    }
-    let (tx, rx) = oneshot::channel();
-    let _ = api.commands.send(Command::Approve(id, tx));
-    if rx.await.unwrap_or(false) {
-        Ok((StatusCode::ACCEPTED, Json(json!({"approved": id}))).into_response())
-    } else {
-        Err(not_found())
-    }
-}
-
 async fn metrics(State(api): State<Api>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], api.shared.metrics.render()).into_response()
+}
+
+/// `ok`, the config revision the server runs and, when the file on disk is not valid, why.
+async fn healthz(State(api): State<Api>) -> Response {
+    let loaded = api.live.current();
+    let mut text = format!("ok\nconfig {} {}\n", loaded.revision, api.live.path().display());
+    if let Some(e) = api.live.refused() {
+        use std::fmt::Write as _;
+        let _ = writeln!(text, "config_error {e}");
+    }
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }

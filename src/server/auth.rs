@@ -6,7 +6,7 @@
 //! lookup tells an attacker how close a guess was. A token's scope is projects × stages ×
 //! actions, each list empty meaning "any".
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -139,46 +139,91 @@ pub fn verify(presented: &str, live: &[TokenRecord]) -> Option<Caller> {
     })
 }
 
-/// Counts failed authentications per address in fixed windows; an address over the limit is
-/// refused until its window ends, without its credentials being looked at.
+/// How many clients the failure map tracks at most.
+pub const TRACKED: usize = 10_000;
+
+/// One client's failures in its current window.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    count: u32,
+}
+
+/// Counts failed authentications per client ([`super::client::key`]) in fixed windows. A client
+/// over the limit has its *failures* answered 429 until its window ends; whether a credential
+/// verifies is decided before this is asked, so a valid one is never refused here.
+///
+/// Bounded in memory and in work: at most [`TRACKED`] clients, kept in a queue ordered by when
+/// their window began, so that ended windows are dropped from its front (amortised O(1) per
+/// call, never a scan of the map). When the map is full of live windows, further clients share
+/// one overflow window: a spray of addresses is capped as one client.
 #[derive(Debug)]
 pub struct FailedAuths {
     limit: u32,
     window: Duration,
-    seen: HashMap<IpAddr, (Instant, u32)>,
+    capacity: usize,
+    seen: HashMap<IpAddr, Window>,
+    order: VecDeque<(IpAddr, Instant)>,
+    overflow: Option<Window>,
 }
 
 impl FailedAuths {
-    /// At most `limit` failures per `window` and address.
+    /// At most `limit` failures per `window` and client, [`TRACKED`] clients.
     #[must_use]
     pub fn new(limit: u32, window: Duration) -> Self {
-        Self { limit, window, seen: HashMap::new() }
+        Self::with_capacity(limit, window, TRACKED)
     }
 
-    /// Is `ip` refused now?
-    pub fn blocked(&mut self, ip: IpAddr, now: Instant) -> bool {
-        match self.seen.get(&ip) {
-            Some((start, _)) if now.duration_since(*start) >= self.window => {
-                self.seen.remove(&ip);
-                false
+    /// As [`FailedAuths::new`], tracking at most `capacity` clients.
+    #[must_use]
+    pub fn with_capacity(limit: u32, window: Duration, capacity: usize) -> Self {
+        Self { limit, window, capacity, seen: HashMap::new(), order: VecDeque::new(), overflow: None }
+    }
+
+    /// Forgets windows that ended, from the front of the queue only.
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(key, start)) = self.order.front() {
+            if now.duration_since(start) < self.window {
+                break;
             }
-            Some((_, n)) => *n >= self.limit,
+            self.order.pop_front();
+            if self.seen.get(&key).is_some_and(|w| w.start == start) {
+                self.seen.remove(&key);
+            }
+        }
+        if self.overflow.is_some_and(|w| now.duration_since(w.start) >= self.window) {
+            self.overflow = None;
+        }
+    }
+
+    /// Are `key`'s failures answered 429 now?
+    pub fn blocked(&mut self, key: IpAddr, now: Instant) -> bool {
+        self.expire(now);
+        match self.seen.get(&key) {
+            Some(w) => w.count >= self.limit,
+            None if self.seen.len() >= self.capacity => self.overflow.is_some_and(|w| w.count >= self.limit),
             None => false,
         }
     }
 
-    /// Records one failure of `ip`.
-    pub fn failed(&mut self, ip: IpAddr, now: Instant) {
-        if self.seen.len() > 10_000 {
-            // Bounded memory under a spray of addresses: forget windows that ended.
-            let window = self.window;
-            self.seen.retain(|_, (start, _)| now.duration_since(*start) < window);
+    /// Records one failure of `key`.
+    pub fn failed(&mut self, key: IpAddr, now: Instant) {
+        self.expire(now);
+        if let Some(w) = self.seen.get_mut(&key) {
+            w.count = w.count.saturating_add(1);
+        } else if self.seen.len() < self.capacity {
+            self.seen.insert(key, Window { start: now, count: 1 });
+            self.order.push_back((key, now));
+        } else {
+            let w = self.overflow.get_or_insert(Window { start: now, count: 0 });
+            w.count = w.count.saturating_add(1);
         }
-        let e = self.seen.entry(ip).or_insert((now, 0));
-        if now.duration_since(e.0) >= self.window {
-            *e = (now, 0);
-        }
-        e.1 = e.1.saturating_add(1);
+    }
+
+    /// Clients tracked now (for tests and metrics).
+    #[must_use]
+    pub fn tracked(&self) -> usize {
+        self.seen.len()
     }
 }
 
@@ -220,6 +265,35 @@ mod tests {
         assert_eq!(c.actor(), "token:ci");
         assert!(verify("tf_secreT", &live).is_none());
         assert!(verify("", &live).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_failure_map_stays_bounded_and_a_spray_of_addresses_shares_one_window() {
+        let mut f = FailedAuths::with_capacity(3, Duration::from_secs(60), 100);
+        let now = Instant::now();
+        for i in 0..100u32 {
+            f.failed(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i)), now);
+        }
+        assert_eq!(f.tracked(), 100);
+        // Full: the next addresses share one overflow window, capped like one client.
+        let sprayed = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0x0b00_0000 + i));
+        for i in 0..3 {
+            assert!(!f.blocked(sprayed(i), now));
+            f.failed(sprayed(i), now);
+        }
+        assert_eq!(f.tracked(), 100, "no growth beyond the capacity");
+        assert!(f.blocked(sprayed(99), now), "the overflow window is over its limit");
+        assert!(
+            !f.blocked(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0001)), now),
+            "a tracked client keeps its own count"
+        );
+        // Windows end: the map empties from the front, and the overflow window ends too.
+        tokio::time::advance(Duration::from_secs(61)).await;
+        let later = Instant::now();
+        assert!(!f.blocked(sprayed(99), later));
+        assert_eq!(f.tracked(), 0);
+        f.failed(sprayed(5), later);
+        assert_eq!(f.tracked(), 1);
     }
 
     #[tokio::test(start_paused = true)]

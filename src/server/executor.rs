@@ -8,8 +8,14 @@
 //! same one the CLI takes, so a CLI deploy and a server deploy of one stage never overlap.
 //!
 //! Shutdown: stop taking commands; let running jobs finish within the grace period; then
-//! cancel what still runs (each deploy rolls back, as on SIGTERM in the CLI), and wait for the
-//! rollbacks. A second signal aborts them (leftovers, as in the CLI).
+//! cancel what still runs (each deploy rolls back, as on SIGTERM in the CLI; a removal or a
+//! deploy still waiting for its lock gives up, exit 130), and wait for the rollbacks. A second
+//! signal aborts them (leftovers, as in the CLI). A job is registered as running before its
+//! task is spawned, so a job started in the same tick as the signal is waited for and rolled
+//! back like the others, never dropped halfway.
+//!
+//! Each job resolves its stage from the config file as it is at that moment
+//! ([`super::live`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -21,12 +27,14 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use super::api::Phase;
 use super::jobs::Jobs;
+use super::live::{LiveConfig, Log};
 use super::metrics::Metrics;
-use super::queue::{Candidate, Held, Offer, Queue};
+use super::queue::{ApproveError, Candidate, Held, Offer, Queue};
 use super::wire::{self, Stamped};
-use crate::config::{Config, ResolvedStage};
-use crate::deploy::{CancelHandle, DeployError, DeployOutcome, DeployRequest, Deployer};
+use crate::config::ResolvedStage;
+use crate::deploy::{Cancel, CancelHandle, DeployError, DeployOutcome, DeployRequest, Deployer};
 use crate::domain::{DeployId, ProjectName, StageName, Tag, Trigger};
 use crate::engine::{ContainerRuntime, DockerRuntime, RegistryAuth};
 use crate::fmt::one_line;
@@ -71,7 +79,6 @@ pub struct Codes {
 }
 
 /// What the HTTP side and the executor share.
-#[derive(Debug)]
 pub struct Shared {
     /// Jobs and where they stand.
     pub jobs: Jobs,
@@ -81,13 +88,40 @@ pub struct Shared {
     pub events: watch::Sender<u64>,
     /// Exit codes.
     pub codes: Codes,
+    /// The server's own log (what it decided and why: a stale push, a config it refused).
+    log: Log,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("jobs", &self.jobs).field("codes", &self.codes).finish_non_exhaustive()
+    }
 }
 
 impl Shared {
-    /// A new shared state.
+    /// A new shared state, logging nowhere.
     #[must_use]
     pub fn new(codes: Codes) -> Self {
-        Self { jobs: Jobs::default(), metrics: Metrics::default(), events: watch::channel(0).0, codes }
+        Self {
+            jobs: Jobs::default(),
+            metrics: Metrics::default(),
+            events: watch::channel(0).0,
+            codes,
+            log: super::live::quiet(),
+        }
+    }
+
+    /// Logs to `log` (the binary: stderr).
+    #[must_use]
+    pub fn with_log(mut self, log: Log) -> Self {
+        self.log = log;
+        self
+    }
+
+    /// One line in the server's log. Never give it a secret or anything a request chose
+    /// beyond names the config validated.
+    pub fn log(&self, line: &str) {
+        (self.log)(line);
     }
 }
 
@@ -163,19 +197,26 @@ pub struct Work {
 pub enum Command {
     /// Run an API job.
     Run(Work),
-    /// Offer pushes (from one webhook delivery or one poll).
+    /// Offer pushes (from one webhook delivery, replays already dropped).
     Push {
-        /// `RECEIVER:DELIVERY` when the sender gave an id (replays are dropped).
-        delivery: Option<String>,
         /// The receiver's name, for metrics.
         receiver: String,
-        /// What the tag rules made of it.
+        /// What the tag rules made of it: every event of the body, one per slot.
         candidates: Vec<Candidate>,
     },
     /// The pushes held for approval.
     Approvals(oneshot::Sender<Vec<Held>>),
-    /// Approve a held push.
-    Approve(u64, oneshot::Sender<bool>),
+    /// Approve a held push of `digest`.
+    Approve {
+        /// The held push.
+        id: u64,
+        /// The digest the approver saw.
+        digest: String,
+        /// `token:NAME`.
+        approver: String,
+        /// Its slot, or why nothing was released.
+        reply: oneshot::Sender<Result<crate::domain::Slot, ApproveError>>,
+    },
     /// Managed instances, as `list --output json` prints them.
     List(Filter, oneshot::Sender<Result<Vec<serde_json::Value>, String>>),
 }
@@ -184,7 +225,7 @@ pub enum Command {
 /// `LocalSet`.
 pub struct Executor<R, P, S, Pr> {
     pub(super) backend: Backend<R, P, S, Pr>,
-    pub(super) config: Arc<Config>,
+    pub(super) live: Arc<LiveConfig>,
     pub(super) shared: Arc<Shared>,
     pub(super) queue: RefCell<Queue>,
     running: RefCell<HashMap<u64, CancelHandle>>,
@@ -233,12 +274,12 @@ where
     S: Store + 'static,
     Pr: Probe + 'static,
 {
-    /// An executor over `backend`, with pushes debounced by `config`'s `server.debounce`.
-    pub fn new(backend: Backend<R, P, S, Pr>, config: Arc<Config>, shared: Arc<Shared>) -> Self {
-        let debounce = config.server().debounce;
+    /// An executor over `backend`, with pushes debounced by `server.debounce` (as read now).
+    pub fn new(backend: Backend<R, P, S, Pr>, live: Arc<LiveConfig>, shared: Arc<Shared>) -> Self {
+        let debounce = live.current().config.server().debounce;
         Self {
             backend,
-            config,
+            live,
             shared,
             queue: RefCell::new(Queue::new(debounce)),
             running: RefCell::new(HashMap::new()),
@@ -247,29 +288,32 @@ where
         }
     }
 
-    /// Runs until `shutdown` turns true (or every sender is gone), then drains as the module
-    /// doc says: `grace` for running jobs, then cancel; `abort` turning true stops rollbacks.
-    /// Must run inside a `LocalSet`.
+    /// Runs until `phase` leaves [`Phase::Serving`] (or every sender is gone), then drains as
+    /// the module doc says: `grace` for running jobs, then cancel; `abort` turning true stops
+    /// rollbacks. Returns when no job runs any more. Must run inside a `LocalSet`.
     pub async fn run(
         self: Rc<Self>,
         mut commands: mpsc::UnboundedReceiver<Command>,
-        mut shutdown: watch::Receiver<bool>,
+        mut phase: watch::Receiver<Phase>,
         mut abort: watch::Receiver<bool>,
         grace: Duration,
     ) {
         loop {
             let due = self.queue.borrow().next_due();
+            // Shutdown first: a command that arrives with the signal is refused below, not
+            // started behind the drain's back.
             tokio::select! {
+                biased;
+                r = phase.wait_for(|p| *p != Phase::Serving) => {
+                    let _ = r;
+                    break;
+                }
                 cmd = commands.recv() => match cmd {
                     Some(c) => self.handle(c),
                     None => break,
                 },
                 () = sleep_until(due) => {}
                 () = self.wake.notified() => {}
-                r = shutdown.wait_for(|s| *s) => {
-                    let _ = r;
-                    break;
-                }
             }
             self.dispatch_ready();
         }
@@ -314,31 +358,33 @@ where
     fn handle(self: &Rc<Self>, cmd: Command) {
         match cmd {
             Command::Run(w) => {
+                // Registered before it is spawned: see the module doc.
+                let cancel = self.register(w.job);
                 let me = Rc::clone(self);
-                tokio::task::spawn_local(async move { me.run_work(w).await });
+                tokio::task::spawn_local(async move { me.run_work(w, cancel).await });
             }
-            Command::Push { delivery, receiver, candidates } => {
-                let now = Instant::now();
-                let mut q = self.queue.borrow_mut();
-                if let Some(d) = &delivery
-                    && !q.first_delivery(d, now)
-                {
-                    self.shared.metrics.webhook(&receiver, "replayed");
-                    return;
-                }
+            Command::Push { receiver, candidates } => {
                 for c in candidates {
-                    match q.offer(c, now) {
-                        Offer::Queued | Offer::Coalesced => {}
-                        Offer::Duplicate => self.shared.metrics.webhook(&receiver, "duplicate"),
+                    if c.approval && c.digest.is_none() {
+                        // Held for approval without a digest (Docker Hub, Quay, Gitea): resolve
+                        // it first, so that the approver approves a digest and that digest
+                        // only (a tag that moved by the time it deploys is stale).
+                        let me = Rc::clone(self);
+                        let receiver = receiver.clone();
+                        tokio::task::spawn_local(async move {
+                            let c = me.with_digest(c).await;
+                            me.offer(&receiver, c);
+                        });
+                    } else {
+                        self.offer(&receiver, c);
                     }
                 }
-                self.shared.metrics.set_queue_depth(q.depth());
             }
             Command::Approvals(reply) => {
                 let _ = reply.send(self.queue.borrow().held());
             }
-            Command::Approve(id, reply) => {
-                let _ = reply.send(self.queue.borrow_mut().approve(id, Instant::now()));
+            Command::Approve { id, digest, approver, reply } => {
+                let _ = reply.send(self.queue.borrow_mut().approve(id, &digest, &approver, Instant::now()));
             }
             Command::List(filter, reply) => {
                 let me = Rc::clone(self);
@@ -350,11 +396,38 @@ where
         }
     }
 
+    fn offer(&self, receiver: &str, c: Candidate) {
+        let mut q = self.queue.borrow_mut();
+        match q.offer(c, Instant::now()) {
+            Offer::Queued | Offer::Coalesced => {}
+            Offer::Duplicate => self.shared.metrics.webhook(receiver, "duplicate"),
+        }
+        self.shared.metrics.set_queue_depth(q.depth());
+        drop(q);
+        self.wake.notify_one();
+    }
+
+    /// `c` with the digest its tag resolves to now (unchanged when that cannot be learned: it
+    /// is then approved as `unresolved`, and deploys what the tag points at when it runs).
+    async fn with_digest(&self, mut c: Candidate) -> Candidate {
+        let Ok(stage) = self.resolve(&c.slot.project, &c.slot.stage) else { return c };
+        let image = format!("{}:{}", c.image, c.tag);
+        let auth = self.backend.runtime.registry_auth(stage.image.as_str(), stage.registry_auth.as_ref()).await;
+        let auth = auth.ok().flatten();
+        match self.backend.runtime.digest(&image, auth.as_ref().map(|(_, a)| a)).await {
+            Ok(d) if !d.is_empty() => c.digest = Some(d),
+            Ok(_) | Err(_) => self.shared.log(&format!("push {}: cannot resolve {image} before holding it", c.slot)),
+        }
+        c
+    }
+
     fn dispatch_ready(self: &Rc<Self>) {
         let ready = self.queue.borrow_mut().take_ready(Instant::now());
         for c in ready {
+            let job = self.shared.jobs.create("deploy", c.slot.to_string(), None).id;
+            let cancel = self.register(job);
             let me = Rc::clone(self);
-            tokio::task::spawn_local(async move { me.run_push(c).await });
+            tokio::task::spawn_local(async move { me.run_push(c, job, cancel).await });
         }
         self.shared.metrics.set_queue_depth(self.queue.borrow().depth());
     }
@@ -368,21 +441,23 @@ where
         (b.tune)(d)
     }
 
-    /// Registers a running job's cancel handle; the guard unregisters it.
-    pub(super) fn track(&self, job: u64, handle: CancelHandle) -> Running<'_, R, P, S, Pr> {
+    /// Registers job `job` as running (shutdown waits for it and may cancel it); the job's
+    /// task unregisters it with [`Running`].
+    pub(super) fn register(&self, job: u64) -> Cancel {
+        let (handle, cancel) = CancelHandle::new();
         self.running.borrow_mut().insert(job, handle);
         self.shared.metrics.set_running(self.running.borrow().len());
-        Running { ex: self, job }
+        cancel
     }
 
+    /// `project`'s `stage` as the config file says now.
     pub(super) fn resolve(&self, project: &ProjectName, stage: &StageName) -> Result<ResolvedStage, String> {
-        self.config.resolve(project, stage).map_err(|e| one_line(&e))
+        self.live.refresh().config.resolve(project, stage).map_err(|e| one_line(&e))
     }
 
-    async fn run_work(&self, w: Work) {
+    async fn run_work(&self, w: Work, cancel: Cancel) {
         let codes = self.shared.codes;
-        let (handle, cancel) = CancelHandle::new();
-        let _running = self.track(w.job, handle);
+        let _running = Running { ex: self, job: w.job };
         let stage = match self.resolve(&w.project, &w.stage) {
             Ok(s) => s,
             Err(e) => return self.shared.jobs.failed(w.job, e, codes.usage),
@@ -434,8 +509,8 @@ where
 
 /// Unregisters a job when it ends, however it ends.
 pub(super) struct Running<'a, R, P, S, Pr> {
-    ex: &'a Executor<R, P, S, Pr>,
-    job: u64,
+    pub(super) ex: &'a Executor<R, P, S, Pr>,
+    pub(super) job: u64,
 }
 
 impl<R, P, S, Pr> Drop for Running<'_, R, P, S, Pr> {
@@ -451,5 +526,89 @@ async fn sleep_until(due: Option<Instant>) {
     match due {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::ProbeResult;
+    use crate::notify::NoNotifier;
+    use crate::store::SqliteStore;
+    use crate::testing::{FakeProxy, FakeRuntime};
+
+    impl DigestSource for FakeRuntime {
+        async fn digest(&self, _: &str, _: Option<&RegistryAuth>) -> Result<String, String> {
+            Ok("sha256:0000000000000000000000000000000000000000000000000000000000000000".into())
+        }
+    }
+
+    struct NoProbe;
+
+    impl Probe for NoProbe {
+        async fn probe(&self, _: &str, _: Duration) -> ProbeResult {
+            ProbeResult { passed: true, detail: "200 OK".into() }
+        }
+    }
+
+    fn untouched(
+        d: Deployer<'_, FakeRuntime, FakeProxy, SqliteStore, NoProbe>,
+    ) -> Deployer<'_, FakeRuntime, FakeProxy, SqliteStore, NoProbe> {
+        d
+    }
+
+    fn codes() -> Codes {
+        Codes { outcome: |_| 0, error: |_| 4, record: |_| Some(0), ok: 0, usage: 2, incomplete: 3 }
+    }
+
+    /// Review F16: a job handled in the same scheduler tick as the shutdown signal, spawned but
+    /// not yet polled, counts as running: the drain waits for it instead of returning at once
+    /// and letting the `LocalSet` drop it halfway.
+    #[tokio::test]
+    async fn a_job_spawned_in_the_tick_of_the_signal_is_waited_for_by_the_drain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny-forge.toml");
+        std::fs::write(
+            &path,
+            "[projects.shop]\nimage = \"r.example.com/shop\"\nport = 80\n[projects.shop.stages.dev]\n",
+        )
+        .unwrap();
+        let live = Arc::new(LiveConfig::load(&path, super::super::live::quiet()).unwrap());
+        let shared = Arc::new(Shared::new(codes()));
+        let backend = Backend {
+            runtime: FakeRuntime::default(),
+            proxy: FakeProxy::default(),
+            store: SqliteStore::in_memory().unwrap(),
+            probe: NoProbe,
+            notifier: Box::new(NoNotifier),
+            lock_dir: dir.path().join("locks"),
+            tune: untouched,
+        };
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let ex = Rc::new(Executor::new(backend, live, Arc::clone(&shared)));
+                let job = shared.jobs.create("remove", "shop/dev:v1".into(), None).id;
+                let work = Work {
+                    job,
+                    kind: WorkKind::Remove,
+                    project: ProjectName::new("shop").unwrap(),
+                    stage: StageName::new("dev").unwrap(),
+                    tag: Some(Tag::new("v1").unwrap()),
+                    to: None,
+                    wait: LockWait::NoWait,
+                    force: false,
+                    actor: "token:ci".into(),
+                };
+                ex.handle(Command::Run(work));
+                // Not polled yet, and already running as far as the drain can tell.
+                let idle = ex.all_idle();
+                let mut idle = std::pin::pin!(idle);
+                assert!(futures_util::poll!(idle.as_mut()).is_pending(), "the drain sees the job");
+                idle.await;
+                let state = shared.jobs.get(job).map(|j| j.state);
+                assert_eq!(state, Some(super::super::wire::JobState::Done), "it ran to its end");
+            })
+            .await;
     }
 }

@@ -1,22 +1,28 @@
 //! `POST /hooks/{name}` and `POST /hooks/{name}/{secret}`: authenticate, parse, match the tag
 //! rules, hand the candidates to the executor's queue, answer at once.
 //!
-//! The order is the point: (1) the failed-auth cap, (2) the credential on the raw request —
-//! header or path secrets before the body is read, HMACs over the raw bytes before anything
-//! parses them, (3) only then the parser. The body is read under `server.max_body_bytes` here
-//! rather than by the router's limit layer, so that an *authenticated* distribution sender
-//! still gets a 2xx for a body it must not resend (distribution retries a non-2xx forever and
-//! blocks every later event). Nothing from a request — path, headers, body — is logged.
+//! The order is the point: (1) the credential on the raw request — header or path secrets
+//! before the body is read, HMACs over the raw bytes before anything parses them; a failure
+//! counts against the client's cap (and, over it, is answered 429), a success is never
+//! refused; (2) only then the parser; (3) a body this receiver already received is a replay
+//! and deploys nothing (the state file remembers bodies by SHA-256, so this holds across
+//! restarts). The body is read under `server.max_body_bytes` here rather than by the router's
+//! limit layer, so that an *authenticated* distribution sender still gets a 2xx for a body it
+//! must not resend (distribution retries a non-2xx forever and blocks every later event).
+//! Nothing from a request — path, headers, body — is logged.
+//!
+//! The receivers and tag rules are the config file's as it is now ([`super::live`]).
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use sha2::{Digest as _, Sha256};
 
-use super::api::{Api, ApiError, Receiver, auth_failed, check_limit};
+use super::api::{Api, ApiError, Receiver, client, refuse};
 use super::executor::Command;
-use super::receivers::{self, Authenticator};
+use super::receivers::{self, Authenticator, PushEvent};
 use crate::config::ReceiverKind;
 use crate::domain::Trigger;
 
@@ -45,28 +51,22 @@ fn distribution_like(kind: ReceiverKind) -> bool {
 }
 
 async fn handle(api: &Api, name: &str, path_secret: Option<String>, req: Request<Body>) -> Result<Response, ApiError> {
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<super::tls::Peer>>()
-        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip());
-    check_limit(api, ip)?;
-    let unknown = || ApiError::new(StatusCode::NOT_FOUND, "no such receiver", api.shared.codes.usage);
-    let Some(r) = api.receivers.iter().find(|r| r.name == name).cloned() else {
-        // An unknown name counts as a failure: it may be a guess at a secret path.
-        auth_failed(api, ip);
-        return Err(unknown());
-    };
     let (parts, body) = req.into_parts();
+    let who = client(api, &parts);
+    let loaded = api.live.refresh();
+    let Some(r) = loaded.receivers.iter().find(|r| r.name == name) else {
+        // An unknown name counts as a failure: it may be a guess at a secret path.
+        return Err(refuse(api, who, ApiError::new(StatusCode::NOT_FOUND, "no such receiver", api.shared.codes.usage)));
+    };
     let headers = parts.headers;
-    let refuse = || {
-        auth_failed(api, ip);
+    let unauthorized = || {
         api.shared.metrics.webhook(&r.name, "unauthorized");
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", api.shared.codes.usage)
+        refuse(api, who, ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", api.shared.codes.usage))
     };
     // Credentials that do not need the body are checked before it is read.
     let header_or_path = matches!(r.auth, Authenticator::Header(_) | Authenticator::Path(_));
     if header_or_path && !r.auth.verify(&headers, path_secret.as_deref(), b"") {
-        return Err(refuse());
+        return Err(unauthorized());
     }
     let bytes = match to_bytes(body, api.settings.max_body_bytes).await {
         Ok(b) => b,
@@ -80,33 +80,94 @@ async fn handle(api: &Api, name: &str, path_secret: Option<String>, req: Request
         }
     };
     if !header_or_path && !r.auth.verify(&headers, path_secret.as_deref(), &bytes) {
-        return Err(refuse());
+        return Err(unauthorized());
     }
-    Ok(accept(api, &r, &headers, &bytes))
+    if !api.serving() {
+        // Not taken: the sender retries (distribution does), after the restart.
+        api.shared.metrics.webhook(&r.name, "unavailable");
+        return Err(ApiError::draining(api));
+    }
+    accept(api, r, loaded.config.push_rules(), &headers, &bytes)
 }
 
-/// After authentication: parse, match, queue; always 2xx (a sender whose request was genuine
-/// gains nothing from a retry).
-fn accept(api: &Api, r: &Receiver, headers: &HeaderMap, body: &[u8]) -> Response {
+/// A sender's delivery id as it may appear in an actor: only `[A-Za-z0-9._-]`, at most 64
+/// characters (it is not covered by any signature: the sender chooses it), else `-`.
+fn delivery_label(d: Option<&str>) -> &str {
+    d.filter(|d| !d.is_empty() && d.len() <= 64 && d.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c)))
+        .unwrap_or("-")
+}
+
+/// After authentication: parse, dedupe, match, queue; 2xx unless the state file cannot say
+/// whether the body is a replay (503: the sender retries).
+fn accept(
+    api: &Api,
+    r: &Receiver,
+    rules: &[crate::config::PushRule],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let Ok(events) = receivers::parse(r.kind, headers, body) else {
         api.shared.metrics.webhook(&r.name, "ignored");
-        return answer(StatusCode::OK, "ignored: not a payload this receiver understands");
+        return Ok(answer(StatusCode::OK, "ignored: not a payload this receiver understands"));
     };
-    let rules = api.config.push_rules();
-    let mut matched = 0;
-    for mut ev in events {
-        if let Some(host) = &r.registry {
-            ev.registry.clone_from(host);
-        }
-        let delivery = ev.delivery.as_ref().map(|d| format!("{}:{d}", r.name));
-        let actor = format!("webhook:{}:{}", r.name, ev.delivery.as_deref().unwrap_or("-"));
-        let candidates = receivers::candidates(&ev, rules, &actor, Trigger::Webhook);
-        matched += candidates.len();
-        if candidates.is_empty() {
-            continue;
-        }
-        let _ = api.commands.send(Command::Push { delivery, receiver: r.name.clone(), candidates });
+    let events: Vec<PushEvent> = events
+        .into_iter()
+        .map(|mut ev| {
+            if let Some(host) = &r.registry {
+                ev.registry.clone_from(host);
+            }
+            ev
+        })
+        .collect();
+    let mut candidates = Vec::new();
+    for ev in &events {
+        let actor = format!("webhook:{}:{}", r.name, delivery_label(ev.delivery.as_deref()));
+        candidates.extend(receivers::candidates(ev, rules, &actor, Trigger::Webhook));
     }
-    api.shared.metrics.webhook(&r.name, if matched > 0 { "accepted" } else { "ignored" });
-    answer(StatusCode::ACCEPTED, if matched > 0 { "queued" } else { "ignored: no tag rule matches" })
+    if candidates.is_empty() {
+        api.shared.metrics.webhook(&r.name, "ignored");
+        return Ok(answer(StatusCode::ACCEPTED, "ignored: no tag rule matches"));
+    }
+    // A body seen before is a replay. Except when no event carries a digest (Quay sends the same
+    // body for every push of a tag): then the tag is resolved again, and only a moved tag deploys.
+    if events.iter().any(|e| e.digest.is_some()) {
+        let hash = hex(&Sha256::digest(body));
+        let first = api.store().first_delivery(&r.name, &hash).map_err(|e| {
+            api.shared.log(&format!("webhook `{}`: cannot check for a replay: {}", r.name, crate::fmt::one_line(&e)));
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cannot record the delivery; retry", api.shared.codes.usage)
+        })?;
+        if !first {
+            api.shared.metrics.webhook(&r.name, "replayed");
+            return Ok(answer(StatusCode::OK, "replayed: this body was received before"));
+        }
+    }
+    if api.commands.send(Command::Push { receiver: r.name.clone(), candidates }).is_err() {
+        return Err(ApiError::draining(api));
+    }
+    api.shared.metrics.webhook(&r.name, "accepted");
+    Ok(answer(StatusCode::ACCEPTED, "queued"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_id_that_could_smuggle_text_into_history_is_not_recorded() {
+        assert_eq!(
+            delivery_label(Some("a0eaf6a5-3001-5126-8e31-5c59b975bcb5")),
+            "a0eaf6a5-3001-5126-8e31-5c59b975bcb5"
+        );
+        assert_eq!(delivery_label(Some("x approved by token:admin")), "-");
+        assert_eq!(delivery_label(Some(&"a".repeat(65))), "-");
+        assert_eq!(delivery_label(None), "-");
+    }
 }

@@ -23,6 +23,7 @@ pub struct Metrics {
     deploys: Mutex<BTreeMap<&'static str, u64>>,
     steps: Mutex<BTreeMap<&'static str, Histogram>>,
     webhooks: Mutex<BTreeMap<(String, &'static str), u64>>,
+    pushes_skipped: Mutex<BTreeMap<&'static str, u64>>,
     auth_failures: Mutex<u64>,
     queue_depth: AtomicI64,
     running: AtomicI64,
@@ -34,7 +35,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Metrics {
     /// A deploy (or removal) ended: `succeeded`, `failed`, `incomplete`, `interrupted`, `busy`,
-    /// `skipped`, `error`.
+    /// `skipped` (already running), `removed`, `error`.
     pub fn deploy(&self, outcome: &'static str) {
         *lock(&self.deploys).entry(outcome).or_default() += 1;
     }
@@ -54,9 +55,15 @@ impl Metrics {
     }
 
     /// A webhook request to receiver `name` ended as `result` (`accepted`, `ignored`,
-    /// `unauthorized`, `replayed`, `limited`).
+    /// `unauthorized`, `replayed`, `unavailable`, `too_large`).
     pub fn webhook(&self, name: &str, result: &'static str) {
         *lock(&self.webhooks).entry((name.to_owned(), result)).or_default() += 1;
+    }
+
+    /// A push the queue released deployed nothing: `stale` (the tag points at another digest
+    /// now), `removed` (the slot was removed on purpose while it ran that digest).
+    pub fn push_skipped(&self, reason: &'static str) {
+        *lock(&self.pushes_skipped).entry(reason).or_default() += 1;
     }
 
     /// A request failed authentication.
@@ -109,6 +116,14 @@ impl Metrics {
         let _ = writeln!(o, "# TYPE tiny_forge_webhooks_total counter");
         for ((name, result), n) in lock(&self.webhooks).iter() {
             let _ = writeln!(o, "tiny_forge_webhooks_total{{receiver=\"{name}\",result=\"{result}\"}} {n}");
+        }
+        let _ = writeln!(
+            o,
+            "# HELP tiny_forge_pushes_skipped_total Pushes that deployed nothing: the tag points elsewhere now (stale), or the slot was removed on purpose (removed)."
+        );
+        let _ = writeln!(o, "# TYPE tiny_forge_pushes_skipped_total counter");
+        for (reason, n) in lock(&self.pushes_skipped).iter() {
+            let _ = writeln!(o, "tiny_forge_pushes_skipped_total{{reason=\"{reason}\"}} {n}");
         }
         let _ =
             writeln!(o, "# HELP tiny_forge_auth_failures_total Requests refused for a missing or wrong credential.");

@@ -11,9 +11,11 @@
 //! (a hash, a parse, a channel send) takes microseconds.
 //!
 //! # Modules
-//! - [`api`]: routes, the token extractor, errors → status codes;
+//! - [`api`]: routes, the token extractor, errors → status codes; `approvals.rs`: held pushes;
 //! - [`sse`]: a deploy's log as Server-Sent Events;
-//! - [`auth`]: tokens, the failed-auth cap;
+//! - [`auth`]: tokens, the failed-auth cap; [`client`]: which client a request counts against;
+//! - [`live`]: the config file as it is now (re-read per job, on SIGHUP);
+//! - [`listen`]: the accept loop (connection cap, header and idle timeouts, shutdown deadline);
 //! - [`hooks`] and [`receivers`]: registry webhooks, one pure parser per format;
 //! - [`queue`]: dedupe, debounce, per-slot coalescing (the only module that knows time);
 //! - [`executor`]: runs API jobs and pushes through [`crate::Deployer`]; `push.rs`: what it does
@@ -23,10 +25,14 @@
 //! - [`jobs`], [`metrics`], [`views`].
 
 pub mod api;
+mod approvals;
 pub mod auth;
+pub mod client;
 pub mod executor;
 mod hooks;
 pub mod jobs;
+pub mod listen;
+pub mod live;
 pub mod metrics;
 pub mod poller;
 mod push;
@@ -37,8 +43,9 @@ pub mod tls;
 pub mod views;
 pub mod wire;
 
-pub use api::{Api, Receiver};
+pub use api::{Api, Phase, Receiver};
 
 #[cfg(test)]
 mod tests;
 pub use executor::{Backend, Codes, Command, DigestSource, Executor, Shared};
+pub use live::{LiveConfig, Log};

@@ -2,7 +2,11 @@
 //! digest at that interval (a manifest HEAD through the engine, with the stage's registry
 //! credentials: [`super::DigestSource`]); a digest that differs from the last one seen becomes
 //! a push on the same queue as webhooks (trigger `poll`). The first answer after start is
-//! offered too: the executor skips it when the slot already serves that digest.
+//! offered too: the deploy finds nothing to do when the slot already runs that digest.
+//!
+//! The loops are the rules of the config at start-up; each stops when the config file no
+//! longer has its rule (a new `poll` rule needs a restart). Approval follows every rule of the
+//! file as it is now that sends the tag to that slot.
 
 use std::rc::Rc;
 
@@ -26,7 +30,8 @@ where
     /// Starts one poll loop per tag rule with `poll` set (they stop with the thread's
     /// `LocalSet`).
     pub fn start_pollers(self: &Rc<Self>) {
-        for rule in self.config.push_rules().iter().filter(|r| r.poll.is_some() && r.tags.is_exact()) {
+        let loaded = self.live.current();
+        for rule in loaded.config.push_rules().iter().filter(|r| r.poll.is_some() && r.tags.is_exact()) {
             let me = Rc::clone(self);
             let rule = rule.clone();
             tokio::task::spawn_local(async move { me.poll(rule).await });
@@ -39,6 +44,16 @@ where
         let mut watch = Watch::default();
         let image = format!("{}:{tag}", rule.image);
         loop {
+            let loaded = self.live.refresh();
+            let rules = loaded.config.push_rules();
+            let still = rules
+                .iter()
+                .any(|r| r.project == rule.project && r.stage == rule.stage && r.tags == rule.tags && r.poll.is_some());
+            if !still {
+                self.shared
+                    .log(&format!("poll {image}: no longer in the config ({}/{}): stopped", rule.project, rule.stage));
+                return;
+            }
             if let Ok(stage) = self.resolve(&rule.project, &rule.stage) {
                 let auth = self.backend.runtime.registry_auth(stage.image.as_str(), stage.registry_auth.as_ref()).await;
                 let auth = auth.ok().flatten();
@@ -46,18 +61,20 @@ where
                     && !digest.is_empty()
                     && watch.changed(&digest)
                 {
+                    let slot = crate::domain::Slot {
+                        project: rule.project.clone(),
+                        stage: rule.stage.clone(),
+                        tag: rule.slot_tag(&tag),
+                    };
+                    let approval = super::receivers::needs_approval(rules, &slot, &tag);
                     let candidate = Candidate {
-                        slot: crate::domain::Slot {
-                            project: rule.project.clone(),
-                            stage: rule.stage.clone(),
-                            tag: rule.slot_tag(&tag),
-                        },
+                        slot,
                         image: rule.image.clone(),
                         tag: tag.clone(),
                         digest: Some(digest),
                         actor: format!("poll:{image}"),
                         trigger: Trigger::Poll,
-                        approval: rule.approval,
+                        approval,
                     };
                     let mut q = self.queue.borrow_mut();
                     q.offer(candidate, Instant::now());

@@ -1,18 +1,54 @@
-//! Pushes the queue released: resolve the digest (unless the payload gave one), skip a digest
-//! the slot already serves, else deploy `image@digest` as a job of its own.
+//! Pushes the queue released. A notification is a hint, for every receiver and the poller
+//! alike: the tag is resolved in the registry now (a manifest HEAD with the stage's
+//! credentials), and only the digest it points at now may deploy.
+//!
+//! - A notification that named another digest than the tag's now deploys nothing: it is old
+//!   (a redelivery, a replay, an out-of-order event), and the push that moved the tag has a
+//!   notification of its own. Logged, and counted in `/metrics`
+//!   (`tiny_forge_pushes_skipped_total{reason="stale"}`).
+//! - A slot whose newest history row is a `remove` of that very digest stays removed: an old
+//!   notification does not bring back a preview someone took down (`reason="removed"`). A new
+//!   build of the tag deploys again.
+//! - Whether the slot already runs that digest is the deploy's own decision, made under the
+//!   stage's lock with the container's state in view, so a re-push onto a dead container
+//!   redeploys it.
 
-use tokio::time::Instant;
-
-use super::executor::{DigestSource, Executor, JobReporter, outcome_word};
+use super::executor::{DigestSource, Executor, JobReporter, Running, outcome_word};
 use super::queue::Candidate;
 use super::wire;
-use crate::deploy::{CancelHandle, DeployOutcome, DeployRequest};
-use crate::domain::InstanceStatus;
+use crate::deploy::{Cancel, DeployOutcome, DeployRequest};
+use crate::domain::{Slot, Trigger};
 use crate::engine::ContainerRuntime;
 use crate::health::Probe;
 use crate::lock::LockWait;
 use crate::proxy::Proxy;
 use crate::store::{Filter, Store};
+
+/// Why a released push deploys nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Skip {
+    /// The tag points at another digest now.
+    Stale {
+        /// What the notification said.
+        notified: String,
+    },
+    /// The slot was removed on purpose while it ran this digest.
+    Removed,
+}
+
+/// Should a push of `slot` deploy `now`, the digest its tag resolves to, given what the payload
+/// `notified` and the slot's newest history row (`newest`: trigger and image)?
+pub(super) fn skip(notified: Option<&str>, now: &str, newest: Option<(Trigger, &str)>) -> Option<Skip> {
+    if let Some(n) = notified
+        && n != now
+    {
+        return Some(Skip::Stale { notified: n.to_owned() });
+    }
+    match newest {
+        Some((Trigger::Remove, image)) if image.rsplit_once('@').is_some_and(|(_, d)| d == now) => Some(Skip::Removed),
+        _ => None,
+    }
+}
 
 impl<R, P, S, Pr> Executor<R, P, S, Pr>
 where
@@ -21,53 +57,71 @@ where
     S: Store + 'static,
     Pr: Probe + 'static,
 {
-    /// A push the queue released: resolve its digest (unless the payload gave one), skip it
-    /// when the slot already serves that digest, else deploy `image@digest`.
-    pub(super) async fn run_push(&self, c: Candidate) {
-        let digest = self.push(&c).await;
-        self.queue.borrow_mut().done(&c.slot, digest, Instant::now());
+    /// Runs push `c` as job `job` (registered as running by the caller), then frees its slot in
+    /// the queue.
+    pub(super) async fn run_push(&self, c: Candidate, job: u64, cancel: Cancel) {
+        {
+            let _running = Running { ex: self, job };
+            self.push(&c, job, cancel).await;
+        }
+        self.queue.borrow_mut().done(&c.slot);
         self.wake.notify_one();
     }
 
-    async fn push(&self, c: &Candidate) -> Option<String> {
-        let job = self.shared.jobs.create("deploy", c.slot.to_string()).id;
-        let (handle, cancel) = CancelHandle::new();
-        let _running = self.track(job, handle);
+    /// The slot's newest history row, as (trigger, image).
+    fn newest(&self, slot: &Slot) -> Option<(Trigger, String)> {
+        let filter = Filter {
+            project: Some(slot.project.to_string()),
+            stage: Some(slot.stage.to_string()),
+            tag: Some(slot.tag.to_string()),
+        };
+        match self.backend.store.deploys(&filter, 1) {
+            Ok(rows) => rows.into_iter().next().map(|d| (d.trigger, d.image)),
+            Err(e) => {
+                // Deploying is still right; only the "removed on purpose" check is lost.
+                self.shared.log(&format!("push {slot}: cannot read its history: {}", crate::fmt::one_line(&e)));
+                None
+            }
+        }
+    }
+
+    async fn push(&self, c: &Candidate, job: u64, cancel: Cancel) {
         let codes = self.shared.codes;
         let stage = match self.resolve(&c.slot.project, &c.slot.stage) {
             Ok(s) => s,
             Err(e) => {
-                self.shared.jobs.failed(job, e, codes.usage);
-                return None;
+                self.shared.log(&format!("push {}: {e}", c.slot));
+                return self.shared.jobs.failed(job, e, codes.usage);
             }
         };
-        let digest = if let Some(d) = &c.digest {
-            d.clone()
-        } else {
-            let image = format!("{}:{}", c.image, c.tag);
-            let auth = self.backend.runtime.registry_auth(stage.image.as_str(), stage.registry_auth.as_ref()).await;
-            let auth = auth.ok().flatten();
-            match self.backend.runtime.digest(&image, auth.as_ref().map(|(_, a)| a)).await {
-                Ok(d) if !d.is_empty() => d,
-                Ok(_) | Err(_) => {
-                    self.shared.metrics.deploy("error");
-                    self.shared.jobs.failed(job, format!("cannot resolve {image} to a digest"), codes.usage);
-                    return None;
+        let image = format!("{}:{}", c.image, c.tag);
+        let auth = self.backend.runtime.registry_auth(stage.image.as_str(), stage.registry_auth.as_ref()).await;
+        let auth = auth.ok().flatten();
+        let now = match self.backend.runtime.digest(&image, auth.as_ref().map(|(_, a)| a)).await {
+            Ok(d) if !d.is_empty() => d,
+            Ok(_) | Err(_) => {
+                let e = format!("cannot resolve {image} to a digest; nothing deployed");
+                self.shared.log(&format!("push {}: {e}", c.slot));
+                self.shared.metrics.deploy("error");
+                return self.shared.jobs.failed(job, e, codes.usage);
+            }
+        };
+        let newest = self.newest(&c.slot);
+        if let Some(why) = skip(c.digest.as_deref(), &now, newest.as_ref().map(|(t, i)| (*t, i.as_str()))) {
+            let (reason, line) = match &why {
+                Skip::Stale { notified } => {
+                    ("stale", format!("{image} points at {now} now, not at {notified} as notified: nothing deployed"))
                 }
-            }
-        };
-        let filter = Filter {
-            project: Some(c.slot.project.to_string()),
-            stage: Some(c.slot.stage.to_string()),
-            tag: Some(c.slot.tag.to_string()),
-        };
-        let serving = self.backend.store.instances(&filter).ok().unwrap_or_default();
-        if serving.iter().any(|i| i.status == InstanceStatus::Live && i.digest == digest) {
-            self.shared.metrics.deploy("skipped");
-            let result = serde_json::json!({"type": "result", "status": "unchanged", "exit_code": codes.ok,
-                "slot": c.slot.to_string(), "digest": digest});
-            self.shared.jobs.done(job, None, codes.ok, result);
-            return Some(digest);
+                Skip::Removed => (
+                    "removed",
+                    format!("{image} is still {now}, which was removed from the slot on purpose: nothing deployed"),
+                ),
+            };
+            self.shared.log(&format!("push {} ({}): {line}", c.slot, c.actor));
+            self.shared.metrics.push_skipped(reason);
+            let result = serde_json::json!({"type": "result", "status": "skipped", "reason": reason,
+                "exit_code": codes.ok, "slot": c.slot.to_string(), "digest": now, "error": line});
+            return self.shared.jobs.done(job, None, codes.ok, result);
         }
         let reporter = JobReporter { job, shared: &self.shared };
         let deployer = self.deployer(&reporter, &c.actor).with_cancel(cancel);
@@ -75,26 +129,48 @@ where
             stage,
             tag: c.slot.tag.clone(),
             trigger: c.trigger,
-            image_override: Some(format!("{}@{digest}", c.image)),
+            image_override: Some(format!("{}@{now}", c.image)),
             lock_wait: LockWait::Forever,
-            // A repeated notification of what already runs deploys nothing.
+            // A repeated notification of what already runs deploys nothing (the saga checks).
             force: false,
         };
         match deployer.deploy(&req).await {
             Ok(outcome) => {
                 let code = (codes.outcome)(&outcome);
-                self.shared.metrics.deploy(outcome_word(&outcome));
-                let (id, ok) = match &outcome {
-                    DeployOutcome::Succeeded(s) => (s.deploy_id, true),
-                    DeployOutcome::Failed(f) => (f.deploy_id, false),
+                let word = match &outcome {
+                    DeployOutcome::Succeeded(s) if s.unchanged => "skipped",
+                    o => outcome_word(o),
+                };
+                self.shared.metrics.deploy(word);
+                let id = match &outcome {
+                    DeployOutcome::Succeeded(s) => s.deploy_id,
+                    DeployOutcome::Failed(f) => f.deploy_id,
                 };
                 self.shared.jobs.done(job, Some(id.0), code, wire::deploy_result(&outcome, code));
-                ok.then_some(digest)
             }
-            Err(e) => {
-                self.failed_to_begin(job, &e);
-                None
-            }
+            Err(e) => self.failed_to_begin(job, &e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notified_digest_the_tag_no_longer_points_at_deploys_nothing() {
+        assert_eq!(skip(Some("sha256:a"), "sha256:b", None), Some(Skip::Stale { notified: "sha256:a".into() }));
+        assert_eq!(skip(Some("sha256:b"), "sha256:b", None), None);
+        assert_eq!(skip(None, "sha256:b", None), None, "no digest in the payload: the tag's");
+    }
+
+    #[test]
+    fn a_slot_removed_while_it_ran_the_digest_is_not_brought_back_by_it() {
+        let removed = Some((Trigger::Remove, "r.example.com/app@sha256:b"));
+        assert_eq!(skip(Some("sha256:b"), "sha256:b", removed), Some(Skip::Removed));
+        assert_eq!(skip(None, "sha256:b", removed), Some(Skip::Removed));
+        assert_eq!(skip(None, "sha256:c", removed), None, "a new build deploys again");
+        let deployed = Some((Trigger::Webhook, "r.example.com/app@sha256:b"));
+        assert_eq!(skip(None, "sha256:b", deployed), None);
     }
 }

@@ -1,13 +1,16 @@
 //! The push queue: the one place that knows time (debounce, dedupe windows), so that its tests
 //! run on tokio's paused clock.
 //!
-//! - **Dedupe.** A delivery id is accepted once per [`DELIVERY_TTL`]; a (slot, digest) deployed
-//!   within [`RECENT_TTL`] is not queued again.
+//! - **Dedupe.** A digest already pending for its slot is not queued again. (Replayed bodies
+//!   are dropped before they get here, by the state file's delivery table; whether a slot
+//!   already runs a digest is the deploy's own decision, made under the stage's lock.)
 //! - **Debounce.** A push waits `debounce` for later pushes of the same slot; each later one
 //!   restarts the wait (one multi-arch push sends several notifications).
 //! - **Coalescing.** Per slot, only the newest pending push is kept; while a slot's deploy runs,
 //!   its next push waits for it to end.
-//! - **Approval.** A push whose rule asks for approval is held until [`Queue::approve`].
+//! - **Approval.** A push whose rule asks for approval is held until [`Queue::approve`], which
+//!   names the held push's id *and* its digest. A later push that replaces a held one gets a
+//!   new id, so an approval given for one digest can never release another.
 //!
 //! Per-stage serialisation is not the queue's business: the executor takes the same lock file
 //! the CLI takes.
@@ -18,11 +21,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::domain::{Slot, Tag, Trigger};
-
-/// How long a delivery id is remembered.
-pub const DELIVERY_TTL: Duration = Duration::from_secs(24 * 3600);
-/// How long a deployed (slot, digest) is not deployed again by a push.
-pub const RECENT_TTL: Duration = Duration::from_secs(3600);
 
 /// A deploy a push asks for, after the tag rules chose its slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +48,7 @@ pub enum Offer {
     Queued,
     /// Replaced the slot's pending deploy (and restarted its debounce).
     Coalesced,
-    /// Already pending, or deployed recently: dropped.
+    /// Already pending: dropped.
     Duplicate,
 }
 
@@ -62,6 +60,10 @@ struct Pending {
     held: bool,
 }
 
+/// The digest an approval names for a held push whose payload gave none (it is resolved when
+/// it deploys, and must still be the tag's digest then).
+pub const UNRESOLVED: &str = "unresolved";
+
 /// A held push, for `GET /v1/approvals`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
@@ -71,6 +73,24 @@ pub struct Held {
     pub candidate: Candidate,
 }
 
+/// Why [`Queue::approve`] released nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApproveError {
+    /// No push with this id waits for approval (it was approved, replaced, or never was).
+    #[error("no push {0} waits for approval")]
+    NotHeld(u64),
+    /// The held push is another digest than the one approved.
+    #[error("push {id} is {held}, not {approved}; look at GET /v1/approvals again")]
+    OtherDigest {
+        /// The held push.
+        id: u64,
+        /// Its digest (`(resolved at deploy)` when the payload gave none).
+        held: String,
+        /// The digest the approver named.
+        approved: String,
+    },
+}
+
 /// The queue.
 #[derive(Debug)]
 pub struct Queue {
@@ -78,56 +98,37 @@ pub struct Queue {
     next_id: u64,
     pending: HashMap<Slot, Pending>,
     running: HashSet<Slot>,
-    deliveries: HashMap<String, Instant>,
-    recent: HashMap<(Slot, String), Instant>,
 }
 
 impl Queue {
     /// A queue that waits `debounce` after the last push of a slot.
     #[must_use]
     pub fn new(debounce: Duration) -> Self {
-        Self {
-            debounce,
-            next_id: 1,
-            pending: HashMap::new(),
-            running: HashSet::new(),
-            deliveries: HashMap::new(),
-            recent: HashMap::new(),
-        }
+        Self { debounce, next_id: 1, pending: HashMap::new(), running: HashSet::new() }
     }
 
-    /// `true` the first time `key` (receiver and delivery id) is seen within [`DELIVERY_TTL`].
-    pub fn first_delivery(&mut self, key: &str, now: Instant) -> bool {
-        self.deliveries.retain(|_, t| now.duration_since(*t) < DELIVERY_TTL);
-        if self.deliveries.contains_key(key) {
-            return false;
-        }
-        self.deliveries.insert(key.to_owned(), now);
-        true
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
     }
 
     /// Offers a push.
     pub fn offer(&mut self, c: Candidate, now: Instant) -> Offer {
-        self.recent.retain(|_, t| now.duration_since(*t) < RECENT_TTL);
-        if let Some(d) = &c.digest
-            && self.recent.contains_key(&(c.slot.clone(), d.clone()))
+        let due = now + self.debounce;
+        if let Some(p) = self.pending.get(&c.slot)
+            && p.candidate.digest.is_some()
+            && p.candidate.digest == c.digest
+            && p.candidate.tag == c.tag
         {
             return Offer::Duplicate;
         }
-        let due = now + self.debounce;
-        if let Some(p) = self.pending.get_mut(&c.slot) {
-            if p.candidate.digest.is_some() && p.candidate.digest == c.digest && p.candidate.tag == c.tag {
-                return Offer::Duplicate;
-            }
-            p.held = c.approval;
-            p.candidate = c;
-            p.due = due;
-            return Offer::Coalesced;
-        }
-        let id = self.next_id;
-        self.next_id += 1;
-        self.pending.insert(c.slot.clone(), Pending { id, held: c.approval, candidate: c, due });
-        Offer::Queued
+        // A replaced push is another push: a new id, so that an approval of the old one
+        // cannot release it.
+        let id = self.next_id();
+        let slot = c.slot.clone();
+        let replaced = self.pending.insert(slot, Pending { id, held: c.approval, candidate: c, due }).is_some();
+        if replaced { Offer::Coalesced } else { Offer::Queued }
     }
 
     /// When the next pending push becomes ready (`None`: nothing can become ready by time).
@@ -155,24 +156,26 @@ impl Queue {
         out
     }
 
-    /// The deploy of `slot` ended; it deployed `digest` (if it did).
-    pub fn done(&mut self, slot: &Slot, digest: Option<String>, now: Instant) {
+    /// The deploy of `slot` ended.
+    pub fn done(&mut self, slot: &Slot) {
         self.running.remove(slot);
-        if let Some(d) = digest {
-            self.recent.insert((slot.clone(), d), now);
-        }
     }
 
-    /// Releases the held push `id`; `false` when there is none.
-    pub fn approve(&mut self, id: u64, now: Instant) -> bool {
-        match self.pending.values_mut().find(|p| p.id == id && p.held) {
-            Some(p) => {
-                p.held = false;
-                p.due = now;
-                true
-            }
-            None => false,
+    /// Releases the held push `id`, which must be of `digest` (what the approver saw);
+    /// `approver` goes into its actor, so that history says who let it through.
+    ///
+    /// # Errors
+    /// [`ApproveError`] when no such push is held, or it is another digest.
+    pub fn approve(&mut self, id: u64, digest: &str, approver: &str, now: Instant) -> Result<Slot, ApproveError> {
+        let p = self.pending.values_mut().find(|p| p.id == id && p.held).ok_or(ApproveError::NotHeld(id))?;
+        let held = p.candidate.digest.clone().unwrap_or_else(|| UNRESOLVED.to_owned());
+        if held != digest {
+            return Err(ApproveError::OtherDigest { id, held, approved: digest.to_owned() });
         }
+        p.held = false;
+        p.due = now;
+        p.candidate.actor = format!("{} approved by {approver}", p.candidate.actor);
+        Ok(p.candidate.slot.clone())
     }
 
     /// Pushes held for approval.
@@ -247,22 +250,22 @@ mod tests {
         tokio::time::advance(D * 3).await;
         assert!(q.take_ready(Instant::now()).is_empty(), "the slot's deploy still runs");
         assert_eq!(q.next_due(), None, "nothing becomes ready by time alone");
-        q.done(&first[0].slot, Some("sha256:a".into()), Instant::now());
+        q.done(&first[0].slot);
         let next = q.take_ready(Instant::now());
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].digest.as_deref(), Some("sha256:c"));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_digest_just_deployed_or_already_pending_is_a_duplicate() {
+    async fn a_digest_already_pending_is_a_duplicate_and_a_deployed_one_may_come_again() {
         let mut q = Queue::new(D);
         assert_eq!(q.offer(cand("main", Some("sha256:a")), Instant::now()), Offer::Queued);
         assert_eq!(q.offer(cand("main", Some("sha256:a")), Instant::now()), Offer::Duplicate);
         tokio::time::advance(D).await;
         let r = q.take_ready(Instant::now());
-        q.done(&r[0].slot, Some("sha256:a".into()), Instant::now());
-        assert_eq!(q.offer(cand("main", Some("sha256:a")), Instant::now()), Offer::Duplicate);
-        tokio::time::advance(RECENT_TTL).await;
+        q.done(&r[0].slot);
+        // A re-push of what was just deployed (its container may have died since): the deploy
+        // decides whether there is anything to do.
         assert_eq!(q.offer(cand("main", Some("sha256:a")), Instant::now()), Offer::Queued);
     }
 
@@ -276,16 +279,6 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_delivery_id_is_accepted_once() {
-        let mut q = Queue::new(D);
-        assert!(q.first_delivery("r:1", Instant::now()));
-        assert!(!q.first_delivery("r:1", Instant::now()));
-        assert!(q.first_delivery("r:2", Instant::now()));
-        tokio::time::advance(DELIVERY_TTL).await;
-        assert!(q.first_delivery("r:1", Instant::now()));
-    }
-
-    #[tokio::test(start_paused = true)]
     async fn a_push_that_needs_approval_waits_for_it() {
         let mut q = Queue::new(D);
         q.offer(Candidate { approval: true, ..cand("v1.0", Some("sha256:a")) }, Instant::now());
@@ -293,8 +286,33 @@ mod tests {
         assert!(q.take_ready(Instant::now()).is_empty());
         let held = q.held();
         assert_eq!(held.len(), 1);
-        assert!(!q.approve(held[0].id + 1, Instant::now()));
-        assert!(q.approve(held[0].id, Instant::now()));
-        assert_eq!(q.take_ready(Instant::now()).len(), 1);
+        let id = held[0].id;
+        assert_eq!(q.approve(id + 1, "sha256:a", "token:rel", Instant::now()), Err(ApproveError::NotHeld(id + 1)));
+        assert!(matches!(
+            q.approve(id, "sha256:b", "token:rel", Instant::now()),
+            Err(ApproveError::OtherDigest { .. })
+        ));
+        assert!(q.approve(id, "sha256:a", "token:rel", Instant::now()).is_ok());
+        let ready = q.take_ready(Instant::now());
+        assert_eq!(ready.len(), 1);
+        assert_eq!(ready[0].actor, "webhook:r:1 approved by token:rel", "history names the approver");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_approval_of_one_digest_never_releases_the_push_that_replaced_it() {
+        let mut q = Queue::new(D);
+        q.offer(Candidate { approval: true, ..cand("v1.0", Some("sha256:a")) }, Instant::now());
+        let first = q.held()[0].id;
+        // A later push of the slot replaces the held one: another id, held again.
+        q.offer(Candidate { approval: true, ..cand("v1.0", Some("sha256:b")) }, Instant::now());
+        let held = q.held();
+        assert_eq!(held.len(), 1);
+        assert_ne!(held[0].id, first);
+        assert_eq!(q.approve(first, "sha256:a", "token:rel", Instant::now()), Err(ApproveError::NotHeld(first)));
+        assert!(q.approve(first, "sha256:b", "token:rel", Instant::now()).is_err());
+        tokio::time::advance(D * 10).await;
+        assert!(q.take_ready(Instant::now()).is_empty(), "still held");
+        assert!(q.approve(held[0].id, "sha256:b", "token:rel", Instant::now()).is_ok());
+        assert_eq!(q.take_ready(Instant::now())[0].digest.as_deref(), Some("sha256:b"));
     }
 }

@@ -4,7 +4,15 @@
 //! typed event (`--output json`'s object, with `ts_ms`). `Last-Event-ID` resumes after that
 //! entry. When the deploy has ended (and, when this server ran it, its job has its result)
 //! one `event: result` follows, whose data is the result object with `exit_code`; then the
-//! stream ends. The stream also ends when the server shuts down; the client reconnects.
+//! stream ends. A SIGTERM does not end it: while the server drains, the streams of its running
+//! deploys go on until each deploy ends (within `grace`, or by its rollback), so a client
+//! learns the outcome without reconnecting. Only once every deploy has ended do the remaining
+//! streams end (after a last read); a client then resumes on the restarted server.
+//!
+//! Responses carry `X-Accel-Buffering: no`, so that nginx (NPM) in front passes each event on
+//! at once instead of buffering the stream.
+//!
+//! Readable by a token with `read` on the deploy's stage, and by the token whose job ran it.
 //!
 //! The state file is the one source, so deploys run by the CLI on the host stream too. This
 //! server's own deploys wake the stream the moment an entry is stored; others are polled.
@@ -14,11 +22,11 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use axum::response::IntoResponse;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures_util::Stream;
 use serde_json::Value;
 
-use super::api::{Api, ApiError};
+use super::api::{Api, ApiError, Phase};
 use super::auth::{Action, Caller};
 use super::wire::{self, JobState};
 use crate::domain::{DeployId, DeployStatus};
@@ -83,9 +91,11 @@ impl Tail {
             if let Some(e) = self.buffered.pop_front() {
                 return Some(e);
             }
-            if self.finished || *self.api.shutdown.borrow() {
+            if self.finished {
                 return None;
             }
+            // Read once more when closing: what the last deploys wrote, their results.
+            let closing = *self.api.phase.borrow() == Phase::Closing;
             if let Err(e) = self.read() {
                 self.finished = true;
                 return Some(SseEvent::default().event("error").data(e));
@@ -93,11 +103,14 @@ impl Tail {
             if !self.buffered.is_empty() {
                 continue;
             }
-            let mut shutdown = self.api.shutdown.clone();
+            if closing {
+                return None;
+            }
+            let mut phase = self.api.phase.clone();
             tokio::select! {
                 _ = self.events.changed() => {}
                 _ = self.jobs.changed() => {}
-                _ = shutdown.changed() => {}
+                _ = phase.wait_for(|p| *p == Phase::Closing) => {}
                 () = tokio::time::sleep(POLL) => {}
             }
         }
@@ -109,11 +122,18 @@ pub(super) async fn events(
     caller: Caller,
     Path(id): Path<i64>,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let not_found =
         || ApiError::new(axum::http::StatusCode::NOT_FOUND, format!("deploy {id} not found"), api.shared.codes.usage);
-    let record = api.store().deploy(DeployId(id)).ok().flatten().ok_or_else(not_found)?;
-    if !caller.allows(Action::Read, &record.project, &record.stage) {
+    let record = api
+        .store()
+        .deploy(DeployId(id))
+        .map_err(|e| {
+            ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), api.shared.codes.usage)
+        })?
+        .ok_or_else(not_found)?;
+    let own = api.shared.jobs.owner_of_deploy(id) == Some(caller.id);
+    if !own && !caller.allows(Action::Read, &record.project, &record.stage) {
         return Err(not_found());
     }
     let after = headers
@@ -130,6 +150,7 @@ pub(super) async fn events(
         buffered: std::collections::VecDeque::new(),
         finished: false,
     };
-    let stream = futures_util::stream::unfold(tail, |mut t| async move { t.next().await.map(|e| (Ok(e), t)) });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    let stream =
+        futures_util::stream::unfold(tail, |mut t| async move { t.next().await.map(|e| (Ok::<_, Infallible>(e), t)) });
+    Ok(([("x-accel-buffering", "no")], Sse::new(stream).keep_alive(KeepAlive::default())))
 }

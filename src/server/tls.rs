@@ -1,6 +1,7 @@
 //! HTTPS for `serve` from certificate files (`[server] tls_cert_file`, `tls_key_file`), with
 //! rustls and the same `ring` provider as the HTTP clients. Handshakes run in tasks of their
-//! own, each bounded by [`HANDSHAKE`], so a slow or silent client cannot hold up the others.
+//! own, each bounded by [`HANDSHAKE`] and each holding a connection permit, so a slow or silent
+//! client can neither hold up the others nor open connections without bound.
 //! Without these keys the server speaks plain HTTP: put it on loopback, or behind the proxy
 //! tiny-forge manages.
 
@@ -9,33 +10,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 /// How long a TLS handshake may take.
 pub const HANDSHAKE: Duration = Duration::from_secs(10);
 
-/// The peer of a connection, plain or TLS (what the failed-auth cap counts by).
+/// The TCP peer of a connection, plain or TLS (where the failed-auth cap starts looking for the
+/// client: see [`super::client`]). Every request carries it as `ConnectInfo<Peer>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
 
 /// Why the certificate or key could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -79,24 +67,30 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     Ok(Arc::new(config))
 }
 
-/// A listener that hands axum finished TLS connections.
+/// A connection after its handshake, with its peer and its connection permit.
+type Ready = (TlsStream<TcpStream>, SocketAddr, OwnedSemaphorePermit);
+
+/// A listener that hands out finished TLS connections.
 pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<Ready>,
     local: SocketAddr,
 }
 
 impl TlsListener {
-    /// Accepts on `tcp` and shakes hands with `config`; failed handshakes are dropped.
-    /// Must be called inside a tokio runtime.
+    /// Accepts on `tcp` and shakes hands with `config`; failed handshakes are dropped. Each
+    /// TCP connection takes one of `permits` before it is accepted and keeps it for its life
+    /// (the server's connection cap covers handshakes too). Must be called inside a tokio
+    /// runtime.
     ///
     /// # Errors
     /// When the listener has no local address.
-    pub fn new(tcp: TcpListener, config: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
+    pub fn new(tcp: TcpListener, config: Arc<rustls::ServerConfig>, permits: Arc<Semaphore>) -> std::io::Result<Self> {
         let local = tcp.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         let acceptor = TlsAcceptor::from(config);
         tokio::spawn(async move {
             loop {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { return };
                 let Ok((stream, peer)) = tcp.accept().await else {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -107,27 +101,22 @@ impl TlsListener {
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
-                        let _ = tx.send((tls, peer)).await;
+                        let _ = tx.send((tls, peer, permit)).await;
                     }
                 });
             }
         });
         Ok(Self { ready, local })
     }
-}
 
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(c) => c,
-            None => std::future::pending().await,
-        }
+    /// The next connection whose handshake succeeded (`None` once the accept loop ended).
+    pub async fn accept(&mut self) -> Option<Ready> {
+        self.ready.recv().await
     }
 
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
+    /// The address it listens on.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 }

@@ -12,9 +12,24 @@
 //! 3. `GET /v1/deploys/{id}/events` (SSE): `event: log` entries, `id:` = the entry's sequence
 //!    number, data = the [`crate::report::Event`] as JSON (`--output json`'s shape, with `ts`);
 //!    then one `event: result` whose data is the result object with `exit_code`. Reconnect
-//!    with `Last-Event-ID` to resume after the last entry received.
+//!    with `Last-Event-ID` to resume after the last entry received. A `: keep-alive` comment
+//!    comes every 15 s, so a client that hears nothing for much longer may reconnect.
+//!
+//! # Restarts
+//! On SIGTERM the server answers new submissions 503 and keeps answering job reads and event
+//! streams until its running deploys end (within `grace`; the rest are rolled back and end as
+//! `interrupted`). A client that loses the server (refused connections, 5xx, 429) retries for
+//! at least [`GRACE_HEADER`] plus a restart and resumes with `Last-Event-ID`; the state file
+//! has every deploy's record and log, so a stream resumed on the restarted server ends with the
+//! same result. A submission may carry an `Idempotency-Key` header: a retry with the same key
+//! gets the job of the first attempt, if that reached this server.
 
 use serde::{Deserialize, Serialize};
+
+/// Response header of an accepted submission: the server's `[server] grace` in seconds. A
+/// client that loses the server keeps trying to learn the outcome for at least that long plus
+/// a restart: a SIGTERM lets running deploys go on that long, then rolls them back.
+pub const GRACE_HEADER: &str = "x-tiny-forge-grace";
 use serde_json::{Value, json};
 
 use crate::deploy::{DeployOutcome, RemoveReport};

@@ -3,11 +3,13 @@
 //! (DESIGN §8). The trait is synchronous (`SQLite` is local and fast); [`SqliteStore`] is the
 //! one adapter.
 
+mod deliveries;
 mod sqlite;
 mod tokens;
 
 use std::time::SystemTime;
 
+pub use deliveries::DELIVERY_RETENTION;
 pub use sqlite::SqliteStore;
 pub use tokens::{NewToken, TokenRecord};
 

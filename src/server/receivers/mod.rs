@@ -107,9 +107,11 @@ pub fn split_image(image: &str) -> (String, String) {
     }
 }
 
-/// The deploys `event` asks for under `rules`: one per rule whose project's image is the
-/// event's repository and whose tag pattern matches. Nothing else: the payload never chooses
-/// an image the config does not name.
+/// The deploys `event` asks for under `rules`: one per slot that a rule whose project's image is
+/// the event's repository and whose tag pattern matches deploys to. Nothing else: the payload
+/// never chooses an image the config does not name. When several rules send the tag to one
+/// slot, the push needs approval when any of them asks for it: an overlapping rule can never
+/// skip an approval, whatever the rules' order.
 #[must_use]
 pub fn candidates(event: &PushEvent, rules: &[PushRule], actor: &str, trigger: Trigger) -> Vec<Candidate> {
     let Ok(tag) = Tag::new(&event.tag) else { return Vec::new() };
@@ -117,19 +119,40 @@ pub fn candidates(event: &PushEvent, rules: &[PushRule], actor: &str, trigger: T
         return Vec::new();
     }
     let (registry, repository) = split_image(&format!("{}/{}", event.registry, event.repository));
-    rules
+    let mut out: Vec<Candidate> = Vec::new();
+    for r in rules
         .iter()
         .filter(|r| split_image(&r.image) == (registry.clone(), repository.clone()) && r.tags.matches(tag.as_str()))
-        .map(|r| Candidate {
-            slot: Slot { project: r.project.clone(), stage: r.stage.clone(), tag: r.slot_tag(&tag) },
+    {
+        let slot = Slot { project: r.project.clone(), stage: r.stage.clone(), tag: r.slot_tag(&tag) };
+        if let Some(c) = out.iter_mut().find(|c| c.slot == slot) {
+            c.approval |= r.approval;
+            continue;
+        }
+        out.push(Candidate {
+            slot,
             image: r.image.clone(),
             tag: tag.clone(),
             digest: event.digest.clone(),
             actor: actor.to_owned(),
             trigger,
             approval: r.approval,
-        })
-        .collect()
+        });
+    }
+    out
+}
+
+/// Does a push of `tag` into `slot` need approval under `rules`? (Any rule that sends the tag
+/// there asks for it.) For the poller, whose candidates come from one rule at a time.
+#[must_use]
+pub fn needs_approval(rules: &[PushRule], slot: &Slot, tag: &Tag) -> bool {
+    rules.iter().any(|r| {
+        r.approval
+            && r.project == slot.project
+            && r.stage == slot.stage
+            && r.tags.matches(tag.as_str())
+            && r.slot_tag(tag) == slot.tag
+    })
 }
 
 /// How a receiver's requests prove who sent them.

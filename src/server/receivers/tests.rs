@@ -271,6 +271,43 @@ fn a_default_slot_rule_deploys_the_pushed_tag_into_the_default_slot() {
     assert_eq!(c[0].tag.as_str(), "main");
 }
 
+fn rules(text: &str) -> Vec<PushRule> {
+    let file = format!(
+        "[projects.shop]\nimage = \"registry.example.com/team/app\"\nport = 80\n[projects.shop.stages.dev]\ndefault_tag = \"main\"\n{text}"
+    );
+    crate::config::from_text(&file, std::path::Path::new("/t/c.toml")).unwrap().push_rules().to_vec()
+}
+
+#[test]
+fn overlapping_rules_for_one_slot_need_approval_when_any_of_them_asks_whatever_their_order() {
+    let held = "[[projects.shop.stages.dev.on_push]]\ntags = \"v*\"\napproval = true\n";
+    let open = "[[projects.shop.stages.dev.on_push]]\ntags = \"*\"\n";
+    for order in [format!("{held}{open}"), format!("{open}{held}")] {
+        let rules = rules(&order);
+        for digest in [None, Some("sha256:x".to_owned())] {
+            let ev = PushEvent {
+                registry: "registry.example.com".into(),
+                repository: "team/app".into(),
+                tag: "v1.0".into(),
+                digest: digest.clone(),
+                delivery: None,
+            };
+            let c = candidates(&ev, &rules, "a", Trigger::Webhook);
+            assert_eq!(c.len(), 1, "one candidate per slot");
+            assert!(c[0].approval, "{order} with digest {digest:?}");
+            assert!(needs_approval(&rules, &c[0].slot, &c[0].tag));
+        }
+        let ev = PushEvent {
+            registry: "registry.example.com".into(),
+            repository: "team/app".into(),
+            tag: "pr-1".into(),
+            digest: None,
+            delivery: None,
+        };
+        assert!(!candidates(&ev, &rules, "a", Trigger::Webhook)[0].approval, "only `*` matches pr-1");
+    }
+}
+
 proptest! {
     #[test]
     fn no_parser_panics_on_any_bytes(body in proptest::collection::vec(any::<u8>(), 0..512)) {

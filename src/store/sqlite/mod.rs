@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/003_spec_hash.sql"),
     include_str!("../migrations/004_server.sql"),
     include_str!("../migrations/005_swarm_slots.sql"),
+    include_str!("../migrations/006_webhook_deliveries.sql"),
 ];
 
 /// The `SQLite` state file.

@@ -1,0 +1,92 @@
+//! `GET /v1/approvals` and `POST /v1/approvals/{id}`: pushes held by an `approval = true` rule.
+//!
+//! - An approval names the held push's id and, in its body, the digest the approver looked at
+//!   (`{"digest": "sha256:…"}`). A push whose payload gave no digest is resolved in the
+//!   registry before it is held (`"unresolved"` only when the registry could not say). A push
+//!   that replaced the held one has another id, and a digest that differs is refused (409);
+//!   a tag that moved on by the time the approved push runs deploys nothing (stale): what
+//!   runs is what was approved.
+//! - Approving needs `deploy` on the held push's slot; a push outside the token's scope is
+//!   answered 404, like every other endpoint, so a token learns nothing about other stages.
+//! - The approver goes into the deploy's actor (`webhook:REG:ID approved by token:NAME`).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::api::{Api, ApiError, readable};
+use super::auth::{Action, Caller};
+use super::executor::Command;
+use super::queue::{ApproveError, UNRESOLVED};
+
+fn gone(api: &Api) -> ApiError {
+    ApiError::usage(api, StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down")
+}
+
+async fn held(api: &Api) -> Result<Vec<super::queue::Held>, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    api.commands.send(Command::Approvals(tx)).map_err(|_| gone(api))?;
+    rx.await.map_err(|_| gone(api))
+}
+
+pub(super) async fn list(State(api): State<Api>, caller: Caller) -> Result<Response, ApiError> {
+    let shown: Vec<Value> = held(&api)
+        .await?
+        .into_iter()
+        .filter(|h| readable(&caller, h.candidate.slot.project.as_str(), h.candidate.slot.stage.as_str()))
+        .map(|h| {
+            json!({"id": h.id, "slot": h.candidate.slot.to_string(), "image": h.candidate.image,
+                "tag": h.candidate.tag, "digest": h.candidate.digest.as_deref().unwrap_or(UNRESOLVED),
+                "actor": h.candidate.actor})
+        })
+        .collect();
+    Ok(Json(shown).into_response())
+}
+
+/// The body of `POST /v1/approvals/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ApproveBody {
+    /// The digest the approver saw in `GET /v1/approvals`.
+    digest: String,
+}
+
+pub(super) async fn approve(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<u64>,
+    body: Option<Json<ApproveBody>>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::usage(&api, StatusCode::NOT_FOUND, format!("no push {id} waits for approval"));
+    let h = held(&api).await?.into_iter().find(|h| h.id == id).ok_or_else(not_found)?;
+    let (p, s) = (h.candidate.slot.project.as_str(), h.candidate.slot.stage.as_str());
+    if !caller.allows(Action::Deploy, p, s) {
+        // Not 403: that would tell any token which stages have pushes waiting.
+        return Err(not_found());
+    }
+    if !api.serving() {
+        return Err(ApiError::draining(&api));
+    }
+    let Some(Json(body)) = body else {
+        return Err(ApiError::usage(
+            &api,
+            StatusCode::BAD_REQUEST,
+            format!(
+                "name the digest you approve: {{\"digest\": \"{}\"}}",
+                h.candidate.digest.as_deref().unwrap_or(UNRESOLVED)
+            ),
+        ));
+    };
+    let (tx, rx) = oneshot::channel();
+    let cmd = Command::Approve { id, digest: body.digest, approver: caller.actor(), reply: tx };
+    api.commands.send(cmd).map_err(|_| gone(&api))?;
+    match rx.await.map_err(|_| gone(&api))? {
+        Ok(slot) => Ok((StatusCode::ACCEPTED, Json(json!({"approved": id, "slot": slot.to_string()}))).into_response()),
+        Err(e @ ApproveError::NotHeld(_)) => Err(ApiError::usage(&api, StatusCode::NOT_FOUND, e.to_string())),
+        Err(e @ ApproveError::OtherDigest { .. }) => Err(ApiError::usage(&api, StatusCode::CONFLICT, e.to_string())),
+    }
+}

@@ -1,0 +1,360 @@
+//! The config `serve` runs, kept in step with the file: the config read at start-up is a hint
+//! too. Every job (an API deploy, a push the queue released), every API request that names a
+//! stage, every webhook and every `SIGHUP` calls [`LiveConfig::refresh`], which reads the file
+//! and hashes it (microseconds for a config file); only when the hash changed does it parse and
+//! validate it again and read the receivers' secrets. A file that is not valid any more is
+//! logged once and the revision that was valid stays in use, so an edit saved halfway never
+//! takes the server down; the next valid save takes effect with the next job.
+//!
+//! A revision is the first 12 hex digits of the file's SHA-256: `/healthz` shows the one the
+//! server runs (and the last reload error), `tiny-forge check` the one on disk.
+//!
+//! `[server]` itself (listen address, TLS, timeouts, limits, `trusted_proxies`) is read once, at
+//! start-up: a change there needs a restart. Projects, stages, tag rules and receivers follow
+//! the file.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sha2::{Digest as _, Sha256};
+
+use super::api::Receiver;
+use super::receivers::{Authenticator, split_image};
+use crate::config::{Config, ConfigError, PushRule, ReceiverKind, ReceiverSettings};
+
+/// Where the server's log lines go (the binary prints them on stderr). Never given a secret.
+pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// A log that drops everything (tests, embedders that do not care).
+#[must_use]
+pub fn quiet() -> Log {
+    Arc::new(|_: &str| {})
+}
+
+/// The revision of a config file's bytes: the first 12 hex digits of their SHA-256.
+#[must_use]
+pub fn revision(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().take(6).fold(String::with_capacity(12), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Why a receiver cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiverError {
+    /// Its secret could not be read.
+    #[error("receiver `{name}`: {reason}")]
+    Secret {
+        /// The receiver.
+        name: String,
+        /// What went wrong (names the key, never the value).
+        reason: String,
+    },
+    /// Its secret is empty.
+    #[error("receiver `{name}`: its secret is empty; a receiver without a secret would accept anyone")]
+    Empty {
+        /// The receiver.
+        name: String,
+    },
+    /// Its events name their registry host, and the config does not say which host to believe.
+    #[error(
+        "receiver `{name}`: set `registry`: the tag rules name images on several registries ({}), and a {kind} payload's host is whatever the pusher sent",
+        .hosts.join(", ")
+    )]
+    Ambiguous {
+        /// The receiver.
+        name: String,
+        /// Its kind.
+        kind: &'static str,
+        /// The hosts of the rules' images.
+        hosts: Vec<String>,
+    },
+}
+
+/// The registry host a receiver's events are taken to be about. A configured `registry` wins.
+/// GitHub and Docker Hub payloads are about one fixed host each (their parsers set it). The
+/// other kinds name the host in the payload, which for distribution is the Host header the
+/// pusher sent: without `registry`, such a receiver is bound to the one registry host of the
+/// images its tag rules can deploy, and the payload's host is not believed; when those images
+/// live on several hosts, `registry` is required.
+///
+/// # Errors
+/// [`ReceiverError::Ambiguous`] in that last case.
+pub fn receiver_host(r: &ReceiverSettings, rules: &[PushRule]) -> Result<Option<String>, ReceiverError> {
+    if let Some(h) = &r.registry {
+        return Ok(Some(h.clone()));
+    }
+    match r.kind {
+        ReceiverKind::Github | ReceiverKind::Dockerhub | ReceiverKind::Gitea => Ok(None),
+        ReceiverKind::Distribution | ReceiverKind::Gitlab | ReceiverKind::Harbor | ReceiverKind::Quay => {
+            let hosts: BTreeSet<String> = rules.iter().map(|rule| split_image(&rule.image).0).collect();
+            match hosts.len() {
+                0 => Ok(None),
+                1 => Ok(hosts.into_iter().next()),
+                _ => Err(ReceiverError::Ambiguous {
+                    name: r.name.clone(),
+                    kind: r.kind.as_str(),
+                    hosts: hosts.into_iter().collect(),
+                }),
+            }
+        }
+    }
+}
+
+/// Every receiver of `config`, its secret read now.
+///
+/// # Errors
+/// [`ReceiverError`] for the first receiver that cannot be used.
+pub fn receivers(config: &Config) -> Result<Vec<Receiver>, ReceiverError> {
+    let mut out = Vec::new();
+    for r in config.receivers() {
+        let secret = r
+            .secret
+            .read(&format!("receivers.{}.secret", r.name))
+            .map_err(|reason| ReceiverError::Secret { name: r.name.clone(), reason })?;
+        if secret.expose().trim().is_empty() {
+            return Err(ReceiverError::Empty { name: r.name.clone() });
+        }
+        out.push(Receiver {
+            name: r.name.clone(),
+            kind: r.kind,
+            auth: Authenticator::for_kind(r.kind, secret),
+            registry: receiver_host(r, config.push_rules())?,
+        });
+    }
+    Ok(out)
+}
+
+/// Why a config revision could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not UTF-8.
+    #[error("config file {} is not UTF-8", .path.display())]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file does not parse or validate.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A receiver cannot be used.
+    #[error(transparent)]
+    Receiver(#[from] ReceiverError),
+}
+
+/// One valid revision of the config, with its receivers ready.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The config.
+    pub config: Arc<Config>,
+    /// Its receivers, secrets read.
+    pub receivers: Vec<Receiver>,
+    /// [`revision`] of the bytes it was parsed from.
+    pub revision: String,
+}
+
+impl Loaded {
+    fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self, ReloadError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| ReloadError::NotUtf8 { path: path.to_path_buf() })?;
+        let config = crate::config::from_text(text, path)?;
+        let receivers = receivers(&config)?;
+        Ok(Self { config: Arc::new(config), receivers, revision: revision(bytes) })
+    }
+}
+
+/// The last revision that could not be used, and why.
+#[derive(Debug, Clone)]
+struct Refused {
+    revision: String,
+    error: String,
+}
+
+/// The config the server runs, re-read as the module doc says.
+pub struct LiveConfig {
+    path: PathBuf,
+    current: Mutex<Arc<Loaded>>,
+    refused: Mutex<Option<Refused>>,
+    log: Log,
+}
+
+impl std::fmt::Debug for LiveConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveConfig")
+            .field("path", &self.path)
+            .field("revision", &self.current().revision)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveConfig {
+    /// Reads the config at `path`; every later reload failure goes to `log`.
+    ///
+    /// # Errors
+    /// [`ReloadError`] when the file cannot be used now (the server does not start).
+    pub fn load(path: &Path, log: Log) -> Result<Self, ReloadError> {
+        let bytes = std::fs::read(path).map_err(|source| ReloadError::Read { path: path.to_path_buf(), source })?;
+        let loaded = Loaded::from_bytes(path, &bytes)?;
+        Ok(Self { path: path.to_path_buf(), current: Mutex::new(Arc::new(loaded)), refused: Mutex::new(None), log })
+    }
+
+    /// The file it follows.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The revision in use, without looking at the file.
+    #[must_use]
+    pub fn current(&self) -> Arc<Loaded> {
+        Arc::clone(&self.current.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Why the file on disk is not in use, when it is not.
+    #[must_use]
+    pub fn refused(&self) -> Option<String> {
+        self.refused.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(|r| r.error.clone())
+    }
+
+    /// The file as it is now, when it is valid; else the revision in use (and the reason is
+    /// logged, once per bad revision).
+    pub fn refresh(&self) -> Arc<Loaded> {
+        let current = self.current();
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(source) => {
+                let e = ReloadError::Read { path: self.path.clone(), source };
+                self.refuse("unreadable", &current, &e);
+                return current;
+            }
+        };
+        let rev = revision(&bytes);
+        if rev == current.revision {
+            *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = None;
+            return current;
+        }
+        if self.refused.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_some_and(|r| r.revision == rev) {
+            return current;
+        }
+        match Loaded::from_bytes(&self.path, &bytes) {
+            Ok(loaded) => {
+                let loaded = Arc::new(loaded);
+                *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&loaded);
+                *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                (self.log)(&format!(
+                    "config {}: now running revision {} (was {})",
+                    self.path.display(),
+                    loaded.revision,
+                    current.revision
+                ));
+                loaded
+            }
+            Err(e) => {
+                self.refuse(&rev, &current, &e);
+                current
+            }
+        }
+    }
+
+    fn refuse(&self, rev: &str, current: &Loaded, e: &ReloadError) {
+        let error = crate::fmt::one_line(e);
+        let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+        if refused.as_ref().is_some_and(|r| r.revision == rev && r.error == error) {
+            return;
+        }
+        *refused = Some(Refused { revision: rev.to_owned(), error: error.clone() });
+        drop(refused);
+        (self.log)(&format!(
+            "config {}: revision {rev} is not valid, still running revision {}: {error}",
+            self.path.display(),
+            current.revision
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = "[projects.shop]\nimage = \"r.example.com/shop\"\nport = 80\n[projects.shop.stages.dev]\n";
+
+    fn logged() -> (Log, Arc<Mutex<Vec<String>>>) {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        (Arc::new(move |l: &str| sink.lock().unwrap().push(l.to_owned())), lines)
+    }
+
+    #[test]
+    fn an_edit_is_picked_up_and_an_invalid_one_is_logged_once_and_leaves_the_old_revision() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny-forge.toml");
+        std::fs::write(&path, VALID).unwrap();
+        let (log, lines) = logged();
+        let live = LiveConfig::load(&path, log).unwrap();
+        let first = live.current().revision.clone();
+        assert_eq!(first, revision(VALID.as_bytes()));
+        assert_eq!(live.refresh().revision, first, "unchanged file, same revision");
+        assert!(lines.lock().unwrap().is_empty());
+
+        std::fs::write(&path, format!("{VALID}[projects.shop.stages.prod]\n")).unwrap();
+        let second = live.refresh();
+        assert_ne!(second.revision, first);
+        assert_eq!(second.config.stages().len(), 2, "the new stage is known");
+
+        std::fs::write(&path, format!("{VALID}[projects.shop.stages.prod]\nport = \"x\"\n")).unwrap();
+        assert_eq!(live.refresh().revision, second.revision, "an invalid file keeps the valid revision");
+        assert_eq!(live.refresh().revision, second.revision);
+        let l = lines.lock().unwrap().clone();
+        assert_eq!(l.iter().filter(|l| l.contains("is not valid")).count(), 1, "logged once: {l:?}");
+        assert!(live.refused().is_some_and(|e| e.contains("port")), "{:?}", live.refused());
+
+        std::fs::write(&path, VALID).unwrap();
+        assert_eq!(live.refresh().revision, first);
+        assert!(live.refused().is_none());
+    }
+
+    fn rule(image: &str) -> PushRule {
+        let c = crate::config::from_text(
+            &format!(
+                "[projects.a]\nimage = \"{image}\"\nport = 80\n[projects.a.stages.dev]\n[[projects.a.stages.dev.on_push]]\ntags = \"*\"\n"
+            ),
+            Path::new("/t/tiny-forge.toml"),
+        )
+        .unwrap();
+        c.push_rules()[0].clone()
+    }
+
+    fn settings(kind: ReceiverKind, registry: Option<&str>) -> ReceiverSettings {
+        ReceiverSettings {
+            name: "r".into(),
+            kind,
+            secret: crate::secret::SecretSource::Env("X".into()),
+            registry: registry.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_receiver_without_registry_is_bound_to_the_one_host_its_rules_deploy_from() {
+        let local = [rule("registry.local:5000/team/app"), rule("registry.local:5000/team/api")];
+        let host = receiver_host(&settings(ReceiverKind::Distribution, None), &local).unwrap();
+        assert_eq!(host.as_deref(), Some("registry.local:5000"));
+        let mixed = [rule("registry.local:5000/team/app"), rule("ghcr.io/acme/shop")];
+        let e = receiver_host(&settings(ReceiverKind::Distribution, None), &mixed).unwrap_err().to_string();
+        assert!(e.contains("set `registry`") && e.contains("ghcr.io, registry.local:5000"), "{e}");
+        // A configured registry wins; fixed-host kinds need none.
+        let h = receiver_host(&settings(ReceiverKind::Harbor, Some("harbor.example.com")), &mixed).unwrap();
+        assert_eq!(h.as_deref(), Some("harbor.example.com"));
+        assert_eq!(receiver_host(&settings(ReceiverKind::Github, None), &mixed).unwrap(), None);
+    }
+}
