@@ -50,8 +50,10 @@ fn list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
-fn unlist(s: &str) -> Vec<String> {
-    serde_json::from_str(s).unwrap_or_default()
+/// A list column: a JSON array of names. One that does not parse is an error, never "none":
+/// an empty list means "any", so a corrupted scope must not read as full access.
+fn unlist(r: &rusqlite::Row<'_>, column: &'static str) -> rusqlite::Result<Vec<String>> {
+    super::sqlite::rows::parsed(r, "tokens", column, |s| serde_json::from_str(s).ok())
 }
 
 const COLS: &str = "id, name, hash, projects, stages, actions, created_at, last_used_at, revoked_at";
@@ -61,9 +63,9 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
         id: r.get(0)?,
         name: r.get(1)?,
         hash: r.get(2)?,
-        projects: unlist(&r.get::<_, String>(3)?),
-        stages: unlist(&r.get::<_, String>(4)?),
-        actions: unlist(&r.get::<_, String>(5)?),
+        projects: unlist(r, "projects")?,
+        stages: unlist(r, "stages")?,
+        actions: unlist(r, "actions")?,
         created_at: r.get(6)?,
         last_used_at: r.get(7)?,
         revoked_at: r.get(8)?,
@@ -147,6 +149,20 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A scope the state file cannot read must not read as "any project": the token is refused
+    /// (the request fails), never widened.
+    #[test]
+    fn a_token_scope_that_does_not_parse_is_an_error_never_full_access() {
+        let s = SqliteStore::in_memory().unwrap();
+        let read = ["read".to_owned()];
+        let only = ["shop".to_owned()];
+        let t = NewToken { name: "ci", hash: "aa", projects: &only, stages: &[], actions: &read };
+        assert!(s.create_token(&t).unwrap());
+        s.conn.execute("UPDATE tokens SET projects = 'shop' WHERE name = 'ci'", []).unwrap();
+        let e = s.live_tokens().unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt { table: "tokens", column: "projects", .. }), "{e}");
+    }
 
     #[test]
     fn a_token_name_is_unique_among_live_tokens_and_free_again_once_revoked() {

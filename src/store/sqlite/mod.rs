@@ -4,7 +4,7 @@
 //! queries are in `queries.rs`, the mapping of rows to records in `rows.rs`.
 
 mod queries;
-mod rows;
+pub(in crate::store) mod rows;
 #[cfg(test)]
 mod tests;
 

@@ -29,7 +29,7 @@ pub(super) struct Unreadable {
 
 /// `column` of `table`, read as text and parsed by `parse`; an [`Unreadable`] when `parse`
 /// does not know it.
-fn parsed<T>(
+pub(in crate::store) fn parsed<T>(
     r: &Row<'_>,
     table: &'static str,
     column: &'static str,
