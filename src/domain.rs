@@ -371,6 +371,12 @@ pub enum Leftover {
         /// Why.
         cause: LeftoverCause,
     },
+    /// A leftover known only from a deploy's record, as the line it recorded (a result read back
+    /// from the state file rather than from the run that left it).
+    Recorded {
+        /// The recorded line.
+        text: String,
+    },
     /// An instance row that could not be deleted.
     Row {
         /// Its id.
@@ -405,6 +411,7 @@ impl fmt::Display for Leftover {
             Self::Hook { slot, hook, cause, .. } => write!(f, "{hook} hook of {slot}: {cause}"),
             Self::Row { row, container, cause } => write!(f, "instance row {row} ({container}): {cause}"),
             Self::Unseen { what, cause } => write!(f, "{what}: kept, could not look: {cause}"),
+            Self::Recorded { text } => f.write_str(text),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod lock;
 pub mod look;
 pub mod naming;
 pub mod notify;
+pub mod ops;
 pub mod proxy;
 pub mod report;
 pub mod secret;

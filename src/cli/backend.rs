@@ -4,15 +4,15 @@
 //! return the same result object, so nothing downstream can tell them apart.
 
 use serde_json::Value;
-use tiny_forge::deploy::{CancelHandle, DeployRequest};
+use tiny_forge::deploy::CancelHandle;
 use tiny_forge::domain::{DeployId, Trigger};
-use tiny_forge::report::{NoReporter, Reporter};
-use tiny_forge::server::wire;
+use tiny_forge::ops::{Command, CommandError, CommandKind, CommandResult};
+use tiny_forge::report::Reporter;
 use tiny_forge::store::{DeployRecord, Store as _};
 
 use super::args::WaitArgs;
-use super::deploy::{Adapters, lock_wait, resolve, signals, unreachable_after_exit};
-use super::{Ctx, Failure, exit};
+use super::deploy::{Adapters, lock_wait, resolve, signals};
+use super::{Ctx, Failure};
 
 /// A deploy, rollback or removal as the user asked for it.
 #[derive(Debug, Clone)]
@@ -31,11 +31,11 @@ pub(crate) struct Order {
 
 /// What the commands need from a deployer.
 pub(crate) trait Deploys {
-    /// Deploys (or rolls back); events go to `reporter`. Returns the result object, whose
-    /// `exit_code` is the process's.
-    async fn deploy(&self, order: &Order, reporter: &dyn Reporter) -> Result<Value, Failure>;
+    /// Deploys (or rolls back); events go to `reporter`. Returns the result, whose exit code
+    /// is the process's.
+    async fn deploy(&self, order: &Order, reporter: &dyn Reporter) -> Result<CommandResult, Failure>;
     /// Takes a slot down; as [`Deploys::deploy`].
-    async fn remove(&self, order: &Order, reporter: &dyn Reporter) -> Result<Value, Failure>;
+    async fn remove(&self, order: &Order, reporter: &dyn Reporter) -> Result<CommandResult, Failure>;
     /// `list`'s items.
     async fn instances(
         &self,
@@ -52,72 +52,43 @@ pub(crate) trait Deploys {
     ) -> Result<Vec<DeployRecord>, Failure>;
 }
 
+/// Runs `cmd` here, with a signal turned into the deployer's cancellation: the first one rolls
+/// a deploy back (or gives up a lock wait), a second stops the rollback where it is.
+async fn run(adapters: &Adapters, reporter: &dyn Reporter, cmd: &Command) -> Result<CommandResult, Failure> {
+    let (handle, cancel) = CancelHandle::new();
+    let deployer = adapters.deployer(reporter).with_cancel(cancel);
+    let ran = tokio::select! {
+        r = deployer.run(cmd) => r,
+        () = signals(handle) => Err(CommandError::NotBegun(tiny_forge::DeployError::Interrupted)),
+    };
+    ran.map_err(|e| Failure { code: e.exit_code().code(), error: e.into() })
+}
+
 /// This host: the library with the adapters built here.
 pub(crate) struct Local<'a> {
     pub(crate) ctx: &'a Ctx,
 }
 
 impl Deploys for Local<'_> {
-    async fn deploy(&self, order: &Order, reporter: &dyn Reporter) -> Result<Value, Failure> {
-        let ctx = self.ctx;
-        let (config, stage, tag) = resolve(ctx, &order.project, &order.stage, order.tag.as_deref())?;
-        let adapters = Adapters::build(ctx, &config).await?;
-        let (trigger, image_override) = if order.rollback {
-            let to = order.to;
-            {
-                let source = adapters
-                    .deployer(&NoReporter)
-                    .rollback_source(&stage, &tag, to.map(DeployId))
-                    .map_err(Failure::usage)?;
-                let digest = source.digest.clone().unwrap_or_default();
-                if !ctx.quiet && !ctx.json() {
-                    eprintln!(
-                        "rolling back {}/{}:{tag} to deploy {} ({digest})",
-                        stage.project, stage.stage, source.id
-                    );
-                }
-                (Trigger::Rollback, Some(stage.image.at_digest(&digest)))
-            }
+    async fn deploy(&self, order: &Order, reporter: &dyn Reporter) -> Result<CommandResult, Failure> {
+        let (config, stage, tag) = resolve(self.ctx, &order.project, &order.stage, order.tag.as_deref())?;
+        let adapters = Adapters::build(self.ctx, &config).await?;
+        let kind = if order.rollback {
+            CommandKind::Rollback { to: order.to.map(DeployId) }
         } else {
-            (Trigger::Deploy, None)
+            CommandKind::Deploy { force: order.force, image: None, trigger: Trigger::Deploy }
         };
-        let req = DeployRequest {
-            image_override,
-            stage,
-            tag,
-            trigger,
-            lock_wait: lock_wait(&order.wait),
-            force: order.force,
-        };
-        let (handle, cancel) = CancelHandle::new();
-        let deployer = adapters.deployer(reporter).with_cancel(cancel);
-        let result = tokio::select! {
-            r = deployer.deploy(&req) => r,
-            () = signals(handle) => unreachable_after_exit(),
-        };
-        match result {
-            Ok(outcome) => Ok(wire::deploy_result(&outcome, exit::for_outcome(&outcome))),
-            Err(e) => Err(Failure { code: exit::for_deploy_error(&e), error: e.into() }),
-        }
+        let cmd = Command { stage, tag, kind, wait: lock_wait(&order.wait) };
+        Box::pin(run(&adapters, reporter, &cmd)).await
     }
 
-    async fn remove(&self, order: &Order, reporter: &dyn Reporter) -> Result<Value, Failure> {
-        let ctx = self.ctx;
+    async fn remove(&self, order: &Order, reporter: &dyn Reporter) -> Result<CommandResult, Failure> {
         let tag = order.tag.as_deref().unwrap_or_default();
-        let (config, stage, tag) = resolve(ctx, &order.project, &order.stage, Some(tag))?;
+        let (config, stage, tag) = resolve(self.ctx, &order.project, &order.stage, Some(tag))?;
         // A remove notifies no one: no webhook secret is needed.
-        let adapters = Adapters::build_without_notifier(ctx, &config).await?;
-        // A signal gives up the lock wait (exit 130, nothing touched); a second one stops the
-        // removal where it is (leftovers, exit 3), as for a deploy.
-        let (handle, cancel) = CancelHandle::new();
-        let deployer = adapters.deployer(reporter).with_cancel(cancel);
-        let removed = tokio::select! {
-            r = deployer.remove(&stage, &tag, lock_wait(&order.wait)) => r,
-            () = signals(handle) => Err(tiny_forge::DeployError::Interrupted),
-        };
-        let report = removed.map_err(|e| Failure { code: exit::for_deploy_error(&e), error: e.into() })?;
-        let code = if report.leftovers.is_empty() { exit::OK } else { exit::INCOMPLETE };
-        Ok(wire::remove_result(&format!("{}/{}:{tag}", stage.project, stage.stage), &report, code))
+        let adapters = Adapters::build_without_notifier(self.ctx, &config).await?;
+        let cmd = Command { stage, tag, kind: CommandKind::Remove, wait: lock_wait(&order.wait) };
+        Box::pin(run(&adapters, reporter, &cmd)).await
     }
 
     async fn instances(

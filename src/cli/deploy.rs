@@ -189,10 +189,9 @@ pub(crate) async fn run_order(ctx: &Ctx, order: &Order, remove: bool) -> Result<
         }
     };
     drop(reporter);
-    let v = result?;
-    let code = v.get("exit_code").and_then(serde_json::Value::as_u64).and_then(|c| u8::try_from(c).ok());
-    render::result(&v, ctx.json(), ctx.quiet);
-    Ok(code.unwrap_or(exit::FAILED))
+    let result = result?;
+    render::result(&result, ctx.json(), ctx.quiet);
+    Ok(result.exit_code().code())
 }
 
 /// The proxy backend the config chooses; secrets are read here, before anything is touched.
@@ -242,10 +241,6 @@ pub(crate) async fn signals(handle: CancelHandle) {
     handle.abort();
     next().await;
     std::process::exit(i32::from(exit::INCOMPLETE));
-}
-
-pub(crate) fn unreachable_after_exit() -> Result<tiny_forge::DeployOutcome, tiny_forge::DeployError> {
-    Err(tiny_forge::DeployError::Interrupted)
 }
 
 /// `TINY_FORGE_TEST_PAUSE_AFTER=step:duration[,step:duration…]` (`test-hooks` builds only):

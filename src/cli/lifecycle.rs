@@ -35,11 +35,10 @@ pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<u8, Failure> {
         dry_run: a.dry_run,
         history_retention: config.history_retention(),
     };
-    let report = adapters
-        .deployer(&NoReporter)
-        .prune(&req)
-        .await
-        .map_err(|e| Failure { code: exit::for_deploy_error(&e), error: e.into() })?;
+    let report = adapters.deployer(&NoReporter).prune(&req).await.map_err(|e| {
+        let e = tiny_forge::ops::CommandError::from(e);
+        Failure { code: e.exit_code().code(), error: e.into() }
+    })?;
     let code = if report.failures.is_empty() && report.leftovers.is_empty() { exit::OK } else { exit::INCOMPLETE };
     if ctx.json() {
         out(&json!({"type": "result", "dry_run": a.dry_run, "exit_code": code, "actions": report.actions,

@@ -25,6 +25,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use reqwest::StatusCode;
 use serde_json::Value;
+use tiny_forge::ops::{CommandResult, ResultLine};
 use tiny_forge::report::Reporter;
 use tiny_forge::server::wire::{self, CommandBody, ErrorBody, JobState, JobView};
 use tiny_forge::store::DeployRecord;
@@ -314,12 +315,17 @@ impl Remote {
 
     /// Streams deploy `id`'s events to `reporter` until its result, resuming after drops and
     /// across a restart of the server (see the module doc).
-    pub(crate) async fn follow(&self, id: i64, reporter: &dyn Reporter) -> Result<Value, Failure> {
+    pub(crate) async fn follow(&self, id: i64, reporter: &dyn Reporter) -> Result<CommandResult, Failure> {
         let mut patience = self.patience(None);
         self.follow_with(id, reporter, &mut patience).await
     }
 
-    async fn follow_with(&self, id: i64, reporter: &dyn Reporter, patience: &mut Patience) -> Result<Value, Failure> {
+    async fn follow_with(
+        &self,
+        id: i64,
+        reporter: &dyn Reporter,
+        patience: &mut Patience,
+    ) -> Result<CommandResult, Failure> {
         let mut last: u64 = 0;
         loop {
             let mut req = self.client.get(self.url(&format!("/v1/deploys/{id}/events"))).bearer_auth(&self.token);
@@ -353,8 +359,9 @@ impl Remote {
                                     }
                                 }
                                 "result" => {
-                                    return serde_json::from_str(&sse.data)
-                                        .context("the server's result is not JSON")
+                                    return serde_json::from_str::<ResultLine>(&sse.data)
+                                        .map(|line| line.result)
+                                        .context("the server's result is not a result object")
                                         .map_err(|e| unknown(e, "deploy"));
                                 }
                                 "error" => return Err(unknown(anyhow!("the server: {}", sse.data), "deploy")),
@@ -462,7 +469,7 @@ fn finished(state: JobState) -> bool {
 }
 
 impl Deploys for Remote {
-    async fn deploy(&self, order: &Order, reporter: &dyn Reporter) -> Result<Value, Failure> {
+    async fn deploy(&self, order: &Order, reporter: &dyn Reporter) -> Result<CommandResult, Failure> {
         let path = if order.rollback { "/v1/rollbacks" } else { "/v1/deploys" };
         let (job, grace) = self.submit(path, &body(order)).await?;
         let mut patience = self.patience(grace);
@@ -473,11 +480,13 @@ impl Deploys for Remote {
                 anyhow!(job.error.unwrap_or_else(|| "the deploy could not begin".into())),
             )),
             (_, Some(id)) => self.follow_with(id, reporter, &mut patience).await,
-            (_, None) => Ok(job.result.unwrap_or_default()),
+            (_, None) => {
+                job.result.map(|l| l.result).ok_or_else(|| unknown(anyhow!("the job ended without a result"), "deploy"))
+            }
         }
     }
 
-    async fn remove(&self, order: &Order, reporter: &dyn Reporter) -> Result<Value, Failure> {
+    async fn remove(&self, order: &Order, reporter: &dyn Reporter) -> Result<CommandResult, Failure> {
         let (job, grace) = self.submit("/v1/removals", &body(order)).await?;
         let mut patience = self.patience(grace);
         let job = self.poll(job, &mut patience, reporter, finished).await?;
@@ -492,7 +501,7 @@ impl Deploys for Remote {
             // the result, so a failure here changes nothing.
             let _ = self.follow_with(id, reporter, &mut patience).await;
         }
-        Ok(job.result.unwrap_or_default())
+        job.result.map(|l| l.result).ok_or_else(|| unknown(anyhow!("the job ended without a result"), "removal"))
     }
 
     async fn instances(

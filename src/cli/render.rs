@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
-use tiny_forge::domain::Leftover;
 use tiny_forge::fmt::millis as fmt_ms;
+use tiny_forge::ops::{CommandResult, ResultLine};
 use tiny_forge::report::{Event, Level, Reporter, Step};
 
 pub(crate) use tiny_forge::server::views::rfc3339;
@@ -167,88 +167,66 @@ impl Reporter for Tty {
     }
 }
 
-/// The final lines of a deploy, rollback or removal, from its result object (the same object
-/// whether the deploy ran here or on a server): with `json`, the object on stdout; else the URL
-/// (or what was removed) on stdout and a summary on stderr.
-pub(crate) fn result(v: &Value, json: bool, quiet: bool) {
+/// The final lines of a deploy, rollback or removal, from its result (the same whether the
+/// deploy ran here or on a server): with `json`, the result line on stdout; else the URL (or what
+/// was removed) on stdout and a summary on stderr.
+pub(crate) fn result(r: &CommandResult, json: bool, quiet: bool) {
     if json {
-        let _ = writeln!(std::io::stdout().lock(), "{v}");
+        // Through a `Value`: its keys come out sorted, as every JSON object this tool prints.
+        let line = serde_json::to_value(ResultLine::from(r.clone())).unwrap_or_default();
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
         return;
     }
-    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-    let leftovers: Vec<String> = v
-        .get("leftovers")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|l| match serde_json::from_value::<Leftover>(l.clone()) {
-                    Ok(l) => l.to_string(),
-                    Err(_) => l.as_str().map_or_else(|| l.to_string(), str::to_owned),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let deploy_id = v.get("deploy_id").and_then(Value::as_i64);
+    let leftovers: Vec<String> = r.leftovers().iter().map(ToString::to_string).collect();
     let mut err = std::io::stderr().lock();
-    if let Some(removed) = v.get("removed").and_then(Value::as_array) {
-        let slot = text("slot").unwrap_or_default();
-        if deploy_id.is_none() {
-            if !quiet {
-                let _ = writeln!(err, "{slot} has no instance; nothing to remove");
-            }
-            return;
-        }
-        for r in removed.iter().filter_map(Value::as_str) {
-            let _ = writeln!(std::io::stdout().lock(), "removed {r}");
-        }
+    let left_behind = |err: &mut std::io::StderrLock<'_>, indent: &str| {
         for l in &leftovers {
-            let _ = writeln!(err, "left behind: {l}");
+            let _ = writeln!(err, "{indent}{l}");
         }
-        if !leftovers.is_empty() {
-            let _ = writeln!(err, "run `tiny-forge prune` to finish the cleanup");
+        let _ = writeln!(err, "run `tiny-forge prune` to finish the cleanup");
+    };
+    match r {
+        CommandResult::Removed(rm) | CommandResult::Incomplete(rm) => {
+            if rm.deploy_id.is_none() {
+                if !quiet {
+                    let _ = writeln!(err, "{} has no instance; nothing to remove", rm.slot);
+                }
+                return;
+            }
+            for line in &rm.removed {
+                let _ = writeln!(std::io::stdout().lock(), "removed {line}");
+            }
+            if !leftovers.is_empty() {
+                left_behind(&mut err, "left behind: ");
+            }
         }
-        return;
-    }
-    let id = deploy_id.map(|d| d.to_string()).unwrap_or_default();
-    match text("status").as_deref() {
-        Some("succeeded") => {
+        CommandResult::Succeeded(d) => {
             if !quiet {
-                let took = fmt_ms(v.get("duration_ms").and_then(Value::as_u64).unwrap_or(0));
-                let container = text("container").unwrap_or_else(|| "the instance".into());
-                let what = if v.get("unchanged") == Some(&Value::Bool(true)) { "already running" } else { "deployed" };
-                let _ = writeln!(err, "{what} {container} in {took} (deploy {id})");
+                let took = fmt_ms(d.duration_ms.unwrap_or(0));
+                let container = d.container.clone().unwrap_or_else(|| "the instance".into());
+                let what = if d.unchanged { "already running" } else { "deployed" };
+                let _ = writeln!(err, "{what} {container} in {took} (deploy {})", d.deploy_id);
             }
             // Always, even with -q: they are why the exit code is 3.
             if !leftovers.is_empty() {
                 let _ = writeln!(err, "live, but what it replaced was not all cleaned up; left behind:");
-                for l in &leftovers {
-                    let _ = writeln!(err, "  - {l}");
-                }
-                let _ = writeln!(err, "run `tiny-forge prune` to finish the cleanup");
+                left_behind(&mut err, "  - ");
             }
-            let _ = writeln!(std::io::stdout().lock(), "{}", text("url").unwrap_or_default());
+            let _ = writeln!(std::io::stdout().lock(), "{}", d.url.clone().unwrap_or_default());
         }
-        Some("unchanged") => {
+        CommandResult::Skipped(s) => {
             if !quiet {
-                let _ = writeln!(
-                    err,
-                    "{} already serves {}",
-                    text("slot").unwrap_or_default(),
-                    text("digest").unwrap_or_default()
-                );
+                let _ = writeln!(err, "{}: {}", s.slot, s.error);
             }
         }
-        status => {
-            let status = status.unwrap_or("failed");
-            let _ = writeln!(err, "error: deploy {id} {status}: {}", text("error").unwrap_or_default());
+        CommandResult::Failed(f) | CommandResult::Interrupted(f) => {
+            let status = if matches!(r, CommandResult::Interrupted(_)) { "interrupted" } else { "failed" };
+            let _ = writeln!(err, "error: deploy {} {status}: {}", f.deploy_id, f.error.clone().unwrap_or_default());
             if leftovers.is_empty() {
                 let _ = writeln!(err, "rolled back: nothing was left behind");
             } else {
                 let _ = writeln!(err, "rollback incomplete; left behind:");
-                for l in &leftovers {
-                    let _ = writeln!(err, "  - {l}");
-                }
-                let _ = writeln!(err, "run `tiny-forge prune` to finish the cleanup");
+                left_behind(&mut err, "  - ");
             }
         }
     }

@@ -17,7 +17,7 @@ use tiny_forge::health::HttpProbe;
 use tiny_forge::proxy::AnyProxy;
 use tiny_forge::server::listen::{self, Limits, Listener};
 use tiny_forge::server::tls::TlsListener;
-use tiny_forge::server::{Api, Backend, Codes, Executor, LiveConfig, Log, Phase, Shared};
+use tiny_forge::server::{Api, Backend, Executor, LiveConfig, Log, Phase, Shared};
 use tiny_forge::store::SqliteStore;
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -52,15 +52,7 @@ pub(crate) async fn run(ctx: &Ctx, listen: Option<String>) -> Result<u8, Failure
         .with_context(|| format!("cannot listen on {addr}"))
         .map_err(Failure::usage)?;
     let local_addr = tcp.local_addr().map_err(|e| Failure::usage(anyhow!(e)))?;
-    let codes = Codes {
-        outcome: exit::for_outcome,
-        error: exit::for_deploy_error,
-        record: exit::for_record,
-        ok: exit::OK,
-        usage: exit::USAGE,
-        incomplete: exit::INCOMPLETE,
-    };
-    let shared = Arc::new(Shared::new(codes).with_log(Arc::clone(&log)));
+    let shared = Arc::new(Shared::new().with_log(Arc::clone(&log)));
     let (commands, inbox) = mpsc::unbounded_channel();
     let (phase, phases) = watch::channel(Phase::Serving);
     let phase = Rc::new(phase);

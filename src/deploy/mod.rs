@@ -211,6 +211,12 @@ impl<R: ContainerRuntime, P, S, Pr> Deployer<'_, R, P, S, Pr> {
     }
 }
 
+/// Hands `event` to the deployer's reporter without storing it (an event before any deploy
+/// has a history row, as the lock step's).
+pub(crate) fn report<R, P, S, Pr>(d: &Deployer<'_, R, P, S, Pr>, event: &crate::report::Event) {
+    d.reporter.report(crate::store::now_ms(), event);
+}
+
 /// Looks up a slot's instance `name` as what it is on its engine (a container, or a swarm
 /// service): never a service by a container's name, so a swarm that cannot answer is a look that
 /// failed, not a missing container.

@@ -160,14 +160,13 @@ impl ApiError {
         Self { status, body: ErrorBody { error: error.into(), exit_code } }
     }
 
-    pub(super) fn usage(api: &Api, status: StatusCode, error: impl Into<String>) -> Self {
-        Self::new(status, error, api.shared.codes.usage)
+    pub(super) fn usage(status: StatusCode, error: impl Into<String>) -> Self {
+        Self::new(status, error, crate::ops::ExitCode::Usage.code())
     }
 
     /// 503: the server drains and takes no new work; a client may retry after its restart.
-    pub(super) fn draining(api: &Api) -> Self {
+    pub(super) fn draining() -> Self {
         Self::usage(
-            api,
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down; nothing was done, retry after it restarts",
         )
@@ -196,7 +195,7 @@ pub(super) fn refuse(api: &Api, client: std::net::IpAddr, unauthorized: ApiError
     let now = tokio::time::Instant::now();
     let mut failures = api.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if failures.blocked(client, now) {
-        return ApiError::usage(api, StatusCode::TOO_MANY_REQUESTS, "too many failed authentications; try later");
+        return ApiError::usage(StatusCode::TOO_MANY_REQUESTS, "too many failed authentications; try later");
     }
     failures.failed(client, now);
     unauthorized
@@ -218,7 +217,7 @@ impl FromRequestParts<Api> for Caller {
                 let store = api.store();
                 let live = store
                     .live_tokens()
-                    .map_err(|e| ApiError::usage(api, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                    .map_err(|e| ApiError::usage(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
                 let caller = super::auth::verify(token, &live);
                 if let Some(c) = &caller
                     && let Err(e) = store.touch_token(c.id)
@@ -236,7 +235,6 @@ impl FromRequestParts<Api> for Caller {
         };
         caller.ok_or_else(|| {
             let unauthorized = ApiError::usage(
-                api,
                 StatusCode::UNAUTHORIZED,
                 "missing or unknown token; pass TINY_FORGE_TOKEN (`tiny-forge token create` on the server's host)",
             );
@@ -246,7 +244,7 @@ impl FromRequestParts<Api> for Caller {
 }
 
 fn names(api: &Api, project: &str, stage: &str) -> Result<(ProjectName, StageName), ApiError> {
-    let bad = |e: crate::domain::NameError| ApiError::usage(api, StatusCode::BAD_REQUEST, e.to_string());
+    let bad = |e: crate::domain::NameError| ApiError::usage(StatusCode::BAD_REQUEST, e.to_string());
     let p = ProjectName::new(project).map_err(bad)?;
     let s = StageName::new(stage).map_err(bad)?;
     // Known to the config as the file says now? (Its secrets are read later, by the executor.)
@@ -254,25 +252,24 @@ fn names(api: &Api, project: &str, stage: &str) -> Result<(ProjectName, StageNam
         .refresh()
         .config
         .resolve_with(&p, &s, crate::config::Resolution::ConfigOnly)
-        .map_err(|e| ApiError::usage(api, StatusCode::NOT_FOUND, crate::fmt::one_line(&e)))?;
+        .map_err(|e| ApiError::usage(StatusCode::NOT_FOUND, crate::fmt::one_line(&e)))?;
     Ok((p, s))
 }
 
-pub(super) fn forbidden(api: &Api, caller: &Caller, action: Action, project: &str, stage: &str) -> ApiError {
+pub(super) fn forbidden(caller: &Caller, action: Action, project: &str, stage: &str) -> ApiError {
     ApiError::usage(
-        api,
         StatusCode::FORBIDDEN,
         format!("token `{}` may not {} {project}/{stage}", caller.name, action.as_str()),
     )
 }
 
-fn lock_wait(api: &Api, w: Option<&str>) -> Result<LockWait, ApiError> {
+fn lock_wait(w: Option<&str>) -> Result<LockWait, ApiError> {
     match w {
         None => Ok(LockWait::Forever),
         Some("no") => Ok(LockWait::NoWait),
         Some(d) => humantime::parse_duration(d)
             .map(LockWait::AtMost)
-            .map_err(|e| ApiError::usage(api, StatusCode::BAD_REQUEST, format!("wait `{d}`: {e}"))),
+            .map_err(|e| ApiError::usage(StatusCode::BAD_REQUEST, format!("wait `{d}`: {e}"))),
     }
 }
 
@@ -301,7 +298,7 @@ fn submit(
     };
     // Scope before config: a token learns nothing about stages it may not touch.
     if !caller.allows(action, &body.project, &body.stage) {
-        return Err(forbidden(api, caller, action, &body.project, &body.stage));
+        return Err(forbidden(caller, action, &body.project, &body.stage));
     }
     let (project, stage) = names(api, &body.project, &body.stage)?;
     let tag = body
@@ -309,13 +306,13 @@ fn submit(
         .as_deref()
         .map(Tag::new)
         .transpose()
-        .map_err(|e| ApiError::usage(api, StatusCode::BAD_REQUEST, e.to_string()))?;
+        .map_err(|e| ApiError::usage(StatusCode::BAD_REQUEST, e.to_string()))?;
     if kind == WorkKind::Remove && tag.is_none() {
-        return Err(ApiError::usage(api, StatusCode::BAD_REQUEST, "remove needs a tag"));
+        return Err(ApiError::usage(StatusCode::BAD_REQUEST, "remove needs a tag"));
     }
-    let wait = lock_wait(api, body.wait.as_deref())?;
+    let wait = lock_wait(body.wait.as_deref())?;
     if !api.serving() {
-        return Err(ApiError::draining(api));
+        return Err(ApiError::draining());
     }
     let shown_tag = tag.as_ref().map_or_else(|| "(default)".to_owned(), ToString::to_string);
     let slot = format!("{project}/{stage}:{shown_tag}");
@@ -335,8 +332,12 @@ fn submit(
         actor: caller.actor(),
     };
     if api.commands.send(Command::Run(work)).is_err() {
-        api.shared.jobs.failed(view.id, "the server is shutting down; nothing was done".into(), api.shared.codes.usage);
-        return Err(ApiError::draining(api));
+        api.shared.jobs.failed(
+            view.id,
+            "the server is shutting down; nothing was done".into(),
+            crate::ops::ExitCode::Usage.code(),
+        );
+        return Err(ApiError::draining());
     }
     Ok(accepted(&view))
 }
@@ -401,7 +402,7 @@ async fn job(
     Path(id): Path<u64>,
     Query(q): Query<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::usage(&api, StatusCode::NOT_FOUND, format!("job {id} not found"));
+    let not_found = || ApiError::usage(StatusCode::NOT_FOUND, format!("job {id} not found"));
     let view = api.shared.jobs.get(id).ok_or_else(not_found)?;
     let (project, stage) = slot_parts(&view.slot);
     // The token that submitted a job may always read it, whatever its scope says about reads.
@@ -439,51 +440,50 @@ pub(super) fn readable(caller: &Caller, project: &str, stage: &str) -> bool {
 
 async fn history(State(api): State<Api>, caller: Caller, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
     if !caller.can_read() {
-        return Err(ApiError::usage(&api, StatusCode::FORBIDDEN, format!("token `{}` may not read", caller.name)));
+        return Err(ApiError::usage(StatusCode::FORBIDDEN, format!("token `{}` may not read", caller.name)));
     }
     let filter = Filter { project: q.project, stage: q.stage, tag: None };
     let limit = q.limit.unwrap_or(20).min(1000);
     let deploys = api
         .store()
         .deploys(&filter, 10_000)
-        .map_err(|e| ApiError::usage(&api, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| ApiError::usage(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let shown: Vec<_> = deploys.into_iter().filter(|d| readable(&caller, &d.project, &d.stage)).take(limit).collect();
     Ok(Json(shown).into_response())
 }
 
 async fn one_deploy(State(api): State<Api>, caller: Caller, Path(id): Path<i64>) -> Result<Response, ApiError> {
     let not_found =
-        || ApiError::usage(&api, StatusCode::NOT_FOUND, format!("deploy {id} not found; see `tiny-forge history`"));
+        || ApiError::usage(StatusCode::NOT_FOUND, format!("deploy {id} not found; see `tiny-forge history`"));
     let store = api.store();
     let d = store
         .deploy(DeployId(id))
-        .map_err(|e| ApiError::usage(&api, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiError::usage(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .ok_or_else(not_found)?;
     if !readable(&caller, &d.project, &d.stage) {
         return Err(not_found());
     }
-    let logs = store
-        .logs(DeployId(id), 0)
-        .map_err(|e| ApiError::usage(&api, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let logs =
+        store.logs(DeployId(id), 0).map_err(|e| ApiError::usage(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let mut v = serde_json::to_value(&d).unwrap_or(Value::Null);
-    v["exit_code"] = json!((api.shared.codes.record)(&d));
+    v["exit_code"] = json!(crate::ops::ExitCode::of_record(&d).map(crate::ops::ExitCode::code));
     v["logs"] = serde_json::to_value(logs).unwrap_or(Value::Null);
     Ok(Json(v).into_response())
 }
 
 async fn instances(State(api): State<Api>, caller: Caller, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
     if !caller.can_read() {
-        return Err(ApiError::usage(&api, StatusCode::FORBIDDEN, format!("token `{}` may not read", caller.name)));
+        return Err(ApiError::usage(StatusCode::FORBIDDEN, format!("token `{}` may not read", caller.name)));
     }
     let (tx, rx) = oneshot::channel();
     let filter = Filter { project: q.project, stage: q.stage, tag: None };
     api.commands
         .send(Command::List(filter, tx))
-        .map_err(|_| ApiError::usage(&api, StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?;
+        .map_err(|_| ApiError::usage(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?;
     let items = rx
         .await
-        .map_err(|_| ApiError::usage(&api, StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?
-        .map_err(|e| ApiError::usage(&api, StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        .map_err(|_| ApiError::usage(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?
+        .map_err(|e| ApiError::usage(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     let shown: Vec<Value> = items
         .into_iter()
         .filter(|i| {

@@ -23,14 +23,14 @@ use super::auth::{Action, Caller};
 use super::executor::Command;
 use super::queue::{ApproveError, UNRESOLVED};
 
-fn gone(api: &Api) -> ApiError {
-    ApiError::usage(api, StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down")
+fn gone() -> ApiError {
+    ApiError::usage(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down")
 }
 
 async fn held(api: &Api) -> Result<Vec<super::queue::Held>, ApiError> {
     let (tx, rx) = oneshot::channel();
-    api.commands.send(Command::Approvals(tx)).map_err(|_| gone(api))?;
-    rx.await.map_err(|_| gone(api))
+    api.commands.send(Command::Approvals(tx)).map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())
 }
 
 pub(super) async fn list(State(api): State<Api>, caller: Caller) -> Result<Response, ApiError> {
@@ -61,7 +61,7 @@ pub(super) async fn approve(
     Path(id): Path<u64>,
     body: Option<Json<ApproveBody>>,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::usage(&api, StatusCode::NOT_FOUND, format!("no push {id} waits for approval"));
+    let not_found = || ApiError::usage(StatusCode::NOT_FOUND, format!("no push {id} waits for approval"));
     let h = held(&api).await?.into_iter().find(|h| h.id == id).ok_or_else(not_found)?;
     let (p, s) = (h.candidate.slot.project.as_str(), h.candidate.slot.stage.as_str());
     if !caller.allows(Action::Deploy, p, s) {
@@ -69,11 +69,10 @@ pub(super) async fn approve(
         return Err(not_found());
     }
     if !api.serving() {
-        return Err(ApiError::draining(&api));
+        return Err(ApiError::draining());
     }
     let Some(Json(body)) = body else {
         return Err(ApiError::usage(
-            &api,
             StatusCode::BAD_REQUEST,
             format!(
                 "name the digest you approve: {{\"digest\": \"{}\"}}",
@@ -83,10 +82,10 @@ pub(super) async fn approve(
     };
     let (tx, rx) = oneshot::channel();
     let cmd = Command::Approve { id, digest: body.digest, approver: caller.actor(), reply: tx };
-    api.commands.send(cmd).map_err(|_| gone(&api))?;
-    match rx.await.map_err(|_| gone(&api))? {
+    api.commands.send(cmd).map_err(|_| gone())?;
+    match rx.await.map_err(|_| gone())? {
         Ok(slot) => Ok((StatusCode::ACCEPTED, Json(json!({"approved": id, "slot": slot.to_string()}))).into_response()),
-        Err(e @ ApproveError::NotHeld(_)) => Err(ApiError::usage(&api, StatusCode::NOT_FOUND, e.to_string())),
-        Err(e @ ApproveError::OtherDigest { .. }) => Err(ApiError::usage(&api, StatusCode::CONFLICT, e.to_string())),
+        Err(e @ ApproveError::NotHeld(_)) => Err(ApiError::usage(StatusCode::NOT_FOUND, e.to_string())),
+        Err(e @ ApproveError::OtherDigest { .. }) => Err(ApiError::usage(StatusCode::CONFLICT, e.to_string())),
     }
 }

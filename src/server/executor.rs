@@ -32,18 +32,19 @@ use super::jobs::Jobs;
 use super::live::{LiveConfig, Log};
 use super::metrics::Metrics;
 use super::queue::{ApproveError, Candidate, Held, Offer, Queue};
-use super::wire::{self, Stamped};
+use super::wire::Stamped;
 use crate::config::ResolvedStage;
-use crate::deploy::{Cancel, CancelHandle, DeployError, DeployOutcome, DeployRequest, Deployer};
+use crate::deploy::{Cancel, CancelHandle, DeployError, Deployer};
 use crate::domain::{DeployId, ProjectName, StageName, Tag, Trigger};
 use crate::engine::{ContainerRuntime, DockerRuntime, RegistryAuth};
 use crate::fmt::one_line;
 use crate::health::Probe;
 use crate::lock::LockWait;
 use crate::notify::Notifier;
+use crate::ops::{Command as OpsCommand, CommandError, CommandKind, CommandResult, ExitCode};
 use crate::proxy::Proxy;
 use crate::report::{Event, Reporter, Step};
-use crate::store::{DeployRecord, Filter, Store};
+use crate::store::{Filter, Store};
 
 /// Resolves a tag to its manifest digest without pulling (a HEAD of the manifest).
 pub trait DigestSource {
@@ -60,24 +61,6 @@ impl DigestSource for DockerRuntime {
     }
 }
 
-/// The exit codes, chosen by the binary (the library never decides them): how the server
-/// tells a client what a local run would have exited with.
-#[derive(Debug, Clone, Copy)]
-pub struct Codes {
-    /// A finished deploy.
-    pub outcome: fn(&DeployOutcome) -> u8,
-    /// A deploy that could not begin.
-    pub error: fn(&DeployError) -> u8,
-    /// A deploy known from its record (`None` while it runs).
-    pub record: fn(&DeployRecord) -> Option<u8>,
-    /// Success.
-    pub ok: u8,
-    /// Usage or config error.
-    pub usage: u8,
-    /// Something was left behind.
-    pub incomplete: u8,
-}
-
 /// What the HTTP side and the executor share.
 pub struct Shared {
     /// Jobs and where they stand.
@@ -86,27 +69,30 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Bumped after each event the executor's deploys store: event streams wake on it.
     pub events: watch::Sender<u64>,
-    /// Exit codes.
-    pub codes: Codes,
     /// The server's own log (what it decided and why: a stale push, a config it refused).
     log: Log,
 }
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("jobs", &self.jobs).field("codes", &self.codes).finish_non_exhaustive()
+        f.debug_struct("Shared").field("jobs", &self.jobs).finish_non_exhaustive()
+    }
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 impl Shared {
     /// A new shared state, logging nowhere.
     #[must_use]
-    pub fn new(codes: Codes) -> Self {
+    pub fn new() -> Self {
         Self {
             jobs: Jobs::default(),
             metrics: Metrics::default(),
             events: watch::channel(0).0,
-            codes,
             log: super::live::quiet(),
         }
     }
@@ -258,15 +244,6 @@ impl Reporter for JobReporter<'_> {
     }
 }
 
-pub(super) fn outcome_word(outcome: &DeployOutcome) -> &'static str {
-    match outcome {
-        DeployOutcome::Succeeded(_) => "succeeded",
-        DeployOutcome::Failed(f) if !f.rollback.is_complete() => "incomplete",
-        DeployOutcome::Failed(f) if f.interrupted => "interrupted",
-        DeployOutcome::Failed(_) => "failed",
-    }
-}
-
 impl<R, P, S, Pr> Executor<R, P, S, Pr>
 where
     R: ContainerRuntime + DigestSource + 'static,
@@ -324,7 +301,7 @@ where
                 self.shared.jobs.failed(
                     w.job,
                     "the server is shutting down; nothing was done".into(),
-                    self.shared.codes.usage,
+                    ExitCode::Usage.code(),
                 );
             }
         }
@@ -456,54 +433,36 @@ where
     }
 
     async fn run_work(&self, w: Work, cancel: Cancel) {
-        let codes = self.shared.codes;
         let _running = Running { ex: self, job: w.job };
         let stage = match self.resolve(&w.project, &w.stage) {
             Ok(s) => s,
-            Err(e) => return self.shared.jobs.failed(w.job, e, codes.usage),
+            Err(e) => return self.shared.jobs.failed(w.job, e, ExitCode::Usage.code()),
         };
         let tag = w.tag.clone().unwrap_or_else(|| stage.default_tag.clone());
+        let kind = match w.kind {
+            WorkKind::Deploy => CommandKind::Deploy { force: w.force, image: None, trigger: Trigger::Deploy },
+            WorkKind::Rollback => CommandKind::Rollback { to: w.to },
+            WorkKind::Remove => CommandKind::Remove,
+        };
         let reporter = JobReporter { job: w.job, shared: &self.shared };
         let deployer = self.deployer(&reporter, &w.actor).with_cancel(cancel);
-        let (trigger, image_override) = match w.kind {
-            WorkKind::Remove => {
-                let slot = format!("{}/{}:{tag}", stage.project, stage.stage);
-                match deployer.remove(&stage, &tag, w.wait).await {
-                    Ok(report) => {
-                        let code = if report.leftovers.is_empty() { codes.ok } else { codes.incomplete };
-                        self.shared.metrics.deploy(if code == codes.ok { "removed" } else { "incomplete" });
-                        let result = wire::remove_result(&slot, &report, code);
-                        self.shared.jobs.done(w.job, report.deploy_id.map(|d| d.0), code, result);
-                    }
-                    Err(e) => self.failed_to_begin(w.job, &e),
-                }
-                return;
-            }
-            WorkKind::Deploy => (Trigger::Deploy, None),
-            WorkKind::Rollback => match deployer.rollback_source(&stage, &tag, w.to) {
-                Ok(source) => (Trigger::Rollback, Some(stage.image.at_digest(&source.digest.unwrap_or_default()))),
-                Err(e) => return self.shared.jobs.failed(w.job, one_line(&e), codes.usage),
-            },
-        };
-        let req = DeployRequest { stage, tag, trigger, image_override, lock_wait: w.wait, force: w.force };
-        match deployer.deploy(&req).await {
-            Ok(outcome) => {
-                let code = (codes.outcome)(&outcome);
-                self.shared.metrics.deploy(outcome_word(&outcome));
-                let id = match &outcome {
-                    DeployOutcome::Succeeded(s) => s.deploy_id,
-                    DeployOutcome::Failed(f) => f.deploy_id,
-                };
-                self.shared.jobs.done(w.job, Some(id.0), code, wire::deploy_result(&outcome, code));
-            }
-            Err(e) => self.failed_to_begin(w.job, &e),
-        }
+        let cmd = OpsCommand { stage, tag, kind, wait: w.wait };
+        self.finish_job(w.job, deployer.run(&cmd).await);
     }
 
-    pub(super) fn failed_to_begin(&self, job: u64, e: &DeployError) {
-        let code = (self.shared.codes.error)(e);
-        self.shared.metrics.deploy(if matches!(e, DeployError::Lock(_)) { "busy" } else { "error" });
-        self.shared.jobs.failed(job, one_line(e), code);
+    /// Records how job `job` ended, in the job table and the metrics.
+    pub(super) fn finish_job(&self, job: u64, ran: Result<CommandResult, CommandError>) {
+        match ran {
+            Ok(result) => {
+                self.shared.metrics.deploy(result.word());
+                self.shared.jobs.done(job, &result);
+            }
+            Err(e) => {
+                let busy = matches!(e, CommandError::NotBegun(DeployError::Lock(_)));
+                self.shared.metrics.deploy(if busy { "busy" } else { "error" });
+                self.shared.jobs.failed(job, one_line(&e), e.exit_code().code());
+            }
+        }
     }
 }
 
@@ -557,10 +516,6 @@ mod tests {
         d
     }
 
-    fn codes() -> Codes {
-        Codes { outcome: |_| 0, error: |_| 4, record: |_| Some(0), ok: 0, usage: 2, incomplete: 3 }
-    }
-
     /// Review F16: a job handled in the same scheduler tick as the shutdown signal, spawned but
     /// not yet polled, counts as running: the drain waits for it instead of returning at once
     /// and letting the `LocalSet` drop it halfway.
@@ -574,7 +529,7 @@ mod tests {
         )
         .unwrap();
         let live = Arc::new(LiveConfig::load(&path, super::super::live::quiet()).unwrap());
-        let shared = Arc::new(Shared::new(codes()));
+        let shared = Arc::new(Shared::new());
         let backend = Backend {
             runtime: FakeRuntime::default(),
             proxy: FakeProxy::default(),

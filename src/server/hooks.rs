@@ -56,12 +56,16 @@ async fn handle(api: &Api, name: &str, path_secret: Option<String>, req: Request
     let loaded = api.live.refresh();
     let Some(r) = loaded.receivers.iter().find(|r| r.name == name) else {
         // An unknown name counts as a failure: it may be a guess at a secret path.
-        return Err(refuse(api, who, ApiError::new(StatusCode::NOT_FOUND, "no such receiver", api.shared.codes.usage)));
+        return Err(refuse(
+            api,
+            who,
+            ApiError::new(StatusCode::NOT_FOUND, "no such receiver", crate::ops::ExitCode::Usage.code()),
+        ));
     };
     let headers = parts.headers;
     let unauthorized = || {
         api.shared.metrics.webhook(&r.name, "unauthorized");
-        refuse(api, who, ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", api.shared.codes.usage))
+        refuse(api, who, ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", crate::ops::ExitCode::Usage.code()))
     };
     // Credentials that do not need the body are checked before it is read.
     let header_or_path = matches!(r.auth, Authenticator::Header(_) | Authenticator::Path(_));
@@ -76,7 +80,11 @@ async fn handle(api: &Api, name: &str, path_secret: Option<String>, req: Request
         }
         Err(_) => {
             api.shared.metrics.webhook(&r.name, "too_large");
-            return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body too large", api.shared.codes.usage));
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body too large",
+                crate::ops::ExitCode::Usage.code(),
+            ));
         }
     };
     if !header_or_path && !r.auth.verify(&headers, path_secret.as_deref(), &bytes) {
@@ -85,7 +93,7 @@ async fn handle(api: &Api, name: &str, path_secret: Option<String>, req: Request
     if !api.serving() {
         // Not taken: the sender retries (distribution does), after the restart.
         api.shared.metrics.webhook(&r.name, "unavailable");
-        return Err(ApiError::draining(api));
+        return Err(ApiError::draining());
     }
     accept(api, r, loaded.config.push_rules(), &headers, &bytes)
 }
@@ -134,7 +142,11 @@ fn accept(
         let hash = hex(&Sha256::digest(body));
         let first = api.store().first_delivery(&r.name, &hash).map_err(|e| {
             api.shared.log(&format!("webhook `{}`: cannot check for a replay: {}", r.name, crate::fmt::one_line(&e)));
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cannot record the delivery; retry", api.shared.codes.usage)
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot record the delivery; retry",
+                crate::ops::ExitCode::Usage.code(),
+            )
         })?;
         if !first {
             api.shared.metrics.webhook(&r.name, "replayed");
@@ -142,7 +154,7 @@ fn accept(
         }
     }
     if api.commands.send(Command::Push { receiver: r.name.clone(), candidates }).is_err() {
-        return Err(ApiError::draining(api));
+        return Err(ApiError::draining());
     }
     api.shared.metrics.webhook(&r.name, "accepted");
     Ok(answer(StatusCode::ACCEPTED, "queued"))

@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde_json::Value;
 use tokio::sync::watch;
 
 use super::wire::{JobState, JobView, Stamped};
+use crate::ops::{CommandResult, ResultLine};
 
 /// How many finished jobs are remembered.
 pub const KEEP: usize = 1000;
@@ -155,14 +155,15 @@ impl Jobs {
     }
 
     /// It ended with `result`.
-    pub fn done(&self, id: u64, deploy_id: Option<i64>, exit_code: u8, result: Value) {
+    pub fn done(&self, id: u64, result: &CommandResult) {
+        let line = ResultLine::from(result.clone());
         self.with(|t| {
             if let Some(e) = t.get_mut(&id) {
                 let j = &mut e.view;
-                j.deploy_id = deploy_id.or(j.deploy_id);
+                j.deploy_id = result.deploy_id().or(j.deploy_id);
                 j.state = JobState::Done;
-                j.exit_code = Some(exit_code);
-                j.result = Some(result);
+                j.exit_code = Some(line.exit_code.code());
+                j.result = Some(line);
             }
             evict(t);
         });

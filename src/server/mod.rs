@@ -47,5 +47,5 @@ pub use api::{Api, Phase, Receiver};
 
 #[cfg(test)]
 mod tests;
-pub use executor::{Backend, Codes, Command, DigestSource, Executor, Shared};
+pub use executor::{Backend, Command, DigestSource, Executor, Shared};
 pub use live::{LiveConfig, Log};

@@ -13,14 +13,14 @@
 //!   stage's lock with the container's state in view, so a re-push onto a dead container
 //!   redeploys it.
 
-use super::executor::{DigestSource, Executor, JobReporter, Running, outcome_word};
+use super::executor::{DigestSource, Executor, JobReporter, Running};
 use super::queue::Candidate;
-use super::wire;
-use crate::deploy::{Cancel, DeployOutcome, DeployRequest};
+use crate::deploy::Cancel;
 use crate::domain::{Slot, Trigger};
 use crate::engine::ContainerRuntime;
 use crate::health::Probe;
 use crate::lock::LockWait;
+use crate::ops::{Command, CommandKind, CommandResult, ExitCode, Skipped};
 use crate::proxy::Proxy;
 use crate::store::{Filter, Store};
 
@@ -86,12 +86,11 @@ where
     }
 
     async fn push(&self, c: &Candidate, job: u64, cancel: Cancel) {
-        let codes = self.shared.codes;
         let stage = match self.resolve(&c.slot.project, &c.slot.stage) {
             Ok(s) => s,
             Err(e) => {
                 self.shared.log(&format!("push {}: {e}", c.slot));
-                return self.shared.jobs.failed(job, e, codes.usage);
+                return self.shared.jobs.failed(job, e, ExitCode::Usage.code());
             }
         };
         let image = format!("{}:{}", c.image, c.tag);
@@ -103,7 +102,7 @@ where
                 let e = format!("cannot resolve {image} to a digest; nothing deployed");
                 self.shared.log(&format!("push {}: {e}", c.slot));
                 self.shared.metrics.deploy("error");
-                return self.shared.jobs.failed(job, e, codes.usage);
+                return self.shared.jobs.failed(job, e, ExitCode::Usage.code());
             }
         };
         let newest = self.newest(&c.slot);
@@ -119,37 +118,24 @@ where
             };
             self.shared.log(&format!("push {} ({}): {line}", c.slot, c.actor));
             self.shared.metrics.push_skipped(reason);
-            let result = serde_json::json!({"type": "result", "status": "skipped", "reason": reason,
-                "exit_code": codes.ok, "slot": c.slot.to_string(), "digest": now, "error": line});
-            return self.shared.jobs.done(job, None, codes.ok, result);
+            let result = CommandResult::Skipped(Skipped {
+                slot: c.slot.to_string(),
+                digest: now,
+                reason: reason.into(),
+                error: line,
+            });
+            return self.shared.jobs.done(job, &result);
         }
         let reporter = JobReporter { job, shared: &self.shared };
         let deployer = self.deployer(&reporter, &c.actor).with_cancel(cancel);
-        let req = DeployRequest {
+        let cmd = Command {
             stage,
             tag: c.slot.tag.clone(),
-            trigger: c.trigger,
-            image_override: Some(format!("{}@{now}", c.image)),
-            lock_wait: LockWait::Forever,
             // A repeated notification of what already runs deploys nothing (the saga checks).
-            force: false,
+            kind: CommandKind::Deploy { force: false, image: Some(format!("{}@{now}", c.image)), trigger: c.trigger },
+            wait: LockWait::Forever,
         };
-        match deployer.deploy(&req).await {
-            Ok(outcome) => {
-                let code = (codes.outcome)(&outcome);
-                let word = match &outcome {
-                    DeployOutcome::Succeeded(s) if s.unchanged => "skipped",
-                    o => outcome_word(o),
-                };
-                self.shared.metrics.deploy(word);
-                let id = match &outcome {
-                    DeployOutcome::Succeeded(s) => s.deploy_id,
-                    DeployOutcome::Failed(f) => f.deploy_id,
-                };
-                self.shared.jobs.done(job, Some(id.0), code, wire::deploy_result(&outcome, code));
-            }
-            Err(e) => self.failed_to_begin(job, &e),
-        }
+        self.finish_job(job, deployer.run(&cmd).await);
     }
 }
 

@@ -24,12 +24,12 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use serde_json::Value;
 
 use super::api::{Api, ApiError, Phase};
 use super::auth::{Action, Caller};
 use super::wire::{self, JobState};
 use crate::domain::{DeployId, DeployStatus};
+use crate::ops::{CommandResult, ResultLine};
 use crate::report::{Event, Step};
 use crate::store::{Store as _, StoredEvent};
 
@@ -73,15 +73,13 @@ impl Tail {
         }
         // Over. When this server ran it, wait for its job (notifications come after the
         // record's end, and the job has the exact result).
-        let result: Value = match self.api.shared.jobs.by_deploy(self.id.0) {
+        let result: Option<ResultLine> = match self.api.shared.jobs.by_deploy(self.id.0) {
             Some(job) if matches!(job.state, JobState::Waiting | JobState::Running) => return Ok(()),
-            Some(job) if job.result.is_some() => job.result.unwrap_or_default(),
-            _ => {
-                let code = (self.api.shared.codes.record)(&record).unwrap_or(self.api.shared.codes.usage);
-                wire::record_result(&record, code)
-            }
+            Some(job) if job.result.is_some() => job.result,
+            _ => CommandResult::of_record(&record).map(ResultLine::from),
         };
-        self.buffered.push_back(SseEvent::default().event("result").data(result.to_string()));
+        let data = result.map_or_else(|| "null".to_owned(), |r| serde_json::to_string(&r).unwrap_or_default());
+        self.buffered.push_back(SseEvent::default().event("result").data(data));
         self.finished = true;
         Ok(())
     }
@@ -123,13 +121,22 @@ pub(super) async fn events(
     Path(id): Path<i64>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let not_found =
-        || ApiError::new(axum::http::StatusCode::NOT_FOUND, format!("deploy {id} not found"), api.shared.codes.usage);
+    let not_found = || {
+        ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            format!("deploy {id} not found"),
+            crate::ops::ExitCode::Usage.code(),
+        )
+    };
     let record = api
         .store()
         .deploy(DeployId(id))
         .map_err(|e| {
-            ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), api.shared.codes.usage)
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                e.to_string(),
+                crate::ops::ExitCode::Usage.code(),
+            )
         })?
         .ok_or_else(not_found)?;
     let own = api.shared.jobs.owner_of_deploy(id) == Some(caller.id);

@@ -11,7 +11,7 @@ use sha2::Sha256;
 use tokio::sync::{mpsc, watch};
 use tower::ServiceExt as _;
 
-use super::executor::{Codes, Command, Shared};
+use super::executor::{Command, Shared};
 use super::{Api, LiveConfig, Phase};
 use crate::store::{NewToken, SqliteStore};
 
@@ -89,10 +89,6 @@ macro_rules! sample {
     };
 }
 
-fn codes() -> Codes {
-    Codes { outcome: |_| 0, error: |_| 4, record: |_| Some(0), ok: 0, usage: 2, incomplete: 3 }
-}
-
 struct Bed {
     router: axum::Router,
     commands: mpsc::UnboundedReceiver<Command>,
@@ -138,7 +134,7 @@ fn bed() -> Bed {
     store.create_token(&NewToken { name: "d", hash: &hash, projects: &app, stages: &dev, actions: &deploy }).unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
     let (phase, phases) = watch::channel(Phase::Serving);
-    let shared = Arc::new(Shared::new(codes()));
+    let shared = Arc::new(Shared::new());
     let api = Api::new(Arc::clone(&shared), live, store, tx, phases);
     Bed { router: api.router(), commands: rx, shared, phase, config: path, deployer: DEPLOY_ONLY, _dir: dir }
 }

@@ -30,13 +30,9 @@ use serde::{Deserialize, Serialize};
 /// client that loses the server keeps trying to learn the outcome for at least that long plus
 /// a restart: a SIGTERM lets running deploys go on that long, then rolls them back.
 pub const GRACE_HEADER: &str = "x-tiny-forge-grace";
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::deploy::{DeployOutcome, RemoveReport};
-use crate::domain::DeployStatus;
-use crate::fmt::one_line;
 use crate::report::Event;
-use crate::store::DeployRecord;
 
 /// The body of `POST /v1/deploys`, `/v1/rollbacks` and `/v1/removals`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,8 +99,8 @@ pub struct JobView {
     pub error: Option<String>,
     /// The exit code a local run would have had (`done`, `failed`).
     pub exit_code: Option<u8>,
-    /// The result object (`done`).
-    pub result: Option<Value>,
+    /// The result (`done`): the same object `--output json` prints last.
+    pub result: Option<crate::ops::ResultLine>,
 }
 
 /// Every error answer: what went wrong, and the exit code a local run would have had.
@@ -114,53 +110,6 @@ pub struct ErrorBody {
     pub error: String,
     /// 2 (usage, config, scope), 4 (lock busy), …
     pub exit_code: u8,
-}
-
-/// Milliseconds, saturating.
-fn ms(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The result object of a deploy that ran here, as `--output json` prints it last.
-#[must_use]
-pub fn deploy_result(outcome: &DeployOutcome, code: u8) -> Value {
-    match outcome {
-        DeployOutcome::Succeeded(s) => json!({
-            "type": "result", "status": "succeeded", "exit_code": code, "deploy_id": s.deploy_id.0,
-            "url": s.url, "digest": s.digest, "container": s.container,
-            "duration_ms": ms(s.elapsed), "warnings": s.warnings, "error": Value::Null, "leftovers": s.leftovers,
-            "unchanged": s.unchanged,
-        }),
-        DeployOutcome::Failed(f) => json!({
-            "type": "result", "status": if f.interrupted { "interrupted" } else { "failed" }, "exit_code": code,
-            "deploy_id": f.deploy_id.0, "url": Value::Null, "failed_step": f.failed.step.as_str(),
-            "duration_ms": ms(f.elapsed), "error": one_line(&f.failed), "leftovers": f.rollback.leftovers,
-        }),
-    }
-}
-
-/// The result object of a deploy known only from its record (run by the CLI, or before this
-/// server started). Leftovers are their stored lines; `failed_step` and `warnings` are unknown.
-#[must_use]
-pub fn record_result(d: &DeployRecord, code: u8) -> Value {
-    let duration = d.finished_at.map(|f| u64::try_from(f - d.started_at).unwrap_or(0));
-    let status = match d.status {
-        DeployStatus::Succeeded | DeployStatus::RolledBack => "succeeded",
-        DeployStatus::Interrupted => "interrupted",
-        DeployStatus::Failed | DeployStatus::Running => "failed",
-    };
-    json!({
-        "type": "result", "status": status, "exit_code": code, "deploy_id": d.id.0, "url": d.url,
-        "digest": d.digest, "duration_ms": duration, "error": d.error, "leftovers": d.leftovers,
-    })
-}
-
-/// The result object of `remove`, as `remove --output json` prints it.
-#[must_use]
-pub fn remove_result(slot: &str, report: &RemoveReport, code: u8) -> Value {
-    json!({"type": "result", "status": if report.leftovers.is_empty() { "removed" } else { "incomplete" },
-        "exit_code": code, "slot": slot, "deploy_id": report.deploy_id.map(|d| d.0), "removed": report.removed,
-        "leftovers": report.leftovers})
 }
 
 /// An event as one JSON object: its fields, `type`, and `ts` (RFC 3339 in `--output json`,
