@@ -1,94 +1,84 @@
-//! The small "deployer" interface that `deploy`, `rollback`, `remove`, `list` and `history`
-//! run against, and its local implementation (the library, on this host). The other one is
-//! [`super::remote::Remote`] (`--remote`). Both send the same events to the same renderer and
-//! return the same result object, so nothing downstream can tell them apart.
+//! Where `deploy`, `rollback`, `remove`, `list` and `history` run, chosen once
+//! ([`AnyDeployer::for_ctx`]): [`Local`] (the library, on this host) or [`Remote`]
+//! (`--remote`), both behind [`Deploys`]. Both send the same events to the same renderer and return the
+//! same [`CommandResult`], so nothing downstream can tell them apart.
 
-use serde_json::Value;
+use tiny_forge::config::{Config, ResolvedStage};
 use tiny_forge::deploy::CancelHandle;
-use tiny_forge::domain::{DeployId, Trigger};
-use tiny_forge::ops::{Command, CommandError, CommandKind, CommandResult};
+use tiny_forge::domain::{DeployId, ProjectName, StageName, Tag, Trigger};
+use tiny_forge::engine::AnyEngine;
+use tiny_forge::health::HttpProbe;
+use tiny_forge::lock::LockWait;
+use tiny_forge::ops::list::{self, ListItem};
+use tiny_forge::ops::{Command, CommandError, CommandKind, CommandResult, Notifications, StateAccess};
 use tiny_forge::report::Reporter;
-use tiny_forge::store::{DeployRecord, Store as _};
+use tiny_forge::store::{DeployRecord, Filter, Store as _};
 
 use super::args::WaitArgs;
-use super::deploy::{Adapters, lock_wait, resolve, signals};
-use super::{Ctx, Failure};
+use super::order::{Deploys, Order, OrderKind};
+use super::remote::Remote;
+use super::signals::cancel_on_signals;
+use super::{Ctx, Failure, adapters, render};
 
-/// A deploy, rollback or removal as the user asked for it.
-#[derive(Debug, Clone)]
-pub(crate) struct Order {
-    pub(crate) project: String,
-    pub(crate) stage: String,
-    pub(crate) tag: Option<String>,
-    /// `rollback` rather than `deploy`.
-    pub(crate) rollback: bool,
-    /// `rollback --to`.
-    pub(crate) to: Option<i64>,
-    pub(crate) wait: WaitArgs,
-    /// `deploy --force`.
-    pub(crate) force: bool,
+/// Runs `order` here or on `--remote`, renders its result and returns its exit code.
+pub(crate) async fn run(ctx: &Ctx, order: &Order) -> Result<u8, Failure> {
+    let reporter = ctx.reporter();
+    let result = Box::pin(AnyDeployer::for_ctx(ctx)?.run(order, reporter.as_ref())).await;
+    drop(reporter);
+    let result = result?;
+    render::result(&result, ctx.json(), ctx.quiet);
+    Ok(result.exit_code().code())
 }
 
-/// What the commands need from a deployer.
-pub(crate) trait Deploys {
-    /// Deploys (or rolls back); events go to `reporter`. Returns the result, whose exit code
-    /// is the process's.
-    async fn deploy(&self, order: &Order, reporter: &dyn Reporter) -> Result<CommandResult, Failure>;
-    /// Takes a slot down; as [`Deploys::deploy`].
-    async fn remove(&self, order: &Order, reporter: &dyn Reporter) -> Result<CommandResult, Failure>;
-    /// `list`'s items.
-    async fn instances(
-        &self,
-        project: Option<String>,
-        stage: Option<String>,
-        probe: bool,
-    ) -> Result<Vec<Value>, Failure>;
-    /// `history`'s rows, newest first.
-    async fn history(
-        &self,
-        project: Option<String>,
-        stage: Option<String>,
-        limit: usize,
-    ) -> Result<Vec<DeployRecord>, Failure>;
-}
-
-/// Runs `cmd` here, with a signal turned into the deployer's cancellation: the first one rolls
-/// a deploy back (or gives up a lock wait), a second stops the rollback where it is.
-async fn run(adapters: &Adapters, reporter: &dyn Reporter, cmd: &Command) -> Result<CommandResult, Failure> {
-    let (handle, cancel) = CancelHandle::new();
-    let deployer = adapters.deployer(reporter).with_cancel(cancel);
-    let ran = tokio::select! {
-        r = deployer.run(cmd) => r,
-        () = signals(handle) => Err(CommandError::NotBegun(tiny_forge::DeployError::Interrupted)),
-    };
-    ran.map_err(|e| Failure { code: e.exit_code().code(), error: e.into() })
-}
-
-/// This host: the library with the adapters built here.
-pub(crate) struct Local<'a> {
-    pub(crate) ctx: &'a Ctx,
-}
-
-impl Deploys for Local<'_> {
-    async fn deploy(&self, order: &Order, reporter: &dyn Reporter) -> Result<CommandResult, Failure> {
-        let (config, stage, tag) = resolve(self.ctx, &order.project, &order.stage, order.tag.as_deref())?;
-        let adapters = Adapters::build(self.ctx, &config).await?;
-        let kind = if order.rollback {
-            CommandKind::Rollback { to: order.to.map(DeployId) }
-        } else {
-            CommandKind::Deploy { force: order.force, image: None, trigger: Trigger::Deploy }
-        };
-        let cmd = Command { stage, tag, kind, wait: lock_wait(&order.wait) };
-        Box::pin(run(&adapters, reporter, &cmd)).await
+/// The lock wait the flags ask for.
+pub(crate) fn lock_wait(w: &WaitArgs) -> LockWait {
+    match (w.no_wait, w.wait) {
+        (true, _) => LockWait::NoWait,
+        (false, Some(d)) => LockWait::AtMost(d),
+        (false, None) => LockWait::Forever,
     }
+}
 
-    async fn remove(&self, order: &Order, reporter: &dyn Reporter) -> Result<CommandResult, Failure> {
-        let tag = order.tag.as_deref().unwrap_or_default();
-        let (config, stage, tag) = resolve(self.ctx, &order.project, &order.stage, Some(tag))?;
-        // A remove notifies no one: no webhook secret is needed.
-        let adapters = Adapters::build_without_notifier(self.ctx, &config).await?;
-        let cmd = Command { stage, tag, kind: CommandKind::Remove, wait: lock_wait(&order.wait) };
-        Box::pin(run(&adapters, reporter, &cmd)).await
+/// Names and config, checked before anything else: exit 2 on any problem.
+pub(crate) fn resolve(
+    ctx: &Ctx,
+    project: &str,
+    stage: &str,
+    tag: Option<&str>,
+) -> Result<(Config, ResolvedStage, Tag), Failure> {
+    let project = ProjectName::new(project).map_err(Failure::usage)?;
+    let stage = StageName::new(stage).map_err(Failure::usage)?;
+    let tag = tag.map(Tag::new).transpose().map_err(Failure::usage)?;
+    let config = ctx.load_config()?;
+    let resolved = config.resolve(&project, &stage).map_err(Failure::usage)?;
+    let tag = tag.unwrap_or_else(|| resolved.default_tag.clone());
+    Ok((config, resolved, tag))
+}
+
+/// Where commands run: chosen once, from `--remote`.
+pub(crate) enum AnyDeployer<'a> {
+    /// This host.
+    Local(Local<'a>),
+    /// A `tiny-forge serve`.
+    Remote(Remote),
+}
+
+impl<'a> AnyDeployer<'a> {
+    /// `--remote` when given, else this host.
+    pub(crate) fn for_ctx(ctx: &'a Ctx) -> Result<Self, Failure> {
+        Ok(match &ctx.remote {
+            Some(url) => Self::Remote(Remote::new(ctx, url)?),
+            None => Self::Local(Local { ctx }),
+        })
+    }
+}
+
+impl Deploys for AnyDeployer<'_> {
+    async fn run(&self, order: &Order, reporter: &dyn Reporter) -> Result<CommandResult, Failure> {
+        match self {
+            Self::Local(l) => Box::pin(l.run(order, reporter)).await,
+            Self::Remote(r) => r.run(order, reporter).await,
+        }
     }
 
     async fn instances(
@@ -96,8 +86,11 @@ impl Deploys for Local<'_> {
         project: Option<String>,
         stage: Option<String>,
         probe: bool,
-    ) -> Result<Vec<Value>, Failure> {
-        super::query::local_items(self.ctx, project, stage, probe).await
+    ) -> Result<Vec<ListItem>, Failure> {
+        match self {
+            Self::Local(l) => l.instances(project, stage, probe).await,
+            Self::Remote(r) => r.instances(project, stage, probe).await,
+        }
     }
 
     async fn history(
@@ -106,8 +99,84 @@ impl Deploys for Local<'_> {
         stage: Option<String>,
         limit: usize,
     ) -> Result<Vec<DeployRecord>, Failure> {
-        let filter = tiny_forge::store::Filter { project, stage, tag: None };
-        match super::query::store_if_any(self.ctx)? {
+        match self {
+            Self::Local(l) => l.history(project, stage, limit).await,
+            Self::Remote(r) => r.history(project, stage, limit).await,
+        }
+    }
+}
+
+/// This host: the library with the adapters built here.
+pub(crate) struct Local<'a> {
+    pub(crate) ctx: &'a Ctx,
+}
+
+impl Deploys for Local<'_> {
+    async fn run(&self, order: &Order, reporter: &dyn Reporter) -> Result<CommandResult, Failure> {
+        let tag = match order.kind {
+            // A removal names its tag; the stage's default is never assumed.
+            OrderKind::Remove => Some(order.tag.as_deref().unwrap_or_default()),
+            OrderKind::Deploy { .. } | OrderKind::Rollback { .. } => order.tag.as_deref(),
+        };
+        let (config, stage, tag) = resolve(self.ctx, &order.project, &order.stage, tag)?;
+        let (kind, notifications) = match order.kind {
+            OrderKind::Deploy { force } => {
+                (CommandKind::Deploy { force, image: None, trigger: Trigger::Deploy }, Notifications::Config)
+            }
+            OrderKind::Rollback { to } => (CommandKind::Rollback { to: to.map(DeployId) }, Notifications::Config),
+            // A remove notifies no one: no webhook secret is needed.
+            OrderKind::Remove => (CommandKind::Remove, Notifications::Off),
+        };
+        let adapters = adapters::build(self.ctx, &config, notifications, StateAccess::ReadWrite).await?;
+        let cmd = Command { stage, tag, kind, wait: lock_wait(&order.wait) };
+        // A signal becomes the deployer's cancellation: the first rolls a deploy back (or gives
+        // up a lock wait), a second stops the rollback where it is.
+        let (handle, cancel) = CancelHandle::new();
+        let deployer = adapters.deployer(reporter).with_cancel(cancel);
+        let ran = tokio::select! {
+            r = deployer.run(&cmd) => r,
+            () = cancel_on_signals(handle) => Err(CommandError::NotBegun(tiny_forge::DeployError::Interrupted)),
+        };
+        ran.map_err(|e| Failure { code: e.exit_code().code(), error: e.into() })
+    }
+
+    /// The state file (when there is one) cross-checked with the engine (when it answers).
+    async fn instances(
+        &self,
+        project: Option<String>,
+        stage: Option<String>,
+        probe: bool,
+    ) -> Result<Vec<ListItem>, Failure> {
+        let store = self.ctx.store_if_any()?;
+        let filter = Filter { project, stage, tag: None };
+        let engine = AnyEngine::connect().await.ok();
+        // Probes go direct, trusting what the config's CA file adds; without a usable config
+        // the health column stays empty.
+        let prober = if probe {
+            self.ctx.load_config().ok().and_then(|c| {
+                let trust = tiny_forge::http::Trust::load(c.ca_file().as_deref()).ok()?;
+                Some((HttpProbe::new(tiny_forge::http::direct(&trust).ok()?), c))
+            })
+        } else {
+            None
+        };
+        let listing = list::list(engine.as_ref(), store.as_ref(), &filter, prober.as_ref().map(|(p, c)| (p, c)))
+            .await
+            .map_err(Failure::usage)?;
+        if !listing.engine_answered && !self.ctx.quiet {
+            eprintln!("warning: cannot reach the Docker Engine; container states are unknown");
+        }
+        Ok(listing.items)
+    }
+
+    async fn history(
+        &self,
+        project: Option<String>,
+        stage: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<DeployRecord>, Failure> {
+        let filter = Filter { project, stage, tag: None };
+        match self.ctx.store_if_any()? {
             Some(s) => s.deploys(&filter, limit).map_err(Failure::usage),
             None => Ok(Vec::new()),
         }

@@ -4,9 +4,9 @@
 
 use tiny_forge::config::{Config, ResolvedStage};
 use tiny_forge::domain::{ProjectName, StageName};
-use tiny_forge::engine::{DockerRuntime, auth};
-use tiny_forge::engine::{Networks as _, Services as _};
+use tiny_forge::engine::{AnyEngine, Images as _, Networks as _, Services as _, auth};
 use tiny_forge::http::{self, ProxyEnv, Trust};
+use tiny_forge::proxy::AnyProxy;
 
 use super::{Ctx, Failure, exit, out};
 
@@ -50,12 +50,12 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<u8, Failure> {
             }
             None => None,
         };
-        match client.map(|client| super::deploy::build_proxy(c, &client)) {
+        match client.map(|client| AnyProxy::from_settings(c.proxy(), &client)) {
             Some(Ok(proxy)) => match tiny_forge::Proxy::check(&proxy).await {
                 Ok(detail) => line(true, "proxy", detail)?,
                 Err(e) => line(false, "proxy", super::one_line(&e))?,
             },
-            Some(Err(f)) => line(false, "proxy", super::one_line(f.error.as_ref()))?,
+            Some(Err(e)) => line(false, "proxy", e)?,
             None => line(false, "proxy", "not checked: no HTTP client (see above)".to_owned())?,
         }
     }
@@ -70,7 +70,7 @@ pub(crate) async fn run(ctx: &Ctx) -> Result<u8, Failure> {
         },
         Err(f) => line(false, "state", super::one_line(f.error.as_ref()))?,
     }
-    match DockerRuntime::connect().await {
+    match AnyEngine::connect().await {
         Ok(d) => {
             line(true, "docker", format!("engine {}", d.version().await.unwrap_or_default()))?;
             if let Some(c) = &config {
@@ -127,7 +127,7 @@ fn stages(config: &Config) -> (Vec<ResolvedStage>, Vec<String>) {
 }
 
 /// Each project's default image, asked of its registry with the credentials a deploy would use.
-async fn registries(docker: &DockerRuntime, stages: &[ResolvedStage]) -> Vec<(bool, String)> {
+async fn registries(docker: &AnyEngine, stages: &[ResolvedStage]) -> Vec<(bool, String)> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for s in stages {
@@ -145,7 +145,7 @@ async fn registries(docker: &DockerRuntime, stages: &[ResolvedStage]) -> Vec<(bo
         let source = auth
             .as_ref()
             .map_or_else(|| "no credentials".to_owned(), |(src, a)| format!("as {} from {src}", a.username));
-        match docker.verify_image(&image, auth.as_ref().map(|(_, a)| a)).await {
+        match docker.resolve_digest(&image, auth.as_ref().map(|(_, a)| a)).await {
             Ok(digest) => out.push((true, format!("{image} ({source}): {digest}"))),
             Err(e) => out.push((false, format!("{} ({source})", super::one_line(&e)))),
         }

@@ -5,21 +5,15 @@ use tiny_forge::deploy::PruneRequest;
 use tiny_forge::report::NoReporter;
 
 use super::args::{PruneArgs, RemoveArgs};
-use super::backend::Order;
-use super::deploy::Adapters;
-use super::{Ctx, Failure, exit, out};
+use tiny_forge::ops::{Notifications, StateAccess};
+
+use super::backend;
+use super::order::{Order, OrderKind};
+use super::{Ctx, Failure, adapters, exit, out};
 
 pub(crate) async fn remove(ctx: &Ctx, a: RemoveArgs) -> Result<u8, Failure> {
-    let order = Order {
-        project: a.project,
-        stage: a.stage,
-        tag: Some(a.tag),
-        rollback: false,
-        to: None,
-        wait: a.wait,
-        force: false,
-    };
-    Box::pin(super::deploy::run_order(ctx, &order, true)).await
+    let order = Order { project: a.project, stage: a.stage, tag: Some(a.tag), kind: OrderKind::Remove, wait: a.wait };
+    Box::pin(backend::run(ctx, &order)).await
 }
 
 pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<u8, Failure> {
@@ -27,7 +21,7 @@ pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<u8, Failure> {
     // Neither stage secrets nor webhook secrets: prune never pulls, starts or notifies, and a
     // cron job must not fail for a variable only a deploy's environment sets.
     let stages = config.resolve_all().map_err(Failure::usage)?;
-    let adapters = Adapters::build_without_notifier(ctx, &config).await?;
+    let adapters = adapters::build(ctx, &config, Notifications::Off, StateAccess::ReadWrite).await?;
     let req = PruneRequest {
         stages,
         older_than: a.older_than,

@@ -6,7 +6,7 @@ use std::io::Write as _;
 
 use tiny_forge::domain::{InstanceStatus, ProjectName, StageName, Tag};
 use tiny_forge::engine::Containers as _;
-use tiny_forge::engine::{DockerRuntime, LogStream, LogsRequest};
+use tiny_forge::engine::{AnyEngine, LogStream, LogsRequest};
 use tiny_forge::store::{Filter, Store as _, now_ms};
 
 use super::args::LogsArgs;
@@ -34,7 +34,7 @@ pub(crate) async fn run(ctx: &Ctx, a: LogsArgs) -> Result<u8, Failure> {
         Filter { project: Some(project.to_string()), stage: Some(stage.to_string()), tag: Some(tag.to_string()) };
     let rows = store.instances(&filter).map_err(Failure::usage)?;
     let row = rows.iter().rev().find(|r| r.status == InstanceStatus::Live).or(rows.last()).ok_or_else(no_instance)?;
-    let runtime = DockerRuntime::connect().await.map_err(Failure::usage)?;
+    let runtime = AnyEngine::connect().await.map_err(Failure::usage)?;
     let since = a.since.map(|d| (now_ms() / 1000).saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
     let req = LogsRequest { follow: a.follow, since, tail: a.tail };
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());

@@ -1,6 +1,7 @@
 //! The binary's side: parse, build the adapters once, call the library, render, pick the exit
 //! code. Errors are printed once, at the edge, on one line with their causes.
 
+mod adapters;
 pub(crate) mod args;
 mod backend;
 mod check;
@@ -8,10 +9,12 @@ pub(crate) mod deploy;
 pub(crate) mod exit;
 mod lifecycle;
 mod logs;
+mod order;
 mod query;
 mod remote;
 mod render;
 mod serve;
+mod signals;
 mod token;
 
 use std::io::IsTerminal as _;
@@ -72,6 +75,16 @@ impl Ctx {
 
     pub(crate) fn open_store(path: &Path) -> Result<SqliteStore, Failure> {
         SqliteStore::open(path).map_err(Failure::usage)
+    }
+
+    /// The state file if it exists; a missing one means "nothing yet", not an error.
+    pub(crate) fn store_if_any(&self) -> Result<Option<SqliteStore>, Failure> {
+        let config = self.load_config().ok();
+        let path = self.state_path(config.as_ref())?;
+        if !path.exists() {
+            return Ok(None);
+        }
+        Self::open_store(&path).map(Some)
     }
 
     /// Does this run print JSON?

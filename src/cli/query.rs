@@ -1,26 +1,18 @@
 //! `list` and `history`: read the state file (and, for `list`, Docker) and print tables or JSON.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::json;
-use tiny_forge::config::Resolution;
-use tiny_forge::domain::DeployId;
-use tiny_forge::domain::{InstanceStatus, ProjectName, StageName};
-use tiny_forge::engine::Containers as _;
-use tiny_forge::engine::DockerRuntime;
+use tiny_forge::domain::{DeployId, InstanceStatus};
 use tiny_forge::fmt::millis as fmt_ms;
-use tiny_forge::health::{HttpProbe, Probe as _};
-use tiny_forge::store::{DeployRecord, Filter, InstanceRecord, LogEntry, Store as _, now_ms};
+use tiny_forge::ops::list::ListItem;
+use tiny_forge::store::{DeployRecord, LogEntry, Store as _, now_ms};
 
 use super::args::{HistoryArgs, HistoryCommand};
-use super::backend::{Deploys as _, Local};
+use super::backend::AnyDeployer;
+use super::order::Deploys as _;
 use super::remote::Remote;
 use super::{Ctx, Failure, exit, out, render};
-
-fn filter(project: Option<String>, stage: Option<String>) -> Filter {
-    Filter { project, stage, tag: None }
-}
 
 fn short_digest(d: &str) -> String {
     d.trim_start_matches("sha256:").chars().take(12).collect()
@@ -50,87 +42,10 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Open the state file if it exists; a missing one means "nothing yet", not an error.
-pub(crate) fn store_if_any(ctx: &Ctx) -> Result<Option<tiny_forge::store::SqliteStore>, Failure> {
-    let config = ctx.load_config().ok();
-    let path = ctx.state_path(config.as_ref())?;
-    if !path.exists() {
-        return Ok(None);
-    }
-    Ctx::open_store(&path).map(Some)
-}
-
-/// Probes every live instance's health path on its container address, all at once.
-async fn probe_all(ctx: &Ctx, runtime: &DockerRuntime, instances: &[InstanceRecord]) -> HashMap<i64, String> {
-    let Ok(config) = ctx.load_config() else { return HashMap::new() };
-    let Ok(trust) = tiny_forge::http::Trust::load(config.ca_file().as_deref()) else { return HashMap::new() };
-    let Ok(client) = tiny_forge::http::direct(&trust) else { return HashMap::new() };
-    let probe = HttpProbe::new(client);
-    let checks = instances.iter().filter(|i| i.status == InstanceStatus::Live).map(|i| {
-        let (config, probe) = (&config, &probe);
-        async move {
-            let stage = ProjectName::new(&i.project)
-                .ok()
-                .zip(StageName::new(&i.stage).ok())
-                .and_then(|(p, s)| config.resolve_with(&p, &s, Resolution::ConfigOnly).ok());
-            let Some(stage) = stage else { return (i.id, "? (not in config)".to_owned()) };
-            let ip = match runtime.inspect(&i.container_name, &stage.network).await {
-                tiny_forge::look::Look::Found(c) => c.ip,
-                tiny_forge::look::Look::Absent | tiny_forge::look::Look::Unknown(_) => None,
-            };
-            let Some(ip) = ip else { return (i.id, "no address".to_owned()) };
-            let url = format!("http://{}{}", std::net::SocketAddr::new(ip, stage.port), stage.health.path);
-            let r = probe.probe(&url, Duration::from_secs(2)).await;
-            (i.id, if r.passed { "healthy".to_owned() } else { format!("unhealthy ({})", r.detail) })
-        }
-    });
-    futures_util::future::join_all(checks).await.into_iter().collect()
-}
-
-/// `list`'s items on this host: the state file, cross-checked with Docker (and probed).
-pub(crate) async fn local_items(
-    ctx: &Ctx,
-    project: Option<String>,
-    stage: Option<String>,
-    probe: bool,
-) -> Result<Vec<serde_json::Value>, Failure> {
-    let store = store_if_any(ctx)?;
-    let f = filter(project, stage);
-    let (instances, leftovers, state_id) = match &store {
-        Some(s) => (
-            s.instances(&f).map_err(Failure::usage)?,
-            s.leftovers(&f).map_err(Failure::usage)?,
-            Some(s.state_id().map_err(Failure::usage)?),
-        ),
-        None => (Vec::new(), Vec::new(), None),
-    };
-    // Cross-check with Docker; when it cannot be reached, say so and show what the state says.
-    let runtime = DockerRuntime::connect().await.ok();
-    let docker = match &runtime {
-        Some(d) => tiny_forge::engine::managed_for_display(d).await,
-        None => None,
-    };
-    let health = match (&runtime, probe) {
-        (Some(rt), true) => probe_all(ctx, rt, &instances).await,
-        _ => HashMap::new(),
-    };
-    if docker.is_none() && !ctx.quiet {
-        eprintln!("warning: cannot reach the Docker Engine; container states are unknown");
-    }
-    Ok(tiny_forge::server::views::list_items(
-        &instances,
-        &leftovers,
-        state_id.as_deref(),
-        docker.as_deref(),
-        &health,
-        &f,
-    ))
-}
-
 /// Age of an RFC 3339 time, for the AGE column.
-fn age_of(v: &serde_json::Value) -> String {
-    v.as_str()
-        .and_then(|t| humantime::parse_rfc3339(t).ok())
+fn age_of(t: &str) -> String {
+    humantime::parse_rfc3339(t)
+        .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or_else(|| "-".into(), |d| age(i64::try_from(d.as_millis()).unwrap_or(0)))
 }
@@ -141,54 +56,39 @@ pub(crate) async fn list(
     stage: Option<String>,
     probe: bool,
 ) -> Result<u8, Failure> {
-    let items = match &ctx.remote {
-        Some(url) => Remote::new(ctx, url)?.instances(project, stage, probe).await?,
-        None => Local { ctx }.instances(project, stage, probe).await?,
-    };
+    let items = AnyDeployer::for_ctx(ctx)?.instances(project, stage, probe).await?;
     if ctx.json() {
-        out(&serde_json::Value::Array(items).to_string())?;
+        out(&serde_json::to_value(&items).map_err(|e| Failure::usage(anyhow::anyhow!(e)))?.to_string())?;
         return Ok(exit::OK);
     }
-    let s =
-        |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
     let mut rows = Vec::new();
     let mut leftovers = Vec::new();
-    for i in &items {
-        match s(i, "status").as_str() {
-            "leftover" => {
-                if let Ok(item) = serde_json::from_value(i["leftover"].clone()) {
-                    leftovers.push(tiny_forge::store::LeftoverRecord {
-                        project: s(i, "project"),
-                        stage: s(i, "stage"),
-                        deploy_id: i["deploy_id"].as_i64().map(DeployId),
-                        item,
-                        created_at: 0,
-                    });
-                }
-            }
-            "orphan" => rows.push(vec![
-                s(i, "project"),
-                s(i, "stage"),
-                s(i, "tag"),
+    for item in &items {
+        match item {
+            ListItem::Leftover(l) => leftovers.push(l.record()),
+            ListItem::Orphan(o) => rows.push(vec![
+                o.project.clone(),
+                o.stage.clone(),
+                o.tag.clone(),
                 "-".into(),
-                format!("{} (orphan: not in state)", s(i, "container_state")),
+                format!("{} (orphan: not in state)", o.container_state),
                 "-".into(),
                 "-".into(),
                 "-".into(),
             ]),
-            status => rows.push(vec![
-                s(i, "project"),
-                s(i, "stage"),
-                s(i, "tag"),
-                i["url"].as_str().map_or_else(|| "-".into(), str::to_owned),
-                if status == InstanceStatus::Live.as_str() {
-                    s(i, "container_state")
+            ListItem::Instance(i) => rows.push(vec![
+                i.project.clone(),
+                i.stage.clone(),
+                i.tag.clone(),
+                i.url.clone().unwrap_or_else(|| "-".into()),
+                if i.status == InstanceStatus::Live {
+                    i.container_state.clone()
                 } else {
-                    format!("{} ({status})", s(i, "container_state"))
+                    format!("{} ({})", i.container_state, i.status.as_str())
                 },
-                i["health"].as_str().map_or_else(|| "-".into(), str::to_owned),
-                short_digest(&s(i, "digest")),
-                age_of(&i["created_at"]),
+                i.health.clone().unwrap_or_else(|| "-".into()),
+                short_digest(&i.digest),
+                age_of(&i.created_at),
             ]),
         }
     }
@@ -236,10 +136,7 @@ pub(crate) async fn history(ctx: &Ctx, h: HistoryArgs) -> Result<u8, Failure> {
     if let Some(HistoryCommand::Show { id, follow }) = h.show {
         return show(ctx, DeployId(id), follow).await;
     }
-    let deploys = match &ctx.remote {
-        Some(url) => Remote::new(ctx, url)?.history(h.project, h.stage, h.limit).await?,
-        None => Local { ctx }.history(h.project, h.stage, h.limit).await?,
-    };
+    let deploys = AnyDeployer::for_ctx(ctx)?.history(h.project, h.stage, h.limit).await?;
     if ctx.json() {
         out(&serde_json::Value::Array(deploys.iter().map(deploy_json).collect()).to_string())?;
         return Ok(exit::OK);
@@ -346,7 +243,7 @@ async fn show(ctx: &Ctx, id: DeployId, follow: bool) -> Result<u8, Failure> {
         let (d, _) = remote.record(id).await?;
         return show_end(ctx, &d, follow);
     }
-    let Some(store) = store_if_any(ctx)? else {
+    let Some(store) = ctx.store_if_any()? else {
         return Err(Failure::usage(anyhow::anyhow!("deploy {id} not found: there is no state file yet")));
     };
     let find = || {

@@ -31,8 +31,9 @@ use tiny_forge::server::wire::{self, CommandBody, ErrorBody, JobState, JobView};
 use tiny_forge::store::DeployRecord;
 use tokio::time::Instant;
 
-use super::backend::{Deploys, Order};
+use super::order::{Deploys, Order, OrderKind};
 use super::{Ctx, Failure, exit};
+use tiny_forge::ops::list::ListItem;
 
 /// What a restart of the server may take, on top of its `grace`.
 const RESTART: Duration = Duration::from_secs(120);
@@ -450,14 +451,12 @@ fn body(order: &Order) -> CommandBody {
         (false, Some(d)) => Some(humantime::format_duration(d).to_string()),
         (false, None) => None,
     };
-    CommandBody {
-        project: order.project.clone(),
-        stage: order.stage.clone(),
-        tag: order.tag.clone(),
-        to: order.to,
-        wait,
-        force: order.force,
-    }
+    let (to, force) = match order.kind {
+        OrderKind::Deploy { force } => (None, force),
+        OrderKind::Rollback { to } => (to, false),
+        OrderKind::Remove => (None, false),
+    };
+    CommandBody { project: order.project.clone(), stage: order.stage.clone(), tag: order.tag.clone(), to, wait, force }
 }
 
 fn has_deploy_id(state: JobState) -> bool {
@@ -468,9 +467,9 @@ fn finished(state: JobState) -> bool {
     matches!(state, JobState::Done | JobState::Failed)
 }
 
-impl Deploys for Remote {
+impl Remote {
     async fn deploy(&self, order: &Order, reporter: &dyn Reporter) -> Result<CommandResult, Failure> {
-        let path = if order.rollback { "/v1/rollbacks" } else { "/v1/deploys" };
+        let path = if matches!(order.kind, OrderKind::Rollback { .. }) { "/v1/rollbacks" } else { "/v1/deploys" };
         let (job, grace) = self.submit(path, &body(order)).await?;
         let mut patience = self.patience(grace);
         let job = self.poll(job, &mut patience, reporter, has_deploy_id).await?;
@@ -503,13 +502,22 @@ impl Deploys for Remote {
         }
         job.result.map(|l| l.result).ok_or_else(|| unknown(anyhow!("the job ended without a result"), "removal"))
     }
+}
+
+impl Deploys for Remote {
+    async fn run(&self, order: &Order, reporter: &dyn Reporter) -> Result<CommandResult, Failure> {
+        match order.kind {
+            OrderKind::Remove => self.remove(order, reporter).await,
+            OrderKind::Deploy { .. } | OrderKind::Rollback { .. } => self.deploy(order, reporter).await,
+        }
+    }
 
     async fn instances(
         &self,
         project: Option<String>,
         stage: Option<String>,
         probe: bool,
-    ) -> Result<Vec<Value>, Failure> {
+    ) -> Result<Vec<ListItem>, Failure> {
         if probe {
             return Err(Failure::usage(anyhow!("--probe runs on the server's host; drop it with --remote")));
         }

@@ -12,7 +12,7 @@ use tiny_forge::fmt::millis as fmt_ms;
 use tiny_forge::ops::{CommandResult, ResultLine};
 use tiny_forge::report::{Event, Level, Reporter, Step};
 
-pub(crate) use tiny_forge::server::views::rfc3339;
+pub(crate) use tiny_forge::fmt::rfc3339;
 
 /// Timestamped lines on stderr, for CI logs. By default one line per finished step (step,
 /// duration, the one fact that matters: the digest, the container, the probes, the URL), and

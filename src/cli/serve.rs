@@ -11,34 +11,20 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
-use tiny_forge::deploy::Deployer;
-use tiny_forge::engine::DockerRuntime;
-use tiny_forge::health::HttpProbe;
-use tiny_forge::proxy::AnyProxy;
+use tiny_forge::ops::{Notifications, StateAccess};
 use tiny_forge::server::listen::{self, Limits, Listener};
 use tiny_forge::server::tls::TlsListener;
-use tiny_forge::server::{Api, Backend, Executor, LiveConfig, Log, Phase, Shared};
-use tiny_forge::store::SqliteStore;
+use tiny_forge::server::{Api, Executor, LiveConfig, Log, Phase, Shared};
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use super::deploy::Adapters;
-use super::{Ctx, Failure, exit};
-
-type Tuned<'a> = Deployer<'a, DockerRuntime, AnyProxy, SqliteStore, HttpProbe>;
-
-/// The binary's test hooks, applied to every deploy the server runs (`test-hooks` builds only).
-fn tune(d: Tuned<'_>) -> Tuned<'_> {
-    #[cfg(feature = "test-hooks")]
-    let d = super::deploy::test_pauses().into_iter().fold(d, |d, (step, pause)| d.with_pause_after(step, pause));
-    d
-}
+use super::{Ctx, Failure, adapters, exit};
 
 pub(crate) async fn run(ctx: &Ctx, listen: Option<String>) -> Result<u8, Failure> {
     let path = tiny_forge::config::discover(ctx.config.as_deref()).map_err(Failure::usage)?;
     let log: Log = Arc::new(|line: &str| eprintln!("tiny-forge serve: {line}"));
     let live = Arc::new(LiveConfig::load(&path, Arc::clone(&log)).map_err(Failure::usage)?);
     let config = Arc::clone(&live.current().config);
-    let adapters = Adapters::build(ctx, &config).await?;
+    let backend = adapters::build(ctx, &config, Notifications::Config, StateAccess::ReadWrite).await?;
     let api_store = Ctx::open_store(&ctx.state_path(Some(&config))?)?;
     let settings = config.server().clone();
     let addr = listen.unwrap_or_else(|| settings.listen.clone());
@@ -58,15 +44,6 @@ pub(crate) async fn run(ctx: &Ctx, listen: Option<String>) -> Result<u8, Failure
     let phase = Rc::new(phase);
     let (abort, aborting) = watch::channel(false);
     let api = Api::new(Arc::clone(&shared), Arc::clone(&live), api_store, commands, phases.clone());
-    let backend = Backend {
-        runtime: adapters.runtime,
-        proxy: adapters.proxy,
-        store: adapters.store,
-        probe: adapters.probe,
-        notifier: Box::new(adapters.notifier),
-        lock_dir: adapters.lock_dir,
-        tune,
-    };
     let grace = settings.grace;
     let executor = Rc::new(Executor::new(backend, Arc::clone(&live), shared));
     let permits = Arc::new(Semaphore::new(settings.max_connections));

@@ -200,15 +200,29 @@ where
 }
 
 impl<R: ContainerRuntime, P, S, Pr> Deployer<'_, R, P, S, Pr> {
-    /// The digest `image` (`repo:tag`, or `repo@digest`) stands for now: a manifest lookup
-    /// through the engine with the stage's credentials; nothing is pulled.
+    /// [`digest_now`] through this deployer's engine.
     async fn digest_now(&self, stage: &ResolvedStage, image: &str) -> Result<String, crate::engine::RuntimeError> {
-        if let Some((_, digest)) = image.split_once('@') {
-            return Ok(digest.to_owned());
-        }
-        let auth = self.runtime.registry_auth(stage.image.as_str(), stage.registry_auth.as_ref()).await.ok().flatten();
-        self.runtime.resolve_digest(image, auth.as_ref().map(|(_, a)| a)).await
+        digest_now(self.runtime, stage, image).await
     }
+}
+
+/// The digest `image` (`repo:tag`, or `repo@digest`) of `stage` stands for now: a manifest
+/// lookup through the engine with the stage's credentials; nothing is pulled. What a push, the
+/// poller and a deploy's plan all ask before acting on a tag.
+///
+/// # Errors
+/// [`RuntimeError::Pull`](crate::engine::RuntimeError::Pull) when the registry lacks the tag or
+/// refuses; an engine error when the engine cannot ask.
+pub async fn digest_now<R: crate::engine::Images>(
+    runtime: &R,
+    stage: &ResolvedStage,
+    image: &str,
+) -> Result<String, crate::engine::RuntimeError> {
+    if let Some((_, digest)) = image.split_once('@') {
+        return Ok(digest.to_owned());
+    }
+    let auth = runtime.registry_auth(stage.image.as_str(), stage.registry_auth.as_ref()).await.ok().flatten();
+    runtime.resolve_digest(image, auth.as_ref().map(|(_, a)| a)).await
 }
 
 /// Hands `event` to the deployer's reporter without storing it (an event before any deploy

@@ -2,14 +2,17 @@
 //! resource ([`Images`], [`Networks`], [`Containers`], [`Services`]; [`ContainerRuntime`] is all
 //! four). `types` holds the vocabulary, `service` the words for Swarm services, `auth` the
 //! registry credentials; [`DockerRuntime`] (in `docker/`, one file per resource) implements it
-//! over the Docker Engine API, the fakes of `crate::testing` in memory. Every read that can
+//! over the Docker Engine API, the fakes of `crate::testing` in memory. [`AnyEngine`] is the
+//! engine the CLI and the server hold, one variant per adapter. Every read that can
 //! answer "not there" answers a [`Look`](crate::look::Look).
 
+mod any;
 pub mod auth;
 mod docker;
 pub mod service;
 mod types;
 
+pub use any::AnyEngine;
 pub use docker::DockerRuntime;
 pub use service::{EndpointMode, ServiceInfo, ServiceSpec, SwarmInfo, TaskInfo, UpdateState};
 pub use types::{

@@ -3,7 +3,11 @@
 //! [`CommandResult`]. The CLI (local and remote), the server's API, its webhooks, the poller and
 //! approvals all call it; none builds its own sequence, result object or exit code.
 
+mod adapters;
+pub mod list;
 mod result;
+
+pub use adapters::{AdapterError, Adapters, Notifications, StateAccess, lock_dir};
 
 pub use result::{
     CommandError, CommandResult, Deployed, ExitCode, NotDeployed, Removed, ResultLine, ResultTag, Skipped,

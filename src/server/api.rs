@@ -484,12 +484,7 @@ async fn instances(State(api): State<Api>, caller: Caller, Query(q): Query<ListQ
         .await
         .map_err(|_| ApiError::usage(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?
         .map_err(|e| ApiError::usage(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    let shown: Vec<Value> = items
-        .into_iter()
-        .filter(|i| {
-            readable(&caller, i["project"].as_str().unwrap_or_default(), i["stage"].as_str().unwrap_or_default())
-        })
-        .collect();
+    let shown: Vec<_> = items.into_iter().filter(|i| readable(&caller, i.project(), i.stage())).collect();
     Ok(Json(shown).into_response())
 }
 

@@ -19,7 +19,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,30 +35,14 @@ use super::wire::Stamped;
 use crate::config::ResolvedStage;
 use crate::deploy::{Cancel, CancelHandle, DeployError, Deployer};
 use crate::domain::{DeployId, ProjectName, StageName, Tag, Trigger};
-use crate::engine::{ContainerRuntime, DockerRuntime, RegistryAuth};
+use crate::engine::ContainerRuntime;
 use crate::fmt::one_line;
 use crate::health::Probe;
 use crate::lock::LockWait;
-use crate::notify::Notifier;
-use crate::ops::{Command as OpsCommand, CommandError, CommandKind, CommandResult, ExitCode};
+use crate::ops::{Adapters, Command as OpsCommand, CommandError, CommandKind, CommandResult, ExitCode};
 use crate::proxy::Proxy;
 use crate::report::{Event, Reporter, Step};
 use crate::store::{Filter, Store};
-
-/// Resolves a tag to its manifest digest without pulling (a HEAD of the manifest).
-pub trait DigestSource {
-    /// The digest `image` (`repo:tag`) points at now.
-    #[allow(async_fn_in_trait, reason = "the executor runs on one thread; no Send futures needed")]
-    async fn digest(&self, image: &str, auth: Option<&RegistryAuth>) -> Result<String, String>;
-}
-
-impl DigestSource for DockerRuntime {
-    /// The engine asks the registry (`GET /distribution/{name}/json`: a manifest HEAD with the
-    /// same credentials a pull uses).
-    async fn digest(&self, image: &str, auth: Option<&RegistryAuth>) -> Result<String, String> {
-        self.verify_image(image, auth).await.map_err(|e| one_line(&e))
-    }
-}
 
 /// What the HTTP side and the executor share.
 pub struct Shared {
@@ -109,27 +92,6 @@ impl Shared {
     pub fn log(&self, line: &str) {
         (self.log)(line);
     }
-}
-
-/// A change applied to every deployer the executor makes.
-pub type Tune<R, P, S, Pr> = for<'a> fn(Deployer<'a, R, P, S, Pr>) -> Deployer<'a, R, P, S, Pr>;
-
-/// The adapters deploys run with, owned by the executor's thread.
-pub struct Backend<R, P, S, Pr> {
-    /// The container engine.
-    pub runtime: R,
-    /// The proxy.
-    pub proxy: P,
-    /// The state file (the executor's own connection).
-    pub store: S,
-    /// Health probes.
-    pub probe: Pr,
-    /// Deploy notifications.
-    pub notifier: Box<dyn Notifier>,
-    /// Lock files (beside the state file, as the CLI's).
-    pub lock_dir: PathBuf,
-    /// Applied to every deployer (the binary's test hooks).
-    pub tune: Tune<R, P, S, Pr>,
 }
 
 /// What kind of work an API job is.
@@ -204,13 +166,13 @@ pub enum Command {
         reply: oneshot::Sender<Result<crate::domain::Slot, ApproveError>>,
     },
     /// Managed instances, as `list --output json` prints them.
-    List(Filter, oneshot::Sender<Result<Vec<serde_json::Value>, String>>),
+    List(Filter, oneshot::Sender<Result<Vec<crate::ops::list::ListItem>, String>>),
 }
 
 /// The executor. Build it on the thread that runs it, then [`Executor::run`] it inside a
 /// `LocalSet`.
 pub struct Executor<R, P, S, Pr> {
-    pub(super) backend: Backend<R, P, S, Pr>,
+    pub(super) backend: Adapters<R, P, S, Pr>,
     pub(super) live: Arc<LiveConfig>,
     pub(super) shared: Arc<Shared>,
     pub(super) queue: RefCell<Queue>,
@@ -246,13 +208,13 @@ impl Reporter for JobReporter<'_> {
 
 impl<R, P, S, Pr> Executor<R, P, S, Pr>
 where
-    R: ContainerRuntime + DigestSource + 'static,
+    R: ContainerRuntime + 'static,
     P: Proxy + 'static,
     S: Store + 'static,
     Pr: Probe + 'static,
 {
     /// An executor over `backend`, with pushes debounced by `server.debounce` (as read now).
-    pub fn new(backend: Backend<R, P, S, Pr>, live: Arc<LiveConfig>, shared: Arc<Shared>) -> Self {
+    pub fn new(backend: Adapters<R, P, S, Pr>, live: Arc<LiveConfig>, shared: Arc<Shared>) -> Self {
         let debounce = live.current().config.server().debounce;
         Self {
             backend,
@@ -366,8 +328,10 @@ where
             Command::List(filter, reply) => {
                 let me = Rc::clone(self);
                 tokio::task::spawn_local(async move {
-                    let items = super::views::instances(&me.backend.runtime, &me.backend.store, &filter).await;
-                    let _ = reply.send(items.map_err(|e| one_line(&e)));
+                    let b = &me.backend;
+                    let items =
+                        crate::ops::list::list(Some(&b.runtime), Some(&b.store), &filter, None::<(&Pr, _)>).await;
+                    let _ = reply.send(items.map(|l| l.items).map_err(|e| one_line(&e)));
                 });
             }
         }
@@ -389,9 +353,7 @@ where
     async fn with_digest(&self, mut c: Candidate) -> Candidate {
         let Ok(stage) = self.resolve(&c.slot.project, &c.slot.stage) else { return c };
         let image = format!("{}:{}", c.image, c.tag);
-        let auth = self.backend.runtime.registry_auth(stage.image.as_str(), stage.registry_auth.as_ref()).await;
-        let auth = auth.ok().flatten();
-        match self.backend.runtime.digest(&image, auth.as_ref().map(|(_, a)| a)).await {
+        match crate::deploy::digest_now(&self.backend.runtime, &stage, &image).await {
             Ok(d) if !d.is_empty() => c.digest = Some(d),
             Ok(_) | Err(_) => self.shared.log(&format!("push {}: cannot resolve {image} before holding it", c.slot)),
         }
@@ -410,12 +372,7 @@ where
     }
 
     pub(super) fn deployer<'a>(&'a self, reporter: &'a dyn Reporter, actor: &str) -> Deployer<'a, R, P, S, Pr> {
-        let b = &self.backend;
-        let d = Deployer::new(&b.runtime, &b.proxy, &b.store, &b.probe, b.lock_dir.clone())
-            .with_reporter(reporter)
-            .with_notifier(b.notifier.as_ref())
-            .with_actor(Some(actor.to_owned()));
-        (b.tune)(d)
+        self.backend.deployer(reporter).with_actor(Some(actor.to_owned()))
     }
 
     /// Registers job `job` as running (shutdown waits for it and may cancel it); the job's
@@ -492,15 +449,8 @@ async fn sleep_until(due: Option<Instant>) {
 mod tests {
     use super::*;
     use crate::health::ProbeResult;
-    use crate::notify::NoNotifier;
     use crate::store::SqliteStore;
     use crate::testing::{FakeProxy, FakeRuntime};
-
-    impl DigestSource for FakeRuntime {
-        async fn digest(&self, _: &str, _: Option<&RegistryAuth>) -> Result<String, String> {
-            Ok("sha256:0000000000000000000000000000000000000000000000000000000000000000".into())
-        }
-    }
 
     struct NoProbe;
 
@@ -508,12 +458,6 @@ mod tests {
         async fn probe(&self, _: &str, _: Duration) -> ProbeResult {
             ProbeResult { passed: true, detail: "200 OK".into() }
         }
-    }
-
-    fn untouched(
-        d: Deployer<'_, FakeRuntime, FakeProxy, SqliteStore, NoProbe>,
-    ) -> Deployer<'_, FakeRuntime, FakeProxy, SqliteStore, NoProbe> {
-        d
     }
 
     /// Review F16: a job handled in the same scheduler tick as the shutdown signal, spawned but
@@ -530,15 +474,13 @@ mod tests {
         .unwrap();
         let live = Arc::new(LiveConfig::load(&path, super::super::live::quiet()).unwrap());
         let shared = Arc::new(Shared::new());
-        let backend = Backend {
-            runtime: FakeRuntime::default(),
-            proxy: FakeProxy::default(),
-            store: SqliteStore::in_memory().unwrap(),
-            probe: NoProbe,
-            notifier: Box::new(NoNotifier),
-            lock_dir: dir.path().join("locks"),
-            tune: untouched,
-        };
+        let backend = Adapters::over(
+            FakeRuntime::default(),
+            FakeProxy::default(),
+            SqliteStore::in_memory().unwrap(),
+            NoProbe,
+            dir.path().join("locks"),
+        );
         let local = tokio::task::LocalSet::new();
         local
             .run_until(async {

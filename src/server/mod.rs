@@ -40,12 +40,11 @@ pub mod queue;
 pub mod receivers;
 mod sse;
 pub mod tls;
-pub mod views;
 pub mod wire;
 
 pub use api::{Api, Phase, Receiver};
 
 #[cfg(test)]
 mod tests;
-pub use executor::{Backend, Command, DigestSource, Executor, Shared};
+pub use executor::{Command, Executor, Shared};
 pub use live::{LiveConfig, Log};

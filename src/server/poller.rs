@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use tokio::time::Instant;
 
-use super::executor::{DigestSource, Executor};
+use super::executor::Executor;
 use super::queue::Candidate;
 use crate::domain::{Tag, Trigger};
 use crate::engine::ContainerRuntime;
@@ -22,7 +22,7 @@ use crate::store::Store;
 
 impl<R, P, S, Pr> Executor<R, P, S, Pr>
 where
-    R: ContainerRuntime + DigestSource + 'static,
+    R: ContainerRuntime + 'static,
     P: Proxy + 'static,
     S: Store + 'static,
     Pr: Probe + 'static,
@@ -54,34 +54,31 @@ where
                     .log(&format!("poll {image}: no longer in the config ({}/{}): stopped", rule.project, rule.stage));
                 return;
             }
-            if let Ok(stage) = self.resolve(&rule.project, &rule.stage) {
-                let auth = self.backend.runtime.registry_auth(stage.image.as_str(), stage.registry_auth.as_ref()).await;
-                let auth = auth.ok().flatten();
-                if let Ok(digest) = self.backend.runtime.digest(&image, auth.as_ref().map(|(_, a)| a)).await
-                    && !digest.is_empty()
-                    && watch.changed(&digest)
-                {
-                    let slot = crate::domain::Slot {
-                        project: rule.project.clone(),
-                        stage: rule.stage.clone(),
-                        tag: rule.slot_tag(&tag),
-                    };
-                    let approval = super::receivers::needs_approval(rules, &slot, &tag);
-                    let candidate = Candidate {
-                        slot,
-                        image: rule.image.clone(),
-                        tag: tag.clone(),
-                        digest: Some(digest),
-                        actor: format!("poll:{image}"),
-                        trigger: Trigger::Poll,
-                        approval,
-                    };
-                    let mut q = self.queue.borrow_mut();
-                    q.offer(candidate, Instant::now());
-                    self.shared.metrics.set_queue_depth(q.depth());
-                    drop(q);
-                    self.wake.notify_one();
-                }
+            if let Ok(stage) = self.resolve(&rule.project, &rule.stage)
+                && let Ok(digest) = crate::deploy::digest_now(&self.backend.runtime, &stage, &image).await
+                && !digest.is_empty()
+                && watch.changed(&digest)
+            {
+                let slot = crate::domain::Slot {
+                    project: rule.project.clone(),
+                    stage: rule.stage.clone(),
+                    tag: rule.slot_tag(&tag),
+                };
+                let approval = super::receivers::needs_approval(rules, &slot, &tag);
+                let candidate = Candidate {
+                    slot,
+                    image: rule.image.clone(),
+                    tag: tag.clone(),
+                    digest: Some(digest),
+                    actor: format!("poll:{image}"),
+                    trigger: Trigger::Poll,
+                    approval,
+                };
+                let mut q = self.queue.borrow_mut();
+                q.offer(candidate, Instant::now());
+                self.shared.metrics.set_queue_depth(q.depth());
+                drop(q);
+                self.wake.notify_one();
             }
             tokio::time::sleep(every).await;
         }

@@ -13,7 +13,7 @@
 //!   stage's lock with the container's state in view, so a re-push onto a dead container
 //!   redeploys it.
 
-use super::executor::{DigestSource, Executor, JobReporter, Running};
+use super::executor::{Executor, JobReporter, Running};
 use super::queue::Candidate;
 use crate::deploy::Cancel;
 use crate::domain::{Slot, Trigger};
@@ -52,7 +52,7 @@ pub(super) fn skip(notified: Option<&str>, now: &str, newest: Option<(Trigger, &
 
 impl<R, P, S, Pr> Executor<R, P, S, Pr>
 where
-    R: ContainerRuntime + DigestSource + 'static,
+    R: ContainerRuntime + 'static,
     P: Proxy + 'static,
     S: Store + 'static,
     Pr: Probe + 'static,
@@ -94,9 +94,7 @@ where
             }
         };
         let image = format!("{}:{}", c.image, c.tag);
-        let auth = self.backend.runtime.registry_auth(stage.image.as_str(), stage.registry_auth.as_ref()).await;
-        let auth = auth.ok().flatten();
-        let now = match self.backend.runtime.digest(&image, auth.as_ref().map(|(_, a)| a)).await {
+        let now = match crate::deploy::digest_now(&self.backend.runtime, &stage, &image).await {
             Ok(d) if !d.is_empty() => d,
             Ok(_) | Err(_) => {
                 let e = format!("cannot resolve {image} to a digest; nothing deployed");

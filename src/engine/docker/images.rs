@@ -128,8 +128,16 @@ impl Images for DockerRuntime {
         Ok(PulledImage { digest, reference })
     }
 
+    /// A manifest lookup through the engine (`GET /distribution/{name}/json`) with the
+    /// credentials a pull would use: proves that they work and that the tag exists.
     async fn resolve_digest(&self, image: &str, auth: Option<&RegistryAuth>) -> Result<String, RuntimeError> {
-        self.verify_image(image, auth).await
+        match self.docker().inspect_registry_image(image, credentials(auth)).await {
+            Ok(d) => Ok(d.descriptor.digest.unwrap_or_default()),
+            Err(BollardError::DockerResponseServerError { message, .. }) => {
+                Err(RuntimeError::Pull { image: image.to_owned(), message })
+            }
+            Err(e) => Err(engine_error("inspect registry image", image, e)),
+        }
     }
 
     async fn list_images(&self) -> Result<Vec<ImageInfo>, RuntimeError> {

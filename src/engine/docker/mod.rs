@@ -78,23 +78,6 @@ impl DockerRuntime {
         Ok(Self { docker })
     }
 
-    /// Asks the registry, through the engine and with `auth`, for `image`'s manifest (a HEAD of
-    /// the manifest, in effect): proves that the credentials work and the tag exists. Returns the
-    /// digest.
-    ///
-    /// # Errors
-    /// [`RuntimeError::Pull`] with what the registry said.
-    pub async fn verify_image(&self, image: &str, auth: Option<&RegistryAuth>) -> Result<String, RuntimeError> {
-        let credentials = credentials(auth);
-        match self.docker.inspect_registry_image(image, credentials).await {
-            Ok(d) => Ok(d.descriptor.digest.unwrap_or_default()),
-            Err(BollardError::DockerResponseServerError { message, .. }) => {
-                Err(RuntimeError::Pull { image: image.to_owned(), message })
-            }
-            Err(e) => Err(engine_error("inspect registry image", image, e)),
-        }
-    }
-
     /// The engine's version string.
     ///
     /// # Errors
