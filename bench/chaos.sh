@@ -18,6 +18,6 @@ TF_CHAOS_TRIALS=$trials TF_CHAOS_SEED=$seed \
 if [ "$swarm_trials" -gt 0 ]; then
   echo "chaos on swarm services: $swarm_trials trials, seed $seed"
   TF_CHAOS_SWARM_TRIALS=$swarm_trials TF_CHAOS_SEED=$seed \
-    cargo test --locked --release --test integration -- --exact chaos::chaos_on_swarm_services_every_trial_keeps_the_invariants --nocapture 2>&1 \
+    cargo test --locked --release --test integration -- --exact chaos::swarm::chaos_on_swarm_services_every_trial_keeps_the_invariants --nocapture 2>&1 \
     | grep -E '^(chaos:|trial |seed |test result)|violations' || true
 fi

@@ -43,5 +43,5 @@ for c in "${cases[@]}"; do
   echo "| ${c#*|} | $trials | ${bad[${c%%|*}]} |"
 done
 echo
-echo "(unit level, every run of cargo test: deploy::tests::fault_matrix_every_step_by_error_timeout_and_hang_rolls_back_completely"
-echo " covers 7 operations x {error, timeout, hang} = 21 cases on a paused clock)"
+echo "(unit level, every run of cargo test: deploy::tests::fault_matrix::fault_matrix_every_step_by_every_mode_rolls_back_completely"
+echo " covers 11 sites x {error, timeout, hang, act-then-fail} = 44 cases on a paused clock)"

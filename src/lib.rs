@@ -1,11 +1,15 @@
 //! tiny-forge turns one Docker image tag into a running, proxied, health-checked staging
 //! instance, and cleans up completely when anything fails.
 //!
-//! The library holds the whole pipeline; the `tiny-forge` binary only parses arguments, builds
-//! the adapters, calls [`Deployer::deploy`] (or a query) and renders what comes back.
+//! The library holds the whole pipeline; the `tiny-forge` binary only parses arguments, has the
+//! library build the adapters ([`ops::Adapters`]), runs an [`ops::Command`] (or a query) and
+//! renders what comes back. `tiny-forge serve` ([`server`]) runs the same commands for webhooks,
+//! the poller and the HTTP API. ARCHITECTURE.md has the module map and the rules.
 //!
-//! Seams: [`ContainerRuntime`] (the Docker Engine), [`Proxy`] (none, NPM, Caddy), [`Store`] (`SQLite`),
-//! [`Probe`] (HTTP health checks) and [`Reporter`] (progress events).
+//! Seams: [`ContainerRuntime`] (a container engine: the Docker Engine and its Swarm mode, through
+//! [`engine::AnyEngine`]), [`Proxy`] (none, NPM, Caddy, through [`proxy::AnyProxy`]), [`Store`]
+//! (`SQLite`), [`Probe`] (HTTP health checks), [`notify::Notifier`] (deploy webhooks) and
+//! [`Reporter`] (progress events).
 
 #![warn(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr)]
 

@@ -107,10 +107,8 @@ pub(super) fn take_down(stage: &ResolvedStage, row: &InstanceRecord, delete_host
 /// How long Swarm may take to take a stage's service back to its previous spec (the pull is
 /// not counted: the previous tasks' image is on the nodes).
 pub(super) fn swarm_back_within(stage: &ResolvedStage) -> std::time::Duration {
-    let replicas = match &stage.engine {
-        crate::config::Engine::Swarm(sw) => sw.replicas,
-        crate::config::Engine::Docker => 1,
-    };
+    use super::place::Placement as _;
+    let replicas = super::place::for_stage(stage).replicas();
     crate::engine::service::update_bound(&stage.health, replicas, std::time::Duration::ZERO)
 }
 /// Takes the swarm slot's service that `live` names back to the spec `live`'s deploy made.

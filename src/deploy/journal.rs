@@ -1,6 +1,6 @@
 //! What every operation of the deploy module writes down: events (stored, then reported),
-//! leftovers, and the filters that select a slot's or a stage's rows. Shared by the saga,
-//! recovery, the lifecycle commands and prune, so that none of them imports another.
+//! leftovers, and the filters that select a slot's or a stage's rows. Used by the saga, the
+//! placements, recovery, the lifecycle commands and prune; it imports none of them.
 
 use std::time::Duration;
 

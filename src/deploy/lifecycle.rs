@@ -353,7 +353,7 @@ where
         (containers, services, hosts)
     }
 
-    /// Cleans up and repairs what deploys, crashes, people and time left (see [`plan`]); a
+    /// Cleans up and repairs what deploys, crashes, people and time left (see `deploy::plan`); a
     /// second run right after finds nothing to do. Nothing without this state file's label or
     /// mark is touched.
     ///

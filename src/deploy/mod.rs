@@ -1,5 +1,6 @@
-//! The deploy saga (DESIGN §4): lock → record → pull → network → create → start → health →
-//! proxy → finish → retire, and on any failure a rollback through the one undo executor.
+//! The deploy saga (DESIGN §4): lock → record → pull → network → release → on_create → create →
+//! start → health → proxy → finish → retire, and on any failure a rollback through the one undo
+//! executor.
 //!
 //! The container joins the network when it is created (so the app never starts without it); the
 //! `network` step therefore makes sure the network exists *before* `create`. Traffic moves to a
@@ -8,14 +9,23 @@
 //! Every resource is recorded before it is made, under a deterministic name, so a rollback (or a
 //! later recovery) can undo it even when the process died between "made" and "recorded".
 //!
-//! - `saga.rs`: the forward steps and the rollback;
-//! - `journal.rs`: events and leftovers written down, row filters (shared, so that no module
-//!   imports another);
+//! - `saga/`: the forward steps in order (`mod.rs` is the table of contents of a deploy), the
+//!   no-op path (`unchanged.rs`), one-offs, publishing, `finish`/`retire`/rollback;
+//! - `place/`: how a slot's instance is placed, one `Placement` per engine kind (a
+//!   container, a Swarm service); the saga calls it and never matches on the engine;
+//! - `spec.rs`: the hash of what an instance is made of (the no-op check, drift);
+//! - `journal.rs`: events and leftovers written down, row filters: used by every operation;
 //! - `undo.rs`: [`Compensation`] and the one executor, used by rollback, retire, `remove`,
-//!   recovery and `prune`;
-//! - `recover.rs`: abandoned deploys;
-//! - `plan.rs`: `prune` as data;
+//!   recovery and `prune`; `oneoff.rs`: one-off containers (release, hooks);
+//! - `instance.rs`: taking an instance down (host, container or service, row), shared by every
+//!   undo of an instance; `recover.rs`: deploys whose process died;
+//! - `plan/`: `prune` and `deploy --dry-run` as data, executed by `lifecycle.rs`;
 //! - `lifecycle.rs`: `remove`, the rollback source, `prune`.
+//!
+//! Within the module the edges run one way, from the operations (`saga`, `lifecycle`, `plan`,
+//! `recover`) to the shared parts (`instance`, `journal`, `undo`, `oneoff`, `outcome`), with one
+//! exception: a placement receives the running saga (its step runner and journal) as its
+//! context, so `place` and `saga` know each other.
 
 mod cancel;
 mod instance;

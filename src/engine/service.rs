@@ -1,6 +1,6 @@
 //! The seam's words for Swarm services (DESIGN §10): what a service is made of, what the engine
 //! says about it and its tasks, and the timing a swarm update follows from the health policy.
-//! The adapter that speaks the Engine API is [`super::docker`]; nothing here names bollard.
+//! The adapter that speaks the Engine API is `engine/docker/services.rs`; nothing here names bollard.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

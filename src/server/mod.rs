@@ -12,17 +12,17 @@
 //!
 //! # Modules
 //! - [`api`]: routes, the token extractor, errors → status codes; `approvals.rs`: held pushes;
-//! - [`sse`]: a deploy's log as Server-Sent Events;
+//! - `sse.rs`: a deploy's log as Server-Sent Events;
 //! - [`auth`]: tokens, the failed-auth cap; [`client`]: which client a request counts against;
 //! - [`live`]: the config file as it is now (re-read per job, on SIGHUP);
 //! - [`listen`]: the accept loop (connection cap, header and idle timeouts, shutdown deadline);
-//! - [`hooks`] and [`receivers`]: registry webhooks, one pure parser per format;
+//! - `hooks.rs` and [`receivers`]: registry webhooks, one pure parser per format;
 //! - [`queue`]: dedupe, debounce, per-slot coalescing (the only module that knows time);
 //! - [`executor`]: runs API jobs and pushes through [`crate::Deployer`]; `push.rs`: what it does
 //!   with a push the queue released;
 //! - [`poller`]: tag rules with `poll` set, for registries without webhooks;
 //! - [`wire`]: the JSON both the server and the remote CLI speak;
-//! - [`jobs`], [`metrics`], [`views`].
+//! - [`jobs`], [`metrics`]. What `list` shows is [`crate::ops::list`], shared with the CLI.
 
 pub mod api;
 mod approvals;

@@ -1,6 +1,6 @@
 //! The poller: for registries without webhooks. Each tag rule with `poll` set is asked for its
 //! digest at that interval (a manifest HEAD through the engine, with the stage's registry
-//! credentials: [`super::DigestSource`]); a digest that differs from the last one seen becomes
+//! credentials: [`crate::deploy::digest_now`]); a digest that differs from the last one seen becomes
 //! a push on the same queue as webhooks (trigger `poll`). The first answer after start is
 //! offered too: the deploy finds nothing to do when the slot already runs that digest.
 //!

@@ -30,6 +30,10 @@ impl Placement for ContainerPlacement {
         InstanceKind::Container
     }
 
+    fn replicas(&self) -> u64 {
+        1
+    }
+
     fn instance_name(&self, slot: &Slot, id: DeployId) -> String {
         naming::container_name(slot, id)
     }

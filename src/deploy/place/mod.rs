@@ -31,6 +31,9 @@ pub(super) trait Placement {
     /// What the instance is: a container, or a service.
     fn kind(&self) -> InstanceKind;
 
+    /// How many copies of the instance run (a service's tasks).
+    fn replicas(&self) -> u64;
+
     /// The instance's name for deploy `id` of `slot` (a container per deploy, a service per
     /// slot).
     fn instance_name(&self, slot: &Slot, id: DeployId) -> String;
@@ -109,6 +112,10 @@ macro_rules! delegate {
 impl Placement for AnyPlacement<'_> {
     fn kind(&self) -> InstanceKind {
         delegate!(self, p => p.kind())
+    }
+
+    fn replicas(&self) -> u64 {
+        delegate!(self, p => p.replicas())
     }
 
     fn instance_name(&self, slot: &Slot, id: DeployId) -> String {

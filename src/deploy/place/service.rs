@@ -37,6 +37,10 @@ impl Placement for ServicePlacement<'_> {
         InstanceKind::Service
     }
 
+    fn replicas(&self) -> u64 {
+        self.settings.replicas
+    }
+
     fn instance_name(&self, slot: &Slot, _: DeployId) -> String {
         naming::service_name(slot)
     }

@@ -2,8 +2,9 @@
 //! proxy and the state file; nothing is changed and no lock is taken.
 
 use crate::deploy::Deployer;
+use crate::deploy::place::{Placement as _, for_stage};
 use crate::domain::InstanceStatus;
-use crate::engine::ContainerRuntime;
+use crate::engine::{ContainerRuntime, InstanceKind};
 use crate::fmt::one_line;
 use crate::look::Look;
 use crate::proxy::{Proxy, Upstream};
@@ -93,7 +94,7 @@ where
                 Look::Absent => format!("create proxy host {host}"),
                 Look::Found(h) if h.belongs_to(&state_id, &slot.key()) => match (&running, unchanged) {
                     (Some((r, _)), true) => format!("keep proxy host {host} on {}", r.container_name),
-                    (Some((r, _)), false) if matches!(stage.engine, crate::config::Engine::Swarm(_)) => format!(
+                    (Some((r, _)), false) if for_stage(stage).kind() == InstanceKind::Service => format!(
                         "keep proxy host {host} on service {}: Swarm updates it in place, start-first",
                         r.container_name
                     ),
