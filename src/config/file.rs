@@ -1,5 +1,5 @@
 //! The file shape: mirrors the TOML one to one. Every struct rejects unknown keys; closed sets of
-//! words (`kind`, `forward`, `probe_address`, `restart`, `format`) are enums, so a misspelt one
+//! words (`kind`, `forward`, `probe_address`, `restart`, `format`, `slot`) are enums, so a misspelt one
 //! is reported with its line when the file is read. Keys that a project or stage may override
 //! are `Option`s, merged in [`super::resolve`]. Every default is written here, next to its field
 //! (in a `Default` impl or a `#[serde(default = …)]` function), and repeated in
@@ -112,7 +112,7 @@ impl Default for ServerFile {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReceiverFile {
     pub(crate) name: String,
-    pub(crate) kind: super::server::ReceiverKind,
+    pub(crate) kind: ReceiverKind,
     /// The shared secret: the `Authorization` value (distribution, GitLab, Harbor), the HMAC key
     /// (GitHub, Gitea) or the path token (Docker Hub, Quay). Required.
     pub(crate) secret_env: Option<String>,
@@ -120,6 +120,62 @@ pub(crate) struct ReceiverFile {
     /// The registry host the events are about (e.g. `registry.example.com:5000`). Default: the
     /// kind's own (`ghcr.io`, `docker.io`, …) or, for distribution, the request's host.
     pub(crate) registry: Option<String>,
+}
+
+/// A registry webhook format (`[[receivers]] kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiverKind {
+    /// CNCF distribution (`docker-registry`, `registry:2`/`:3`) notifications; static
+    /// `Authorization` header.
+    Distribution,
+    /// A self-managed GitLab registry: distribution's format.
+    Gitlab,
+    /// GitHub `package` / `registry_package` events (GHCR); `X-Hub-Signature-256` HMAC.
+    #[serde(alias = "ghcr")]
+    Github,
+    /// Gitea or Forgejo `package` events; `X-Gitea-Signature` / `X-Forgejo-Signature` HMAC.
+    #[serde(alias = "forgejo")]
+    Gitea,
+    /// Harbor's default payload format (and `CloudEvents`); the policy's `Authorization` header.
+    Harbor,
+    /// Docker Hub repository webhooks; a secret path segment.
+    Dockerhub,
+    /// Quay "Push to Repository" notifications; a secret path segment.
+    Quay,
+}
+
+impl ReceiverKind {
+    /// The word in the config.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Distribution => "distribution",
+            Self::Gitlab => "gitlab",
+            Self::Github => "github",
+            Self::Gitea => "gitea",
+            Self::Harbor => "harbor",
+            Self::Dockerhub => "dockerhub",
+            Self::Quay => "quay",
+        }
+    }
+
+    /// Senders that cannot sign or add a header: the secret travels in the URL path.
+    #[must_use]
+    pub fn secret_in_path(self) -> bool {
+        matches!(self, Self::Dockerhub | Self::Quay)
+    }
+}
+
+/// Where a rule's pushes deploy (`on_push.slot`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleSlot {
+    /// A slot per pushed tag (its host name uses `settings.tag_subdomain`).
+    #[default]
+    Tag,
+    /// The stage's default slot (the default tag's host name), whatever the pushed tag.
+    Default,
 }
 
 /// `[[projects.X.stages.Y.on_push]]`: which pushed tags this stage deploys, and where.
@@ -130,7 +186,7 @@ pub(crate) struct PushRuleFile {
     pub(crate) tags: String,
     /// `tag` (default): a slot per pushed tag; `default`: the stage's default slot.
     #[serde(default)]
-    pub(crate) slot: super::server::RuleSlot,
+    pub(crate) slot: RuleSlot,
     /// Hold matching pushes until `POST /v1/approvals/{id}`. Default: false.
     #[serde(default)]
     pub(crate) approval: bool,

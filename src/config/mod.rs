@@ -13,15 +13,17 @@ mod resolve;
 mod resolved;
 mod server;
 mod stage;
+mod toml_error;
 
 use std::path::{Path, PathBuf};
 
 pub use crate::secret::{Secret, SecretSource};
+pub use file::{ReceiverKind, RuleSlot};
 pub use parsed::Config;
 pub use resolved::{
     Engine, NotifyFormat, NotifyTarget, OneOff, RegistryAuth, Resolution, ResolvedStage, RestartPolicy, SwarmSettings,
 };
-pub use server::{PushRule, ReceiverKind, ReceiverSettings, RuleSlot, ServerSettings, TagPattern};
+pub use server::{PushRule, ReceiverSettings, ServerSettings, TagPattern};
 
 use crate::env;
 
@@ -117,9 +119,12 @@ pub fn discover(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
 /// keeps the bytes it read (`serve` hashes them into the config's revision).
 ///
 /// # Errors
-/// As [`load`], without [`ConfigError::Read`].
+/// [`ConfigError::Parse`] for TOML syntax, unknown keys and values of the wrong type or outside
+/// their set (with line, column and key path); [`ConfigError::Invalid`] with every other
+/// problem.
 pub fn from_text(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    Config::parse(text, path)
+    let file: file::FileConfig = toml::from_str(text).map_err(|e| toml_error::parse_error(text, path, &e))?;
+    resolve::config(file, path)
 }
 
 /// Reads, parses and validates the file at `path`.
@@ -130,7 +135,7 @@ pub fn from_text(text: &str, path: &Path) -> Result<Config, ConfigError> {
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-    Config::parse(&text, path)
+    from_text(&text, path)
 }
 
 #[cfg(test)]

@@ -6,67 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use super::file::{ProjectFile, ReceiverFile, ServerFile};
+use super::file::{ProjectFile, ReceiverFile, ReceiverKind, RuleSlot, ServerFile};
 use crate::domain::{ProjectName, StageName, Tag};
 use crate::secret::SecretSource;
-
-/// A registry webhook format (`[[receivers]] kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReceiverKind {
-    /// CNCF distribution (`docker-registry`, `registry:2`/`:3`) notifications; static
-    /// `Authorization` header.
-    Distribution,
-    /// A self-managed GitLab registry: distribution's format.
-    Gitlab,
-    /// GitHub `package` / `registry_package` events (GHCR); `X-Hub-Signature-256` HMAC.
-    #[serde(alias = "ghcr")]
-    Github,
-    /// Gitea or Forgejo `package` events; `X-Gitea-Signature` / `X-Forgejo-Signature` HMAC.
-    #[serde(alias = "forgejo")]
-    Gitea,
-    /// Harbor's default payload format (and `CloudEvents`); the policy's `Authorization` header.
-    Harbor,
-    /// Docker Hub repository webhooks; a secret path segment.
-    Dockerhub,
-    /// Quay "Push to Repository" notifications; a secret path segment.
-    Quay,
-}
-
-impl ReceiverKind {
-    /// The word in the config.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Distribution => "distribution",
-            Self::Gitlab => "gitlab",
-            Self::Github => "github",
-            Self::Gitea => "gitea",
-            Self::Harbor => "harbor",
-            Self::Dockerhub => "dockerhub",
-            Self::Quay => "quay",
-        }
-    }
-
-    /// Senders that cannot sign or add a header: the secret travels in the URL path.
-    #[must_use]
-    pub fn secret_in_path(self) -> bool {
-        matches!(self, Self::Dockerhub | Self::Quay)
-    }
-}
-
-/// Where a rule's pushes deploy (`on_push.slot`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuleSlot {
-    /// A slot per pushed tag (its host name uses `settings.tag_subdomain`).
-    #[default]
-    Tag,
-    /// The stage's default slot (the default tag's host name), whatever the pushed tag.
-    Default,
-}
 
 /// `[server]`, resolved.
 #[derive(Debug, Clone)]
@@ -367,7 +309,7 @@ mod tests {
     const PROJECT: &str = "[projects.shop]\nimage = \"r.example.com/shop\"\nport = 80\n[projects.shop.stages.dev]\n";
 
     fn parse(text: &str) -> Result<super::super::Config, super::super::ConfigError> {
-        super::super::Config::parse(text, Path::new("/etc/tf/tiny-forge.toml"))
+        super::super::from_text(text, Path::new("/etc/tf/tiny-forge.toml"))
     }
 
     #[test]

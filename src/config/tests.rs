@@ -14,7 +14,7 @@ port = 8080
 "#;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
-    Config::parse(text, Path::new("/etc/tf/tiny-forge.toml"))
+    from_text(text, Path::new("/etc/tf/tiny-forge.toml"))
 }
 
 fn resolve(c: &Config, p: &str, s: &str) -> Result<ResolvedStage, ConfigError> {
@@ -254,7 +254,7 @@ port = 80
 env_file = "dev.env"
 env = { B = "inline" }
 "#;
-    let c = Config::parse(text, &dir.path().join("tiny-forge.toml")).unwrap();
+    let c = from_text(text, &dir.path().join("tiny-forge.toml")).unwrap();
     let r = resolve(&c, "shop", "dev").unwrap();
     assert_eq!(
         r.env,

@@ -1,4 +1,4 @@
-//! The deploy saga (DESIGN §4): lock → record → pull → network → release → on_create → create →
+//! The deploy saga (DESIGN §4): lock → record → pull → network → release → `on_create` → create →
 //! start → health → proxy → finish → retire, and on any failure a rollback through the one undo
 //! executor.
 //!

@@ -4,9 +4,9 @@
 //!
 //! A backend implements small primitives ([`Proxy::find`], [`Proxy::create`],
 //! [`Proxy::update`], [`Proxy::delete`], …). The one contract the deploy relies on is written
-//! once, on top of them, in [`ensure`] and [`remove`] (DESIGN §8): a host is looked up *by
-//! name*, never by a stored id; ours and this slot's is changed, anyone else's is refused and
-//! left untouched, and every change is read back.
+//! once, on top of them, in [`ensure`](fn@ensure) and [`remove`] (DESIGN §8): a host is looked
+//! up *by name*, never by a stored id; ours and this slot's is changed, anyone else's is refused
+//! and left untouched, and every change is read back.
 
 mod caddy;
 mod ensure;
@@ -365,8 +365,8 @@ impl ProxyError {
     }
 }
 
-/// A reverse proxy's primitives. Callers use [`ensure`] and [`remove`], which hold the
-/// ownership rules; an implementation only talks to its API and reads its answers.
+/// A reverse proxy's primitives. Callers use [`ensure`](fn@ensure) and [`remove`], which hold
+/// the ownership rules; an implementation only talks to its API and reads its answers.
 #[allow(async_fn_in_trait, reason = "the deploy runs on one thread; we never need Send futures")]
 pub trait Proxy {
     /// Does this backend keep hosts at all? ([`NoProxy`] does not.)

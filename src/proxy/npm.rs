@@ -8,7 +8,7 @@
 //!   `meta.nginx_online: false`, which [`HostView::problem`] carries to the read-back.
 //! - Hosts we create carry our mark in `meta` (NPM keeps a client's own keys there):
 //!   `"tiny_forge_managed": true`, the state file's id and the slot. Whose a host is gets decided
-//!   in [`super::ensure`].
+//!   in [`super::ensure`](fn@super::ensure).
 //! - Domain names are sent lower-case: NPM compares them without case but stores them as sent.
 
 use std::cell::RefCell;

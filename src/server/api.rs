@@ -1,6 +1,7 @@
-//! The HTTP side: routes, the token extractor, and one mapping from errors to status codes.
-//! Handlers are thin: authenticate and authorise (extractor), validate names against the
-//! config, then either read the state file or hand a [`Command`] to the executor.
+//! The HTTP side: the routes and their handlers. Handlers are thin: authenticate and authorise
+//! (the token extractor in [`super::state`]), validate names against the config, then either
+//! read the state file or hand a [`Command`] to the executor. Every error is an [`ApiError`],
+//! whose kind alone decides its status and exit code ([`super::error`]).
 //!
 //! | route | scope | |
 //! |---|---|---|
@@ -12,114 +13,37 @@
 //! | `GET /v1/deploys/{id}` | read | one deploy with its log |
 //! | `GET /v1/deploys/{id}/events` | read, or the token whose job ran it | SSE (see [`super::wire`]) |
 //! | `GET /v1/instances?project&stage` | read | `list` items |
-//! | `GET /v1/approvals`, `POST /v1/approvals/{id}` | read, deploy | pushes held by `approval = true` ([`super::approvals`]) |
+//! | `GET /v1/approvals`, `POST /v1/approvals/{id}` | read, deploy | pushes held by `approval = true` (`approvals.rs`) |
 //! | `POST /hooks/{name}[/{secret}]` | the receiver's secret | registry webhooks |
 //!
-//! Authentication first, then the cap: a credential that verifies is never refused, whatever
-//! its client did before (checking one is one SHA-256 and a constant-time compare per live
-//! token, or one HMAC). Failures are counted per client ([`super::client`]); a client over
-//! `[server] auth_failures` in `auth_window` has its failures answered 429 instead of 401.
+//! Authentication comes before the failed-auth cap; see [`super::state`].
 //!
 //! While the server drains (after the first SIGTERM) it refuses new work with 503 and goes on
 //! answering job reads and event streams, until its running deploys end.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::oneshot;
 
-use super::auth::{Action, Caller, FailedAuths};
-use super::executor::{Command, Shared, Work, WorkKind};
-use super::live::LiveConfig;
-use super::receivers::Authenticator;
-use super::wire::{CommandBody, ErrorBody, JobState};
-use crate::config::{ReceiverKind, ServerSettings};
+use super::auth::{Action, Caller};
+use super::error::ApiError;
+use super::executor::{Command, Work, WorkKind};
+use super::state::{Api, readable};
+use super::wire::{CommandBody, JobState};
 use crate::domain::{DeployId, ProjectName, StageName, Tag};
 use crate::lock::LockWait;
-use crate::store::{Filter, SqliteStore, Store as _};
-
-/// A receiver, ready: its secret read.
-#[derive(Debug, Clone)]
-pub struct Receiver {
-    /// `[[receivers]] name`.
-    pub name: String,
-    /// Its format.
-    pub kind: ReceiverKind,
-    /// How its requests authenticate.
-    pub auth: Authenticator,
-    /// The registry host its events are about, when configured.
-    pub registry: Option<String>,
-}
-
-/// Where the server stands in its life. Ordered: each phase only moves forward.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Phase {
-    /// Taking work.
-    Serving,
-    /// The first SIGTERM: no new work (503); running deploys go on within `grace`, and their
-    /// jobs and event streams are still answered.
-    Draining,
-    /// Every deploy has ended: event streams end, connections close.
-    Closing,
-}
-
-/// What every handler shares. Cheap to clone.
-#[derive(Clone)]
-pub struct Api {
-    pub(super) shared: Arc<Shared>,
-    /// The config, as the file says now.
-    pub(super) live: Arc<LiveConfig>,
-    /// The API's own connection to the state file (reads, tokens, webhook deliveries).
-    pub(super) store: Arc<Mutex<SqliteStore>>,
-    pub(super) commands: mpsc::UnboundedSender<Command>,
-    pub(super) failures: Arc<Mutex<FailedAuths>>,
-    /// `[server]` as read at start-up.
-    pub(super) settings: ServerSettings,
-    pub(super) phase: watch::Receiver<Phase>,
-}
+use crate::store::{Filter, Store as _};
 
 impl Api {
-    /// The API over `store` (its own connection), sending work on `commands`; `[server]` is
-    /// `live`'s as it is now.
-    #[must_use]
-    pub fn new(
-        shared: Arc<Shared>,
-        live: Arc<LiveConfig>,
-        store: SqliteStore,
-        commands: mpsc::UnboundedSender<Command>,
-        phase: watch::Receiver<Phase>,
-    ) -> Self {
-        let settings = live.current().config.server().clone();
-        Self {
-            failures: Arc::new(Mutex::new(FailedAuths::new(settings.auth_failures, settings.auth_window))),
-            shared,
-            live,
-            store: Arc::new(Mutex::new(store)),
-            commands,
-            settings,
-            phase,
-        }
-    }
-
-    /// Is the server still taking new work?
-    pub(super) fn serving(&self) -> bool {
-        *self.phase.borrow() == Phase::Serving
-    }
-
-    pub(super) fn store(&self) -> std::sync::MutexGuard<'_, SqliteStore> {
-        self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// The router, with the body cap and the request timeout on every route (the hooks read
-    /// their body under the same cap themselves; see [`super::hooks`]).
+    /// their body under the same cap themselves; see `hooks.rs`).
     pub fn router(self) -> axum::Router {
         let limit = tower_http::limit::RequestBodyLimitLayer::new(self.settings.max_body_bytes);
         let v1 = axum::Router::new()
@@ -148,103 +72,8 @@ impl Api {
     }
 }
 
-/// Every error answer: a status and an [`ErrorBody`].
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    body: ErrorBody,
-}
-
-impl ApiError {
-    pub(super) fn new(status: StatusCode, error: impl Into<String>, exit_code: u8) -> Self {
-        Self { status, body: ErrorBody { error: error.into(), exit_code } }
-    }
-
-    pub(super) fn usage(status: StatusCode, error: impl Into<String>) -> Self {
-        Self::new(status, error, crate::ops::ExitCode::Usage.code())
-    }
-
-    /// 503: the server drains and takes no new work; a client may retry after its restart.
-    pub(super) fn draining() -> Self {
-        Self::usage(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is shutting down; nothing was done, retry after it restarts",
-        )
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
-    }
-}
-
-/// The client a request is counted under by the failed-auth cap ([`super::client`]).
-pub(super) fn client(api: &Api, parts: &Parts) -> std::net::IpAddr {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<super::tls::Peer>>()
-        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip());
-    super::client::key(super::client::client_addr(peer, &parts.headers, &api.settings.trusted_proxies))
-}
-
-/// A failed authentication of `client`: counted, and answered 401, or 429 when `client` has
-/// failed too often in this window. Never asked about a credential that verified.
-pub(super) fn refuse(api: &Api, client: std::net::IpAddr, unauthorized: ApiError) -> ApiError {
-    api.shared.metrics.auth_failure();
-    let now = tokio::time::Instant::now();
-    let mut failures = api.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if failures.blocked(client, now) {
-        return ApiError::usage(StatusCode::TOO_MANY_REQUESTS, "too many failed authentications; try later");
-    }
-    failures.failed(client, now);
-    unauthorized
-}
-
-impl FromRequestParts<Api> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
-        let caller = match presented {
-            Some(token) => {
-                let store = api.store();
-                let live = store
-                    .live_tokens()
-                    .map_err(|e| ApiError::usage(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-                let caller = super::auth::verify(token, &live);
-                if let Some(c) = &caller
-                    && let Err(e) = store.touch_token(c.id)
-                {
-                    // Only `token list`'s "last used" is stale: the request goes on.
-                    api.shared.log(&format!(
-                        "cannot record the use of token `{}`: {}",
-                        c.name,
-                        crate::fmt::one_line(&e)
-                    ));
-                }
-                caller
-            }
-            None => None,
-        };
-        caller.ok_or_else(|| {
-            let unauthorized = ApiError::usage(
-                StatusCode::UNAUTHORIZED,
-                "missing or unknown token; pass TINY_FORGE_TOKEN (`tiny-forge token create` on the server's host)",
-            );
-            refuse(api, client(api, parts), unauthorized)
-        })
-    }
-}
-
 fn names(api: &Api, project: &str, stage: &str) -> Result<(ProjectName, StageName), ApiError> {
-    let bad = |e: crate::domain::NameError| ApiError::usage(StatusCode::BAD_REQUEST, e.to_string());
+    let bad = |e: crate::domain::NameError| ApiError::bad_request(e.to_string());
     let p = ProjectName::new(project).map_err(bad)?;
     let s = StageName::new(stage).map_err(bad)?;
     // Known to the config as the file says now? (Its secrets are read later, by the executor.)
@@ -252,15 +81,13 @@ fn names(api: &Api, project: &str, stage: &str) -> Result<(ProjectName, StageNam
         .refresh()
         .config
         .resolve_with(&p, &s, crate::config::Resolution::ConfigOnly)
-        .map_err(|e| ApiError::usage(StatusCode::NOT_FOUND, crate::fmt::one_line(&e)))?;
+        .map_err(|e| ApiError::not_found(crate::fmt::one_line(&e)))?;
     Ok((p, s))
 }
 
-pub(super) fn forbidden(caller: &Caller, action: Action, project: &str, stage: &str) -> ApiError {
-    ApiError::usage(
-        StatusCode::FORBIDDEN,
-        format!("token `{}` may not {} {project}/{stage}", caller.name, action.as_str()),
-    )
+/// 403: `caller`'s scope does not allow `action` on `project`/`stage`.
+fn out_of_scope(caller: &Caller, action: Action, project: &str, stage: &str) -> ApiError {
+    ApiError::forbidden(format!("token `{}` may not {} {project}/{stage}", caller.name, action.as_str()))
 }
 
 fn lock_wait(w: Option<&str>) -> Result<LockWait, ApiError> {
@@ -269,7 +96,7 @@ fn lock_wait(w: Option<&str>) -> Result<LockWait, ApiError> {
         Some("no") => Ok(LockWait::NoWait),
         Some(d) => humantime::parse_duration(d)
             .map(LockWait::AtMost)
-            .map_err(|e| ApiError::usage(StatusCode::BAD_REQUEST, format!("wait `{d}`: {e}"))),
+            .map_err(|e| ApiError::bad_request(format!("wait `{d}`: {e}"))),
     }
 }
 
@@ -298,17 +125,12 @@ fn submit(
     };
     // Scope before config: a token learns nothing about stages it may not touch.
     if !caller.allows(action, &body.project, &body.stage) {
-        return Err(forbidden(caller, action, &body.project, &body.stage));
+        return Err(out_of_scope(caller, action, &body.project, &body.stage));
     }
     let (project, stage) = names(api, &body.project, &body.stage)?;
-    let tag = body
-        .tag
-        .as_deref()
-        .map(Tag::new)
-        .transpose()
-        .map_err(|e| ApiError::usage(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let tag = body.tag.as_deref().map(Tag::new).transpose().map_err(|e| ApiError::bad_request(e.to_string()))?;
     if kind == WorkKind::Remove && tag.is_none() {
-        return Err(ApiError::usage(StatusCode::BAD_REQUEST, "remove needs a tag"));
+        return Err(ApiError::bad_request("remove needs a tag"));
     }
     let wait = lock_wait(body.wait.as_deref())?;
     if !api.serving() {
@@ -402,7 +224,7 @@ async fn job(
     Path(id): Path<u64>,
     Query(q): Query<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::usage(StatusCode::NOT_FOUND, format!("job {id} not found"));
+    let not_found = || ApiError::not_found(format!("job {id} not found"));
     let view = api.shared.jobs.get(id).ok_or_else(not_found)?;
     let (project, stage) = slot_parts(&view.slot);
     // The token that submitted a job may always read it, whatever its scope says about reads.
@@ -433,38 +255,25 @@ struct ListQuery {
     limit: Option<usize>,
 }
 
-/// Rows of what `caller` may read only.
-pub(super) fn readable(caller: &Caller, project: &str, stage: &str) -> bool {
-    caller.allows(Action::Read, project, stage)
-}
-
 async fn history(State(api): State<Api>, caller: Caller, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
     if !caller.can_read() {
-        return Err(ApiError::usage(StatusCode::FORBIDDEN, format!("token `{}` may not read", caller.name)));
+        return Err(ApiError::forbidden(format!("token `{}` may not read", caller.name)));
     }
     let filter = Filter { project: q.project, stage: q.stage, tag: None };
     let limit = q.limit.unwrap_or(20).min(1000);
-    let deploys = api
-        .store()
-        .deploys(&filter, 10_000)
-        .map_err(|e| ApiError::usage(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let deploys = api.store().deploys(&filter, 10_000).map_err(ApiError::internal)?;
     let shown: Vec<_> = deploys.into_iter().filter(|d| readable(&caller, &d.project, &d.stage)).take(limit).collect();
     Ok(Json(shown).into_response())
 }
 
 async fn one_deploy(State(api): State<Api>, caller: Caller, Path(id): Path<i64>) -> Result<Response, ApiError> {
-    let not_found =
-        || ApiError::usage(StatusCode::NOT_FOUND, format!("deploy {id} not found; see `tiny-forge history`"));
+    let not_found = || ApiError::not_found(format!("deploy {id} not found; see `tiny-forge history`"));
     let store = api.store();
-    let d = store
-        .deploy(DeployId(id))
-        .map_err(|e| ApiError::usage(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .ok_or_else(not_found)?;
+    let d = store.deploy(DeployId(id)).map_err(ApiError::internal)?.ok_or_else(not_found)?;
     if !readable(&caller, &d.project, &d.stage) {
         return Err(not_found());
     }
-    let logs =
-        store.logs(DeployId(id), 0).map_err(|e| ApiError::usage(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let logs = store.logs(DeployId(id), 0).map_err(ApiError::internal)?;
     let mut v = serde_json::to_value(&d).unwrap_or(Value::Null);
     v["exit_code"] = json!(crate::ops::ExitCode::of_record(&d).map(crate::ops::ExitCode::code));
     v["logs"] = serde_json::to_value(logs).unwrap_or(Value::Null);
@@ -473,17 +282,12 @@ async fn one_deploy(State(api): State<Api>, caller: Caller, Path(id): Path<i64>)
 
 async fn instances(State(api): State<Api>, caller: Caller, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
     if !caller.can_read() {
-        return Err(ApiError::usage(StatusCode::FORBIDDEN, format!("token `{}` may not read", caller.name)));
+        return Err(ApiError::forbidden(format!("token `{}` may not read", caller.name)));
     }
     let (tx, rx) = oneshot::channel();
     let filter = Filter { project: q.project, stage: q.stage, tag: None };
-    api.commands
-        .send(Command::List(filter, tx))
-        .map_err(|_| ApiError::usage(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?;
-    let items = rx
-        .await
-        .map_err(|_| ApiError::usage(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"))?
-        .map_err(|e| ApiError::usage(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    api.commands.send(Command::List(filter, tx)).map_err(|_| ApiError::executor_gone())?;
+    let items = rx.await.map_err(|_| ApiError::executor_gone())?.map_err(ApiError::internal)?;
     let shown: Vec<_> = items.into_iter().filter(|i| readable(&caller, i.project(), i.stage())).collect();
     Ok(Json(shown).into_response())
 }

@@ -18,19 +18,16 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use super::api::{Api, ApiError, readable};
 use super::auth::{Action, Caller};
+use super::error::ApiError;
 use super::executor::Command;
 use super::queue::{ApproveError, UNRESOLVED};
-
-fn gone() -> ApiError {
-    ApiError::usage(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down")
-}
+use super::state::{Api, readable};
 
 async fn held(api: &Api) -> Result<Vec<super::queue::Held>, ApiError> {
     let (tx, rx) = oneshot::channel();
-    api.commands.send(Command::Approvals(tx)).map_err(|_| gone())?;
-    rx.await.map_err(|_| gone())
+    api.commands.send(Command::Approvals(tx)).map_err(|_| ApiError::executor_gone())?;
+    rx.await.map_err(|_| ApiError::executor_gone())
 }
 
 pub(super) async fn list(State(api): State<Api>, caller: Caller) -> Result<Response, ApiError> {
@@ -61,7 +58,7 @@ pub(super) async fn approve(
     Path(id): Path<u64>,
     body: Option<Json<ApproveBody>>,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::usage(StatusCode::NOT_FOUND, format!("no push {id} waits for approval"));
+    let not_found = || ApiError::not_found(format!("no push {id} waits for approval"));
     let h = held(&api).await?.into_iter().find(|h| h.id == id).ok_or_else(not_found)?;
     let (p, s) = (h.candidate.slot.project.as_str(), h.candidate.slot.stage.as_str());
     if !caller.allows(Action::Deploy, p, s) {
@@ -72,20 +69,17 @@ pub(super) async fn approve(
         return Err(ApiError::draining());
     }
     let Some(Json(body)) = body else {
-        return Err(ApiError::usage(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "name the digest you approve: {{\"digest\": \"{}\"}}",
-                h.candidate.digest.as_deref().unwrap_or(UNRESOLVED)
-            ),
-        ));
+        return Err(ApiError::bad_request(format!(
+            "name the digest you approve: {{\"digest\": \"{}\"}}",
+            h.candidate.digest.as_deref().unwrap_or(UNRESOLVED)
+        )));
     };
     let (tx, rx) = oneshot::channel();
     let cmd = Command::Approve { id, digest: body.digest, approver: caller.actor(), reply: tx };
-    api.commands.send(cmd).map_err(|_| gone())?;
-    match rx.await.map_err(|_| gone())? {
+    api.commands.send(cmd).map_err(|_| ApiError::executor_gone())?;
+    match rx.await.map_err(|_| ApiError::executor_gone())? {
         Ok(slot) => Ok((StatusCode::ACCEPTED, Json(json!({"approved": id, "slot": slot.to_string()}))).into_response()),
-        Err(e @ ApproveError::NotHeld(_)) => Err(ApiError::usage(StatusCode::NOT_FOUND, e.to_string())),
-        Err(e @ ApproveError::OtherDigest { .. }) => Err(ApiError::usage(StatusCode::CONFLICT, e.to_string())),
+        Err(e @ ApproveError::NotHeld(_)) => Err(ApiError::not_found(e.to_string())),
+        Err(e @ ApproveError::OtherDigest { .. }) => Err(ApiError::conflict(e.to_string())),
     }
 }

@@ -26,10 +26,10 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::api::Phase;
 use super::jobs::Jobs;
 use super::live::{LiveConfig, Log};
 use super::metrics::Metrics;
+use super::phase::Phase;
 use super::queue::{ApproveError, Candidate, Held, Offer, Queue};
 use super::wire::Stamped;
 use crate::config::ResolvedStage;

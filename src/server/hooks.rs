@@ -20,9 +20,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::api::{Api, ApiError, Receiver, client, refuse};
+use super::error::ApiError;
 use super::executor::Command;
+use super::live::Receiver;
 use super::receivers::{self, Authenticator, PushEvent};
+use super::state::{Api, client, refuse};
 use crate::config::ReceiverKind;
 use crate::domain::Trigger;
 
@@ -56,16 +58,12 @@ async fn handle(api: &Api, name: &str, path_secret: Option<String>, req: Request
     let loaded = api.live.refresh();
     let Some(r) = loaded.receivers.iter().find(|r| r.name == name) else {
         // An unknown name counts as a failure: it may be a guess at a secret path.
-        return Err(refuse(
-            api,
-            who,
-            ApiError::new(StatusCode::NOT_FOUND, "no such receiver", crate::ops::ExitCode::Usage.code()),
-        ));
+        return Err(refuse(api, who, ApiError::not_found("no such receiver")));
     };
     let headers = parts.headers;
     let unauthorized = || {
         api.shared.metrics.webhook(&r.name, "unauthorized");
-        refuse(api, who, ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", crate::ops::ExitCode::Usage.code()))
+        refuse(api, who, ApiError::unauthorized("unauthorized"))
     };
     // Credentials that do not need the body are checked before it is read.
     let header_or_path = matches!(r.auth, Authenticator::Header(_) | Authenticator::Path(_));
@@ -80,11 +78,7 @@ async fn handle(api: &Api, name: &str, path_secret: Option<String>, req: Request
         }
         Err(_) => {
             api.shared.metrics.webhook(&r.name, "too_large");
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body too large",
-                crate::ops::ExitCode::Usage.code(),
-            ));
+            return Err(ApiError::too_large("body too large"));
         }
     };
     if !header_or_path && !r.auth.verify(&headers, path_secret.as_deref(), &bytes) {
@@ -142,11 +136,7 @@ fn accept(
         let hash = hex(&Sha256::digest(body));
         let first = api.store().first_delivery(&r.name, &hash).map_err(|e| {
             api.shared.log(&format!("webhook `{}`: cannot check for a replay: {}", r.name, crate::fmt::one_line(&e)));
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "cannot record the delivery; retry",
-                crate::ops::ExitCode::Usage.code(),
-            )
+            ApiError::unavailable("cannot record the delivery; retry")
         })?;
         if !first {
             api.shared.metrics.webhook(&r.name, "replayed");

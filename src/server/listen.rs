@@ -28,7 +28,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
-use super::api::Phase;
+use super::phase::Phase;
 use super::tls::{Peer, TlsListener};
 
 /// How long connections may take to close once the server is closing.

@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use sha2::{Digest as _, Sha256};
 
-use super::api::Receiver;
 use super::receivers::{Authenticator, split_image};
 use crate::config::{Config, ConfigError, PushRule, ReceiverKind, ReceiverSettings};
 
@@ -102,6 +101,19 @@ pub fn receiver_host(r: &ReceiverSettings, rules: &[PushRule]) -> Result<Option<
             }
         }
     }
+}
+
+/// A receiver, ready: its secret read.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    /// `[[receivers]] name`.
+    pub name: String,
+    /// Its format.
+    pub kind: ReceiverKind,
+    /// How its requests authenticate.
+    pub auth: Authenticator,
+    /// The registry host its events are about, when configured.
+    pub registry: Option<String>,
 }
 
 /// Every receiver of `config`, its secret read now.

@@ -11,7 +11,8 @@
 //! (a hash, a parse, a channel send) takes microseconds.
 //!
 //! # Modules
-//! - [`api`]: routes, the token extractor, errors → status codes; `approvals.rs`: held pushes;
+//! - [`api`]: routes; [`state`]: what handlers share, the token extractor; [`error`]: errors →
+//!   status codes; `approvals.rs`: held pushes;
 //! - `sse.rs`: a deploy's log as Server-Sent Events;
 //! - [`auth`]: tokens, the failed-auth cap; [`client`]: which client a request counts against;
 //! - [`live`]: the config file as it is now (re-read per job, on SIGHUP);
@@ -28,23 +29,27 @@ pub mod api;
 mod approvals;
 pub mod auth;
 pub mod client;
+pub mod error;
 pub mod executor;
 mod hooks;
 pub mod jobs;
 pub mod listen;
 pub mod live;
 pub mod metrics;
+mod phase;
 pub mod poller;
 mod push;
 pub mod queue;
 pub mod receivers;
 mod sse;
+pub mod state;
 pub mod tls;
 pub mod wire;
 
-pub use api::{Api, Phase, Receiver};
+pub use phase::Phase;
+pub use state::Api;
 
 #[cfg(test)]
 mod tests;
 pub use executor::{Command, Executor, Shared};
-pub use live::{LiveConfig, Log};
+pub use live::{LiveConfig, Log, Receiver};

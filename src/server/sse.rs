@@ -25,8 +25,10 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 
-use super::api::{Api, ApiError, Phase};
 use super::auth::{Action, Caller};
+use super::error::ApiError;
+use super::phase::Phase;
+use super::state::Api;
 use super::wire::{self, JobState};
 use crate::domain::{DeployId, DeployStatus};
 use crate::ops::{CommandResult, ResultLine};
@@ -121,24 +123,8 @@ pub(super) async fn events(
     Path(id): Path<i64>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let not_found = || {
-        ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            format!("deploy {id} not found"),
-            crate::ops::ExitCode::Usage.code(),
-        )
-    };
-    let record = api
-        .store()
-        .deploy(DeployId(id))
-        .map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                e.to_string(),
-                crate::ops::ExitCode::Usage.code(),
-            )
-        })?
-        .ok_or_else(not_found)?;
+    let not_found = || ApiError::not_found(format!("deploy {id} not found"));
+    let record = api.store().deploy(DeployId(id)).map_err(ApiError::internal)?.ok_or_else(not_found)?;
     let own = api.shared.jobs.owner_of_deploy(id) == Some(caller.id);
     if !own && !caller.allows(Action::Read, &record.project, &record.stage) {
         return Err(not_found());
