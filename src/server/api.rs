@@ -1,7 +1,7 @@
 //! The HTTP side: the routes and their handlers. Handlers are thin: authenticate and authorise
-//! (the token extractor in [`super::state`]), validate names against the config, then either
-//! read the state file or hand a [`Command`] to the executor. Every error is an [`ApiError`],
-//! whose kind alone decides its status and exit code ([`super::error`]).
+//! (the token extractor in `state.rs`), validate names against the config, then either
+//! read the state file or hand a [`Command`] to the executor. Every error is an `ApiError`,
+//! whose kind alone decides its status and exit code (`error.rs`).
 //!
 //! | route | scope | |
 //! |---|---|---|
@@ -16,7 +16,7 @@
 //! | `GET /v1/approvals`, `POST /v1/approvals/{id}` | read, deploy | pushes held by `approval = true` (`approvals.rs`) |
 //! | `POST /hooks/{name}[/{secret}]` | the receiver's secret | registry webhooks |
 //!
-//! Authentication comes before the failed-auth cap; see [`super::state`].
+//! Authentication comes before the failed-auth cap; see `state.rs`.
 //!
 //! While the server drains (after the first SIGTERM) it refuses new work with 503 and goes on
 //! answering job reads and event streams, until its running deploys end.

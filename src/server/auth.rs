@@ -149,7 +149,7 @@ struct Window {
     count: u32,
 }
 
-/// Counts failed authentications per client ([`super::client::key`]) in fixed windows. A client
+/// Counts failed authentications per client (`client::key`) in fixed windows. A client
 /// over the limit has its *failures* answered 429 until its window ends; whether a credential
 /// verifies is decided before this is asked, so a valid one is never refused here.
 ///

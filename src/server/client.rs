@@ -18,7 +18,7 @@ use ipnet::IpNet;
 
 /// The client address of a request that came from `peer` with `headers`.
 #[must_use]
-pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+pub(crate) fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let peer = canonical(peer);
     let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(&ip));
     if !is_trusted(peer) {
@@ -65,7 +65,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 
 /// What failures are counted under: the IPv4 address, or the IPv6 address's /64.
 #[must_use]
-pub fn key(ip: IpAddr) -> IpAddr {
+pub(crate) fn key(ip: IpAddr) -> IpAddr {
     match canonical(ip) {
         IpAddr::V6(v6) => {
             let bits = u128::from(v6) & !((1u128 << 64) - 1);

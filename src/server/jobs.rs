@@ -21,7 +21,7 @@ use super::wire::{JobState, JobView, Stamped};
 use crate::ops::{CommandResult, ResultLine};
 
 /// How many finished jobs are remembered.
-pub const KEEP: usize = 1000;
+pub(crate) const KEEP: usize = 1000;
 
 /// A job and the token that submitted it (`None`: a push or a poll).
 #[derive(Debug, Clone)]

@@ -11,38 +11,38 @@
 //! (a hash, a parse, a channel send) takes microseconds.
 //!
 //! # Modules
-//! - [`api`]: routes; [`state`]: what handlers share, the token extractor; [`error`]: errors →
+//! - [`api`]: routes; `state.rs`: what handlers share, the token extractor; `error.rs`: errors →
 //!   status codes; `approvals.rs`: held pushes;
 //! - `sse.rs`: a deploy's log as Server-Sent Events;
-//! - [`auth`]: tokens, the failed-auth cap; [`client`]: which client a request counts against;
+//! - [`auth`]: tokens, the failed-auth cap; `client.rs`: which client a request counts against;
 //! - [`live`]: the config file as it is now (re-read per job, on SIGHUP);
 //! - [`listen`]: the accept loop (connection cap, header and idle timeouts, shutdown deadline);
 //! - `hooks.rs` and [`receivers`]: registry webhooks, one pure parser per format;
-//! - [`queue`]: dedupe, debounce, per-slot coalescing (the only module that knows time);
-//! - [`executor`]: runs API jobs and pushes through [`crate::Deployer`]; `push.rs`: what it does
+//! - `queue.rs`: dedupe, debounce, per-slot coalescing (the only module that knows time);
+//! - `executor.rs`: runs API jobs and pushes through [`crate::Deployer`]; `push.rs`: what it does
 //!   with a push the queue released;
-//! - [`poller`]: tag rules with `poll` set, for registries without webhooks;
+//! - `poller.rs`: tag rules with `poll` set, for registries without webhooks;
 //! - [`wire`]: the JSON both the server and the remote CLI speak;
-//! - [`jobs`], [`metrics`]. What `list` shows is [`crate::ops::list`], shared with the CLI.
+//! - `jobs.rs`, `metrics.rs`. What `list` shows is [`crate::ops::list`], shared with the CLI.
 
 pub mod api;
 mod approvals;
 pub mod auth;
-pub mod client;
-pub mod error;
-pub mod executor;
+pub(crate) mod client;
+pub(crate) mod error;
+pub(crate) mod executor;
 mod hooks;
-pub mod jobs;
+pub(crate) mod jobs;
 pub mod listen;
 pub mod live;
-pub mod metrics;
+pub(crate) mod metrics;
 mod phase;
-pub mod poller;
+pub(crate) mod poller;
 mod push;
-pub mod queue;
+pub(crate) mod queue;
 pub mod receivers;
 mod sse;
-pub mod state;
+pub(crate) mod state;
 pub mod tls;
 pub mod wire;
 

@@ -87,13 +87,13 @@ where
 
 /// The last digest one rule saw.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Watch {
+pub(crate) struct Watch {
     last: Option<String>,
 }
 
 impl Watch {
     /// Records `digest`; `true` when it differs from the last one (or is the first).
-    pub fn changed(&mut self, digest: &str) -> bool {
+    pub(crate) fn changed(&mut self, digest: &str) -> bool {
         if self.last.as_deref() == Some(digest) {
             return false;
         }

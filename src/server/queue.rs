@@ -43,7 +43,7 @@ pub struct Candidate {
 
 /// What [`Queue::offer`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Offer {
+pub(crate) enum Offer {
     /// A new pending deploy for its slot.
     Queued,
     /// Replaced the slot's pending deploy (and restarted its debounce).
@@ -62,7 +62,7 @@ struct Pending {
 
 /// The digest an approval names for a held push whose payload gave none (it is resolved when
 /// it deploys, and must still be the tag's digest then).
-pub const UNRESOLVED: &str = "unresolved";
+pub(crate) const UNRESOLVED: &str = "unresolved";
 
 /// A held push, for `GET /v1/approvals`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +93,7 @@ pub enum ApproveError {
 
 /// The queue.
 #[derive(Debug)]
-pub struct Queue {
+pub(crate) struct Queue {
     debounce: Duration,
     next_id: u64,
     pending: HashMap<Slot, Pending>,
@@ -103,7 +103,7 @@ pub struct Queue {
 impl Queue {
     /// A queue that waits `debounce` after the last push of a slot.
     #[must_use]
-    pub fn new(debounce: Duration) -> Self {
+    pub(crate) fn new(debounce: Duration) -> Self {
         Self { debounce, next_id: 1, pending: HashMap::new(), running: HashSet::new() }
     }
 
@@ -114,7 +114,7 @@ impl Queue {
     }
 
     /// Offers a push.
-    pub fn offer(&mut self, c: Candidate, now: Instant) -> Offer {
+    pub(crate) fn offer(&mut self, c: Candidate, now: Instant) -> Offer {
         let due = now + self.debounce;
         if let Some(p) = self.pending.get(&c.slot)
             && p.candidate.digest.is_some()
@@ -133,13 +133,13 @@ impl Queue {
 
     /// When the next pending push becomes ready (`None`: nothing can become ready by time).
     #[must_use]
-    pub fn next_due(&self) -> Option<Instant> {
+    pub(crate) fn next_due(&self) -> Option<Instant> {
         self.pending.values().filter(|p| !p.held && !self.running.contains(&p.candidate.slot)).map(|p| p.due).min()
     }
 
     /// The pushes due now whose slot is free; their slots count as running until
     /// [`Queue::done`].
-    pub fn take_ready(&mut self, now: Instant) -> Vec<Candidate> {
+    pub(crate) fn take_ready(&mut self, now: Instant) -> Vec<Candidate> {
         let ready: Vec<Slot> = self
             .pending
             .iter()
@@ -157,7 +157,7 @@ impl Queue {
     }
 
     /// The deploy of `slot` ended.
-    pub fn done(&mut self, slot: &Slot) {
+    pub(crate) fn done(&mut self, slot: &Slot) {
         self.running.remove(slot);
     }
 
@@ -166,7 +166,13 @@ impl Queue {
     ///
     /// # Errors
     /// [`ApproveError`] when no such push is held, or it is another digest.
-    pub fn approve(&mut self, id: u64, digest: &str, approver: &str, now: Instant) -> Result<Slot, ApproveError> {
+    pub(crate) fn approve(
+        &mut self,
+        id: u64,
+        digest: &str,
+        approver: &str,
+        now: Instant,
+    ) -> Result<Slot, ApproveError> {
         let p = self.pending.values_mut().find(|p| p.id == id && p.held).ok_or(ApproveError::NotHeld(id))?;
         let held = p.candidate.digest.clone().unwrap_or_else(|| UNRESOLVED.to_owned());
         if held != digest {
@@ -180,7 +186,7 @@ impl Queue {
 
     /// Pushes held for approval.
     #[must_use]
-    pub fn held(&self) -> Vec<Held> {
+    pub(crate) fn held(&self) -> Vec<Held> {
         let mut v: Vec<Held> = self
             .pending
             .values()
@@ -193,7 +199,7 @@ impl Queue {
 
     /// Pushes waiting (debounce, their slot's running deploy, approval).
     #[must_use]
-    pub fn depth(&self) -> usize {
+    pub(crate) fn depth(&self) -> usize {
         self.pending.len()
     }
 }

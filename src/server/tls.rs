@@ -21,7 +21,7 @@ use tokio_rustls::server::TlsStream;
 pub const HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// The TCP peer of a connection, plain or TLS (where the failed-auth cap starts looking for the
-/// client: see [`super::client`]). Every request carries it as `ConnectInfo<Peer>`.
+/// client: see `client.rs`). Every request carries it as `ConnectInfo<Peer>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer(pub SocketAddr);
 
