@@ -410,37 +410,9 @@ pub(crate) struct ProjectFile {
     /// Who may open the slot's URL; a stage may override it. Default: anyone.
     pub(crate) access: Option<AccessFile>,
     /// What runs the instances; a stage may override it. Default: `{ kind = "docker" }`.
-    pub(crate) engine: Option<EngineFile>,
+    pub(crate) engine: Option<crate::engine::EngineFile>,
     #[serde(default)]
     pub(crate) stages: BTreeMap<String, StageFile>,
-}
-
-/// `engine = { … }`: what runs a stage's instances. A stage's table replaces the project's.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EngineFile {
-    /// `docker` (a container per instance on this engine) or `swarm` (a service per slot).
-    /// Default: `docker`.
-    #[serde(default)]
-    pub(crate) kind: EngineKind,
-    /// Swarm: tasks per slot. Default: 1.
-    pub(crate) replicas: Option<u64>,
-    /// Swarm: placement constraints, e.g. `["node.role == worker"]`. Default: none.
-    #[serde(default)]
-    pub(crate) constraints: Vec<String>,
-    /// Swarm: `vip` (default) or `dnsrr`.
-    pub(crate) endpoint_mode: Option<crate::engine::EndpointMode>,
-}
-
-/// `engine.kind`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum EngineKind {
-    /// The Docker Engine of this host.
-    #[default]
-    Docker,
-    /// Docker Swarm, through a manager.
-    Swarm,
 }
 
 /// `release`, `on_create`, `on_remove`: a one-off container from the deploy's image.
@@ -512,7 +484,7 @@ pub(crate) struct StageFile {
     /// Who may open the slot's URL; a stage may override it. Default: anyone.
     pub(crate) access: Option<AccessFile>,
     /// What runs the instances; a stage may override it. Default: `{ kind = "docker" }`.
-    pub(crate) engine: Option<EngineFile>,
+    pub(crate) engine: Option<crate::engine::EngineFile>,
     /// What a registry push (webhook or poll) deploys to this stage. Default: nothing.
     #[serde(default)]
     pub(crate) on_push: Vec<PushRuleFile>,

@@ -17,12 +17,11 @@ mod toml_error;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::engine::{Engine, SwarmSettings};
 pub use crate::secret::{Secret, SecretSource};
 pub use file::{ReceiverKind, RuleSlot};
 pub use parsed::Config;
-pub use resolved::{
-    Engine, NotifyFormat, NotifyTarget, OneOff, RegistryAuth, Resolution, ResolvedStage, RestartPolicy, SwarmSettings,
-};
+pub use resolved::{NotifyFormat, NotifyTarget, OneOff, RegistryAuth, Resolution, ResolvedStage, RestartPolicy};
 pub use server::{PushRule, ReceiverSettings, ServerSettings, TagPattern};
 
 use crate::env;

@@ -11,14 +11,14 @@ use std::path::{Path, PathBuf};
 
 use super::ConfigError;
 use super::file::{
-    AccessFile, EngineFile, EngineKind, FileConfig, HealthFile, NotifyFile, OneOffFile, OneOrMany, ProjectFile,
-    RegistryFile, StageFile,
+    AccessFile, FileConfig, HealthFile, NotifyFile, OneOffFile, OneOrMany, ProjectFile, RegistryFile, StageFile,
 };
 use super::parsed::Config;
-use super::resolved::{Engine, NotifyTarget, OneOff, Resolution, ResolvedStage, SwarmSettings};
+use super::resolved::{NotifyTarget, OneOff, Resolution, ResolvedStage};
 use super::stage::{AccessSecret, EnvLayer, RegistrySecret, StagePlan};
 use crate::domain::{Address, ProjectName, StageName, Tag};
 use crate::engine::auth::registry_host;
+use crate::engine::{Engine, EngineFile, StageFacts};
 use crate::health::HealthPolicy;
 use crate::naming::{self, SubdomainPattern};
 use crate::proxy::HostAccess;
@@ -343,7 +343,7 @@ impl Pass<'_> {
         })
     }
 
-    /// `engine`, checked against what a swarm stage cannot do.
+    /// `engine`, checked by its kind against the rest of the stage.
     fn engine(
         &mut self,
         key: &str,
@@ -352,58 +352,12 @@ impl Pass<'_> {
         p: &ProjectFile,
         shared: &Shared<'_>,
     ) -> Engine {
-        let Some(e) = e else {
-            if health.command.is_some() {
-                self.problem(format!(
-                    "{key}: health.command is run by Swarm's tasks; it needs engine = {{ kind = \"swarm\" }} (the docker engine probes over HTTP)"
-                ));
-            }
-            return Engine::Docker;
+        let facts = StageFacts {
+            health_command: health.command.as_deref(),
+            has_volumes: !p.volumes.is_empty(),
+            forward_by_ip: shared.forward == Some(crate::domain::Address::Ip),
         };
-        match e.kind {
-            EngineKind::Docker => {
-                if e.replicas.is_some() || !e.constraints.is_empty() || e.endpoint_mode.is_some() {
-                    self.problem(format!(
-                        "{key}.engine: replicas, constraints and endpoint_mode are for kind = \"swarm\""
-                    ));
-                }
-                if health.command.is_some() {
-                    self.problem(format!(
-                        "{key}: health.command is run by Swarm's tasks; it needs engine.kind = \"swarm\""
-                    ));
-                }
-                Engine::Docker
-            }
-            EngineKind::Swarm => {
-                let replicas = e.replicas.unwrap_or(1);
-                if replicas == 0 {
-                    self.problem(format!("{key}.engine.replicas: must be at least 1"));
-                }
-                if let Some(c) = e.constraints.iter().find(|c| !["==", "!="].iter().any(|op| c.contains(op))) {
-                    self.problem(format!(
-                        "{key}.engine.constraints `{c}`: write each as `node.role == worker` or `node.labels.zone != b`"
-                    ));
-                }
-                if health.command.as_ref().is_some_and(Vec::is_empty) {
-                    self.problem(format!("{key}.health.command: give at least the program, or remove the key"));
-                }
-                if !p.volumes.is_empty() {
-                    self.problem(format!(
-                        "{key}: the project's volumes are host binds, which a swarm stage cannot use (a task may land on any node); drop them or use engine.kind = \"docker\""
-                    ));
-                }
-                if shared.forward == Some(crate::domain::Address::Ip) {
-                    self.problem(format!(
-                        "{key}.engine: a swarm slot is reached by its service name on the overlay network; set proxy.forward = \"name\" and attach the proxy to settings.network"
-                    ));
-                }
-                Engine::Swarm(SwarmSettings {
-                    replicas,
-                    constraints: e.constraints.clone(),
-                    endpoint_mode: e.endpoint_mode.unwrap_or_default(),
-                })
-            }
-        }
+        EngineFile::resolve(e, key, &facts, &mut self.problems)
     }
 
     /// `access`, checked; the basic-auth hash's source comes back apart, to be read with the

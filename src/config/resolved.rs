@@ -103,43 +103,11 @@ pub struct ResolvedStage {
     /// [`Resolution::ConfigOnly`]).
     pub registry_auth: Option<RegistryAuth>,
     /// What runs its instances.
-    pub engine: Engine,
+    pub engine: crate::engine::Engine,
     /// What was read to resolve it. A deploy needs [`Resolution::Full`].
     pub resolution: Resolution,
     pub(super) subdomain: SubdomainPattern,
     pub(super) tag_subdomain: SubdomainPattern,
-}
-
-/// What runs a stage's instances (`engine = { kind = … }`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Engine {
-    /// A container per instance on this host's Docker Engine.
-    #[default]
-    Docker,
-    /// A Swarm service per slot, updated in place (start-first) by each deploy.
-    Swarm(SwarmSettings),
-}
-
-impl Engine {
-    /// What a slot's instance is on this engine.
-    #[must_use]
-    pub fn instance_kind(&self) -> crate::engine::InstanceKind {
-        match self {
-            Self::Docker => crate::engine::InstanceKind::Container,
-            Self::Swarm(_) => crate::engine::InstanceKind::Service,
-        }
-    }
-}
-
-/// A swarm stage's service settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SwarmSettings {
-    /// Tasks per slot.
-    pub replicas: u64,
-    /// Placement constraints.
-    pub constraints: Vec<String>,
-    /// VIP or DNS round robin.
-    pub endpoint_mode: crate::engine::EndpointMode,
 }
 
 /// A one-off container's command and time limit.

@@ -1,14 +1,110 @@
-//! [`AnyEngine`]: the engine the library connects to, one variant per adapter, as
-//! [`AnyProxy`](crate::proxy::AnyProxy) is for proxies. The CLI and the server hold an
-//! `AnyEngine` and never name an adapter. Both of a stage's engine kinds (`docker`, `swarm`)
-//! speak the Docker Engine API, so today there is one variant; a new engine adds a variant, a
-//! `connect` arm and a line in each `delegate!` below.
+//! The engine kinds, in one place: [`AnyEngine`], the engine the library connects to (one
+//! variant per adapter, as [`AnyProxy`](crate::proxy::AnyProxy) is for proxies), and
+//! [`Engine`], what runs a stage's instances, read from `engine = { kind = … }` by
+//! [`EngineFile`], each kind checking its own keys ([`SwarmSettings::resolve`]). The CLI and
+//! the server hold an `AnyEngine` and never name an adapter. Both kinds (`docker`, `swarm`)
+//! speak the Docker Engine API, so today there is one adapter. A new engine adds a variant to
+//! each enum here, its keys to `EngineFile`, a `connect` arm and a line in `delegate!`.
+
+use serde::Deserialize;
 
 use super::{
-    ContainerInfo, ContainerSpec, Containers, DockerRuntime, EngineLook, ImageInfo, Images, LogStream, LogsRequest,
-    Networks, PullProgress, PulledImage, RegistryAuth, Removal, RuntimeError, ServiceInfo, ServiceSpec, Services,
-    SwarmInfo, TaskInfo,
+    ContainerInfo, ContainerSpec, Containers, DockerRuntime, EndpointMode, EngineLook, ImageInfo, Images, InstanceKind,
+    LogStream, LogsRequest, Networks, PullProgress, PulledImage, RegistryAuth, Removal, RuntimeError, ServiceInfo,
+    ServiceSpec, Services, SwarmInfo, SwarmSettings, TaskInfo,
 };
+
+/// What runs a stage's instances (`engine = { kind = … }`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// A container per instance on this host's Docker Engine.
+    #[default]
+    Docker,
+    /// A Swarm service per slot, updated in place (start-first) by each deploy.
+    Swarm(SwarmSettings),
+}
+
+impl Engine {
+    /// What a slot's instance is on this engine.
+    #[must_use]
+    pub fn instance_kind(&self) -> InstanceKind {
+        match self {
+            Self::Docker => InstanceKind::Container,
+            Self::Swarm(_) => InstanceKind::Service,
+        }
+    }
+}
+
+/// `engine = { … }` as written: what runs a stage's instances. A stage's table replaces the
+/// project's. Each kind's keys are checked by [`EngineFile::resolve`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineFile {
+    /// `docker` (a container per instance on this engine) or `swarm` (a service per slot).
+    /// Default: `docker`.
+    #[serde(default)]
+    pub kind: EngineKind,
+    /// Swarm: tasks per slot. Default: 1.
+    pub replicas: Option<u64>,
+    /// Swarm: placement constraints, e.g. `["node.role == worker"]`. Default: none.
+    #[serde(default)]
+    pub constraints: Vec<String>,
+    /// Swarm: `vip` (default) or `dnsrr`.
+    pub endpoint_mode: Option<EndpointMode>,
+}
+
+/// `engine.kind`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// The Docker Engine of this host.
+    #[default]
+    Docker,
+    /// Docker Swarm, through a manager.
+    Swarm,
+}
+
+/// What an engine kind needs to know of the rest of its stage to check it.
+#[derive(Debug, Clone, Copy)]
+pub struct StageFacts<'a> {
+    /// `health.command`, when set (run by the engine itself, where it can).
+    pub health_command: Option<&'a [String]>,
+    /// Whether the project binds host volumes.
+    pub has_volumes: bool,
+    /// Whether the proxy forwards to instances by IP address.
+    pub forward_by_ip: bool,
+}
+
+impl EngineFile {
+    /// The engine `file` (at `key`; `None`: not set) chooses for a stage with `stage`'s facts,
+    /// with a problem line for each thing to change.
+    pub fn resolve(file: Option<&Self>, key: &str, stage: &StageFacts<'_>, problems: &mut Vec<String>) -> Engine {
+        let Some(file) = file else {
+            if stage.health_command.is_some() {
+                problems.push(format!(
+                    "{key}: health.command is run by Swarm's tasks; it needs engine = {{ kind = \"swarm\" }} (the docker engine probes over HTTP)"
+                ));
+            }
+            return Engine::Docker;
+        };
+        match file.kind {
+            EngineKind::Docker => {
+                if file.replicas.is_some() || !file.constraints.is_empty() || file.endpoint_mode.is_some() {
+                    problems.push(format!(
+                        "{key}.engine: replicas, constraints and endpoint_mode are for kind = \"swarm\""
+                    ));
+                }
+                if stage.health_command.is_some() {
+                    problems.push(format!(
+                        "{key}: health.command is run by Swarm's tasks; it needs engine.kind = \"swarm\""
+                    ));
+                }
+                Engine::Docker
+            }
+            EngineKind::Swarm => Engine::Swarm(SwarmSettings::resolve(key, file, stage, problems)),
+        }
+    }
+}
 
 /// A connected engine.
 #[derive(Debug, Clone)]

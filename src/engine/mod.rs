@@ -12,9 +12,9 @@ mod docker;
 pub mod service;
 mod types;
 
-pub use any::AnyEngine;
+pub use any::{AnyEngine, Engine, EngineFile, EngineKind, StageFacts};
 pub use docker::DockerRuntime;
-pub use service::{EndpointMode, ServiceInfo, ServiceSpec, SwarmInfo, TaskInfo, UpdateState};
+pub use service::{EndpointMode, ServiceInfo, ServiceSpec, SwarmInfo, SwarmSettings, TaskInfo, UpdateState};
 pub use types::{
     ContainerInfo, ContainerSpec, IDENTITY_TOKEN_USER, ImageInfo, LogStream, LogsRequest, PullProgress, PulledImage,
     RegistryAuth, Removal, RestartPolicy, RuntimeError,

@@ -10,6 +10,53 @@ use serde::Deserialize;
 
 use super::ContainerInfo;
 
+/// A swarm stage's service settings (`engine = { kind = "swarm", … }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmSettings {
+    /// Tasks per slot.
+    pub replicas: u64,
+    /// Placement constraints.
+    pub constraints: Vec<String>,
+    /// VIP or DNS round robin.
+    pub endpoint_mode: EndpointMode,
+}
+
+impl SwarmSettings {
+    /// The settings `engine = { kind = "swarm", … }` at `key` gives, checked against what a
+    /// service can do with the rest of the stage (`stage`); a problem line for each thing to
+    /// change.
+    pub(crate) fn resolve(
+        key: &str,
+        file: &super::EngineFile,
+        stage: &super::StageFacts<'_>,
+        problems: &mut Vec<String>,
+    ) -> Self {
+        let replicas = file.replicas.unwrap_or(1);
+        if replicas == 0 {
+            problems.push(format!("{key}.engine.replicas: must be at least 1"));
+        }
+        if let Some(c) = file.constraints.iter().find(|c| !["==", "!="].iter().any(|op| c.contains(op))) {
+            problems.push(format!(
+                "{key}.engine.constraints `{c}`: write each as `node.role == worker` or `node.labels.zone != b`"
+            ));
+        }
+        if stage.health_command.is_some_and(<[String]>::is_empty) {
+            problems.push(format!("{key}.health.command: give at least the program, or remove the key"));
+        }
+        if stage.has_volumes {
+            problems.push(format!(
+                "{key}: the project's volumes are host binds, which a swarm stage cannot use (a task may land on any node); drop them or use engine.kind = \"docker\""
+            ));
+        }
+        if stage.forward_by_ip {
+            problems.push(format!(
+                "{key}.engine: a swarm slot is reached by its service name on the overlay network; set proxy.forward = \"name\" and attach the proxy to settings.network"
+            ));
+        }
+        Self { replicas, constraints: file.constraints.clone(), endpoint_mode: file.endpoint_mode.unwrap_or_default() }
+    }
+}
+
 /// How a service is reached on its overlay network.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
