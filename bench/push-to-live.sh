@@ -86,7 +86,7 @@ through_caddy() { curl -fs -m 2 -H "Host: $host" "http://127.0.0.1:$http/" 2>/de
 
 # One new image per push: the base image with another MESSAGE (what `/` answers).
 build() { # build MESSAGE: tags $img:live
-  printf 'FROM %s\nENV MESSAGE=%s\n' "$img:base" "$1" | DOCKER_BUILDKIT=0 docker build -q -t "$img:live" - >/dev/null
+  printf 'FROM %s\nENV MESSAGE=%s\n' "$img:base" "$1" | DOCKER_BUILDKIT=0 docker build -q -t "$img:live" - >/dev/null 2>&1
 }
 
 run() { # run MODE: pushes, then p50 and max
