@@ -55,9 +55,16 @@ fn json_result(run: &Run) -> Value {
     run.stdout.lines().rev().find_map(|l| serde_json::from_str(l).ok()).unwrap_or(Value::Null)
 }
 
+/// `prune` reads a stage's containers from one list (issue 26: not an inspect per preview); a
+/// preview the list shows needs no inspect. One it does not show may be gone, or may have been
+/// made by a deploy that finished after the list was read: only an inspect can tell. With every
+/// inspect failing, that preview keeps its row and its route, nothing is removed, no hook runs,
+/// and prune exits 3; the listed preview is untouched and answers.
 #[test]
 fn prune_with_every_container_inspect_failing_removes_nothing_and_exits_3() {
     let (sb, caddy) = two_previews("cnlinsp");
+    let v2 = sb.instances().into_iter().find(|r| r.tag == "v2").unwrap().container_name;
+    docker(&["rm", "-f", &v2]);
     let faulty = FaultyDocker::start();
     faulty.fail("GET", path::CONTAINER_INSPECT, 500);
     let run = through(&sb, &faulty, &["--output", "json", "prune"]);
@@ -66,12 +73,42 @@ fn prune_with_every_container_inspect_failing_removes_nothing_and_exits_3() {
     let result = json_result(&run);
     let failures = result["failures"].to_string();
     assert!(failures.contains("could not look") && failures.contains("500"), "says what it could not read: {result}");
-    assert_previews_untouched(&sb, &caddy);
-    // The engine answers again: prune finds everything in order and exits 0, still touching
-    // nothing.
+    assert!(failures.contains(&v2) || result["leftovers"].to_string().contains(&v2), "names the one: {result}");
+    let rows = sb.instances();
+    assert_eq!(rows.iter().filter(|r| r.status.as_str() == "live").count(), 2, "no row deleted: {rows:?}");
+    assert_eq!(caddy.get(&sb.host(Some("v3"))), (200, "v3\n".to_owned()), "the listed preview answers");
+    assert_eq!(caddy.get(&sb.host(Some("v2"))).0, 502, "v2's route stays (to a container prune could not see)");
+    let no_hook = |sb: &Sandbox| {
+        for d in sb.deploys() {
+            assert!(
+                !sb.logs(d.id).iter().any(|l| l.message.contains("on_remove") && !l.message.contains("kept")),
+                "an on_remove hook ran in deploy {}",
+                d.id
+            );
+        }
+    };
+    no_hook(&sb);
+    // The engine answers again: v2's container is definitely gone, so its row and route go
+    // (without its on_remove hook: a vanished container is not a slot removed on purpose).
     sb.run_tf(&["prune"]).code(0);
-    assert_previews_untouched(&sb, &caddy);
+    let rows = sb.instances();
+    assert_eq!(rows.iter().map(|r| r.tag.as_str()).collect::<Vec<_>>(), ["v3"]);
+    assert_eq!(caddy.get(&sb.host(Some("v2"))), (200, String::new()), "its route went");
+    assert_eq!(caddy.get(&sb.host(Some("v3"))), (200, "v3\n".to_owned()));
+    no_hook(&sb);
     assert!(sb.store().leftovers(&tiny_forge::store::Filter::default()).unwrap().is_empty());
+}
+
+/// Both previews in the list: prune needs no inspect at all, so a failing inspect changes
+/// nothing, and it finds nothing to do.
+#[test]
+fn prune_of_listed_previews_asks_for_no_inspect() {
+    let (sb, caddy) = two_previews("cnlnoin");
+    let faulty = FaultyDocker::start();
+    faulty.fail("GET", path::CONTAINER_INSPECT, 500);
+    through(&sb, &faulty, &["prune"]).code(0);
+    assert_eq!(faulty.failed(), 0, "no inspect was asked for");
+    assert_previews_untouched(&sb, &caddy);
 }
 
 #[test]

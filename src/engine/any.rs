@@ -168,8 +168,11 @@ impl Images for AnyEngine {
         delegate!(self, e => e.list_images().await)
     }
 
-    async fn images_in_use(&self) -> Result<std::collections::BTreeSet<String>, RuntimeError> {
-        delegate!(self, e => e.images_in_use().await)
+    async fn images_in_use(
+        &self,
+        among: &std::collections::BTreeSet<String>,
+    ) -> Result<std::collections::BTreeSet<String>, RuntimeError> {
+        delegate!(self, e => e.images_in_use(among).await)
     }
 
     async fn remove_image(&self, id: &str, names: &[String]) -> Result<Removal, RuntimeError> {

@@ -104,11 +104,16 @@ pub trait Images {
     /// On engine failure.
     async fn list_images(&self) -> Result<Vec<ImageInfo>, RuntimeError>;
 
-    /// The image ids that containers (any, managed or not, running or not) were created from.
+    /// Which of the image ids `among` containers (any, managed or not, running or not) were
+    /// created from. Asked about a few images, so that the answer does not grow with the
+    /// number of containers the engine runs.
     ///
     /// # Errors
     /// On engine failure.
-    async fn images_in_use(&self) -> Result<std::collections::BTreeSet<String>, RuntimeError>;
+    async fn images_in_use(
+        &self,
+        among: &std::collections::BTreeSet<String>,
+    ) -> Result<std::collections::BTreeSet<String>, RuntimeError>;
 
     /// Removes image `id` by taking off `names` (its tags and digest references, as listed;
     /// by id when none), never by force: one a container uses is refused, and one that has

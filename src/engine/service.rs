@@ -153,6 +153,7 @@ impl ServiceInfo {
             exit_code: None,
             restarts: 0,
             ip: None,
+            addresses: BTreeMap::new(),
             labels: self.labels,
             image: self.image,
             is_service: true,

@@ -110,6 +110,9 @@ pub struct ContainerInfo {
     pub restarts: u32,
     /// Address on the network asked about, if attached.
     pub ip: Option<IpAddr>,
+    /// Its address on each network it is attached to, by network name (from a list, where no
+    /// network is asked about).
+    pub addresses: BTreeMap<String, IpAddr>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
     /// Image digest reference it was created from.

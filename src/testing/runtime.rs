@@ -190,6 +190,7 @@ impl FakeRuntime {
             exit_code: None,
             restarts: 0,
             ip: None,
+            addresses: BTreeMap::new(),
             labels: s.labels.clone(),
             image: s.image.clone(),
             is_service: true,
@@ -205,6 +206,7 @@ impl FakeRuntime {
             exit_code: if c.running { None } else { exit_code.or(Some(0)) },
             restarts: 0,
             ip: Some(c.ip),
+            addresses: BTreeMap::from([(c.network.clone(), c.ip)]),
             labels: c.labels.clone(),
             image: c.image.clone(),
             is_service: false,
@@ -258,13 +260,17 @@ impl Images for FakeRuntime {
         Ok(self.images.borrow().values().cloned().collect())
     }
 
-    async fn images_in_use(&self) -> Result<std::collections::BTreeSet<String>, RuntimeError> {
+    async fn images_in_use(
+        &self,
+        among: &std::collections::BTreeSet<String>,
+    ) -> Result<std::collections::BTreeSet<String>, RuntimeError> {
         Ok(self
             .containers
             .borrow()
             .values()
             .filter(|c| c.image.contains('@'))
             .map(|c| Self::image_id(&Self::split(&c.image).1))
+            .filter(|id| among.contains(id))
             .collect())
     }
 
@@ -272,7 +278,7 @@ impl Images for FakeRuntime {
         if let Some(i) = self.check("remove_image", id).await? {
             return Err(Self::error("remove_image", id, &i));
         }
-        if self.images_in_use().await?.contains(id) {
+        if self.images_in_use(&std::collections::BTreeSet::from([id.to_owned()])).await?.contains(id) {
             return Err(RuntimeError::Engine {
                 op: "remove image",
                 subject: id.into(),

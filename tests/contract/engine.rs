@@ -51,8 +51,22 @@ async fn story<R: ContainerRuntime>(rt: &R, image: &str, network: &str, name: &s
     assert_eq!(running.state, "running");
     assert_eq!(running.exit_code, None);
     assert!(running.ip.is_some(), "an address on {network}");
-    assert!(rt.list_managed().await.unwrap().iter().any(|c| c.name == name), "listed as managed");
+    let listed = rt.list_managed().await.unwrap().into_iter().find(|c| c.name == name).expect("listed as managed");
+    assert_eq!(listed.addresses.get(network).copied(), running.ip, "the list says its address on {network}");
     rt.logs_tail(name, 5).await.expect("logs");
+    // Which of some images a container uses: only those asked about, and only exact ids.
+    let image_id = rt
+        .list_images()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.digests().contains(pulled.digest.as_str()))
+        .expect("the pulled image is listed")
+        .id;
+    let other = "sha256:0000000000000000000000000000000000000000000000000000000000000000".to_owned();
+    let asked = std::collections::BTreeSet::from([image_id.clone(), other.clone()]);
+    assert_eq!(rt.images_in_use(&asked).await.unwrap(), std::collections::BTreeSet::from([image_id.clone()]));
+    assert!(rt.images_in_use(&std::collections::BTreeSet::from([other])).await.unwrap().is_empty());
 
     assert_eq!(rt.remove(name).await.unwrap(), Removal::Removed);
     assert_eq!(rt.remove(name).await.unwrap(), Removal::AlreadyGone);

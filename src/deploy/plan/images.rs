@@ -43,14 +43,83 @@ where
     if scope.is_empty() {
         return Ok((Vec::new(), skipped));
     }
-    let (images, in_use) = match (d.runtime.list_images().await, d.runtime.images_in_use().await) {
-        (Ok(i), Ok(u)) => (i, u),
-        (Err(e), _) | (_, Err(e)) => {
+    let images = match d.runtime.list_images().await {
+        Ok(i) => i,
+        Err(e) => {
             skipped.push(format!("images: cannot list them: {}", crate::fmt::one_line(&e)));
             return Ok((Vec::new(), skipped));
         }
     };
-    // What each live slot keeps: its newest digests, the one it runs first.
+    // Only images wholly of the repositories in scope; with none, nothing else is read (the
+    // common case after a deploy that pulled nothing new).
+    let mut candidates: Vec<(&crate::engine::ImageInfo, BTreeSet<String>)> = images
+        .iter()
+        .map(|image| (image, image.repositories()))
+        .filter(|(_, repos_of)| !repos_of.is_empty() && repos_of.iter().all(|r| scope.contains(r.as_str())))
+        .collect();
+    if candidates.is_empty() {
+        return Ok((Vec::new(), skipped));
+    }
+    // Only images this state file pulled: another state file's (its rollback cache, its hook's
+    // image) are not ours to delete, even in a repository we share.
+    let pulled = d.store.deployed_digests()?;
+    candidates.retain(|(image, _)| image.digests().iter().any(|g| pulled.contains(*g)));
+    if candidates.is_empty() {
+        return Ok((Vec::new(), skipped));
+    }
+    let (keep, limits) = kept_digests(d, keep_of)?;
+    candidates.retain(|(image, repos_of)| {
+        let digests = image.digests();
+        !repos_of.iter().any(|r| keep.get(r).is_some_and(|k| digests.iter().any(|g| k.contains(*g))))
+    });
+    if candidates.is_empty() {
+        return Ok((Vec::new(), skipped));
+    }
+    // Last, and only about the few images that could go: which of them a container (any,
+    // managed or not) was created from.
+    let ids: BTreeSet<String> = candidates.iter().map(|(image, _)| image.id.clone()).collect();
+    let in_use = match d.runtime.images_in_use(&ids).await {
+        Ok(u) => u,
+        Err(e) => {
+            skipped.push(format!("images: cannot list the containers that use them: {}", crate::fmt::one_line(&e)));
+            return Ok((Vec::new(), skipped));
+        }
+    };
+    let mut actions = Vec::new();
+    for (image, repos_of) in candidates.into_iter().filter(|(image, _)| !in_use.contains(&image.id)) {
+        let repo = repos_of.iter().next().cloned().unwrap_or_default();
+        let reference =
+            image.repo_digests.first().or(image.repo_tags.first()).cloned().unwrap_or_else(|| image.id.clone());
+        actions.push(Action {
+            what: Compensation::Image {
+                id: image.id.clone(),
+                names: image
+                    .repo_tags
+                    .iter()
+                    .chain(&image.repo_digests)
+                    .filter(|n| !n.starts_with("<none>"))
+                    .cloned()
+                    .collect(),
+                reference,
+                bytes: image.size,
+            },
+            slot: repo.clone(),
+            why: Reason::UnusedImage { keep: limits.get(&repo).copied().unwrap_or(DEFAULT_KEEP_IMAGES) },
+        });
+    }
+    Ok((actions, skipped))
+}
+
+/// What each live slot keeps, by repository: the digest it runs and its newest
+/// `keep_of(project, stage)` digests; and the largest keep count of each repository. One
+/// indexed query per live slot (`deploys_by_slot`), so the cost per slot does not grow with the
+/// number of slots in its stage. Pending `on_remove` hooks keep what they will run from (their
+/// retry must not need the registry, where a merged branch's tag is often gone).
+#[allow(clippy::type_complexity)]
+fn kept_digests<R, P, S: Store, Pr>(
+    d: &Deployer<'_, R, P, S, Pr>,
+    keep_of: &dyn Fn(&str, &str) -> u32,
+) -> Result<(BTreeMap<String, BTreeSet<String>>, BTreeMap<String, u32>), crate::store::StoreError> {
     let mut keep: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut limits: BTreeMap<String, u32> = BTreeMap::new();
     for row in d.store.instances(&crate::store::Filter::default())? {
@@ -79,8 +148,6 @@ where
         }
         kept.extend(newest.into_iter().take(usize::try_from(n).unwrap_or(usize::MAX)));
     }
-    // What a pending on_remove hook will run from (its retry must not need the registry, where
-    // a merged branch's tag is often gone).
     for left in d.store.leftovers(&crate::store::Filter::default())? {
         if let crate::domain::Leftover::Hook { image, .. } = &left.item
             && let Some((_, digest)) = image.rsplit_once('@')
@@ -88,43 +155,7 @@ where
             keep.entry(repository_of(image)).or_default().insert(digest.to_owned());
         }
     }
-    // Only images this state file pulled: another state file's (its rollback cache, its hook's
-    // image) are not ours to delete, even in a repository we share.
-    let pulled = d.store.deployed_digests()?;
-    let mut actions = Vec::new();
-    for image in &images {
-        let repos_of = image.repositories();
-        if repos_of.is_empty() || !repos_of.iter().all(|r| scope.contains(r.as_str())) || in_use.contains(&image.id) {
-            continue;
-        }
-        let digests = image.digests();
-        if !digests.iter().any(|g| pulled.contains(*g)) {
-            continue;
-        }
-        if repos_of.iter().any(|r| keep.get(r).is_some_and(|k| digests.iter().any(|g| k.contains(*g)))) {
-            continue;
-        }
-        let repo = repos_of.iter().next().cloned().unwrap_or_default();
-        let reference =
-            image.repo_digests.first().or(image.repo_tags.first()).cloned().unwrap_or_else(|| image.id.clone());
-        actions.push(Action {
-            what: Compensation::Image {
-                id: image.id.clone(),
-                names: image
-                    .repo_tags
-                    .iter()
-                    .chain(&image.repo_digests)
-                    .filter(|n| !n.starts_with("<none>"))
-                    .cloned()
-                    .collect(),
-                reference,
-                bytes: image.size,
-            },
-            slot: repo.clone(),
-            why: Reason::UnusedImage { keep: limits.get(&repo).copied().unwrap_or(DEFAULT_KEEP_IMAGES) },
-        });
-    }
-    Ok((actions, skipped))
+    Ok((keep, limits))
 }
 
 /// Digests a live slot keeps when its stage's config is not at hand.

@@ -13,7 +13,7 @@
 //!
 //! Nothing that is not this state file's is ever in a plan.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -408,6 +408,12 @@ async fn classify<'r, R: ContainerRuntime, P, S, Pr>(
     let mut doomed = Vec::new();
     let mut candidates: BTreeMap<String, Vec<(&InstanceRecord, EngineLook<ContainerInfo>)>> = BTreeMap::new();
     let kind = stage.engine.instance_kind();
+    // A container stage's instances as the container list shows them. Services are always
+    // looked at afresh: the service list does not say which of a service's tasks run.
+    let in_list: HashMap<&str, &ContainerInfo> = match kind {
+        InstanceKind::Container => seen.containers.unwrap_or_default().iter().map(|c| (c.name.as_str(), c)).collect(),
+        InstanceKind::Service => HashMap::new(),
+    };
     for row in rows {
         match row.status {
             InstanceStatus::Pending if running.contains(&row.deploy_id) => {
@@ -415,8 +421,15 @@ async fn classify<'r, R: ContainerRuntime, P, S, Pr>(
             }
             InstanceStatus::Pending | InstanceStatus::Retiring => doomed.push((row, Reason::LeftBehind)),
             InstanceStatus::Live => {
-                // A fresh look: the listing may predate a deploy that just finished.
-                let look = crate::deploy::look_instance(d.runtime, kind, &row.container_name, &stage.network).await;
+                // In the list that was read: there, with its address from the same list (one
+                // engine call for the whole stage, however many previews it runs). Not in it:
+                // a fresh look, as the list may predate a deploy that just finished.
+                let look = match in_list.get(row.container_name.as_str()) {
+                    Some(c) => {
+                        Look::Found(ContainerInfo { ip: c.addresses.get(&stage.network).copied(), ..(*c).clone() })
+                    }
+                    None => crate::deploy::look_instance(d.runtime, kind, &row.container_name, &stage.network).await,
+                };
                 candidates.entry(slot_key(row)).or_default().push((row, look));
             }
         }

@@ -46,21 +46,44 @@ fn assert_untouched(bed: &Bed, previews: &[DeploySuccess]) {
     }
 }
 
+/// Issue 26: prune reads a stage's containers from the one list it takes, not with an inspect
+/// per preview, so its engine calls do not grow with the number of previews; a failing inspect
+/// then changes nothing.
+#[tokio::test]
+async fn prune_reads_listed_previews_from_the_list_without_an_inspect_each() {
+    let bed = Bed::new();
+    let (stage, previews) = two_previews(&bed).await;
+    bed.runtime.fail("inspect", Mode::Error);
+    bed.runtime.calls.borrow_mut().clear();
+    let report = bed.deployer().prune(&prune_of(stage)).await.unwrap();
+    assert!(report.failures.is_empty() && report.leftovers.is_empty(), "{report:?}");
+    let calls = bed.runtime.calls.borrow().clone();
+    assert!(!calls.iter().any(|c| c.starts_with("inspect")), "no inspect: {calls:?}");
+    assert_eq!(calls.iter().filter(|c| c.starts_with("list")).count(), 1, "one list: {calls:?}");
+    assert_untouched(&bed, &previews);
+}
+
+/// A preview the list does not show may be gone, or made after the list was read: only an
+/// inspect tells, and a failed one keeps the slot whole.
 #[tokio::test]
 async fn prune_with_every_inspect_failing_keeps_live_previews_and_says_it_could_not_look() {
     let bed = Bed::new();
     let (stage, previews) = two_previews(&bed).await;
+    let gone = bed.runtime.containers.borrow_mut().remove(&previews[0].container).expect("the first preview's");
     bed.runtime.fail("inspect", Mode::Error);
     let report = bed.deployer().prune(&prune_of(stage.clone())).await.unwrap();
+    bed.runtime.containers.borrow_mut().insert(previews[0].container.clone(), gone.clone());
     assert_untouched(&bed, &previews);
+    bed.runtime.containers.borrow_mut().remove(&previews[0].container);
     assert!(!report.failures.is_empty(), "a prune that could not look does not exit 0: {report:?}");
     assert!(report.failures.iter().any(|f| f.contains("could not look")), "{report:?}");
     assert!(
         report.leftovers.iter().all(|l| matches!(l, Leftover::Unseen { .. })) && !report.leftovers.is_empty(),
         "{report:?}"
     );
-    // Healed: the next prune finds nothing to do and nothing left.
+    // Healed, with the container really there again: nothing to do and nothing left.
     bed.runtime.heal();
+    bed.runtime.containers.borrow_mut().insert(previews[0].container.clone(), gone);
     let again = bed.deployer().prune(&prune_of(stage)).await.unwrap();
     assert!(again.failures.is_empty() && again.leftovers.is_empty(), "{again:?}");
     assert_untouched(&bed, &previews);
@@ -95,6 +118,8 @@ async fn prune_with_the_container_list_failing_removes_no_container_and_deletes_
 async fn one_transient_inspect_error_during_prune_takes_nothing_down() {
     let bed = Bed::new();
     let (stage, previews) = two_previews(&bed).await;
+    // The list fails, so prune looks at each preview by inspect; one inspect fails.
+    bed.runtime.fail_times("list", Mode::Error, 1);
     bed.runtime.fail_times("inspect", Mode::Error, 1);
     let report = bed.deployer().prune(&prune_of(stage.clone())).await.unwrap();
     assert_untouched(&bed, &previews);

@@ -78,13 +78,8 @@ impl Containers for DockerRuntime {
             Err(e) => return Look::Unknown(engine_error("inspect container", id, e)),
         };
         let state = c.state.as_ref();
-        let ip = c
-            .network_settings
-            .as_ref()
-            .and_then(|n| n.networks.as_ref())
-            .and_then(|n| n.get(network))
-            .and_then(|e| e.ip_address.as_deref())
-            .and_then(|ip| ip.parse().ok());
+        let addresses = addresses(c.network_settings.as_ref().and_then(|n| n.networks.as_ref()));
+        let ip = addresses.get(network).copied();
         let status = state.and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_default();
         Look::Found(ContainerInfo {
             id: c.id.unwrap_or_default(),
@@ -93,6 +88,7 @@ impl Containers for DockerRuntime {
             exit_code: super::wait::exit_code(state),
             restarts: c.restart_count.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
             ip,
+            addresses,
             labels: c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default().into_iter().collect(),
             image: c.config.and_then(|c| c.image).unwrap_or_default(),
             is_service: false,
@@ -164,6 +160,7 @@ impl Containers for DockerRuntime {
                 exit_code: None,
                 restarts: 0,
                 ip: None,
+                addresses: addresses(c.network_settings.as_ref().and_then(|n| n.networks.as_ref())),
                 labels: c.labels.unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
                 image: c.image.unwrap_or_default(),
                 is_service: false,
@@ -171,4 +168,14 @@ impl Containers for DockerRuntime {
             })
             .collect())
     }
+}
+
+/// A container's address on each network it is attached to, as an inspect or a list reports
+/// them (an endpoint without a parseable address is left out).
+fn addresses(networks: Option<&HashMap<String, EndpointSettings>>) -> BTreeMap<String, std::net::IpAddr> {
+    networks
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, e)| Some((name.clone(), e.ip_address.as_deref()?.parse().ok()?)))
+        .collect()
 }

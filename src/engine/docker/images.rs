@@ -154,11 +154,19 @@ impl Images for DockerRuntime {
             .collect())
     }
 
-    async fn images_in_use(&self) -> Result<std::collections::BTreeSet<String>, RuntimeError> {
-        let options = ListContainersOptionsBuilder::default().all(true).build();
+    async fn images_in_use(
+        &self,
+        among: &std::collections::BTreeSet<String>,
+    ) -> Result<std::collections::BTreeSet<String>, RuntimeError> {
+        if among.is_empty() {
+            return Ok(std::collections::BTreeSet::new());
+        }
+        // `ancestor` also matches containers of images built on these; only exact ids count.
+        let filters = std::collections::HashMap::from([("ancestor", among.iter().cloned().collect::<Vec<_>>())]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
         let list =
             self.docker().list_containers(Some(options)).await.map_err(|e| engine_error("list", "containers", e))?;
-        Ok(list.into_iter().filter_map(|c| c.image_id).collect())
+        Ok(list.into_iter().filter_map(|c| c.image_id).filter(|id| among.contains(id)).collect())
     }
 
     async fn remove_image(&self, id: &str, names: &[String]) -> Result<Removal, RuntimeError> {

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/004_server.sql"),
     include_str!("../migrations/005_swarm_slots.sql"),
     include_str!("../migrations/006_webhook_deliveries.sql"),
+    include_str!("../migrations/007_deploys_by_slot.sql"),
 ];
 
 /// The `SQLite` state file.

@@ -15,7 +15,7 @@ use crate::store::{
 };
 
 /// `WHERE` clause and parameters for a filter (project, then stage, then tag).
-fn filter_sql(f: &Filter) -> (String, Vec<String>) {
+pub(super) fn filter_sql(f: &Filter) -> (String, Vec<String>) {
     let mut clauses = Vec::new();
     let mut params = Vec::new();
     for (col, v) in [("project", &f.project), ("stage", &f.stage), ("tag", &f.tag)] {

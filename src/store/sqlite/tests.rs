@@ -92,7 +92,7 @@ fn processes_opening_a_new_state_file_at_once_migrate_it_once() {
         }
         let conn = Connection::open(&path).unwrap();
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-        assert_eq!(version, 6, "every migration applied, and recorded once");
+        assert_eq!(version, 7, "every migration applied, and recorded once");
         assert_eq!(usize::try_from(version).unwrap(), MIGRATIONS.len());
     }
 }
@@ -440,4 +440,27 @@ fn a_leftover_this_version_cannot_read_is_an_error_not_a_made_up_row() {
 fn a_conversion_failure_of_rusqlite_s_own_stays_a_query_error() {
     let e = rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, "not a number".into());
     assert!(matches!(q("read deploy")(e), StoreError::Query { op: "read deploy", .. }));
+}
+
+/// Issue 26: a slot's deploys (what retire, `remove` and `prune` read for every live slot) are
+/// found through the slot index, not by walking every deploy of the stage; with hundreds of
+/// previews in one stage, the walk made those commands grow with the square of their number.
+#[test]
+fn a_slot_s_deploys_are_read_through_the_slot_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    let (where_sql, _) = super::queries::filter_sql(&Filter {
+        project: Some("shop".into()),
+        stage: Some("pr".into()),
+        tag: Some("t1".into()),
+    });
+    let sql = format!("EXPLAIN QUERY PLAN SELECT id FROM deploys {where_sql} ORDER BY id DESC LIMIT 500");
+    let mut stmt = store.conn.prepare(&sql).unwrap();
+    let plan: Vec<String> = stmt
+        .query_map(["shop", "pr", "t1"], |r| r.get::<_, String>("detail"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(plan.iter().any(|d| d.contains("deploys_by_slot")), "{plan:?}");
+    assert!(!plan.iter().any(|d| d.contains("TEMP B-TREE")), "no sort: {plan:?}");
 }
