@@ -79,7 +79,9 @@ TOML
 }
 rm_all() { docker rm -f $(docker ps -aq --filter "label=dev.tiny-forge.project=push") >/dev/null 2>&1 || true; }
 server_pid=0
-trap 'kill $server_pid $caddy_pid 2>/dev/null || true; rm_all; cleanup' EXIT
+# Never `kill 0` (that is this script's whole process group): only the pids that are set.
+stop() { local p; for p in "$@"; do [ "${p:-0}" -gt 0 ] && kill "$p" 2>/dev/null; done; true; }
+trap 'stop "$server_pid" "${caddy_pid:-0}"; rm_all; cleanup' EXIT
 
 host="stage-dev-push.$domain"
 through_caddy() { curl -fs -m 2 -H "Host: $host" "http://127.0.0.1:$http/" 2>/dev/null || true; }
