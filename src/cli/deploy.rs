@@ -27,6 +27,7 @@ pub(crate) async fn run(ctx: &Ctx, a: DeployArgs) -> Result<u8, Failure> {
             image_override: None,
             lock_wait: lock_wait(&a.wait),
             force: a.force,
+            verify: !a.no_verify,
         };
         return dry_run(ctx, &adapters, &req).await;
     }
@@ -34,7 +35,7 @@ pub(crate) async fn run(ctx: &Ctx, a: DeployArgs) -> Result<u8, Failure> {
         project: a.project,
         stage: a.stage,
         tag: a.tag,
-        kind: OrderKind::Deploy { force: a.force },
+        kind: OrderKind::Deploy { force: a.force, no_verify: a.no_verify },
         wait: a.wait,
     };
     Box::pin(backend::run(ctx, &order)).await

@@ -110,6 +110,8 @@ pub struct DeployRequest {
     pub lock_wait: LockWait,
     /// Redeploy even when the slot already runs this digest with this spec.
     pub force: bool,
+    /// Run the verify step when the stage has one (`false`: `deploy --no-verify`).
+    pub verify: bool,
 }
 
 /// Runs deploys against the seams it is given.
