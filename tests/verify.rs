@@ -183,3 +183,18 @@ fn a_first_deploy_that_fails_verify_leaves_nothing() {
     assert_eq!(bed.served(), (200, String::new()), "no route: Caddy's empty answer");
     bed.sb.assert_nothing_left();
 }
+
+#[test]
+fn no_verify_skips_the_step_and_dry_run_shows_it() {
+    let bed = Bed::new("vfyskip");
+    let plan = bed.sb.run_tf(&["deploy", "--dry-run", &bed.sb.project, "dev"]);
+    plan.code(0);
+    assert!(plan.stdout.contains("verify    request / through the proxy every 1s for 8s"), "{}", plan.stdout);
+    let plan = bed.sb.run_tf(&["deploy", "--dry-run", "--no-verify", &bed.sb.project, "dev"]);
+    assert!(plan.stdout.contains("verify    none"), "{}", plan.stdout);
+    bed.configure("one", "ROOT_STATUS = \"500\"");
+    let run = bed.sb.run_tf(&["--output", "plain", "deploy", "--no-verify", &bed.sb.project, "dev"]);
+    run.code(0);
+    assert!(!run.stderr.contains("verify"), "{}", run.stderr);
+    assert_eq!(bed.served(), (500, "one\n".to_owned()), "served as it is: nobody watched");
+}

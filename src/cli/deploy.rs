@@ -64,6 +64,7 @@ async fn dry_run(ctx: &Ctx, adapters: &Adapters, req: &DeployRequest) -> Result<
         ("release", plan.release.as_ref().map_or_else(|| "none".to_owned(), |c| c.join(" "))),
         ("on_create", plan.on_create.as_ref().map_or_else(|| "none".to_owned(), |c| c.join(" "))),
         ("proxy", plan.proxy.clone()),
+        ("verify", plan.verify.clone().unwrap_or_else(|| "none".to_owned())),
         ("evicts", evicts),
     ] {
         super::out(&format!("{k:<9} {v}"))?;

@@ -202,6 +202,7 @@ impl Reporter for JobReporter<'_> {
             }
             Event::DeployStarted { deploy_id, .. } => self.shared.jobs.running(self.job, *deploy_id),
             Event::StepFinished { step, elapsed_ms } => self.shared.metrics.step(step.as_str(), *elapsed_ms),
+            Event::StepFailed { step: Step::Verify, .. } => self.shared.metrics.verify_switch_back(),
             _ => {}
         }
         self.shared.events.send_modify(|g| *g += 1);
