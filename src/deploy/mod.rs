@@ -1,6 +1,6 @@
 //! The deploy saga (DESIGN §4): lock → record → pull → network → release → `on_create` → create →
-//! start → health → proxy → finish → retire, and on any failure a rollback through the one undo
-//! executor.
+//! start → health → proxy → verify → finish → retire, and on any failure a rollback through the
+//! one undo executor.
 //!
 //! The container joins the network when it is created (so the app never starts without it); the
 //! `network` step therefore makes sure the network exists *before* `create`. Traffic moves to a
