@@ -2,8 +2,10 @@
 # Deploy speed, side by side with the docker CLI, alternating runs; readiness and failure
 # detection; blue/green redeploy against a fresh deploy; 8 parallel deploys against one.
 # Run by hand: bench/deploy.sh [runs]   (default 15). Prints figures; writes nothing in the repo.
+# BENCH_ONLY=N runs section N alone (6: the cost of a verified deploy).
 source "$(dirname "$0")/lib.sh"
 runs=${1:-15}
+skip() { [ -n "${BENCH_ONLY:-}" ] && [ "$BENCH_ONLY" != "$1" ]; }
 setup
 push_tags "$runs"
 
@@ -41,6 +43,8 @@ env = { READY_AFTER_MS = "10000" }
 env = { LISTEN_AFTER_MS = "600000", EXIT_AFTER_MS = "0" }
 [projects.bench.stages.sick]
 env = { HEALTH_STATUS = "500" }
+[projects.bench.stages.verified]
+verify = { window = "3s", interval = "1s", failures = 3 }
 [projects.bench.stages.sick.health]
 start_period = "0s"
 interval = "1s"
@@ -58,6 +62,7 @@ no_rows() {
   [ "$n" -eq 0 ] || { echo "error: $n instances left in the state file; a fresh deploy would retire them" >&2; exit 1; }
 }
 
+if ! skip 1; then
 echo "1. deploy overhead ($runs runs of each side, alternating which goes first; image in the registry and the cache; app ready at start; proxy none)"
 echo "   both sides look for readiness every ${probe_ms} ms (tiny-forge: health.start_interval; baseline: curl loop)"
 tf_times=(); sh_times=()
@@ -84,6 +89,8 @@ echo "   tiny-forge deploy   median $mt ms"
 echo "   docker CLI baseline median $ms ms"
 echo "   ratio $(ratio "$mt" "$ms")  (targets: <= 1.10, issue 2: <= 1.15)"
 
+fi
+if ! skip 2; then
 echo "2. readiness: reported healthy after the app is ready (target <= 150 ms)"
 for ready in 500 2000 10000; do
   lat=()
@@ -96,6 +103,8 @@ for ready in 500 2000 10000; do
   echo "   ready after ${ready} ms: +$(printf '%s ms ' "${lat[@]}")(median +$(median "${lat[@]}") ms)"
 done
 
+fi
+if ! skip 3; then
 echo "3. failure detection"
 lat=()
 for i in 1 2 3; do
@@ -111,6 +120,8 @@ for i in 1 2 3; do
 done
 echo "   app answering 500 (3 retries, 1 s apart: 2000 ms from first to last probe): extra $(printf '%s ms ' "${lat[@]}")"
 
+fi
+if ! skip 4; then
 echo "4. blue/green redeploy of an occupied slot against a fresh deploy ($runs runs of each, alternating which goes first)"
 rm_all
 no_rows
@@ -137,6 +148,8 @@ echo "   fresh median $mf ms, redeploy median $mr ms, ratio $(ratio "$mr" "$mf")
 tf_remove bench dev base
 rm_all
 
+fi
+if ! skip 5; then
 echo "5. 8 deploys of different projects at once against one alone (3 runs of each, alternating which goes first)"
 no_rows
 one=(); par=()
@@ -178,3 +191,28 @@ for i in 1 2 3; do
 done
 n1=$(median "${b1[@]}"); n8=$(median "${b8[@]}")
 echo "   docker run alone median $n1 ms, eight at once median $n8 ms, ratio $(ratio "$n8" "$n1") (the engine's own bound)"
+fi
+
+if ! skip 6; then
+echo "6. the cost of a verified redeploy (window 3 s) against the same redeploy with --no-verify ($runs runs of each, alternating which goes first; target: window + <= 100 ms)"
+rm_all
+forge -q deploy bench verified base >/dev/null
+plain=(); verified=()
+run_plain() {
+  local t0; t0=$(now_ns)
+  forge -q deploy --force --no-verify bench verified base >/dev/null
+  plain+=($(ms_since "$t0"))
+}
+run_verified() {
+  local t0; t0=$(now_ns)
+  forge -q deploy --force bench verified base >/dev/null
+  verified+=($(ms_since "$t0"))
+}
+for i in $(seq "$runs"); do
+  if (( i % 2 )); then run_plain; run_verified; else run_verified; run_plain; fi
+done
+mp=$(median "${plain[@]}"); mv=$(median "${verified[@]}")
+echo "   --no-verify median $mp ms, verified median $mv ms, cost $(( ${mv%.*} - ${mp%.*} )) ms (target <= 3100 ms)"
+tf_remove bench verified base
+rm_all
+fi

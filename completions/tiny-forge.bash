@@ -239,7 +239,7 @@ _tiny__forge() {
             return 0
             ;;
         tiny__subcmd__forge__subcmd__deploy)
-            opts="-q -v -h --dry-run --force --no-wait --wait --config --state --output --quiet --verbose --remote --help"
+            opts="-q -v -h --dry-run --force --no-verify --no-wait --wait --config --state --output --quiet --verbose --remote --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

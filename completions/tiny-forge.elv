@@ -52,6 +52,7 @@ set edit:completion:arg-completer[tiny-forge] = {|@words|
             cand --remote 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)'
             cand --dry-run 'Show the plan and touch nothing: the digest the tag resolves to now, whether it already runs, the host name, what it replaces, what max_instances would evict'
             cand --force 'Redeploy even when the slot already runs this digest with the same settings'
+            cand --no-verify 'Skip the verify step: retire the previous instance as soon as the new one serves'
             cand --no-wait 'Exit 4 at once if another run holds this stage''s lock'
             cand -q 'Print only results and errors'
             cand --quiet 'Print only results and errors'

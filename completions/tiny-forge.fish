@@ -58,6 +58,7 @@ json\t'One JSON object per line, then a result object'"
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l remote -d 'Run deploy, rollback, remove, list and history against a `tiny-forge serve` at this URL (with the token in $TINY_FORGE_TOKEN)' -r
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l dry-run -d 'Show the plan and touch nothing: the digest the tag resolves to now, whether it already runs, the host name, what it replaces, what max_instances would evict'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l force -d 'Redeploy even when the slot already runs this digest with the same settings'
+complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l no-verify -d 'Skip the verify step: retire the previous instance as soon as the new one serves'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -l no-wait -d 'Exit 4 at once if another run holds this stage\'s lock'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -s q -l quiet -d 'Print only results and errors'
 complete -c tiny-forge -n "__fish_tiny_forge_using_subcommand deploy" -s v -l verbose -d 'Show every log entry (spinners are replaced by plain lines)'

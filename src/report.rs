@@ -77,6 +77,8 @@ pub enum Step {
     Health,
     /// Publish through the proxy.
     Proxy,
+    /// Watch the new instance through the proxy for the verify window (switch back on failure).
+    Verify,
     /// Remove what the slot served before; evict beyond `max_instances`.
     Retire,
     /// Mark the deploy succeeded and the instance live.
@@ -110,6 +112,7 @@ impl Step {
             Self::Start => "start",
             Self::Health => "health",
             Self::Proxy => "proxy",
+            Self::Verify => "verify",
             Self::Retire => "retire",
             Self::Finish => "finish",
             Self::Rollback => "rollback",
@@ -136,6 +139,7 @@ impl Step {
             Self::Start,
             Self::Health,
             Self::Proxy,
+            Self::Verify,
             Self::Retire,
             Self::Finish,
             Self::Rollback,

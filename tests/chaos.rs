@@ -15,7 +15,13 @@
 //!   the engine could not answer, and that the operation did not target, still has its row,
 //!   its running container and its host afterwards (issue 21).
 //!
-//! `TF_CHAOS_TRIALS` (default 30) and `TF_CHAOS_SEED` (default 1) set the run;
+//! The verify phase (issue 24) runs a world behind Caddy whose stage `verified` watches each new
+//! instance through Caddy after the cut-over: deploys there meet signals (often inside the
+//! window), a deleted route, looks that fail, or an instance that goes bad after the cut-over
+//! (exits, or answers 500 on `/`), and the same invariants hold afterwards.
+//!
+//! `TF_CHAOS_TRIALS` (default 30), `TF_CHAOS_VERIFY_TRIALS` (default 6) and `TF_CHAOS_SEED`
+//! (default 1) set the run;
 //! `bench/chaos.sh N [SEED]` runs a long one. A violation prints the seed and the trial.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -77,6 +83,8 @@ enum Chaos {
     Crash,
     /// The engine answers 500 to container (and service) inspects, and now and then to lists.
     CouldNotLook,
+    /// The verify phase: the new instance exits, or answers 500 on `/`, after the cut-over.
+    Sick,
 }
 
 enum Backend {
@@ -92,10 +100,24 @@ struct World {
     config: String,
     /// The project runs on the swarm engine: a slot is a service.
     swarm: bool,
+    /// The verify phase: operations deploy to stage `verified`.
+    verify: bool,
 }
+
+/// The `verified` stage's env line, which [`Chaos::Sick`] replaces.
+const FINE: &str = "env = { MESSAGE = \"fine\" }";
 
 impl World {
     fn new(prefix: &str, npm: bool, swarm: bool) -> Self {
+        Self::with_verify(prefix, npm, swarm, false)
+    }
+
+    /// A world behind Caddy whose stage `verified` has a verify window.
+    fn verified(prefix: &str) -> Self {
+        Self::with_verify(prefix, false, false, true)
+    }
+
+    fn with_verify(prefix: &str, npm: bool, swarm: bool, verify: bool) -> Self {
         let sb = Sandbox::new(prefix);
         let (backend, tables) = if npm {
             let npm = NpmDouble::start("ops@example.com", PW);
@@ -112,10 +134,17 @@ impl World {
             sb.watch(Watch::Caddy(caddy.admin_url()));
             (Backend::Caddy(caddy), t)
         };
-        let crashy = format!(
+        let mut crashy = format!(
             "[projects.{p}.stages.crashy]\ndefault_tag = \"v1\"\nenv = {{ READY_AFTER_MS = \"5000\", EXIT_AFTER_MS = \"150\" }}\n",
             p = sb.project
         );
+        if let (true, Backend::Caddy(caddy)) = (verify, &backend) {
+            crashy = format!(
+                "{crashy}[projects.{p}.stages.verified]\ndefault_tag = \"v1\"\n{FINE}\nverify = {{ window = \"2s\", interval = \"500ms\", failures = 2, connect = \"127.0.0.1:{port}\" }}\n",
+                p = sb.project,
+                port = caddy.http_port
+            );
+        }
         let engine = if swarm {
             "\nengine = { kind = \"swarm\", endpoint_mode = \"dnsrr\" }\nhealth = { command = [\"/demo-app\", \"probe\"] }"
         } else {
@@ -123,7 +152,7 @@ impl World {
         };
         sb.config_with(&tables, &format!("max_instances = 3{engine}"), &crashy);
         let config = std::fs::read_to_string(&sb.config).unwrap();
-        Self { sb, backend, config, swarm, faulty: FaultyDocker::start() }
+        Self { sb, backend, config, swarm, verify, faulty: FaultyDocker::start() }
     }
 
     /// The names of this world's instances as the engine holds them: managed containers, or
@@ -361,14 +390,31 @@ fn trial(world: &World, rng: &mut Rng, n: u64) -> Outcome {
             Chaos::CouldNotLook,
         ]
     };
-    let chaos = *rng.pick(faults);
+    let mut chaos = *rng.pick(faults);
     let live = world.live_tags();
-    let tag = match op {
+    let mut tag = match op {
         Op::DeployNew => format!("v{}", 1 + rng.below(10)),
         _ if live.is_empty() => "v1".to_owned(),
         _ => rng.pick(&live).clone(),
     };
-    let stage = if chaos == Chaos::Crash { "crashy" } else { "dev" };
+    let mut stage = if chaos == Chaos::Crash { "crashy" } else { "dev" };
+    let mut op = op;
+    if world.verify {
+        // Deploys to a few slots of the verified stage, so that most replace a live instance.
+        op = *rng.pick(&[Op::DeployNew, Op::DeployNew, Op::DeployNew, Op::Prune]);
+        chaos = *rng.pick(&[
+            Chaos::None,
+            Chaos::Sick,
+            Chaos::Sick,
+            Chaos::Kill,
+            Chaos::Kill,
+            Chaos::Term,
+            Chaos::RouteDeleted,
+            Chaos::CouldNotLook,
+        ]);
+        stage = "verified";
+        tag = format!("v{}", 1 + rng.below(3));
+    }
     let p = world.sb.project.clone();
     let args: Vec<&str> = match op {
         Op::DeployNew | Op::Redeploy => vec!["deploy", &p, stage, &tag],
@@ -444,6 +490,14 @@ fn inject(world: &World, chaos: Chaos, rng: &mut Rng) {
                 world.faulty.fail("GET", path::CONTAINER_LIST, 500);
                 world.faulty.fail("GET", path::SERVICE_LIST, 503);
             }
+        }
+        (_, Chaos::Sick) => {
+            let sick = if rng.below(2) == 0 {
+                "env = { MESSAGE = \"sick\", EXIT_AFTER_MS = \"1200\" }"
+            } else {
+                "env = { MESSAGE = \"sick\", ROOT_STATUS = \"500\" }"
+            };
+            world.sb.write_config(&world.config.replace(FINE, sick));
         }
         (_, Chaos::RegistryGone) => {
             let dead = world.config.replace(&crate::support::images().repo, "127.0.0.1:1/tf-test/demo");
@@ -527,6 +581,15 @@ fn chaos_every_trial_keeps_the_invariants() {
     let seed: u64 = std::env::var("TF_CHAOS_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let worlds = [World::new("chaosn", true, false), World::new("chaosc", false, false)];
     run_trials(&worlds, trials, seed);
+}
+
+/// The verify phase (issue 24): `TF_CHAOS_VERIFY_TRIALS` trials (default 6) from
+/// `TF_CHAOS_SEED`, deploying to a stage with a verify window behind Caddy.
+#[test]
+fn chaos_verify_phase_every_trial_keeps_the_invariants() {
+    let trials: u64 = std::env::var("TF_CHAOS_VERIFY_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(6);
+    let seed: u64 = std::env::var("TF_CHAOS_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    run_trials(&[World::verified("chaosv")], trials, seed);
 }
 
 /// On the swarm engine: under `swarm::`, so that `scripts/test` runs it in the swarm pass.

@@ -137,3 +137,41 @@ fn a_held_lock_means_exit_4_with_no_wait_or_after_wait_and_other_stages_go_on() 
     Run::from(holder.wait_with_output().unwrap()).code(130);
     assert_eq!(sb.deploys().iter().filter(|d| d.status.as_str() == "running").count(), 0);
 }
+
+/// Issue 24: kill -9 during the verify window (the new instance serves, the previous one still
+/// runs, the deploy is still `running`). The next command (here `prune`) recovers it without
+/// losing the slot: the host goes back to the previous instance, which serves, and the new
+/// instance goes.
+#[test]
+fn kill_9_during_the_verify_window_keeps_the_slot_on_the_previous_instance() {
+    let caddy = crate::support::caddy::Caddy::start();
+    let sb = Sandbox::new("kvfy");
+    sb.watch(crate::support::Watch::Caddy(caddy.admin_url()));
+    let configure = |message: &str| {
+        let tables = format!(
+            "[proxy]\nkind = \"caddy\"\nurl = \"{}\"\n\n[verify]\nwindow = \"60s\"\nconnect = \"127.0.0.1:{}\"\n",
+            caddy.admin_url(),
+            caddy.http_port
+        );
+        sb.config_with(&tables, "", &format!("env = {{ MESSAGE = \"{message}\" }}"));
+    };
+    configure("one");
+    sb.run_tf(&["deploy", "--no-verify", &sb.project, "dev"]).code(0);
+    let first = sb.instances();
+    configure("two");
+    let mut child = sb.spawn_tf(&["deploy", &sb.project, "dev"], &[]);
+    sb.wait_for_log(&mut child, "through the proxy");
+    assert_eq!(caddy.get(&sb.host(None)), (200, "two\n".to_owned()), "cut over, in the window");
+    signal("KILL", child.id());
+    child.wait().unwrap();
+    assert_eq!(sb.deploys()[0].status.as_str(), "running", "abandoned mid-window");
+    let prune = sb.run_tf(&["prune"]);
+    prune.code(0);
+    assert_eq!(sb.deploys()[0].status.as_str(), "interrupted", "recovered by the next command");
+    assert_eq!(caddy.get(&sb.host(None)), (200, "one\n".to_owned()), "the slot serves the previous instance");
+    assert_eq!(sb.containers(), vec![format!("{} running", first[0].container_name)]);
+    let rows = sb.instances();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].container_name, first[0].container_name);
+    assert_eq!(rows[0].status.as_str(), "live");
+}

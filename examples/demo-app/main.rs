@@ -7,6 +7,7 @@
 //! | `LISTEN_AFTER_MS`| 0       | do not even listen until then                             |
 //! | `READY_AFTER_MS` | 0       | `/health` answers 503 until then                          |
 //! | `HEALTH_STATUS`  | 200     | status of `/health` once ready                            |
+//! | `ROOT_STATUS`    | 200     | status of every other path (`/`)                          |
 //! | `EXIT_AFTER_MS`  | unset   | exit after that long with `EXIT_CODE` (default 1)         |
 //! | `EXIT_ONCE`      | unset   | with `EXIT_AFTER_MS`: only in the container's first run   |
 //! | `SLOW_MS`        | 0       | delay every answer                                        |
@@ -149,6 +150,7 @@ fn main() {
 }
 
 fn serve(stream: TcpStream, message: &str, start: Instant, ready_after: Duration, health_status: u64, slow: Duration) {
+    let root_status = env_ms("ROOT_STATUS").unwrap_or(200);
     let mut reader = BufReader::new(match stream.try_clone() {
         Ok(s) => s,
         Err(_) => return,
@@ -177,7 +179,7 @@ fn serve(stream: TcpStream, message: &str, start: Instant, ready_after: Duration
                 (health_status, format!("status {health_status}\n"))
             }
         } else {
-            (200, format!("{message}\n"))
+            (root_status, format!("{message}\n"))
         };
         let reason = match status {
             200 => "OK",

@@ -206,6 +206,9 @@ pub(crate) struct DeployArgs {
     /// Redeploy even when the slot already runs this digest with the same settings
     #[arg(long)]
     pub(crate) force: bool,
+    /// Skip the verify step: retire the previous instance as soon as the new one serves
+    #[arg(long)]
+    pub(crate) no_verify: bool,
     #[command(flatten)]
     pub(crate) wait: WaitArgs,
 }

@@ -120,9 +120,10 @@ impl Deploys for Local<'_> {
         };
         let (config, stage, tag) = resolve(self.ctx, &order.project, &order.stage, tag)?;
         let (kind, notifications) = match order.kind {
-            OrderKind::Deploy { force } => {
-                (CommandKind::Deploy { force, image: None, trigger: Trigger::Deploy }, Notifications::Config)
-            }
+            OrderKind::Deploy { force, no_verify } => (
+                CommandKind::Deploy { force, image: None, trigger: Trigger::Deploy, verify: !no_verify },
+                Notifications::Config,
+            ),
             OrderKind::Rollback { to } => (CommandKind::Rollback { to: to.map(DeployId) }, Notifications::Config),
             // A remove notifies no one: no webhook secret is needed.
             OrderKind::Remove => (CommandKind::Remove, Notifications::Off),
@@ -155,7 +156,7 @@ impl Deploys for Local<'_> {
         let prober = if probe {
             self.ctx.load_config().ok().and_then(|c| {
                 let trust = tiny_forge::http::Trust::load(c.ca_file().as_deref()).ok()?;
-                Some((HttpProbe::new(tiny_forge::http::direct(&trust).ok()?), c))
+                Some((HttpProbe::new(&trust).ok()?, c))
             })
         } else {
             None

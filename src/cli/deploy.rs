@@ -27,6 +27,7 @@ pub(crate) async fn run(ctx: &Ctx, a: DeployArgs) -> Result<u8, Failure> {
             image_override: None,
             lock_wait: lock_wait(&a.wait),
             force: a.force,
+            verify: !a.no_verify,
         };
         return dry_run(ctx, &adapters, &req).await;
     }
@@ -34,7 +35,7 @@ pub(crate) async fn run(ctx: &Ctx, a: DeployArgs) -> Result<u8, Failure> {
         project: a.project,
         stage: a.stage,
         tag: a.tag,
-        kind: OrderKind::Deploy { force: a.force },
+        kind: OrderKind::Deploy { force: a.force, no_verify: a.no_verify },
         wait: a.wait,
     };
     Box::pin(backend::run(ctx, &order)).await
@@ -63,6 +64,7 @@ async fn dry_run(ctx: &Ctx, adapters: &Adapters, req: &DeployRequest) -> Result<
         ("release", plan.release.as_ref().map_or_else(|| "none".to_owned(), |c| c.join(" "))),
         ("on_create", plan.on_create.as_ref().map_or_else(|| "none".to_owned(), |c| c.join(" "))),
         ("proxy", plan.proxy.clone()),
+        ("verify", plan.verify.clone().unwrap_or_else(|| "none".to_owned())),
         ("evicts", evicts),
     ] {
         super::out(&format!("{k:<9} {v}"))?;

@@ -13,8 +13,8 @@ use super::args::WaitArgs;
 /// What the user asked to do to a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OrderKind {
-    /// `deploy`, with `--force`.
-    Deploy { force: bool },
+    /// `deploy`, with `--force` and `--no-verify`.
+    Deploy { force: bool, no_verify: bool },
     /// `rollback`, with `--to`.
     Rollback { to: Option<i64> },
     /// `remove`.

@@ -451,12 +451,20 @@ fn body(order: &Order) -> CommandBody {
         (false, Some(d)) => Some(humantime::format_duration(d).to_string()),
         (false, None) => None,
     };
-    let (to, force) = match order.kind {
-        OrderKind::Deploy { force } => (None, force),
-        OrderKind::Rollback { to } => (to, false),
-        OrderKind::Remove => (None, false),
+    let (to, force, no_verify) = match order.kind {
+        OrderKind::Deploy { force, no_verify } => (None, force, no_verify),
+        OrderKind::Rollback { to } => (to, false, false),
+        OrderKind::Remove => (None, false, false),
     };
-    CommandBody { project: order.project.clone(), stage: order.stage.clone(), tag: order.tag.clone(), to, wait, force }
+    CommandBody {
+        project: order.project.clone(),
+        stage: order.stage.clone(),
+        tag: order.tag.clone(),
+        to,
+        wait,
+        force,
+        no_verify,
+    }
 }
 
 fn has_deploy_id(state: JobState) -> bool {

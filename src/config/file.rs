@@ -17,7 +17,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use super::resolved::NotifyFormat;
 use crate::domain::Address;
 use crate::engine::RestartPolicy;
-use crate::health::HealthPolicy;
+use crate::health::{HealthPolicy, VerifyPolicy};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -29,6 +29,8 @@ pub(crate) struct FileConfig {
     pub(crate) proxy: crate::proxy::ProxyFile,
     #[serde(default)]
     pub(crate) health: HealthFile,
+    /// `[verify]`: watch every stage's new instance after the cut-over. Default: off.
+    pub(crate) verify: Option<VerifyFile>,
     /// `[notify]` (one target) or `[[notify]]` (several).
     #[serde(default)]
     pub(crate) notify: Option<OneOrMany<NotifyFile>>,
@@ -274,6 +276,38 @@ impl HealthFile {
     }
 }
 
+/// `[verify]`, `verify = { … }` of a project or a stage: each key set here overrides the layer
+/// below; the bottom layer is [`VerifyPolicy::default`]. Verify is off unless some layer is
+/// given; a `window` of `0s` turns it off again.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VerifyFile {
+    #[serde(default, with = "humantime_serde")]
+    pub(crate) window: Option<Duration>,
+    pub(crate) path: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    pub(crate) interval: Option<Duration>,
+    pub(crate) failures: Option<u32>,
+    /// Where the proxy listens, `ip:port`. Default: wherever the slot's host name resolves.
+    pub(crate) connect: Option<String>,
+}
+
+impl VerifyFile {
+    /// Sets every key this layer sets (`connect` only when it parses; the problem is reported
+    /// by the check of the layer).
+    pub(crate) fn apply(&self, p: &mut VerifyPolicy) {
+        p.window = self.window.unwrap_or(p.window);
+        if let Some(v) = &self.path {
+            p.path.clone_from(v);
+        }
+        p.interval = self.interval.unwrap_or(p.interval);
+        p.failures = self.failures.unwrap_or(p.failures);
+        if let Some(c) = self.connect.as_deref().and_then(|c| c.parse().ok()) {
+            p.connect = Some(c);
+        }
+    }
+}
+
 /// `[notify]`, or one `[[notify]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -400,6 +434,8 @@ pub(crate) struct ProjectFile {
     #[serde(default, with = "humantime_serde")]
     pub(crate) ttl: Option<Duration>,
     pub(crate) health: Option<HealthFile>,
+    /// Watch the new instance after the cut-over; a stage may override it key by key.
+    pub(crate) verify: Option<VerifyFile>,
     /// Runs once per deploy, from the deploy's image, before the new instance is created
     /// (migrations); a stage may override it.
     pub(crate) release: Option<OneOffFile>,
@@ -474,6 +510,8 @@ pub(crate) struct StageFile {
     #[serde(default, with = "humantime_serde")]
     pub(crate) ttl: Option<Duration>,
     pub(crate) health: Option<HealthFile>,
+    /// Watch the new instance after the cut-over; a stage may override it key by key.
+    pub(crate) verify: Option<VerifyFile>,
     /// Runs once per deploy, from the deploy's image, before the new instance is created
     /// (migrations); a stage may override it.
     pub(crate) release: Option<OneOffFile>,

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use super::ConfigError;
 use super::file::{
     AccessFile, FileConfig, HealthFile, NotifyFile, OneOffFile, OneOrMany, ProjectFile, RegistryFile, StageFile,
+    VerifyFile,
 };
 use super::parsed::Config;
 use super::resolved::{NotifyTarget, OneOff, Resolution, ResolvedStage};
@@ -19,7 +20,7 @@ use super::stage::{AccessSecret, EnvLayer, RegistrySecret, StagePlan};
 use crate::domain::{Address, ProjectName, StageName, Tag};
 use crate::engine::auth::registry_host;
 use crate::engine::{Engine, EngineFile, StageFacts};
-use crate::health::HealthPolicy;
+use crate::health::{HealthPolicy, VerifyPolicy};
 use crate::naming::{self, SubdomainPattern};
 use crate::proxy::HostAccess;
 use crate::secret::SecretSource;
@@ -54,6 +55,7 @@ struct Shared<'a> {
     probe_address: Address,
     remove_idle_network: bool,
     health: &'a HealthFile,
+    verify: Option<&'a VerifyFile>,
     registries: &'a BTreeMap<String, RegistrySecret>,
     /// Which proxy serves the hosts: an `access` key must be one it can enforce.
     proxy: &'a crate::proxy::ProxyFile,
@@ -92,6 +94,9 @@ impl Pass<'_> {
         let proxy = file.proxy.resolve(self.base, &mut self.problems);
         let notify = self.notify(file.notify);
         self.health_layer(&file.health, "health");
+        if let Some(v) = &file.verify {
+            self.verify_layer(v, "verify");
+        }
         let registries = self.registries(&file.registries);
         if file.projects.is_empty() {
             self.problem("projects: define at least one project, e.g. [projects.shop] with `image` and `port`");
@@ -104,6 +109,7 @@ impl Pass<'_> {
             probe_address: s.probe_address,
             remove_idle_network: s.remove_idle_network,
             health: &file.health,
+            verify: file.verify.as_ref(),
             registries: &registries,
             proxy: &file.proxy,
             forward: file.proxy.forward(),
@@ -175,6 +181,48 @@ impl Pass<'_> {
         }
     }
 
+    /// Checks the keys one verify table sets, under its own key path.
+    fn verify_layer(&mut self, v: &VerifyFile, key: &str) {
+        if let Some(path) = &v.path
+            && !path.starts_with('/')
+        {
+            self.problem(format!("{key}.path: must start with `/` (got `{path}`)"));
+        }
+        if v.failures == Some(0) {
+            self.problem(format!("{key}.failures: must be at least 1"));
+        }
+        if v.interval.is_some_and(|i| i.is_zero()) {
+            self.problem(format!("{key}.interval: must be longer than 0s"));
+        }
+        if let Some(c) = &v.connect
+            && c.parse::<std::net::SocketAddr>().is_err()
+        {
+            self.problem(format!("{key}.connect `{c}`: give the proxy's public address as ip:port, e.g. 127.0.0.1:80"));
+        }
+    }
+
+    /// A stage's verify policy from its layers (`None`: off), checked as a whole under `key`.
+    fn verify(&mut self, key: &str, layers: [Option<&VerifyFile>; 3]) -> Option<VerifyPolicy> {
+        if layers.iter().all(Option::is_none) {
+            return None;
+        }
+        let mut policy = VerifyPolicy::default();
+        for layer in layers.into_iter().flatten() {
+            layer.apply(&mut policy);
+        }
+        if policy.window.is_zero() {
+            return None;
+        }
+        if policy.window < policy.interval {
+            self.problem(format!(
+                "{key}.verify.window ({}) is shorter than verify.interval ({}); make the window at least one interval",
+                humantime::format_duration(policy.window),
+                humantime::format_duration(policy.interval)
+            ));
+        }
+        Some(policy)
+    }
+
     fn registries(&mut self, registries: &BTreeMap<String, RegistryFile>) -> BTreeMap<String, RegistrySecret> {
         let mut out = BTreeMap::new();
         for (host, r) in registries {
@@ -233,6 +281,9 @@ impl Pass<'_> {
         if let Some(h) = &p.health {
             self.health_layer(h, &format!("{key}.health"));
         }
+        if let Some(v) = &p.verify {
+            self.verify_layer(v, &format!("{key}.verify"));
+        }
         if p.stages.is_empty() {
             self.problem(format!("{key}.stages: define at least one stage, e.g. [{key}.stages.dev]"));
         }
@@ -271,6 +322,10 @@ impl Pass<'_> {
         if let Some(h) = &st.health {
             self.health_layer(h, &format!("{key}.health"));
         }
+        if let Some(v) = &st.verify {
+            self.verify_layer(v, &format!("{key}.verify"));
+        }
+        let verify = self.verify(&key, [shared.verify, p.verify.as_ref(), st.verify.as_ref()]);
         for (pattern, pkey) in [(&shared.subdomain, "subdomain"), (&shared.tag_subdomain, "tag_subdomain")] {
             if let Some(pattern) = pattern
                 && let Err(e) = pattern.render(pname, sname, &"x".repeat(128))
@@ -328,6 +383,7 @@ impl Pass<'_> {
                 labels: p.labels.clone(),
                 volumes: p.volumes.clone(),
                 health,
+                verify,
                 probe_address: shared.probe_address,
                 network: shared.network.to_owned(),
                 domain: shared.domain.to_owned(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::domain::{Address, ProjectName, StageName, Tag};
 pub use crate::engine::{RegistryAuth, RestartPolicy};
-use crate::health::HealthPolicy;
+use crate::health::{HealthPolicy, VerifyPolicy};
 use crate::naming::{self, SubdomainPattern};
 pub use crate::notify::NotifyFormat;
 use crate::secret::SecretSource;
@@ -93,6 +93,8 @@ pub struct ResolvedStage {
     pub volumes: Vec<String>,
     /// The health policy.
     pub health: HealthPolicy,
+    /// How the new instance is watched after the cut-over; `None`: not at all (the default).
+    pub verify: Option<VerifyPolicy>,
     /// How the prober reaches the container.
     pub probe_address: Address,
     /// Docker network.

@@ -447,3 +447,58 @@ fn a_key_of_another_proxy_backend_is_refused_with_its_line() {
     assert!(matches!(e, ConfigError::Parse { line: 4, .. }), "{msg}");
     assert!(msg.contains("proxy.timeout"), "{msg}");
 }
+
+#[test]
+fn verify_is_off_unless_set_and_layers_key_by_key() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(resolve(&c, "shop", "dev").unwrap().verify, None, "off by default");
+    let text = r#"
+[verify]
+connect = "127.0.0.1:8080"
+[projects.shop]
+image = "registry.example.com/team/shop"
+port = 8080
+verify = { window = "10s", failures = 2 }
+[projects.shop.stages.dev]
+verify = { path = "/ready" }
+[projects.shop.stages.qa]
+verify = { window = "0s" }
+"#;
+    let c = parse(text).unwrap();
+    let v = resolve(&c, "shop", "dev").unwrap().verify.expect("on");
+    assert_eq!(
+        v,
+        crate::health::VerifyPolicy {
+            window: Duration::from_secs(10),
+            path: "/ready".into(),
+            interval: Duration::from_secs(1),
+            failures: 2,
+            connect: Some("127.0.0.1:8080".parse().unwrap()),
+        }
+    );
+    assert_eq!(resolve(&c, "shop", "qa").unwrap().verify, None, "a 0s window turns it off");
+}
+
+#[test]
+fn a_bad_verify_setting_is_named_by_its_key() {
+    let text = r#"
+[projects.shop]
+image = "registry.example.com/team/shop"
+port = 8080
+verify = { failures = 0, path = "health", connect = "proxy:80" }
+[projects.shop.stages.dev]
+verify = { window = "1s", interval = "2s" }
+"#;
+    let e = parse(text).unwrap_err();
+    let ConfigError::Invalid { problems, .. } = &e else { panic!("{e}") };
+    let all = problems.join("\n");
+    for needle in [
+        "projects.shop.verify.failures: must be at least 1",
+        "projects.shop.verify.path: must start with `/` (got `health`)",
+        "projects.shop.verify.connect `proxy:80`: give the proxy's public address as ip:port",
+        "projects.shop.stages.dev.verify.window (1s) is shorter than verify.interval (2s)",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in\n{all}");
+    }
+    assert_eq!(problems.len(), 4, "{all}");
+}

@@ -1,6 +1,6 @@
 //! The deploy saga (DESIGN §4): lock → record → pull → network → release → `on_create` → create →
-//! start → health → proxy → finish → retire, and on any failure a rollback through the one undo
-//! executor.
+//! start → health → proxy → verify → finish → retire, and on any failure a rollback through the
+//! one undo executor.
 //!
 //! The container joins the network when it is created (so the app never starts without it); the
 //! `network` step therefore makes sure the network exists *before* `create`. Traffic moves to a
@@ -110,6 +110,8 @@ pub struct DeployRequest {
     pub lock_wait: LockWait,
     /// Redeploy even when the slot already runs this digest with this spec.
     pub force: bool,
+    /// Run the verify step when the stage has one (`false`: `deploy --no-verify`).
+    pub verify: bool,
 }
 
 /// Runs deploys against the seams it is given.

@@ -44,6 +44,10 @@ pub enum StepError {
     /// The proxy.
     #[error(transparent)]
     Proxy(#[from] ProxyError),
+    /// The verify step: the new instance failed through the proxy, or crashed, after the
+    /// cut-over.
+    #[error(transparent)]
+    Verify(#[from] crate::health::VerifyError),
     /// The state file.
     #[error(transparent)]
     Store(#[from] StoreError),

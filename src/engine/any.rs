@@ -215,6 +215,10 @@ impl Containers for AnyEngine {
         delegate!(self, e => e.wait_exit(id).await)
     }
 
+    async fn vitals(&self, id: &str) -> EngineLook<crate::engine::Vitals> {
+        delegate!(self, e => e.vitals(id).await)
+    }
+
     async fn logs_tail(&self, id: &str, lines: usize) -> Result<Vec<String>, RuntimeError> {
         delegate!(self, e => e.logs_tail(id, lines).await)
     }

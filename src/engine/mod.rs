@@ -17,7 +17,7 @@ pub use docker::DockerRuntime;
 pub use service::{EndpointMode, ServiceInfo, ServiceSpec, SwarmInfo, SwarmSettings, TaskInfo, UpdateState};
 pub use types::{
     ContainerInfo, ContainerSpec, IDENTITY_TOKEN_USER, ImageInfo, LogStream, LogsRequest, PullProgress, PulledImage,
-    RegistryAuth, Removal, RestartPolicy, RuntimeError,
+    RegistryAuth, Removal, RestartPolicy, RuntimeError, Vitals,
 };
 
 /// What a look at one engine resource found: there, not there (a 404), or could not look.
@@ -174,6 +174,11 @@ pub trait Containers {
     /// Inspects a container (never a service): [`Look::Absent`](crate::look::Look::Absent) only
     /// when the engine says there is no such container; `ip` is its address on `network`.
     async fn inspect(&self, id: &str, network: &str) -> EngineLook<ContainerInfo>;
+
+    /// How the container is doing: running, its last exit code, its restart count, and whether
+    /// the kernel killed it for lack of memory. [`Look::Absent`](crate::look::Look::Absent) only
+    /// when the engine says there is no such container.
+    async fn vitals(&self, id: &str) -> EngineLook<Vitals>;
 
     /// Resolves when the container first exits since it was created, with that exit's code:
     /// also when its restart policy has already restarted it (-1 where the engine no longer

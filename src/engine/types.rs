@@ -123,6 +123,20 @@ pub struct ContainerInfo {
     pub created: Option<i64>,
 }
 
+/// How a running instance is doing: what the verify step watches after cut-over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Vitals {
+    /// It runs (a container being restarted by its policy counts as not running).
+    pub running: bool,
+    /// The code of its last exit, when it is not running.
+    pub exit_code: Option<i64>,
+    /// How many times its restart policy has restarted it (a service: how many of its current
+    /// spec's tasks ended).
+    pub restarts: u32,
+    /// The kernel killed it for lack of memory (its last exit).
+    pub oom_killed: bool,
+}
+
 /// An image in the engine's store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageInfo {

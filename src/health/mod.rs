@@ -3,12 +3,14 @@
 //! the policy can be tested with a fake probe and a paused clock.
 
 mod policy;
+mod verify;
 
 use std::future::Future;
 use std::time::Duration;
 
 pub use policy::{HealthPolicy, HealthState, Verdict};
 use tokio::time::Instant;
+pub use verify::{Answer, VerifyError, VerifyPolicy};
 
 /// The result of one probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,23 +26,83 @@ pub struct ProbeResult {
 pub trait Probe {
     /// GETs `url`, giving up after `timeout`. Never fails: a failure is a result.
     async fn probe(&self, url: &str, timeout: Duration) -> ProbeResult;
+
+    /// GETs `url` as the public would (the verify step, through the proxy): its host name is
+    /// the Host header and the TLS server name, the connection goes to `connect` when given,
+    /// else wherever the host name resolves. Never fails: a failure is an answer.
+    async fn fetch(&self, url: &str, connect: Option<std::net::SocketAddr>, timeout: Duration) -> Answer;
 }
 
 /// [`Probe`] over HTTP, with [`crate::http::direct`]'s client: probes never go through a proxy.
 #[derive(Debug, Clone)]
 pub struct HttpProbe {
     client: reqwest::Client,
+    trust: crate::http::Trust,
+    /// The client of the last [`Probe::fetch`] with a `connect` address, by (host, address).
+    routed: std::sync::Arc<std::sync::Mutex<Option<(String, std::net::SocketAddr, reqwest::Client)>>>,
 }
 
 impl HttpProbe {
-    /// A prober using `client` (build it with [`crate::http::direct`]).
-    #[must_use]
-    pub fn new(client: reqwest::Client) -> Self {
-        Self { client }
+    /// A prober trusting `trust`'s roots (its client is [`crate::http::direct`]'s).
+    ///
+    /// # Errors
+    /// [`crate::http::HttpError::Build`] when the TLS backend cannot initialise.
+    pub fn new(trust: &crate::http::Trust) -> Result<Self, crate::http::HttpError> {
+        Ok(Self { client: crate::http::direct(trust)?, trust: trust.clone(), routed: std::sync::Arc::default() })
+    }
+
+    /// The client that sends `host`'s requests to `connect`.
+    fn routed(&self, host: &str, connect: std::net::SocketAddr) -> Result<reqwest::Client, crate::http::HttpError> {
+        let mut cache = self.routed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((h, a, c)) = cache.as_ref()
+            && h == host
+            && *a == connect
+        {
+            return Ok(c.clone());
+        }
+        let client = crate::http::routed(&self.trust, host, connect)?;
+        *cache = Some((host.to_owned(), connect, client.clone()));
+        Ok(client)
+    }
+}
+
+/// A failed request in a few words (never its URL).
+fn request_failure(e: reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        format!("timed out after {}", humantime::format_duration(timeout))
+    } else if e.is_connect() {
+        crate::http::connect_failure(e)
+    } else {
+        let e = e.without_url();
+        let mut detail = e.to_string();
+        if let Some(src) = std::error::Error::source(&e) {
+            detail = format!("{detail}: {src}");
+        }
+        detail
     }
 }
 
 impl Probe for HttpProbe {
+    async fn fetch(&self, url: &str, connect: Option<std::net::SocketAddr>, timeout: Duration) -> Answer {
+        let client = match connect {
+            None => self.client.clone(),
+            Some(addr) => {
+                let host = reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned));
+                let Some(host) = host else {
+                    return Answer { status: None, detail: format!("`{url}` has no host name") };
+                };
+                match self.routed(&host, addr) {
+                    Ok(c) => c,
+                    Err(e) => return Answer { status: None, detail: crate::fmt::one_line(&e) },
+                }
+            }
+        };
+        match client.get(url).timeout(timeout).send().await {
+            Ok(resp) => Answer { status: Some(resp.status().as_u16()), detail: resp.status().to_string() },
+            Err(e) => Answer { status: None, detail: request_failure(e, timeout) },
+        }
+    }
+
     async fn probe(&self, url: &str, timeout: Duration) -> ProbeResult {
         match self.client.get(url).timeout(timeout).send().await {
             Ok(resp) => ProbeResult { passed: resp.status().is_success(), detail: resp.status().to_string() },
@@ -197,6 +259,10 @@ mod tests {
             }
             let passed = self.answers.borrow_mut().pop().unwrap_or(false);
             ProbeResult { passed, detail: if passed { "200 OK" } else { "500 Internal Server Error" }.into() }
+        }
+
+        async fn fetch(&self, _: &str, _: Option<std::net::SocketAddr>, _: Duration) -> Answer {
+            Answer { status: None, detail: "not used by the health policy".into() }
         }
     }
 

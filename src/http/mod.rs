@@ -95,6 +95,16 @@ pub fn direct(trust: &Trust) -> Result<reqwest::Client, HttpError> {
     builder(trust)?.no_proxy().build().map_err(HttpError::Build)
 }
 
+/// The verify step's client for `host`: never through a proxy of the environment, and every
+/// connection to `host` goes to `connect` (the proxy's public address) while the request keeps
+/// `host` as its Host header and TLS server name. A URL without a port takes `connect`'s.
+///
+/// # Errors
+/// [`HttpError::Build`] as [`direct`].
+pub fn routed(trust: &Trust, host: &str, connect: std::net::SocketAddr) -> Result<reqwest::Client, HttpError> {
+    builder(trust)?.no_proxy().resolve(host, connect).build().map_err(HttpError::Build)
+}
+
 /// The client for proxy APIs and webhooks: through `proxies` (read it with
 /// [`ProxyEnv::from_env`]) except for `NO_PROXY` hosts and loopback; only `proxies` counts,
 /// reqwest reads no variable of its own.

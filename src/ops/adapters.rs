@@ -90,7 +90,7 @@ impl Adapters {
     ) -> Result<Self, AdapterError> {
         let trust = Trust::load(config.ca_file().as_deref())?;
         let outbound = http::outbound(&trust, &ProxyEnv::from_env())?;
-        let probe = HttpProbe::new(http::direct(&trust)?);
+        let probe = HttpProbe::new(&trust)?;
         let proxy = AnyProxy::from_settings(config.proxy(), &outbound).map_err(AdapterError::Secret)?;
         let notifier = match notifications {
             Notifications::Config => notifier(config, &outbound)?,

@@ -34,6 +34,8 @@ pub enum CommandKind {
         image: Option<String>,
         /// Why it runs (`deploy`, `webhook`, `poll`).
         trigger: Trigger,
+        /// Run the stage's verify step, if it has one (`false`: `--no-verify`).
+        verify: bool,
     },
     /// Go back to an earlier deploy of the slot (`to`, or the newest one of another digest).
     Rollback {
@@ -91,18 +93,18 @@ where
     /// waiting for it), the state file cannot be used, or a rollback has nothing to return to.
     /// Nothing was changed then. Every later failure is a [`CommandResult`].
     pub async fn run(&self, cmd: &Command) -> Result<CommandResult, CommandError> {
-        let (trigger, image_override, force) = match &cmd.kind {
+        let (trigger, image_override, force, verify) = match &cmd.kind {
             CommandKind::Remove => {
                 let report = self.remove(&cmd.stage, &cmd.tag, cmd.wait).await?;
                 return Ok(CommandResult::of_removal(&cmd.slot(), &report));
             }
-            CommandKind::Deploy { force, image, trigger } => (*trigger, image.clone(), *force),
+            CommandKind::Deploy { force, image, trigger, verify } => (*trigger, image.clone(), *force, *verify),
             CommandKind::Rollback { to } => {
                 let source = self.rollback_source(&cmd.stage, &cmd.tag, *to)?;
                 let digest = source.digest.clone().unwrap_or_default();
                 let message = format!("rolling back {} to deploy {} ({digest})", cmd.slot(), source.id);
                 crate::deploy::report(self, &Event::Log { step: Step::Lock, level: Level::Info, message });
-                (Trigger::Rollback, Some(cmd.stage.image.at_digest(&digest)), false)
+                (Trigger::Rollback, Some(cmd.stage.image.at_digest(&digest)), false, true)
             }
         };
         let req = DeployRequest {
@@ -112,6 +114,7 @@ where
             image_override,
             lock_wait: cmd.wait,
             force,
+            verify,
         };
         let outcome = self.deploy(&req).await?;
         Ok(CommandResult::of_deploy(&outcome))

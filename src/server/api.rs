@@ -151,6 +151,7 @@ fn submit(
         to: body.to.map(DeployId),
         wait,
         force: body.force,
+        no_verify: body.no_verify,
         actor: caller.actor(),
     };
     if api.commands.send(Command::Run(work)).is_err() {

@@ -136,6 +136,8 @@ pub struct Work {
     pub wait: LockWait,
     /// Redeploy what already runs.
     pub force: bool,
+    /// Skip the stage's verify step (`deploy --no-verify`).
+    pub no_verify: bool,
     /// `token:NAME`.
     pub actor: String,
 }
@@ -200,6 +202,7 @@ impl Reporter for JobReporter<'_> {
             }
             Event::DeployStarted { deploy_id, .. } => self.shared.jobs.running(self.job, *deploy_id),
             Event::StepFinished { step, elapsed_ms } => self.shared.metrics.step(step.as_str(), *elapsed_ms),
+            Event::StepFailed { step: Step::Verify, .. } => self.shared.metrics.verify_switch_back(),
             _ => {}
         }
         self.shared.events.send_modify(|g| *g += 1);
@@ -397,7 +400,9 @@ where
         };
         let tag = w.tag.clone().unwrap_or_else(|| stage.default_tag.clone());
         let kind = match w.kind {
-            WorkKind::Deploy => CommandKind::Deploy { force: w.force, image: None, trigger: Trigger::Deploy },
+            WorkKind::Deploy => {
+                CommandKind::Deploy { force: w.force, image: None, trigger: Trigger::Deploy, verify: !w.no_verify }
+            }
             WorkKind::Rollback => CommandKind::Rollback { to: w.to },
             WorkKind::Remove => CommandKind::Remove,
         };
@@ -458,6 +463,10 @@ mod tests {
         async fn probe(&self, _: &str, _: Duration) -> ProbeResult {
             ProbeResult { passed: true, detail: "200 OK".into() }
         }
+
+        async fn fetch(&self, _: &str, _: Option<std::net::SocketAddr>, _: Duration) -> crate::health::Answer {
+            crate::health::Answer { status: Some(200), detail: "200 OK".into() }
+        }
     }
 
     /// Review F16: a job handled in the same scheduler tick as the shutdown signal, spawned but
@@ -495,6 +504,7 @@ mod tests {
                     to: None,
                     wait: LockWait::NoWait,
                     force: false,
+                    no_verify: false,
                     actor: "token:ci".into(),
                 };
                 ex.handle(Command::Run(work));

@@ -25,6 +25,7 @@ pub struct Metrics {
     webhooks: Mutex<BTreeMap<(String, &'static str), u64>>,
     pushes_skipped: Mutex<BTreeMap<&'static str, u64>>,
     auth_failures: Mutex<u64>,
+    verify_switch_backs: Mutex<u64>,
     queue_depth: AtomicI64,
     running: AtomicI64,
 }
@@ -38,6 +39,12 @@ impl Metrics {
     /// `skipped` (already running), `removed`, `error`.
     pub fn deploy(&self, outcome: &'static str) {
         *lock(&self.deploys).entry(outcome).or_default() += 1;
+    }
+
+    /// A deploy failed its verify step: the slot's host went back to the previous instance
+    /// (or, on a slot's first deploy, away).
+    pub fn verify_switch_back(&self) {
+        *lock(&self.verify_switch_backs) += 1;
     }
 
     /// A step took `ms`.
@@ -129,6 +136,12 @@ impl Metrics {
             writeln!(o, "# HELP tiny_forge_auth_failures_total Requests refused for a missing or wrong credential.");
         let _ = writeln!(o, "# TYPE tiny_forge_auth_failures_total counter");
         let _ = writeln!(o, "tiny_forge_auth_failures_total {}", lock(&self.auth_failures));
+        let _ = writeln!(
+            o,
+            "# HELP tiny_forge_verify_switch_backs_total Deploys whose verify step failed after the cut-over: the host went back to the previous instance."
+        );
+        let _ = writeln!(o, "# TYPE tiny_forge_verify_switch_backs_total counter");
+        let _ = writeln!(o, "tiny_forge_verify_switch_backs_total {}", lock(&self.verify_switch_backs));
         o
     }
 }
@@ -142,10 +155,12 @@ mod tests {
         let m = Metrics::default();
         m.deploy("succeeded");
         m.step("pull", 300);
+        m.verify_switch_back();
         m.webhook("registry", "accepted");
         m.set_queue_depth(2);
         let text = m.render();
         assert!(text.contains("tiny_forge_deploys_total{outcome=\"succeeded\"} 1"), "{text}");
+        assert!(text.contains("tiny_forge_verify_switch_backs_total 1"), "{text}");
         assert!(text.contains("tiny_forge_step_duration_seconds_bucket{step=\"pull\",le=\"0.5\"} 1"), "{text}");
         assert!(text.contains("tiny_forge_step_duration_seconds_bucket{step=\"pull\",le=\"0.25\"} 0"), "{text}");
         assert!(text.contains("tiny_forge_queue_depth 2"), "{text}");

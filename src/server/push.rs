@@ -130,7 +130,12 @@ where
             stage,
             tag: c.slot.tag.clone(),
             // A repeated notification of what already runs deploys nothing (the saga checks).
-            kind: CommandKind::Deploy { force: false, image: Some(format!("{}@{now}", c.image)), trigger: c.trigger },
+            kind: CommandKind::Deploy {
+                force: false,
+                image: Some(format!("{}@{now}", c.image)),
+                trigger: c.trigger,
+                verify: true,
+            },
             wait: LockWait::Forever,
         };
         self.finish_job(job, deployer.run(&cmd).await);

@@ -54,6 +54,9 @@ pub struct CommandBody {
     /// Deploy only: redeploy even when the slot already runs this digest with the same settings.
     #[serde(default)]
     pub force: bool,
+    /// Deploy only: skip the stage's verify step after the cut-over.
+    #[serde(default)]
+    pub no_verify: bool,
 }
 
 /// What a job is doing.

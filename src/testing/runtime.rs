@@ -87,10 +87,13 @@ pub struct FakeRuntime {
     /// the pull).
     pub images_vanish: Cell<u32>,
     next_ip: Cell<u8>,
+    /// What [`Containers::vitals`] answers once asked this many more times (then on): a
+    /// container that crashes, restarts or is OOM-killed after it was healthy.
+    pub sickens: Cell<Option<(u32, crate::engine::Vitals)>>,
 }
 
 impl FakeRuntime {
-    /// Makes `op` (`pull`, `network`, `create`, `start`, `inspect`, `remove`, `list`) fail in
+    /// Makes `op` (`pull`, `network`, `create`, `start`, `inspect`, `vitals`, `remove`, `list`) fail in
     /// `mode`, every time.
     pub fn fail(&self, op: &'static str, mode: Mode) {
         self.faults.set(op, mode, 0, u32::MAX);
@@ -372,6 +375,23 @@ impl Containers for FakeRuntime {
             Some(c) => Look::Found(Self::info(id, c, self.exit_at_start.get())),
             None => Look::Absent,
         }
+    }
+
+    async fn vitals(&self, id: &str) -> EngineLook<crate::engine::Vitals> {
+        match self.check("vitals", id).await {
+            Ok(None) => {}
+            Ok(Some(i)) => return Look::Unknown(Self::error("vitals", id, &i)),
+            Err(e) => return Look::Unknown(e),
+        }
+        let Some(running) = self.containers.borrow().get(id).map(|c| c.running) else { return Look::Absent };
+        if let Some((left, sick)) = self.sickens.get() {
+            if left == 0 {
+                return Look::Found(sick);
+            }
+            self.sickens.set(Some((left - 1, sick)));
+        }
+        let exit_code = if running { None } else { Some(self.exit_at_start.get().unwrap_or(0)) };
+        Look::Found(crate::engine::Vitals { running, exit_code, restarts: 0, oom_killed: false })
     }
 
     async fn wait_exit(&self, id: &str) -> Result<i64, RuntimeError> {

@@ -121,6 +121,23 @@ impl NpmDouble {
         Self { port, state }
     }
 
+    /// Starts the double's data plane, as NPM's nginx would serve: a request whose Host names a
+    /// live host is forwarded to its `forward_host:forward_port` (one request per connection),
+    /// any other gets 404, an upstream that cannot be reached or does not answer 502. Returns
+    /// its port on loopback.
+    pub(crate) fn serve_traffic(&self) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let shared = Arc::clone(&self.state);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let st = Arc::clone(&shared);
+                std::thread::spawn(move || forward(stream, &st));
+            }
+        });
+        port
+    }
+
     /// `http://127.0.0.1:PORT` (the NPM base URL, without `/api`).
     pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
@@ -244,6 +261,41 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
     let (path, query) =
         target.split_once('?').map_or((target.clone(), String::new()), |(p, q)| (p.to_owned(), q.to_owned()));
     Some(Request { method, path, query, headers, body })
+}
+
+/// One request of the data plane (see [`NpmDouble::serve_traffic`]).
+fn forward(mut stream: TcpStream, state: &Mutex<State>) {
+    let Some(req) = read_request(&stream) else { return };
+    let answer = |stream: &mut TcpStream, status: &str| {
+        let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    };
+    let host = req.headers.get("host").map(|h| h.split(':').next().unwrap_or_default().to_ascii_lowercase());
+    let host = host.unwrap_or_default();
+    let target = live_hosts(state).into_iter().find_map(|h| {
+        let names = h["domain_names"].as_array()?;
+        names.iter().any(|n| n.as_str().is_some_and(|n| n.eq_ignore_ascii_case(&host))).then(|| {
+            (h["forward_host"].as_str().unwrap_or_default().to_owned(), h["forward_port"].as_u64().unwrap_or(80))
+        })
+    });
+    let Some((to, port)) = target else { return answer(&mut stream, "404 Not Found") };
+    let Ok(mut up) = TcpStream::connect((to.as_str(), u16::try_from(port).unwrap_or(80))) else {
+        return answer(&mut stream, "502 Bad Gateway");
+    };
+    up.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let target = if req.query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, req.query) };
+    let head = format!(
+        "{} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        req.method,
+        req.body.len()
+    );
+    let mut response = Vec::new();
+    let sent = up.write_all(head.as_bytes()).and_then(|()| up.write_all(&req.body));
+    // The demo app keeps a connection open until the client's side ends.
+    let _ = up.shutdown(std::net::Shutdown::Write);
+    if sent.is_err() || up.read_to_end(&mut response).is_err() || response.is_empty() {
+        return answer(&mut stream, "502 Bad Gateway");
+    }
+    let _ = stream.write_all(&response);
 }
 
 fn serve(mut stream: TcpStream, state: &Mutex<State>) {

@@ -59,6 +59,19 @@ impl Placement for ContainerPlacement {
         runtime.ensure_network(name).await
     }
 
+    async fn vitals<R: ContainerRuntime>(
+        &self,
+        runtime: &R,
+        name: &str,
+        _: DeployId,
+    ) -> engine::EngineLook<engine::Vitals> {
+        runtime.vitals(name).await
+    }
+
+    async fn crash_logs<R: ContainerRuntime>(&self, runtime: &R, name: &str, _: DeployId) -> Vec<String> {
+        runtime.logs_tail(name, EXIT_LOG_LINES).await.unwrap_or_default()
+    }
+
     async fn place<R, P, S, Pr>(
         &self,
         saga: &Saga<'_, '_, R, P, S, Pr>,

@@ -14,7 +14,7 @@ use super::outcome::FailedStep;
 use super::saga::Saga;
 use crate::config::{Engine, ResolvedStage};
 use crate::domain::{DeployId, Slot};
-use crate::engine::{ContainerRuntime, InstanceKind, PulledImage, RuntimeError};
+use crate::engine::{ContainerRuntime, EngineLook, InstanceKind, PulledImage, RuntimeError, Vitals};
 use crate::health::{HealthPolicy, Probe};
 use crate::proxy::{Proxy, Upstream};
 use crate::store::Store;
@@ -67,6 +67,14 @@ pub(super) trait Placement {
     /// Makes sure the stage's network exists (a bridge, or an attachable overlay); true when it
     /// was made now.
     async fn network<R: ContainerRuntime>(&self, runtime: &R, name: &str) -> Result<bool, RuntimeError>;
+
+    /// How deploy `id`'s instance `name` is doing (the verify step watches it): a container's
+    /// state, or the tasks of the service's spec that deploy `id` made.
+    async fn vitals<R: ContainerRuntime>(&self, runtime: &R, name: &str, id: DeployId) -> EngineLook<Vitals>;
+
+    /// The last log lines of deploy `id`'s instance `name` after it crashed (its container, or
+    /// its newest task that ended); empty when they cannot be read.
+    async fn crash_logs<R: ContainerRuntime>(&self, runtime: &R, name: &str, id: DeployId) -> Vec<String>;
 
     /// Places the instance from `pulled` and waits until it is healthy, as the saga's steps
     /// (`create`, `start`, `health`), recording each undo before it acts. Returns where the
@@ -146,6 +154,14 @@ impl Placement for AnyPlacement<'_> {
 
     async fn network<R: ContainerRuntime>(&self, runtime: &R, name: &str) -> Result<bool, RuntimeError> {
         delegate!(self, p => p.network(runtime, name).await)
+    }
+
+    async fn vitals<R: ContainerRuntime>(&self, runtime: &R, name: &str, id: DeployId) -> EngineLook<Vitals> {
+        delegate!(self, p => p.vitals(runtime, name, id).await)
+    }
+
+    async fn crash_logs<R: ContainerRuntime>(&self, runtime: &R, name: &str, id: DeployId) -> Vec<String> {
+        delegate!(self, p => p.crash_logs(runtime, name, id).await)
     }
 
     async fn place<R, P, S, Pr>(

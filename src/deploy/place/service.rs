@@ -77,6 +77,42 @@ impl Placement for ServicePlacement<'_> {
         runtime.ensure_overlay(name).await
     }
 
+    async fn vitals<R: ContainerRuntime>(
+        &self,
+        runtime: &R,
+        name: &str,
+        id: DeployId,
+    ) -> engine::EngineLook<engine::Vitals> {
+        // The network only adds addresses, which vitals do not need.
+        let tasks = match runtime.tasks(name, "").await {
+            Ok(t) => t,
+            Err(e) => return crate::look::Look::Unknown(e),
+        };
+        let ours: Vec<&engine::TaskInfo> = tasks.iter().filter(|t| t.generation == id.generation()).collect();
+        if ours.is_empty() {
+            return crate::look::Look::Absent;
+        }
+        let ended: Vec<&&engine::TaskInfo> = ours
+            .iter()
+            .filter(|t| matches!(t.state.as_str(), "failed" | "complete" | "rejected" | "orphaned"))
+            .collect();
+        crate::look::Look::Found(engine::Vitals {
+            running: ours.iter().any(|t| t.state == "running" && t.desired == "running"),
+            exit_code: ended.first().and_then(|t| t.exit_code),
+            restarts: u32::try_from(ended.len()).unwrap_or(u32::MAX),
+            oom_killed: false,
+        })
+    }
+
+    async fn crash_logs<R: ContainerRuntime>(&self, runtime: &R, name: &str, id: DeployId) -> Vec<String> {
+        let Ok(tasks) = runtime.tasks(name, "").await else { return Vec::new() };
+        let ended = tasks.iter().find(|t| t.generation == id.generation() && t.state != "running");
+        match ended {
+            Some(t) => runtime.task_logs_tail(&t.id, EXIT_LOG_LINES).await.unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
     async fn place<R, P, S, Pr>(
         &self,
         saga: &Saga<'_, '_, R, P, S, Pr>,

@@ -33,6 +33,9 @@ pub struct DeployPlan {
     pub release: Option<Vec<String>>,
     /// The `on_create` hook it would run (the slot's first deploy), if any.
     pub on_create: Option<Vec<String>>,
+    /// What the verify step would do after the cut-over, in words (`None`: no verify step,
+    /// the stage has none or `--no-verify`).
+    pub verify: Option<String>,
 }
 
 /// Why a plan cannot be made.
@@ -123,6 +126,16 @@ where
         Ok(DeployPlan {
             release: stage.release.as_ref().filter(|_| !unchanged).map(|r| r.command.clone()),
             on_create: stage.on_create.as_ref().filter(|_| first).map(|h| h.command.clone()),
+            verify: stage.verify.as_ref().filter(|_| req.verify).map(|v| {
+                let back = if first { "take the slot down" } else { "switch back to the previous instance" };
+                format!(
+                    "request {} through the proxy every {} for {}; {} failures in a row or a crash {back}",
+                    v.path,
+                    humantime::format_duration(v.interval),
+                    humantime::format_duration(v.window),
+                    v.failures
+                )
+            }),
             slot: slot.to_string(),
             image,
             digest,

@@ -205,6 +205,7 @@ where
             let (without, logs) = match &f.failed.cause {
                 StepError::Health(h) => (h.without_logs(), h.logs().to_vec()),
                 StepError::OneOff(o) => (o.without_logs(), o.logs().to_vec()),
+                StepError::Verify(v) => (v.without_logs(), v.logs().to_vec()),
                 _ => (String::new(), Vec::new()),
             };
             if !logs.is_empty() {

@@ -19,6 +19,7 @@ mod finish;
 mod one_off;
 mod publish;
 mod unchanged;
+mod verify;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -214,6 +215,8 @@ where
                 let probing = h.start_period + (h.interval + h.timeout) * (h.retries + 1) + self.d.timeouts.engine;
                 Some(probing + self.placement.extra_health_bound(h, self.d.timeouts.pull))
             }
+            // The window, one more request and the look at the instance around it.
+            Step::Verify => self.req.stage.verify.as_ref().map(|v| v.window + v.interval * 2 + self.d.timeouts.engine),
             other => self.d.timeouts.of(other),
         };
         let bounded = async {
@@ -291,6 +294,11 @@ where
         // create, start and health (a container), or create and health (a service).
         let upstream = self.placement.place(self, &pulled).await?;
         let url = self.step(Step::Proxy, self.publish(&upstream)).await?;
+        // The instance it replaces still runs and stays routable until `retire`: a failure here
+        // is rolled back like any other, which points the host back at it.
+        if let Some(policy) = self.req.stage.verify.as_ref().filter(|_| self.req.verify) {
+            self.step(Step::Verify, self.verify(policy, &url)).await?;
+        }
         self.step(Step::Finish, async { self.finish(&url) }).await?;
         let (warnings, leftovers) = self.retire().await;
         if !leftovers.is_empty() {

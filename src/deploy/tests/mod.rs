@@ -24,20 +24,42 @@ use crate::store::{
 };
 use crate::testing::{FAKE_TIMEOUT, FakeProxy, FakeRuntime, Mode};
 
-/// A probe that passes, fails, or never answers.
+/// A probe that passes, fails, or never answers; the `Route…` ones pass the health check and
+/// then answer the verify step's requests through the proxy badly.
 #[derive(Clone, Copy)]
 enum FakeProbe {
     Pass,
     Fail,
     Hang,
+    /// The proxy's route answers 500.
+    Route500,
+    /// Nothing listens where the proxy is said to be.
+    RouteRefused,
+    /// The proxy's route never answers.
+    RouteHangs,
 }
 
 impl Probe for FakeProbe {
     async fn probe(&self, _: &str, _: Duration) -> ProbeResult {
         match self {
-            Self::Pass => ProbeResult { passed: true, detail: "200 OK".into() },
+            Self::Pass | Self::Route500 | Self::RouteRefused | Self::RouteHangs => {
+                ProbeResult { passed: true, detail: "200 OK".into() }
+            }
             Self::Fail => ProbeResult { passed: false, detail: "500 Internal Server Error".into() },
             Self::Hang => std::future::pending().await,
+        }
+    }
+
+    async fn fetch(&self, _: &str, _: Option<std::net::SocketAddr>, timeout: Duration) -> crate::health::Answer {
+        use crate::health::Answer;
+        match self {
+            Self::Pass => Answer { status: Some(200), detail: "200 OK".into() },
+            Self::Fail | Self::Route500 => Answer { status: Some(500), detail: "500 Internal Server Error".into() },
+            Self::RouteRefused => Answer { status: None, detail: "connection refused".into() },
+            Self::Hang | Self::RouteHangs => {
+                tokio::time::sleep(timeout).await;
+                Answer { status: None, detail: format!("timed out after {}", humantime::format_duration(timeout)) }
+            }
         }
     }
 }
@@ -163,6 +185,7 @@ fn request(tag: &str, max: u32) -> DeployRequest {
         lock_wait: LockWait::NoWait,
         // The pipeline under test: a redeploy of the same digest and spec is not skipped.
         force: true,
+        verify: true,
     }
 }
 
@@ -318,3 +341,4 @@ mod one_offs;
 mod recovery;
 mod saga;
 mod swarm;
+mod verify;

@@ -101,6 +101,22 @@ impl Containers for DockerRuntime {
         })
     }
 
+    async fn vitals(&self, id: &str) -> EngineLook<crate::engine::Vitals> {
+        let c = match self.docker().inspect_container(id, None).await {
+            Ok(c) => c,
+            Err(e) if is_not_found(&e) => return Look::Absent,
+            Err(e) => return Look::Unknown(engine_error("inspect container", id, e)),
+        };
+        let state = c.state.as_ref();
+        let restarting = state.and_then(|s| s.restarting).unwrap_or(false);
+        Look::Found(crate::engine::Vitals {
+            running: state.and_then(|s| s.running).unwrap_or(false) && !restarting,
+            exit_code: super::wait::exit_code(state),
+            restarts: c.restart_count.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+            oom_killed: state.and_then(|s| s.oom_killed).unwrap_or(false),
+        })
+    }
+
     async fn wait_exit(&self, id: &str) -> Result<i64, RuntimeError> {
         super::wait::wait_exit(self, id).await
     }
