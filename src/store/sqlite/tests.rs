@@ -92,7 +92,7 @@ fn processes_opening_a_new_state_file_at_once_migrate_it_once() {
         }
         let conn = Connection::open(&path).unwrap();
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-        assert_eq!(version, 6, "every migration applied, and recorded once");
+        assert_eq!(version, 7, "every migration applied, and recorded once");
         assert_eq!(usize::try_from(version).unwrap(), MIGRATIONS.len());
     }
 }
