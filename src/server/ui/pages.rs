@@ -488,7 +488,7 @@ fn steps(events: &[StoredEvent]) -> Vec<(Step, String)> {
         match &e.event {
             Some(Event::StepStarted { step }) => set(*step, "running".into()),
             Some(Event::StepFinished { step, elapsed_ms }) => {
-                set(*step, format!("done in {}", crate::fmt::millis(*elapsed_ms)))
+                set(*step, format!("done in {}", crate::fmt::millis(*elapsed_ms)));
             }
             Some(Event::StepFailed { step, error, .. }) => set(*step, format!("failed: {error}")),
             _ => {}
