@@ -60,6 +60,7 @@ pub(super) fn routes(settings: &ServerSettings) -> axum::Router<Api> {
         .route("/ui/approvals/{id}", post(actions::approve))
         .route("/ui/assets/ui.css", get(|| async { asset("text/css; charset=utf-8", CSS) }))
         .route("/ui/assets/ui.js", get(|| async { asset("text/javascript; charset=utf-8", JS) }))
+        .layer(axum::middleware::from_fn(refuse_cross_site))
         .layer(axum::middleware::map_response(headers))
         .layer(limit)
 }
@@ -139,6 +140,18 @@ pub(super) fn same_origin(headers: &HeaderMap) -> bool {
     let Some(host) = get(header::HOST) else { return false };
     let source = get(header::ORIGIN).or_else(|| get(header::REFERER));
     source.and_then(authority).is_some_and(|a| a.eq_ignore_ascii_case(host.trim()))
+}
+
+/// Refuses every state-changing request that fails [`same_origin`], before anything else looks
+/// at it (a cross-site request usually comes without the session cookie too: `SameSite=Strict`;
+/// it is refused as cross-site all the same, not sent to the sign-in page). [`Posted`] checks
+/// again, so no handler depends on this layer being in place.
+async fn refuse_cross_site(req: Request, next: axum::middleware::Next) -> Response {
+    let safe = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    if !safe && !same_origin(req.headers()) {
+        return UiError::CrossSite.into_response();
+    }
+    next.run(req).await
 }
 
 /// An empty form (logout).
