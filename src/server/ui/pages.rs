@@ -627,3 +627,18 @@ pub(super) async fn job(State(api): State<Api>, viewer: Viewer, Path(id): Path<u
     };
     Ok(layout("Job", Some(&viewer), &body).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_written_by_fmt_read_back_and_digests_shorten_to_twelve() {
+        for ms in [0, 1_764_906_123_456, 951_782_400_000, 4_102_444_800_999] {
+            assert_eq!(parse_rfc3339(&crate::fmt::rfc3339(ms)), Some(ms), "{}", crate::fmt::rfc3339(ms));
+        }
+        assert_eq!(parse_rfc3339("not a time"), None);
+        assert_eq!(short("sha256:0123456789abcdef"), "0123456789ab");
+        assert_eq!(short("unresolved"), "unresolved");
+    }
+}
