@@ -358,7 +358,7 @@ slot = "default"
     drop(registry);
 }
 
-fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         if let Some(v) = f() {
@@ -430,7 +430,7 @@ fn the_remote_cli_resumes_a_dropped_event_stream_and_shows_each_event_once() {
 /// A config for a sandbox whose `dev` stage deploys pushes of `tag` into its default slot,
 /// with a distribution receiver (secret in a file) and `[server]` listening on `listen`.
 /// `tag` should be the test's own: the demo repository is shared by every test.
-fn push_config(sb: &Sandbox, listen: &str, tag: &str, rule_extra: &str) {
+pub(crate) fn push_config(sb: &Sandbox, listen: &str, tag: &str, rule_extra: &str) {
     let secret_file = sb.dir.path().join("hook-secret");
     std::fs::write(&secret_file, "hook-secret-42").unwrap();
     let text = format!(
@@ -475,7 +475,7 @@ slot = "default"
     sb.write_config(&text);
 }
 
-fn succeeded(sb: &Sandbox, trigger: &str) -> Vec<tiny_forge::store::DeployRecord> {
+pub(crate) fn succeeded(sb: &Sandbox, trigger: &str) -> Vec<tiny_forge::store::DeployRecord> {
     if !sb.state.exists() {
         return Vec::new();
     }
@@ -484,7 +484,7 @@ fn succeeded(sb: &Sandbox, trigger: &str) -> Vec<tiny_forge::store::DeployRecord
 
 /// The digest `tag` of the demo repository points at in the registry now (asked of the
 /// registry itself: the local image cache is shared with other tests' image hygiene).
-fn digest_of(tag: &str) -> String {
+pub(crate) fn digest_of(tag: &str) -> String {
     let url = format!("http://{}/v2/tf-test/demo/manifests/{tag}", images().registry.host());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
@@ -496,7 +496,7 @@ fn digest_of(tag: &str) -> String {
 }
 
 /// A distribution notification of a push of `tag` with `digest`, as the registry sends it.
-fn notification(event_id: &str, tag: &str, digest: &str) -> String {
+pub(crate) fn notification(event_id: &str, tag: &str, digest: &str) -> String {
     let registry = images().registry.host();
     serde_json::json!({"events": [{
         "id": event_id, "action": "push",
@@ -507,7 +507,7 @@ fn notification(event_id: &str, tag: &str, digest: &str) -> String {
 }
 
 /// POSTs `body` to `url` with `Authorization: auth`; the status.
-fn post_hook(url: &str, auth: &str, body: &str) -> u16 {
+pub(crate) fn post_hook(url: &str, auth: &str, body: &str) -> u16 {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let r = crate::support::client()
@@ -596,7 +596,7 @@ fn serve_speaks_https_from_certificate_files_and_the_remote_cli_trusts_its_ca() 
 }
 
 /// `METHOD url` with a bearer token and an optional body; (status, body).
-fn call(method: &str, url: &str, bearer: &str, body: Option<String>) -> (u16, String) {
+pub(crate) fn call(method: &str, url: &str, bearer: &str, body: Option<String>) -> (u16, String) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let c = crate::support::client();

@@ -19,11 +19,12 @@
 //! | `swarm.rs` | the swarm engine on a one-node swarm (run in `scripts/test`'s second pass) |
 //! | `verify.rs` | the verify step after cut-over behind real Caddy: switch-back on a crash or 5xx, the window |
 //! | `serve.rs`, `serve/` | `tiny-forge serve`: API, tokens, webhooks, SSE, the remote CLI; behind a proxy, restarts, replays |
+//! | `ui.rs` | the web page in headless Chromium (WebDriver): sign-in, previews, live deploys, approvals, scope, CSRF |
 //! | `notify.rs` | webhook notifications: payloads, signatures, formats, never blocking a deploy |
 //! | `output.rs` | what a deploy prints, pinned by snapshots |
 //! | `cli.rs`, `hostile.rs` | the command line; hostile input (odd tags, unusable state, a full disk) |
 //! | `packaging.rs` | the FROM-scratch image: builds here, runs, deploys, notifies |
-//! | `support/` | the harness: test images, registry, Caddy, the NPM double, the faulty Docker socket |
+//! | `support/` | the harness: test images, registry, Caddy, the NPM double, the faulty Docker socket, a WebDriver client |
 mod caddy;
 mod chaos;
 mod cli;
@@ -45,4 +46,5 @@ mod registry_auth;
 mod serve;
 mod support;
 mod swarm;
+mod ui;
 mod verify;

@@ -15,6 +15,7 @@
 //! | `GET /v1/instances?project&stage` | read | `list` items |
 //! | `GET /v1/approvals`, `POST /v1/approvals/{id}` | read, deploy | pushes held by `approval = true` (`approvals.rs`) |
 //! | `POST /hooks/{name}[/{secret}]` | the receiver's secret | registry webhooks |
+//! | `GET /`, `/ui/…` | a session opened with a token, same scopes | the web page (`ui/`) |
 //!
 //! Authentication comes before the failed-auth cap; see `state.rs`.
 //!
@@ -67,6 +68,7 @@ impl Api {
             .route("/hooks/{name}", post(super::hooks::receive))
             .route("/hooks/{name}/{secret}", post(super::hooks::receive_with_path))
             .merge(v1)
+            .merge(super::ui::routes(&self.settings))
             .layer(timeout)
             .with_state(self)
     }
@@ -118,6 +120,19 @@ fn submit(
     body: &CommandBody,
     key: Option<String>,
 ) -> Result<Response, ApiError> {
+    enqueue(api, caller, kind, body, key).map(|view| accepted(&view))
+}
+
+/// Checks `caller`'s scope, the names and the config, and hands the work to the executor: the
+/// one path of every deploy, rollback and removal asked for over HTTP (the API and the web
+/// page). The job, new or (same idempotency key) the first attempt's.
+pub(super) fn enqueue(
+    api: &Api,
+    caller: &Caller,
+    kind: WorkKind,
+    body: &CommandBody,
+    key: Option<String>,
+) -> Result<super::wire::JobView, ApiError> {
     let action = match kind {
         WorkKind::Deploy => Action::Deploy,
         WorkKind::Rollback => Action::Rollback,
@@ -140,7 +155,7 @@ fn submit(
     let slot = format!("{project}/{stage}:{shown_tag}");
     let (view, new) = api.shared.jobs.create_once(kind.as_str(), slot, Some(caller.id), key);
     if !new {
-        return Ok(accepted(&view));
+        return Ok(view);
     }
     let work = Work {
         job: view.id,
@@ -162,7 +177,7 @@ fn submit(
         );
         return Err(ApiError::draining());
     }
-    Ok(accepted(&view))
+    Ok(view)
 }
 
 /// 202 with the job and where to poll it ([`with_grace`] adds the server's `grace`).
@@ -214,7 +229,7 @@ struct WaitQuery {
 }
 
 /// `project/stage:tag` → (project, stage).
-fn slot_parts(slot: &str) -> (&str, &str) {
+pub(super) fn slot_parts(slot: &str) -> (&str, &str) {
     let (project, rest) = slot.split_once('/').unwrap_or((slot, ""));
     (project, rest.split(':').next().unwrap_or(""))
 }

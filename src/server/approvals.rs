@@ -24,7 +24,7 @@ use super::executor::Command;
 use super::queue::{ApproveError, UNRESOLVED};
 use super::state::{Api, readable};
 
-async fn held(api: &Api) -> Result<Vec<super::queue::Held>, ApiError> {
+pub(super) async fn held(api: &Api) -> Result<Vec<super::queue::Held>, ApiError> {
     let (tx, rx) = oneshot::channel();
     api.commands.send(Command::Approvals(tx)).map_err(|_| ApiError::executor_gone())?;
     rx.await.map_err(|_| ApiError::executor_gone())
@@ -74,11 +74,23 @@ pub(super) async fn approve(
             h.candidate.digest.as_deref().unwrap_or(UNRESOLVED)
         )));
     };
+    let slot = release(&api, &caller, id, body.digest).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"approved": id, "slot": slot.to_string()}))).into_response())
+}
+
+/// Releases held push `id` of `digest` on `caller`'s word (its scope already checked): the one
+/// path of an approval, from the API and the web page.
+pub(super) async fn release(
+    api: &Api,
+    caller: &Caller,
+    id: u64,
+    digest: String,
+) -> Result<crate::domain::Slot, ApiError> {
     let (tx, rx) = oneshot::channel();
-    let cmd = Command::Approve { id, digest: body.digest, approver: caller.actor(), reply: tx };
+    let cmd = Command::Approve { id, digest, approver: caller.actor(), reply: tx };
     api.commands.send(cmd).map_err(|_| ApiError::executor_gone())?;
     match rx.await.map_err(|_| ApiError::executor_gone())? {
-        Ok(slot) => Ok((StatusCode::ACCEPTED, Json(json!({"approved": id, "slot": slot.to_string()}))).into_response()),
+        Ok(slot) => Ok(slot),
         Err(e @ ApproveError::NotHeld(_)) => Err(ApiError::not_found(e.to_string())),
         Err(e @ ApproveError::OtherDigest { .. }) => Err(ApiError::conflict(e.to_string())),
     }

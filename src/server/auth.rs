@@ -112,6 +112,24 @@ impl Caller {
             && stage.is_none_or(|s| self.stages.is_empty() || self.stages.iter().any(|x| x == s))
     }
 
+    /// The caller a live token's row stands for (a verified token, or a web session's token).
+    #[must_use]
+    pub fn of_record(t: &TokenRecord) -> Self {
+        Self {
+            id: t.id,
+            name: t.name.clone(),
+            projects: t.projects.clone(),
+            stages: t.stages.clone(),
+            actions: t.actions.iter().filter_map(|a| Action::parse(a)).collect(),
+        }
+    }
+
+    /// Its scope, for queries that apply it in the state file (empty lists mean "any").
+    #[must_use]
+    pub fn scope(&self) -> crate::store::Scope<'_> {
+        crate::store::Scope { projects: &self.projects, stages: &self.stages }
+    }
+
     /// Recorded with each deploy it starts.
     #[must_use]
     pub fn actor(&self) -> String {
@@ -130,13 +148,7 @@ pub fn verify(presented: &str, live: &[TokenRecord]) -> Option<Caller> {
             found = Some(t);
         }
     }
-    found.map(|t| Caller {
-        id: t.id,
-        name: t.name.clone(),
-        projects: t.projects.clone(),
-        stages: t.stages.clone(),
-        actions: t.actions.iter().filter_map(|a| Action::parse(a)).collect(),
-    })
+    found.map(Caller::of_record)
 }
 
 /// How many clients the failure map tracks at most.

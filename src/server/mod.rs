@@ -14,6 +14,7 @@
 //! - [`api`]: routes; `state.rs`: what handlers share, the token extractor; `error.rs`: errors →
 //!   status codes; `approvals.rs`: held pushes;
 //! - `sse.rs`: a deploy's log as Server-Sent Events;
+//! - `ui/`: the web page under `/ui` (sessions, pages, actions), on the same handlers' paths;
 //! - [`auth`]: tokens, the failed-auth cap; `client.rs`: which client a request counts against;
 //! - [`live`]: the config file as it is now (re-read per job, on SIGHUP);
 //! - [`listen`]: the accept loop (connection cap, header and idle timeouts, shutdown deadline);
@@ -44,6 +45,7 @@ pub mod receivers;
 mod sse;
 pub(crate) mod state;
 pub mod tls;
+mod ui;
 pub mod wire;
 
 pub use phase::Phase;

@@ -123,17 +123,23 @@ pub(super) async fn events(
     Path(id): Path<i64>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    stream(api, &caller, id, after)
+}
+
+/// Deploy `id`'s log after entry `after`, as the module doc says, if `caller` may read it (the
+/// API's stream and the web page's).
+pub(super) fn stream(api: Api, caller: &Caller, id: i64, after: u64) -> Result<impl IntoResponse + use<>, ApiError> {
     let not_found = || ApiError::not_found(format!("deploy {id} not found"));
     let record = api.store().deploy(DeployId(id)).map_err(ApiError::internal)?.ok_or_else(not_found)?;
     let own = api.shared.jobs.owner_of_deploy(id) == Some(caller.id);
     if !own && !caller.allows(Action::Read, &record.project, &record.stage) {
         return Err(not_found());
     }
-    let after = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
     let tail = Tail {
         events: api.shared.events.subscribe(),
         jobs: api.shared.jobs.subscribe(),

@@ -10,7 +10,7 @@ mod tokens;
 use std::time::SystemTime;
 
 pub use deliveries::DELIVERY_RETENTION;
-pub use sqlite::SqliteStore;
+pub use sqlite::{Scope, SqliteStore};
 pub use tokens::{NewToken, TokenRecord};
 
 use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, Slot, Trigger};

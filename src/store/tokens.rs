@@ -1,6 +1,7 @@
 //! API tokens of `tiny-forge serve`, in the state file: a name, a scope and the SHA-256 of the
 //! token. The token itself is never stored; `server::auth` makes and checks tokens, this only
-//! keeps rows.
+//! keeps rows. The web page's sign-in sessions live here too: a session is the SHA-256 of a
+//! random id, the token it was opened with, and when it ends; it never outlives its token.
 
 use rusqlite::{OptionalExtension as _, params};
 
@@ -119,18 +120,72 @@ impl SqliteStore {
         rows.collect::<Result<_, _>>().map_err(q("list tokens"))
     }
 
-    /// Revokes the live token named `name`; `false` when there is none.
+    /// Revokes the live token named `name` and ends its web sessions, in one transaction;
+    /// `false` when there is none.
     ///
     /// # Errors
-    /// On any `SQLite` failure.
+    /// On any `SQLite` failure; nothing is changed then.
     pub fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
-        let n = self
-            .conn
+        let tx = self.conn.unchecked_transaction().map_err(q("revoke token"))?;
+        tx.execute(
+            "DELETE FROM ui_sessions WHERE token_id IN (SELECT id FROM tokens WHERE name = ?1 AND revoked_at IS NULL)",
+            [name],
+        )
+        .map_err(q("end the token's sessions"))?;
+        let n = tx
             .execute(
                 "UPDATE tokens SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL",
                 params![now_ms(), name],
             )
             .map_err(q("revoke token"))?;
+        tx.commit().map_err(q("revoke token"))?;
+        Ok(n > 0)
+    }
+
+    /// Opens a web session: `hash` (the SHA-256 of its random id) for token `token_id`, until
+    /// `expires_at` (Unix milliseconds). Sessions that have ended are deleted on the way.
+    ///
+    /// # Errors
+    /// On any `SQLite` failure (a `hash` already stored included).
+    pub fn create_session(&self, hash: &str, token_id: i64, expires_at: i64) -> Result<(), StoreError> {
+        let now = now_ms();
+        let tx = self.conn.unchecked_transaction().map_err(q("open session"))?;
+        tx.execute("DELETE FROM ui_sessions WHERE expires_at <= ?1", [now]).map_err(q("end expired sessions"))?;
+        tx.execute(
+            "INSERT INTO ui_sessions (hash, token_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![hash, token_id, now, expires_at],
+        )
+        .map_err(q("open session"))?;
+        tx.commit().map_err(q("open session"))
+    }
+
+    /// The live token of the session whose id hashes to `hash`, if that session has not ended
+    /// at `now_ms` and its token is not revoked. (A lookup by the hash of a 256-bit random id:
+    /// how long it takes tells nothing about another session's id.)
+    ///
+    /// # Errors
+    /// On any `SQLite` failure; [`StoreError::Corrupt`] when the token's scope does not parse.
+    pub fn session_token(&self, hash: &str, now_ms: i64) -> Result<Option<TokenRecord>, StoreError> {
+        let cols = COLS.split(", ").map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {cols} FROM ui_sessions s JOIN tokens t ON t.id = s.token_id
+                     WHERE s.hash = ?1 AND s.expires_at > ?2 AND t.revoked_at IS NULL"
+                ),
+                params![hash, now_ms],
+                row,
+            )
+            .optional()
+            .map_err(q("read session"))
+    }
+
+    /// Ends the session whose id hashes to `hash`; `false` when there was none.
+    ///
+    /// # Errors
+    /// On any `SQLite` failure.
+    pub fn delete_session(&self, hash: &str) -> Result<bool, StoreError> {
+        let n = self.conn.execute("DELETE FROM ui_sessions WHERE hash = ?1", [hash]).map_err(q("end session"))?;
         Ok(n > 0)
     }
 
@@ -162,6 +217,33 @@ mod tests {
         s.conn.execute("UPDATE tokens SET projects = 'shop' WHERE name = 'ci'", []).unwrap();
         let e = s.live_tokens().unwrap_err();
         assert!(matches!(e, StoreError::Corrupt { table: "tokens", column: "projects", .. }), "{e}");
+    }
+
+    #[test]
+    fn a_session_ends_with_its_expiry_its_deletion_or_its_token() {
+        let s = SqliteStore::in_memory().unwrap();
+        let any: &[String] = &[];
+        let read = ["read".to_owned()];
+        assert!(
+            s.create_token(&NewToken { name: "qa", hash: "aa", projects: any, stages: any, actions: &read }).unwrap()
+        );
+        let id = s.live_tokens().unwrap()[0].id;
+        let now = now_ms();
+        s.create_session("s1", id, now + 60_000).unwrap();
+        s.create_session("s2", id, now + 60_000).unwrap();
+        s.create_session("old", id, now + 1).unwrap();
+        assert_eq!(s.session_token("s1", now).unwrap().map(|t| t.name), Some("qa".to_owned()));
+        assert!(s.session_token("nope", now).unwrap().is_none());
+        assert!(s.session_token("old", now + 2).unwrap().is_none(), "expired");
+        assert!(s.create_session("s1", id, now + 60_000).is_err(), "one row per session id");
+        assert!(s.delete_session("s2").unwrap());
+        assert!(!s.delete_session("s2").unwrap());
+        assert!(s.session_token("s2", now).unwrap().is_none(), "logged out");
+        assert!(s.revoke_token("qa").unwrap());
+        assert!(s.session_token("s1", now).unwrap().is_none(), "its token was revoked");
+        let left: i64 =
+            s.conn.query_row("SELECT COUNT(*) FROM ui_sessions WHERE hash = 's1'", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0, "revoking deletes the token's sessions");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub(crate) mod npm;
 pub(crate) mod receiver;
 mod registry;
 pub(crate) mod tls;
+pub(crate) mod webdriver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -3,10 +3,13 @@
 //! dry runs, and the classification of `SQLite`'s errors into [`StoreError`]s. The trait's
 //! queries are in `queries.rs`, the mapping of rows to records in `rows.rs`.
 
+mod pages;
 mod queries;
 pub(in crate::store) mod rows;
 #[cfg(test)]
 mod tests;
+
+pub use pages::Scope;
 
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::Path;
@@ -27,7 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/004_server.sql"),
     include_str!("../migrations/005_swarm_slots.sql"),
     include_str!("../migrations/006_webhook_deliveries.sql"),
-    include_str!("../migrations/007_deploys_by_slot.sql"),
+    include_str!("../migrations/007_ui_sessions.sql"),
 ];
 
 /// The `SQLite` state file.
