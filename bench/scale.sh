@@ -66,6 +66,9 @@ deploy_figures() { # deploy_figures FORGE PROJECT SIDE
   fig[$side.forced]=$(median "${forced[@]}")
   fig[$side.remove]=$(median "${removal[@]}")
   fig[$side.list]=$(med "$f" list)
+  # The engine's own share of a deploy and a removal: one container run on the stage's network
+  # and removed, by the docker CLI, with as many containers beside it as this side has.
+  fig[$side.engine_run]=$(med sh -c "docker run -d --name tf-scale-floor --network '$net' '$img:base' >/dev/null && docker rm -f tf-scale-floor")
   # The engine's own share: the one container list `list` and `prune` ask for, straight from
   # the Docker socket (what no change in tiny-forge can make cheaper).
   fig[$side.engine_list]=$(med curl -fs --unix-socket "${DOCKER_SOCK:-/var/run/docker.sock}" -o /dev/null \
@@ -174,6 +177,7 @@ echo "N = $n live previews, medians of $runs runs (process start included); $(np
 echo "| figure | empty host | $n previews | ratio | target |"
 echo "| --- | --- | --- | --- | --- |"
 row "deploy (fresh slot)" fresh "<= 1.1x"
+row "the engine alone: docker run -d on the network, then docker rm -f" engine_run ""
 row "deploy (no-op: same digest)" noop ""
 row "deploy --force" forced ""
 row "remove" remove "<= 1.1x"
