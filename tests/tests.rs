@@ -17,7 +17,7 @@
 //! | `crash.rs` | signals and kill -9 at every step boundary, locks, concurrent deploys |
 //! | `chaos.rs` | randomized operations × faults, checked against the invariants (`chaos::swarm` on Swarm) |
 //! | `swarm.rs` | the swarm engine on a one-node swarm (run in `scripts/test`'s second pass) |
-//! | `verify.rs` | the verify step after cut-over behind real Caddy: switch-back on a crash or 5xx, the window |
+//! | `verify.rs` | the verify step after cut-over behind real Caddy and the NPM double: switch-back on a crash or 5xx, the window |
 //! | `serve.rs`, `serve/` | `tiny-forge serve`: API, tokens, webhooks, SSE, the remote CLI; behind a proxy, restarts, replays |
 //! | `ui.rs` | the web page in headless Chromium (WebDriver): sign-in, previews, live deploys, approvals, scope, CSRF |
 //! | `notify.rs` | webhook notifications: payloads, signatures, formats, never blocking a deploy |

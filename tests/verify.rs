@@ -173,6 +173,10 @@ fn an_instance_that_exits_after_the_cut_over_is_switched_back(kind: Kind, prefix
     bed.configure("two", "EXIT_AFTER_MS = \"3000\", EXIT_CODE = \"3\"");
     let watcher = Watcher::start(bed.http_port(), bed.sb.host(None));
     let run = bed.deploy();
+    // A request in flight to the removed container waits out its 2 s read timeout: watch a
+    // little longer, so that the first answer of the previous version after the switch-back is
+    // seen (its time, not the watch's end, is what is measured).
+    std::thread::sleep(Duration::from_secs(3));
     let seen = watcher.stop();
     run.code(1);
     assert!(run.error_line().contains("verify failed"), "{}", run.stderr);
@@ -184,7 +188,13 @@ fn an_instance_that_exits_after_the_cut_over_is_switched_back(kind: Kind, prefix
     // a bound with seconds to spare, not a race.
     let two = seen.iter().position(|(_, c, b)| *c == 200 && b == "two").expect("the new version served first");
     let fail = seen[two..].iter().find(|(_, c, b)| !(*c == 200 && b == "two")).expect("it failed").0;
-    let back = seen[two..].iter().find(|(_, c, b)| *c == 200 && b == "one").expect("switched back").0;
+    let shown =
+        |s: &[(Instant, u16, String)]| -> Vec<String> { s.iter().map(|(_, c, b)| format!("{c} {b}")).collect() };
+    let back = seen[two..]
+        .iter()
+        .find(|(_, c, b)| *c == 200 && b == "one")
+        .unwrap_or_else(|| panic!("not switched back while watched: {:?}\n{}", shown(&seen), run.stderr))
+        .0;
     let bound = INTERVAL * FAILURES + Duration::from_secs(2);
     assert!(back.duration_since(fail) <= bound, "back after {:?} (bound {bound:?})", back.duration_since(fail));
     // One container left in the slot, asked of Docker: the previous one, running.

@@ -177,3 +177,27 @@ async fn an_engine_that_cannot_be_looked_at_does_not_fail_the_window() {
     let logs = bed.store.logs(second.deploy_id, 0).unwrap();
     assert!(logs.iter().any(|l| l.step == "verify" && l.message.contains("cannot look at")), "{logs:?}");
 }
+
+/// Issue 24, Swarm: a failed verify takes the service back to its previous spec (Swarm's own
+/// rollback, through the undo executor), and the deploy ends only once that rollback completed.
+#[tokio::test(start_paused = true)]
+async fn swarm_a_failed_verify_takes_the_service_back_to_the_previous_digest() {
+    let mut bed = Bed::new();
+    let swarm_verified = |digest: &str| DeployRequest {
+        stage: stage_with("shop", 3, &format!("engine = {{ kind = \"swarm\" }}\n{VERIFY}")),
+        ..swarm_request(digest)
+    };
+    let DeployOutcome::Succeeded(_) = bed.deployer().deploy(&swarm_verified("sha256:aaa")).await.unwrap() else {
+        panic!("first failed")
+    };
+    let before = bed.rows();
+    bed.probe = FakeProbe::Route500;
+    let DeployOutcome::Failed(f) = bed.deployer().deploy(&swarm_verified("sha256:bbb")).await.unwrap() else {
+        panic!("succeeded")
+    };
+    assert_eq!(f.failed.step, Step::Verify);
+    assert!(f.rollback.is_complete(), "{:?}", f.rollback);
+    assert_eq!(bed.service_image().as_deref(), Some("shop@sha256:aaa"), "the previous digest serves again");
+    assert_eq!(bed.rows().iter().map(|r| r.id).collect::<Vec<_>>(), before.iter().map(|r| r.id).collect::<Vec<_>>());
+    bed.assert_host(DOMAIN, SERVICE);
+}
