@@ -120,19 +120,28 @@ where
     P: Proxy,
     S: Store,
 {
-    /// Every managed instance a stage's slots can have, with its kind: containers (instances,
-    /// one-offs), and on a swarm stage its services too.
+    /// The managed containers of the slot `slot` (its [`engine::LABEL_SLOT`] key), and on a
+    /// swarm stage its services: asked of the engine by label, so that the cost does not grow
+    /// with the number of other slots.
     ///
     /// # Errors
     /// When either list fails: a list is complete, or it is an error.
     pub(super) async fn managed_of(
         &self,
         stage: &ResolvedStage,
+        slot: &str,
     ) -> Result<Vec<(ContainerInfo, InstanceKind)>, engine::RuntimeError> {
         let mut all: Vec<(ContainerInfo, InstanceKind)> =
-            self.runtime.list_managed().await?.into_iter().map(|c| (c, InstanceKind::Container)).collect();
+            self.runtime.list_managed_of_slot(slot).await?.into_iter().map(|c| (c, InstanceKind::Container)).collect();
         if stage.engine.instance_kind() == InstanceKind::Service {
-            all.extend(self.runtime.list_managed_services().await?.into_iter().map(|c| (c, InstanceKind::Service)));
+            all.extend(
+                self.runtime
+                    .list_managed_services()
+                    .await?
+                    .into_iter()
+                    .filter(|c| c.labels.get(engine::LABEL_SLOT).is_some_and(|s| s == slot))
+                    .map(|c| (c, InstanceKind::Service)),
+            );
         }
         Ok(all)
     }
@@ -207,7 +216,7 @@ where
         // Containers (and a swarm slot's service) of the slot that no row names. A list that
         // failed is not an empty one: what it would have shown stays, as an unseen leftover.
         let mut unseen = Vec::new();
-        let orphans: Vec<(String, InstanceKind)> = match self.managed_of(stage).await {
+        let orphans: Vec<(String, InstanceKind)> = match self.managed_of(stage, &slot.key()).await {
             Ok(list) => list
                 .into_iter()
                 .filter(|(c, _)| {

@@ -239,6 +239,10 @@ impl Containers for AnyEngine {
     async fn list_managed(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
         delegate!(self, e => e.list_managed().await)
     }
+
+    async fn list_managed_of_slot(&self, slot: &str) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        delegate!(self, e => e.list_managed_of_slot(slot).await)
+    }
 }
 
 impl Services for AnyEngine {

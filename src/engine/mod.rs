@@ -218,6 +218,17 @@ pub trait Containers {
     /// # Errors
     /// On engine failure: the list is complete or it is an error.
     async fn list_managed(&self) -> Result<Vec<ContainerInfo>, RuntimeError>;
+
+    /// The managed containers of one slot (those whose [`LABEL_SLOT`] is `slot`): what
+    /// [`list_managed`](Self::list_managed) shows of it. An engine that can filter by label
+    /// asks for only these, so the answer does not grow with the number of other slots.
+    ///
+    /// # Errors
+    /// As [`list_managed`](Self::list_managed).
+    async fn list_managed_of_slot(&self, slot: &str) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        let all = self.list_managed().await?;
+        Ok(all.into_iter().filter(|c| c.labels.get(LABEL_SLOT).is_some_and(|s| s == slot)).collect())
+    }
 }
 
 /// Swarm services: a slot's instance on the Swarm engine.

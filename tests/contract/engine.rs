@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use tiny_forge::engine::{
-    ContainerRuntime, ContainerSpec, DockerRuntime, LABEL_MANAGED, LABEL_PROJECT, Removal, RestartPolicy, RuntimeError,
+    ContainerRuntime, ContainerSpec, DockerRuntime, LABEL_MANAGED, LABEL_PROJECT, LABEL_SLOT, Removal, RestartPolicy,
+    RuntimeError,
 };
 use tiny_forge::engine::{Containers as _, Images as _, Networks as _};
 use tiny_forge::testing::FakeRuntime;
@@ -16,7 +17,11 @@ fn spec(name: &str, image: &str, network: &str, project: &str) -> ContainerSpec 
         name: name.to_owned(),
         image: image.to_owned(),
         env: vec![("MESSAGE".into(), "contract".into())],
-        labels: BTreeMap::from([(LABEL_MANAGED.into(), "true".into()), (LABEL_PROJECT.into(), project.into())]),
+        labels: BTreeMap::from([
+            (LABEL_MANAGED.into(), "true".into()),
+            (LABEL_PROJECT.into(), project.into()),
+            (LABEL_SLOT.into(), format!("{project}/dev/v1")),
+        ]),
         network: network.to_owned(),
         port: 8080,
         restart: RestartPolicy::No,
@@ -53,6 +58,10 @@ async fn story<R: ContainerRuntime>(rt: &R, image: &str, network: &str, name: &s
     assert!(running.ip.is_some(), "an address on {network}");
     let listed = rt.list_managed().await.unwrap().into_iter().find(|c| c.name == name).expect("listed as managed");
     assert_eq!(listed.addresses.get(network).copied(), running.ip, "the list says its address on {network}");
+    // One slot's containers, by label: its own, and nothing of another slot.
+    let of_slot = rt.list_managed_of_slot(&format!("{project}/dev/v1")).await.unwrap();
+    assert_eq!(of_slot.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), [name], "{of_slot:?}");
+    assert!(rt.list_managed_of_slot(&format!("{project}/dev/v2")).await.unwrap().is_empty());
     rt.logs_tail(name, 5).await.expect("logs");
     // Which of some images a container uses: only those asked about, and only exact ids.
     let image_id = rt

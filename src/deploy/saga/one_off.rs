@@ -50,7 +50,7 @@ where
         }
         let key = self.slot.key();
         let stage = &self.req.stage;
-        let theirs = self.d.managed_of(stage).await?.into_iter().find(|(c, _)| {
+        let theirs = self.d.managed_of(stage, &key).await?.into_iter().find(|(c, _)| {
             c.labels.get(engine::LABEL_SLOT) == Some(&key)
                 && c.labels.get(engine::LABEL_STATE).is_some_and(|s| *s != self.state_id)
         });

@@ -16,7 +16,7 @@ use bollard::query_parameters::{
 use super::logs::{forward_lines, logs_options, tail_lines};
 use super::{DockerRuntime, engine_error, is_not_found};
 use crate::engine::{
-    ContainerInfo, ContainerSpec, Containers, EngineLook, LABEL_MANAGED, LogStream, LogsRequest, Removal,
+    ContainerInfo, ContainerSpec, Containers, EngineLook, LABEL_MANAGED, LABEL_SLOT, LogStream, LogsRequest, Removal,
     RestartPolicy, RuntimeError,
 };
 use crate::look::Look;
@@ -158,7 +158,18 @@ impl Containers for DockerRuntime {
     }
 
     async fn list_managed(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
-        let filters = HashMap::from([("label", vec![format!("{LABEL_MANAGED}=true")])]);
+        self.list_labelled(vec![format!("{LABEL_MANAGED}=true")]).await
+    }
+
+    async fn list_managed_of_slot(&self, slot: &str) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        self.list_labelled(vec![format!("{LABEL_MANAGED}=true"), format!("{LABEL_SLOT}={slot}")]).await
+    }
+}
+
+impl DockerRuntime {
+    /// Every container carrying all of `labels` (`key=value`), running or not.
+    async fn list_labelled(&self, labels: Vec<String>) -> Result<Vec<ContainerInfo>, RuntimeError> {
+        let filters = HashMap::from([("label", labels)]);
         let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
         let list =
             self.docker().list_containers(Some(options)).await.map_err(|e| engine_error("list", "containers", e))?;
