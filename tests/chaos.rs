@@ -253,6 +253,7 @@ impl World {
             let running = self.running(&r.container_name);
             if running != "running" {
                 out.push(format!("live instance's container {} is {running:?}", r.container_name));
+                continue;
             }
             let Some((marker, target)) = hosts.iter().find(|(d, ..)| *d == domain).map(|(_, m, t)| (m, t)) else {
                 out.push(format!("live instance {} has no host {domain}", r.container_name));

@@ -202,6 +202,7 @@ where
         d.store.running(&crate::deploy::journal::stage_filter(stage))?.iter().map(|r| r.id).collect();
     let Classified { mut serving, mut doomed, unseen } = classify(d, stage, seen, &rows, &running).await;
     limit(stage, &mut serving, &mut doomed, older_than, include_default);
+    finish_abandoned_removals(&plan.abandoned, &mut serving, &mut doomed);
     let blind: HashSet<String> = unseen.iter().map(|(r, _)| slot_key(r)).collect();
     plan.unseen = unseen_of(stage, seen, &unseen, d.proxy.keeps_hosts());
     if d.proxy.keeps_hosts()
@@ -411,7 +412,15 @@ async fn classify<'r, R: ContainerRuntime, P, S, Pr>(
     // A container stage's instances as the container list shows them. Services are always
     // looked at afresh: the service list does not say which of a service's tasks run.
     let in_list: HashMap<&str, &ContainerInfo> = match kind {
-        InstanceKind::Container => seen.containers.unwrap_or_default().iter().map(|c| (c.name.as_str(), c)).collect(),
+        // One the engine is removing (a `remove` killed mid-way leaves dockerd finishing it) is
+        // not taken from the list: a fresh look sees it gone.
+        InstanceKind::Container => seen
+            .containers
+            .unwrap_or_default()
+            .iter()
+            .filter(|c| !matches!(c.state.as_str(), "removing" | "dead"))
+            .map(|c| (c.name.as_str(), c))
+            .collect(),
         InstanceKind::Service => HashMap::new(),
     };
     for row in rows {
@@ -458,6 +467,29 @@ async fn classify<'r, R: ContainerRuntime, P, S, Pr>(
     }
     serving.sort_by_key(|(r, _)| (r.created_at, r.id));
     Classified { serving, doomed, unseen }
+}
+
+/// A `remove` its process abandoned (killed mid-way, perhaps with the engine still finishing
+/// its container delete, so the list still shows it): the slot was to go, so prune finishes
+/// taking it down.
+fn finish_abandoned_removals<'r>(
+    abandoned: &[crate::store::DeployRecord],
+    serving: &mut Vec<Serving<'r>>,
+    doomed: &mut Vec<(&'r InstanceRecord, Reason)>,
+) {
+    let removing: HashMap<&str, DeployId> = abandoned
+        .iter()
+        .filter(|a| a.trigger == crate::domain::Trigger::Remove)
+        .map(|a| (a.tag.as_str(), a.id))
+        .collect();
+    serving.retain(|(row, _)| {
+        if let Some(remove) = removing.get(row.tag.as_str()) {
+            doomed.push((row, Reason::Abandoned { deploy: *remove }));
+            false
+        } else {
+            true
+        }
+    });
 }
 
 /// Moves serving instances past their TTL, then the oldest beyond `max_instances`, to `doomed`.

@@ -207,3 +207,35 @@ async fn swarm_prune_with_the_swarm_unable_to_answer_keeps_the_service_its_host_
     assert!(bed.runtime.services.borrow().contains_key(SERVICE));
     bed.assert_host(DOMAIN, SERVICE);
 }
+
+/// A `remove` killed mid-way (found by chaos: killed while the engine was still deleting the
+/// container, so prune's list still showed it) is finished by the next prune: the slot was to
+/// go, so its row, container and host go, and the other preview stays.
+#[tokio::test]
+async fn prune_finishes_a_remove_its_process_abandoned() {
+    let bed = Bed::new();
+    let (stage, previews) = two_previews(&bed).await;
+    let slot = crate::domain::Slot {
+        project: stage.project.clone(),
+        stage: stage.stage.clone(),
+        tag: crate::domain::Tag::new("pr-1").unwrap(),
+    };
+    bed.store
+        .begin_deploy(&crate::store::NewDeploy {
+            slot,
+            image: "127.0.0.1:5000/shop:pr-1".into(),
+            trigger: crate::domain::Trigger::Remove,
+            pid: 999_999,
+            host: "elsewhere".into(),
+            actor: None,
+        })
+        .unwrap();
+    let domain = bed.rows().into_iter().find(|r| r.container_name == previews[0].container).unwrap().domain.unwrap();
+    bed.deployer().prune(&prune_of(stage)).await.unwrap();
+    assert!(!bed.runtime.has(&previews[0].container), "the removed slot's container went");
+    let rows = bed.rows();
+    assert!(!rows.iter().any(|r| r.container_name == previews[0].container), "{rows:?}");
+    assert!(bed.proxy.host(&domain).is_none(), "its host went");
+    assert!(bed.runtime.has(&previews[1].container), "the other preview stays");
+    assert!(rows.iter().any(|r| r.container_name == previews[1].container && r.status == InstanceStatus::Live));
+}
