@@ -71,8 +71,10 @@ fn a_reviewer_signs_in_sees_the_preview_and_follows_a_deploy_live() {
     sb.run_tf(&["deploy", &p, "dev", "v1"]).code(0);
     let v1 = live_url(&sb, "v1");
     let tok = token(&sb, &["--name", "reviewer", "--project", &p]);
-    // The server's deploys wait after `pull`: the deploy page is open before its later steps.
-    let server = Server::start(&sb, &[("TINY_FORGE_TEST_PAUSE_AFTER", "pull:6s")]);
+    // The server's deploys wait after `pull` (the deploy page is open before its later steps)
+    // and after `health` (the page reloads itself once the deploy ends: the test looks at the
+    // live page before that).
+    let server = Server::start(&sb, &[("TINY_FORGE_TEST_PAUSE_AFTER", "pull:6s,health:3s")]);
     let b = Browser::start("a_reviewer_signs_in_sees_the_preview_and_follows_a_deploy_live", DESKTOP.0, DESKTOP.1);
     sign_in(&b, &server, &tok);
     let link = b.el(&format!("a.url[href='{v1}']"));

@@ -130,9 +130,15 @@ impl Browser {
         self.cmd("POST", &format!("/element/{}/click", el.0), Some(json!({})));
     }
 
-    /// The text `el` shows.
+    /// The text `el` shows; empty when the page replaced the element since it was found (a live
+    /// update re-renders parts of the page: a wait then looks again).
     pub(crate) fn text(&self, el: &Element) -> String {
-        self.cmd("GET", &format!("/element/{}/text", el.0), None).as_str().unwrap_or_default().to_owned()
+        let path = format!("/session/{}/element/{}/text", self.session, el.0);
+        match self.raw("GET", &path, None) {
+            Ok(v) => v.as_str().unwrap_or_default().to_owned(),
+            Err(e) if e.contains("stale element reference") => String::new(),
+            Err(e) => panic!("WebDriver GET {path}: {e}"),
+        }
     }
 
     /// The text of the whole page.
