@@ -46,7 +46,7 @@ pub(crate) async fn run(ctx: &Ctx, a: DeployArgs) -> Result<u8, Failure> {
 async fn dry_run(ctx: &Ctx, adapters: &Adapters, req: &DeployRequest) -> Result<u8, Failure> {
     let plan = adapters.deployer(&NoReporter).plan_deploy(req).await.map_err(Failure::usage)?;
     if ctx.json() {
-        super::out(&serde_json::json!({"type": "plan", "plan": plan}).to_string())?;
+        super::out_json(&PlanLine { plan: &plan, kind: PlanTag::Plan })?;
         return Ok(exit::OK);
     }
     let running = match (&plan.running, plan.unchanged) {
@@ -76,4 +76,18 @@ pub(crate) async fn rollback(ctx: &Ctx, a: RollbackArgs) -> Result<u8, Failure> 
     let order =
         Order { project: a.project, stage: a.stage, tag: a.tag, kind: OrderKind::Rollback { to: a.to }, wait: a.wait };
     Box::pin(backend::run(ctx, &order)).await
+}
+
+/// What `deploy --dry-run --output json` prints.
+#[derive(serde::Serialize)]
+struct PlanLine<'a> {
+    plan: &'a tiny_forge::deploy::DeployPlan,
+    #[serde(rename = "type")]
+    kind: PlanTag,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+enum PlanTag {
+    Plan,
 }

@@ -1,7 +1,8 @@
 //! `tiny-forge remove` and `tiny-forge prune`.
 
-use serde_json::json;
-use tiny_forge::deploy::PruneRequest;
+use tiny_forge::deploy::{PruneReport, PruneRequest};
+use tiny_forge::domain::Leftover;
+use tiny_forge::ops::ResultTag;
 use tiny_forge::report::NoReporter;
 
 use super::args::{PruneArgs, RemoveArgs};
@@ -9,7 +10,7 @@ use tiny_forge::ops::{Notifications, StateAccess};
 
 use super::backend;
 use super::order::{Order, OrderKind};
-use super::{Ctx, Failure, adapters, exit, out};
+use super::{Ctx, Failure, adapters, exit, out, out_json};
 
 pub(crate) async fn remove(ctx: &Ctx, a: RemoveArgs) -> Result<u8, Failure> {
     let order = Order { project: a.project, stage: a.stage, tag: Some(a.tag), kind: OrderKind::Remove, wait: a.wait };
@@ -35,10 +36,7 @@ pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<u8, Failure> {
     })?;
     let code = if report.failures.is_empty() && report.leftovers.is_empty() { exit::OK } else { exit::INCOMPLETE };
     if ctx.json() {
-        out(&json!({"type": "result", "dry_run": a.dry_run, "exit_code": code, "actions": report.actions,
-            "skipped": report.skipped, "failures": report.failures, "leftovers": report.leftovers,
-            "bytes_freed": report.bytes_freed})
-        .to_string())?;
+        out_json(&PruneLine::of(&report, a.dry_run, code))?;
         return Ok(code);
     }
     let prefix = if a.dry_run { "would " } else { "did " };
@@ -59,4 +57,33 @@ pub(crate) async fn prune(ctx: &Ctx, a: PruneArgs) -> Result<u8, Failure> {
         eprintln!("nothing to prune");
     }
     Ok(code)
+}
+
+/// What `prune --output json` prints: its report and the exit code it means (keys in order).
+#[derive(serde::Serialize)]
+struct PruneLine<'a> {
+    actions: &'a [String],
+    bytes_freed: u64,
+    dry_run: bool,
+    exit_code: u8,
+    failures: &'a [String],
+    leftovers: &'a [Leftover],
+    skipped: &'a [String],
+    #[serde(rename = "type")]
+    kind: ResultTag,
+}
+
+impl<'a> PruneLine<'a> {
+    fn of(r: &'a PruneReport, dry_run: bool, exit_code: u8) -> Self {
+        Self {
+            actions: &r.actions,
+            bytes_freed: r.bytes_freed,
+            dry_run,
+            exit_code,
+            failures: &r.failures,
+            leftovers: &r.leftovers,
+            skipped: &r.skipped,
+            kind: ResultTag::Result,
+        }
+    }
 }

@@ -145,6 +145,12 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
+/// `value` as one line of JSON on stdout, typed to the end (no `serde_json::Value` between).
+pub(crate) fn out_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    let line = serde_json::to_string(value).context("write JSON").map_err(Failure::usage)?;
+    out(&line)
+}
+
 /// Writes a line to stdout; a closed pipe is not an error worth a panic.
 pub(crate) fn out(line: &str) -> Result<(), Failure> {
     use std::io::Write as _;

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 use tiny_forge::domain::{DeployId, InstanceStatus};
 use tiny_forge::fmt::millis as fmt_ms;
+use tiny_forge::ops::history::{DeployEndLine, DeployLine, LogLine};
 use tiny_forge::ops::list::ListItem;
 use tiny_forge::store::{DeployRecord, LogEntry, Store as _, now_ms};
 
@@ -12,7 +12,7 @@ use super::args::{HistoryArgs, HistoryCommand};
 use super::backend::AnyDeployer;
 use super::order::Deploys as _;
 use super::remote::Remote;
-use super::{Ctx, Failure, exit, out, render};
+use super::{Ctx, Failure, exit, out, out_json, render};
 
 fn short_digest(d: &str) -> String {
     d.trim_start_matches("sha256:").chars().take(12).collect()
@@ -58,7 +58,7 @@ pub(crate) async fn list(
 ) -> Result<u8, Failure> {
     let items = AnyDeployer::for_ctx(ctx)?.instances(project, stage, probe).await?;
     if ctx.json() {
-        out(&serde_json::to_value(&items).map_err(|e| Failure::usage(anyhow::anyhow!(e)))?.to_string())?;
+        out_json(&items)?;
         return Ok(exit::OK);
     }
     let mut rows = Vec::new();
@@ -118,16 +118,6 @@ fn leftover_table(leftovers: &[tiny_forge::store::LeftoverRecord]) -> Result<(),
     table(&["PROJECT", "STAGE", "LEFT BY", "WHAT"], &rows)
 }
 
-fn deploy_json(d: &DeployRecord) -> serde_json::Value {
-    json!({
-        "id": d.id.0, "project": d.project, "stage": d.stage, "tag": d.tag, "image": d.image, "digest": d.digest,
-        "status": d.status.as_str(), "trigger": d.trigger.as_str(), "started_at": render::rfc3339(d.started_at),
-        "finished_at": d.finished_at.map(render::rfc3339),
-        "duration_ms": d.finished_at.map(|f| f - d.started_at), "error": d.error, "url": d.url, "leftovers": d.leftovers,
-        "exit_code": exit::for_record(d), "actor": d.actor,
-    })
-}
-
 fn duration(d: &DeployRecord) -> String {
     d.finished_at.map_or_else(|| "-".into(), |f| fmt_ms(u64::try_from(f - d.started_at).unwrap_or(0)))
 }
@@ -138,7 +128,7 @@ pub(crate) async fn history(ctx: &Ctx, h: HistoryArgs) -> Result<u8, Failure> {
     }
     let deploys = AnyDeployer::for_ctx(ctx)?.history(h.project, h.stage, h.limit).await?;
     if ctx.json() {
-        out(&serde_json::Value::Array(deploys.iter().map(deploy_json).collect()).to_string())?;
+        out_json(&deploys.iter().map(DeployLine::of).collect::<Vec<_>>())?;
         return Ok(exit::OK);
     }
     if deploys.is_empty() {
@@ -169,8 +159,7 @@ pub(crate) async fn history(ctx: &Ctx, h: HistoryArgs) -> Result<u8, Failure> {
 /// One log line as `history show` prints it (text or a JSON `log` object).
 fn log_line(ctx: &Ctx, l: &LogEntry) -> Result<(), Failure> {
     if ctx.json() {
-        out(&json!({"type": "log", "ts": render::rfc3339(l.ts), "level": l.level, "step": l.step, "message": l.message})
-            .to_string())
+        out_json(&LogLine::alone(l))
     } else {
         out(&format!("{} {:<5} {:<8} {}", render::rfc3339(l.ts), l.level.as_str(), l.step, l.message))
     }
@@ -186,19 +175,12 @@ fn show_header(ctx: &Ctx, d: &DeployRecord) -> Result<(), Failure> {
 }
 
 fn show_whole(d: &DeployRecord, logs: &[LogEntry]) -> Result<(), Failure> {
-    let mut v = deploy_json(d);
-    v["logs"] = serde_json::to_value(
-        logs.iter()
-            .map(|l| json!({"ts": render::rfc3339(l.ts), "level": l.level, "step": l.step, "message": l.message}))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap_or_default();
-    out(&v.to_string())
+    out_json(&DeployLine::with_logs(d, logs))
 }
 
 fn show_end(ctx: &Ctx, d: &DeployRecord, follow: bool) -> Result<u8, Failure> {
     if ctx.json() {
-        out(&json!({"type": "result", "deploy": deploy_json(d)}).to_string())?;
+        out_json(&DeployEndLine::of(d))?;
     } else {
         if let Some(url) = &d.url {
             out(&format!("url     {url}"))?;

@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use reqwest::StatusCode;
-use serde_json::Value;
 use tiny_forge::ops::{CommandResult, ResultLine};
 use tiny_forge::report::Reporter;
 use tiny_forge::server::wire::{self, CommandBody, ErrorBody, JobState, JobView};
@@ -302,16 +301,14 @@ impl Remote {
         &self,
         id: tiny_forge::domain::DeployId,
     ) -> Result<(DeployRecord, Vec<tiny_forge::store::LogEntry>), Failure> {
-        let v: Value = self
+        let detail: wire::DeployDetail = self
             .get(&format!("/v1/deploys/{id}"))
             .await?
             .json()
             .await
             .context("the server's answer is not a deploy")
             .map_err(Failure::usage)?;
-        let logs = serde_json::from_value(v["logs"].clone()).unwrap_or_default();
-        let d = serde_json::from_value(v).context("the server's answer is not a deploy").map_err(Failure::usage)?;
-        Ok((d, logs))
+        Ok((detail.record, detail.logs))
     }
 
     /// Streams deploy `id`'s events to `reporter` until its result, resuming after drops and
@@ -354,9 +351,9 @@ impl Remote {
                                     if let Some(seq) = sse.id {
                                         last = seq;
                                     }
-                                    let v: Value = serde_json::from_str(&sse.data).unwrap_or(Value::Null);
-                                    if let Some((ts, event)) = wire::parse_event(&v) {
-                                        reporter.report(ts, &event);
+                                    // An event this client does not know (a newer server) is skipped.
+                                    if let Ok(line) = serde_json::from_str::<wire::WireEvent>(&sse.data) {
+                                        reporter.report(line.ts_ms, &line.event);
                                     }
                                 }
                                 "result" => {

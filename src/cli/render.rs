@@ -7,7 +7,6 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::Value;
 use tiny_forge::fmt::millis as fmt_ms;
 use tiny_forge::ops::{CommandResult, ResultLine};
 use tiny_forge::report::{Event, Level, Reporter, Step};
@@ -73,12 +72,19 @@ impl Reporter for Json {
         if matches!(event, Event::PullProgress { current: None, .. }) {
             return;
         }
-        let mut v = serde_json::to_value(event).unwrap_or(Value::Null);
-        if let Value::Object(m) = &mut v {
-            m.insert("ts".into(), Value::String(rfc3339(ts_ms)));
+        let line = EventLine { event, ts: rfc3339(ts_ms) };
+        if let Ok(text) = serde_json::to_string(&line) {
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
         }
-        let _ = writeln!(std::io::stdout().lock(), "{v}");
     }
+}
+
+/// An event as `--output json` prints it: `type`, the event's fields, and `ts` (RFC 3339).
+#[derive(serde::Serialize)]
+struct EventLine<'a> {
+    #[serde(flatten)]
+    event: &'a Event,
+    ts: String,
 }
 
 /// Spinners, one per step, on stderr.
@@ -172,9 +178,10 @@ impl Reporter for Tty {
 /// was removed) on stdout and a summary on stderr.
 pub(crate) fn result(r: &CommandResult, json: bool, quiet: bool) {
     if json {
-        // Through a `Value`: its keys come out sorted, as every JSON object this tool prints.
-        let line = serde_json::to_value(ResultLine::from(r.clone())).unwrap_or_default();
-        let _ = writeln!(std::io::stdout().lock(), "{line}");
+        // Typed to the print: `type`, `exit_code`, then the result's own fields.
+        if let Ok(line) = serde_json::to_string(&ResultLine::from(r.clone())) {
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+        }
         return;
     }
     let leftovers: Vec<String> = r.leftovers().iter().map(ToString::to_string).collect();

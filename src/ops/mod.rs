@@ -4,6 +4,7 @@
 //! approvals all call it; none builds its own sequence, result object or exit code.
 
 mod adapters;
+pub mod history;
 pub mod list;
 mod result;
 

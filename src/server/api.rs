@@ -30,14 +30,14 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::{Value, json};
+
 use tokio::sync::oneshot;
 
 use super::auth::{Action, Caller};
 use super::error::ApiError;
 use super::executor::{Command, Work, WorkKind};
 use super::state::{Api, readable};
-use super::wire::{CommandBody, JobState};
+use super::wire::{self, CommandBody, JobState};
 use crate::domain::{DeployId, ProjectName, StageName, Tag};
 use crate::lock::LockWait;
 use crate::store::{Filter, Store as _};
@@ -290,10 +290,8 @@ async fn one_deploy(State(api): State<Api>, caller: Caller, Path(id): Path<i64>)
         return Err(not_found());
     }
     let logs = store.logs(DeployId(id), 0).map_err(ApiError::internal)?;
-    let mut v = serde_json::to_value(&d).unwrap_or(Value::Null);
-    v["exit_code"] = json!(crate::ops::ExitCode::of_record(&d).map(crate::ops::ExitCode::code));
-    v["logs"] = serde_json::to_value(logs).unwrap_or(Value::Null);
-    Ok(Json(v).into_response())
+    let exit_code = crate::ops::ExitCode::of_record(&d).map(crate::ops::ExitCode::code);
+    Ok(Json(wire::DeployDetail { record: d, exit_code, logs }).into_response())
 }
 
 async fn instances(State(api): State<Api>, caller: Caller, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {

@@ -67,7 +67,8 @@ impl Tail {
         drop(store);
         for e in &new {
             self.after = e.seq;
-            let data = wire::event_json(e.entry.ts, &typed(e)).to_string();
+            let line = wire::WireEvent { event: typed(e), ts_ms: e.entry.ts };
+            let data = serde_json::to_string(&line).map_err(|e| e.to_string())?;
             self.buffered.push_back(SseEvent::default().event("log").id(e.seq.to_string()).data(data));
         }
         if !new.is_empty() || record.status == DeployStatus::Running {

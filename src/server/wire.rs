@@ -30,7 +30,6 @@ use serde::{Deserialize, Serialize};
 /// client that loses the server keeps trying to learn the outcome for at least that long plus
 /// a restart: a SIGTERM lets running deploys go on that long, then rolls them back.
 pub const GRACE_HEADER: &str = "x-tiny-forge-grace";
-use serde_json::Value;
 
 use crate::report::Event;
 
@@ -115,24 +114,25 @@ pub struct ErrorBody {
     pub exit_code: u8,
 }
 
-/// An event as one JSON object: its fields, `type`, and `ts` (RFC 3339 in `--output json`,
-/// Unix milliseconds on the wire as `ts_ms`).
-#[must_use]
-pub fn event_json(ts_ms: i64, event: &Event) -> Value {
-    let mut v = serde_json::to_value(event).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("ts_ms".into(), Value::from(ts_ms));
-    }
-    v
+/// An event on the wire (the SSE `log` frames): `type`, the event's fields, and `ts_ms` (Unix
+/// milliseconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireEvent {
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+    /// Unix milliseconds.
+    pub ts_ms: i64,
 }
 
-/// The event and time stamp back from [`event_json`].
-#[must_use]
-pub fn parse_event(v: &Value) -> Option<(i64, Event)> {
-    let ts = v.get("ts_ms")?.as_i64()?;
-    let mut v = v.clone();
-    if let Value::Object(m) = &mut v {
-        m.remove("ts_ms");
-    }
-    Some((ts, serde_json::from_value(v).ok()?))
+/// `GET /v1/deploys/{id}`: the record as stored, the exit code it meant, and its log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployDetail {
+    /// The record.
+    #[serde(flatten)]
+    pub record: crate::store::DeployRecord,
+    /// The exit code a local run would have had, once it ended.
+    pub exit_code: Option<u8>,
+    /// Its log.
+    pub logs: Vec<crate::store::LogEntry>,
 }
