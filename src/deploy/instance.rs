@@ -96,6 +96,7 @@ pub(super) fn take_down(stage: &ResolvedStage, row: &InstanceRecord, delete_host
         });
     }
     out.push(Compensation::Container {
+        slot: format!("{}/{}/{}", row.project, row.stage, row.tag),
         name: row.container_name.clone(),
         kind: stage.engine.instance_kind(),
         network: stage.network.clone(),

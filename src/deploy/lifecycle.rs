@@ -236,6 +236,7 @@ where
         };
         for (name, kind) in &orphans {
             comps.push(Compensation::Container {
+                slot: slot.key(),
                 name: name.clone(),
                 kind: *kind,
                 network: stage.network.clone(),

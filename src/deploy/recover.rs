@@ -128,6 +128,7 @@ async fn one_offs_of<R: ContainerRuntime, P, S, Pr>(
             }
         }
         comps.push(Compensation::Container {
+            slot: label(c, crate::engine::LABEL_SLOT),
             name: c.name.clone(),
             kind: crate::engine::InstanceKind::Container,
             network: stage.network.clone(),

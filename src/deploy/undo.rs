@@ -46,6 +46,9 @@ pub enum Compensation {
     /// Remove a container (or a swarm slot's service), unless `domain`'s host points at it
     /// (then it is kept).
     Container {
+        /// The slot it belongs to, `project/stage/tag` (a kept one holds back its slot's
+        /// `on_remove`).
+        slot: String,
         /// Its name.
         name: String,
         /// A container, or a service: it is looked up as this kind only.
@@ -184,7 +187,14 @@ where
     comps.sort_by_key(Compensation::phase);
     let undone =
         comps.iter().filter_map(|c| if let Compensation::Row { row, .. } = c { Some(*row) } else { None }).collect();
-    let mut run = Run { state_id, unsettled: HashSet::new(), kept: HashSet::new(), leftovers: Vec::new(), undone };
+    let mut run = Run {
+        state_id,
+        unsettled: HashSet::new(),
+        kept: HashSet::new(),
+        not_gone: HashSet::new(),
+        leftovers: Vec::new(),
+        undone,
+    };
     for c in &comps {
         let outcome = if d.cancel.is_aborted() {
             c.abandoned().map_or_else(|| Ok("kept for prune: a second signal stopped the rollback".to_owned()), Err)
@@ -198,6 +208,11 @@ where
         };
         if let (Compensation::Container { name, .. }, Err(_)) = (c, &outcome) {
             run.kept.insert(name.clone());
+        }
+        // A host or container of the slot that stays: the slot is not gone, so its `on_remove`
+        // (after them in the order) must not run yet.
+        if let (Compensation::Container { slot, .. } | Compensation::Host { slot, .. }, Err(_)) = (c, &outcome) {
+            run.not_gone.insert(slot.clone());
         }
         if let Err(l) = &outcome {
             run.leftovers.push(l.clone());
@@ -282,6 +297,8 @@ struct Run<'s> {
     unsettled: HashSet<String>,
     /// Containers that stay.
     kept: HashSet<String>,
+    /// Slots a host or container of which stays: their `on_remove` waits for prune.
+    not_gone: HashSet<String>,
     leftovers: Vec<Leftover>,
     /// The instance rows this run deletes: a container (or service) that only these name may go.
     undone: HashSet<i64>,
@@ -321,7 +338,7 @@ impl Run<'_> {
             Compensation::Host { slot, domain, to, unsettled, access } => {
                 self.host(d, slot, domain, to.as_ref().map(|u| (u, access)), *unsettled).await
             }
-            Compensation::Container { name, kind, network, domain } => {
+            Compensation::Container { name, kind, network, domain, .. } => {
                 self.container(d, name, *kind, network, domain.as_deref()).await
             }
             Compensation::Service { name, generation, within, .. } => {
@@ -333,6 +350,15 @@ impl Run<'_> {
                 outcome
             }
             Compensation::Row { row, container } => self.row(d, *row, container),
+            Compensation::Hook { slot, run } if self.not_gone.contains(slot) => Err(Leftover::Hook {
+                slot: slot.clone(),
+                hook: "on_remove".into(),
+                image: run.image.clone(),
+                cause: LeftoverCause::Failed {
+                    error: format!("not run: {slot} is not gone (see above); prune runs it once it is"),
+                },
+                logs: Box::default(),
+            }),
             Compensation::Hook { slot, run } => {
                 let mut lines = Vec::new();
                 // The whole run is bounded: a pull that stalls or a create that hangs must not

@@ -129,6 +129,7 @@ where
     saga.undo.borrow_mut().extend([
         Compensation::Row { row, container: saga.container_name.clone() },
         Compensation::Container {
+            slot: saga.slot.key(),
             name: saga.container_name.clone(),
             kind: engine::InstanceKind::Container,
             network: stage.network.clone(),

@@ -199,6 +199,7 @@ where
     let row = saga.record_instance(pulled)?;
     let undo = match &existing {
         None => Compensation::Container {
+            slot: saga.slot.key(),
             name: name.clone(),
             kind: engine::InstanceKind::Service,
             network: stage.network.clone(),

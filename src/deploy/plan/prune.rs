@@ -289,11 +289,10 @@ where
                 .get(engine::LABEL_TAG)
                 .and_then(|t| crate::domain::Tag::new(t).ok())
                 .map(|t| stage.host_name(&t));
-            plan.actions.push(Action {
-                what: Compensation::Container { name: c.name.clone(), kind, network: stage.network.clone(), domain },
-                slot: c.labels.get(engine::LABEL_SLOT).cloned().unwrap_or_default(),
-                why: Reason::OrphanContainer,
-            });
+            let slot = c.labels.get(engine::LABEL_SLOT).cloned().unwrap_or_default();
+            let network = stage.network.clone();
+            let what = Compensation::Container { slot: slot.clone(), name: c.name.clone(), kind, network, domain };
+            plan.actions.push(Action { what, slot, why: Reason::OrphanContainer });
         }
     }
     plan.actions.sort_by_key(|a| a.what.phase());

@@ -98,6 +98,7 @@ where
             auth: stage.registry_auth.clone(),
         };
         let undo = Compensation::Container {
+            slot: self.slot.key(),
             name: run.name.clone(),
             kind: engine::InstanceKind::Container,
             network: stage.network.clone(),

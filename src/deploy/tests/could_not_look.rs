@@ -239,3 +239,60 @@ async fn prune_finishes_a_remove_its_process_abandoned() {
     assert!(bed.runtime.has(&previews[1].container), "the other preview stays");
     assert!(rows.iter().any(|r| r.container_name == previews[1].container && r.status == InstanceStatus::Live));
 }
+
+/// Adversarial review H1: a slot whose host or container stays because the proxy could not be
+/// asked is not gone, so its `on_remove` (which drops the preview's database) must not run; it
+/// stays a leftover, and the prune that finishes the take-down runs it.
+#[tokio::test]
+async fn on_remove_waits_while_the_proxy_cannot_be_asked_and_prune_runs_it_once_the_slot_is_gone() {
+    let bed = Bed::new();
+    let (stage, previews) = two_previews(&bed).await;
+    // The hook's one-off is named after the deploy that runs it (the remove, or prune's retry).
+    let ran = |bed: &Bed| {
+        bed.runtime
+            .calls
+            .borrow()
+            .iter()
+            .any(|c| c.starts_with("create tf-shop-dev-pr-1-") && c.ends_with("-on-remove"))
+    };
+    bed.proxy.fail("find", Mode::Error);
+    bed.proxy.fail("list", Mode::Error);
+    let tag = Tag::new("pr-1").unwrap();
+    let r = bed.deployer().remove(&stage, &tag, LockWait::NoWait).await.unwrap();
+    assert!(bed.runtime.has(&previews[0].container), "the container stays while the proxy cannot be asked");
+    assert!(!ran(&bed), "on_remove ran while the preview may still be served");
+    assert!(
+        r.leftovers.iter().any(
+            |l| matches!(l, Leftover::Hook { cause: LeftoverCause::Failed { error }, .. } if error.contains("not gone"))
+        ),
+        "{r:?}"
+    );
+    // The proxy answers again: prune finishes the take-down, then runs the hook, once.
+    bed.proxy.heal();
+    let done = bed.deployer().prune(&prune_of(stage)).await.unwrap();
+    assert!(done.failures.is_empty() && done.leftovers.is_empty(), "{done:?}");
+    assert!(!bed.runtime.has(&previews[0].container), "{done:?}");
+    assert!(ran(&bed), "{done:?}");
+    assert!(bed.proxy.host("stage-dev-shop-pr-1.localhost").is_none());
+    assert!(bed.store.leftovers(&Filter::default()).unwrap().is_empty());
+    // The other preview was never touched.
+    assert!(bed.runtime.containers.borrow().get(&previews[1].container).is_some_and(|c| c.running));
+}
+
+/// The same for a preview prune expires (its TTL) while the proxy's admin API is down: nothing
+/// of it goes and its hook does not run.
+#[tokio::test]
+async fn an_expired_preview_keeps_its_on_remove_while_the_proxy_cannot_be_asked() {
+    let bed = Bed::new();
+    let (stage, previews) = two_previews(&bed).await;
+    bed.proxy.fail("find", Mode::Error);
+    bed.proxy.fail("list", Mode::Error);
+    let mut req = prune_of(stage);
+    req.older_than = Some(Duration::ZERO);
+    let report = bed.deployer().prune(&req).await.unwrap();
+    assert!(!report.failures.is_empty() || !report.leftovers.is_empty(), "{report:?}");
+    for p in &previews {
+        let hook = format!("{}-on-remove", p.container);
+        assert!(!bed.runtime.calls.borrow().iter().any(|c| c.contains(&hook)), "{hook} ran: {report:?}");
+    }
+}
