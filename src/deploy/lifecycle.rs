@@ -194,61 +194,8 @@ where
         };
         let state_id = self.store.state_id()?;
         let slot = Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag: tag.clone() };
-        let rows = self.store.instances(&slot_filter(&slot))?;
-        let domain = stage.host_name(tag);
-        let mut comps = vec![Compensation::Host {
-            slot: slot.key(),
-            domain: domain.clone(),
-            to: None,
-            unsettled: false,
-            access: HostAccess::Public,
-        }];
-        for row in &rows {
-            comps.extend(take_down(stage, row, false));
-        }
-        // The slot goes: its on_remove hook runs once, from the newest digest it ran.
-        if let Some(newest) = rows.last()
-            && let (away, _) = super::instance::take_slot_away(self.proxy, stage, newest, &state_id)
-        {
-            comps.extend(away.into_iter().filter(|c| matches!(c, Compensation::Hook { .. })));
-        }
-        let known: HashSet<&str> = rows.iter().map(|r| r.container_name.as_str()).collect();
-        // Containers (and a swarm slot's service) of the slot that no row names. A list that
-        // failed is not an empty one: what it would have shown stays, as an unseen leftover.
-        let mut unseen = Vec::new();
-        let orphans: Vec<(String, InstanceKind)> = match self.managed_of(stage, &slot.key()).await {
-            Ok(list) => list
-                .into_iter()
-                .filter(|(c, _)| {
-                    c.labels.get(engine::LABEL_SLOT) == Some(&slot.key())
-                        && c.labels.get(engine::LABEL_STATE) == Some(&state_id)
-                        && !known.contains(c.name.as_str())
-                })
-                .map(|(c, kind)| (c.name, kind))
-                .collect(),
-            Err(e) => {
-                unseen.push(Leftover::Unseen {
-                    what: format!("containers of {slot} that no instance row names"),
-                    cause: LeftoverCause::Failed { error: one_line(&e) },
-                });
-                Vec::new()
-            }
-        };
-        for (name, kind) in &orphans {
-            comps.push(Compensation::Container {
-                slot: slot.key(),
-                name: name.clone(),
-                kind: *kind,
-                network: stage.network.clone(),
-                domain: Some(domain.clone()),
-            });
-        }
-        let host_is_ours = match self.proxy.find(&domain).await {
-            Look::Found(h) => h.belongs_to(&state_id, &slot.key()),
-            Look::Absent => false,
-            Look::Unknown(_) => true, // the executor reports the failure
-        };
-        if rows.is_empty() && orphans.is_empty() && unseen.is_empty() && !host_is_ours {
+        let SlotRemoval { rows, comps, unseen, nothing } = self.removal_of(stage, &slot, &state_id).await?;
+        if nothing {
             return Ok(RemoveReport::default());
         }
         let digest = rows.first().map_or_else(|| "unknown".to_owned(), |r| r.digest.clone());
@@ -281,6 +228,76 @@ where
         self.finish(id, &leftovers);
         report.leftovers = leftovers;
         Ok(report)
+    }
+
+    /// What taking `slot` of `stage` away means now: its host (when ours and the slot's), every
+    /// row's instance and row, every container of ours the slot has that no row names, and its
+    /// `on_remove`. Shared by `remove` and by the recovery of a `remove` whose process died.
+    ///
+    /// # Errors
+    /// When the state file cannot be read.
+    pub(super) async fn removal_of(
+        &self,
+        stage: &ResolvedStage,
+        slot: &Slot,
+        state_id: &str,
+    ) -> Result<SlotRemoval, crate::store::StoreError> {
+        let rows = self.store.instances(&slot_filter(slot))?;
+        let domain = stage.host_name(&slot.tag);
+        let mut comps = vec![Compensation::Host {
+            slot: slot.key(),
+            domain: domain.clone(),
+            to: None,
+            unsettled: false,
+            access: HostAccess::Public,
+        }];
+        for row in &rows {
+            comps.extend(take_down(stage, row, false));
+        }
+        // The slot goes: its on_remove hook runs once, from the newest digest it ran.
+        if let Some(newest) = rows.last()
+            && let (away, _) = super::instance::take_slot_away(self.proxy, stage, newest, state_id)
+        {
+            comps.extend(away.into_iter().filter(|c| matches!(c, Compensation::Hook { .. })));
+        }
+        let known: HashSet<&str> = rows.iter().map(|r| r.container_name.as_str()).collect();
+        // Containers (and a swarm slot's service) of the slot that no row names. A list that
+        // failed is not an empty one: what it would have shown stays, as an unseen leftover.
+        let mut unseen = Vec::new();
+        let orphans: Vec<(String, InstanceKind)> = match self.managed_of(stage, &slot.key()).await {
+            Ok(list) => list
+                .into_iter()
+                .filter(|(c, _)| {
+                    c.labels.get(engine::LABEL_SLOT) == Some(&slot.key())
+                        && c.labels.get(engine::LABEL_STATE).map(String::as_str) == Some(state_id)
+                        && !known.contains(c.name.as_str())
+                })
+                .map(|(c, kind)| (c.name, kind))
+                .collect(),
+            Err(e) => {
+                unseen.push(Leftover::Unseen {
+                    what: format!("containers of {slot} that no instance row names"),
+                    cause: LeftoverCause::Failed { error: one_line(&e) },
+                });
+                Vec::new()
+            }
+        };
+        for (name, kind) in &orphans {
+            comps.push(Compensation::Container {
+                slot: slot.key(),
+                name: name.clone(),
+                kind: *kind,
+                network: stage.network.clone(),
+                domain: Some(domain.clone()),
+            });
+        }
+        let host_is_ours = match self.proxy.find(&domain).await {
+            Look::Found(h) => h.belongs_to(state_id, &slot.key()),
+            Look::Absent => false,
+            Look::Unknown(_) => true, // the executor reports the failure
+        };
+        let nothing = rows.is_empty() && orphans.is_empty() && unseen.is_empty() && !host_is_ours;
+        Ok(SlotRemoval { rows, comps, unseen, nothing })
     }
 
     /// The deploy a rollback of `tag`'s slot returns to: `to` when given, else the newest
@@ -571,4 +588,16 @@ where
         }
         report.leftovers.extend(leftovers);
     }
+}
+
+/// What taking a slot away means now (see [`Deployer::removal_of`]).
+pub(super) struct SlotRemoval {
+    /// The slot's rows.
+    pub(super) rows: Vec<crate::store::InstanceRecord>,
+    /// The undo that takes it away.
+    pub(super) comps: Vec<Compensation>,
+    /// What could not be listed.
+    pub(super) unseen: Vec<Leftover>,
+    /// There is nothing of it to take away.
+    pub(super) nothing: bool,
 }

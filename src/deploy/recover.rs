@@ -14,7 +14,7 @@ use super::instance::{domain_of, host_access, one_off_limit, service_back_to, ta
 use super::journal::{emit, stage_filter, store_leftovers};
 use super::undo::{self, Compensation};
 use crate::config::ResolvedStage;
-use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover};
+use crate::domain::{DeployId, DeployStatus, InstanceStatus, Leftover, Trigger};
 use crate::engine::ContainerRuntime;
 use crate::fmt::one_line;
 use crate::look::Look;
@@ -138,7 +138,20 @@ async fn one_offs_of<R: ContainerRuntime, P, S, Pr>(
     (comps, Vec::new())
 }
 
-/// Rolls back every abandoned deploy of `stage`; logs into `ours` when given. What could not be
+/// The rest of `remove` `dead`: the slot it was taking away, taken away now.
+async fn rest_of_removal<R: ContainerRuntime, P: Proxy, S: Store, Pr>(
+    d: &Deployer<'_, R, P, S, Pr>,
+    stage: &ResolvedStage,
+    dead: &DeployRecord,
+    state_id: &str,
+) -> Result<(Vec<Compensation>, Vec<Leftover>), String> {
+    let tag = crate::domain::Tag::new(&dead.tag).map_err(|e| one_line(&e))?;
+    let slot = crate::domain::Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag };
+    let removal = d.removal_of(stage, &slot, state_id).await.map_err(|e| one_line(&e))?;
+    Ok((removal.comps, removal.unseen))
+}
+
+/// Rolls back every abandoned deploy of `stage` (finishes an abandoned `remove`); logs into `ours` when given. What could not be
 /// undone is recorded as leftovers of the dead deploy.
 pub(super) async fn abandoned<R, P, S, Pr>(
     d: &Deployer<'_, R, P, S, Pr>,
@@ -174,7 +187,20 @@ pub(super) async fn abandoned<R, P, S, Pr>(
                 continue;
             }
         };
-        let (mut comps, mut unseen) = undo_of(d, stage, &dead, &rows).await;
+        // A `remove` that died was taking its slot away on purpose: that is finished, not undone
+        // (an undo would leave a half-removed slot that no later run knows to finish).
+        let removal = dead.trigger == Trigger::Remove;
+        let (mut comps, mut unseen) = if removal {
+            match rest_of_removal(d, stage, &dead, state_id).await {
+                Ok(both) => both,
+                Err(e) => {
+                    log(format!("cannot finish remove {}: {e}; prune finishes it", dead.id), Level::Warn);
+                    continue;
+                }
+            }
+        } else {
+            undo_of(d, stage, &dead, &rows).await
+        };
         let (one_offs, not_seen) = one_offs_of(d, stage, dead.id, state_id, &log).await;
         comps.extend(one_offs);
         unseen.extend(not_seen);
@@ -188,10 +214,11 @@ pub(super) async fn abandoned<R, P, S, Pr>(
         leftovers.extend(unseen);
         store_leftovers(d, log_into, Some(dead.id), (stage.project.as_str(), stage.stage.as_str()), &leftovers);
         let left: Vec<String> = leftovers.iter().map(ToString::to_string).collect();
-        let error = if left.is_empty() {
-            "abandoned by its process; rolled back".to_owned()
-        } else {
-            format!("abandoned by its process; rollback left: {}", left.join("; "))
+        let error = match (removal, left.is_empty()) {
+            (false, true) => "abandoned by its process; rolled back".to_owned(),
+            (false, false) => format!("abandoned by its process; rollback left: {}", left.join("; ")),
+            (true, true) => "abandoned by its process; the removal was finished".to_owned(),
+            (true, false) => format!("abandoned by its process; finishing the removal left: {}", left.join("; ")),
         };
         let end = DeployEnd { status: DeployStatus::Interrupted, error: Some(&error), url: None, leftovers: &left };
         if let Err(e) = d.store.finish_deploy(dead.id, &end) {

@@ -53,6 +53,11 @@ pub enum Reason {
         /// The limit.
         max: u32,
     },
+    /// A `remove` of the slot whose process died before it finished: prune finishes it.
+    UnfinishedRemove {
+        /// The remove's history row.
+        deploy: DeployId,
+    },
     /// A container of ours that no row names.
     OrphanContainer,
     /// A host of ours whose slot serves nothing.
@@ -82,6 +87,9 @@ impl fmt::Display for Reason {
             Self::ContainerGone => f.write_str("its container is gone"),
             Self::Expired { ttl } => write!(f, "older than {}", crate::fmt::span(*ttl)),
             Self::BeyondMax { max } => write!(f, "beyond max_instances ({max})"),
+            Self::UnfinishedRemove { deploy } => {
+                write!(f, "remove {deploy} was abandoned by its process; finishing it")
+            }
             Self::OrphanContainer => f.write_str("orphan: no instance row names it"),
             Self::OrphanHost => f.write_str("orphan: no live instance serves its slot"),
             Self::HostMissing => f.write_str("the live instance has no proxy host"),
@@ -243,7 +251,8 @@ where
             // The slot goes for good, on purpose (its TTL, max_instances): its on_remove hook.
             // Not when it was replaced, and not when its container vanished: `docker container
             // prune` taking a stopped preview must not drop the slot's database.
-            let on_purpose = matches!(why, Reason::Expired { .. } | Reason::BeyondMax { .. });
+            let on_purpose =
+                matches!(why, Reason::Expired { .. } | Reason::BeyondMax { .. } | Reason::UnfinishedRemove { .. });
             if on_purpose && !serving.iter().any(|(s, _)| slot_key(s) == slot_key(row)) {
                 let (away, unrunnable) = instance::take_slot_away(d.proxy, stage, row, seen.state_id);
                 for c in away.into_iter().filter(|c| matches!(c, Compensation::Hook { .. })) {
@@ -483,7 +492,7 @@ fn finish_abandoned_removals<'r>(
         .collect();
     serving.retain(|(row, _)| {
         if let Some(remove) = removing.get(row.tag.as_str()) {
-            doomed.push((row, Reason::Abandoned { deploy: *remove }));
+            doomed.push((row, Reason::UnfinishedRemove { deploy: *remove }));
             false
         } else {
             true

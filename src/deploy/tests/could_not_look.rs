@@ -215,12 +215,24 @@ async fn swarm_prune_with_the_swarm_unable_to_answer_keeps_the_service_its_host_
 async fn prune_finishes_a_remove_its_process_abandoned() {
     let bed = Bed::new();
     let (stage, previews) = two_previews(&bed).await;
+    let domain = abandoned_remove_of_pr_1(&bed, &stage, &previews);
+    bed.deployer().prune(&prune_of(stage)).await.unwrap();
+    assert_pr_1_removed_and_pr_2_untouched(&bed, &previews, &domain);
+}
+
+/// A `remove` of pr-1 whose process died before it did anything; the host name of pr-1.
+fn abandoned_remove_of_pr_1(
+    bed: &Bed,
+    stage: &crate::config::ResolvedStage,
+    previews: &[DeploySuccess],
+) -> (DeployId, String) {
     let slot = crate::domain::Slot {
         project: stage.project.clone(),
         stage: stage.stage.clone(),
         tag: crate::domain::Tag::new("pr-1").unwrap(),
     };
-    bed.store
+    let id = bed
+        .store
         .begin_deploy(&crate::store::NewDeploy {
             slot,
             image: "127.0.0.1:5000/shop:pr-1".into(),
@@ -231,13 +243,52 @@ async fn prune_finishes_a_remove_its_process_abandoned() {
         })
         .unwrap();
     let domain = bed.rows().into_iter().find(|r| r.container_name == previews[0].container).unwrap().domain.unwrap();
-    bed.deployer().prune(&prune_of(stage)).await.unwrap();
+    (id, domain)
+}
+
+/// pr-1 is gone (container, row, host) and its `on_remove` ran once, the abandoned remove is
+/// no longer running, and pr-2 is as it was.
+#[track_caller]
+fn assert_pr_1_removed_and_pr_2_untouched(
+    bed: &Bed,
+    previews: &[DeploySuccess],
+    (remove, domain): &(DeployId, String),
+) {
     assert!(!bed.runtime.has(&previews[0].container), "the removed slot's container went");
     let rows = bed.rows();
     assert!(!rows.iter().any(|r| r.container_name == previews[0].container), "{rows:?}");
-    assert!(bed.proxy.host(&domain).is_none(), "its host went");
-    assert!(bed.runtime.has(&previews[1].container), "the other preview stays");
-    assert!(rows.iter().any(|r| r.container_name == previews[1].container && r.status == InstanceStatus::Live));
+    assert!(bed.proxy.host(domain).is_none(), "its host went");
+    let hooks = bed
+        .runtime
+        .calls
+        .borrow()
+        .iter()
+        .filter(|c| c.starts_with("create tf-shop-dev-pr-1-") && c.ends_with("-on-remove"))
+        .count();
+    assert_eq!(hooks, 1, "the removal's on_remove ran once");
+    let record = bed.store.deploy(*remove).unwrap().unwrap();
+    assert_ne!(record.status, DeployStatus::Running, "{record:?}");
+    assert_untouched(bed, &previews[1..]);
+}
+
+/// Adversarial review M2: a deploy of another slot that finds the dead remove finishes it (it
+/// used to mark it rolled back, so the half-removed slot was never finished and its `on_remove`
+/// never ran).
+#[tokio::test]
+async fn a_deploy_finishes_a_remove_its_process_abandoned() {
+    let bed = Bed::new();
+    let (stage, previews) = two_previews(&bed).await;
+    let dead = abandoned_remove_of_pr_1(&bed, &stage, &previews);
+    let mut req = request("pr-3", 3);
+    req.stage = stage.clone();
+    let DeployOutcome::Succeeded(_) = bed.deployer().deploy(&req).await.unwrap() else { panic!("pr-3 failed") };
+    assert_pr_1_removed_and_pr_2_untouched(&bed, &previews, &dead);
+    let record = bed.store.deploy(dead.0).unwrap().unwrap();
+    assert!(record.error.as_deref().is_some_and(|e| e.contains("removal was finished")), "{record:?}");
+    // Nothing left for prune to do about pr-1.
+    let again = bed.deployer().prune(&prune_of(stage)).await.unwrap();
+    assert!(again.failures.is_empty() && again.leftovers.is_empty(), "{again:?}");
+    assert!(bed.runtime.has(&previews[1].container));
 }
 
 /// Adversarial review H1: a slot whose host or container stays because the proxy could not be
