@@ -68,21 +68,15 @@ where
         self.wake.notify_one();
     }
 
-    /// The slot's newest history row, as (trigger, image).
-    fn newest(&self, slot: &Slot) -> Option<(Trigger, String)> {
+    /// The slot's newest history row, as (trigger, image). A history that cannot be read is
+    /// an error, not an empty one: it may hold the `remove` that keeps this digest away.
+    fn newest(&self, slot: &Slot) -> Result<Option<(Trigger, String)>, crate::store::StoreError> {
         let filter = Filter {
             project: Some(slot.project.to_string()),
             stage: Some(slot.stage.to_string()),
             tag: Some(slot.tag.to_string()),
         };
-        match self.backend.store.deploys(&filter, 1) {
-            Ok(rows) => rows.into_iter().next().map(|d| (d.trigger, d.image)),
-            Err(e) => {
-                // Deploying is still right; only the "removed on purpose" check is lost.
-                self.shared.log(&format!("push {slot}: cannot read its history: {}", crate::fmt::one_line(&e)));
-                None
-            }
-        }
+        Ok(self.backend.store.deploys(&filter, 1)?.into_iter().next().map(|d| (d.trigger, d.image)))
     }
 
     async fn push(&self, c: &Candidate, job: u64, cancel: Cancel) {
@@ -103,7 +97,15 @@ where
                 return self.shared.jobs.failed(job, e, ExitCode::Usage.code());
             }
         };
-        let newest = self.newest(&c.slot);
+        let newest = match self.newest(&c.slot) {
+            Ok(n) => n,
+            Err(e) => {
+                let e = format!("cannot read the history of {}: {}; nothing deployed", c.slot, crate::fmt::one_line(&e));
+                self.shared.log(&format!("push {}: {e}", c.slot));
+                self.shared.metrics.deploy("error");
+                return self.shared.jobs.failed(job, e, ExitCode::Usage.code());
+            }
+        };
         if let Some(why) = skip(c.digest.as_deref(), &now, newest.as_ref().map(|(t, i)| (*t, i.as_str()))) {
             let (reason, line) = match &why {
                 Skip::Stale { notified } => {

@@ -283,13 +283,15 @@ where
         {
             self.step(Step::OnCreate, async {
                 self.nobody_else_holds_the_slot().await?;
+                // The slot is made by this deploy: its undo takes it away again, also when
+                // on_create itself fails or overruns after doing part of its work (a database
+                // created, the restore timed out), so the next first deploy starts clean.
+                if let Some(run) = self.on_remove_run(&pulled.reference) {
+                    self.undo.borrow_mut().push(Compensation::Hook { slot: self.slot.key(), run: Box::new(run) });
+                }
                 self.one_off(Step::OnCreate, "on_create", hook, &pulled).await
             })
             .await?;
-            // The slot was made by this deploy: its undo takes it away again.
-            if let Some(run) = self.on_remove_run(&pulled.reference) {
-                self.undo.borrow_mut().push(Compensation::Hook { slot: self.slot.key(), run: Box::new(run) });
-            }
         }
         // create, start and health (a container), or create and health (a service).
         let upstream = self.placement.place(self, &pulled).await?;

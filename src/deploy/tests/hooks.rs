@@ -98,3 +98,35 @@ async fn a_failed_on_remove_is_a_leftover_the_instance_still_goes_and_prune_retr
     assert!(done.actions.iter().any(|a| a.contains("on_remove")), "{done:?}");
     assert!(bed.store.leftovers(&Filter::default()).unwrap().is_empty());
 }
+
+/// Adversarial review M4: an `on_create` that fails after doing part of its work (created the
+/// database, then the restore failed) is undone by the slot's `on_remove`, so the next first
+/// deploy of the slot starts clean. Here the hook fails too, so it is a leftover prune retries.
+#[tokio::test]
+async fn a_failed_on_create_is_undone_by_on_remove() {
+    let bed = Bed::new();
+    bed.runtime.one_off_code.set(4);
+    let mut req = request("pr-7", 3);
+    req.stage = with_hooks(false, true, true);
+    let DeployOutcome::Failed(f) = bed.deployer().deploy(&req).await.unwrap() else { panic!() };
+    assert_eq!(f.failed.step, Step::OnCreate);
+    let names = created(&bed);
+    assert!(names.iter().any(|n| n.ends_with("-on-remove")), "the rollback ran on_remove: {names:?}");
+    assert!(
+        matches!(f.rollback.leftovers.as_slice(), [Leftover::Hook { hook, .. }] if hook == "on_remove"),
+        "{:?}",
+        f.rollback
+    );
+    bed.runtime.one_off_code.set(0);
+    let prune = PruneRequest {
+        stages: vec![req.stage.clone()],
+        older_than: None,
+        include_default: false,
+        dry_run: false,
+        history_retention: Duration::from_secs(86_400),
+    };
+    let done = bed.deployer().prune(&prune).await.unwrap();
+    assert!(done.failures.is_empty() && done.leftovers.is_empty(), "{done:?}");
+    assert!(done.actions.iter().any(|a| a.contains("on_remove")), "{done:?}");
+    bed.assert_nothing_left();
+}
