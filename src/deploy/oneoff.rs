@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::config::OneOff;
 use crate::engine::{self, ContainerRuntime, ContainerSpec, LogStream, LogsRequest, RestartPolicy, RuntimeError};
+use crate::fmt::one_line;
 
 /// How many of its last lines a failed one-off's error carries.
 const TAIL: usize = 20;
@@ -130,6 +131,26 @@ pub(super) async fn run<R: ContainerRuntime>(
     result
 }
 
+/// How soon a failed look at a one-off's exit code is tried again.
+const LOOK_AGAIN: Duration = Duration::from_millis(500);
+
+/// The exit code of one-off `name`, once it ends. A look that failed is tried again (the
+/// caller bounds the wait): only the code, or the engine saying the container is gone, ends it.
+pub(super) async fn wait_end<R: ContainerRuntime>(rt: &R, name: &str) -> Result<i64, RuntimeError> {
+    loop {
+        match rt.wait_exit(name).await {
+            Ok(code) => return Ok(code),
+            Err(e) if gone(&e) => return Err(e),
+            Err(_) => tokio::time::sleep(LOOK_AGAIN).await,
+        }
+    }
+}
+
+/// The engine says the container is not there (removed while it was waited for).
+fn gone(e: &RuntimeError) -> bool {
+    matches!(e, RuntimeError::Engine { status: 404, .. })
+}
+
 async fn execute<R: ContainerRuntime>(
     rt: &R,
     spec: &ContainerSpec,
@@ -163,9 +184,15 @@ async fn execute<R: ContainerRuntime>(
         on_line(stream, line);
     };
     let watched = async {
-        rt.logs(&spec.name, follow, &mut collect).await?;
-        // The log stream ends with the container; its code is the engine's word.
-        rt.wait_exit(&spec.name).await
+        // The log stream ends with the container; its code is the engine's word. A stream that
+        // broke, or a look at the code that failed, is not the end of the command: a migration
+        // is never killed half-way while it may still finish. Only its timeout, or the engine
+        // saying the container is gone, ends the wait.
+        if let Err(e) = rt.logs(&spec.name, follow, &mut collect).await {
+            let line = format!("[tiny-forge] its output stream broke ({}); waiting for it to end", one_line(&e));
+            collect(LogStream::Stderr, &line);
+        }
+        wait_end(rt, &spec.name).await
     };
     let outcome = tokio::time::timeout(timeout, watched).await;
     let logs: Vec<String> = last.into_iter().collect();

@@ -121,7 +121,7 @@ async fn one_offs_of<R: ContainerRuntime, P, S, Pr>(
                 ),
                 Level::Warn,
             );
-            match tokio::time::timeout(left, d.runtime.wait_exit(&c.name)).await {
+            match tokio::time::timeout(left, super::oneoff::wait_end(d.runtime, &c.name)).await {
                 Ok(Ok(code)) => log(format!("{} ended with code {code}", c.name), Level::Info),
                 Ok(Err(e)) => log(format!("{}: {}", c.name, one_line(&e)), Level::Warn),
                 Err(_) => log(format!("{} overran its timeout; it is stopped", c.name), Level::Warn),

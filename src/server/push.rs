@@ -100,7 +100,8 @@ where
         let newest = match self.newest(&c.slot) {
             Ok(n) => n,
             Err(e) => {
-                let e = format!("cannot read the history of {}: {}; nothing deployed", c.slot, crate::fmt::one_line(&e));
+                let e =
+                    format!("cannot read the history of {}: {}; nothing deployed", c.slot, crate::fmt::one_line(&e));
                 self.shared.log(&format!("push {}: {e}", c.slot));
                 self.shared.metrics.deploy("error");
                 return self.shared.jobs.failed(job, e, ExitCode::Usage.code());

@@ -395,7 +395,7 @@ impl Containers for FakeRuntime {
     }
 
     async fn wait_exit(&self, id: &str) -> Result<i64, RuntimeError> {
-        self.calls.borrow_mut().push(format!("wait_exit {id}"));
+        self.check("wait_exit", id).await?;
         let one_off =
             self.containers.borrow().get(id).is_some_and(|c| c.labels.contains_key(crate::engine::LABEL_ROLE));
         if one_off {
@@ -420,6 +420,13 @@ impl Containers for FakeRuntime {
         _: LogsRequest,
         on_line: &mut dyn FnMut(LogStream, &str),
     ) -> Result<(), RuntimeError> {
+        if self.faults.take("logs").is_some() {
+            return Err(RuntimeError::Other {
+                op: "read logs of",
+                subject: id.into(),
+                message: "injected: stream reset".into(),
+            });
+        }
         if !self.has(id) {
             return Err(RuntimeError::Engine {
                 op: "read logs of",

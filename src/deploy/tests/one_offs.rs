@@ -152,3 +152,38 @@ async fn on_create_never_runs_for_a_slot_another_state_file_holds() {
     );
     assert!(bed.runtime.has("tf-shop-dev-pr-7-1"));
 }
+
+/// Adversarial review M3: a release whose output stream breaks and whose exit code cannot be
+/// read at first is waited for, not force-removed half-way: the deploy goes on with its real
+/// exit code, and its container is removed only after the engine gave that code.
+#[tokio::test(start_paused = true)]
+async fn a_release_whose_log_stream_breaks_is_waited_for_not_killed() {
+    let bed = Bed::new();
+    bed.runtime.fail_times("logs", Mode::Error, 1);
+    bed.runtime.fail_times("wait_exit", Mode::Error, 2);
+    let mut req = request("latest", 3);
+    req.stage = with_hooks(true, false, false);
+    let DeployOutcome::Succeeded(done) = bed.deployer().deploy(&req).await.unwrap() else {
+        panic!("the release was cut short")
+    };
+    let calls = bed.runtime.calls.borrow().clone();
+    let release = |c: &&String| c.ends_with("-release");
+    let waits: Vec<usize> =
+        calls.iter().enumerate().filter(|(_, c)| c.starts_with("wait_exit") && release(c)).map(|(i, _)| i).collect();
+    assert_eq!(waits.len(), 3, "two failed looks, then the code: {calls:?}");
+    let removed = calls.iter().position(|c| c.starts_with("remove ") && release(&c)).expect("its container goes");
+    assert!(removed > waits[2], "removed only after the engine gave its code: {calls:?}");
+    assert!(created_ones(&bed).iter().all(|n| !bed.runtime.has(n)), "no one-off stays");
+    let logs = bed.store.logs(done.deploy_id, 0).unwrap();
+    assert!(logs.iter().any(|l| l.message.contains("output stream broke")), "{logs:?}");
+}
+
+fn created_ones(bed: &Bed) -> Vec<String> {
+    bed.runtime
+        .calls
+        .borrow()
+        .iter()
+        .filter_map(|c| c.strip_prefix("create ").map(str::to_owned))
+        .filter(|n| n.ends_with("-release"))
+        .collect()
+}

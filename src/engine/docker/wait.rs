@@ -25,7 +25,13 @@ pub(super) fn exit_code(state: Option<&bollard::models::ContainerState>) -> Opti
 
 /// What `wait_exit` answers for a container that is gone before it exited.
 fn removed_while_waiting(id: &str) -> RuntimeError {
-    RuntimeError::Other { op: "wait for container", subject: id.to_owned(), message: "it was removed".into() }
+    // A 404, as the engine's own answer for a container that is not there.
+    RuntimeError::Engine {
+        op: "wait for container",
+        subject: id.to_owned(),
+        status: 404,
+        message: "it was removed".into(),
+    }
 }
 
 pub(super) async fn wait_exit(rt: &DockerRuntime, id: &str) -> Result<i64, RuntimeError> {
