@@ -1,8 +1,10 @@
 //! The config `serve` runs, kept in step with the file: the config read at start-up is a hint
 //! too. Every job (an API deploy, a push the queue released), every API request that names a
 //! stage, every webhook and every `SIGHUP` calls [`LiveConfig::refresh`], which reads the file
-//! and hashes it (microseconds for a config file); only when the hash changed does it parse and
-//! validate it again and read the receivers' secrets. A file that is not valid any more is
+//! and hashes it, and the receivers' secret files (microseconds for such files); only when a
+//! hash changed does it parse and validate the config again and read the receivers' secrets, so
+//! a rotated secret file takes effect (and the old secret stops working) without an edit of the
+//! config file. A file that is not valid any more is
 //! logged once and the revision that was valid stays in use, so an edit saved halfway never
 //! takes the server down; the next valid save takes effect with the next job.
 //!
@@ -175,14 +177,58 @@ pub struct Loaded {
     pub receivers: Vec<Receiver>,
     /// [`revision`] of the bytes it was parsed from.
     pub revision: String,
+    /// The receivers' secret files, and a digest of what they held when read: a rotated secret
+    /// takes effect with the next refresh, and the old one stops working, without an edit of
+    /// the config file.
+    secrets: SecretFiles,
+}
+
+/// Secret files and a digest of their content (an unreadable one counts as its error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SecretFiles {
+    paths: Vec<PathBuf>,
+    digest: [u8; 32],
+}
+
+impl SecretFiles {
+    fn of(config: &Config) -> Self {
+        let paths: Vec<PathBuf> = config
+            .receivers()
+            .iter()
+            .filter_map(|r| match &r.secret {
+                crate::secret::SecretSource::File(p) => Some(p.clone()),
+                crate::secret::SecretSource::Env(_) => None,
+            })
+            .collect();
+        Self::read(paths)
+    }
+
+    /// The same files, read now.
+    fn read(paths: Vec<PathBuf>) -> Self {
+        let mut h = Sha256::new();
+        for p in &paths {
+            match std::fs::read(p) {
+                Ok(b) => h.update(Sha256::digest(&b)),
+                Err(e) => h.update(format!("unreadable: {}", e.kind())),
+            }
+        }
+        Self { paths, digest: h.finalize().into() }
+    }
+
+    /// Whether what the files hold now is what was read.
+    fn unchanged(&self) -> bool {
+        Self::read(self.paths.clone()).digest == self.digest
+    }
 }
 
 impl Loaded {
     fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self, ReloadError> {
         let text = std::str::from_utf8(bytes).map_err(|_| ReloadError::NotUtf8 { path: path.to_path_buf() })?;
         let config = crate::config::from_text(text, path)?;
+        // Before the secrets are read: a file rotated meanwhile is seen again next time.
+        let secrets = SecretFiles::of(&config);
         let receivers = receivers(&config)?;
-        Ok(Self { config: Arc::new(config), receivers, revision: revision(bytes) })
+        Ok(Self { config: Arc::new(config), receivers, revision: revision(bytes), secrets })
     }
 }
 
@@ -251,11 +297,19 @@ impl LiveConfig {
                 return current;
             }
         };
-        let rev = revision(&bytes);
-        if rev == current.revision {
+        let file_rev = revision(&bytes);
+        let secrets_rotated = file_rev == current.revision && !current.secrets.unchanged();
+        if file_rev == current.revision && !secrets_rotated {
             *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = None;
             return current;
         }
+        // A refusal is of the file and the secrets as they were then.
+        let rev = if secrets_rotated {
+            let now = SecretFiles::read(current.secrets.paths.clone());
+            format!("{file_rev}+secrets:{}", revision(&now.digest))
+        } else {
+            file_rev
+        };
         if self.refused.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_some_and(|r| r.revision == rev) {
             return current;
         }
@@ -264,12 +318,19 @@ impl LiveConfig {
                 let loaded = Arc::new(loaded);
                 *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&loaded);
                 *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = None;
-                (self.log)(&format!(
-                    "config {}: now running revision {} (was {})",
-                    self.path.display(),
-                    loaded.revision,
-                    current.revision
-                ));
+                if secrets_rotated {
+                    (self.log)(&format!(
+                        "config {}: a receiver's secret file changed; its new secret is in use",
+                        self.path.display()
+                    ));
+                } else {
+                    (self.log)(&format!(
+                        "config {}: now running revision {} (was {})",
+                        self.path.display(),
+                        loaded.revision,
+                        current.revision
+                    ));
+                }
                 loaded
             }
             Err(e) => {
@@ -298,6 +359,7 @@ impl LiveConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderMap;
 
     const VALID: &str = "[projects.shop]\nimage = \"r.example.com/shop\"\nport = 80\n[projects.shop.stages.dev]\n";
 
@@ -333,6 +395,46 @@ mod tests {
 
         std::fs::write(&path, VALID).unwrap();
         assert_eq!(live.refresh().revision, first);
+        assert!(live.refused().is_none());
+    }
+
+    /// Adversarial review M5: a receiver's secret file rewritten (a leaked secret rotated)
+    /// takes effect with the next refresh, and the old secret stops working, with the config
+    /// file untouched.
+    #[test]
+    fn a_rotated_secret_file_replaces_the_old_secret_without_a_config_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny-forge.toml");
+        let secret = dir.path().join("hook.secret");
+        std::fs::write(&secret, "old-secret\n").unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "{VALID}[[projects.shop.stages.dev.on_push]]\ntags = \"*\"\n[[receivers]]\nname = \"reg\"\nkind = \"distribution\"\nsecret_file = \"hook.secret\"\n"
+            ),
+        )
+        .unwrap();
+        let (log, lines) = logged();
+        let live = LiveConfig::load(&path, log).unwrap();
+        let auth = |loaded: &Loaded, token: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("authorization", token.parse().unwrap());
+            loaded.receivers[0].auth.verify(&h, None, b"{}")
+        };
+        assert!(auth(&live.refresh(), "old-secret"));
+        std::fs::write(&secret, "new-secret\n").unwrap();
+        let now = live.refresh();
+        assert!(auth(&now, "new-secret"), "the rotated secret is in use");
+        assert!(!auth(&now, "old-secret"), "the old secret no longer works");
+        assert_eq!(now.revision, revision(&std::fs::read(&path).unwrap()), "the file's revision is unchanged");
+        assert!(lines.lock().unwrap().iter().any(|l| l.contains("secret file changed")), "{lines:?}");
+        // An unreadable secret keeps the last good one (and says so once).
+        std::fs::remove_file(&secret).unwrap();
+        assert!(auth(&live.refresh(), "new-secret"));
+        assert!(auth(&live.refresh(), "new-secret"));
+        assert!(live.refused().is_some_and(|e| e.contains("hook.secret")), "{:?}", live.refused());
+        std::fs::write(&secret, "third\n").unwrap();
+        assert!(auth(&live.refresh(), "third"));
         assert!(live.refused().is_none());
     }
 
