@@ -24,8 +24,9 @@ use crate::secret::Secret;
 /// Header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "X-Tiny-Forge-Signature";
 
-/// One webhook, resolved.
-#[derive(Debug, Clone)]
+/// One webhook, resolved. Its `Debug` shows the URL as messages do (a Slack or Discord URL is
+/// itself a credential).
+#[derive(Clone)]
 pub struct WebhookTarget {
     /// Where to POST.
     pub url: String,
@@ -37,6 +38,18 @@ pub struct WebhookTarget {
     pub budget: Duration,
     /// Whether [`Notification::logs`] is sent to this target.
     pub include_logs: bool,
+}
+
+impl std::fmt::Debug for WebhookTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookTarget")
+            .field("url", &crate::fmt::redact_url(&self.url))
+            .field("secret", &self.secret)
+            .field("format", &self.format)
+            .field("budget", &self.budget)
+            .field("include_logs", &self.include_logs)
+            .finish()
+    }
 }
 
 /// Sends to every target.
@@ -166,6 +179,21 @@ impl Notifier for WebhookNotifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Adversarial review L12: a chat webhook's URL is a credential; `Debug` masks it.
+    #[test]
+    fn a_target_s_debug_never_shows_its_url_token_or_secret() {
+        let t = WebhookTarget {
+            url: "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX".into(),
+            secret: Some(Secret::new("hmac-key".into())),
+            format: NotifyFormat::Slack,
+            budget: Duration::from_secs(1),
+            include_logs: false,
+        };
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("XXXXSECRETXXXX") && !shown.contains("hmac-key"), "{shown}");
+        assert!(shown.contains("hooks.slack.com"), "{shown}");
+    }
 
     #[test]
     fn signature_is_hmac_sha256_of_time_dot_body_in_hex() {

@@ -278,8 +278,17 @@ where
         if let Some(release) = &stage.release {
             self.step(Step::Release, self.one_off(Step::Release, "release", release, &pulled)).await?;
         }
+        let first = match stage.on_create.as_ref().map(|_| self.first_of_slot()) {
+            Some(Ok(first)) => first,
+            // The step fails (and the deploy with it) with the state file's error.
+            Some(Err(e)) => {
+                self.step(Step::OnCreate, async { Err::<(), StepError>(e.into()) }).await?;
+                false
+            }
+            None => false,
+        };
         if let Some(hook) = &stage.on_create
-            && self.first_of_slot()
+            && first
         {
             self.step(Step::OnCreate, async {
                 self.nobody_else_holds_the_slot().await?;

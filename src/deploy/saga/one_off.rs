@@ -23,12 +23,11 @@ where
     S: Store,
     Pr: Probe,
 {
-    /// No live instance serves the slot yet: this deploy makes it.
-    pub(super) fn first_of_slot(&self) -> bool {
-        self.d
-            .store
-            .instances(&slot_filter(&self.slot))
-            .is_ok_and(|rows| !rows.iter().any(|r| r.status == InstanceStatus::Live && r.deploy_id != self.id))
+    /// No live instance serves the slot yet: this deploy makes it. A state file that cannot be
+    /// read is an error, not "not first": a new slot's `on_create` must not be skipped.
+    pub(super) fn first_of_slot(&self) -> Result<bool, crate::store::StoreError> {
+        let rows = self.d.store.instances(&slot_filter(&self.slot))?;
+        Ok(!rows.iter().any(|r| r.status == InstanceStatus::Live && r.deploy_id != self.id))
     }
 
     /// Before a slot's first `on_create`: no host, container or service of the slot belongs to

@@ -100,10 +100,16 @@ pub(super) fn cookie(id: &str, max_age: Duration, secure: bool) -> String {
     format!("{COOKIE}={id}; Path=/ui; Max-Age={}; HttpOnly; SameSite=Strict{secure}", max_age.as_secs())
 }
 
-/// The sign-in form's fields.
-#[derive(Debug, serde::Deserialize)]
+/// The sign-in form's fields; its `Debug` never shows the token.
+#[derive(serde::Deserialize)]
 pub(super) struct LoginForm {
     token: String,
+}
+
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginForm").field("token", &"****").finish()
+    }
 }
 
 /// `GET /ui/login`.
