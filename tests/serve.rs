@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::support::{Run, Sandbox, docker_ok, images, run};
 
 mod hardening;
+mod view;
 
 /// A running `tiny-forge serve`; killed on drop.
 pub(crate) struct Server {

@@ -199,6 +199,14 @@ impl Networks for AnyEngine {
 }
 
 impl Containers for AnyEngine {
+    async fn watch_managed(
+        &self,
+        since: std::time::SystemTime,
+        on_change: &mut dyn FnMut(&str),
+    ) -> Result<(), RuntimeError> {
+        delegate!(self, e => e.watch_managed(since, on_change).await)
+    }
+
     async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
         delegate!(self, e => e.create(spec).await)
     }

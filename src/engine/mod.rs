@@ -229,6 +229,26 @@ pub trait Containers {
         let all = self.list_managed().await?;
         Ok(all.into_iter().filter(|c| c.labels.get(LABEL_SLOT).is_some_and(|s| s == slot)).collect())
     }
+
+    /// Calls `on_change` with the id of each managed container that changed (created, started,
+    /// died, renamed, destroyed, …) since `since`, as the engine's event stream reports it,
+    /// until that stream ends. What changed is not said: the caller looks again. For a view
+    /// kept current without a list per request (`serve`'s `list` and web page).
+    ///
+    /// # Errors
+    /// When the engine streams no events, or the stream fails: the caller's view is then not
+    /// current any more.
+    async fn watch_managed(
+        &self,
+        _since: std::time::SystemTime,
+        _on_change: &mut dyn FnMut(&str),
+    ) -> Result<(), RuntimeError> {
+        Err(RuntimeError::Other {
+            op: "watch",
+            subject: "containers".into(),
+            message: "this engine streams no events".into(),
+        })
+    }
 }
 
 /// Swarm services: a slot's instance on the Swarm engine.
@@ -311,7 +331,14 @@ impl<T: Images + Networks + Containers + Services> ContainerRuntime for T {}
 /// read. A node outside any swarm simply has no services. Never use this to decide a removal:
 /// it is for showing states only.
 pub async fn managed_for_display<R: Containers + Services>(runtime: &R) -> Option<Vec<ContainerInfo>> {
-    let mut all = runtime.list_managed().await.ok()?;
+    let containers = runtime.list_managed().await.ok()?;
+    with_services(runtime, containers).await
+}
+
+/// `containers` (the managed containers, from a list or a view kept current) with the managed
+/// services beside them, as [`managed_for_display`] answers; `None` when the services could
+/// not be listed on an engine in a swarm.
+pub async fn with_services<R: Services>(runtime: &R, mut all: Vec<ContainerInfo>) -> Option<Vec<ContainerInfo>> {
     match runtime.list_managed_services().await {
         Ok(services) => all.extend(services),
         Err(_) => match runtime.swarm_info().await {

@@ -248,6 +248,21 @@ pub async fn list<R: Containers + Services, S: Store, Pr: Probe>(
     Ok(Listing { items, engine_answered: docker.is_some() })
 }
 
+/// What `list` shows (without probes) from managed containers already seen: `docker`, from a
+/// view kept current (`serve`), or `None` when the engine could not be asked.
+///
+/// # Errors
+/// When the state file cannot be read.
+pub fn list_seen<S: Store>(
+    docker: Option<&[ContainerInfo]>,
+    store: &S,
+    filter: &Filter,
+) -> Result<Listing, StoreError> {
+    let (instances, leftovers, state_id) = (store.instances(filter)?, store.leftovers(filter)?, store.state_id()?);
+    let items = items(&instances, &leftovers, Some(&state_id), docker, &HashMap::new(), filter);
+    Ok(Listing { items, engine_answered: docker.is_some() })
+}
+
 /// Probes every live instance's health path on its container address, all at once.
 async fn probe_live<R: Containers, Pr: Probe>(
     runtime: &R,

@@ -181,6 +181,8 @@ pub struct Executor<R, P, S, Pr> {
     running: RefCell<HashMap<u64, CancelHandle>>,
     idle: Notify,
     pub(super) wake: Notify,
+    /// The managed containers, kept current from the engine's events while `run` runs.
+    pub(super) view: Rc<super::view::ContainerView>,
 }
 
 /// Reports a job's events: the ones sent before the deploy had an id go into the job (they
@@ -227,6 +229,7 @@ where
             running: RefCell::new(HashMap::new()),
             idle: Notify::new(),
             wake: Notify::new(),
+            view: Rc::default(),
         }
     }
 
@@ -240,6 +243,10 @@ where
         mut abort: watch::Receiver<bool>,
         grace: Duration,
     ) {
+        let view = {
+            let me = Rc::clone(&self);
+            tokio::task::spawn_local(async move { Rc::clone(&me.view).keep(&me.backend.runtime).await })
+        };
         loop {
             let due = self.queue.borrow().next_due();
             // Shutdown first: a command that arrives with the signal is refused below, not
@@ -270,6 +277,7 @@ where
                 );
             }
         }
+        view.abort();
         let drained = tokio::time::timeout(grace, self.all_idle()).await.is_ok();
         if !drained {
             for h in self.running.borrow().values() {
@@ -332,8 +340,12 @@ where
                 let me = Rc::clone(self);
                 tokio::task::spawn_local(async move {
                     let b = &me.backend;
-                    let items =
-                        crate::ops::list::list(Some(&b.runtime), Some(&b.store), &filter, None::<(&Pr, _)>).await;
+                    // The view kept current from the engine's events, when it is; else a list.
+                    let docker = match me.view.snapshot() {
+                        Some(containers) => crate::engine::with_services(&b.runtime, containers).await,
+                        None => crate::engine::managed_for_display(&b.runtime).await,
+                    };
+                    let items = crate::ops::list::list_seen(docker.as_deref(), &b.store, &filter);
                     let _ = reply.send(items.map(|l| l.items).map_err(|e| one_line(&e)));
                 });
             }

@@ -24,6 +24,8 @@
 //!   with a push the queue released;
 //! - `poller.rs`: tag rules with `poll` set, for registries without webhooks;
 //! - [`wire`]: the JSON both the server and the remote CLI speak;
+//! - [`view`]: the managed containers, kept current from the engine's event stream, so that
+//!   `GET /v1/instances` and the web page need no container list per request;
 //! - `jobs.rs`, `metrics.rs`. What `list` shows is [`crate::ops::list`], shared with the CLI.
 
 pub mod api;
@@ -46,6 +48,7 @@ mod sse;
 pub(crate) mod state;
 pub mod tls;
 mod ui;
+pub mod view;
 pub mod wire;
 
 pub use phase::Phase;

@@ -157,6 +157,32 @@ impl Containers for DockerRuntime {
         }
     }
 
+    async fn watch_managed(
+        &self,
+        since: std::time::SystemTime,
+        on_change: &mut dyn FnMut(&str),
+    ) -> Result<(), RuntimeError> {
+        use futures_util::StreamExt as _;
+        let filters = HashMap::from([
+            ("type".to_owned(), vec!["container".to_owned()]),
+            ("label".to_owned(), vec![format!("{LABEL_MANAGED}=true")]),
+        ]);
+        // In Unix seconds: older engines take no RFC 3339 here.
+        let secs = since.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let options = bollard::query_parameters::EventsOptionsBuilder::default()
+            .filters(&filters)
+            .since(&secs.to_string())
+            .build();
+        let mut events = std::pin::pin!(self.docker().events(Some(options)));
+        while let Some(event) = events.next().await {
+            let event = event.map_err(|e| engine_error("watch", "containers", e))?;
+            if let Some(id) = event.actor.and_then(|a| a.id) {
+                on_change(&id);
+            }
+        }
+        Ok(())
+    }
+
     async fn list_managed(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
         self.list_labelled(vec![format!("{LABEL_MANAGED}=true")]).await
     }
