@@ -7,13 +7,12 @@
 //! stderr which state file it used.
 
 use anyhow::anyhow;
-use serde_json::json;
 use tiny_forge::domain::{ProjectName, StageName};
 use tiny_forge::server::auth;
 use tiny_forge::store::NewToken;
 
 use super::args::TokenCommand;
-use super::{Ctx, Failure, exit, out, render};
+use super::{Ctx, Failure, exit, out, out_json, render};
 
 /// `--can` lists that make no sense: an action without `read`, which its CLI needs to follow
 /// what it started (and to list and look at history).
@@ -79,8 +78,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: TokenCommand) -> Result<u8, Failure> {
                 )));
             }
             if ctx.json() {
-                out(&json!({"name": name, "token": token, "projects": projects, "stages": stages, "can": can})
-                    .to_string())?;
+                out_json(&Created { can: &can, name: &name, projects: &projects, stages: &stages, token: &token })?;
             } else {
                 if !ctx.quiet {
                     eprintln!(
@@ -127,4 +125,14 @@ pub(crate) fn run(ctx: &Ctx, cmd: TokenCommand) -> Result<u8, Failure> {
             }
         }
     }
+}
+
+/// What `token create --output json` prints (once: the token is not stored).
+#[derive(serde::Serialize)]
+struct Created<'a> {
+    can: &'a [String],
+    name: &'a str,
+    projects: &'a [String],
+    stages: &'a [String],
+    token: &'a str,
 }

@@ -84,6 +84,24 @@ pub struct DeployEnd<'a> {
     pub leftovers: &'a [String],
 }
 
+/// A succeeded (or rolled back) deploy of a slot that has a live instance: what image GC keeps
+/// from (see [`Store::live_slot_history`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotDeploy {
+    /// Project.
+    pub project: String,
+    /// Stage.
+    pub stage: String,
+    /// Tag.
+    pub tag: String,
+    /// The deploy.
+    pub id: DeployId,
+    /// The image reference it asked for.
+    pub image: String,
+    /// The digest it ran.
+    pub digest: String,
+}
+
 /// One structured log entry of a deploy.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogEntry {
@@ -364,6 +382,34 @@ pub trait Store {
     /// # Errors
     /// On any `SQLite` failure.
     fn deployed_digests(&self) -> Result<std::collections::BTreeSet<String>, StoreError>;
+    /// For every slot with a live instance, its succeeded and rolled-back deploys that recorded
+    /// a digest, newest first, at most `per_slot` of each slot. Image GC asks once per run, so
+    /// its cost does not grow by a query per live preview (issue 26).
+    ///
+    /// # Errors
+    /// On any `SQLite` failure.
+    fn live_slot_history(&self, per_slot: usize) -> Result<Vec<SlotDeploy>, StoreError> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for row in self.instances(&Filter::default())? {
+            if row.status != crate::domain::InstanceStatus::Live
+                || !seen.insert((row.project.clone(), row.stage.clone(), row.tag.clone()))
+            {
+                continue;
+            }
+            let slot = Filter { project: Some(row.project), stage: Some(row.stage), tag: Some(row.tag) };
+            let done = self.deploys(&slot, 10_000)?.into_iter().filter_map(|d| {
+                let kept = matches!(
+                    d.status,
+                    crate::domain::DeployStatus::Succeeded | crate::domain::DeployStatus::RolledBack
+                );
+                let digest = d.digest.filter(|_| kept)?;
+                Some(SlotDeploy { project: d.project, stage: d.stage, tag: d.tag, id: d.id, image: d.image, digest })
+            });
+            out.extend(done.take(per_slot));
+        }
+        Ok(out)
+    }
     /// Deploys still marked running, oldest first (uses a partial index: cheap on any history).
     ///
     /// # Errors

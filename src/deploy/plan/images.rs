@@ -111,10 +111,11 @@ where
 }
 
 /// What each live slot keeps, by repository: the digest it runs and its newest
-/// `keep_of(project, stage)` digests; and the largest keep count of each repository. One
-/// indexed query per live slot (`deploys_by_slot`), so the cost per slot does not grow with the
-/// number of slots in its stage. Pending `on_remove` hooks keep what they will run from (their
-/// retry must not need the registry, where a merged branch's tag is often gone).
+/// `keep_of(project, stage)` digests; and the largest keep count of each repository. Two reads
+/// of the state file whatever the number of live slots (the instances, and every live slot's
+/// history in one statement: [`Store::live_slot_history`]). Pending `on_remove` hooks keep what
+/// they will run from (their retry must not need the registry, where a merged branch's tag is
+/// often gone).
 #[allow(clippy::type_complexity)]
 fn kept_digests<R, P, S: Store, Pr>(
     d: &Deployer<'_, R, P, S, Pr>,
@@ -122,31 +123,36 @@ fn kept_digests<R, P, S: Store, Pr>(
 ) -> Result<(BTreeMap<String, BTreeSet<String>>, BTreeMap<String, u32>), crate::store::StoreError> {
     let mut keep: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut limits: BTreeMap<String, u32> = BTreeMap::new();
+    let mut history: BTreeMap<(String, String, String), Vec<crate::store::SlotDeploy>> = BTreeMap::new();
+    for past in d.store.live_slot_history(HISTORY_READ)? {
+        history.entry((past.project.clone(), past.stage.clone(), past.tag.clone())).or_default().push(past);
+    }
     for row in d.store.instances(&crate::store::Filter::default())? {
         if row.status != InstanceStatus::Live {
             continue;
         }
-        let Some(deploy) = d.store.deploy(row.deploy_id)? else { continue };
-        let repo = repository_of(&deploy.image);
+        let slot_history = history.get(&(row.project.clone(), row.stage.clone(), row.tag.clone()));
+        // The image of the deploy that made the row: in the slot's history, unless that deploy
+        // is still running (ours, retiring its predecessor).
+        let image = match slot_history.and_then(|h| h.iter().find(|p| p.id == row.deploy_id)) {
+            Some(p) => p.image.clone(),
+            None => match d.store.deploy(row.deploy_id)? {
+                Some(deploy) => deploy.image,
+                None => continue,
+            },
+        };
+        let repo = repository_of(&image);
         let n = keep_of(&row.project, &row.stage);
         limits.entry(repo.clone()).and_modify(|k| *k = (*k).max(n)).or_insert(n);
-        let slot = crate::store::Filter {
-            project: Some(row.project.clone()),
-            stage: Some(row.stage.clone()),
-            tag: Some(row.tag.clone()),
-        };
         let kept = keep.entry(repo).or_default();
         kept.insert(row.digest.clone());
-        let mut newest: Vec<String> = Vec::new();
-        for past in d.store.deploys(&slot, 500)? {
-            if matches!(past.status, crate::domain::DeployStatus::Succeeded | crate::domain::DeployStatus::RolledBack)
-                && let Some(g) = past.digest
-                && !newest.contains(&g)
-            {
-                newest.push(g);
+        let mut newest: Vec<&str> = Vec::new();
+        for past in slot_history.into_iter().flatten() {
+            if !newest.contains(&past.digest.as_str()) {
+                newest.push(&past.digest);
             }
         }
-        kept.extend(newest.into_iter().take(usize::try_from(n).unwrap_or(usize::MAX)));
+        kept.extend(newest.into_iter().take(usize::try_from(n).unwrap_or(usize::MAX)).map(str::to_owned));
     }
     for left in d.store.leftovers(&crate::store::Filter::default())? {
         if let crate::domain::Leftover::Hook { image, .. } = &left.item
@@ -157,6 +163,9 @@ fn kept_digests<R, P, S: Store, Pr>(
     }
     Ok((keep, limits))
 }
+
+/// How many of a live slot's deploys image GC reads to find its newest digests.
+const HISTORY_READ: usize = 500;
 
 /// Digests a live slot keeps when its stage's config is not at hand.
 pub(in crate::deploy) const DEFAULT_KEEP_IMAGES: u32 = 3;

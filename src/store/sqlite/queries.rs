@@ -212,6 +212,36 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(q("list deploys"))
     }
 
+    fn live_slot_history(&self, per_slot: usize) -> Result<Vec<crate::store::SlotDeploy>, StoreError> {
+        // One statement: the live slots, then each one's deploys through `deploys_by_slot`.
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT project, stage, tag, id, image, digest FROM (
+                   SELECT d.project, d.stage, d.tag, d.id, d.image, d.digest,
+                          ROW_NUMBER() OVER (PARTITION BY d.project, d.stage, d.tag ORDER BY d.id DESC) AS n
+                   FROM (SELECT DISTINCT project, stage, tag FROM instances WHERE status = 'live') s
+                   JOIN deploys d ON d.project = s.project AND d.stage = s.stage AND d.tag = s.tag
+                   WHERE d.status IN ('succeeded', 'rolled_back') AND d.digest IS NOT NULL
+                 ) WHERE n <= ?1 ORDER BY project, stage, tag, id DESC",
+            )
+            .map_err(q("read live slots' history"))?;
+        let limit = i64::try_from(per_slot).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map([limit], |r| {
+                Ok(crate::store::SlotDeploy {
+                    project: r.get(0)?,
+                    stage: r.get(1)?,
+                    tag: r.get(2)?,
+                    id: DeployId(r.get(3)?),
+                    image: r.get(4)?,
+                    digest: r.get(5)?,
+                })
+            })
+            .map_err(q("read live slots' history"))?;
+        rows.collect::<Result<_, _>>().map_err(q("read live slots' history"))
+    }
+
     fn deployed_digests(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
         let mut stmt = self
             .conn

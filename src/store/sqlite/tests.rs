@@ -464,3 +464,62 @@ fn a_slot_s_deploys_are_read_through_the_slot_index() {
     assert!(plan.iter().any(|d| d.contains("deploys_by_slot")), "{plan:?}");
     assert!(!plan.iter().any(|d| d.contains("TEMP B-TREE")), "no sort: {plan:?}");
 }
+
+/// Issue 26: image GC reads every live slot's history in one statement, through the slot
+/// index.
+#[test]
+fn live_slot_history_is_one_indexed_read_that_matches_the_per_slot_reads() {
+    let s = SqliteStore::in_memory().unwrap();
+    // Slot a: three succeeded deploys (digests d1, d2, d2), a failed one; live. Slot b: one
+    // succeeded deploy, its row retiring only (not live). Slot c: live, one deploy.
+    let mut ids = Vec::new();
+    for (tag, digest, end) in [
+        ("a", "sha256:d1", DeployStatus::Succeeded),
+        ("a", "sha256:d2", DeployStatus::Succeeded),
+        ("a", "sha256:bad", DeployStatus::Failed),
+        ("a", "sha256:d2", DeployStatus::Succeeded),
+        ("b", "sha256:b1", DeployStatus::Succeeded),
+        ("c", "sha256:c1", DeployStatus::Succeeded),
+    ] {
+        let id = s.begin_deploy(&new_deploy(tag)).unwrap();
+        s.set_digest(id, digest).unwrap();
+        s.finish_deploy(id, &DeployEnd { status: end, error: None, url: None, leftovers: &[] }).unwrap();
+        ids.push((tag, id));
+    }
+    for (tag, id) in [("a", ids[3].1), ("b", ids[4].1), ("c", ids[5].1)] {
+        let row = s
+            .insert_instance(&NewInstance {
+                deploy_id: id,
+                slot: slot(tag),
+                container_name: format!("c-{tag}"),
+                digest: "x".into(),
+                domain: "h.example".into(),
+                port: 8080,
+                spec_hash: None,
+            })
+            .unwrap();
+        if tag != "b" {
+            s.finish_success(&Success {
+                deploy_id: id,
+                instance: row,
+                url: "http://h.example",
+                proxy_host_id: None,
+                retire: &[],
+                rolled_back: &[],
+            })
+            .unwrap();
+        }
+    }
+    let got = s.live_slot_history(2).unwrap();
+    let short: Vec<(&str, &str)> = got.iter().map(|p| (p.tag.as_str(), p.digest.as_str())).collect();
+    assert_eq!(short, [("a", "sha256:d2"), ("a", "sha256:d2"), ("c", "sha256:c1")], "newest first, 2 a slot");
+    assert_eq!(got[0].id, ids[3].1);
+    let all: Vec<DeployId> = s.live_slot_history(500).unwrap().iter().map(|p| p.id).collect();
+    assert_eq!(all, [ids[3].1, ids[1].1, ids[0].1, ids[5].1], "every kept deploy of the live slots, no failed one");
+    // And it is read through the slot index, with no scan of the deploys.
+    let mut stmt = s.conn.prepare("EXPLAIN QUERY PLAN SELECT d.id FROM (SELECT DISTINCT project, stage, tag FROM instances WHERE status = 'live') s JOIN deploys d ON d.project = s.project AND d.stage = s.stage AND d.tag = s.tag WHERE d.status IN ('succeeded', 'rolled_back')").unwrap();
+    let plan: Vec<String> =
+        stmt.query_map([], |r| r.get::<_, String>("detail")).unwrap().collect::<Result<_, _>>().unwrap();
+    assert!(plan.iter().any(|d| d.contains("deploys_by_slot")), "{plan:?}");
+    assert!(!plan.iter().any(|d| d.starts_with("SCAN d")), "{plan:?}");
+}
