@@ -468,7 +468,7 @@ fn a_slot_s_deploys_are_read_through_the_slot_index() {
 /// Issue 26: image GC reads every live slot's history in one statement, through the slot
 /// index.
 #[test]
-fn live_slot_history_is_one_indexed_read_that_matches_the_per_slot_reads() {
+fn live_slot_history_is_one_indexed_read_of_every_live_slot() {
     let s = SqliteStore::in_memory().unwrap();
     // Slot a: three succeeded deploys (digests d1, d2, d2), a failed one; live. Slot b: one
     // succeeded deploy, its row retiring only (not live). Slot c: live, one deploy.
