@@ -144,11 +144,17 @@ async fn rest_of_removal<R: ContainerRuntime, P: Proxy, S: Store, Pr>(
     stage: &ResolvedStage,
     dead: &DeployRecord,
     state_id: &str,
-) -> Result<(Vec<Compensation>, Vec<Leftover>), String> {
+) -> Result<Option<(Vec<Compensation>, Vec<Leftover>)>, String> {
     let tag = crate::domain::Tag::new(&dead.tag).map_err(|e| one_line(&e))?;
     let slot = crate::domain::Slot { project: stage.project.clone(), stage: stage.stage.clone(), tag };
+    // The slot was deployed again after the remove died (a recovery that could not finish it
+    // then): the later deploy wins, and nothing of it is taken away.
+    let rows = d.store.instances(&super::journal::slot_filter(&slot)).map_err(|e| one_line(&e))?;
+    if rows.iter().any(|r| r.deploy_id > dead.id) {
+        return Ok(None);
+    }
     let removal = d.removal_of(stage, &slot, state_id).await.map_err(|e| one_line(&e))?;
-    Ok((removal.comps, removal.unseen))
+    Ok(Some((removal.comps, removal.unseen)))
 }
 
 /// Rolls back every abandoned deploy of `stage` (finishes an abandoned `remove`); logs into `ours` when given. What could not be
@@ -190,9 +196,14 @@ pub(super) async fn abandoned<R, P, S, Pr>(
         // A `remove` that died was taking its slot away on purpose: that is finished, not undone
         // (an undo would leave a half-removed slot that no later run knows to finish).
         let removal = dead.trigger == Trigger::Remove;
+        let mut superseded = false;
         let (mut comps, mut unseen) = if removal {
             match rest_of_removal(d, stage, &dead, state_id).await {
-                Ok(both) => both,
+                Ok(Some(both)) => both,
+                Ok(None) => {
+                    superseded = true;
+                    (Vec::new(), Vec::new())
+                }
                 Err(e) => {
                     log(format!("cannot finish remove {}: {e}; prune finishes it", dead.id), Level::Warn);
                     continue;
@@ -215,6 +226,7 @@ pub(super) async fn abandoned<R, P, S, Pr>(
         store_leftovers(d, log_into, Some(dead.id), (stage.project.as_str(), stage.stage.as_str()), &leftovers);
         let left: Vec<String> = leftovers.iter().map(ToString::to_string).collect();
         let error = match (removal, left.is_empty()) {
+            _ if superseded => "abandoned by its process; the slot was deployed again since, so it stays".to_owned(),
             (false, true) => "abandoned by its process; rolled back".to_owned(),
             (false, false) => format!("abandoned by its process; rollback left: {}", left.join("; ")),
             (true, true) => "abandoned by its process; the removal was finished".to_owned(),

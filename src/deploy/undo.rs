@@ -106,13 +106,16 @@ pub enum Compensation {
 }
 
 impl Compensation {
-    /// Where it runs in the fixed order: hosts, containers, rows, images, networks.
+    /// Where it runs in the fixed order: hosts, containers, the slot's `on_remove`, rows,
+    /// images, networks. The hook runs before the rows go: a process that dies between the two
+    /// leaves the rows, from which recovery or `prune` take the slot away again, hook included
+    /// (so `on_remove` runs at least once; the README asks for it to be idempotent).
     pub(super) fn phase(&self) -> u8 {
         match self {
             Self::Host { .. } => 0,
             Self::Container { .. } | Self::Service { .. } => 1,
-            Self::Row { .. } => 2,
-            Self::Hook { .. } => 3,
+            Self::Hook { .. } => 2,
+            Self::Row { .. } => 3,
             Self::Image { .. } => 4,
             Self::Network { .. } => 5,
         }

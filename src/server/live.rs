@@ -237,6 +237,9 @@ impl Loaded {
 struct Refused {
     revision: String,
     error: String,
+    /// It failed on a receiver's secret (a file not there yet, unreadable, empty): that can
+    /// change without the config file changing, so the revision is tried again each time.
+    retry: bool,
 }
 
 /// The config the server runs, re-read as the module doc says.
@@ -310,7 +313,13 @@ impl LiveConfig {
         } else {
             file_rev
         };
-        if self.refused.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_some_and(|r| r.revision == rev) {
+        if self
+            .refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|r| r.revision == rev && !r.retry)
+        {
             return current;
         }
         match Loaded::from_bytes(&self.path, &bytes) {
@@ -346,7 +355,8 @@ impl LiveConfig {
         if refused.as_ref().is_some_and(|r| r.revision == rev && r.error == error) {
             return;
         }
-        *refused = Some(Refused { revision: rev.to_owned(), error: error.clone() });
+        let retry = matches!(e, ReloadError::Receiver(_));
+        *refused = Some(Refused { revision: rev.to_owned(), error: error.clone(), retry });
         drop(refused);
         (self.log)(&format!(
             "config {}: revision {rev} is not valid, still running revision {}: {error}",
@@ -435,6 +445,15 @@ mod tests {
         assert!(live.refused().is_some_and(|e| e.contains("hook.secret")), "{:?}", live.refused());
         std::fs::write(&secret, "third\n").unwrap();
         assert!(auth(&live.refresh(), "third"));
+        assert!(live.refused().is_none());
+        // Second review F2: a config edit naming a secret file that does not exist yet is
+        // refused, and taken once the file appears, without another edit.
+        let text = std::fs::read_to_string(&path).unwrap().replace("hook.secret", "next.secret");
+        std::fs::write(&path, text).unwrap();
+        assert!(auth(&live.refresh(), "third"), "the last good config stays");
+        assert!(live.refused().is_some_and(|e| e.contains("next.secret")), "{:?}", live.refused());
+        std::fs::write(dir.path().join("next.secret"), "fourth\n").unwrap();
+        assert!(auth(&live.refresh(), "fourth"), "the file appeared: the edit takes effect");
         assert!(live.refused().is_none());
     }
 

@@ -21,6 +21,9 @@ use crate::look::Look;
 /// How long after a failed or ended stream the view subscribes again.
 const RESUBSCRIBE: Duration = Duration::from_secs(1);
 
+/// How often the view is listed afresh while its stream runs.
+const RELIST: Duration = Duration::from_secs(300);
+
 /// A subscription that lasted this long was a working one: the next starts soon again.
 const STEADY: Duration = Duration::from_secs(10);
 
@@ -88,7 +91,8 @@ impl ContainerView {
     }
 
     /// Keeps the view current for as long as the task runs: subscribe, list, then one look per
-    /// event; after a failure, forget the view and start again a second later.
+    /// event (and a fresh list every [`RELIST`]); after a failure, forget the view and start
+    /// again one to sixty seconds later.
     /// An engine that refuses events (a socket proxy) is asked again less and less often.
     pub async fn keep<R: Containers>(self: Rc<Self>, engine: &R) {
         let mut pause = RESUBSCRIBE;
@@ -113,7 +117,22 @@ impl ContainerView {
         let apply = async {
             let Ok(list) = engine.list_managed().await else { return };
             self.set(list);
-            while let Some(id) = rx.recv().await {
+            // A stream can stall without failing (a half-open connection to a remote engine),
+            // and an engine drops events for a subscriber that falls far behind: a fresh list
+            // now and then bounds how stale the view can be.
+            let mut relist = tokio::time::interval_at(tokio::time::Instant::now() + RELIST, RELIST);
+            loop {
+                let id = tokio::select! {
+                    id = rx.recv() => match id {
+                        Some(id) => id,
+                        None => return,
+                    },
+                    _ = relist.tick() => {
+                        let Ok(list) = engine.list_managed().await else { return };
+                        self.set(list);
+                        continue;
+                    }
+                };
                 // Events often come in bursts for one container (create, attach, start): one
                 // look answers all that are already queued.
                 let mut ids = vec![id];

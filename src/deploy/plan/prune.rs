@@ -490,8 +490,11 @@ fn finish_abandoned_removals<'r>(
         .filter(|a| a.trigger == crate::domain::Trigger::Remove)
         .map(|a| (a.tag.as_str(), a.id))
         .collect();
+    // Only what the remove was taking away: a slot deployed again after it died stays.
     serving.retain(|(row, _)| {
-        if let Some(remove) = removing.get(row.tag.as_str()) {
+        if let Some(remove) = removing.get(row.tag.as_str())
+            && row.deploy_id < *remove
+        {
             doomed.push((row, Reason::UnfinishedRemove { deploy: *remove }));
             false
         } else {

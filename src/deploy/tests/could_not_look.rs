@@ -347,3 +347,80 @@ async fn an_expired_preview_keeps_its_on_remove_while_the_proxy_cannot_be_asked(
         assert!(!bed.runtime.calls.borrow().iter().any(|c| c.contains(&hook)), "{hook} ran: {report:?}");
     }
 }
+
+/// Second review F1: a `remove` that died, and whose slot was deployed again afterwards (its
+/// recovery could not finish it then), is superseded: neither a later deploy's recovery nor
+/// prune takes the newer instance away.
+#[tokio::test]
+async fn a_dead_remove_never_takes_away_what_was_deployed_after_it() {
+    let bed = Bed::new();
+    let (stage, previews) = two_previews(&bed).await;
+    let (remove, _) = abandoned_remove_of_pr_1(&bed, &stage, &previews);
+    // pr-1 deployed again after the remove died, written as a deploy records it.
+    let newer = bed
+        .store
+        .begin_deploy(&crate::store::NewDeploy {
+            slot: crate::domain::Slot {
+                project: stage.project.clone(),
+                stage: stage.stage.clone(),
+                tag: Tag::new("pr-1").unwrap(),
+            },
+            image: "shop@sha256:feed".into(),
+            trigger: Trigger::Deploy,
+            pid: std::process::id(),
+            host: "h".into(),
+            actor: None,
+        })
+        .unwrap();
+    let name = format!("tf-shop-dev-pr-1-{newer}");
+    bed.runtime.add(
+        &name,
+        &[
+            (crate::engine::LABEL_MANAGED, "true"),
+            (crate::engine::LABEL_PROJECT, "shop"),
+            (crate::engine::LABEL_STAGE, "dev"),
+            (crate::engine::LABEL_TAG, "pr-1"),
+            (crate::engine::LABEL_SLOT, "shop/dev/pr-1"),
+            (crate::engine::LABEL_DEPLOY_ID, &newer.to_string()),
+            (crate::engine::LABEL_STATE, &bed.state()),
+        ],
+    );
+    let row = bed
+        .store
+        .insert_instance(&crate::store::NewInstance {
+            deploy_id: newer,
+            slot: crate::domain::Slot {
+                project: stage.project.clone(),
+                stage: stage.stage.clone(),
+                tag: Tag::new("pr-1").unwrap(),
+            },
+            container_name: name.clone(),
+            digest: "sha256:feed".into(),
+            domain: "stage-dev-shop-pr-1.localhost".into(),
+            port: 8080,
+            spec_hash: None,
+        })
+        .unwrap();
+    let old = bed.rows().into_iter().filter(|r| r.tag == "pr-1" && r.id != row).map(|r| r.id).collect::<Vec<_>>();
+    bed.store
+        .finish_success(&crate::store::Success {
+            deploy_id: newer,
+            instance: row,
+            url: "http://stage-dev-shop-pr-1.localhost",
+            proxy_host_id: None,
+            retire: &old,
+            rolled_back: &[],
+        })
+        .unwrap();
+    // Another slot's deploy recovers the dead remove; then prune runs.
+    let mut req = request("pr-3", 3);
+    req.stage = stage.clone();
+    let DeployOutcome::Succeeded(_) = bed.deployer().deploy(&req).await.unwrap() else { panic!("pr-3 failed") };
+    bed.deployer().prune(&prune_of(stage)).await.unwrap();
+    assert!(bed.runtime.has(&name), "the newer pr-1 stays");
+    assert!(bed.rows().iter().any(|r| r.id == row && r.status == InstanceStatus::Live), "{:?}", bed.rows());
+    let hooks = bed.runtime.calls.borrow().iter().filter(|c| c.contains("pr-1") && c.contains("on-remove")).count();
+    assert_eq!(hooks, 0, "no on_remove for the slot that was deployed again");
+    let record = bed.store.deploy(remove).unwrap().unwrap();
+    assert!(record.error.as_deref().is_some_and(|e| e.contains("deployed again")), "{record:?}");
+}
