@@ -174,3 +174,29 @@ fn a_redeploy_that_cannot_inspect_never_moves_traffic_and_lists_what_it_left() {
     assert_previews_untouched(&sb, &caddy);
     sb.assert_only_left(&sb.instances());
 }
+
+/// Chaos trial 95 (seed 20261207): SIGTERM while the engine had a container create in hand but
+/// had not answered. The deploy used to drop the call and roll back at once; the rollback's look
+/// found no container, the deploy exited 130 ("nothing left"), and then the engine made the
+/// container. The create now runs to its answer, and the rollback removes what it made.
+#[test]
+fn a_sigterm_during_a_create_the_engine_has_not_answered_leaves_no_container() {
+    let sb = Sandbox::new("cnlcreate");
+    sb.config("", "");
+    sb.run_tf(&["-q", "deploy", &sb.project, "dev", "v1"]).code(0);
+    let faulty = FaultyDocker::start();
+    faulty.delay("POST", path::CONTAINER_CREATE, std::time::Duration::from_millis(1500));
+    let host = faulty.host();
+    let mut deploy = sb.spawn_tf(&["-q", "deploy", &sb.project, "dev", "v2"], &[("DOCKER_HOST", &host)]);
+    sb.wait_for_log(&mut deploy, "create started");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    crate::support::run(std::process::Command::new("kill").args(["-TERM", &deploy.id().to_string()]));
+    let run = Run::from(deploy.wait_with_output().unwrap());
+    run.code(130);
+    // Whatever the engine was still doing has landed by now.
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    let containers = docker(&["ps", "-a", "--format", "{{.Names}}"]);
+    let v2: Vec<&str> = containers.lines().filter(|n| n.starts_with(&format!("tf-{}-dev-v2-", sb.project))).collect();
+    assert!(v2.is_empty(), "a v2 container was left behind: {v2:?}\n{}", run.stderr);
+    assert!(sb.instances().iter().all(|r| r.tag == "v1"), "{:?}", sb.instances());
+}

@@ -21,6 +21,9 @@ struct Rule {
     method: String,
     path: regex::Regex,
     status: u16,
+    /// Instead of failing: hold the request this long, then pass it on whatever the client did
+    /// meanwhile (an engine slow to act on a request whose client has hung up).
+    delay: Option<std::time::Duration>,
 }
 
 /// The socket and its rules; dropped, it stops accepting.
@@ -37,6 +40,8 @@ pub(crate) struct FaultyDocker {
 pub(crate) mod path {
     /// Inspect one container.
     pub(crate) const CONTAINER_INSPECT: &str = r"^(/v[0-9.]+)?/containers/[^/?]+/json";
+    /// Create a container.
+    pub(crate) const CONTAINER_CREATE: &str = r"^(/v[0-9.]+)?/containers/create";
     /// List containers.
     pub(crate) const CONTAINER_LIST: &str = r"^(/v[0-9.]+)?/containers/json";
     /// Remove a container.
@@ -84,7 +89,15 @@ impl FaultyDocker {
     /// From now on, answers `status` to every `method` request whose path matches `path` (one of
     /// [`path`]'s expressions).
     pub(crate) fn fail(&self, method: &str, path: &str, status: u16) {
-        let rule = Rule { method: method.to_owned(), path: regex::Regex::new(path).unwrap(), status };
+        let rule = Rule { method: method.to_owned(), path: regex::Regex::new(path).unwrap(), status, delay: None };
+        self.rules.lock().unwrap().push(rule);
+    }
+
+    /// From now on, holds every `method` request whose path matches `path` for `delay`, then
+    /// passes it to the engine even when the client has gone meanwhile.
+    pub(crate) fn delay(&self, method: &str, path: &str, delay: std::time::Duration) {
+        let rule =
+            Rule { method: method.to_owned(), path: regex::Regex::new(path).unwrap(), status: 0, delay: Some(delay) };
         self.rules.lock().unwrap().push(rule);
     }
 
@@ -127,6 +140,9 @@ fn serve(mut client: UnixStream, upstream: &PathBuf, rules: &Mutex<Vec<Rule>>, f
     let mut first = text.lines().next().unwrap_or_default().split(' ');
     let (method, path) = (first.next().unwrap_or_default(), first.next().unwrap_or_default());
     let rule = rules.lock().unwrap().iter().find(|r| r.method == method && r.path.is_match(path)).cloned();
+    if let Some(delay) = rule.as_ref().and_then(|r| r.delay) {
+        return held(client, upstream, &text, delay);
+    }
     if let Some(rule) = rule {
         failed.fetch_add(1, Ordering::SeqCst);
         let body = format!("{{\"message\":\"injected fault: {method} {path} answered {}\"}}", rule.status);
@@ -164,4 +180,32 @@ fn serve(mut client: UnixStream, upstream: &PathBuf, rules: &Mutex<Vec<Rule>>, f
     let _ = client.shutdown(std::net::Shutdown::Both);
     let _ = engine.shutdown(std::net::Shutdown::Both);
     let _ = up.join();
+}
+
+/// A held request: its body read now, then, after `delay`, the whole request passed to the
+/// engine (whether or not the client still listens) and the answer relayed if it does.
+fn held(mut client: UnixStream, upstream: &PathBuf, head: &str, delay: std::time::Duration) {
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    if client.read_exact(&mut body).is_err() {
+        return;
+    }
+    std::thread::sleep(delay);
+    let Ok(mut engine) = UnixStream::connect(upstream) else { return };
+    let mut forwarded = String::new();
+    for line in head.split("\r\n").take_while(|l| !l.is_empty()) {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            forwarded.push_str(line);
+            forwarded.push_str("\r\n");
+        }
+    }
+    forwarded.push_str("Connection: close\r\n\r\n");
+    if engine.write_all(forwarded.as_bytes()).is_err() || engine.write_all(&body).is_err() {
+        return;
+    }
+    let _ = std::io::copy(&mut engine, &mut client);
+    let _ = client.shutdown(std::net::Shutdown::Both);
 }

@@ -225,10 +225,19 @@ where
                 None => work.await,
             }
         };
-        let result = tokio::select! {
-            biased;
-            () = self.d.cancel.cancelled() => Err(StepError::Interrupted),
-            r = bounded => r,
+        let result = if step == Step::Create {
+            // A create is not dropped half-way: the engine may still make the container (or
+            // service) after the connection closed, after the rollback looked and found none.
+            // It is bounded by its timeout; a signal that came meanwhile is honoured when the
+            // engine has answered, and the rollback then removes what it made.
+            let r = bounded.await;
+            if self.d.cancel.is_cancelled() { Err(StepError::Interrupted) } else { r }
+        } else {
+            tokio::select! {
+                biased;
+                () = self.d.cancel.cancelled() => Err(StepError::Interrupted),
+                r = bounded => r,
+            }
         };
         let elapsed_ms = ms(t0.elapsed());
         match result {
