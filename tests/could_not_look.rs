@@ -194,7 +194,7 @@ fn a_sigterm_during_a_create_the_engine_has_not_answered_leaves_no_container() {
     let run = Run::from(deploy.wait_with_output().unwrap());
     run.code(130);
     // Whatever the engine was still doing has landed by now.
-    std::thread::sleep(std::time::Duration::from_millis(2000));
+    std::thread::sleep(std::time::Duration::from_secs(2));
     let containers = docker(&["ps", "-a", "--format", "{{.Names}}"]);
     let v2: Vec<&str> = containers.lines().filter(|n| n.starts_with(&format!("tf-{}-dev-v2-", sb.project))).collect();
     assert!(v2.is_empty(), "a v2 container was left behind: {v2:?}\n{}", run.stderr);
