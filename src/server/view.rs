@@ -91,7 +91,7 @@ impl ContainerView {
     }
 
     /// Keeps the view current for as long as the task runs: subscribe, list, then one look per
-    /// event (and a fresh list every [`RELIST`]); after a failure, forget the view and start
+    /// event (and a fresh list every five minutes); after a failure, forget the view and start
     /// again one to sixty seconds later.
     /// An engine that refuses events (a socket proxy) is asked again less and less often.
     pub async fn keep<R: Containers>(self: Rc<Self>, engine: &R) {
