@@ -160,14 +160,7 @@ fn serve(mut client: UnixStream, upstream: &PathBuf, rules: &Mutex<Vec<Rule>>, f
         return;
     };
     // One request per connection: the client reconnects for the next one, which is matched.
-    let mut forwarded = String::new();
-    for line in text.split("\r\n").take_while(|l| !l.is_empty()) {
-        if !line.to_ascii_lowercase().starts_with("connection:") {
-            forwarded.push_str(line);
-            forwarded.push_str("\r\n");
-        }
-    }
-    forwarded.push_str("Connection: close\r\n\r\n");
+    let forwarded = closing(&text);
     if engine.write_all(forwarded.as_bytes()).is_err() {
         return;
     }
@@ -195,6 +188,16 @@ fn held(mut client: UnixStream, upstream: &PathBuf, head: &str, delay: std::time
     }
     std::thread::sleep(delay);
     let Ok(mut engine) = UnixStream::connect(upstream) else { return };
+    let forwarded = closing(head);
+    if engine.write_all(forwarded.as_bytes()).is_err() || engine.write_all(&body).is_err() {
+        return;
+    }
+    let _ = std::io::copy(&mut engine, &mut client);
+    let _ = client.shutdown(std::net::Shutdown::Both);
+}
+
+/// A request head as the engine gets it: its own `Connection` header replaced by `close`.
+fn closing(head: &str) -> String {
     let mut forwarded = String::new();
     for line in head.split("\r\n").take_while(|l| !l.is_empty()) {
         if !line.to_ascii_lowercase().starts_with("connection:") {
@@ -203,9 +206,5 @@ fn held(mut client: UnixStream, upstream: &PathBuf, head: &str, delay: std::time
         }
     }
     forwarded.push_str("Connection: close\r\n\r\n");
-    if engine.write_all(forwarded.as_bytes()).is_err() || engine.write_all(&body).is_err() {
-        return;
-    }
-    let _ = std::io::copy(&mut engine, &mut client);
-    let _ = client.shutdown(std::net::Shutdown::Both);
+    forwarded
 }

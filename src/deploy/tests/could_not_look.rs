@@ -4,17 +4,6 @@
 
 use super::*;
 
-/// A prune of the stage `stage` with the given options.
-fn prune_of(stage: crate::config::ResolvedStage) -> PruneRequest {
-    PruneRequest {
-        stages: vec![stage],
-        older_than: None,
-        include_default: false,
-        dry_run: false,
-        history_retention: Duration::from_secs(86_400),
-    }
-}
-
 /// Two live previews, with an `on_remove` hook: what a failed look must never take down.
 async fn two_previews(bed: &Bed) -> (crate::config::ResolvedStage, Vec<DeploySuccess>) {
     let stage = with_hooks(false, false, true);

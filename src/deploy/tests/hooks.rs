@@ -86,13 +86,7 @@ async fn a_failed_on_remove_is_a_leftover_the_instance_still_goes_and_prune_retr
     assert!(bed.rows().is_empty(), "the instance went anyway");
     assert_eq!(bed.runtime.containers.borrow().len(), 0, "no instance, no one-off left");
     bed.runtime.one_off_code.set(0);
-    let prune = PruneRequest {
-        stages: vec![req.stage.clone()],
-        older_than: None,
-        include_default: false,
-        dry_run: false,
-        history_retention: Duration::from_secs(86_400),
-    };
+    let prune = prune_of(req.stage.clone());
     let done = bed.deployer().prune(&prune).await.unwrap();
     assert!(done.failures.is_empty() && done.leftovers.is_empty(), "{done:?}");
     assert!(done.actions.iter().any(|a| a.contains("on_remove")), "{done:?}");
@@ -118,13 +112,7 @@ async fn a_failed_on_create_is_undone_by_on_remove() {
         f.rollback
     );
     bed.runtime.one_off_code.set(0);
-    let prune = PruneRequest {
-        stages: vec![req.stage.clone()],
-        older_than: None,
-        include_default: false,
-        dry_run: false,
-        history_retention: Duration::from_secs(86_400),
-    };
+    let prune = prune_of(req.stage.clone());
     let done = bed.deployer().prune(&prune).await.unwrap();
     assert!(done.failures.is_empty() && done.leftovers.is_empty(), "{done:?}");
     assert!(done.actions.iter().any(|a| a.contains("on_remove")), "{done:?}");

@@ -37,13 +37,7 @@ async fn the_image_of_a_pending_on_remove_stays_for_its_retry() {
     assert!(bed.runtime.images.borrow().contains_key(&id), "the hook's image stays for its retry");
     // Once the hook ran, the image goes too.
     bed.runtime.one_off_code.set(0);
-    let prune = PruneRequest {
-        stages: vec![req.stage.clone()],
-        older_than: None,
-        include_default: false,
-        dry_run: false,
-        history_retention: Duration::from_secs(86_400),
-    };
+    let prune = prune_of(req.stage.clone());
     let done = bed.deployer().prune(&prune).await.unwrap();
     assert!(done.failures.is_empty() && done.leftovers.is_empty(), "{done:?}");
     let gone = bed.deployer().prune(&prune).await.unwrap();

@@ -64,6 +64,18 @@ impl Probe for FakeProbe {
     }
 }
 
+/// A prune of `stage` with the defaults (no `--older-than`, default slots spared, not a dry
+/// run, a day of history).
+fn prune_of(stage: crate::config::ResolvedStage) -> PruneRequest {
+    PruneRequest {
+        stages: vec![stage],
+        older_than: None,
+        include_default: false,
+        dry_run: false,
+        history_retention: Duration::from_secs(86_400),
+    }
+}
+
 /// The real store, with operations that can be made to fail.
 struct FlakyStore {
     inner: SqliteStore,
@@ -229,13 +241,7 @@ impl Bed {
     }
 
     async fn prune(&self) -> PruneReport {
-        let req = PruneRequest {
-            stages: vec![stage(3)],
-            older_than: None,
-            include_default: false,
-            dry_run: false,
-            history_retention: Duration::from_secs(86_400),
-        };
+        let req = prune_of(stage(3));
         self.deployer().prune(&req).await.unwrap()
     }
 

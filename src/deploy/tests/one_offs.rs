@@ -56,13 +56,7 @@ async fn prune_keeps_a_one_off_that_still_runs_and_removes_it_once_it_ended() {
     let bed = Bed::new();
     let (_, left) = dead_deploy_in_its_release(&bed);
     let stage = with_hooks(true, false, false);
-    let prune = || PruneRequest {
-        stages: vec![stage.clone()],
-        older_than: None,
-        include_default: false,
-        dry_run: false,
-        history_retention: Duration::from_secs(86_400),
-    };
+    let prune = || prune_of(stage.clone());
     let first = bed.deployer().prune(&prune()).await.unwrap();
     assert!(bed.runtime.has(&left), "a migration that may still finish is never killed halfway");
     assert!(first.failures.iter().any(|f| f.contains(&left) && f.contains("still runs")), "{first:?}");
